@@ -1,0 +1,5 @@
+"""``python -m kmimg``."""
+
+from kmimg.cli import main
+
+main()

@@ -1,0 +1,378 @@
+"""What every kmimg command shares: exit codes, the one place errors become stderr lines,
+input expansion, output naming and overwrite policy, the batch runner, progress and JSON.
+
+Nothing here imports numpy, scikit-learn or Rich at module level: ``kmimg --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from kmimg.errors import KmimgError, OutputError, UsageError
+
+#: File name endings a folder scan picks up (case-insensitive). Named files are judged by content.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
+STDIO = "-"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class ExitCode(IntEnum):
+    """kmimg's exit codes (documented in the README)."""
+
+    OK = 0
+    #: At least one input failed; every other input was processed and written.
+    FAILED = 1
+    #: Bad usage: unknown option, invalid value, conflicting outputs; nothing was done.
+    USAGE = 2
+    #: Interrupted by Ctrl-C (SIGINT); no partial file was left behind.
+    INTERRUPTED = 130
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+@dataclass
+class Reporter:
+    """Everything the user sees on stderr: errors, warnings, progress, the summary.
+
+    Bars, tables and colour appear only when stderr is a terminal and ``quiet`` is off; errors
+    and warnings always appear, one line each.
+    """
+
+    quiet: bool = False
+    debug: bool = False
+    interactive: bool = field(default_factory=lambda: sys.stderr.isatty())
+
+    @property
+    def fancy(self) -> bool:
+        return self.interactive and not self.quiet
+
+    def error(self, where: str, reason: str) -> None:
+        print(f"kmimg: error: {where}: {reason}" if where else f"kmimg: error: {reason}", file=sys.stderr)
+
+    def warning(self, message: str) -> None:
+        print(f"kmimg: warning: {message}", file=sys.stderr)
+
+    def console(self) -> Any:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+    @contextlib.contextmanager
+    def progress(self, total: int, label: str) -> Iterator[Callable[[str], None]]:
+        """A progress bar on stderr for batches of more than one input (terminal only)."""
+        if not self.fancy or total < 2:
+            yield lambda _name: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=self.console(), transient=True) as bar:
+            task = bar.add_task(label, total=total)
+            yield lambda _name: bar.advance(task)
+
+
+def install_warning_handler(reporter: Reporter) -> None:
+    """Show library warnings as single ``kmimg: warning:`` lines, never raw Python text."""
+
+    def show(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
+        text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+        reporter.warning(text)
+
+    warnings.showwarning = show
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input: ``source`` is a path or ``-``; ``relative`` is its path below the folder it
+    was found in (for mirroring into ``--out-dir``), or its bare name."""
+
+    source: str
+    relative: Path
+
+    @property
+    def is_stdin(self) -> bool:
+        return self.source == STDIO
+
+    @property
+    def display(self) -> str:
+        return "<stdin>" if self.is_stdin else self.source
+
+
+def expand_inputs(inputs: Sequence[str], *, recursive: bool) -> list[InputItem]:
+    """Files as given, folders as their image files (sorted; ``recursive`` descends)."""
+    items: list[InputItem] = []
+    for raw in inputs:
+        if raw == STDIO:
+            items.append(InputItem(STDIO, Path("stdin")))
+        elif Path(raw).is_dir():
+            items.extend(_scan_folder(Path(raw), recursive=recursive))
+        else:
+            items.append(InputItem(raw, Path(Path(raw).name)))
+    if sum(item.is_stdin for item in items) > 1:
+        raise UsageError("'-' (standard input) can be given only once")
+    return items
+
+
+def _scan_folder(folder: Path, *, recursive: bool) -> list[InputItem]:
+    pattern = "**/*" if recursive else "*"
+    found = [
+        path
+        for path in folder.glob(pattern)
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    ]
+    return [InputItem(str(path), path.relative_to(folder)) for path in sorted(found)]
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def output_path(item: InputItem, *, suffix: str, out_dir: Path | None) -> Path:
+    """Where an input's output goes by default: ``<stem><suffix>`` in ``out_dir`` (mirroring
+    sub-folders of a folder input) or next to the input."""
+    name = item.relative.with_name(item.relative.stem + suffix)
+    if out_dir is not None:
+        return out_dir / name
+    return Path(item.source).with_name(name.name)
+
+
+def check_outputs(pairs: Sequence[tuple[InputItem, Path]], *, force: bool) -> dict[str, str]:
+    """Decide before any work which outputs cannot be written.
+
+    Two inputs with the same output, or an output that is its own input, are usage errors
+    (:class:`UsageError`). An existing output without ``force`` fails only that input: the
+    returned mapping gives such inputs' reasons.
+    """
+    seen: dict[Path, str] = {}
+    refused: dict[str, str] = {}
+    for item, target in pairs:
+        resolved = target.resolve()
+        if resolved in seen:
+            raise UsageError(f"{item.display} and {seen[resolved]} would both write {target}")
+        seen[resolved] = item.display
+        if not item.is_stdin and _same_file(Path(item.source), target):
+            raise UsageError(f"{item.display}: output {target} is the input itself")
+        if target.exists() and not force:
+            refused[item.source] = f"output {target} exists (use --force to overwrite)"
+    return refused
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create an output folder (and parents); a clear error if that is impossible."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"folder {folder} is not writable")
+
+
+def write_json(document: dict[str, Any], destination: str) -> None:
+    """Write a JSON document to a file (atomically) or to stdout for ``-``."""
+    from kmimg.io import write_atomic, write_stdout
+
+    text = (json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    if destination == STDIO:
+        write_stdout(text)
+    else:
+        write_atomic(destination, text)
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that could not be processed, and why (one line)."""
+
+    source: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Outcome(Generic[R]):
+    """Results and failures of a batch, in input order."""
+
+    results: list[R] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def run_batch(
+    tasks: Sequence[T],
+    work: Callable[[T], R],
+    *,
+    name_of: Callable[[T], str],
+    reporter: Reporter,
+    jobs: int = 1,
+    fail_fast: bool = False,
+    label: str = "working",
+) -> Outcome[R]:
+    """Run ``work`` on every task, in worker processes when ``jobs > 1``.
+
+    A task that raises :class:`KmimgError` (or any other exception) becomes a
+    :class:`Failure` and the batch goes on, unless ``fail_fast``. Errors are reported on stderr
+    as they happen. Results come back in task order whatever the number of jobs.
+    """
+    outcome: Outcome[R] = Outcome()
+    slots: list[R | Failure | None] = [None] * len(tasks)
+    with reporter.progress(len(tasks), label) as advance:
+        for index, value in _results(tasks, work, jobs=jobs):
+            slots[index] = value
+            advance(name_of(tasks[index]))
+            if isinstance(value, Failure):
+                reporter.error(value.source, value.reason)
+                if reporter.debug and value.detail:
+                    print(value.detail, file=sys.stderr, end="")
+                if fail_fast:
+                    break
+    for slot in slots:
+        if isinstance(slot, Failure):
+            outcome.failures.append(slot)
+        elif slot is not None:
+            outcome.results.append(slot)
+    return outcome
+
+
+def _results(tasks: Sequence[T], work: Callable[[T], R], *, jobs: int) -> Iterator[tuple[int, R | Failure]]:
+    if jobs <= 1 or len(tasks) <= 1:
+        for index, task in enumerate(tasks):
+            yield index, guarded(work, task)
+        return
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    executor = ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_init_worker
+    )
+    try:
+        pending: dict[Future[R | Failure], int] = {
+            executor.submit(_guarded_in_worker, work, task): index for index, task in enumerate(tasks)
+        }
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: pending[f]):
+                yield pending.pop(future), future.result()
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker() -> None:
+    # Ctrl-C reaches the workers too: each turns it into a Failure of its current task (whose
+    # temporary file write_atomic has removed) while the parent cancels the rest.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # One BLAS/OpenMP thread per worker process: the processes already use every core.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+
+
+def _guarded_in_worker(work: Callable[[T], R], task: T) -> R | Failure:
+    try:
+        return guarded(work, task)
+    except KeyboardInterrupt:
+        return Failure(str(getattr(task, "source", "?")), "interrupted")
+
+
+def guarded(work: Callable[[T], R], task: T) -> R | Failure:
+    """Run one task, turning any exception into a :class:`Failure` carrying one line."""
+    source = str(getattr(task, "source", "?"))
+    display = "<stdin>" if source == STDIO else source
+    try:
+        return work(task)
+    except KmimgError as exc:
+        return Failure(display, str(exc))
+    except MemoryError:
+        return Failure(display, "out of memory")
+    except Exception as exc:  # noqa: BLE001 - a bug must not stop the rest of a batch
+        return Failure(display, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def default_jobs() -> int:
+    """All cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Stopwatch:
+    """Seconds since creation, for the ``seconds`` field of JSON results."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self._start, 4)
+
+
+@contextlib.contextmanager
+def boundary(reporter: Reporter) -> Iterator[None]:
+    """The one place where errors become a stderr line and an exit code.
+
+    :class:`UsageError` exits 2, any other :class:`KmimgError` 1, Ctrl-C 130; with ``--debug``
+    the traceback is shown as well.
+    """
+    import typer
+
+    install_warning_handler(reporter)
+    try:
+        yield
+    except UsageError as exc:
+        _show_traceback(reporter)
+        reporter.error("", str(exc))
+        raise typer.Exit(ExitCode.USAGE) from None
+    except KmimgError as exc:
+        _show_traceback(reporter)
+        reporter.error("", str(exc))
+        raise typer.Exit(ExitCode.FAILED) from None
+    except KeyboardInterrupt:
+        reporter.error("", "interrupted")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except Exception as exc:  # noqa: BLE001 - users never see a traceback without --debug
+        _show_traceback(reporter)
+        reporter.error("", f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
+        raise typer.Exit(ExitCode.FAILED) from None
+
+
+def _show_traceback(reporter: Reporter) -> None:
+    if reporter.debug:
+        traceback.print_exc()
+
+
+def finish(outcome: Outcome[Any]) -> None:
+    """Exit with the batch's exit code: 1 when any input failed."""
+    import typer
+
+    if outcome.failures:
+        raise typer.Exit(ExitCode.FAILED)

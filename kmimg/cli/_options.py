@@ -1,0 +1,66 @@
+"""Option declarations shared by the commands, so each command lists its options in one line
+and every command spells a shared option the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+# Typer needs Optional[...] at run time on Python 3.9 syntax levels; keep it for clarity.
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Image files or folders of images; '-' reads one image from standard input.",
+        metavar="INPUT...",
+        show_default=False,
+    ),
+]
+Recursive = Annotated[
+    bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")
+]
+OutDir = Annotated[
+    Optional[Path],  # noqa: UP045 - Typer resolves annotations at run time
+    typer.Option(
+        "--out-dir",
+        help="Write outputs into this folder (created if needed), mirroring sub-folders of folder inputs.",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+Force = Annotated[
+    bool, typer.Option("--force", "-f", help="Overwrite existing output files (never the input).")
+]
+Seed = Annotated[
+    int, typer.Option("--seed", help="Random seed: the same input and seed give the same bytes.")
+]
+JsonDest = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--json", help="Write a JSON summary to this file, or '-' for standard output.", metavar="PATH|-"
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table; errors only.")]
+Jobs = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--jobs",
+        "-j",
+        help="Worker processes for a batch [default: all cores]. Output is identical for any value.",
+        min=1,
+        show_default=False,
+    ),
+]
+FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first input that fails.")]
+MaxPixels = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels",
+        help="Refuse images with more pixels than this (checked from the header, before decoding).",
+        min=1,
+    ),
+]
+Debug = Annotated[
+    bool, typer.Option("--debug", help="Show tracebacks of internal errors (for bug reports).", hidden=False)
+]

@@ -1,0 +1,9 @@
+"""``kmimg segment`` (issue 3): not built yet; registers nothing."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to ``app`` (nothing until issue 3 lands)."""

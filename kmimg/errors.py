@@ -1,0 +1,28 @@
+"""The typed errors kmimg raises.
+
+The core raises these; the CLI turns each into one ``kmimg: error: <path>: <reason>`` line and an
+exit code at a single place (:mod:`kmimg.cli._common`). Subclasses also derive from the matching
+builtin so library callers can catch them the usual way.
+"""
+
+from __future__ import annotations
+
+
+class KmimgError(Exception):
+    """Base class of every error kmimg raises on purpose."""
+
+
+class InputError(KmimgError, ValueError):
+    """An input cannot be used: not an image, corrupt, truncated, empty, too large."""
+
+
+class LimitError(InputError):
+    """An input exceeds a documented limit (such as ``--max-pixels``)."""
+
+
+class OutputError(KmimgError, OSError):
+    """An output cannot be written: exists, is the input, folder not writable, disk full."""
+
+
+class UsageError(KmimgError, ValueError):
+    """Options that contradict each other, found before any work is done."""

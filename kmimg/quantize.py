@@ -1,0 +1,230 @@
+"""Colour quantization: an image to at most k colours fitted by k-means, as palette + indices.
+
+Pure: takes arrays, returns a :class:`Quantized` result; the CLI does the reading and writing.
+:func:`analyze` does the per-image work that does not depend on k (the colour histogram) so
+that a sweep over several k (``compress-report``) pays for it once.
+
+Transparency policy: fully transparent pixels (alpha 0) take no part in the fit and all map to
+one palette entry ``(0, 0, 0, 0)``, which counts towards k; translucent alpha values are
+clustered together with the colour. Dithering (Floyd-Steinberg, Pillow's implementation, RGB
+distances) applies to fully opaque pixels; the others are mapped without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kmimg import metrics
+from kmimg.cluster import (
+    DEFAULT_SAMPLE,
+    ColorTable,
+    FittedPalette,
+    build_color_table,
+    fit_palette,
+)
+from kmimg.types import ColorSpace
+
+MIN_K = 2
+MAX_K = 256
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """Options of one quantization; the defaults are the CLI's defaults."""
+
+    k: int = 16
+    seed: int = 0
+    space: ColorSpace = ColorSpace.RGB
+    dither: bool = False
+    sample: int = DEFAULT_SAMPLE
+
+    def __post_init__(self) -> None:
+        if not MIN_K <= self.k <= MAX_K:
+            raise ValueError(f"k must be between {MIN_K} and {MAX_K}, got {self.k}")
+        if self.sample < 0:
+            raise ValueError("sample must be 0 (all pixels) or positive")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What quantizing an image at any k starts from: pixels, visibility, colour histogram."""
+
+    rgb: NDArray[np.uint8]
+    alpha: NDArray[np.uint8] | None
+    visible: NDArray[np.bool_] | None
+    table: ColorTable
+    has_transparent: bool
+
+    @property
+    def distinct_colors(self) -> int:
+        return len(self.table.colors)
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A quantized image.
+
+    ``indices`` ``(h, w)`` uint8 index the RGBA ``palette`` ``(m, 4)`` (in PNG order: entries
+    with alpha < 255 first, then opaque entries by descending pixel count); ``counts`` holds
+    the pixels per entry. ``psnr`` is ``inf`` when the result is lossless.
+    """
+
+    indices: NDArray[np.uint8]
+    palette: NDArray[np.uint8]
+    counts: NDArray[np.int64]
+    psnr: float
+    ssim: float
+    delta_e: float
+    options: QuantizeOptions = field(default_factory=QuantizeOptions)
+
+    @property
+    def colors_used(self) -> int:
+        return len(self.palette)
+
+    def to_rgb(self) -> NDArray[np.uint8]:
+        """The quantized image as RGB (transparent pixels black)."""
+        return np.asarray(self.palette[:, :3][self.indices], dtype=np.uint8)
+
+    def to_rgba(self) -> NDArray[np.uint8]:
+        """The quantized image as RGBA."""
+        return np.asarray(self.palette[self.indices], dtype=np.uint8)
+
+
+def analyze(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None = None) -> Analysis:
+    """Count the colours of the visible pixels of an RGB image with optional alpha."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError("rgb must be an (h, w, 3) uint8 array")
+    flat = rgb.reshape(-1, 3)
+    if alpha is None or bool((alpha == 255).all()):
+        return Analysis(rgb, None, None, build_color_table(flat), has_transparent=False)
+    flat_alpha = alpha.reshape(-1)
+    visible = flat_alpha > 0
+    translucent = bool(((flat_alpha > 0) & (flat_alpha < 255)).any())
+    pixels = np.column_stack([flat, flat_alpha]) if translucent else flat
+    table = build_color_table(np.ascontiguousarray(pixels[visible]))
+    return Analysis(rgb, alpha, visible, table, has_transparent=not bool(visible.all()))
+
+
+def quantize(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None = None,
+    options: QuantizeOptions | None = None,
+) -> Quantized:
+    """Quantize an image to at most ``options.k`` colours (see the module docstring).
+
+    Deterministic: the same pixels and options give the same palette and indices.
+    """
+    return quantize_analysis(analyze(rgb, alpha), options or QuantizeOptions())
+
+
+def quantize_analysis(analysis: Analysis, options: QuantizeOptions) -> Quantized:
+    """Quantize an already analysed image; lets a k sweep reuse one histogram."""
+    k_colors = options.k - 1 if analysis.has_transparent else options.k
+    fitted = fit_palette(
+        analysis.table, k=k_colors, seed=options.seed, space=options.space, sample=options.sample
+    )
+    palette, counts, order = _png_palette(fitted, analysis)
+    entry_of_color = order[fitted.labels]
+    indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
+    psnr, delta_e = _color_errors(analysis, palette, entry_of_color, indices, options.dither)
+    out_rgb = palette[:, :3][indices]
+    return Quantized(
+        indices=indices,
+        palette=palette,
+        counts=np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64)
+        if options.dither
+        else counts,
+        psnr=psnr,
+        ssim=metrics.ssim(analysis.rgb, out_rgb),
+        delta_e=delta_e,
+        options=options,
+    )
+
+
+def _png_palette(
+    fitted: FittedPalette, analysis: Analysis
+) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.intp]]:
+    """RGBA palette in PNG order, pixel counts per entry, and fitted-entry -> PNG-entry map."""
+    colors = fitted.colors
+    if colors.shape[1] == 3:
+        colors = np.column_stack([colors, np.full(len(colors), 255, dtype=np.uint8)])
+    counts = fitted.counts
+    if analysis.has_transparent:
+        assert analysis.visible is not None
+        hidden = int((~analysis.visible).sum())
+        colors = np.vstack([colors, np.zeros((1, 4), dtype=np.uint8)])
+        counts = np.append(counts, hidden)
+    # Non-opaque entries first keep the tRNS chunk short; stable so count order is kept.
+    png_order = np.argsort(colors[:, 3] == 255, kind="stable")
+    entry = np.empty(len(colors), dtype=np.intp)
+    entry[png_order] = np.arange(len(colors))
+    return colors[png_order], counts[png_order], entry[: len(fitted.colors)]
+
+
+def _indices(
+    analysis: Analysis,
+    entry_of_color: NDArray[np.intp],
+    palette: NDArray[np.uint8],
+    *,
+    dither: bool,
+) -> NDArray[np.uint8]:
+    height, width = analysis.rgb.shape[:2]
+    per_visible = np.asarray(analysis.table.spread(entry_of_color.astype(np.uint8)), dtype=np.uint8)
+    if analysis.visible is None:
+        flat = per_visible
+    else:
+        flat = np.full(height * width, _transparent_entry(palette), dtype=np.uint8)
+        flat[analysis.visible] = per_visible
+    indices = flat.reshape(height, width)
+    if dither:
+        indices = _dither_opaque(analysis, palette, indices)
+    return indices
+
+
+def _transparent_entry(palette: NDArray[np.uint8]) -> int:
+    zero = np.flatnonzero(palette[:, 3] == 0)
+    return int(zero[0]) if len(zero) else 0
+
+
+def _dither_opaque(
+    analysis: Analysis, palette: NDArray[np.uint8], plain: NDArray[np.uint8]
+) -> NDArray[np.uint8]:
+    from PIL import Image
+
+    opaque_entries = np.flatnonzero(palette[:, 3] == 255)
+    if len(opaque_entries) < 2:
+        return plain
+    palette_image = Image.new("P", (1, 1))
+    palette_image.putpalette(palette[opaque_entries, :3].tobytes())
+    source = Image.fromarray(analysis.rgb, mode="RGB")
+    dithered: NDArray[np.uint8] = np.asarray(
+        source.quantize(palette=palette_image, dither=Image.Dither.FLOYDSTEINBERG)
+    )
+    result: NDArray[np.uint8] = opaque_entries.astype(np.uint8)[dithered]
+    if analysis.alpha is None:
+        return result
+    return np.where(analysis.alpha == 255, result, plain).astype(np.uint8)
+
+
+def _color_errors(
+    analysis: Analysis,
+    palette: NDArray[np.uint8],
+    entry_of_color: NDArray[np.intp],
+    indices: NDArray[np.uint8],
+    dither: bool,
+) -> tuple[float, float]:
+    """PSNR and mean CIEDE2000 over the visible pixels."""
+    table = analysis.table
+    if not dither:
+        mapped = palette[entry_of_color]
+        mse = metrics.weighted_mse(table.colors, mapped, table.counts)
+        return metrics.psnr_from_mse(mse), metrics.mean_delta_e2000(table.colors, mapped, table.counts)
+    original = analysis.rgb.reshape(-1, 3)
+    output = palette[:, :3][indices.reshape(-1)]
+    if analysis.visible is not None:
+        original, output = original[analysis.visible], output[analysis.visible]
+    mse = metrics.weighted_mse(original, output, np.ones(len(original)))
+    return metrics.psnr_from_mse(mse), metrics.delta_e2000_images(original, output)

@@ -1,0 +1,13 @@
+"""Small enums shared by the core and the CLI; kept free of heavy imports so that the CLI can
+declare its options without loading numpy."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ColorSpace(str, Enum):
+    """Where colour distances are measured for the fit and the mapping."""
+
+    RGB = "rgb"
+    LAB = "lab"
