@@ -13,7 +13,7 @@ Inputs = Annotated[
     list[str],
     typer.Argument(
         help="Image files or folders of images; '-' reads one image from standard input.",
-        metavar="INPUT...",
+        metavar="INPUT",
         show_default=False,
     ),
 ]

@@ -1,0 +1,92 @@
+"""The k-means colour engine: histogram, fit, mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kmimg.cluster import build_color_table, fit_palette, nearest_center
+from kmimg.types import ColorSpace
+
+
+def test_color_table_counts_distinct_colours() -> None:
+    pixels = np.array([[1, 2, 3], [1, 2, 3], [9, 9, 9], [1, 2, 3]], dtype=np.uint8)
+    table = build_color_table(pixels)
+    assert table.colors.tolist() == [[1, 2, 3], [9, 9, 9]]
+    assert table.counts.tolist() == [3, 1]
+    assert table.spread(np.array([7, 8])).tolist() == [7, 7, 8, 7]
+
+
+def test_bincount_table_matches_unique_table(rng: np.random.Generator) -> None:
+    import kmimg.cluster as cluster
+
+    pixels = rng.integers(0, 40, (5000, 3), dtype=np.uint8)
+    by_unique = build_color_table(pixels)
+    by_bincount = cluster._table_by_bincount(cluster.pack_colors(pixels))
+    np.testing.assert_array_equal(by_unique.colors, by_bincount.colors)
+    np.testing.assert_array_equal(by_unique.counts, by_bincount.counts)
+    values = np.arange(len(by_unique.colors), dtype=np.int32)
+    np.testing.assert_array_equal(by_unique.spread(values), by_bincount.spread(values))
+
+
+def test_rgba_table_keeps_alpha() -> None:
+    pixels = np.array([[1, 2, 3, 128], [1, 2, 3, 255]], dtype=np.uint8)
+    table = build_color_table(pixels)
+    assert table.channels == 4
+    assert sorted(map(tuple, table.colors.tolist())) == [(1, 2, 3, 128), (1, 2, 3, 255)]
+
+
+def test_few_colours_are_kept_exactly() -> None:
+    pixels = np.array([[0, 0, 0]] * 5 + [[255, 0, 0]] * 3 + [[0, 0, 255]] * 2, dtype=np.uint8)
+    fitted = fit_palette(build_color_table(pixels), k=16)
+    assert fitted.colors.tolist() == [[0, 0, 0], [255, 0, 0], [0, 0, 255]]
+    assert fitted.counts.tolist() == [5, 3, 2]
+
+
+@pytest.mark.parametrize("space", list(ColorSpace))
+def test_fit_separates_well_separated_clusters(rng: np.random.Generator, space: ColorSpace) -> None:
+    centers = np.array([[20, 20, 20], [230, 30, 30], [30, 220, 40], [40, 40, 230]])
+    pixels = np.concatenate([np.clip(c + rng.normal(0, 4, (400, 3)), 0, 255) for c in centers])
+    table = build_color_table(pixels.astype(np.uint8))
+    fitted = fit_palette(table, k=4, seed=1, space=space)
+    assert len(fitted.colors) == 4
+    found = fitted.colors.astype(int)
+    for center in centers:
+        assert np.abs(found - center).sum(axis=1).min() < 12
+    assert sorted(fitted.counts.tolist()) == [400, 400, 400, 400]
+
+
+def test_palette_is_unique_sorted_by_count_and_labels_point_to_nearest(noisy_rgb: np.ndarray) -> None:
+    table = build_color_table(noisy_rgb.reshape(-1, 3))
+    fitted = fit_palette(table, k=8, seed=0)
+    assert len(fitted.colors) <= 8
+    assert len(np.unique(fitted.colors, axis=0)) == len(fitted.colors)
+    assert list(fitted.counts) == sorted(fitted.counts, reverse=True)
+    assert fitted.counts.sum() == noisy_rgb.shape[0] * noisy_rgb.shape[1]
+    nearest = nearest_center(table.colors.astype(float), fitted.colors.astype(float))
+    np.testing.assert_array_equal(fitted.labels, nearest)
+
+
+def test_fit_is_deterministic_and_seed_matters(noisy_rgb: np.ndarray) -> None:
+    table = build_color_table(noisy_rgb.reshape(-1, 3))
+    first = fit_palette(table, k=6, seed=3)
+    again = fit_palette(table, k=6, seed=3)
+    np.testing.assert_array_equal(first.colors, again.colors)
+    np.testing.assert_array_equal(first.labels, again.labels)
+
+
+def test_sampling_still_maps_every_colour(noisy_rgb: np.ndarray) -> None:
+    table = build_color_table(noisy_rgb.reshape(-1, 3))
+    fitted = fit_palette(table, k=8, sample=200)
+    assert fitted.labels.shape == (len(table.colors),)
+    assert fitted.labels.max() < len(fitted.colors)
+
+
+def test_nearest_center_prefers_lowest_index_on_ties() -> None:
+    labels = nearest_center(np.array([[1.0, 0.0]]), np.array([[0.0, 0.0], [2.0, 0.0]]))
+    assert labels.tolist() == [0]
+
+
+def test_k_below_one_is_refused(noisy_rgb: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        fit_palette(build_color_table(noisy_rgb.reshape(-1, 3)), k=0)

@@ -1,0 +1,129 @@
+"""Colour quantization core: palette, indices, alpha policy, metrics, PNG round trip."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kmimg import metrics
+from kmimg.io import encode_indexed_png, load_image
+from kmimg.quantize import QuantizeOptions, analyze, quantize, quantize_analysis
+from kmimg.types import ColorSpace
+
+
+def test_output_shape_palette_and_counts(noisy_rgb: np.ndarray) -> None:
+    result = quantize(noisy_rgb, options=QuantizeOptions(k=8))
+    assert result.indices.shape == noisy_rgb.shape[:2]
+    assert result.indices.dtype == np.uint8
+    assert result.palette.shape == (8, 4)
+    assert (result.palette[:, 3] == 255).all()
+    assert result.counts.sum() == noisy_rgb.shape[0] * noisy_rgb.shape[1]
+    np.testing.assert_array_equal(np.bincount(result.indices.ravel(), minlength=8), result.counts)
+
+
+def test_reported_metrics_match_the_image(noisy_rgb: np.ndarray) -> None:
+    result = quantize(noisy_rgb, options=QuantizeOptions(k=6))
+    out = result.to_rgb()
+    assert result.psnr == pytest.approx(metrics.psnr(noisy_rgb, out), abs=1e-9)
+    assert result.ssim == pytest.approx(metrics.ssim(noisy_rgb, out), abs=1e-9)
+    assert result.delta_e == pytest.approx(metrics.delta_e2000_images(noisy_rgb, out), rel=1e-9)
+
+
+def test_more_colours_do_not_lower_quality(samples) -> None:  # type: ignore[no-untyped-def]
+    picture = load_image(samples / "flower.jpg")
+    analysis = analyze(picture.rgb)
+    psnrs = [quantize_analysis(analysis, QuantizeOptions(k=k)).psnr for k in (4, 16, 64)]
+    assert psnrs[0] < psnrs[1] < psnrs[2]
+    assert psnrs[1] > 28.5  # 16 colours on flower.jpg: measured 29.5 dB
+
+
+def test_lab_space_gives_lower_delta_e(samples) -> None:  # type: ignore[no-untyped-def]
+    picture = load_image(samples / "flower.jpg")
+    analysis = analyze(picture.rgb)
+    rgb = quantize_analysis(analysis, QuantizeOptions(k=16, space=ColorSpace.RGB))
+    lab = quantize_analysis(analysis, QuantizeOptions(k=16, space=ColorSpace.LAB))
+    assert lab.delta_e < rgb.delta_e
+    assert rgb.psnr > lab.psnr
+
+
+def test_dither_keeps_palette_and_changes_indices(noisy_rgb: np.ndarray) -> None:
+    plain = quantize(noisy_rgb, options=QuantizeOptions(k=4))
+    dithered = quantize(noisy_rgb, options=QuantizeOptions(k=4, dither=True))
+    np.testing.assert_array_equal(plain.palette, dithered.palette)
+    assert not np.array_equal(plain.indices, dithered.indices)
+    np.testing.assert_array_equal(np.bincount(dithered.indices.ravel(), minlength=4), dithered.counts)
+    out = dithered.to_rgb()
+    assert dithered.psnr == pytest.approx(metrics.psnr(noisy_rgb, out), abs=1e-9)
+
+
+def test_transparent_pixels_do_not_take_part_and_stay_hidden(noisy_rgb: np.ndarray) -> None:
+    alpha = np.full(noisy_rgb.shape[:2], 255, dtype=np.uint8)
+    alpha[:, :10] = 0
+    rgb = noisy_rgb.copy()
+    rgb[:, :10] = [255, 0, 255]  # a loud colour hidden under alpha 0 (the loader zeroes it too)
+    result = quantize(rgb, alpha, QuantizeOptions(k=4))
+    assert len(result.palette) <= 4
+    assert result.palette[0].tolist() == [0, 0, 0, 0]  # transparent entry first (short tRNS)
+    assert (result.indices[:, :10] == 0).all()
+    assert (result.indices[:, 10:] != 0).all()
+    assert not any(c[:3].tolist() == [255, 0, 255] for c in result.palette)
+
+
+def test_translucent_alpha_is_clustered_with_colour() -> None:
+    rgb = np.zeros((4, 4, 3), dtype=np.uint8)
+    rgb[:2] = [200, 10, 10]
+    alpha = np.full((4, 4), 255, dtype=np.uint8)
+    alpha[2:] = 100
+    result = quantize(rgb, alpha, QuantizeOptions(k=4))
+    rgba = result.to_rgba()
+    assert rgba[0, 0].tolist() == [200, 10, 10, 255]
+    assert rgba[3, 3].tolist() == [0, 0, 0, 100]
+
+
+def test_fully_opaque_alpha_is_ignored(noisy_rgb: np.ndarray) -> None:
+    alpha = np.full(noisy_rgb.shape[:2], 255, dtype=np.uint8)
+    with_alpha = quantize(noisy_rgb, alpha, QuantizeOptions(k=5))
+    without = quantize(noisy_rgb, None, QuantizeOptions(k=5))
+    np.testing.assert_array_equal(with_alpha.indices, without.indices)
+
+
+def test_png_round_trip_gives_the_reported_palette(noisy_rgb: np.ndarray) -> None:
+    result = quantize(noisy_rgb, options=QuantizeOptions(k=16))
+    png = encode_indexed_png(result.indices, result.palette)
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.mode == "P"
+        palette = np.frombuffer(image.palette.tobytes(), dtype=np.uint8).reshape(-1, 3)
+        np.testing.assert_array_equal(palette, result.palette[:, :3])
+        np.testing.assert_array_equal(np.asarray(image), result.indices)
+
+
+def test_png_with_transparency_round_trips_rgba(noisy_rgb: np.ndarray) -> None:
+    alpha = np.full(noisy_rgb.shape[:2], 255, dtype=np.uint8)
+    alpha[5:9, 5:9] = 0
+    alpha[10:12] = 128
+    result = quantize(noisy_rgb, alpha, QuantizeOptions(k=8))
+    png = encode_indexed_png(result.indices, result.palette)
+    with Image.open(io.BytesIO(png)) as image:
+        np.testing.assert_array_equal(np.asarray(image.convert("RGBA")), result.to_rgba())
+
+
+@pytest.mark.parametrize(("k", "bit_depth"), [(2, 1), (4, 2), (16, 4), (17, 8)])
+def test_png_bit_depth_follows_palette_size(k: int, bit_depth: int) -> None:
+    indices = (np.arange(64) % k).astype(np.uint8).reshape(8, 8)
+    palette = np.column_stack([np.arange(k) * (255 // k), np.zeros((k, 2)), np.full(k, 255)]).astype(np.uint8)
+    png = encode_indexed_png(indices, palette)
+    assert png[24] == bit_depth  # IHDR bit depth byte
+    with Image.open(io.BytesIO(png)) as image:
+        np.testing.assert_array_equal(np.asarray(image), indices)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError):
+        QuantizeOptions(k=1)
+    with pytest.raises(ValueError):
+        QuantizeOptions(k=257)
+    with pytest.raises(ValueError):
+        QuantizeOptions(sample=-1)
