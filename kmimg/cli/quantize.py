@@ -255,7 +255,10 @@ def _print_summary(reporter: Reporter, results: list[QuantizeRecord]) -> None:
 
     table = Table(title=None, show_edge=False)
     for column in ("input", "output", "colours", "PSNR dB", "SSIM", "ΔE2000", "bytes", "s"):
-        table.add_column(column, justify="left" if column in ("input", "output") else "right")
+        is_path = column in ("input", "output")
+        table.add_column(
+            column, justify="left" if is_path else "right", overflow="fold" if is_path else "ellipsis"
+        )
     for record in results:
         f = record.fields
         psnr = "lossless" if f["psnr"] is None else f"{f['psnr']:.2f}"
