@@ -25,8 +25,8 @@ demo: $(VENV)/.installed
 	@echo "wrote out/flower-k16.png and out/flower-k16.json"
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check kmimg tests benchmarks
-	$(BIN)/ruff format --check kmimg tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
