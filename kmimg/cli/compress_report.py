@@ -1,9 +1,525 @@
-"""``kmimg compress-report`` (issue 4): not built yet; registers nothing."""
+"""``kmimg compress-report``: how many colours does an image need?
+
+Sweeps k over one or more images (:func:`kmimg.report.compress_report`), recommends the smallest
+k meeting a quality target, and shows the same numbers as a terminal table, JSON, a contact sheet
+PNG (:mod:`kmimg.sheet`) and a self-contained HTML page (:mod:`kmimg.html_report`).
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
 import typer
+
+from kmimg.cli import _options as opt
+from kmimg.cli._common import (
+    STDIO,
+    Failure,
+    InputItem,
+    Outcome,
+    Reporter,
+    Stopwatch,
+    boundary,
+    check_outputs,
+    default_jobs,
+    ensure_folder,
+    expand_inputs,
+    finish,
+    output_path,
+    run_batch,
+    write_json,
+)
+from kmimg.errors import OutputError, UsageError
+from kmimg.types import ColorSpace
+
+if TYPE_CHECKING:
+    from kmimg.report import CompressReport, Target
+
+JSON_SCHEMA = "kmimg.compress-report"
+JSON_SCHEMA_VERSION = 1
+DEFAULT_KS_TEXT = "2,4,8,16,32,64,128,256"
+DEFAULT_TARGET_PSNR = 32.0
+DEFAULT_THUMB = 320
+DEFAULT_MAX_PIXELS = 250_000_000
+SHEET_SUFFIX = "-sheet.png"
+
+
+@dataclass(frozen=True)
+class ReportTask:
+    """One image to sweep and where its optional outputs go."""
+
+    source: str
+    relative: Path
+    ks: tuple[int, ...]
+    targets: tuple[Target, ...]
+    seed: int
+    space: ColorSpace
+    max_pixels: int
+    best_dir: Path | None
+    sheet_path: Path | None
+    keep_sheet: bool
+    thumb: int
+    force: bool
+
+    @property
+    def display(self) -> str:
+        return "<stdin>" if self.source == STDIO else self.source
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    """The outcome of one image: its report (PNG bytes dropped) and what was written."""
+
+    source: str
+    input_format: str
+    report: CompressReport
+    best_output: str | None
+    sheet_output: str | None
+    sheet_png: bytes | None
+    seconds: float
+
+    @property
+    def display(self) -> str:
+        return "<stdin>" if self.source == STDIO else self.source
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command to ``app`` (nothing until issue 4 lands)."""
+    app.command("compress-report")(compress_report_command)
+
+
+def _parse_ks(value: str) -> str:
+    from kmimg.report import parse_ks
+
+    try:
+        parse_ks(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def compress_report_command(
+    inputs: opt.Inputs,
+    ks_text: Annotated[
+        str,
+        typer.Option(
+            "--ks",
+            help="Palette sizes to try, comma-separated (2-256).",
+            callback=_parse_ks,
+            metavar="K,K,...",
+        ),
+    ] = DEFAULT_KS_TEXT,
+    target_psnr: Annotated[
+        Optional[float],  # noqa: UP045 - Typer resolves annotations at run time
+        typer.Option(
+            "--target-psnr",
+            help=f"Recommend the smallest k with PSNR ≥ this many dB [default when no target is given: "
+            f"{DEFAULT_TARGET_PSNR:g}].",
+            min=0.0,
+            show_default=False,
+        ),
+    ] = None,
+    target_ssim: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--target-ssim", help="... with SSIM ≥ this (0-1).", min=-1.0, max=1.0),
+    ] = None,
+    target_de: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            "--target-de", help="... with mean ΔE2000 ≤ this. Several targets must all hold.", min=0.0
+        ),
+    ] = None,
+    write_best: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--write-best",
+            help="Write each image's recommended PNG into this folder as NAME-kK.png.",
+            file_okay=False,
+            metavar="DIR",
+        ),
+    ] = None,
+    sheet: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--sheet",
+            help="Contact sheet: PATH ending in .png (one input; overwrites) or a folder "
+            f"receiving NAME{SHEET_SUFFIX} per input.",
+            metavar="PATH",
+        ),
+    ] = None,
+    thumb: Annotated[
+        int, typer.Option("--thumb", help="Longest side of each contact-sheet thumbnail, pixels.", min=16)
+    ] = DEFAULT_THUMB,
+    html: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--html", help="Write one self-contained HTML report for all inputs (overwrites).", metavar="PATH"
+        ),
+    ] = None,
+    recursive: opt.Recursive = False,
+    force: opt.Force = False,
+    seed: opt.Seed = 0,
+    space: Annotated[
+        ColorSpace,
+        typer.Option("--space", help="Fit and map colours in RGB (best PSNR) or CIELAB (best ΔE)."),
+    ] = ColorSpace.RGB,
+    json_dest: opt.JsonDest = None,
+    quiet: opt.Quiet = False,
+    jobs: opt.Jobs = None,
+    fail_fast: opt.FailFast = False,
+    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    debug: opt.Debug = False,
+) -> None:
+    """Quantize images at several k and report size against quality; recommend the smallest k
+    meeting a target (default PSNR ≥ 32 dB).
+
+    Prints a table per image on a terminal; --json, --sheet, --html and --write-best save the
+    same numbers and pictures. Nothing is written unless asked for.
+
+    Example: kmimg compress-report sample_images/flower.jpg --sheet out/flower.png --html out/flower.html
+    """
+    reporter = Reporter(quiet=quiet, debug=debug)
+    with boundary(reporter):
+        from kmimg.report import parse_ks
+
+        ks = parse_ks(ks_text)
+        targets = _targets(target_psnr, target_ssim, target_de)
+        items = expand_inputs(inputs, recursive=recursive)
+        if not items:
+            raise UsageError("no input images found")
+        sheets, refused = _plan_sheets(items, sheet, force=force)
+        _plan_best(items, write_best)
+        _check_single_output(items, html, "--html")
+        make_task = functools.partial(
+            ReportTask,
+            ks=ks,
+            targets=targets,
+            seed=seed,
+            space=space,
+            max_pixels=max_pixels,
+            best_dir=write_best,
+            keep_sheet=html is not None,
+            thumb=thumb,
+            force=force,
+        )
+        tasks = [
+            make_task(source=item.source, relative=item.relative, sheet_path=sheets.get(item.source))
+            for item in items
+            if item.source not in refused
+        ]
+        for source, reason in refused.items():
+            reporter.error(source, reason)
+        outcome = _run(tasks, reporter, jobs=jobs or default_jobs(), fail_fast=fail_fast)
+        outcome.failures[:0] = [Failure(source, reason) for source, reason in refused.items()]
+        _warn_unmet(reporter, outcome.results, best_requested=write_best is not None)
+        _write_documents(outcome, ks, targets, seed, space, json_dest=json_dest, html=html)
+        if reporter.fancy:
+            _print_tables(reporter, outcome.results)
+    finish(outcome)
+
+
+def _targets(psnr: float | None, ssim: float | None, delta_e: float | None) -> tuple[Target, ...]:
+    from kmimg.report import Metric, Target
+
+    given = [(Metric.PSNR, psnr), (Metric.SSIM, ssim), (Metric.DELTA_E, delta_e)]
+    try:
+        targets = tuple(Target(metric, value) for metric, value in given if value is not None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return targets or (Target(Metric.PSNR, DEFAULT_TARGET_PSNR),)
+
+
+def _plan_sheets(
+    items: list[InputItem], sheet: Path | None, *, force: bool
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Each input's contact sheet path, and inputs refused because theirs exists (no --force)."""
+    if sheet is None:
+        return {}, {}
+    if sheet.suffix.lower() == ".png":
+        if len(items) != 1:
+            raise UsageError("--sheet FILE.png takes one input; give a folder for several inputs")
+        _check_single_output(items, sheet, "--sheet")
+        return {items[0].source: sheet}, {}
+    ensure_folder(sheet)
+    pairs = [(item, output_path(item, suffix=SHEET_SUFFIX, out_dir=sheet)) for item in items]
+    refused = check_outputs(pairs, force=force)
+    return {item.source: path for item, path in pairs}, refused
+
+
+def _plan_best(items: list[InputItem], best_dir: Path | None) -> None:
+    """Create the --write-best folder and refuse two inputs that would share a file name.
+
+    The k (and so the file name) is known only after the sweep; whether the file exists is
+    checked then.
+    """
+    if best_dir is None:
+        return
+    ensure_folder(best_dir)
+    check_outputs(
+        [(item, output_path(item, suffix="-k<K>.png", out_dir=best_dir)) for item in items], force=True
+    )
+
+
+def _check_single_output(items: list[InputItem], target: Path | None, option: str) -> None:
+    if target is None:
+        return
+    if target.is_dir():
+        raise UsageError(f"{option} {target} is a folder; give a file name")
+    for item in items:
+        check_outputs([(item, target)], force=True)
+
+
+def _run(tasks: list[ReportTask], reporter: Reporter, *, jobs: int, fail_fast: bool) -> Outcome[ReportRecord]:
+    if len(tasks) == 1 and reporter.fancy:
+        # One image: show progress over its ks instead of over images.
+        with reporter.progress(len(tasks[0].ks), f"{tasks[0].display}: k sweep") as advance:
+            work = functools.partial(report_one, progress=lambda k: advance(str(k)))
+            return run_batch(tasks, work, name_of=lambda t: t.source, reporter=reporter, jobs=1)
+    return run_batch(
+        tasks,
+        report_one,
+        name_of=lambda task: task.source,
+        reporter=reporter,
+        jobs=jobs,
+        fail_fast=fail_fast,
+        label="compress-report",
+    )
+
+
+def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) -> ReportRecord:
+    """Sweep one image and write its best PNG and contact sheet (runs in a worker)."""
+    from kmimg.io import encode_png, load_image, write_atomic
+    from kmimg.report import compress_report
+    from kmimg.sheet import report_sheet
+
+    clock = Stopwatch()
+    picture = load_image(task.source, max_pixels=task.max_pixels)
+    report = compress_report(
+        picture.rgb,
+        picture.alpha,
+        input_bytes=picture.byte_size,
+        ks=task.ks,
+        targets=task.targets,
+        seed=task.seed,
+        space=task.space,
+        progress=progress,
+    )
+    best_path = _best_path(task, report)
+    sheet_png = None
+    if task.sheet_path is not None or task.keep_sheet:
+        name = task.display if task.source == STDIO else Path(task.source).name
+        pixels = report_sheet(
+            picture.rgb, picture.alpha, report, name=name, input_format=picture.format, thumb=task.thumb
+        )
+        sheet_png = encode_png(pixels)
+    if best_path is not None and report.recommended_k is not None:
+        best_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(best_path, report.pngs[report.recommended_k])
+    if task.sheet_path is not None and sheet_png is not None:
+        task.sheet_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(task.sheet_path, sheet_png)
+    return ReportRecord(
+        source=task.source,
+        input_format=picture.format,
+        report=report.without_pngs(),
+        best_output=None if best_path is None else str(best_path),
+        sheet_output=None if task.sheet_path is None else str(task.sheet_path),
+        sheet_png=sheet_png if task.keep_sheet else None,
+        seconds=clock.seconds(),
+    )
+
+
+def _best_path(task: ReportTask, report: CompressReport) -> Path | None:
+    """Where the recommended PNG goes (None: not asked for, or no k meets the target)."""
+    if task.best_dir is None or report.recommended_k is None:
+        return None
+    item = InputItem(task.source, task.relative)
+    path = output_path(item, suffix=f"-k{report.recommended_k}.png", out_dir=task.best_dir)
+    if path.exists() and not task.force:
+        raise OutputError(f"output {path} exists (use --force to overwrite)")
+    return path
+
+
+def _warn_unmet(reporter: Reporter, records: list[ReportRecord], *, best_requested: bool) -> None:
+    """Say clearly, even without a terminal, which images no k is good enough for."""
+    for record in records:
+        report = record.report
+        if report.recommended_k is None:
+            wanted = ", ".join(target.describe() for target in report.targets)
+            ks = ",".join(str(step.k) for step in report.steps)
+            extra = "; no best PNG written" if best_requested else ""
+            reporter.warning(f"{record.display}: no k in {ks} meets {wanted}{extra}")
+
+
+# ----------------------------------------------------------------------------- documents
+
+
+def _write_documents(
+    outcome: Outcome[ReportRecord],
+    ks: tuple[int, ...],
+    targets: tuple[Target, ...],
+    seed: int,
+    space: ColorSpace,
+    *,
+    json_dest: str | None,
+    html: Path | None,
+) -> None:
+    if json_dest is not None:
+        write_json(_json_document(outcome, ks, targets, seed, space), json_dest)
+    if html is not None:
+        from kmimg import __version__
+        from kmimg.html_report import HtmlEntry, render_html
+        from kmimg.io import write_atomic
+        from kmimg.report import aggregate
+
+        entries = [
+            HtmlEntry(record.display, record.input_format, record.report, record.sheet_png)
+            for record in outcome.results
+        ]
+        wanted = ", ".join(target.describe() for target in targets)
+        settings = (
+            f"ks {', '.join(map(str, ks))}; target {wanted}; seed {seed}; space {space.value}; "
+            f"kmimg {__version__}"
+        )
+        page = render_html(
+            entries,
+            summary=aggregate(record.report for record in outcome.results),
+            failures=[(failure.source, failure.reason) for failure in outcome.failures],
+            settings=settings,
+        )
+        html.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(html, page.encode("utf-8"))
+
+
+def _json_document(
+    outcome: Outcome[ReportRecord],
+    ks: tuple[int, ...],
+    targets: tuple[Target, ...],
+    seed: int,
+    space: ColorSpace,
+) -> dict[str, Any]:
+    from kmimg import __version__
+    from kmimg.report import aggregate, report_fields
+
+    results = []
+    for record in outcome.results:
+        fields: dict[str, Any] = {"input": record.display, "format": record.input_format}
+        fields.update(report_fields(record.report))
+        fields.update(
+            best_output=record.best_output, sheet=record.sheet_output, seconds=round(record.seconds, 4)
+        )
+        results.append(fields)
+    return {
+        "schema": JSON_SCHEMA,
+        "schema_version": JSON_SCHEMA_VERSION,
+        "kmimg_version": __version__,
+        "ks": list(ks),
+        "targets": [target.to_dict() for target in targets],
+        "seed": seed,
+        "space": space.value,
+        "results": results,
+        "aggregate": aggregate(record.report for record in outcome.results).to_dict(),
+        "failures": [{"input": failure.source, "error": failure.reason} for failure in outcome.failures],
+    }
+
+
+# ----------------------------------------------------------------------------- terminal
+
+
+def _print_tables(reporter: Reporter, records: list[ReportRecord]) -> None:
+    console = reporter.console()
+    for record in records:
+        console.print(_image_table(record))
+    if len(records) > 1:
+        console.print(_summary_table(records))
+
+
+def _image_table(record: ReportRecord) -> Any:
+    from rich.table import Table
+
+    from kmimg.report import human_bytes
+
+    report = record.report
+    wanted = ", ".join(target.describe() for target in report.targets)
+    title = (
+        f"{record.display}  {report.width}×{report.height}, {human_bytes(report.input_bytes)} "
+        f"{record.input_format}, plain PNG {human_bytes(report.png24_bytes)}"
+    )
+    best = report.recommended
+    if best is None:
+        caption = f"[bold red]no k meets {wanted}[/]"
+    else:
+        caption = (
+            f"[bold green]recommended: k={best.k}[/] (smallest k meeting {wanted}): "
+            f"{human_bytes(best.png_bytes)}, {best.ratio_vs_input:.2f}× smaller than the input"
+        )
+    table = Table(title=title, caption=caption, show_edge=False, title_justify="left", caption_justify="left")
+    for column in ("k", "bytes", "× input", "× PNG24", "bpp", "PSNR dB", "SSIM", "ΔE2000", "s", ""):
+        table.add_column(column, justify="left" if column == "" else "right")
+    for step in report.steps:
+        mark = "◀ recommended" if step.k == report.recommended_k else ("meets" if step.meets_target else "")
+        table.add_row(
+            str(step.k),
+            f"{step.png_bytes:,}",
+            f"{step.ratio_vs_input:.2f}×",
+            f"{step.ratio_vs_png24:.2f}×",
+            f"{step.bits_per_pixel:.3f}",
+            "lossless" if step.psnr == float("inf") else f"{step.psnr:.2f}",
+            f"{step.ssim:.4f}",
+            f"{step.delta_e:.2f}",
+            f"{step.seconds:.2f}",
+            mark,
+            style="bold green" if step.k == report.recommended_k else None,
+        )
+    return table
+
+
+def _summary_table(records: list[ReportRecord]) -> Any:
+    from rich.table import Table
+
+    from kmimg.report import aggregate, human_bytes
+
+    table = Table(title="summary at the recommended k", show_edge=False, title_justify="left")
+    for column in ("image", "input", "PNG24", "k", "PNG at k", "saved vs input", "saved vs PNG24", "PSNR dB"):
+        table.add_column(column, justify="left" if column == "image" else "right")
+    for record in records:
+        report = record.report
+        best = report.recommended
+        if best is None:
+            table.add_row(
+                record.display, human_bytes(report.input_bytes), human_bytes(report.png24_bytes), "none"
+            )
+            continue
+        table.add_row(
+            record.display,
+            human_bytes(report.input_bytes),
+            human_bytes(report.png24_bytes),
+            str(best.k),
+            human_bytes(best.png_bytes),
+            _signed(report.input_bytes - best.png_bytes),
+            _signed(report.png24_bytes - best.png_bytes),
+            "lossless" if best.psnr == float("inf") else f"{best.psnr:.2f}",
+        )
+    total = aggregate(record.report for record in records)
+    table.add_section()
+    table.add_row(
+        f"total ({total.recommended}/{total.images} meet the target)",
+        human_bytes(total.input_bytes),
+        human_bytes(total.png24_bytes),
+        "",
+        human_bytes(total.recommended_bytes),
+        _signed(total.saved_vs_input),
+        _signed(total.saved_vs_png24),
+        "",
+        style="bold",
+    )
+    return table
+
+
+def _signed(count: int) -> str:
+    from kmimg.report import human_bytes
+
+    return ("−" if count < 0 else "") + human_bytes(abs(count))

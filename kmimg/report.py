@@ -1,0 +1,351 @@
+"""Compression report: how many colours does an image need?
+
+For one image, :func:`compress_report` quantizes at every requested k with the engine of
+``kmimg quantize`` (the colour histogram of :func:`kmimg.quantize.analyze` is built once and
+reused for every k), encodes each result as an indexed PNG in memory and measures:
+
+- ``png_bytes`` and bits per pixel (``8 * bytes / (width * height)``);
+- the compression ratio against the input file (``input_bytes / png_bytes``) and against a plain
+  truecolour PNG of the same pixels (``png24_bytes / png_bytes``; RGB, or RGBA when the image has
+  transparency, encoded once per image at the same zlib level);
+- PSNR, SSIM and mean CIEDE2000 (see :mod:`kmimg.metrics`) and the seconds the k took.
+
+A quality target (:class:`Target`; several targets must all hold) picks the recommended k: the
+*smallest* requested k whose result meets it, or ``None`` when none does. Quality is not assumed
+to grow with k (sampled k-means need not be monotonic), so every k is measured and checked.
+
+Pure: arrays in, a :class:`CompressReport` out; reading and writing files is the caller's job.
+Deterministic: the same pixels, ks, seed and space give the same PNG bytes and measures (all
+but ``seconds``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kmimg.types import ColorSpace
+
+#: The ks swept when none are given: every power of two a PNG palette can hold.
+DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class Metric(str, Enum):
+    """A quality measure a target can be set on."""
+
+    PSNR = "psnr"
+    SSIM = "ssim"
+    DELTA_E = "delta_e2000"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A quality threshold: PSNR and SSIM must be at least ``value``, ΔE2000 at most ``value``."""
+
+    metric: Metric
+    value: float
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ValueError("a target must be a finite number")
+        if self.metric is Metric.SSIM and not -1.0 <= self.value <= 1.0:
+            raise ValueError("an SSIM target must be between -1 and 1")
+        if self.metric is not Metric.SSIM and self.value < 0:
+            raise ValueError("a PSNR or ΔE target must not be negative")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric is not Metric.DELTA_E
+
+    def met_by(self, step: KResult) -> bool:
+        """Whether one k's result meets this target (a lossless result meets any PSNR)."""
+        measured = step.quality(self.metric)
+        return measured >= self.value if self.higher_is_better else measured <= self.value
+
+    def describe(self, *, ascii_only: bool = False) -> str:
+        """Human wording, e.g. ``PSNR ≥ 32 dB`` (``PSNR >= 32 dB`` with ``ascii_only``)."""
+        at_least, at_most, delta = (">=", "<=", "dE") if ascii_only else ("≥", "≤", "ΔE")
+        if self.metric is Metric.PSNR:
+            return f"PSNR {at_least} {self.value:g} dB"
+        if self.metric is Metric.SSIM:
+            return f"SSIM {at_least} {self.value:g}"
+        return f"mean {delta}2000 {at_most} {self.value:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric.value,
+            "op": ">=" if self.higher_is_better else "<=",
+            "value": self.value,
+        }
+
+
+#: The target used when none is given: PSNR of 32 dB, where 8-bit photos quantized by k-means
+#: usually stop showing obvious banding (the seed's flower reaches it at k = 64).
+DEFAULT_TARGET = Target(Metric.PSNR, 32.0)
+
+
+@dataclass(frozen=True)
+class KResult:
+    """Measures of one image quantized at one k. ``psnr`` is ``inf`` for a lossless result."""
+
+    k: int
+    colors_used: int
+    png_bytes: int
+    bits_per_pixel: float
+    ratio_vs_input: float
+    ratio_vs_png24: float
+    psnr: float
+    ssim: float
+    delta_e: float
+    seconds: float
+    meets_target: bool
+
+    def quality(self, metric: Metric) -> float:
+        if metric is Metric.PSNR:
+            return self.psnr
+        if metric is Metric.SSIM:
+            return self.ssim
+        return self.delta_e
+
+
+@dataclass(frozen=True)
+class CompressReport:
+    """The k sweep of one image.
+
+    ``steps`` are in ascending k; ``pngs`` maps each k to its indexed PNG bytes (empty after
+    :meth:`without_pngs`). ``recommended_k`` is ``None`` when no k meets every target.
+    """
+
+    width: int
+    height: int
+    input_bytes: int
+    png24_bytes: int
+    distinct_colors: int
+    steps: tuple[KResult, ...]
+    targets: tuple[Target, ...]
+    recommended_k: int | None
+    seed: int
+    space: ColorSpace
+    seconds: float
+    pngs: Mapping[int, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def recommended(self) -> KResult | None:
+        return next((step for step in self.steps if step.k == self.recommended_k), None)
+
+    def without_pngs(self) -> CompressReport:
+        """The same report without the PNG bytes (small enough to keep for a whole folder)."""
+        return replace(self, pngs={})
+
+
+def parse_ks(text: str) -> tuple[int, ...]:
+    """Parse ``"2,4,8"`` into sorted distinct ks, each between 2 and 256.
+
+    Raises
+    ------
+    ValueError
+        Empty list, a value that is not an integer, or one outside 2..256.
+    """
+    from kmimg.quantize import MAX_K, MIN_K
+
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("give at least one k, e.g. 2,4,8,16")
+    ks: set[int] = set()
+    for part in parts:
+        try:
+            k = int(part)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a whole number") from None
+        if not MIN_K <= k <= MAX_K:
+            raise ValueError(f"k must be between {MIN_K} and {MAX_K}, got {k}")
+        ks.add(k)
+    return tuple(sorted(ks))
+
+
+def recommend(steps: Iterable[KResult], targets: Sequence[Target]) -> int | None:
+    """The smallest k whose result meets every target, or ``None``."""
+    meeting = [step.k for step in steps if all(target.met_by(step) for target in targets)]
+    return min(meeting) if meeting else None
+
+
+def compress_report(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None = None,
+    *,
+    input_bytes: int,
+    ks: Sequence[int] = DEFAULT_KS,
+    targets: Sequence[Target] = (DEFAULT_TARGET,),
+    seed: int = 0,
+    space: ColorSpace = ColorSpace.RGB,
+    progress: Callable[[int], None] | None = None,
+) -> CompressReport:
+    """Quantize an image at every k in ``ks`` and measure each result (see the module docstring).
+
+    Parameters
+    ----------
+    rgb, alpha
+        The image, as :func:`kmimg.io.load_image` returns it.
+    input_bytes
+        Size of the input file, for the ratio against it.
+    ks
+        Palette sizes to try (2..256); duplicates are dropped and the sweep runs in ascending k.
+    targets
+        Quality targets that the recommended k must all meet (at least one).
+    seed, space
+        As for ``kmimg quantize``: the PNG at a k is byte-identical to ``quantize -k K``.
+    progress
+        Called with each k once it is measured.
+    """
+    from kmimg.io import encode_indexed_png, encode_png
+    from kmimg.metrics import bits_per_pixel
+    from kmimg.quantize import QuantizeOptions, analyze, quantize_analysis
+
+    if not targets:
+        raise ValueError("give at least one target")
+    ordered = tuple(sorted(set(ks)))
+    if not ordered:
+        raise ValueError("give at least one k")
+    start = time.perf_counter()
+    analysis = analyze(rgb, alpha)
+    height, width = rgb.shape[:2]
+    truecolor = rgb if alpha is None else np.dstack([rgb, alpha])
+    png24_bytes = len(encode_png(truecolor))
+    steps: list[KResult] = []
+    pngs: dict[int, bytes] = {}
+    for k in ordered:
+        k_start = time.perf_counter()
+        result = quantize_analysis(analysis, QuantizeOptions(k=k, seed=seed, space=space))
+        png = encode_indexed_png(result.indices, result.palette)
+        pngs[k] = png
+        step = KResult(
+            k=k,
+            colors_used=result.colors_used,
+            png_bytes=len(png),
+            bits_per_pixel=bits_per_pixel(len(png), width * height),
+            ratio_vs_input=input_bytes / len(png),
+            ratio_vs_png24=png24_bytes / len(png),
+            psnr=result.psnr,
+            ssim=result.ssim,
+            delta_e=result.delta_e,
+            seconds=time.perf_counter() - k_start,
+            meets_target=False,
+        )
+        steps.append(replace(step, meets_target=all(target.met_by(step) for target in targets)))
+        if progress is not None:
+            progress(k)
+    return CompressReport(
+        width=width,
+        height=height,
+        input_bytes=input_bytes,
+        png24_bytes=png24_bytes,
+        distinct_colors=analysis.distinct_colors,
+        steps=tuple(steps),
+        targets=tuple(targets),
+        recommended_k=recommend(steps, targets),
+        seed=seed,
+        space=space,
+        seconds=time.perf_counter() - start,
+        pngs=pngs,
+    )
+
+
+def human_bytes(count: int) -> str:
+    """``30624`` -> ``30.6 kB`` (powers of 1000, like file managers)."""
+    if count < 1000:
+        return f"{count} B"
+    value = float(count)
+    for unit in ("kB", "MB"):
+        value /= 1000.0
+        if value < 999.95:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1000.0:.1f} GB"
+
+
+def step_fields(step: KResult) -> dict[str, Any]:
+    """One k's measures as JSON-ready values (PSNR ``None`` when lossless)."""
+    return {
+        "k": step.k,
+        "colors_used": step.colors_used,
+        "png_bytes": step.png_bytes,
+        "bits_per_pixel": round(step.bits_per_pixel, 4),
+        "ratio_vs_input": round(step.ratio_vs_input, 4),
+        "ratio_vs_png24": round(step.ratio_vs_png24, 4),
+        "psnr": None if math.isinf(step.psnr) else round(step.psnr, 4),
+        "ssim": round(step.ssim, 6),
+        "delta_e2000": round(step.delta_e, 4),
+        "seconds": round(step.seconds, 4),
+        "meets_target": step.meets_target,
+    }
+
+
+def report_fields(report: CompressReport) -> dict[str, Any]:
+    """The measures of a report as JSON-ready values (without the PNG bytes)."""
+    best = report.recommended
+    return {
+        "width": report.width,
+        "height": report.height,
+        "input_bytes": report.input_bytes,
+        "png24_bytes": report.png24_bytes,
+        "distinct_colors": report.distinct_colors,
+        "recommended_k": report.recommended_k,
+        "target_met": best is not None,
+        "recommended_png_bytes": None if best is None else best.png_bytes,
+        "ks": [step_fields(step) for step in report.steps],
+    }
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Totals over several reports at their recommended k.
+
+    Savings count only images with a recommendation; ``*_saved`` may be negative (a JPEG
+    input is often smaller than any PNG of it).
+    """
+
+    images: int
+    recommended: int
+    input_bytes: int
+    png24_bytes: int
+    recommended_bytes: int
+    saved_vs_input: int
+    saved_vs_png24: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "images": self.images,
+            "images_meeting_target": self.recommended,
+            "input_bytes": self.input_bytes,
+            "png24_bytes": self.png24_bytes,
+            "recommended_png_bytes": self.recommended_bytes,
+            "bytes_saved_vs_input": self.saved_vs_input,
+            "bytes_saved_vs_png24": self.saved_vs_png24,
+        }
+
+
+def aggregate(reports: Iterable[CompressReport]) -> Aggregate:
+    """Sum sizes over reports; savings are counted at each image's recommended k."""
+    items = list(reports)
+    chosen = [(report, report.recommended) for report in items]
+    met = [(report, best) for report, best in chosen if best is not None]
+    recommended_bytes = sum(best.png_bytes for _, best in met)
+    return Aggregate(
+        images=len(items),
+        recommended=len(met),
+        input_bytes=sum(report.input_bytes for report in items),
+        png24_bytes=sum(report.png24_bytes for report in items),
+        recommended_bytes=recommended_bytes,
+        saved_vs_input=sum(report.input_bytes for report, _ in met) - recommended_bytes,
+        saved_vs_png24=sum(report.png24_bytes for report, _ in met) - recommended_bytes,
+    )
