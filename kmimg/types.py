@@ -11,3 +11,10 @@ class ColorSpace(str, Enum):
 
     RGB = "rgb"
     LAB = "lab"
+
+
+class FeatureKind(str, Enum):
+    """What ``kmimg classify`` compares: downsized pixels or a colour histogram."""
+
+    PIXELS = "pixels"
+    HISTOGRAM = "histogram"
