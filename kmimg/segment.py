@@ -330,8 +330,11 @@ def fit_centers(
         # Fewer distinct pixels than k (a flat image) leaves duplicate centres: those clusters
         # simply stay empty.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = KMeans(n_clusters=options.k, n_init=_N_INIT, random_state=options.seed).fit(x)
-    return np.asarray(model.cluster_centers_, dtype=np.float64)
+        model = KMeans(n_clusters=min(options.k, len(x)), n_init=_N_INIT, random_state=options.seed).fit(x)
+    centers = np.asarray(model.cluster_centers_, dtype=np.float64)
+    # An image with fewer pixels than k: the missing clusters repeat a centre and stay empty.
+    missing = options.k - len(centers)
+    return np.vstack([centers, np.repeat(centers[-1:], missing, axis=0)]) if missing else centers
 
 
 def assign_labels(
