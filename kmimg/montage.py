@@ -1,0 +1,161 @@
+"""Montages of clusters: each cluster's centre drawn as an image, next to a few of its members.
+
+The seed tutorial shows the ten k-means centres of the digits as 8x8 pictures ("Kmeans Center
+0" ... "Kmeans Center 9"); :func:`cluster_montage` draws the same figure, and, when members are
+given, one row per cluster: the framed centre, then its members nearest to the centre first.
+Pure: arrays in, an RGB array out; the caller encodes it (:func:`kmimg.io.encode_png`).
+
+Tiles are fitted into a square of ``thumb`` pixels: smaller images are enlarged by a whole factor
+without filtering (an 8x8 digit stays a grid of crisp pixels), larger ones reduced with Lanczos.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from PIL import Image, ImageDraw, ImageFont
+
+#: Side of the square each tile is fitted into (``--thumb``).
+DEFAULT_THUMB = 64
+#: Centres per line when the montage shows centres only (the seed's figure has 5).
+GRID_COLUMNS = 5
+_PAD = 6
+_GAP = 3
+_FONT_SIZE = 12
+_LINE = 15
+_BACKGROUND = (255, 255, 255)
+_TEXT = (34, 34, 34)
+_FRAME = (200, 40, 40)
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    """One cluster in a montage: its centre as an RGB image, member images, caption lines."""
+
+    center: NDArray[np.uint8]
+    members: Sequence[NDArray[np.uint8]] = field(default_factory=tuple)
+    caption: tuple[str, ...] = ()
+
+
+def cluster_montage(
+    rows: Sequence[ClusterRow],
+    *,
+    thumb: int = DEFAULT_THUMB,
+    title: str = "",
+) -> NDArray[np.uint8]:
+    """Draw the clusters as an RGB array ``(h, w, 3)``.
+
+    Without members: the centres in a grid of up to :data:`GRID_COLUMNS` per line, captions
+    under them. With members: one line per cluster, caption above, framed centre first.
+    """
+    from PIL import Image, ImageDraw
+
+    if not rows:
+        raise ValueError("a montage needs at least one cluster")
+    if thumb < 8:
+        raise ValueError("thumb must be at least 8 pixels")
+    font = _font()
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def text_width(text: str) -> int:
+        return math.ceil(probe.textlength(text, font=font))
+
+    with_members = any(len(row.members) > 0 for row in rows)
+    cell = thumb + 2 * _GAP
+    header = _LINE + _PAD if title else 0
+    if with_members:
+        most = max(len(row.members) for row in rows)
+        lines = max(len(row.caption) for row in rows)
+        row_h = lines * _LINE + cell + _PAD
+        captions = max((text_width(line) for row in rows for line in row.caption), default=0)
+        width = max((1 + most) * cell + _PAD, captions) + 2 * _PAD
+        width = max(width, text_width(title) + 2 * _PAD)
+        sheet = Image.new("RGB", (width, header + len(rows) * row_h + _PAD), _BACKGROUND)
+        draw = ImageDraw.Draw(sheet)
+        for number, row in enumerate(rows):
+            top = header + _PAD + number * row_h
+            for line, text in enumerate(row.caption):
+                draw.text((_PAD, top + line * _LINE), text, fill=_TEXT, font=font)
+            top += lines * _LINE
+            _paste(sheet, draw, row.center, (_PAD, top), thumb, framed=True)
+            for slot, image in enumerate(row.members):
+                _paste(sheet, draw, image, (2 * _PAD + (slot + 1) * cell, top), thumb, framed=False)
+    else:
+        columns = min(GRID_COLUMNS, len(rows))
+        lines = max(len(row.caption) for row in rows)
+        captions = max((text_width(line) for row in rows for line in row.caption), default=0)
+        cell_w = max(cell, captions) + _PAD
+        cell_h = cell + lines * _LINE + _PAD
+        grid_rows = math.ceil(len(rows) / columns)
+        width = max(columns * cell_w + _PAD, text_width(title) + 2 * _PAD)
+        sheet = Image.new("RGB", (width, header + grid_rows * cell_h + _PAD), _BACKGROUND)
+        draw = ImageDraw.Draw(sheet)
+        for number, row in enumerate(rows):
+            left = _PAD + (number % columns) * cell_w
+            top = header + _PAD + (number // columns) * cell_h
+            _paste(sheet, draw, row.center, (left + (cell_w - _PAD - cell) // 2, top), thumb, framed=False)
+            for line, text in enumerate(row.caption):
+                x = left + (cell_w - _PAD - text_width(text)) // 2
+                draw.text((x, top + cell + line * _LINE), text, fill=_TEXT, font=font)
+    if title:
+        draw.text((_PAD, _PAD), title, fill=_TEXT, font=font)
+    return np.asarray(sheet, dtype=np.uint8)
+
+
+def _paste(
+    sheet: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    pixels: NDArray[np.uint8],
+    corner: tuple[int, int],
+    thumb: int,
+    *,
+    framed: bool,
+) -> None:
+    tile = fit_tile(pixels, thumb)
+    left = corner[0] + _GAP + (thumb - tile.width) // 2
+    top = corner[1] + _GAP + (thumb - tile.height) // 2
+    sheet.paste(tile, (left, top))
+    if framed:
+        box = (left - 2, top - 2, left + tile.width + 1, top + tile.height + 1)
+        draw.rectangle(box, outline=_FRAME, width=2)
+
+
+def flatten_alpha(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None) -> NDArray[np.uint8]:
+    """Composite over black, as the pixel features see the image."""
+    if alpha is None:
+        return rgb
+    mixed = rgb.astype(np.float64) * (alpha[..., None].astype(np.float64) / 255.0)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def fit_tile(pixels: NDArray[np.uint8], size: int) -> Image.Image:
+    """An RGB (or grey) array as a Pillow image fitted into a ``size`` square."""
+    from PIL import Image
+
+    array = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    image = Image.fromarray(array[..., :3])
+    longest = max(image.width, image.height)
+    if longest <= size:
+        factor = max(1, size // longest)
+        return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+    scale = size / longest
+    shape = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(shape, Image.Resampling.LANCZOS)
+
+
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=_FONT_SIZE)
+    except (OSError, ValueError, TypeError):  # pragma: no cover - Pillow without FreeType
+        return ImageFont.load_default()
