@@ -1,0 +1,76 @@
+"""`compress-report` on a terminal: a table per image, a summary for several, nothing when -q."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def on_terminal(*args: str) -> tuple[int, str]:
+    """Run ``python -m kmimg compress-report`` with stderr on a pseudo-terminal; (code, stderr)."""
+    env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    with subprocess.Popen(
+        [sys.executable, "-m", "kmimg", "compress-report", *args],
+        stderr=slave,
+        stdout=subprocess.DEVNULL,
+        env=env,
+    ) as process:
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = process.wait()
+    os.close(master)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.fixture
+def folder(write_png, noisy_rgb: np.ndarray, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    write_png(noisy_rgb, "in/a.png")
+    write_png(noisy_rgb[::-1], "in/b.png")
+    return tmp_path / "in"
+
+
+def test_one_image_gets_a_table_with_the_recommendation_marked(folder: Path) -> None:
+    code, stderr = on_terminal(str(folder / "a.png"), "--ks", "2,4,8", "--target-psnr", "19")
+    assert code == 0
+    for heading in ("k", "bytes", "× input", "bpp", "PSNR dB", "SSIM", "ΔE2000"):
+        assert heading in stderr
+    assert "◀ recommended" in stderr
+    assert "recommended: k=8" in stderr
+    assert "summary" not in stderr
+
+
+def test_folder_gets_a_summary_with_the_total_saved(folder: Path) -> None:
+    code, stderr = on_terminal(str(folder), "--ks", "2,4", "--target-psnr", "15", "-j", "1")
+    assert code == 0
+    assert "summary at the recommended k" in stderr
+    assert "total (2/2 meet the target)" in stderr
+
+
+def test_unmet_target_is_said_on_the_terminal(folder: Path) -> None:
+    code, stderr = on_terminal(str(folder / "a.png"), "--ks", "2", "--target-psnr", "60")
+    assert code == 0
+    assert "no k meets PSNR ≥ 60 dB" in stderr
+
+
+def test_quiet_shows_nothing(folder: Path) -> None:
+    code, stderr = on_terminal(str(folder / "a.png"), "--ks", "2,4", "--target-psnr", "10", "-q")
+    assert code == 0
+    assert stderr == ""
