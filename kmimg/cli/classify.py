@@ -60,6 +60,14 @@ class FeatureRecord:
     vector: NDArray[np.float64]
 
 
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Image files or folders of images (folders: -r descends).", metavar="INPUT", show_default=False
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command("classify")(classify_command)
 
@@ -75,7 +83,7 @@ def _parse_size(text: str) -> str:
 
 
 def classify_command(
-    inputs: opt.Inputs,
+    inputs: Inputs,
     clusters: Annotated[
         int, typer.Option("--clusters", "-k", help="Number of clusters (groups), 1-1000.", min=1, max=1000)
     ] = 10,
