@@ -249,7 +249,7 @@ def quality_chart(report: CompressReport) -> str:
     for value in target_values:
         y = y_of(value)
         parts.append(f'<line class="target" x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_w}" y2="{y:.1f}"/>')
-        parts.append(f'<text x="{_LEFT + plot_w - 4}" y="{y - 5:.1f}" text-anchor="end">target</text>')
+        parts.append(f'<text x="{_LEFT + 6}" y="{y - 5:.1f}">target</text>')
     coords = [(x_of(step.png_bytes), y_of(value)) for step, value in zip(steps, values, strict=True)]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     parts.append(f'<polyline class="line" points="{path}"/>')
