@@ -48,8 +48,8 @@ from kmimg.errors import InputError
 from kmimg.types import FeatureKind
 
 #: Restarts of k-means from different k-means++ seedings; the fit with the lowest inertia wins.
-#: 10 is scikit-learn's historical default (used by the seed); ``n_init="auto"`` would be 1 for
-#: k-means++, which costs about 1 point of digits accuracy on unlucky seeds.
+#: 10 is scikit-learn's historical default (the seed ran with it). ``n_init="auto"`` would be 1
+#: for k-means++: on the digits with seed 0 that gives accuracy 0.725 instead of 0.792.
 DEFAULT_N_INIT = 10
 DEFAULT_SIZE = (8, 8)
 DEFAULT_BINS = 4
