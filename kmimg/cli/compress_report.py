@@ -124,12 +124,16 @@ def compress_report_command(
     ] = None,
     target_ssim: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--target-ssim", help="... with SSIM ≥ this (0-1).", min=-1.0, max=1.0),
+        typer.Option(
+            "--target-ssim", help="Recommend the smallest k with SSIM ≥ this (at most 1).", min=-1.0, max=1.0
+        ),
     ] = None,
     target_de: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
-            "--target-de", help="... with mean ΔE2000 ≤ this. Several targets must all hold.", min=0.0
+            "--target-de",
+            help="Recommend the smallest k with mean ΔE2000 ≤ this. Several targets must all hold.",
+            min=0.0,
         ),
     ] = None,
     write_best: Annotated[
