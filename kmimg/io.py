@@ -206,11 +206,15 @@ def encode_indexed_png(
     return buffer.getvalue()
 
 
-def encode_png(pixels: NDArray[np.uint8]) -> bytes:
-    """Encode an 8-bit grey ``(h, w)``, RGB or RGBA ``(h, w, c)`` array as PNG bytes."""
+def encode_png(pixels: NDArray[np.uint8], *, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
+    """Encode an 8-bit grey ``(h, w)``, RGB or RGBA ``(h, w, c)`` array as PNG bytes.
+
+    ``compress_level`` is zlib's 0-9: photographic content is ~6x faster to write at 6 than at 9
+    for ~6 % more bytes.
+    """
     image = Image.fromarray(np.ascontiguousarray(pixels))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    image.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 

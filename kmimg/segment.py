@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg.cluster import nearest_center
+from kmimg.cluster import build_color_table, nearest_center
 from kmimg.colorspace import rgb_to_lab
 from kmimg.types import ColorSpace
 
@@ -197,13 +197,15 @@ def segment(
         raise ValueError("rgb must be an (h, w, 3) uint8 array")
     smoothed = smooth(rgb, options.sigma)
     fit_image = shrink(smoothed, options.max_side)
-    lighting_small: NDArray[np.float32] | None = None
+    lighting: NDArray[np.float32] | None = None
+    level: NDArray[np.float32] | None = None
     if options.flatten > 0:
         lighting_small = estimate_lighting(fit_image, options.flatten)
-        fit_image = _flattened(fit_image, lighting_small)
+        level = lighting_small.reshape(-1, 3).mean(axis=0)
+        fit_image = _flattened(fit_image, lighting_small, level)
+        lighting = _enlarge(lighting_small, rgb.shape[:2])
     centers = fit_centers(fit_image, options, full_shape=rgb.shape[:2])
-    lighting = None if lighting_small is None else _enlarge(lighting_small, rgb.shape[:2])
-    raw = assign_labels(smoothed, centers, options, lighting=lighting)
+    raw = assign_labels(smoothed, centers, options, lighting=lighting, level=level)
     cleaned, merged = remove_small_regions(raw, options.min_region)
     labels, colors = _order_clusters(cleaned, rgb, options.k)
     background = choose_background(labels, colors, options.background)
@@ -234,16 +236,21 @@ def smooth(rgb: NDArray[np.uint8], sigma: float) -> NDArray[np.float32]:
 
 
 def shrink(image: NDArray[np.float32], max_side: int) -> NDArray[np.float32]:
-    """Resize so the longest side is at most ``max_side`` (0 = unchanged), anti-aliased."""
+    """Resize so the longest side is at most ``max_side`` (0 = unchanged) by area averaging."""
     height, width = image.shape[:2]
     longest = max(height, width)
     if max_side <= 0 or longest <= max_side:
         return image
-    from skimage.transform import resize
+    from PIL import Image
 
     scale = max_side / longest
-    shape = (max(1, round(height * scale)), max(1, round(width * scale)), image.shape[2])
-    return np.asarray(resize(image, shape, anti_aliasing=True, preserve_range=True), dtype=np.float32)  # type: ignore[no-untyped-call]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # Area averaging (Pillow's box filter on float planes): every original pixel counts once.
+    planes = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c])).resize(size, Image.Resampling.BOX))
+        for c in range(image.shape[2])
+    ]
+    return np.stack(planes, axis=-1).astype(np.float32)
 
 
 def estimate_lighting(image: NDArray[np.float32], fraction: float) -> NDArray[np.float32]:
@@ -266,9 +273,10 @@ def estimate_lighting(image: NDArray[np.float32], fraction: float) -> NDArray[np
     return np.asarray(blurred, dtype=np.float32)
 
 
-def _flattened(image: NDArray[np.float32], lighting: NDArray[np.float32]) -> NDArray[np.float32]:
-    # Keep the lighting's mean level so that colours stay in range and Lab stays meaningful.
-    level = lighting.reshape(-1, lighting.shape[2]).mean(axis=0)
+def _flattened(
+    image: NDArray[np.float32], lighting: NDArray[np.float32], level: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    # Add back the lighting's mean level so that colours stay in range and Lab stays meaningful.
     flat: NDArray[np.float32] = np.clip(image - lighting + level, 0.0, 255.0).astype(np.float32)
     return flat
 
@@ -293,16 +301,16 @@ def _border_pixels(image: NDArray[np.generic]) -> NDArray[np.bool_]:
 
 def features(
     rgb: NDArray[np.floating],
-    rows: NDArray[np.floating],
-    cols: NDArray[np.floating],
+    rows: NDArray[np.floating] | None,
+    cols: NDArray[np.floating] | None,
     options: SegmentOptions,
     *,
     longest: int,
 ) -> NDArray[np.float64]:
     """Clustering features of ``(n, 3)`` colours at positions ``rows``, ``cols`` (pixels of an
-    image whose longest side is ``longest``)."""
+    image whose longest side is ``longest``); positions are ignored when ``spatial`` is 0."""
     colour = rgb_to_lab(rgb) if options.space is ColorSpace.LAB else np.asarray(rgb, dtype=np.float64)
-    if options.spatial <= 0:
+    if options.spatial <= 0 or rows is None or cols is None:
         return colour
     span = 100.0 if options.space is ColorSpace.LAB else 255.0
     scale = options.spatial * span / max(longest, 1)
@@ -318,6 +326,7 @@ def fit_centers(
     """
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
 
     fh, fw = fit_image.shape[:2]
     full_h, full_w = int(full_shape[0]), int(full_shape[1])
@@ -326,7 +335,9 @@ def fit_centers(
     rows_full = (rows.ravel() + 0.5) * (full_h / fh) - 0.5
     cols_full = (cols.ravel() + 0.5) * (full_w / fw) - 0.5
     x = features(fit_image.reshape(-1, 3), rows_full, cols_full, options, longest=max(full_h, full_w))
-    with warnings.catch_warnings():
+    # One thread: the fit has at most max_side^2 points, where OpenMP start-up and, on a busy
+    # machine, waiting for a second core cost more than the work (measured 5x slower).
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         # Fewer distinct pixels than k (a flat image) leaves duplicate centres: those clusters
         # simply stay empty.
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -343,20 +354,36 @@ def assign_labels(
     options: SegmentOptions,
     *,
     lighting: NDArray[np.float32] | None = None,
+    level: NDArray[np.float32] | None = None,
 ) -> NDArray[np.uint8]:
-    """Nearest centre of every full-resolution pixel, in blocks of rows to bound memory."""
+    """Nearest centre of every full-resolution pixel (``lighting`` is subtracted first).
+
+    Colour-only features depend on the colour alone, so the smoothed colours are rounded to
+    8 bits and each distinct colour is assigned once (a photo has far fewer distinct colours than
+    pixels); with position features every pixel is assigned, in blocks of rows to bound memory.
+    """
     height, width = smoothed.shape[:2]
     labels = np.empty((height, width), dtype=np.uint8)
-    level = None if lighting is None else lighting.reshape(-1, lighting.shape[2]).mean(axis=0)
+    colours = np.empty((height, width, 3), dtype=np.uint8) if options.spatial <= 0 else None
+    if lighting is not None and level is None:
+        level = lighting.reshape(-1, 3).mean(axis=0)
     step = max(1, _ROW_BLOCK_PIXELS // max(width, 1))
     for top in range(0, height, step):
         block = smoothed[top : top + step]
         if lighting is not None and level is not None:
-            block = np.clip(block - lighting[top : top + step] + level, 0.0, 255.0)
+            block = _flattened(block, lighting[top : top + step], level)
+        if colours is not None:
+            colours[top : top + step] = np.rint(np.clip(block, 0.0, 255.0))
+            continue
         rows, cols = np.mgrid[top : top + block.shape[0], 0:width]
         x = features(block.reshape(-1, 3), rows.ravel(), cols.ravel(), options, longest=max(height, width))
         labels[top : top + step] = nearest_center(x, centers).reshape(block.shape[:2]).astype(np.uint8)
-    return labels
+    if colours is None:
+        return labels
+    table = build_color_table(colours.reshape(-1, 3))
+    colour_features = features(table.colors.astype(np.float64), None, None, options, longest=1)
+    per_colour = nearest_center(colour_features, centers)
+    return np.asarray(table.spread(per_colour.astype(np.uint8)), dtype=np.uint8).reshape(height, width)
 
 
 # ----------------------------------------------------------------------------- clean-up
