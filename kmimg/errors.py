@@ -26,3 +26,9 @@ class OutputError(KmimgError, OSError):
 
 class UsageError(KmimgError, ValueError):
     """Options that contradict each other, found before any work is done."""
+
+
+class KmimgWarning(UserWarning):
+    """Something worth telling the user that did not stop the work (a damaged file decoded
+    with ``allow_truncated``, corrupt EXIF data ignored). The CLI shows each as one
+    ``kmimg: warning: <path>: <message>`` line."""

@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import tempfile
+import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from kmimg.errors import InputError, LimitError, OutputError
+from kmimg.errors import InputError, KmimgWarning, LimitError, OutputError
 
 #: Default upper bound on width x height, overridable with ``--max-pixels``.
 DEFAULT_MAX_PIXELS = 250_000_000
@@ -60,13 +63,21 @@ class Picture:
 
 
 def read_source(source: str | Path, *, stdin: IO[bytes] | None = None) -> bytes:
-    """Read a file's bytes, or standard input's for ``-``."""
+    """Read a file's bytes, or standard input's for ``-``.
+
+    Directories, dangling symbolic links and devices are refused with an :class:`InputError`
+    (a device such as ``/dev/zero`` would never end).
+    """
     if str(source) == STDIO:
         stream = stdin if stdin is not None else _stdin_bytes()
         return stream.read()
     path = Path(source)
+    if path.is_symlink() and not path.exists():
+        raise InputError("broken symbolic link (its target does not exist)")
     if path.is_dir():
         raise InputError("is a directory")
+    if path.exists() and (path.is_block_device() or path.is_char_device() or path.is_socket()):
+        raise InputError("not a regular file")
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -88,42 +99,151 @@ def load_image(
     *,
     data: bytes | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    allow_truncated: bool = False,
 ) -> Picture:
     """Decode an image file (or ``data`` already read from it) to a :class:`Picture`.
+
+    The format is judged from the content (a JPEG named ``.png`` is a JPEG) and must be one of
+    :data:`ALLOWED_FORMATS`. Policies: the first frame of animated or multi-page files; EXIF
+    orientation applied; 16-bit samples scaled to 8 bits; CMYK converted with Pillow's
+    profile-less formula (Adobe inverted CMYK JPEGs included); CIELAB converted under D65; colours
+    under alpha 0 set to black; width x height checked against ``max_pixels`` from the header,
+    before any pixel is decoded. PNG files are checked chunk by chunk first (CRCs, truncation,
+    compressed text chunks that would inflate past :data:`MAX_TEXT_BYTES`).
+
+    Library warnings raised while decoding (corrupt EXIF data, ...) are re-issued as one-line
+    :class:`~kmimg.errors.KmimgWarning` warnings, as is the note that a damaged file was decoded
+    with ``allow_truncated``.
+
+    Pillow's module-wide settings (``LOAD_TRUNCATED_IMAGES``, ``MAX_IMAGE_PIXELS``) are changed
+    only while a lock is held and restored afterwards, so concurrent threads decode one at a time.
 
     Raises
     ------
     InputError
-        Not an allowed image format, corrupt, truncated or empty.
+        Not an allowed image format, corrupt, truncated (unless ``allow_truncated``), empty,
+        zero-sized, NaN/infinite samples.
     LimitError
-        Width x height exceeds ``max_pixels`` (checked from the header, before decoding).
+        Width x height exceeds ``max_pixels``, or a text chunk is a decompression bomb.
     """
     raw = read_source(source) if data is None else data
     if not raw:
         raise InputError("empty file")
-    with _opened(raw, max_pixels) as image:
-        image_format = str(image.format)
-        rgb, alpha = _to_rgb_alpha(ImageOps.exif_transpose(image))
+    kind = sniff_format(raw)
+    if kind is None:
+        raise InputError(_not_an_image(raw))
+    notes: list[str] = []
+    png = _inspect_png(raw, max_pixels) if kind == "PNG" else None
+    damage = png.damage if png is not None else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if damage is not None:
+                raise _Damaged(damage)
+            rgb, alpha, image_format = _decode(raw, kind, max_pixels, png=png, lenient=False)
+        except _Damaged as exc:
+            if not allow_truncated:
+                raise InputError(f"{exc}; --allow-truncated decodes what is there") from None
+            rgb, alpha, image_format = _decode(raw, kind, max_pixels, png=png, lenient=True)
+            notes.append(f"{exc}; decoded what is there, the rest is filled in (--allow-truncated)")
+    notes[:0] = _warning_lines(caught)
+    for note in dict.fromkeys(notes):
+        warnings.warn(note, KmimgWarning, stacklevel=2)
     return Picture(rgb=rgb, alpha=alpha, source=str(source), format=image_format, byte_size=len(raw))
 
 
+class _Damaged(Exception):
+    """The header was fine but the data is truncated or corrupt (``allow_truncated`` may help)."""
+
+
+#: Leading bytes of each allowed format, as Pillow's own ``_accept`` functions test them.
+_SIGNATURES: tuple[tuple[str, tuple[bytes, ...]], ...] = (
+    ("PNG", (b"\x89PNG\r\n\x1a\n",)),
+    ("JPEG", (b"\xff\xd8\xff",)),
+    ("GIF", (b"GIF87a", b"GIF89a")),
+    ("BMP", (b"BM",)),
+    ("TIFF", (b"II*\x00", b"MM\x00*", b"II\x00*", b"MM*\x00", b"II+\x00", b"MM\x00+")),
+)
+
+
+def sniff_format(raw: bytes) -> str | None:
+    """The allowed format ``raw`` claims to be from its first bytes, or ``None``."""
+    for name, prefixes in _SIGNATURES:
+        if raw.startswith(prefixes):
+            return name
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _not_an_image(raw: bytes) -> str:
+    if raw.startswith(b"\x89PNG"):
+        return "corrupt PNG signature (was the file transferred in text mode?)"
+    head = raw[:512].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml", b"<!doctype svg")) or b"<svg" in head:
+        return "SVG/XML text, not a raster image (PNG, JPEG, GIF, BMP, TIFF, WebP)"
+    try:
+        text = raw[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and all(ch.isprintable() or ch in "\t\r\n" for ch in text):
+        return "a text file, not an image (PNG, JPEG, GIF, BMP, TIFF, WebP)"
+    return "not a supported image format (PNG, JPEG, GIF, BMP, TIFF, WebP)"
+
+
+def _decode(
+    raw: bytes, kind: str, max_pixels: int, *, png: _PngFacts | None, lenient: bool
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str]:
+    with _pillow_settings(lenient=lenient), _opened(raw, kind, max_pixels) as image:
+        image_format = str(image.format)
+        try:
+            upright = ImageOps.exif_transpose(image)
+        except Exception:  # noqa: BLE001 - any failure of a damaged EXIF block only loses orientation
+            warnings.warn("unreadable EXIF orientation ignored", KmimgWarning, stacklevel=1)
+            upright = image
+        rgb, alpha = _to_rgb_alpha(upright, png=png)
+    return rgb, alpha, image_format
+
+
+_PILLOW_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
-def _opened(raw: bytes, max_pixels: int) -> Iterator[Image.Image]:
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
+def _pillow_settings(*, lenient: bool) -> Iterator[None]:
+    """Pillow's module-wide decoder settings for one decode, restored afterwards.
+
+    Pillow's own decompression-bomb check is switched off: :func:`_check_size` applies the
+    caller's ``max_pixels`` from the header instead (Pillow would refuse above twice its fixed
+    limit, whatever ``--max-pixels`` says).
+    """
+    with _PILLOW_LOCK:
+        saved = ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = saved
+
+
+@contextlib.contextmanager
+def _opened(raw: bytes, kind: str, max_pixels: int) -> Iterator[Image.Image]:
+    """Open (header only), check the size, then decode the first frame."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(raw), formats=ALLOWED_FORMATS)
+        image = Image.open(io.BytesIO(raw), formats=(kind,))
+    except UnidentifiedImageError:
+        raise InputError(f"corrupt or unsupported {kind} file (the header cannot be read)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        raise InputError(f"corrupt {kind} file: {_reason(exc)}") from None
+    try:
         _check_size(image, max_pixels)
-        image.seek(0)
-        image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise InputError("not a supported image (PNG, JPEG, GIF, BMP, TIFF, WebP)") from None
-    except LimitError:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot decode image: {_reason(exc)}") from None
-    try:
+        try:
+            image.seek(0)
+            image.load()
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+            raise _Damaged(f"damaged {kind} data: {_reason(exc)}") from None
+        except MemoryError:
+            raise LimitError("not enough memory to decode this image") from None
         yield image
     finally:
         image.close()
@@ -145,32 +265,199 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def _to_rgb_alpha(image: Image.Image) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
+def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
+    lines = []
+    for record in caught:
+        if issubclass(record.category, Image.DecompressionBombWarning):
+            continue  # the pixel limit is kmimg's own (--max-pixels), checked before decoding
+        text = str(record.message).strip()
+        lines.append(text.splitlines()[0] if text else record.category.__name__)
+    return lines
+
+
+# ----------------------------------------------------------------------------- PNG structure
+
+#: Largest decompressed size of one zTXt/iTXt/iCCP chunk (Pillow's own ``MAX_TEXT_CHUNK``).
+MAX_TEXT_BYTES = 1 << 20
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: Bit depths the PNG specification allows for each colour type.
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+
+
+@dataclass(frozen=True)
+class _PngFacts:
+    """What the chunk walk learnt: IHDR fields, and damage found after a valid header."""
+
+    bit_depth: int
+    color_type: int
+    damage: str | None
+
+
+def _inspect_png(raw: bytes, max_pixels: int) -> _PngFacts:
+    """Walk a PNG's chunks without decoding pixels: CRCs, IHDR, size limit, text bombs, IEND.
+
+    Pillow checks neither the CRC of IDAT chunks nor that the file reaches IEND, and inflates
+    text chunks that come after the pixel data only after decoding the pixels.
+    """
+    position = len(_PNG_SIGNATURE)
+    header: tuple[int, int] | None = None
+    damage: str | None
+    has_pixels = False
+    while True:
+        if position + 8 > len(raw):
+            damage = "truncated file (no IEND chunk)"
+            break
+        length, kind = struct.unpack(">I4s", raw[position : position + 8])
+        end = position + 12 + length
+        if length > 0x7FFFFFFF or not kind.isalpha():
+            raise InputError(f"corrupt PNG file: bad chunk header at byte {position}")
+        body = raw[position + 8 : end - 4]
+        if end > len(raw):
+            if header is None:
+                raise InputError("corrupt PNG file: truncated before the image header ends")
+            damage = f"truncated file (ends inside the {kind.decode()} chunk at byte {position})"
+            break
+        (crc,) = struct.unpack(">I", raw[end - 4 : end])
+        if zlib.crc32(body, zlib.crc32(kind)) != crc:
+            if header is None:
+                raise InputError(f"corrupt PNG file: bad CRC in the {kind.decode()} chunk")
+            damage = f"corrupt file (bad CRC in the {kind.decode()} chunk at byte {position})"
+            break
+        if header is None:
+            header = _png_header(kind, body, max_pixels)
+        elif kind in (b"zTXt", b"iTXt", b"iCCP"):
+            _check_inflated_size(kind, body)
+        if kind == b"IEND":
+            if not has_pixels:
+                raise InputError("corrupt PNG file: no image data (IDAT chunk)")
+            damage = None
+            break
+        has_pixels = has_pixels or kind == b"IDAT"
+        position = end
+    if header is None:
+        raise InputError("corrupt PNG file: no image header")
+    return _PngFacts(bit_depth=header[0], color_type=header[1], damage=damage)
+
+
+def _png_header(kind: bytes, body: bytes, max_pixels: int) -> tuple[int, int]:
+    if kind != b"IHDR" or len(body) != 13:
+        raise InputError("corrupt PNG file: the first chunk is not a valid IHDR")
+    width, height, bit_depth, color_type = struct.unpack(">IIBB", body[:10])
+    if bit_depth not in _PNG_DEPTHS.get(color_type, ()):
+        raise InputError(f"corrupt PNG file: colour type {color_type} with bit depth {bit_depth}")
+    if width == 0 or height == 0:
+        raise InputError("image has zero width or height")
+    if width * height > max_pixels:
+        raise LimitError(
+            f"image is {width}x{height} = {width * height} pixels, over the limit of "
+            f"{max_pixels} (raise it with --max-pixels)"
+        )
+    return bit_depth, color_type
+
+
+def _check_inflated_size(kind: bytes, body: bytes) -> None:
+    """Refuse a compressed text or ICC chunk that would inflate past :data:`MAX_TEXT_BYTES`."""
+    name_end = body.find(b"\x00")
+    if name_end < 0:
+        return
+    if kind == b"iTXt":
+        if body[name_end + 1 : name_end + 2] != b"\x01":
+            return  # uncompressed international text: its size is its chunk's size
+        rest = body[name_end + 3 :]
+        for _ in range(2):  # language tag, translated keyword
+            cut = rest.find(b"\x00")
+            if cut < 0:
+                return
+            rest = rest[cut + 1 :]
+        compressed = rest
+    else:
+        compressed = body[name_end + 2 :]
+    inflater = zlib.decompressobj()
+    try:
+        inflater.decompress(compressed, MAX_TEXT_BYTES)
+    except zlib.error:
+        return  # Pillow ignores undecodable text; a broken ICC profile is dropped later
+    if inflater.unconsumed_tail:
+        raise LimitError(
+            f"a compressed {kind.decode()} chunk inflates to more than {MAX_TEXT_BYTES} bytes "
+            "(decompression bomb)"
+        )
+
+
+# ----------------------------------------------------------------------------- modes
+
+
+def _to_rgb_alpha(
+    image: Image.Image, *, png: _PngFacts | None = None
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
     """Convert any Pillow mode to 8-bit RGB and an alpha plane (None if fully opaque)."""
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        rgb = _grey_to_rgb(_scale_to_8bit(np.asarray(image), 65535.0 if mode != "I" else None))
-        return rgb, None
-    if mode == "F":
-        grey = np.asarray(image, dtype=np.float64)
-        return _grey_to_rgb(_float_to_8bit(grey)), None
-    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    transparency = image.info.get("transparency")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F", "1", "L"):
+        values = np.asarray(image)
+        grey = _grey_to_8bit(values, mode)
+        alpha = None
+        if isinstance(transparency, int) and not isinstance(transparency, bool):
+            key = _grey_key(transparency, mode, png)
+            alpha = np.where(values.astype(np.int64) == key, 0, 255).astype(np.uint8)
+        return _finish(_grey_to_rgb(grey), alpha)
+    if mode == "LAB":
+        return _lab_to_rgb(np.asarray(image)), None
+    if mode == "CMYK":
+        # Pillow's formula is the usual profile-less one: R = (255 - C)(255 - K) / 255; an
+        # Adobe (inverted) CMYK JPEG has already been un-inverted by Pillow's decoder.
+        return np.ascontiguousarray(np.asarray(image.convert("RGB"))), None
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or transparency is not None
     converted = image.convert("RGBA" if has_alpha else "RGB")
     pixels = np.asarray(converted)
     if not has_alpha:
         return np.ascontiguousarray(pixels), None
-    alpha = np.ascontiguousarray(pixels[..., 3])
-    rgb = np.ascontiguousarray(pixels[..., :3])
-    if bool((alpha == 255).all()):
+    return _finish(np.ascontiguousarray(pixels[..., :3]), np.ascontiguousarray(pixels[..., 3]))
+
+
+def _finish(
+    rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
+    if alpha is None or bool((alpha == 255).all()):
         return rgb, None
+    rgb = rgb.copy() if not rgb.flags.writeable else rgb
     rgb[alpha == 0] = 0  # hidden colours under alpha 0 carry no information
     return rgb, alpha
 
 
-def _scale_to_8bit(values: NDArray[np.generic], full_scale: float | None) -> NDArray[np.uint8]:
+def _grey_key(transparency: int, mode: str, png: _PngFacts | None) -> int:
+    """The decoded grey value a PNG ``tRNS`` key matches.
+
+    Pillow expands 1-, 2- and 4-bit grey to 0-255 but keeps the key in the file's scale.
+    """
+    if png is not None and png.color_type == 0 and png.bit_depth < 8:
+        scaled = transparency * 255 // ((1 << png.bit_depth) - 1)
+        return 1 if mode == "1" and scaled else scaled
+    if mode == "1":
+        return 1 if transparency else 0
+    return transparency
+
+
+def _grey_to_8bit(values: NDArray[np.generic], mode: str) -> NDArray[np.uint8]:
+    if mode == "F":
+        return _float_to_8bit(values.astype(np.float64))
+    if mode == "1":
+        return np.where(values, 255, 0).astype(np.uint8)
+    if mode == "L":
+        return np.ascontiguousarray(values.astype(np.uint8))
+    if mode == "I":
+        # 32-bit integer samples: 8-bit range kept, 16-bit range scaled, anything wider scaled
+        # from the 32-bit range; negative values are black.
+        top = float(values.max(initial=0))
+        full_scale = 255.0 if top <= 255 else 65535.0 if top <= 65535 else float(2**31 - 1)
+        return _scale_to_8bit(values, full_scale)
+    return _scale_to_8bit(values, 65535.0)
+
+
+def _scale_to_8bit(values: NDArray[np.generic], full_scale: float) -> NDArray[np.uint8]:
     data = values.astype(np.float64)
-    if full_scale is None:
-        full_scale = 65535.0 if data.max(initial=0) > 255 else 255.0
     return np.clip(np.rint(data * (255.0 / full_scale)), 0, 255).astype(np.uint8)
 
 
@@ -183,6 +470,16 @@ def _float_to_8bit(values: NDArray[np.float64]) -> NDArray[np.uint8]:
 
 def _grey_to_rgb(grey: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
+
+
+def _lab_to_rgb(lab8: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Pillow's LAB mode (L* scaled to 0-255, a* and b* offset by 128) to sRGB under D65."""
+    from kmimg.colorspace import lab_to_rgb
+
+    lab = lab8.astype(np.float64)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    return np.ascontiguousarray(np.rint(lab_to_rgb(lab)).astype(np.uint8))
 
 
 def encode_indexed_png(

@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -92,8 +92,7 @@ def install_warning_handler(reporter: Reporter) -> None:
     """Show library warnings as single ``kmimg: warning:`` lines, never raw Python text."""
 
     def show(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
-        text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
-        reporter.warning(text)
+        reporter.warning(_one_line(message, category))
 
     warnings.showwarning = show
 
@@ -160,12 +159,15 @@ def output_path(item: InputItem, *, suffix: str, out_dir: Path | None) -> Path:
 def check_outputs(pairs: Sequence[tuple[InputItem, Path]], *, force: bool) -> dict[str, str]:
     """Decide before any work which outputs cannot be written.
 
-    Two inputs with the same output, or an output that is its own input, are usage errors
-    (:class:`UsageError`). An existing output without ``force`` fails only that input: the
-    returned mapping gives such inputs' reasons.
+    Two inputs with the same output, an output that is its own input (also through a symbolic
+    or hard link) or any other input, are usage errors (:class:`UsageError`). An output folder
+    that cannot be written is an :class:`OutputError`. An existing output without ``force``, or
+    an output path that is a folder, fails only that input: the returned mapping gives such
+    inputs' reasons.
     """
     seen: dict[Path, str] = {}
     refused: dict[str, str] = {}
+    inputs = _file_identities(Path(item.source) for item, _ in pairs if not item.is_stdin)
     for item, target in pairs:
         resolved = target.resolve()
         if resolved in seen:
@@ -173,9 +175,41 @@ def check_outputs(pairs: Sequence[tuple[InputItem, Path]], *, force: bool) -> di
         seen[resolved] = item.display
         if not item.is_stdin and _same_file(Path(item.source), target):
             raise UsageError(f"{item.display}: output {target} is the input itself")
-        if target.exists() and not force:
+        clobbered = next((inputs[key] for key in _file_identities([target]) if key in inputs), None)
+        if clobbered is not None:
+            raise UsageError(f"{item.display}: output {target} is another input ({clobbered})")
+        check_writable_folder(target.parent)
+        if target.is_dir():
+            refused[item.source] = f"output {target} is a folder"
+        elif (target.exists() or target.is_symlink()) and not force:
             refused[item.source] = f"output {target} exists (use --force to overwrite)"
     return refused
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Raise :class:`OutputError` unless files can be created in ``folder``, or in the nearest
+    existing folder above it (where the missing ones would be created)."""
+    existing = Path(folder) if str(folder) else Path(".")
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise OutputError(f"{folder}: cannot create folder (broken symbolic link)")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{folder}: cannot create folder ({existing} is not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{existing}: folder is not writable")
+
+
+def _file_identities(paths: Iterable[Path]) -> dict[object, Path]:
+    """Keys under which two paths name the same file: the resolved path and, for an existing
+    file, its device and inode (a hard link has a different path but the same inode)."""
+    keys: dict[object, Path] = {}
+    for path in paths:
+        keys.setdefault(path.resolve(), path)
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            keys.setdefault((info.st_dev, info.st_ino), path)
+    return keys
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -187,12 +221,13 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def ensure_folder(folder: Path) -> None:
     """Create an output folder (and parents); a clear error if that is impossible."""
+    check_writable_folder(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+        raise OutputError(f"{folder}: cannot create folder ({exc.strerror or exc})") from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"folder {folder} is not writable")
+        raise OutputError(f"{folder}: folder is not writable")
 
 
 def write_json(document: dict[str, Any], destination: str) -> None:
@@ -246,9 +281,11 @@ def run_batch(
     outcome: Outcome[R] = Outcome()
     slots: list[R | Failure | None] = [None] * len(tasks)
     with reporter.progress(len(tasks), label) as advance:
-        for index, value in _results(tasks, work, jobs=jobs):
+        for index, value, notes in _results(tasks, work, jobs=jobs):
             slots[index] = value
             advance(name_of(tasks[index]))
+            for note in notes:
+                reporter.warning(note)
             if isinstance(value, Failure):
                 reporter.error(value.source, value.reason)
                 if reporter.debug and value.detail:
@@ -263,31 +300,34 @@ def run_batch(
     return outcome
 
 
-def _results(tasks: Sequence[T], work: Callable[[T], R], *, jobs: int) -> Iterator[tuple[int, R | Failure]]:
+def _results(
+    tasks: Sequence[T], work: Callable[[T], R], *, jobs: int
+) -> Iterator[tuple[int, R | Failure, tuple[str, ...]]]:
     if jobs <= 1 or len(tasks) <= 1:
         for index, task in enumerate(tasks):
-            yield index, guarded(work, task)
+            yield index, *guarded_with_warnings(work, task)
         return
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     executor = ProcessPoolExecutor(
         max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_init_worker
     )
     try:
-        pending: dict[Future[R | Failure], int] = {
+        pending: dict[Future[tuple[R | Failure, tuple[str, ...]]], int] = {
             executor.submit(_guarded_in_worker, work, task): index for index, task in enumerate(tasks)
         }
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f]):
-                yield pending.pop(future), future.result()
+                yield pending.pop(future), *future.result()
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _init_worker() -> None:
-    # Ctrl-C reaches the workers too: each turns it into a Failure of its current task (whose
-    # temporary file write_atomic has removed) while the parent cancels the rest.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Ctrl-C reaches the workers too (the whole foreground process group gets SIGINT): an idle
+    # worker ignores it (a KeyboardInterrupt in the pool's own loop would print a traceback);
+    # a busy one turns it into a Failure of its task (see _guarded_in_worker).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One BLAS/OpenMP thread per worker process: the processes already use every core.
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
@@ -297,11 +337,39 @@ def _init_worker() -> None:
         threadpool_limits(1)
 
 
-def _guarded_in_worker(work: Callable[[T], R], task: T) -> R | Failure:
+def _guarded_in_worker(work: Callable[[T], R], task: T) -> tuple[R | Failure, tuple[str, ...]]:
+    # KeyboardInterrupt is raised only while a task runs: write_atomic then removes its temporary
+    # file, and the parent, interrupted too, cancels the rest and exits 130.
     try:
-        return guarded(work, task)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            return guarded_with_warnings(work, task)
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except KeyboardInterrupt:
-        return Failure(str(getattr(task, "source", "?")), "interrupted")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return Failure(str(getattr(task, "source", "?")), "interrupted"), ()
+
+
+def guarded_with_warnings(work: Callable[[T], R], task: T) -> tuple[R | Failure, tuple[str, ...]]:
+    """:func:`guarded`, also collecting the warnings the task raised as one-line messages
+    ``<input>: <message>`` (deduplicated), for the parent process to report.
+
+    Recording them here, in whichever process runs the task, keeps worker processes from
+    printing raw Python warning text and keeps each warning next to its input.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = guarded(work, task)
+    source = str(getattr(task, "source", "?"))
+    display = "<stdin>" if source == STDIO else source
+    lines = (_one_line(record.message, record.category) for record in caught)
+    return value, tuple(dict.fromkeys(f"{display}: {line}" for line in lines))
+
+
+def _one_line(message: Warning | str, category: type[Warning]) -> str:
+    text = str(message).strip()
+    return text.splitlines()[0] if text else category.__name__
 
 
 def guarded(work: Callable[[T], R], task: T) -> R | Failure:
@@ -346,6 +414,7 @@ def boundary(reporter: Reporter) -> Iterator[None]:
     import typer
 
     install_warning_handler(reporter)
+    _ignore_file_size_signal()
     try:
         yield
     except UsageError as exc:
@@ -363,6 +432,14 @@ def boundary(reporter: Reporter) -> Iterator[None]:
         _show_traceback(reporter)
         reporter.error("", f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
         raise typer.Exit(ExitCode.FAILED) from None
+
+
+def _ignore_file_size_signal() -> None:
+    # Over a file-size limit (ulimit -f), SIGXFSZ would kill kmimg mid-write and leave a
+    # temporary file behind; ignored, the write fails with EFBIG and write_atomic cleans up.
+    if hasattr(signal, "SIGXFSZ"):
+        with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _show_traceback(reporter: Reporter) -> None:

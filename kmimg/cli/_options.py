@@ -64,3 +64,11 @@ MaxPixels = Annotated[
 Debug = Annotated[
     bool, typer.Option("--debug", help="Show tracebacks of internal errors (for bug reports).", hidden=False)
 ]
+AllowTruncated = Annotated[
+    bool,
+    typer.Option(
+        "--allow-truncated",
+        help="Decode truncated or damaged files as far as possible (missing pixels filled in), "
+        "with a warning, instead of failing them.",
+    ),
+]

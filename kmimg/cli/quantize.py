@@ -45,6 +45,7 @@ class QuantizeTask:
     target: str
     options: QuantizeOptions
     max_pixels: int
+    allow_truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def quantize_command(
     jobs: opt.Jobs = None,
     fail_fast: opt.FailFast = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    allow_truncated: opt.AllowTruncated = False,
     debug: opt.Debug = False,
 ) -> None:
     """Reduce images to at most K colours fitted by k-means; write indexed PNGs.
@@ -114,7 +116,13 @@ def quantize_command(
         if json_dest == STDIO and any(target == STDIO for _, target in tasks):
             raise UsageError("--json - and a PNG on standard output cannot share it")
         runnable = [
-            QuantizeTask(source=item.source, target=target, options=options, max_pixels=max_pixels)
+            QuantizeTask(
+                source=item.source,
+                target=target,
+                options=options,
+                max_pixels=max_pixels,
+                allow_truncated=allow_truncated,
+            )
             for item, target in tasks
             if item.source not in refused
         ]
@@ -170,7 +178,7 @@ def quantize_one(task: QuantizeTask) -> QuantizeRecord:
     from kmimg.quantize import quantize
 
     clock = Stopwatch()
-    picture = load_image(task.source, max_pixels=task.max_pixels)
+    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
     result = quantize(picture.rgb, picture.alpha, task.options)
     png = encode_indexed_png(result.indices, result.palette)
     if task.target == STDIO:
