@@ -359,3 +359,21 @@ def test_partial_and_unreadable_labels(shapes: Path, tmp_path: Path) -> None:
     bad = run(str(shapes), "-k", "3", "--labels", str(broken))
     assert bad.exit_code == 2
     assert f"kmimg: error: {broken}: line 2: expected 'file,label'" in bad.stderr
+
+
+def test_cluster_table_on_a_terminal(shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+
+    import kmimg.cli.classify as command
+    from kmimg.cli._common import Reporter
+
+    monkeypatch.setattr(command, "Reporter", functools.partial(Reporter, interactive=True))
+    result = run(str(shapes), "-k", "3", "--labels", str(tmp_path / "labels.csv"), "--json", "-", "-j", "1")
+    assert result.exit_code == 0, result.output
+    assert "mean distance" in result.stderr
+    assert "horizontal" in result.stderr
+    assert json.loads(result.stdout)["evaluation"]["accuracy"] == 1.0
+    quiet = run(
+        str(shapes), "-k", "3", "--labels", str(tmp_path / "labels.csv"), "-q", "--json", "-", "-j", "1"
+    )
+    assert quiet.stderr == ""
