@@ -301,3 +301,34 @@ def test_flatten_alpha_over_black() -> None:
     out = flatten_alpha(rgb, np.array([[255, 0]], dtype=np.uint8))
     assert out[0, 0].tolist() == [200, 200, 200]
     assert out[0, 1].tolist() == [0, 0, 0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    points=arrays(np.float64, st.tuples(st.integers(2, 30), st.integers(1, 4)), elements=st.floats(-10, 10)),
+    k=st.integers(1, 5),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_clustering_properties(points: np.ndarray, k: int, seed: int) -> None:
+    k = min(k, len(points))
+    result = cluster_features(points, k=k, seed=seed, n_init=2)
+    assert result.labels.shape == (len(points),)
+    assert set(result.labels.tolist()) <= set(range(k))
+    assert int(result.sizes.sum()) == len(points)
+    assert (np.diff(result.sizes) <= 0).all()  # numbered by decreasing size
+    assert (result.distances >= 0).all()
+    assert result.centers.shape == (k, points.shape[1])
+
+
+@settings(max_examples=50, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 4), st.sampled_from("abc")), min_size=1, max_size=40))
+def test_evaluation_properties(pairs: list[tuple[int, str]]) -> None:
+    clusters = [c for c, _ in pairs]
+    truth = [t for _, t in pairs]
+    result = evaluate(clusters, truth)
+    most_common = max(truth.count(label) for label in set(truth))
+    # Mapping each cluster to its majority can only beat calling everything the commonest label.
+    assert most_common / len(truth) - 1e-12 <= result.accuracy <= 1.0
+    assert -1.0 <= result.adjusted_rand_index <= 1.0 + 1e-9
+    assert -1e-9 <= result.normalized_mutual_information <= 1.0 + 1e-9
+    assert sum(result.majority.values()) == round(result.accuracy * len(truth))

@@ -377,3 +377,16 @@ def test_cluster_table_on_a_terminal(shapes: Path, tmp_path: Path, monkeypatch: 
         str(shapes), "-k", "3", "--labels", str(tmp_path / "labels.csv"), "-q", "--json", "-", "-j", "1"
     )
     assert quiet.stderr == ""
+
+
+def test_link_dir_that_is_a_file_fails_once(shapes: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    assert run(str(shapes), "-k", "3", "--link-dir", str(blocker)).exit_code == 2  # Typer: not a folder
+    result = run(str(shapes), "-k", "3", "--link-dir", str(blocker / "groups"), "-j", "1")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("kmimg: error: ")
+    assert str(blocker) in lines[0]
+    assert result.stdout == ""

@@ -204,6 +204,8 @@ def classify_command(
         options = FeatureOptions(kind=features, size=parse_size(size), color=color, bins=bins)
         items = _inputs(inputs, recursive=recursive)
         label_rows = _read_labels(labels) if labels is not None else None
+        if link_dir is not None:
+            ensure_folder(link_dir)  # one error before any work, not one per image
         clock = Stopwatch()
         tasks = [FeatureTask(item.source, item.relative, options, max_pixels) for item in items]
         outcome = run_batch(
@@ -215,7 +217,7 @@ def classify_command(
             fail_fast=fail_fast,
             label="reading",
         )
-        if outcome.interrupted or (fail_fast and outcome.failures):
+        if fail_fast and outcome.failures:
             finish(outcome)
         records = outcome.results
         if len(records) < clusters:
