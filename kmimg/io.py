@@ -473,12 +473,16 @@ def _grey_to_rgb(grey: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 
 def _lab_to_rgb(lab8: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """Pillow's LAB mode (L* scaled to 0-255, a* and b* offset by 128) to sRGB under D65."""
+    """Pillow's LAB pixels to sRGB under D65.
+
+    In Pillow's buffer (what numpy sees) L* is scaled to 0-255 and a*, b* are signed bytes
+    (``getpixel`` shows them offset by 128 instead).
+    """
     from kmimg.colorspace import lab_to_rgb
 
-    lab = lab8.astype(np.float64)
-    lab[..., 0] *= 100.0 / 255.0
-    lab[..., 1:] -= 128.0
+    lab = np.empty(lab8.shape, dtype=np.float64)
+    lab[..., 0] = lab8[..., 0] * (100.0 / 255.0)
+    lab[..., 1:] = lab8[..., 1:].view(np.int8)
     return np.ascontiguousarray(np.rint(lab_to_rgb(lab)).astype(np.uint8))
 
 

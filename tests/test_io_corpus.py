@@ -1,0 +1,423 @@
+"""kmimg.io.load_image on the generated corpus: odd files decoded right, bad ones refused cleanly.
+
+Each test names the issue-6 case it covers. Expected pixels are computed independently of
+kmimg (by hand, numpy, or scikit-image), never by calling the code under test twice.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import corpus
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from kmimg.errors import InputError, KmimgWarning, LimitError
+from kmimg.io import DEFAULT_MAX_PIXELS, Picture, load_image
+
+
+def load(data: bytes, **options: object) -> Picture:
+    return load_image("test", data=data, **options)  # type: ignore[arg-type]
+
+
+def rgba_of(picture: Picture) -> np.ndarray:
+    alpha = picture.alpha if picture.alpha is not None else np.full(picture.rgb.shape[:2], 255, np.uint8)
+    return np.dstack([picture.rgb, alpha])
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1)], ids=["1x1", "1xN", "Nx1"])
+def test_degenerate_shapes_round_trip(shape: tuple[int, int]) -> None:
+    pixels = corpus.gradient(*shape)
+    picture = load(corpus.pillow_bytes(Image.fromarray(pixels), "PNG"))
+    assert picture.rgb.shape == (*shape, 3)
+    assert np.array_equal(picture.rgb, pixels)
+    assert picture.alpha is None
+
+
+# ----------------------------------------------------------------------------- bit depths
+
+
+def test_16bit_grey_png_is_scaled_not_clipped() -> None:
+    values = np.array([[0, 257, 1000, 32768, 65280, 65535]], dtype=np.uint16)
+    picture = load(corpus.png_bytes(values, bit_depth=16))
+    expected = np.rint(values * (255 / 65535)).astype(np.uint8)
+    assert np.array_equal(picture.rgb[..., 0], expected)
+    assert picture.rgb[0, 3, 0] == 128  # clipping would give 255
+
+
+def test_16bit_grey_tiff_is_scaled_not_clipped() -> None:
+    values = np.array([[0, 1000, 32768, 65535]], dtype=np.uint16)
+    picture = load(corpus.pillow_bytes(Image.fromarray(values), "TIFF"))
+    assert np.array_equal(picture.rgb[..., 1], np.rint(values * (255 / 65535)).astype(np.uint8))
+
+
+def test_16bit_rgb_png_is_scaled_within_one_level() -> None:
+    # Pillow keeps the high byte of 16-bit RGB(A) PNG samples: floor(v / 256), never more
+    # than one level from the exact v * 255 / 65535.
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    values[0, 0] = [0, 32768, 65535]
+    picture = load(corpus.png_bytes(values, bit_depth=16))
+    exact = values * (255 / 65535)
+    assert np.abs(picture.rgb - exact).max() <= 1.0
+    assert list(picture.rgb[0, 0]) == [0, 128, 255]
+
+
+def test_16bit_rgb_tiff_is_scaled_within_one_level() -> None:
+    tifffile = pytest.importorskip("tifffile")
+    values = np.random.default_rng(2).integers(0, 65536, (4, 6, 3), dtype=np.uint16)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, values, photometric="rgb")
+    picture = load(buffer.getvalue())
+    assert np.abs(picture.rgb - values * (255 / 65535)).max() <= 1.0
+
+
+# ----------------------------------------------------------------------------- modes and alpha
+
+
+def test_mode_1_png() -> None:
+    bits = np.array([[0, 1, 1], [1, 0, 0]], dtype=bool)
+    picture = load(corpus.pillow_bytes(Image.fromarray(bits), "PNG"))
+    assert np.array_equal(picture.rgb[..., 0], np.where(bits, 255, 0))
+
+
+def test_mode_l_and_la() -> None:
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    assert np.array_equal(load(corpus.pillow_bytes(Image.fromarray(grey), "PNG")).rgb[..., 2], grey)
+    alpha = np.full_like(grey, 255)
+    alpha[0, 0], alpha[1, 1] = 0, 100
+    picture = load(corpus.pillow_bytes(Image.fromarray(np.dstack([grey, alpha]), "LA"), "PNG"))
+    assert picture.alpha is not None
+    assert np.array_equal(picture.alpha, alpha)
+    assert picture.rgb[1, 1, 0] == grey[1, 1]
+    assert list(picture.rgb[0, 0]) == [0, 0, 0]  # hidden under alpha 0
+
+
+def test_palette_with_transparency() -> None:
+    image = Image.new("P", (4, 2))
+    image.putpalette([255, 0, 255, 10, 20, 30, 200, 200, 0])
+    image.putdata([0, 1, 2, 1, 0, 2, 2, 1])
+    data = corpus.pillow_bytes(image, "PNG", transparency=bytes([0, 255, 128]))
+    picture = load(data)
+    assert picture.alpha is not None
+    assert list(picture.alpha.ravel()) == [0, 255, 128, 255, 0, 128, 128, 255]
+    visible = picture.rgb[picture.alpha > 0]
+    assert not (visible == [255, 0, 255]).all(axis=1).any()
+    assert (picture.rgb[picture.alpha == 0] == 0).all()
+
+
+def test_rgba_partial_and_full_transparency() -> None:
+    rgba = np.dstack([corpus.gradient(), np.full((12, 16), 255, np.uint8)])
+    rgba[:, :4] = [255, 0, 255, 0]
+    rgba[:, 4:8, 3] = 77
+    picture = load(corpus.pillow_bytes(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert picture.alpha is not None
+    assert np.array_equal(picture.alpha, rgba[..., 3])
+    assert (picture.rgb[:, :4] == 0).all()
+    assert np.array_equal(picture.rgb[:, 4:], rgba[:, 4:, :3])
+
+    hidden = np.zeros((5, 5, 4), np.uint8)
+    hidden[..., :3] = [12, 250, 99]
+    full = load(corpus.pillow_bytes(Image.fromarray(hidden, "RGBA"), "PNG"))
+    assert full.alpha is not None and (full.alpha == 0).all()
+    assert (full.rgb == 0).all()
+
+
+def test_opaque_alpha_is_dropped() -> None:
+    rgba = np.dstack([corpus.gradient(), np.full((12, 16), 255, np.uint8)])
+    assert load(corpus.pillow_bytes(Image.fromarray(rgba, "RGBA"), "PNG")).alpha is None
+
+
+@pytest.mark.parametrize("bit_depth", [1, 2, 4])
+def test_low_bit_grey_transparency_key_is_scaled(bit_depth: int) -> None:
+    # Pillow expands 1/2/4-bit grey to 0-255 but keeps the tRNS key in the file's scale.
+    top = (1 << bit_depth) - 1
+    samples = np.array([[0, top, top, 0, top]], dtype=np.uint8)
+    data = corpus.png_bytes(samples, bit_depth=bit_depth, extra=corpus.chunk(b"tRNS", top.to_bytes(2, "big")))
+    picture = load(data)
+    assert picture.alpha is not None
+    assert list(picture.alpha[0]) == [255, 0, 0, 255, 0]
+
+
+def test_16bit_grey_transparency_key() -> None:
+    samples = np.array([[0, 40000, 65535, 40000]], dtype=np.uint16)
+    data = corpus.png_bytes(samples, bit_depth=16, extra=corpus.chunk(b"tRNS", (40000).to_bytes(2, "big")))
+    picture = load(data)
+    assert picture.alpha is not None
+    assert list(picture.alpha[0]) == [255, 0, 255, 0]
+    assert list(picture.rgb[0, :, 0]) == [0, 0, 255, 0]
+
+
+# ----------------------------------------------------------------------------- colour spaces
+
+
+def test_adobe_cmyk_jpeg_has_right_colours() -> None:
+    # Pillow writes CMYK JPEGs as Photoshop does: Adobe APP14 marker, inverted samples.
+    data = corpus.pillow_bytes(Image.new("CMYK", (8, 8), (255, 0, 0, 0)), "JPEG", quality=95)
+    with Image.open(io.BytesIO(data)) as probe:
+        assert "adobe" in probe.info
+    picture = load(data)
+    assert np.abs(picture.rgb.astype(int) - [0, 255, 255]).max() <= 3  # cyan, not red
+
+
+def test_cmyk_tiff_has_right_colours() -> None:
+    data = corpus.pillow_bytes(Image.new("CMYK", (4, 4), (0, 255, 0, 128)), "TIFF")
+    # profile-less CMYK: R = (255 - C)(255 - K) / 255
+    expected = [round(255 * 127 / 255), 0, round(255 * 127 / 255)]
+    assert np.abs(load(data).rgb.astype(int) - expected).max() <= 1
+
+
+def test_lab_tiff_has_right_colours() -> None:
+    from skimage.color import lab2rgb
+
+    data = corpus.pillow_bytes(Image.new("LAB", (4, 4), (128, 180, 80)), "TIFF")  # a*=52, b*=-48
+    expected = lab2rgb(np.array([[[128 * 100 / 255, 52.0, -48.0]]]))[0, 0] * 255
+    assert np.abs(load(data).rgb[0, 0] - expected).max() <= 1.0
+
+
+def test_float_tiff_unit_range_and_byte_range() -> None:
+    unit = np.linspace(0, 1, 6).reshape(2, 3)
+    assert np.array_equal(load(corpus.float_tiff(unit)).rgb[..., 0], np.rint(unit * 255))
+    wide = np.array([[0.0, 127.6, 255.0]])
+    assert list(load(corpus.float_tiff(wide)).rgb[0, :, 0]) == [0, 128, 255]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_pixels_are_refused(bad: float) -> None:
+    with pytest.raises(InputError, match="NaN or infinite"):
+        load(corpus.float_tiff(np.array([[0.0, bad]])))
+
+
+# ----------------------------------------------------------------------------- orientation, frames
+
+
+@pytest.mark.parametrize(("orientation", "size"), [(6, (20, 40)), (3, (40, 20)), (8, (20, 40))])
+def test_exif_orientation_gives_upright_pixels(orientation: int, size: tuple[int, int]) -> None:
+    image = Image.new("RGB", (40, 20), (220, 20, 20))
+    image.paste((20, 20, 220), (0, 0, 20, 20))  # left half blue
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    picture = load(corpus.pillow_bytes(image, "JPEG", exif=exif, quality=95))
+    assert (picture.width, picture.height) == size
+    blue = picture.rgb[..., 2].astype(int) > picture.rgb[..., 0]
+    where = {6: blue[:10].all(), 3: blue[:, 20:].all(), 8: blue[20:].all()}
+    assert where[orientation]
+
+
+def test_corrupt_exif_is_one_warning_and_the_image_loads() -> None:
+    exif = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01\x03\x00\x01\x00\x00\x00"
+    data = corpus.pillow_bytes(Image.new("RGB", (8, 8), (200, 10, 10)), "JPEG", exif=exif)
+    with pytest.warns(KmimgWarning, match="Corrupt EXIF") as caught:
+        picture = load(data)
+    assert picture.rgb.shape == (8, 8, 3)
+    assert all("\n" not in str(w.message) for w in caught)
+
+
+def _frames() -> list[Image.Image]:
+    return [Image.new("RGB", (6, 4), colour) for colour in ((250, 0, 0), (0, 0, 250), (0, 250, 0))]
+
+
+@pytest.mark.parametrize(
+    ("format", "params"), [("GIF", {}), ("PNG", {}), ("TIFF", {}), ("WEBP", {"lossless": True})]
+)
+def test_animated_and_multipage_files_give_the_first_frame(format: str, params: dict[str, object]) -> None:
+    first, *rest = _frames()
+    data = corpus.pillow_bytes(first, format, save_all=True, append_images=rest, **params)
+    with Image.open(io.BytesIO(data)) as probe:
+        assert getattr(probe, "n_frames", 1) == 3  # really animated / multi-page
+    picture = load(data)
+    assert np.abs(picture.rgb.astype(int) - [250, 0, 0]).max() <= 2
+
+
+def test_gif_transparency() -> None:
+    image = Image.new("P", (4, 1))
+    image.putpalette([0, 0, 0, 255, 255, 0])
+    image.putdata([0, 1, 1, 0])
+    picture = load(corpus.pillow_bytes(image, "GIF", transparency=0))
+    assert picture.alpha is not None
+    assert list(picture.alpha[0]) == [0, 255, 255, 0]
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+@pytest.mark.parametrize(
+    ("name", "format"),
+    [("photo.webp", "WEBP"), ("photo.bmp", "BMP"), ("interlaced.png", "PNG")],
+)
+def test_lossless_formats_are_exact(name: str, format: str) -> None:
+    picture = load(corpus.good_files()[name])
+    assert picture.format == format
+    assert np.array_equal(picture.rgb, corpus.gradient())
+
+
+def test_interlaced_png_really_is_interlaced() -> None:
+    with Image.open(io.BytesIO(corpus.good_files()["interlaced.png"])) as image:
+        assert image.info.get("interlace") == 1
+
+
+def test_progressive_jpeg() -> None:
+    data = corpus.good_files()["progressive.jpg"]
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.info.get("progressive") == 1
+        expected = np.asarray(image.convert("RGB"))
+    assert np.array_equal(load(data).rgb, expected)
+
+
+def test_format_is_judged_by_content_not_name(tmp_path: Path) -> None:
+    path = tmp_path / "photo.png"
+    path.write_bytes(corpus.good_files()["jpeg-in-disguise.png"])
+    assert load_image(path).format == "JPEG"
+
+
+@pytest.mark.parametrize("format", ["PPM", "TGA", "ICO", "PCX", "SGI"])
+def test_formats_outside_the_allow_list_are_refused(format: str) -> None:
+    data = corpus.pillow_bytes(Image.new("RGB", (16, 16), (1, 2, 3)), format)
+    Image.open(io.BytesIO(data)).close()  # Pillow itself would open it
+    with pytest.raises(InputError, match="not a supported image format"):
+        load(data)
+
+
+# ----------------------------------------------------------------------------- rejections
+
+
+REASONS = {
+    "empty.png": "empty file",
+    "random.png": "not a supported image format",
+    "notes.png": "a text file, not an image",
+    "drawing.png": "SVG/XML text",
+    "zero-width.png": "zero width or height",
+    "bomb-30000.png": "30000x30000 = 900000000 pixels, over the limit of 250000000",
+    "bomb-1e10.png": "10000000000 pixels, over the limit",
+    "bomb-text.png": "zTXt chunk inflates to more than 1048576 bytes",
+    "bomb-screen.gif": "65535x65535 = 4294836225 pixels",
+    "nan.tif": "NaN or infinite",
+    "inf.tif": "NaN or infinite",
+    "truncated-head.jpg": "corrupt or unsupported JPEG",
+    "truncated-third.jpg": "corrupt JPEG file",
+    "truncated-two-thirds.jpg": "damaged JPEG data: image file is truncated",
+    "truncated-end.jpg": "damaged JPEG data: image file is truncated",
+    "truncated-head.png": "truncated before the image header ends",
+    "truncated-third.png": "truncated file",
+    "truncated-two-thirds.png": "truncated file",
+    "truncated-end.png": "truncated file (no IEND chunk)",
+}
+
+
+def test_every_bad_file_has_a_reason() -> None:
+    assert set(REASONS) == set(corpus.bad_files())
+
+
+@pytest.mark.parametrize("name", sorted(REASONS))
+def test_bad_files_are_refused_with_one_line(name: str) -> None:
+    with pytest.raises(InputError) as raised:
+        load(corpus.bad_files()[name])
+    message = str(raised.value)
+    assert REASONS[name] in message
+    assert "\n" not in message
+    if name.startswith("bomb"):
+        assert isinstance(raised.value, LimitError)
+
+
+@pytest.mark.parametrize("name", ["bomb-30000.png", "bomb-1e10.png", "bomb-text.png", "bomb-screen.gif"])
+def test_bombs_are_refused_before_any_pixel_is_decoded(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_decoding(self: object) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(LimitError):
+        load(corpus.bad_files()[name])
+
+
+@pytest.mark.parametrize(("after_pixels", "kind"), [(False, b"zTXt"), (True, b"zTXt"), (True, b"iTXt")])
+def test_text_chunk_bombs_anywhere(after_pixels: bool, kind: bytes) -> None:
+    with pytest.raises(LimitError, match="decompression bomb"):
+        load(corpus.text_bomb_png(after_pixels=after_pixels, kind=kind))
+
+
+def test_max_pixels_is_inclusive_and_adjustable() -> None:
+    data = corpus.pillow_bytes(Image.new("RGB", (10, 10)), "PNG")
+    assert load(data, max_pixels=100).width == 10
+    with pytest.raises(LimitError, match="10x10 = 100 pixels, over the limit of 99"):
+        load(data, max_pixels=99)
+    jpeg = corpus.pillow_bytes(Image.new("RGB", (10, 10)), "JPEG")
+    with pytest.raises(LimitError):
+        load(jpeg, max_pixels=99)
+
+
+def test_max_pixels_above_pillows_own_limit_is_honoured() -> None:
+    # Pillow alone refuses more than 2 x MAX_IMAGE_PIXELS (~179 M); --max-pixels decides instead.
+    assert Image.MAX_IMAGE_PIXELS is not None
+    side = int((2 * Image.MAX_IMAGE_PIXELS) ** 0.5) + 10
+    with pytest.raises(LimitError, match=f"over the limit of {side * side - 1}"):
+        load(corpus.bomb_png(side, side), max_pixels=side * side - 1)
+    assert DEFAULT_MAX_PIXELS > 2 * Image.MAX_IMAGE_PIXELS
+
+
+def test_pillow_settings_are_restored() -> None:
+    before = ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
+    load(corpus.good_files()["photo.bmp"])
+    with pytest.warns(KmimgWarning):
+        load(corpus.bad_files()["truncated-end.jpg"], allow_truncated=True)
+    with pytest.raises(LimitError):
+        load(corpus.bad_files()["bomb-30000.png"])
+    assert before == (ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "truncated-two-thirds.jpg",
+        "truncated-end.jpg",
+        "truncated-third.png",
+        "truncated-two-thirds.png",
+        "truncated-end.png",
+    ],
+)
+def test_allow_truncated_decodes_with_one_warning(name: str) -> None:
+    with pytest.warns(KmimgWarning, match=r"decoded what is there.*--allow-truncated") as caught:
+        picture = load(corpus.bad_files()[name], allow_truncated=True)
+    assert len(caught) == 1
+    assert (picture.width, picture.height) == (64, 48)
+
+
+@pytest.mark.parametrize("name", ["truncated-head.jpg", "truncated-head.png", "random.png", "bomb-30000.png"])
+def test_allow_truncated_does_not_rescue_a_missing_header(name: str) -> None:
+    with pytest.raises(InputError):
+        load(corpus.bad_files()[name], allow_truncated=True)
+
+
+def test_bad_idat_crc_is_damage() -> None:
+    data = bytearray(corpus.pillow_bytes(Image.fromarray(corpus.gradient()), "PNG"))
+    data[-20] ^= 0xFF  # inside the last IDAT chunk's data
+    with pytest.raises(InputError, match="bad CRC in the IDAT chunk"):
+        load(bytes(data))
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def test_directory_given_as_a_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a directory"):
+        load_image(tmp_path)
+
+
+def test_dangling_symlink(tmp_path: Path) -> None:
+    link = tmp_path / "gone.png"
+    link.symlink_to(tmp_path / "missing.png")
+    with pytest.raises(InputError, match="broken symbolic link"):
+        load_image(link)
+
+
+def test_missing_file_and_device(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(InputError, match="not a regular file"):
+            load_image("/dev/zero")
