@@ -251,7 +251,7 @@ def test_human_bytes(count: int, text: str) -> None:
 # ----------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pixels=st.integers(0, 2**32 - 1),
     ks=st.sets(st.sampled_from([2, 3, 4, 6, 8, 12]), min_size=1, max_size=4),
