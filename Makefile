@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+# kmimg against pngquant, ImageMagick, Pillow and the scikit-learn recipe; writes benchmarks/RESULTS.md.
+# BENCH_ARGS=--quick for a shorter run.
+bench: $(VENV)/.installed
+	@command -v pngquant >/dev/null && command -v convert >/dev/null || \
+		{ echo "make bench needs pngquant and ImageMagick: apt-get install -y pngquant imagemagick"; exit 1; }
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
