@@ -1,0 +1,147 @@
+"""Faults only a real process shows: Ctrl-C (SIGINT) mid-batch, a full disk, and warnings
+printed by worker processes. Each test runs ``python -m kmimg`` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import corpus
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kmimg(*args: str, **popen: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "kmimg", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
+
+
+def assert_complete_pngs(folder: Path) -> int:
+    """Every file in ``folder`` is a whole, decodable PNG (no temporary or partial file)."""
+    names = sorted(p.name for p in folder.iterdir())
+    assert all(not name.startswith(".") and name.endswith(".png") for name in names), names
+    for name in names:
+        with Image.open(folder / name) as image:
+            image.load()
+    return len(names)
+
+
+@pytest.fixture(scope="module")
+def big_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 noisy 128x128 images: long enough to interrupt in the middle."""
+    folder = tmp_path_factory.mktemp("big")
+    rng = np.random.default_rng(130)
+    for i in range(200):
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(folder / f"img{i:04d}.png")
+    return folder
+
+
+@pytest.mark.parametrize(("jobs", "whom"), [("1", "group"), ("2", "group"), ("2", "parent")])
+def test_ctrl_c_exits_130_and_leaves_only_complete_files(
+    big_batch: Path, tmp_path: Path, jobs: str, whom: str
+) -> None:
+    out = tmp_path / "out"
+    process = kmimg(
+        "quantize", str(big_batch), "--out-dir", str(out), "-j", jobs, "-k", "32", "--sample", "0",
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(out.glob("*.png")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    time.sleep(0.2)  # well inside the batch: workers are busy writing
+    assert process.poll() is None, "the batch finished before it could be interrupted"
+    # A terminal's Ctrl-C signals the whole foreground process group; `kill -INT` the parent only.
+    if whom == "group":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    text = stderr.decode()
+    assert process.returncode == 130, text
+    assert "Traceback" not in text
+    assert text.splitlines()[-1] == "kmimg: error: interrupted"
+    assert all(
+        line.startswith("kmimg: error: ") and line.endswith("interrupted") for line in text.splitlines()
+    )
+    written = assert_complete_pngs(out)
+    assert 0 < written < 200
+
+
+FILE_SIZE_LIMIT = 2000  # bytes: the 128x128 noise image at 64 colours needs more
+
+
+def test_full_disk_by_file_size_limit(big_batch: Path, tmp_path: Path) -> None:
+    target = tmp_path / "keep.png"
+    original = corpus.pillow_bytes(Image.new("RGB", (2, 2)), "PNG")
+    target.write_bytes(original)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+    process = kmimg(
+        "quantize", str(big_batch / "img0000.png"), "-o", str(target), "-k", "64", preexec_fn=limit
+    )
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.decode() == f"kmimg: error: {big_batch / 'img0000.png'}: cannot write: File too large\n"
+    assert target.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs, when this process may mount one (root in a container); skipped otherwise."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_full_disk_on_a_tiny_filesystem(big_batch: Path, tiny_filesystem: Path) -> None:
+    filler = tiny_filesystem / "filler.bin"
+    with filler.open("wb") as stream, pytest.raises(OSError):
+        stream.write(b"\0" * 100_000)  # fill it up: ENOSPC
+    out = tiny_filesystem / "out"
+    out.mkdir()
+    process = kmimg("quantize", str(big_batch / "img0001.png"), "--out-dir", str(out), "-k", "64")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.decode().startswith(f"kmimg: error: {big_batch / 'img0001.png'}: cannot write")
+    assert "No space left on device" in stderr.decode()
+    assert list(out.iterdir()) == []
+
+
+def test_warnings_in_worker_processes_are_one_kmimg_line(tmp_path: Path) -> None:
+    exif = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01\x03\x00\x01\x00\x00\x00"
+    for i in range(4):
+        Image.new("RGB", (8, 8), (200, 20 * i, 10)).save(tmp_path / f"e{i}.jpg", exif=exif)
+    process = kmimg("quantize", str(tmp_path), "--out-dir", str(tmp_path / "out"), "-k", "2", "-j", "2")
+    _, stderr = process.communicate(timeout=60)
+    lines = stderr.decode().splitlines()
+    assert process.returncode == 0
+    assert len(lines) == 4
+    assert all(line.startswith("kmimg: warning: ") and "Corrupt EXIF data" in line for line in lines)
+    assert "UserWarning" not in stderr.decode()
