@@ -141,6 +141,20 @@ def truncations(data: bytes) -> dict[str, bytes]:
     }
 
 
+def tiff_with_tag(data: bytes, tag: int, value: int) -> bytes:
+    """A little-endian TIFF from Pillow with one SHORT/LONG tag of its first IFD set to ``value``."""
+    out = bytearray(data)
+    assert out[:4] == b"II*\x00"
+    (ifd,) = struct.unpack_from("<I", out, 4)
+    (count,) = struct.unpack_from("<H", out, ifd)
+    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        entry_tag, kind = struct.unpack_from("<HH", out, entry)
+        if entry_tag == tag:
+            struct.pack_into("<H" if kind == 3 else "<I", out, entry + 8, value)
+            return bytes(out)
+    raise KeyError(tag)
+
+
 def float_tiff(values: np.ndarray) -> bytes:
     return pillow_bytes(Image.fromarray(values.astype(np.float32), mode="F"), "TIFF")
 
@@ -176,6 +190,8 @@ def bad_files() -> dict[str, bytes]:
         "bomb-screen.gif": gif_header_bomb(),
         "nan.tif": float_tiff(np.array([[0.0, np.nan], [0.5, 1.0]])),
         "inf.tif": float_tiff(np.array([[0.0, np.inf], [0.5, 1.0]])),
+        # Pillow logs an error line of its own for this one (then refuses it)
+        "samples.tif": tiff_with_tag(pillow_bytes(Image.new("RGB", (4, 4)), "TIFF"), 277, 1536),
     }
     for where, cut in truncations(_photo_jpeg()).items():
         files[f"truncated-{where}.jpg"] = cut

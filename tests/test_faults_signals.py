@@ -145,3 +145,17 @@ def test_warnings_in_worker_processes_are_one_kmimg_line(tmp_path: Path) -> None
     assert len(lines) == 4
     assert all(line.startswith("kmimg: warning: ") and "Corrupt EXIF data" in line for line in lines)
     assert "UserWarning" not in stderr.decode()
+
+
+def test_pillow_log_lines_do_not_leak(tmp_path: Path) -> None:
+    # Pillow logs "More samples per pixel than can be decoded" before raising; only a real
+    # process shows it (pytest captures logging).
+    source = tmp_path / "samples.tif"
+    source.write_bytes(corpus.bad_files()["samples.tif"])
+    process = kmimg("quantize", str(source), "-o", str(tmp_path / "out.png"))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert (
+        stderr.decode()
+        == f"kmimg: error: {source}: corrupt or unsupported TIFF file (the header cannot be read)\n"
+    )

@@ -299,6 +299,7 @@ REASONS = {
     "bomb-screen.gif": "65535x65535 = 4294836225 pixels",
     "nan.tif": "NaN or infinite",
     "inf.tif": "NaN or infinite",
+    "samples.tif": "corrupt or unsupported TIFF file",
     "truncated-head.jpg": "corrupt or unsupported JPEG",
     "truncated-third.jpg": "corrupt JPEG file",
     "truncated-two-thirds.jpg": "damaged JPEG data: image file is truncated",

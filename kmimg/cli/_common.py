@@ -414,6 +414,7 @@ def boundary(reporter: Reporter) -> Iterator[None]:
     import typer
 
     install_warning_handler(reporter)
+    _silence_library_logs()
     _ignore_file_size_signal()
     try:
         yield
@@ -432,6 +433,18 @@ def boundary(reporter: Reporter) -> Iterator[None]:
         _show_traceback(reporter)
         reporter.error("", f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
         raise typer.Exit(ExitCode.FAILED) from None
+
+
+def _silence_library_logs() -> None:
+    # Pillow logs a line of its own before raising on some hostile files ("More samples per
+    # pixel than can be decoded"); with no handler configured Python would print it raw. kmimg
+    # reports the error itself, once.
+    import logging
+
+    pil = logging.getLogger("PIL")
+    if not any(isinstance(handler, logging.NullHandler) for handler in pil.handlers):
+        pil.addHandler(logging.NullHandler())
+    pil.propagate = False
 
 
 def _ignore_file_size_signal() -> None:
