@@ -583,12 +583,24 @@ def write_atomic(path: str | Path, data: bytes) -> None:
             os.fsync(stream.fileno())
         os.chmod(temp_name, 0o644 & ~_umask())
         os.replace(temp_name, target)
+        _sync_folder(folder)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write: {exc.strerror or exc}") from None
         raise
+
+
+def _sync_folder(folder: Path) -> None:
+    # Make the rename itself durable (a crash right after could otherwise lose the new name);
+    # best effort: not every platform or file system lets a folder be opened and synced.
+    with contextlib.suppress(OSError, AttributeError):
+        handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def _umask() -> int:

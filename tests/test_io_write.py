@@ -1,0 +1,83 @@
+"""write_atomic: an output is complete or absent, whatever fails, and it is the only writer."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from kmimg.errors import OutputError
+from kmimg.io import write_atomic
+
+PACKAGE = Path(__file__).resolve().parent.parent / "kmimg"
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_writes_the_bytes_with_ordinary_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "out.png"
+    write_atomic(target, b"new bytes")
+    assert target.read_bytes() == b"new bytes"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644 & ~umask
+    assert names(tmp_path) == ["out.png"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), OutputError),
+        (OSError(errno.EFBIG, "File too large"), OutputError),
+        (KeyboardInterrupt(), KeyboardInterrupt),
+    ],
+    ids=["disk-full", "file-too-large", "ctrl-c"],
+)
+def test_a_failure_mid_write_keeps_the_old_file_and_no_temporary(
+    failure: BaseException, expected: type[BaseException], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old bytes")
+
+    def fail(_fd: int) -> None:
+        raise failure
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(expected) as raised:
+        write_atomic(target, b"new bytes" * 1000)
+    if expected is OutputError:
+        assert str(raised.value) == f"cannot write: {failure.strerror}"  # type: ignore[attr-defined]
+    assert target.read_bytes() == b"old bytes"
+    assert names(tmp_path) == ["out.png"]
+
+
+def test_target_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "out.png").mkdir()
+    with pytest.raises(OutputError, match="cannot write"):
+        write_atomic(tmp_path / "out.png", b"x")
+    assert names(tmp_path) == ["out.png"]
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="cannot write in"):
+        write_atomic(tmp_path / "nope" / "out.png", b"x")
+
+
+def test_nothing_but_kmimg_io_writes_files() -> None:
+    """Every output goes through write_atomic: no direct writes anywhere else in the package."""
+    direct = re.compile(
+        r"\.write_bytes\(|\.write_text\(|\bopen\([^)]*['\"][wax]b?['\"]|shutil\.(copy|move)|\.save\(\s*(?!buffer)"
+    )
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "io.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if direct.search(line)
+    ]
+    assert offenders == []
