@@ -320,3 +320,20 @@ def test_library_warnings_become_one_line_per_input(jobs: str, tmp_path: Path) -
     assert len(lines) == 3
     for i, line in enumerate(lines):
         assert line.startswith(f"kmimg: warning: {folder / f'e{i}.jpg'}: Corrupt EXIF data.")
+
+
+@pytest.mark.parametrize("which", ["input", "output"])
+def test_json_summary_may_not_overwrite_an_input_or_an_output(which: str, tmp_path: Path) -> None:
+    source = tmp_path / "a.png"
+    Image.fromarray(corpus.gradient()).save(source)
+    before = source.read_bytes()
+    clash = source if which == "input" else tmp_path / "a-k16.png"
+    result = quantize(str(source), "--json", str(clash))
+    assert result.exit_code == 2
+    assert result.stderr == f"kmimg: error: --json {clash} would overwrite {clash}\n"
+    assert source.read_bytes() == before
+    assert names_in(tmp_path) == ["a.png"]
+
+
+def names_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())

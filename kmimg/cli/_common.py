@@ -186,6 +186,18 @@ def check_outputs(pairs: Sequence[tuple[InputItem, Path]], *, force: bool) -> di
     return refused
 
 
+def check_side_output(destination: str | None, option: str, pairs: Sequence[tuple[InputItem, str]]) -> None:
+    """Refuse (:class:`UsageError`) a summary file (``--json PATH``, ``--html PATH``...) that is
+    an input or one of the outputs: it would destroy it at the end of the run."""
+    if destination is None or destination == STDIO:
+        return
+    taken = _file_identities(Path(item.source) for item, _ in pairs if not item.is_stdin)
+    taken.update(_file_identities(Path(target) for _, target in pairs if target != STDIO))
+    clash = next((taken[key] for key in _file_identities([Path(destination)]) if key in taken), None)
+    if clash is not None:
+        raise UsageError(f"{option} {destination} would overwrite {clash}")
+
+
 def check_writable_folder(folder: Path) -> None:
     """Raise :class:`OutputError` unless files can be created in ``folder``, or in the nearest
     existing folder above it (where the missing ones would be created)."""

@@ -17,6 +17,7 @@ from kmimg.cli._common import (
     Stopwatch,
     boundary,
     check_outputs,
+    check_side_output,
     default_jobs,
     ensure_folder,
     expand_inputs,
@@ -115,6 +116,7 @@ def quantize_command(
         )
         if json_dest == STDIO and any(target == STDIO for _, target in tasks):
             raise UsageError("--json - and a PNG on standard output cannot share it")
+        check_side_output(json_dest, "--json", tasks)
         runnable = [
             QuantizeTask(
                 source=item.source,
