@@ -21,7 +21,6 @@ whatever the number of threads.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,10 +32,12 @@ from kmimg.types import ColorSpace
 
 #: Pixels drawn from the histogram for the k-means fit (``--sample``); 0 means all pixels.
 DEFAULT_SAMPLE = 250_000
-_MINIBATCH_SIZE = 4096
-_SAMPLE_LLOYD_PASSES = 10
+_SAMPLE_LLOYD_PASSES = 50
+_LLOYD_TOL = 0.05
 _FULL_LLOYD_PASSES = 2
-_CHUNK = 1 << 15
+_CELL_MIN_POINTS = 20_000
+_GRID = 64
+_CHUNK = 1 << 16
 _BINCOUNT_MIN_PIXELS = 1 << 21
 
 
@@ -159,27 +160,79 @@ def _kmeans_centers(
     seed: int,
     sample: int,
 ) -> NDArray[np.float64]:
-    from sklearn.cluster import KMeans, MiniBatchKMeans
+    """Weighted k-means (greedy k-means++ seeding, then Lloyd) on a sample of the histogram.
 
+    Plain numpy on purpose: importing ``sklearn.cluster`` costs about a second, more than the
+    whole fit on a 12-megapixel photo, and the fit set is small once reduced to grid cells.
+    """
     fit_x, fit_w = _sample(features, weights, sample=sample, seed=seed, k=k)
-    with warnings.catch_warnings():
-        # Few distinct colours can leave clusters empty; duplicates are merged after rounding.
-        warnings.simplefilter("ignore")
-        batch = MiniBatchKMeans(
-            n_clusters=k,
-            random_state=seed,
-            n_init=1,
-            batch_size=_MINIBATCH_SIZE,
-            compute_labels=False,
-        ).fit(fit_x, sample_weight=fit_w)
-        polish = KMeans(
-            n_clusters=k,
-            init=batch.cluster_centers_,
-            n_init=1,
-            max_iter=_SAMPLE_LLOYD_PASSES,
-            random_state=seed,
-        ).fit(fit_x, sample_weight=fit_w)
-    return np.asarray(polish.cluster_centers_, dtype=np.float64)
+    if len(fit_x) > _CELL_MIN_POINTS:
+        fit_x, fit_w = _reduce_to_cells(fit_x, fit_w, k=k)
+    rng = np.random.default_rng(seed)
+    centers = _kmeans_plusplus(fit_x, fit_w, k=k, rng=rng)
+    return _lloyd_passes(fit_x, fit_w, centers, _SAMPLE_LLOYD_PASSES, tol=_LLOYD_TOL)
+
+
+def _reduce_to_cells(
+    points: NDArray[np.float64], weights: NDArray[np.float64], *, k: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Replace the points by the weighted centroids of the occupied cells of a regular grid.
+
+    A cell is 1/64 of each axis's range (4 levels of an 8-bit channel), so a cell's points are
+    within a few levels of its centroid: k-means on the centroids has nearly the same optimum
+    and the exact Lloyd passes over all colours that follow remove the difference.
+    """
+    low = points.min(axis=0)
+    span = np.maximum(points.max(axis=0) - low, 1e-9)
+    cells = np.minimum(((points - low) * (_GRID / span)).astype(np.int64), _GRID - 1)
+    key = np.zeros(len(points), dtype=np.int64)
+    for d in range(points.shape[1]):
+        key = key * _GRID + cells[:, d]
+    unique, inverse = np.unique(key, return_inverse=True)
+    if len(unique) <= k:
+        return points, weights
+    mass = np.bincount(inverse, weights=weights, minlength=len(unique))
+    sums = np.stack(
+        [
+            np.bincount(inverse, weights=weights * points[:, d], minlength=len(unique))
+            for d in range(points.shape[1])
+        ],
+        axis=1,
+    )
+    return sums / mass[:, None], np.asarray(mass, dtype=np.float64)
+
+
+def _kmeans_plusplus(
+    points: NDArray[np.float64], weights: NDArray[np.float64], *, k: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Greedy weighted k-means++ (Arthur & Vassilvitskii 2007; sklearn's variant with
+    ``2 + log k`` candidates per step, keeping the one that lowers the potential most)."""
+    n = len(points)
+    trials = 2 + int(np.log(k))
+    x32 = points.astype(np.float32)
+    first = int(rng.choice(n, p=weights / weights.sum()))
+    chosen = [first]
+    closest = _squared_distances(x32, x32[first : first + 1])[:, 0]
+    for _ in range(1, k):
+        cumulative = np.cumsum(weights * closest)
+        total = float(cumulative[-1])
+        if total <= 0:
+            break
+        candidates = np.minimum(np.searchsorted(cumulative, rng.random(trials) * total), n - 1)
+        trial = np.minimum(closest[:, None], _squared_distances(x32, x32[candidates]))
+        best = int(np.argmin(weights @ trial))
+        chosen.append(int(candidates[best]))
+        closest = np.ascontiguousarray(trial[:, best])
+    centers = points[chosen]
+    if len(centers) < k:  # fewer distinct points than k: repeat, duplicates merge later
+        centers = points[np.resize(np.asarray(chosen), k)]
+    return np.asarray(centers, dtype=np.float64)
+
+
+def _squared_distances(points: NDArray[np.float32], centers: NDArray[np.float32]) -> NDArray[np.float64]:
+    """``(n, m)`` squared distances from every point to each of a few centres."""
+    diff = points[:, None, :] - centers[None, :, :]
+    return np.asarray(np.einsum("ijk,ijk->ij", diff, diff), dtype=np.float64)
 
 
 def _sample(
@@ -204,14 +257,21 @@ def _sample(
 
 def _lloyd_passes(
     features: NDArray[np.float64],
-    weights: NDArray[np.int64],
+    weights: NDArray[np.generic],
     centers: NDArray[np.float64],
     passes: int,
+    *,
+    tol: float = 0.0,
 ) -> NDArray[np.float64]:
-    """Weighted Lloyd iterations over all distinct colours; empty clusters keep their centre."""
-    w = weights.astype(np.float64)
+    """Weighted Lloyd iterations; stops early when no centre moves more than ``tol``.
+
+    An empty cluster is moved onto the point that costs most (weight x squared distance), so
+    that no palette entry is wasted.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    centers = np.array(centers, dtype=np.float64)
     for _ in range(passes):
-        labels = nearest_center(features, centers)
+        labels, distances = _nearest_with_distance(features, centers)
         mass = np.bincount(labels, weights=w, minlength=len(centers))
         sums = np.stack(
             [
@@ -221,21 +281,57 @@ def _lloyd_passes(
             axis=1,
         )
         filled = mass > 0
-        centers = centers.copy()
-        centers[filled] = sums[filled] / mass[filled, None]
+        updated = centers.copy()
+        updated[filled] = sums[filled] / mass[filled, None]
+        empty = np.flatnonzero(~filled)
+        if len(empty):
+            worst = np.argsort(-(w * distances), kind="stable")[: len(empty)]
+            updated[empty[: len(worst)]] = features[worst]
+        shift = float(np.max(np.abs(updated - centers))) if len(centers) else 0.0
+        centers = updated
+        if shift <= tol and not len(empty):
+            break
     return centers
 
 
 def nearest_center(features: NDArray[np.float64], centers: NDArray[np.float64]) -> NDArray[np.intp]:
     """Index of the nearest centre (squared Euclidean) for each row, ties to the lowest index."""
-    centers = np.asarray(centers, dtype=np.float64)
-    center_norms = np.einsum("ij,ij->i", centers, centers)
-    labels = np.empty(len(features), dtype=np.intp)
-    for start in range(0, len(features), _CHUNK):
-        block = features[start : start + _CHUNK]
-        distances = center_norms - 2.0 * (block @ centers.T)
-        labels[start : start + _CHUNK] = np.argmin(distances, axis=1)
-    return labels
+    return _nearest_with_distance(features, centers)[0]
+
+
+def _nearest_with_distance(
+    features: NDArray[np.generic], centers: NDArray[np.generic]
+) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    # One pass per centre over float32 columns beats a BLAS distance matrix for these few
+    # dimensions (no n x k temporary, no argmin over a short axis). Squared differences of
+    # 8-bit values sum exactly in float32, so integer colours never tie by rounding.
+    x = np.asarray(features, dtype=np.float32)
+    c = np.asarray(centers, dtype=np.float32)
+    n = len(x)
+    labels = np.zeros(n, dtype=np.intp)
+    best = np.full(n, np.inf, dtype=np.float32)
+    if not len(c):
+        return labels, best
+    columns = [np.ascontiguousarray(x[:, d]) for d in range(x.shape[1])]
+    distance = np.empty(min(n, _CHUNK), dtype=np.float32)
+    scratch = np.empty(min(n, _CHUNK), dtype=np.float32)
+    closer = np.empty(min(n, _CHUNK), dtype=np.bool_)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        size = stop - start
+        dist, tmp, mask = distance[:size], scratch[:size], closer[:size]
+        top, lab = best[start:stop], labels[start:stop]
+        for j in range(len(c)):
+            np.subtract(columns[0][start:stop], c[j, 0], out=dist)
+            np.multiply(dist, dist, out=dist)
+            for d in range(1, len(columns)):
+                np.subtract(columns[d][start:stop], c[j, d], out=tmp)
+                np.multiply(tmp, tmp, out=tmp)
+                np.add(dist, tmp, out=dist)
+            np.less(dist, top, out=mask)
+            np.copyto(top, dist, where=mask)
+            lab[mask] = j
+    return labels, best
 
 
 def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:

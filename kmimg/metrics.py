@@ -15,6 +15,7 @@ the mean over pixels, at a fraction of the cost.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +23,8 @@ from numpy.typing import NDArray
 from kmimg.colorspace import pack_colors, rgb_to_lab
 
 _SSIM_WINDOW = 7
+_STRIP_ROWS = 128
+_PAIR_BLOCK = 1 << 16
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -29,10 +32,15 @@ def weighted_mse(
     original: NDArray[np.uint8], output: NDArray[np.uint8], weights: NDArray[np.generic]
 ) -> float:
     """Mean squared error per RGB sample over colour pairs ``(n, 3)`` weighted by ``weights``."""
-    diff = original[:, :3].astype(np.float64) - output[:, :3].astype(np.float64)
-    per_color = np.einsum("ij,ij->i", diff, diff)
     total = float(np.sum(weights))
-    return float(np.dot(per_color, weights) / (3.0 * total)) if total else 0.0
+    if not total:
+        return 0.0
+    weighted = 0.0
+    for start in range(0, len(original), _PAIR_BLOCK):
+        stop = start + _PAIR_BLOCK
+        diff = original[start:stop, :3].astype(np.float64) - output[start:stop, :3].astype(np.float64)
+        weighted += float(np.dot(np.einsum("ij,ij->i", diff, diff), weights[start:stop]))
+    return weighted / (3.0 * total)
 
 
 def psnr_from_mse(mse: float) -> float:
@@ -50,16 +58,25 @@ def psnr(original: NDArray[np.uint8], output: NDArray[np.uint8]) -> float:
 def mean_delta_e2000(
     original: NDArray[np.uint8], output: NDArray[np.uint8], weights: NDArray[np.generic]
 ) -> float:
-    """Mean CIEDE2000 between RGB colour pairs ``(n, 3)``, weighted by ``weights``."""
+    """Mean CIEDE2000 between RGB colour pairs ``(n, 3)``, weighted by ``weights``.
+
+    Computed in blocks of :data:`_PAIR_BLOCK` pairs: CIEDE2000 makes a few dozen temporaries per
+    pair, which for the million distinct colours of a large photo would cost a gigabyte.
+    """
     from skimage.color import deltaE_ciede2000
 
-    total = float(np.sum(weights))
+    w = np.asarray(weights, dtype=np.float64)
+    total = float(w.sum())
     if not total:
         return 0.0
-    delta = deltaE_ciede2000(  # type: ignore[no-untyped-call]
-        rgb_to_lab(original[:, :3]), rgb_to_lab(output[:, :3])
-    )
-    return float(np.dot(delta, weights) / total)
+    weighted = 0.0
+    for start in range(0, len(original), _PAIR_BLOCK):
+        stop = start + _PAIR_BLOCK
+        delta = deltaE_ciede2000(  # type: ignore[no-untyped-call]
+            rgb_to_lab(original[start:stop, :3]), rgb_to_lab(output[start:stop, :3])
+        )
+        weighted += float(np.dot(delta, w[start:stop]))
+    return weighted / total
 
 
 def delta_e2000_images(original: NDArray[np.uint8], output: NDArray[np.uint8]) -> float:
@@ -72,8 +89,17 @@ def delta_e2000_images(original: NDArray[np.uint8], output: NDArray[np.uint8]) -
 
 
 def luma(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
-    """BT.601 luma of an RGB image, float32 in [0, 255]."""
-    return np.asarray(rgb[..., :3], dtype=np.float32) @ _LUMA
+    """BT.601 luma of an RGB image, float32 in [0, 255].
+
+    Computed channel by channel with the same float32 operations whatever the array's shape,
+    so the luma of a palette entry is bit-identical to the luma of a pixel of that colour.
+    """
+    channels = np.asarray(rgb)[..., :3]
+    y = channels[..., 0].astype(np.float32)
+    y *= _LUMA[0]
+    y += channels[..., 1].astype(np.float32) * _LUMA[1]
+    y += channels[..., 2].astype(np.float32) * _LUMA[2]
+    return y
 
 
 def ssim(original: NDArray[np.uint8], output: NDArray[np.uint8]) -> float:
@@ -83,33 +109,91 @@ def ssim(original: NDArray[np.uint8], output: NDArray[np.uint8]) -> float:
     return ssim_planes(luma(original), luma(output))
 
 
+def ssim_indexed(
+    original: NDArray[np.uint8], indices: NDArray[np.uint8], palette: NDArray[np.uint8]
+) -> float:
+    """:func:`ssim` of ``original`` and the palette image ``palette[indices]``, without
+    building the output image: its luma is the palette's luma looked up per pixel."""
+    if original.shape[:2] != indices.shape:
+        raise ValueError("images must have the same shape")
+    return _ssim_by_strips(
+        lambda top, bottom: luma(original[top:bottom]),
+        lambda top, bottom: luma(palette)[indices[top:bottom]],
+        original.shape[:2],
+    )
+
+
 def ssim_planes(x: NDArray[np.float32], y: NDArray[np.float32]) -> float:
     """Mean SSIM of two 2-D planes in [0, 255]; images smaller than 7x7 use their own size."""
-    from scipy.ndimage import uniform_filter
+    return _ssim_by_strips(lambda top, bottom: x[top:bottom], lambda top, bottom: y[top:bottom], x.shape)
 
-    window = min(_SSIM_WINDOW, *x.shape)
+
+def _ssim_by_strips(
+    rows_x: Callable[[int, int], NDArray[np.float32]],
+    rows_y: Callable[[int, int], NDArray[np.float32]],
+    shape: tuple[int, ...],
+) -> float:
+    """SSIM over horizontal strips of ``_STRIP_ROWS`` rows plus a 3-row halo each side.
+
+    Only rows whose 7-row window lies inside the image enter the mean, and each such row is
+    computed from a strip holding its whole window, so the figure is that of the whole plane;
+    working strip by strip keeps the temporaries small (memory, cache) on large images.
+    """
+    height, width = int(shape[0]), int(shape[1])
+    window = min(_SSIM_WINDOW, height, width)
     if window % 2 == 0:
         window -= 1
-    if window < 1 or x.size == 0:
+    if window < 1 or height * width == 0:
         return 1.0
+    pad = (window - 1) // 2
+    if height - 2 * pad <= 0 or width - 2 * pad <= 0:
+        whole = _ssim_map(rows_x(0, height), rows_y(0, height), window)
+        return float(whole.mean(dtype=np.float64))
+    total, count = 0.0, 0
+    for first in range(pad, height - pad, _STRIP_ROWS):
+        last = min(first + _STRIP_ROWS, height - pad)
+        ratio = _ssim_map(rows_x(first - pad, last + pad), rows_y(first - pad, last + pad), window)
+        core = ratio[pad : pad + last - first, pad : width - pad]
+        total += float(core.sum(dtype=np.float64))
+        count += core.size
+    return total / count
+
+
+def _ssim_map(x: NDArray[np.float32], y: NDArray[np.float32], window: int) -> NDArray[np.float32]:
+    from scipy.ndimage import uniform_filter
+
     npts = window * window
-    cov_norm = npts / (npts - 1) if npts > 1 else 1.0
-    c1 = (0.01 * 255.0) ** 2
-    c2 = (0.03 * 255.0) ** 2
+    cov_norm = np.float32(npts / (npts - 1) if npts > 1 else 1.0)
+    c1 = np.float32((0.01 * 255.0) ** 2)
+    c2 = np.float32((0.03 * 255.0) ** 2)
 
     def mean(plane: NDArray[np.float32]) -> NDArray[np.float32]:
         return np.asarray(uniform_filter(plane, size=window), dtype=np.float32)
 
     ux, uy = mean(x), mean(y)
-    vx = cov_norm * (mean(x * x) - ux * ux)
-    vy = cov_norm * (mean(y * y) - uy * uy)
-    vxy = cov_norm * (mean(x * y) - ux * uy)
-    numerator = (2 * ux * uy + c1) * (2 * vxy + c2)
-    denominator = (ux * ux + uy * uy + c1) * (vx + vy + c2)
-    ratio = numerator / denominator
-    pad = (window - 1) // 2
-    core = ratio[pad : ratio.shape[0] - pad or None, pad : ratio.shape[1] - pad or None]
-    return float(core.mean(dtype=np.float64)) if core.size else float(ratio.mean(dtype=np.float64))
+    vx = mean(x * x)
+    vy = mean(y * y)
+    vxy = mean(x * y)
+    uxx, uyy, uxy = ux * ux, uy * uy, ux * uy
+    vx -= uxx
+    vx *= cov_norm
+    vy -= uyy
+    vy *= cov_norm
+    vxy -= uxy
+    vxy *= cov_norm
+    # numerator = (2 ux uy + c1)(2 vxy + c2), denominator = (ux^2 + uy^2 + c1)(vx + vy + c2)
+    uxy *= 2
+    uxy += c1
+    vxy *= 2
+    vxy += c2
+    uxy *= vxy
+    uxx += uyy
+    uxx += c1
+    vx += vy
+    vx += c2
+    uxx *= vx
+    uxy /= uxx
+    return uxy
 
 
 def bits_per_pixel(byte_count: int, pixels: int) -> float:

@@ -130,7 +130,6 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions) -> Quantized
     entry_of_color = order[fitted.labels]
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
     psnr, delta_e = _color_errors(analysis, palette, entry_of_color, indices, options.dither)
-    out_rgb = palette[:, :3][indices]
     return Quantized(
         indices=indices,
         palette=palette,
@@ -138,7 +137,7 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions) -> Quantized
         if options.dither
         else counts,
         psnr=psnr,
-        ssim=metrics.ssim(analysis.rgb, out_rgb),
+        ssim=metrics.ssim_indexed(analysis.rgb, indices, palette),
         delta_e=delta_e,
         options=options,
     )

@@ -1,0 +1,138 @@
+"""What the speed work on the engine must not change: exactness, determinism, file format."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import structural_similarity
+from typer.testing import CliRunner
+
+from kmimg import metrics
+from kmimg.cli import app
+from kmimg.cluster import build_color_table, fit_palette, nearest_center
+from kmimg.io import encode_indexed_png
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+
+
+def test_nearest_center_matches_brute_force(rng: np.random.Generator) -> None:
+    points = rng.normal(0, 50, (3000, 4))
+    centers = rng.normal(0, 50, (37, 4))
+    brute = np.argmin(((points[:, None, :] - centers[None]) ** 2).sum(axis=2), axis=1)
+    np.testing.assert_array_equal(nearest_center(points, centers), brute)
+
+
+def test_nearest_center_is_exact_on_8bit_colours(rng: np.random.Generator) -> None:
+    colours = rng.integers(0, 256, (5000, 3)).astype(np.float64)
+    palette = rng.integers(0, 256, (200, 3)).astype(np.float64)
+    distances = ((colours[:, None, :] - palette[None]) ** 2).sum(axis=2)
+    # argmin takes the first minimum: the lowest index on exact ties, like nearest_center.
+    np.testing.assert_array_equal(nearest_center(colours, palette), np.argmin(distances, axis=1))
+
+
+def test_fit_is_deterministic_and_separates_many_clusters(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kmimg.cluster as cluster
+
+    monkeypatch.setattr(cluster, "_CELL_MIN_POINTS", 1000)  # take the grid-cell path
+    centers = rng.integers(20, 236, (12, 3))
+    pixels = np.concatenate([np.clip(c + rng.normal(0, 3, (3000, 3)), 0, 255) for c in centers])
+    table = build_color_table(pixels.astype(np.uint8))
+    assert len(table.colors) > 1000
+    first = fit_palette(table, k=12, seed=5)
+    again = fit_palette(table, k=12, seed=5)
+    np.testing.assert_array_equal(first.colors, again.colors)
+    np.testing.assert_array_equal(first.labels, again.labels)
+    assert sorted(first.counts.tolist()) == [3000] * 12
+
+
+def test_quantize_does_not_import_scikit_learn() -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from kmimg.quantize import quantize, QuantizeOptions\n"
+        "rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)\n"
+        "quantize(rgb, None, QuantizeOptions(k=8))\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("entries", "depth"), [(1, 1), (2, 1), (3, 2), (4, 2), (5, 4), (16, 4), (17, 8), (256, 8)]
+)
+def test_indexed_png_round_trips_at_the_smallest_bit_depth(
+    rng: np.random.Generator, entries: int, depth: int
+) -> None:
+    indices = rng.integers(0, entries, (13, 29), dtype=np.uint8)  # odd width: padded last byte
+    palette = np.column_stack([rng.integers(0, 256, (entries, 3)), np.full(entries, 255)]).astype(np.uint8)
+    png = encode_indexed_png(indices, palette)
+    assert png[24] == depth  # IHDR bit depth
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "P"
+    np.testing.assert_array_equal(np.asarray(image), indices)
+    assert image.getpalette()[: 3 * entries] == palette[:, :3].ravel().tolist()
+    assert "transparency" not in image.info
+
+
+def test_indexed_png_writes_trns_up_to_the_last_translucent_entry() -> None:
+    palette = np.array([[0, 0, 0, 0], [10, 20, 30, 128], [1, 2, 3, 255]], dtype=np.uint8)
+    indices = np.array([[0, 1, 2, 2]], dtype=np.uint8)
+    image = Image.open(io.BytesIO(encode_indexed_png(indices, palette)))
+    assert image.info["transparency"] == bytes([0, 128])
+    rgba = np.asarray(image.convert("RGBA"))
+    np.testing.assert_array_equal(rgba[0], palette[indices[0]])
+
+
+def test_ssim_by_strips_matches_skimage_on_a_tall_image(rng: np.random.Generator) -> None:
+    original = rng.integers(0, 256, (300, 41, 3), dtype=np.uint8)  # several strips
+    output = np.clip(original.astype(int) + rng.integers(-25, 26, original.shape), 0, 255).astype(np.uint8)
+    expected = structural_similarity(
+        metrics.luma(original).astype(np.float64), metrics.luma(output).astype(np.float64), data_range=255
+    )
+    assert metrics.ssim(original, output) == pytest.approx(expected, abs=1e-4)
+
+
+def test_ssim_indexed_equals_ssim_of_the_rendered_image(rng: np.random.Generator) -> None:
+    original = rng.integers(0, 256, (260, 33, 3), dtype=np.uint8)
+    palette = rng.integers(0, 256, (9, 4), dtype=np.uint8)
+    indices = rng.integers(0, 9, (260, 33), dtype=np.uint8)
+    rendered = palette[:, :3][indices]
+    assert metrics.ssim_indexed(original, indices, palette) == metrics.ssim(original, rendered)
+
+
+def test_blocked_colour_errors_equal_one_block(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = rng.integers(0, 256, (1000, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (1000, 3), dtype=np.uint8)
+    weights = rng.integers(1, 50, 1000)
+    whole_e, whole_mse = metrics.mean_delta_e2000(a, b, weights), metrics.weighted_mse(a, b, weights)
+    monkeypatch.setattr(metrics, "_PAIR_BLOCK", 77)
+    assert metrics.mean_delta_e2000(a, b, weights) == pytest.approx(whole_e, rel=1e-12)
+    assert metrics.weighted_mse(a, b, weights) == pytest.approx(whole_mse, rel=1e-12)
+
+
+def test_jobs_do_not_change_the_output_bytes(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("chelsea.png", "coins.png", "flower.jpg"):
+        (folder / name).write_bytes((SAMPLES / name).read_bytes())
+    runner = CliRunner()
+    outputs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        result = runner.invoke(
+            app, ["quantize", str(folder), "-k", "12", "--out-dir", str(out), "--jobs", str(jobs)]
+        )
+        assert result.exit_code == 0, result.output
+        outputs[jobs] = {p.name: p.read_bytes() for p in sorted(out.glob("*.png"))}
+    assert len(outputs[1]) == 3
+    assert outputs[1] == outputs[2]
