@@ -209,8 +209,44 @@ def _decode(
         except Exception:  # noqa: BLE001 - any failure of a damaged EXIF block only loses orientation
             warnings.warn("unreadable EXIF orientation ignored", KmimgWarning, stacklevel=1)
             upright = image
-        rgb, alpha = _to_rgb_alpha(upright, png=png)
+        rgb, alpha = _to_rgb_alpha(_to_srgb(upright), png=png)
     return rgb, alpha, image_format
+
+
+#: Image modes whose embedded ICC profile is applied, with the mode the sRGB result has.
+_ICC_MODES = {"RGB": ("RGB ", "RGB"), "RGBA": ("RGB ", "RGBA"), "CMYK": ("CMYK", "RGB")}
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile (Display P3, Adobe RGB, a print CMYK profile...) so the
+    pixels are sRGB; untagged images are taken as sRGB already.
+
+    A profile that cannot be used (damaged, or for another colour space than the pixels) is
+    ignored with a warning. An sRGB profile leaves the pixels unchanged.
+    """
+    icc = image.info.get("icc_profile")
+    if not icc:
+        return image
+    if image.mode in ("P", "PA") or (image.mode == "RGB" and "transparency" in image.info):
+        # colour keys and palettes are resolved first: the transform keeps no image.info
+        image = image.convert("RGBA" if _has_alpha(image) else "RGB")
+    if image.mode not in _ICC_MODES:
+        return image
+    space, out_mode = _ICC_MODES[image.mode]
+    try:
+        from PIL import ImageCms
+
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if profile.profile.xcolor_space != space:
+            raise ValueError(f"a {profile.profile.xcolor_space.strip()} profile on {image.mode} pixels")
+        srgb = ImageCms.createProfile("sRGB")
+        transform = ImageCms.buildTransform(profile, srgb, image.mode, out_mode)
+        converted = ImageCms.applyTransform(image, transform)
+    except (ImportError, OSError, ValueError, TypeError) as exc:  # ImageCms.PyCMSError is an OSError
+        warnings.warn(f"embedded ICC profile ignored: {_reason(exc)}", KmimgWarning, stacklevel=1)
+        return image
+    assert converted is not None
+    return converted
 
 
 _PILLOW_LOCK = threading.Lock()
@@ -417,12 +453,16 @@ def _to_rgb_alpha(
         # Pillow's formula is the usual profile-less one: R = (255 - C)(255 - K) / 255; an
         # Adobe (inverted) CMYK JPEG has already been un-inverted by Pillow's decoder.
         return np.ascontiguousarray(np.asarray(image.convert("RGB"))), None
-    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or transparency is not None
+    has_alpha = _has_alpha(image)
     converted = image.convert("RGBA" if has_alpha else "RGB")
     pixels = np.asarray(converted)
     if not has_alpha:
         return np.ascontiguousarray(pixels), None
     return _finish(np.ascontiguousarray(pixels[..., :3]), np.ascontiguousarray(pixels[..., 3]))
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or image.info.get("transparency") is not None
 
 
 def _finish(

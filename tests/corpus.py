@@ -100,6 +100,65 @@ def gradient(height: int = 12, width: int = 16) -> np.ndarray:
     ).astype(np.uint8)
 
 
+# ----------------------------------------------------------------------------- ICC profiles
+
+#: The sRGB primaries adapted to D50, as the ICC sRGB profile states them (columns X, Y, Z).
+SRGB_PRIMARIES_D50 = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141))
+
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def rgb_icc_profile(primaries: tuple[tuple[float, float, float], ...], gamma: float = 2.2) -> bytes:
+    """A minimal ICC v2 matrix/TRC display profile with the given red, green, blue colorants."""
+
+    def xyz(values: tuple[float, float, float]) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(_s15(v) for v in values)
+
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    text = b"desc\0\0\0\0" + struct.pack(">I", 5) + b"test\0" + b"\0" * 8 + b"\0" * 3 + b"\0" * 67
+    tags = [
+        (b"desc", text),
+        (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+        (b"rXYZ", xyz(primaries[0])),
+        (b"gXYZ", xyz(primaries[1])),
+        (b"bXYZ", xyz(primaries[2])),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+        (b"cprt", b"text\0\0\0\0none\0\0\0\0"),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data + b"\0" * (-len(data) % 4)
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + b"\0\0\0\0"
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 24
+        + struct.pack(">I", 0)
+        + _s15(0.9642)
+        + _s15(1.0)
+        + _s15(0.8249)
+        + b"\0" * 48
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def swapped_icc_profile() -> bytes:
+    """A profile whose "red" channel is sRGB's green and "green" is sRGB's red."""
+    red, green, blue = SRGB_PRIMARIES_D50
+    return rgb_icc_profile((green, red, blue))
+
+
 # ----------------------------------------------------------------------------- hostile files
 
 

@@ -422,3 +422,74 @@ def test_missing_file_and_device(tmp_path: Path) -> None:
     if os.path.exists("/dev/zero"):
         with pytest.raises(InputError, match="not a regular file"):
             load_image("/dev/zero")
+
+
+# ----------------------------------------------------------------------------- ICC profiles
+
+
+def _primaries() -> Image.Image:
+    image = Image.new("RGB", (3, 1))
+    image.putdata([(255, 0, 0), (0, 255, 0), (0, 0, 255)])
+    return image
+
+
+@pytest.mark.parametrize("format", ["PNG", "TIFF"])
+def test_embedded_icc_profile_is_applied(format: str) -> None:
+    # In the swapped profile the file's "red" is sRGB green and its "green" sRGB red.
+    data = corpus.pillow_bytes(_primaries(), format, icc_profile=corpus.swapped_icc_profile())
+    assert load(data).rgb.tolist() == [[[0, 255, 0], [255, 0, 0], [0, 0, 255]]]
+
+
+def test_icc_profile_keeps_alpha_and_palette_transparency() -> None:
+    rgba = Image.new("RGBA", (2, 1))
+    rgba.putdata([(255, 0, 0, 128), (0, 0, 255, 0)])
+    picture = load(corpus.pillow_bytes(rgba, "PNG", icc_profile=corpus.swapped_icc_profile()))
+    assert picture.alpha is not None and picture.alpha.tolist() == [[128, 0]]
+    assert picture.rgb.tolist() == [[[0, 255, 0], [0, 0, 0]]]
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([255, 0, 0, 0, 0, 255])
+    palette.putdata([0, 1])
+    data = corpus.pillow_bytes(palette, "PNG", transparency=1, icc_profile=corpus.swapped_icc_profile())
+    picture = load(data)
+    assert picture.alpha is not None and picture.alpha.tolist() == [[255, 0]]
+    assert picture.rgb[0, 0].tolist() == [0, 255, 0]
+
+
+def test_srgb_profile_changes_nothing() -> None:
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    pixels = corpus.gradient()
+    picture = load(corpus.pillow_bytes(Image.fromarray(pixels), "PNG", icc_profile=srgb))
+    assert np.array_equal(picture.rgb, pixels)
+
+
+@pytest.mark.parametrize(
+    ("image", "icc", "reason"),
+    [
+        (Image.new("RGB", (4, 4), (10, 20, 30)), b"not a profile at all", "embedded ICC profile ignored"),
+        (Image.new("CMYK", (4, 4), (0, 255, 0, 0)), None, "a RGB profile on CMYK pixels"),
+    ],
+    ids=["damaged", "wrong-colour-space"],
+)
+def test_unusable_icc_profile_is_one_warning(image: Image.Image, icc: bytes | None, reason: str) -> None:
+    profile = icc if icc is not None else corpus.swapped_icc_profile()
+    data = corpus.pillow_bytes(image, "TIFF", icc_profile=profile)
+    with pytest.warns(KmimgWarning, match=reason):
+        picture = load(data)
+    assert picture.rgb.shape == (4, 4, 3)
+
+
+CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
+
+
+@pytest.mark.skipif(not CMYK_PROFILE.exists(), reason="no CMYK ICC profile on this system")
+def test_cmyk_jpeg_with_its_print_profile() -> None:
+    # Through a print profile, 100 % cyan is a much duller blue-green than the profile-less
+    # formula's (0, 255, 255).
+    data = corpus.pillow_bytes(
+        Image.new("CMYK", (8, 8), (255, 0, 0, 0)), "JPEG", quality=95, icc_profile=CMYK_PROFILE.read_bytes()
+    )
+    red, green, blue = load(data).rgb[4, 4].astype(int)
+    assert red < 60 and green > 120 and blue > 180
+    assert (red, green, blue) != (0, 255, 255)
