@@ -337,3 +337,23 @@ def test_json_summary_may_not_overwrite_an_input_or_an_output(which: str, tmp_pa
 
 def names_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+def test_bad_standard_input_is_one_line_and_no_output() -> None:
+    result = runner.invoke(app, ["quantize", "-"], input=corpus.bad_files()["random.png"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == "kmimg: error: <stdin>: not a supported image format (PNG, JPEG, GIF, BMP, TIFF, WebP)\n"
+    )
+    assert result.stdout_bytes == b""
+
+
+def test_a_name_starting_with_a_dash_needs_double_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(corpus.gradient()).save("-x.png")
+    assert runner.invoke(app, ["quantize", "-x.png"]).exit_code == 2  # taken for an option
+    assert runner.invoke(app, ["quantize", "--", "-x.png"]).exit_code == 0
+    assert (tmp_path / "-x-k16.png").exists()

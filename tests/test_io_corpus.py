@@ -493,3 +493,12 @@ def test_cmyk_jpeg_with_its_print_profile() -> None:
     red, green, blue = load(data).rgb[4, 4].astype(int)
     assert red < 60 and green > 120 and blue > 180
     assert (red, green, blue) != (0, 255, 255)
+
+
+def test_pillows_own_bomb_limit_neither_warns_nor_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With Pillow's limit far below the image, Pillow alone would warn (DecompressionBombWarning,
+    # an error under this suite's filterwarnings) or refuse; --max-pixels is the only limit.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    picture = load(corpus.pillow_bytes(Image.fromarray(corpus.gradient()), "PNG"))
+    assert picture.rgb.shape == (12, 16, 3)
+    assert Image.MAX_IMAGE_PIXELS == 10
