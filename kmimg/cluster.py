@@ -34,9 +34,12 @@ from kmimg.types import ColorSpace
 DEFAULT_SAMPLE = 250_000
 _SAMPLE_LLOYD_PASSES = 50
 _LLOYD_TOL = 0.05
-_FULL_LLOYD_PASSES = 2
+_FULL_LLOYD_PASSES = 12
+_MAX_INITS = 8
+_INIT_BUDGET = 256
 _CELL_MIN_POINTS = 20_000
 _GRID = 64
+_COARSE_GRID = 24
 _CHUNK = 1 << 16
 _BINCOUNT_MIN_PIXELS = 1 << 21
 
@@ -125,7 +128,7 @@ def fit_palette(
         return _finish(table.colors, labels, table.counts)
     features = to_features(table.colors, space)
     centers = _kmeans_centers(features, table.counts, k=k, seed=seed, sample=sample)
-    centers = _lloyd_passes(features, table.counts, centers, _FULL_LLOYD_PASSES)
+    centers = _lloyd_passes(features, table.counts, centers, _FULL_LLOYD_PASSES, tol=_LLOYD_TOL)
     palette = _unique_rows(from_features(centers, space, table.channels))
     labels = nearest_center(features, to_features(palette, space))
     counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
@@ -167,27 +170,41 @@ def _kmeans_centers(
     """
     fit_x, fit_w = _sample(features, weights, sample=sample, seed=seed, k=k)
     if len(fit_x) > _CELL_MIN_POINTS:
-        fit_x, fit_w = _reduce_to_cells(fit_x, fit_w, k=k)
+        fit_x, fit_w = _reduce_to_cells(fit_x, fit_w, k=k, grid=_GRID)
     rng = np.random.default_rng(seed)
-    centers = _kmeans_plusplus(fit_x, fit_w, k=k, rng=rng)
-    return _lloyd_passes(fit_x, fit_w, centers, _SAMPLE_LLOYD_PASSES, tol=_LLOYD_TOL)
+    inits = max(1, min(_MAX_INITS, _INIT_BUDGET // k))
+    # Small palettes land in poorer local optima and are cheap to refit: keep the best of a
+    # few starts, each fitted on a coarser grid, and refine only the winner on the fit set.
+    coarse_x, coarse_w = (
+        _reduce_to_cells(fit_x, fit_w, k=k, grid=_COARSE_GRID) if inits > 1 else (fit_x, fit_w)
+    )
+    best, best_inertia = np.empty((0, fit_x.shape[1])), np.inf
+    for _ in range(inits):
+        centers = _kmeans_plusplus(coarse_x, coarse_w, k=k, rng=rng)
+        centers = _lloyd_passes(coarse_x, coarse_w, centers, _SAMPLE_LLOYD_PASSES, tol=_LLOYD_TOL)
+        inertia = float(np.dot(coarse_w, _nearest_with_distance(coarse_x, centers)[1]))
+        if inertia < best_inertia:
+            best, best_inertia = centers, inertia
+    if inits > 1:
+        best = _lloyd_passes(fit_x, fit_w, best, _SAMPLE_LLOYD_PASSES, tol=_LLOYD_TOL)
+    return best
 
 
 def _reduce_to_cells(
-    points: NDArray[np.float64], weights: NDArray[np.float64], *, k: int
+    points: NDArray[np.float64], weights: NDArray[np.float64], *, k: int, grid: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Replace the points by the weighted centroids of the occupied cells of a regular grid.
 
-    A cell is 1/64 of each axis's range (4 levels of an 8-bit channel), so a cell's points are
-    within a few levels of its centroid: k-means on the centroids has nearly the same optimum
+    A cell is ``1/grid`` of each axis's range (4 levels of an 8-bit channel for 64), so a cell's
+    points are within a few levels of its centroid: k-means on the centroids has nearly the same optimum
     and the exact Lloyd passes over all colours that follow remove the difference.
     """
     low = points.min(axis=0)
     span = np.maximum(points.max(axis=0) - low, 1e-9)
-    cells = np.minimum(((points - low) * (_GRID / span)).astype(np.int64), _GRID - 1)
+    cells = np.minimum(((points - low) * (grid / span)).astype(np.int64), grid - 1)
     key = np.zeros(len(points), dtype=np.int64)
     for d in range(points.shape[1]):
-        key = key * _GRID + cells[:, d]
+        key = key * grid + cells[:, d]
     unique, inverse = np.unique(key, return_inverse=True)
     if len(unique) <= k:
         return points, weights
