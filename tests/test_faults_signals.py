@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import corpus
@@ -159,3 +160,30 @@ def test_pillow_log_lines_do_not_leak(tmp_path: Path) -> None:
         stderr.decode()
         == f"kmimg: error: {source}: corrupt or unsupported TIFF file (the header cannot be read)\n"
     )
+
+
+@dataclass(frozen=True)
+class Job:
+    source: str
+
+
+def die_on_three(job: Job) -> str:
+    if job.source == "3":
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+    return job.source
+
+
+def test_a_killed_worker_fails_its_tasks_not_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from kmimg.cli._common import Reporter, run_batch
+
+    jobs = [Job(str(i)) for i in range(8)]
+    outcome = run_batch(
+        jobs, die_on_three, name_of=lambda j: j.source, reporter=Reporter(interactive=False), jobs=2
+    )
+    failed = [f.source for f in outcome.failures]
+    assert "3" in failed
+    assert all(f.reason.startswith("worker process died") for f in outcome.failures)
+    assert sorted(outcome.results + failed, key=int) == [j.source for j in jobs]
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == len(failed)
+    assert all(line.startswith("kmimg: error: ") for line in lines)

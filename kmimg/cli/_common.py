@@ -17,6 +17,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -330,9 +331,23 @@ def _results(
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f]):
-                yield pending.pop(future), *future.result()
+                index = pending.pop(future)
+                yield index, *_worker_result(future, tasks[index])
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_result(
+    future: Future[tuple[R | Failure, tuple[str, ...]]], task: T
+) -> tuple[R | Failure, tuple[str, ...]]:
+    # A worker killed outright (out of memory, a crash in a decoder) breaks the pool: its task
+    # and every task not yet done fail with one line each instead of ending the whole run.
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        source = str(getattr(task, "source", "?"))
+        display = "<stdin>" if source == STDIO else source
+        return Failure(display, "worker process died (out of memory, or a crash in a decoder)"), ()
 
 
 def _init_worker() -> None:
