@@ -613,7 +613,9 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".kmimg-tmp", dir=folder)
+        # The name is shortened so that a target near the 255-byte limit still gets a temp file.
+        prefix = f".{target.name[:64]}."
+        handle, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".kmimg-tmp", dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
     try:

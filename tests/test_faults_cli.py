@@ -357,3 +357,23 @@ def test_a_name_starting_with_a_dash_needs_double_dash(
     assert runner.invoke(app, ["quantize", "-x.png"]).exit_code == 2  # taken for an option
     assert runner.invoke(app, ["quantize", "--", "-x.png"]).exit_code == 0
     assert (tmp_path / "-x-k16.png").exists()
+
+
+def test_recursive_scan_does_not_follow_a_symlink_loop(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "loop").symlink_to(folder, target_is_directory=True)
+    Image.fromarray(corpus.gradient()).save(folder / "sub" / "a.png")
+    out = tmp_path / "out"
+    result = quantize(str(folder), "-r", "--out-dir", str(out), "-k", "2")
+    assert result.exit_code == 0, result.stderr
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.png")] == ["sub/a-k2.png"]
+
+
+def test_an_output_name_too_long_is_refused_before_work(tmp_path: Path) -> None:
+    source = tmp_path / ("n" * 250 + ".png")
+    Image.fromarray(corpus.gradient()).save(source)
+    result = quantize(str(source))
+    assert result.exit_code == 1
+    assert_one_error(result, source, "is longer than 255 bytes")
+    assert names_in(tmp_path) == [source.name]

@@ -81,3 +81,9 @@ def test_nothing_but_kmimg_io_writes_files() -> None:
         if direct.search(line)
     ]
     assert offenders == []
+
+
+def test_a_name_near_the_length_limit(tmp_path: Path) -> None:
+    target = tmp_path / ("n" * 250 + ".png")  # 254 bytes: fits, but not with a long temp prefix
+    write_atomic(target, b"x")
+    assert names(tmp_path) == [target.name]

@@ -28,6 +28,8 @@ from kmimg.errors import KmimgError, OutputError, UsageError
 #: File name endings a folder scan picks up (case-insensitive). Named files are judged by content.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 STDIO = "-"
+#: Longest file name (bytes) on common file systems (ext4, APFS, NTFS in UTF-16 units).
+NAME_MAX = 255
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -180,7 +182,9 @@ def check_outputs(pairs: Sequence[tuple[InputItem, Path]], *, force: bool) -> di
         if clobbered is not None:
             raise UsageError(f"{item.display}: output {target} is another input ({clobbered})")
         check_writable_folder(target.parent)
-        if target.is_dir():
+        if len(os.fsencode(target.name)) > NAME_MAX:
+            refused[item.source] = f"output name {target.name} is longer than {NAME_MAX} bytes"
+        elif target.is_dir():
             refused[item.source] = f"output {target} is a folder"
         elif (target.exists() or target.is_symlink()) and not force:
             refused[item.source] = f"output {target} exists (use --force to overwrite)"
