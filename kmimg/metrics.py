@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._threads import ordered_map
 from kmimg.colorspace import pack_colors, rgb_to_lab
 
 _SSIM_WINDOW = 7
@@ -69,14 +70,15 @@ def mean_delta_e2000(
     total = float(w.sum())
     if not total:
         return 0.0
-    weighted = 0.0
-    for start in range(0, len(original), _PAIR_BLOCK):
+
+    def block_sum(start: int) -> float:
         stop = start + _PAIR_BLOCK
         delta = deltaE_ciede2000(  # type: ignore[no-untyped-call]
             rgb_to_lab(original[start:stop, :3]), rgb_to_lab(output[start:stop, :3])
         )
-        weighted += float(np.dot(delta, w[start:stop]))
-    return weighted / total
+        return float(np.dot(delta, w[start:stop]))
+
+    return math.fsum(ordered_map(block_sum, range(0, len(original), _PAIR_BLOCK))) / total
 
 
 def delta_e2000_images(original: NDArray[np.uint8], output: NDArray[np.uint8]) -> float:
@@ -86,6 +88,32 @@ def delta_e2000_images(original: NDArray[np.uint8], output: NDArray[np.uint8]) -
     keys = (pack_colors(a).astype(np.uint64) << np.uint64(24)) | pack_colors(b).astype(np.uint64)
     _, first, counts = np.unique(keys, return_index=True, return_counts=True)
     return mean_delta_e2000(a[first], b[first], counts)
+
+
+def mean_delta_e2000_indexed(
+    colors: NDArray[np.uint8],
+    palette: NDArray[np.uint8],
+    entry: NDArray[np.intp],
+    weights: NDArray[np.generic],
+) -> float:
+    """:func:`mean_delta_e2000` of ``colors`` against ``palette[entry]``: the palette's few
+    colours are converted to CIELAB once instead of once per pair."""
+    from skimage.color import deltaE_ciede2000
+
+    w = np.asarray(weights, dtype=np.float64)
+    total = float(w.sum())
+    if not total:
+        return 0.0
+    palette_lab = rgb_to_lab(palette[:, :3])
+
+    def block_sum(start: int) -> float:
+        stop = start + _PAIR_BLOCK
+        delta = deltaE_ciede2000(  # type: ignore[no-untyped-call]
+            rgb_to_lab(colors[start:stop, :3]), palette_lab[entry[start:stop]]
+        )
+        return float(np.dot(delta, w[start:stop]))
+
+    return math.fsum(ordered_map(block_sum, range(0, len(colors), _PAIR_BLOCK))) / total
 
 
 def luma(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -149,14 +177,14 @@ def _ssim_by_strips(
     if height - 2 * pad <= 0 or width - 2 * pad <= 0:
         whole = _ssim_map(rows_x(0, height), rows_y(0, height), window)
         return float(whole.mean(dtype=np.float64))
-    total, count = 0.0, 0
-    for first in range(pad, height - pad, _STRIP_ROWS):
+
+    def strip_sum(first: int) -> float:
         last = min(first + _STRIP_ROWS, height - pad)
         ratio = _ssim_map(rows_x(first - pad, last + pad), rows_y(first - pad, last + pad), window)
-        core = ratio[pad : pad + last - first, pad : width - pad]
-        total += float(core.sum(dtype=np.float64))
-        count += core.size
-    return total / count
+        return float(ratio[pad : pad + last - first, pad : width - pad].sum(dtype=np.float64))
+
+    sums = ordered_map(strip_sum, range(pad, height - pad, _STRIP_ROWS))
+    return math.fsum(sums) / ((height - 2 * pad) * (width - 2 * pad))
 
 
 def _ssim_map(x: NDArray[np.float32], y: NDArray[np.float32], window: int) -> NDArray[np.float32]:

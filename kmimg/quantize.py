@@ -220,7 +220,8 @@ def _color_errors(
     if not dither:
         mapped = palette[entry_of_color]
         mse = metrics.weighted_mse(table.colors, mapped, table.counts)
-        return metrics.psnr_from_mse(mse), metrics.mean_delta_e2000(table.colors, mapped, table.counts)
+        delta_e = metrics.mean_delta_e2000_indexed(table.colors, palette, entry_of_color, table.counts)
+        return metrics.psnr_from_mse(mse), delta_e
     original = analysis.rgb.reshape(-1, 3)
     output = palette[:, :3][indices.reshape(-1)]
     if analysis.visible is not None:

@@ -136,3 +136,32 @@ def test_jobs_do_not_change_the_output_bytes(tmp_path: Path) -> None:
         outputs[jobs] = {p.name: p.read_bytes() for p in sorted(out.glob("*.png"))}
     assert len(outputs[1]) == 3
     assert outputs[1] == outputs[2]
+
+
+def test_engine_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmimg._threads import engine_threads, ordered_map
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert engine_threads() == 3
+    assert ordered_map(lambda x: x * x, range(7)) == [0, 1, 4, 9, 16, 25, 36]
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    assert 1 <= engine_threads() <= 4
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_figures_do_not_depend_on_the_thread_count(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str
+) -> None:
+    import kmimg.cluster as cluster
+    from kmimg.quantize import QuantizeOptions, quantize
+
+    rgb = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    monkeypatch.setattr(cluster, "_CHUNK", 4096)  # several chunks for the nearest-centre search
+    monkeypatch.setattr(metrics, "_PAIR_BLOCK", 4096)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    reference = quantize(rgb, None, QuantizeOptions(k=24))
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    again = quantize(rgb, None, QuantizeOptions(k=24))
+    np.testing.assert_array_equal(again.indices, reference.indices)
+    np.testing.assert_array_equal(again.palette, reference.palette)
+    assert (again.psnr, again.ssim, again.delta_e) == (reference.psnr, reference.ssim, reference.delta_e)
