@@ -202,15 +202,80 @@ def _not_an_image(raw: bytes) -> str:
 def _decode(
     raw: bytes, kind: str, max_pixels: int, *, png: _PngFacts | None, lenient: bool
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str]:
-    with _pillow_settings(lenient=lenient), _opened(raw, kind, max_pixels) as image:
-        image_format = str(image.format)
-        try:
-            upright = ImageOps.exif_transpose(image)
-        except Exception:  # noqa: BLE001 - any failure of a damaged EXIF block only loses orientation
-            warnings.warn("unreadable EXIF orientation ignored", KmimgWarning, stacklevel=1)
-            upright = image
-        rgb, alpha = _to_rgb_alpha(_to_srgb(upright), png=png)
+    try:
+        with _pillow_settings(lenient=lenient), _opened(raw, kind, max_pixels) as image:
+            image_format = str(image.format)
+            try:
+                upright = ImageOps.exif_transpose(image)
+            except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the orientation
+                warnings.warn("unreadable EXIF orientation ignored", KmimgWarning, stacklevel=1)
+                upright = image
+            rgb, alpha = _to_rgb_alpha(_to_srgb(upright), png=png)
+    except _PillowCannotRead:
+        rgb, alpha = _decode_tiff_with_tifffile(raw, max_pixels)
+        image_format = "TIFF"
     return rgb, alpha, image_format
+
+
+class _PillowCannotRead(Exception):
+    """Pillow cannot read this TIFF's layout (float RGB, ...): tifffile may."""
+
+
+def _decode_tiff_with_tifffile(
+    raw: bytes, max_pixels: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
+    """The first page of a TIFF Pillow cannot read (float or 32-bit RGB, many samples) with
+    tifffile, the TIFF reader scikit-image depends on: grey, grey + alpha, RGB or RGBA samples
+    of any integer or float type, scaled to 8 bits like Pillow's modes."""
+    unreadable = InputError("corrupt or unsupported TIFF file (the header cannot be read)")
+    try:
+        import tifffile
+    except ImportError:
+        raise unreadable from None
+    try:
+        with tifffile.TiffFile(io.BytesIO(raw)) as tiff:
+            page = tiff.pages.first
+            width, height = int(page.imagewidth), int(page.imagelength)
+            if width <= 0 or height <= 0:
+                raise InputError("image has zero width or height")
+            _check_pixels(width, height, max_pixels)
+            if int(page.samplesperpixel) > 4 or int(np.prod(page.shape)) > 4 * width * height:
+                raise unreadable  # more than RGBA: refused before a huge array is allocated
+            photometric = int(page.photometric)
+            has_alpha = bool(page.extrasamples) and int(page.extrasamples[0]) in (1, 2)
+            samples = np.asarray(page.asarray())
+    except InputError:
+        raise
+    except MemoryError:
+        raise LimitError("not enough memory to decode this image") from None
+    except Exception:  # noqa: BLE001 - tifffile raises many kinds of errors on hostile files
+        raise unreadable from None
+    if samples.ndim == 2:
+        samples = samples[..., None]
+    if samples.ndim != 3 or samples.shape[:2] != (height, width) or photometric not in (0, 1, 2):
+        raise unreadable
+    colours = 3 if photometric == 2 else 1
+    if samples.shape[2] < colours:
+        raise unreadable
+    # the first extra sample is alpha when the file says so (associated alpha taken as is)
+    kept = colours + 1 if has_alpha and samples.shape[2] > colours else colours
+    eight = _samples_to_8bit(samples[..., :kept])
+    if photometric == 0:
+        eight[..., :1] = 255 - eight[..., :1]  # WhiteIsZero
+    rgb = eight[..., :3] if colours == 3 else _grey_to_rgb(eight[..., 0])
+    alpha = np.ascontiguousarray(eight[..., colours]) if kept > colours else None
+    return _finish(np.ascontiguousarray(rgb), alpha)
+
+
+def _samples_to_8bit(samples: NDArray[np.generic]) -> NDArray[np.uint8]:
+    if samples.dtype == np.bool_:
+        return np.where(samples, 255, 0).astype(np.uint8)
+    if np.issubdtype(samples.dtype, np.floating):
+        return _float_to_8bit(samples.astype(np.float64))
+    if np.issubdtype(samples.dtype, np.integer):
+        bits = samples.dtype.itemsize * 8 - (1 if np.issubdtype(samples.dtype, np.signedinteger) else 0)
+        return _scale_to_8bit(samples, float(2**bits - 1))
+    raise InputError(f"unsupported TIFF sample type {samples.dtype}")
 
 
 #: Image modes whose embedded ICC profile is applied, with the mode the sRGB result has.
@@ -276,6 +341,8 @@ def _opened(raw: bytes, kind: str, max_pixels: int) -> Iterator[Image.Image]:
     try:
         image = Image.open(io.BytesIO(raw), formats=(kind,))
     except UnidentifiedImageError:
+        if kind == "TIFF":
+            raise _PillowCannotRead from None
         raise InputError(f"corrupt or unsupported {kind} file (the header cannot be read)") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         raise InputError(f"corrupt {kind} file: {_reason(exc)}") from None
@@ -297,6 +364,10 @@ def _check_size(image: Image.Image, max_pixels: int) -> None:
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InputError("image has zero width or height")
+    _check_pixels(width, height, max_pixels)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise LimitError(
             f"image is {width}x{height} = {width * height} pixels, over the limit of "
@@ -393,11 +464,7 @@ def _png_header(kind: bytes, body: bytes, max_pixels: int) -> tuple[int, int]:
         raise InputError(f"corrupt PNG file: colour type {color_type} with bit depth {bit_depth}")
     if width == 0 or height == 0:
         raise InputError("image has zero width or height")
-    if width * height > max_pixels:
-        raise LimitError(
-            f"image is {width}x{height} = {width * height} pixels, over the limit of "
-            f"{max_pixels} (raise it with --max-pixels)"
-        )
+    _check_pixels(width, height, max_pixels)
     return bit_depth, color_type
 
 

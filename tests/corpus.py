@@ -214,6 +214,15 @@ def tiff_with_tag(data: bytes, tag: int, value: int) -> bytes:
     raise KeyError(tag)
 
 
+def tifffile_bytes(values: np.ndarray, **params: object) -> bytes:
+    """A TIFF written by tifffile (float or 32-bit RGB, which Pillow can neither write nor read)."""
+    import tifffile
+
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, values, **params)
+    return buffer.getvalue()
+
+
 def float_tiff(values: np.ndarray) -> bytes:
     return pillow_bytes(Image.fromarray(values.astype(np.float32), mode="F"), "TIFF")
 
@@ -249,6 +258,7 @@ def bad_files() -> dict[str, bytes]:
         "bomb-screen.gif": gif_header_bomb(),
         "nan.tif": float_tiff(np.array([[0.0, np.nan], [0.5, 1.0]])),
         "inf.tif": float_tiff(np.array([[0.0, np.inf], [0.5, 1.0]])),
+        "nan-rgb.tif": tifffile_bytes(np.full((2, 2, 3), np.nan, np.float32), photometric="rgb"),
         # Pillow logs an error line of its own for this one (then refuses it)
         "samples.tif": tiff_with_tag(pillow_bytes(Image.new("RGB", (4, 4)), "TIFF"), 277, 1536),
     }
@@ -275,6 +285,7 @@ def good_files() -> dict[str, bytes]:
         "cmyk.jpg": pillow_bytes(Image.new("CMYK", (8, 8), (0, 255, 255, 0)), "JPEG", quality=95),
         "lab.tif": pillow_bytes(Image.new("LAB", (8, 8), (128, 180, 80)), "TIFF"),
         "float.tif": float_tiff(np.linspace(0, 1, 48).reshape(6, 8)),
+        "float-rgb.tif": tifffile_bytes(gradient().astype(np.float32) / 255, photometric="rgb"),
         "interlaced.png": png_bytes(gradient(), interlace=True),
         "progressive.jpg": _photo_jpeg(progressive=True),
         "photo.webp": pillow_bytes(Image.fromarray(gradient()), "WEBP", lossless=True),

@@ -188,6 +188,31 @@ def test_float_tiff_unit_range_and_byte_range() -> None:
     assert list(load(corpus.float_tiff(wide)).rgb[0, :, 0]) == [0, 128, 255]
 
 
+def test_float_rgb_and_rgba_tiff_read_with_tifffile() -> None:
+    # Pillow reads only one-channel float TIFFs; tifffile (a scikit-image dependency) the rest.
+    rgb = np.random.default_rng(3).random((4, 5, 3)).astype(np.float32)
+    picture = load(corpus.tifffile_bytes(rgb, photometric="rgb"))
+    assert picture.format == "TIFF"
+    assert np.array_equal(picture.rgb, np.rint(rgb.astype(np.float64) * 255))
+    alpha = np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5)
+    rgba = corpus.tifffile_bytes(np.dstack([rgb, alpha]), photometric="rgb", extrasamples=["unassalpha"])
+    picture = load(rgba)
+    assert picture.alpha is not None
+    assert np.array_equal(picture.alpha, np.rint(alpha.astype(np.float64) * 255))
+    assert (picture.rgb[0, 0] == 0).all()  # alpha 0 there: colour dropped
+
+
+def test_32bit_rgb_tiff_is_scaled() -> None:
+    values = np.array([[[0, 2**31, 2**32 - 1]]], dtype=np.uint32)
+    assert load(corpus.tifffile_bytes(values, photometric="rgb")).rgb.tolist() == [[[0, 128, 255]]]
+
+
+def test_tifffile_path_checks_the_pixel_limit_first() -> None:
+    data = corpus.tifffile_bytes(np.zeros((40, 50, 3), np.float32), photometric="rgb")
+    with pytest.raises(LimitError, match="50x40 = 2000 pixels"):
+        load(data, max_pixels=1999)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nan_and_inf_pixels_are_refused(bad: float) -> None:
     with pytest.raises(InputError, match="NaN or infinite"):
@@ -300,6 +325,7 @@ REASONS = {
     "nan.tif": "NaN or infinite",
     "inf.tif": "NaN or infinite",
     "samples.tif": "corrupt or unsupported TIFF file",
+    "nan-rgb.tif": "NaN or infinite",
     "truncated-head.jpg": "corrupt or unsupported JPEG",
     "truncated-third.jpg": "corrupt JPEG file",
     "truncated-two-thirds.jpg": "damaged JPEG data: image file is truncated",

@@ -467,15 +467,16 @@ def boundary(reporter: Reporter) -> Iterator[None]:
 
 
 def _silence_library_logs() -> None:
-    # Pillow logs a line of its own before raising on some hostile files ("More samples per
-    # pixel than can be decoded"); with no handler configured Python would print it raw. kmimg
-    # reports the error itself, once.
+    # Pillow and tifffile log lines of their own before raising on some hostile files ("More
+    # samples per pixel than can be decoded"); with no handler configured Python would print
+    # them raw. kmimg reports the error itself, once.
     import logging
 
-    pil = logging.getLogger("PIL")
-    if not any(isinstance(handler, logging.NullHandler) for handler in pil.handlers):
-        pil.addHandler(logging.NullHandler())
-    pil.propagate = False
+    for name in ("PIL", "tifffile"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
 
 
 def _ignore_file_size_signal() -> None:
