@@ -37,6 +37,8 @@ def seeds() -> tuple[bytes, ...]:
         corpus.pillow_bytes(image, "TIFF"),
         corpus.pillow_bytes(image, "WEBP"),
         corpus.pillow_bytes(Image.new("CMYK", (4, 3), (10, 20, 30, 40)), "JPEG"),
+        corpus.tifffile_bytes(corpus.gradient(4, 5).astype(np.float32) / 255, photometric="rgb"),
+        corpus.pillow_bytes(image, "PNG", icc_profile=corpus.swapped_icc_profile()),
     )
 
 
