@@ -1,10 +1,13 @@
 """All file I/O of kmimg: decoding inputs to arrays and writing outputs atomically.
 
 Every other module works on numpy arrays. Loading applies the EXIF orientation, takes the first
-frame of animated or multi-page files, converts any mode to 8-bit RGB plus an optional alpha
-plane (16-bit samples are scaled, not clipped), and refuses images over a pixel limit from the
-header before any pixel is decoded. Writing goes to a temporary file in the destination folder
-that is renamed into place, so an output is either complete or absent.
+frame of animated or multi-page files, converts any mode to 8-bit sRGB plus an optional alpha
+plane (16-bit samples are scaled, not clipped; ICC profiles applied), and refuses images over a
+pixel limit from the header before any pixel is decoded. The format is judged from the content
+and only the decoders in :data:`ALLOWED_FORMATS` are ever used. PNG structure is checked by a
+chunk walk of its own (CRCs, truncation, decompression bombs in text chunks), which Pillow skips.
+Writing goes to a temporary file in the destination folder that is renamed into place, so an
+output is either complete or absent.
 """
 
 from __future__ import annotations
@@ -110,8 +113,9 @@ def load_image(
 
     The format is judged from the content (a JPEG named ``.png`` is a JPEG) and must be one of
     :data:`ALLOWED_FORMATS`. Policies: the first frame of animated or multi-page files; EXIF
-    orientation applied; 16-bit samples scaled to 8 bits; CMYK converted with Pillow's
-    profile-less formula (Adobe inverted CMYK JPEGs included); CIELAB converted under D65; colours
+    orientation applied; 16-bit samples scaled to 8 bits; an embedded ICC profile applied to give
+    sRGB; untagged CMYK converted with Pillow's profile-less formula (Adobe inverted CMYK JPEGs
+    included); CIELAB converted under D65; float or 32-bit RGB TIFFs read with tifffile; colours
     under alpha 0 set to black; width x height checked against ``max_pixels`` from the header,
     before any pixel is decoded. PNG files are checked chunk by chunk first (CRCs, truncation,
     compressed text chunks that would inflate past :data:`MAX_TEXT_BYTES`).

@@ -528,3 +528,11 @@ def test_pillows_own_bomb_limit_neither_warns_nor_refuses(monkeypatch: pytest.Mo
     picture = load(corpus.pillow_bytes(Image.fromarray(corpus.gradient()), "PNG"))
     assert picture.rgb.shape == (12, 16, 3)
     assert Image.MAX_IMAGE_PIXELS == 10
+
+
+def test_sniffing_covers_exactly_the_allowed_formats() -> None:
+    from kmimg.io import ALLOWED_FORMATS, sniff_format
+
+    image = Image.fromarray(corpus.gradient())
+    found = {sniff_format(corpus.pillow_bytes(image, format)) for format in ALLOWED_FORMATS}
+    assert found == set(ALLOWED_FORMATS)
