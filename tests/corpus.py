@@ -252,6 +252,16 @@ def bad_files() -> dict[str, bytes]:
         + ihdr(0, 4, 8, 0)
         + chunk(b"IDAT", zlib.compress(b""))
         + chunk(b"IEND", b""),
+        "zero-size.gif": b"GIF89a"
+        + struct.pack("<HHBBB", 0, 0, 0, 0, 0)
+        + b"\x2c"
+        + b"\0" * 9
+        + b"\x02\x02D\x01\0;",
+        "zero-width.bmp": b"BM"
+        + struct.pack("<IHHI", 58, 0, 0, 54)
+        + struct.pack("<IiiHHIIiiII", 40, 0, 1, 1, 24, 0, 4, 2835, 2835, 0, 0)
+        + b"\0" * 4,
+        "zero-width.tif": tiff_with_tag(pillow_bytes(Image.new("RGB", (1, 1)), "TIFF"), 256, 0),
         "bomb-30000.png": bomb_png(30000, 30000),
         "bomb-1e10.png": bomb_png(100000, 100000),
         "bomb-text.png": text_bomb_png(after_pixels=True),
