@@ -377,3 +377,12 @@ def test_an_output_name_too_long_is_refused_before_work(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert_one_error(result, source, "is longer than 255 bytes")
     assert names_in(tmp_path) == [source.name]
+
+
+def test_a_newline_in_a_file_name_stays_one_error_line(tmp_path: Path) -> None:
+    source = tmp_path / "two\nlines.png"
+    source.write_bytes(b"not an image")
+    result = quantize(str(source), "--out-dir", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"kmimg: error: {tmp_path}/two\\nlines.png: a text file")

@@ -67,10 +67,11 @@ class Reporter:
         return self.interactive and not self.quiet
 
     def error(self, where: str, reason: str) -> None:
-        print(f"kmimg: error: {where}: {reason}" if where else f"kmimg: error: {reason}", file=sys.stderr)
+        text = f"{where}: {reason}" if where else reason
+        print(f"kmimg: error: {one_line(text)}", file=sys.stderr)
 
     def warning(self, message: str) -> None:
-        print(f"kmimg: warning: {message}", file=sys.stderr)
+        print(f"kmimg: warning: {one_line(message)}", file=sys.stderr)
 
     def console(self) -> Any:
         from rich.console import Console
@@ -89,6 +90,14 @@ class Reporter:
         with Progress(*columns, console=self.console(), transient=True) as bar:
             task = bar.add_task(label, total=total)
             yield lambda _name: bar.advance(task)
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (a file name may hold a newline), so that each
+    message stays one line for scripts reading stderr."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def install_warning_handler(reporter: Reporter) -> None:
