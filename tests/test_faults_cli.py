@@ -142,16 +142,33 @@ def test_few_colours_at_k16_are_lossless_without_duplicate_entries(colours: int,
     assert np.array_equal(decoded, pixels)
 
 
-def test_fully_transparent_image_stays_invisible(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dither", ["--no-dither", "--dither"])
+def test_fully_transparent_image_stays_invisible(dither: str, tmp_path: Path) -> None:
     rgba = np.zeros((6, 6, 4), np.uint8)
     rgba[..., :3] = [255, 0, 255]
     source = tmp_path / "ghost.png"
     Image.fromarray(rgba, "RGBA").save(source)
     out = tmp_path / "ghost-k4.png"
-    assert quantize(str(source), "-k", "4", "-o", str(out)).exit_code == 0
+    assert quantize(str(source), "-k", "4", dither, "-o", str(out)).exit_code == 0
     with Image.open(out) as image:
         decoded = np.asarray(image.convert("RGBA"))
     assert (decoded[..., 3] == 0).all()
+    assert not (decoded[..., :3] == [255, 0, 255]).all(axis=-1).any()
+
+
+@pytest.mark.parametrize("dither", ["--no-dither", "--dither"])
+def test_hidden_colours_stay_hidden_next_to_visible_ones(dither: str, tmp_path: Path) -> None:
+    rgba = np.dstack([corpus.gradient(40, 40), np.full((40, 40), 255, np.uint8)])
+    rgba[:, :20] = [255, 0, 255, 0]
+    rgba[:20, 20:, 3] = 100
+    source = tmp_path / "hidden.png"
+    Image.fromarray(rgba, "RGBA").save(source)
+    out = tmp_path / "out.png"
+    assert quantize(str(source), "-k", "4", dither, "-o", str(out)).exit_code == 0
+    with Image.open(out) as image:
+        decoded = np.asarray(image.convert("RGBA"))
+    assert (decoded[:, :20, 3] == 0).all()
+    assert sorted(np.unique(decoded[..., 3])) == [0, 100, 255]
     assert not (decoded[..., :3] == [255, 0, 255]).all(axis=-1).any()
 
 
