@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,3 +188,32 @@ def test_a_killed_worker_fails_its_tasks_not_the_run(capsys: pytest.CaptureFixtu
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == len(failed)
     assert all(line.startswith("kmimg: error: ") for line in lines)
+
+
+def converge_badly(job: Job) -> str:
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.warn(
+        "Number of distinct clusters (1) found smaller than n_clusters (4).", ConvergenceWarning, stacklevel=1
+    )
+    warnings.warn(
+        "Number of distinct clusters (1) found smaller than n_clusters (4).", ConvergenceWarning, stacklevel=1
+    )
+    return job.source
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sklearn_warnings_in_tasks_are_one_line_per_input(
+    jobs: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kmimg.cli._common import Reporter, run_batch
+
+    tasks = [Job(str(i)) for i in range(3)]
+    outcome = run_batch(
+        tasks, converge_badly, name_of=lambda j: j.source, reporter=Reporter(interactive=False), jobs=jobs
+    )
+    assert outcome.results == ["0", "1", "2"]
+    assert sorted(capsys.readouterr().err.splitlines()) == [
+        f"kmimg: warning: {i}: Number of distinct clusters (1) found smaller than n_clusters (4)."
+        for i in range(3)
+    ]
