@@ -5,10 +5,12 @@ each colour weighted by its pixel count; a photo has 10-100x fewer distinct colo
 so kmimg always works on the histogram:
 
 1. :func:`build_color_table` counts the distinct colours of the visible pixels.
-2. :func:`fit_palette` draws a pixel sample from that histogram (multinomial, seeded), fits
-   scikit-learn's ``MiniBatchKMeans`` on it with ``sample_weight`` (Sculley 2010), polishes the
-   centres with a few weighted Lloyd passes (``KMeans(init=centres, n_init=1)``), then with Lloyd
-   passes over *all* distinct colours, rounds them to 8-bit colours and drops duplicates.
+2. :func:`fit_palette` draws a pixel sample from that histogram (multinomial, seeded), merges it
+   into the weighted centroids of the occupied cells of a 64-level grid, fits weighted k-means
+   there (greedy k-means++ seeding as in Arthur & Vassilvitskii 2007 and scikit-learn, the best
+   of several starts for small k, Lloyd iterations to convergence), polishes the centres with
+   Lloyd passes over *all* distinct colours, rounds them to 8-bit colours and drops duplicates.
+   Plain numpy: importing ``sklearn.cluster`` alone costs about a second.
 3. Every distinct colour is mapped to its nearest palette entry once; pixels get their colour's
    entry through the table, never through a per-pixel nearest-neighbour search.
 
@@ -44,7 +46,7 @@ _CELL_MIN_POINTS = 20_000
 _GRID = 64
 _COARSE_GRID = 24
 _CHUNK = 1 << 16
-_BINCOUNT_MIN_PIXELS = 1 << 21
+_LOOKUP_MIN_PIXELS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -69,32 +71,55 @@ class ColorTable:
 
 
 def build_color_table(pixels: NDArray[np.uint8]) -> ColorTable:
-    """Count the distinct colours of ``pixels`` ``(n, 3)`` or ``(n, 4)``."""
+    """Count the distinct colours of ``pixels`` ``(n, 3)`` or ``(n, 4)``.
+
+    The packed colour keys are sorted (numpy's SIMD sort: ~0.05 s for 12 million keys) and
+    counted between the boundaries of equal runs. A ``bincount`` over the 2^24 RGB keys is
+    as fast on paper but writes a 134 MB array, whose first touch of fresh pages costs
+    ~0.4 s on a virtual machine, and the sort needs a third of the memory.
+    """
     channels = int(pixels.shape[1])
     keys = pack_colors(pixels)
-    if channels == 3 and keys.size >= _BINCOUNT_MIN_PIXELS:
+    if channels == 3 and keys.size >= _LOOKUP_MIN_PIXELS:
         return _table_by_bincount(keys)
-    unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    return ColorTable(
-        colors=unpack_colors(unique, channels),
-        counts=counts.astype(np.int64),
-        spread=lambda values: values[inverse],
-    )
+    unique, counts = _sorted_counts(keys)
+    positions: list[NDArray[np.intp]] = []
+
+    def spread(values: NDArray[np.generic]) -> NDArray[np.generic]:
+        if not positions:  # computed once, reused by every later call (a k sweep)
+            positions.append(np.searchsorted(unique, keys))
+        return values[positions[0]]
+
+    return ColorTable(colors=unpack_colors(unique, channels), counts=counts, spread=spread)
+
+
+def _sorted_counts(keys: NDArray[np.uint32]) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
+    """Distinct keys in ascending order and how many times each occurs."""
+    ordered = np.sort(keys)
+    if not len(ordered):
+        return ordered, np.zeros(0, dtype=np.int64)
+    starts_run = np.empty(len(ordered), dtype=np.bool_)
+    starts_run[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts_run[1:])
+    starts = np.flatnonzero(starts_run)
+    counts = np.diff(np.append(starts, len(ordered))).astype(np.int64)
+    return ordered[starts], counts
 
 
 def _table_by_bincount(keys: NDArray[np.uint32]) -> ColorTable:
-    # O(pixels) instead of a sort: large photos pay ~0.1 s here instead of ~1 s in np.unique.
-    all_counts = np.bincount(keys, minlength=1 << 24)
-    unique = np.flatnonzero(all_counts).astype(np.uint32)
-    counts = all_counts[unique]
-    del all_counts
+    """Table of a large RGB image: sorted counts, and pixels reach their colour's value through
+    a 2^24-entry lookup table (a binary search per pixel would cost ~1 s at 12 megapixels).
+
+    (The name is historical: the counting no longer uses ``np.bincount``.)
+    """
+    unique, counts = _sorted_counts(keys)
 
     def spread(values: NDArray[np.generic]) -> NDArray[np.generic]:
         lookup = np.zeros(1 << 24, dtype=values.dtype)
         lookup[unique] = values
         return lookup[keys]
 
-    return ColorTable(colors=unpack_colors(unique, 3), counts=counts.astype(np.int64), spread=spread)
+    return ColorTable(colors=unpack_colors(unique, 3), counts=counts, spread=spread)
 
 
 @dataclass(frozen=True)
