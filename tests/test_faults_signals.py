@@ -104,22 +104,47 @@ def test_full_disk_by_file_size_limit(big_batch: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
 
 
-@pytest.fixture
-def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs, when this process may mount one (root in a container); skipped otherwise."""
-    mount_point = tmp_path / "tiny"
+def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A tmpfs at ``mount_point``, when this process may mount one (root in a container);
+    the test is skipped otherwise."""
     mount_point.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True
-    )
+    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)]
+    done = subprocess.run(command, capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
     try:
         yield mount_point
     finally:
         subprocess.run(["umount", str(mount_point)], check=False)
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs."""
+    yield from mounted_tmpfs(tmp_path / "tiny", "size=64k")
+
+
+@pytest.fixture
+def read_only_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A read-only tmpfs: not writable even for root (chmod is not enough there)."""
+    yield from mounted_tmpfs(tmp_path / "ro", "ro,size=64k")
+
+
+def test_read_only_output_folder_is_refused_before_work(big_batch: Path, read_only_filesystem: Path) -> None:
+    source = big_batch / "img0002.png"
+    expected = f"kmimg: error: {read_only_filesystem}: folder is not writable\n"
+    for args in (
+        ["--out-dir", str(read_only_filesystem)],
+        ["--out-dir", str(read_only_filesystem / "new")],
+        ["-o", str(read_only_filesystem / "x.png")],
+    ):
+        process = kmimg("quantize", str(source), *args)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 1
+        assert stderr.decode() == expected
+    assert list(read_only_filesystem.iterdir()) == []
 
 
 def test_full_disk_on_a_tiny_filesystem(big_batch: Path, tiny_filesystem: Path) -> None:
