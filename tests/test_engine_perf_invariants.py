@@ -165,3 +165,29 @@ def test_figures_do_not_depend_on_the_thread_count(
     np.testing.assert_array_equal(again.indices, reference.indices)
     np.testing.assert_array_equal(again.palette, reference.palette)
     assert (again.psnr, again.ssim, again.delta_e) == (reference.psnr, reference.ssim, reference.delta_e)
+
+
+def test_rgb_keys_packed_in_place_equal_pack_colors(rng: np.random.Generator) -> None:
+    import kmimg.cluster as cluster
+    from kmimg.colorspace import pack_colors
+
+    pixels = rng.integers(0, 256, (1000, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(cluster._pack_rgb(pixels), pack_colors(pixels))
+
+
+def test_large_and_small_tables_agree(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kmimg.cluster as cluster
+
+    pixels = rng.integers(0, 30, (20_000, 3), dtype=np.uint8)
+    small = build_color_table(pixels)
+    monkeypatch.setattr(cluster, "_LOOKUP_MIN_PIXELS", 1)
+    large = build_color_table(pixels)
+    np.testing.assert_array_equal(small.colors, large.colors)
+    np.testing.assert_array_equal(small.counts, large.counts)
+    values = rng.integers(0, 200, len(small.colors)).astype(np.uint8)
+    np.testing.assert_array_equal(small.spread(values), large.spread(values))
+    np.testing.assert_array_equal(small.spread(values), small.spread(values))  # cached positions
+    expected = {tuple(c): n for c, n in zip(*np.unique(pixels, axis=0, return_counts=True), strict=True)}
+    assert {
+        tuple(c): n for c, n in zip(small.colors.tolist(), small.counts.tolist(), strict=True)
+    } == expected
