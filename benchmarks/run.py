@@ -43,6 +43,7 @@ PYTHON = sys.executable
 KMIMG = str(Path(PYTHON).with_name("kmimg"))
 PEERS = str(HERE / "peers.py")
 KS = (8, 16, 64, 256)
+PQ1 = "pngquant, OMP_NUM_THREADS=1"
 METHODS = ("kmimg", "pngquant", "imagemagick", "pillow-mediancut", "pillow-fastoctree", "sklearn-recipe")
 
 
@@ -290,9 +291,13 @@ def bench_12mp(report: Report, methods: list[str], reps: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     targets = {m: folder / f"photo-12mp-{m}.png" for m in methods}
     commands = {m: command(m, 16, source, targets[m]) for m in methods}
+    if "pngquant" in methods:
+        # pngquant runs OpenMP threads, which on a busy machine are sometimes slower than one.
+        targets[PQ1] = folder / "photo-12mp-pngquant-1thread.png"
+        commands[PQ1] = ["env", "OMP_NUM_THREADS=1", *command("pngquant", 16, source, targets[PQ1])]
     runs = alternate(commands, reps)
     rows = []
-    for method in methods:
+    for method in commands:
         q = quality_of(source, targets[method])
         ratio_t = paired_ratio(runs["kmimg"], runs[method], lambda r: r.wall)
         ratio_m = paired_ratio(runs["kmimg"], runs[method], lambda r: r.rss_mb)
@@ -323,13 +328,16 @@ def bench_12mp(report: Report, methods: list[str], reps: int) -> None:
         rows,
     )
     if "pngquant" in runs:
-        ratio = paired_ratio(runs["kmimg"], runs["pngquant"], lambda r: r.wall)
+        # Judged against the faster of pngquant's two configurations (the ratio less kind to kmimg).
+        ratio, peer = max(
+            (paired_ratio(runs["kmimg"], runs[p], lambda r: r.wall), p) for p in ("pngquant", PQ1)
+        )
         rss = median_rss(runs["kmimg"])
         report.target(
             "2 12 MP speed/memory",
             "wall <= 0.5x pngquant, peak RSS <= 400 MB",
-            f"{ratio:.2f}x pngquant ({median_wall(runs['kmimg']):.2f} s vs "
-            f"{median_wall(runs['pngquant']):.2f} s), {rss:.0f} MB",
+            f"{ratio:.2f}x {peer} ({median_wall(runs['kmimg']):.2f} s vs "
+            f"{median_wall(runs[peer]):.2f} s), {rss:.0f} MB",
             ratio <= 0.5 and rss <= 400,
         )
 
@@ -353,9 +361,13 @@ def bench_folder(report: Report, reps: int) -> None:
         "kmimg --jobs 1": [*base, str(out_k1), "--jobs", "1"],
         "pngquant": ["pngquant", "--nofs", "--force", "--ext", "-pq.png", "16", "--", *copies],
     }
+    commands[PQ1] = ["env", "OMP_NUM_THREADS=1", *commands["pngquant"]]
     runs = alternate(commands, reps)
     rate = {name: count / median_wall(r) for name, r in runs.items()}
-    ratio = 1 / paired_ratio(runs["kmimg"], runs["pngquant"], lambda r: r.wall)
+    # Judged against the faster of pngquant's two configurations (the ratio less kind to kmimg).
+    ratio, peer = min(
+        (1 / paired_ratio(runs["kmimg"], runs[p], lambda r: r.wall), p) for p in ("pngquant", PQ1)
+    )
     identical = all(
         (out_k / f"{Path(f).stem}-k16.png").read_bytes() == (out_k1 / f"{Path(f).stem}-k16.png").read_bytes()
         for f in files
@@ -375,8 +387,7 @@ def bench_folder(report: Report, reps: int) -> None:
     report.target(
         "3 folder throughput",
         "images/s >= 1.5x pngquant; --jobs byte-identical",
-        f"{ratio:.2f}x pngquant ({rate['kmimg']:.1f} vs {rate['pngquant']:.1f} images/s); "
-        f"identical={identical}",
+        f"{ratio:.2f}x {peer} ({rate['kmimg']:.1f} vs {rate[peer]:.1f} images/s); identical={identical}",
         ratio >= 1.5 and identical,
     )
 
