@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +193,29 @@ def test_large_and_small_tables_agree(rng: np.random.Generator, monkeypatch: pyt
     assert {
         tuple(c): n for c, n in zip(small.colors.tolist(), small.counts.tolist(), strict=True)
     } == expected
+
+
+@dataclass(frozen=True)
+class _Probe:
+    source: str
+
+
+def _threads_seen(task: _Probe) -> tuple[str, int]:
+    from kmimg._threads import engine_threads
+
+    return os.environ.get("OMP_NUM_THREADS", ""), engine_threads()
+
+
+def test_worker_processes_share_the_cores_without_oversubscribing() -> None:
+    from kmimg.cli._common import Reporter, _threads_per_worker, default_jobs, run_batch
+
+    outcome = run_batch(
+        [_Probe("a"), _Probe("b"), _Probe("c")],
+        _threads_seen,
+        name_of=lambda task: task.source,
+        reporter=Reporter(quiet=True, interactive=False),
+        jobs=2,
+    )
+    per_worker = _threads_per_worker(2)
+    assert per_worker * 2 <= max(2, default_jobs())
+    assert outcome.results == [(str(per_worker), per_worker)] * 3

@@ -335,7 +335,10 @@ def _results(
         return
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     executor = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_init_worker
+        max_workers=min(jobs, len(tasks)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(_threads_per_worker(min(jobs, len(tasks))),),
     )
     try:
         pending: dict[Future[tuple[R | Failure, tuple[str, ...]]], int] = {
@@ -363,18 +366,24 @@ def _worker_result(
         return Failure(display, "worker process died (out of memory, or a crash in a decoder)"), ()
 
 
-def _init_worker() -> None:
+def _threads_per_worker(workers: int) -> int:
+    """Threads each worker process may use so that processes x threads fits the cores."""
+    return max(1, default_jobs() // max(1, workers))
+
+
+def _init_worker(threads: int = 1) -> None:
     # Ctrl-C reaches the workers too (the whole foreground process group gets SIGINT): an idle
     # worker ignores it (a KeyboardInterrupt in the pool's own loop would print a traceback);
     # a busy one turns it into a Failure of its task (see _guarded_in_worker).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # One BLAS/OpenMP thread per worker process: the processes already use every core.
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    # BLAS/OpenMP pools and kmimg's own engine threads (kmimg._threads reads OMP_NUM_THREADS)
+    # share the cores with the other workers: with one worker per core, one thread each.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
     with contextlib.suppress(ImportError):
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(1)
+        threadpool_limits(threads)
 
 
 def _guarded_in_worker(work: Callable[[T], R], task: T) -> tuple[R | Failure, tuple[str, ...]]:
