@@ -595,11 +595,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_folder(report, reps)
     if "startup" in sections:
         bench_startup(report, max(reps, 5))
-    if "phases" in sections:
-        bench_phases(report, reps)
     if "scaling" in sections:
         sizes = inputs.SWEEP_MEGAPIXELS if not args.quick else inputs.SWEEP_MEGAPIXELS[:3]
         bench_scaling(report, max(1, reps - 2), sizes)
+    if "phases" in sections:
+        bench_phases(report, reps)
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
         "# kmimg benchmark results",
