@@ -160,6 +160,7 @@ def quality_of(source: Path, output: Path) -> Quality:
 class Report:
     lines: list[str] = field(default_factory=list)
     targets: list[tuple[str, str, str, str]] = field(default_factory=list)
+    headline: dict[str, object] = field(default_factory=dict)
 
     def add(self, *text: str) -> None:
         self.lines.extend(text)
@@ -258,6 +259,13 @@ def bench_quality(report: Report, methods: list[str]) -> None:
             bytes_ratio.append(ratio)
             worst = max(a.png_bytes / b.png_bytes for a, b in zip(ours, theirs, strict=True))
             per_k.append([str(k), f"{gain:+.2f}", f"{ssim_gain:+.4f}", f"{ratio:.3f}", f"{worst:.3f}"])
+            report.headline[f"k{k}"] = {
+                "psnr": [statistics.mean(a for a, _ in pairs), statistics.mean(b for _, b in pairs)],
+                "ssim": [statistics.mean(x.ssim for x in ours), statistics.mean(x.ssim for x in theirs)],
+                "psnr_gain": gain,
+                "ssim_gain": ssim_gain,
+                "bytes_ratio": ratio,
+            }
         report.add("kmimg minus pngquant, per k:", "")
         report.table(
             ["k", "Δ mean PSNR dB", "Δ mean SSIM", "bytes kmimg/pngquant (total)", "worst image"], per_k
@@ -333,6 +341,14 @@ def bench_12mp(report: Report, methods: list[str], reps: int) -> None:
             (paired_ratio(runs["kmimg"], runs[p], lambda r: r.wall), p) for p in ("pngquant", PQ1)
         )
         rss = median_rss(runs["kmimg"])
+        report.headline["12mp"] = {
+            "kmimg_s": median_wall(runs["kmimg"]),
+            "kmimg_mb": rss,
+            "peer": peer,
+            "peer_s": median_wall(runs[peer]),
+            "peer_mb": median_rss(runs[peer]),
+            "ratio": ratio,
+        }
         report.target(
             "2 12 MP speed/memory",
             "wall <= 0.5x pngquant, peak RSS <= 400 MB",
@@ -368,6 +384,12 @@ def bench_folder(report: Report, reps: int) -> None:
     ratio, peer = min(
         (1 / paired_ratio(runs["kmimg"], runs[p], lambda r: r.wall), p) for p in ("pngquant", PQ1)
     )
+    report.headline["folder"] = {
+        "kmimg": rate["kmimg"],
+        "peer": peer,
+        "peer_rate": rate[peer],
+        "ratio": ratio,
+    }
     identical = all(
         (out_k / f"{Path(f).stem}-k16.png").read_bytes() == (out_k1 / f"{Path(f).stem}-k16.png").read_bytes()
         for f in files
@@ -419,6 +441,13 @@ def bench_startup(report: Report, reps: int) -> None:
         [[f"`{n}`", f"{median_wall(r):.3f}", f"{median_rss(r):.0f}"] for n, r in runs.items()],
     )
     help_time = median_wall(runs["kmimg --help"])
+    report.headline["startup"] = {
+        "help": help_time,
+        "small": median_wall(ours),
+        "small_pngquant": median_wall(runs["pngquant 16 flower.png"]),
+        "floor": median_wall(floor),
+        "over": over,
+    }
     report.add(f"Small image minus import floor: {over:+.3f} s.", "")
     report.target(
         "4a kmimg --help",
@@ -448,6 +477,11 @@ def bench_scaling(report: Report, reps: int, sizes: Sequence[int]) -> None:
         runs = alternate(commands, reps)
         in_process = json.loads((folder / f"{source.stem}-kmimg.json").read_text())["results"][0]["seconds"]
         wall, rss = median_wall(runs["kmimg"]), median_rss(runs["kmimg"])
+        report.headline[f"sweep{megapixels}"] = {
+            "kmimg_s": wall,
+            "kmimg_mb": rss,
+            "pngquant_s": median_wall(runs["pngquant"]),
+        }
         points.append((megapixels, wall, rss, in_process))
         rows.append(
             [
@@ -621,6 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     text = "\n".join(lines).rstrip() + "\n"
     Path(args.output).write_text(text)
+    (WORK / "headline.json").write_text(json.dumps(report.headline, indent=1) + "\n")
     print(text)
     return 0
 

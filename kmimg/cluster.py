@@ -228,7 +228,9 @@ def _kmeans_centers(
     for _ in range(inits):
         centers = _kmeans_plusplus(coarse_x, coarse_w, k=k, rng=rng)
         centers = _lloyd_passes(coarse_x, coarse_w, centers, _SAMPLE_LLOYD_PASSES, tol=_LLOYD_TOL)
-        inertia = float(np.dot(coarse_w, _nearest_with_distance(coarse_x, centers)[1]))
+        # einsum, not BLAS: a threaded BLAS may sum in an order that depends on its thread
+        # count, and a last-bit difference here could pick another start (other bytes).
+        inertia = float(np.einsum("i,i->", coarse_w, _nearest_with_distance(coarse_x, centers)[1]))
         if inertia < best_inertia:
             best, best_inertia = centers, inertia
     if inits > 1:
@@ -283,7 +285,7 @@ def _kmeans_plusplus(
             break
         candidates = np.minimum(np.searchsorted(cumulative, rng.random(trials) * total), n - 1)
         trial = np.minimum(closest[:, None], _squared_distances(x32, x32[candidates]))
-        best = int(np.argmin(weights @ trial))
+        best = int(np.argmin(np.einsum("i,ij->j", weights, trial)))  # not BLAS: see above
         chosen.append(int(candidates[best]))
         closest = np.ascontiguousarray(trial[:, best])
     centers = points[chosen]

@@ -40,7 +40,8 @@ def weighted_mse(
     for start in range(0, len(original), _PAIR_BLOCK):
         stop = start + _PAIR_BLOCK
         diff = original[start:stop, :3].astype(np.float64) - output[start:stop, :3].astype(np.float64)
-        weighted += float(np.dot(np.einsum("ij,ij->i", diff, diff), weights[start:stop]))
+        block_weights = np.asarray(weights[start:stop], dtype=np.float64)
+        weighted += float(np.einsum("ij,ij,i->", diff, diff, block_weights))  # not BLAS
     return weighted / (3.0 * total)
 
 
@@ -76,7 +77,7 @@ def mean_delta_e2000(
         delta = deltaE_ciede2000(  # type: ignore[no-untyped-call]
             rgb_to_lab(original[start:stop, :3]), rgb_to_lab(output[start:stop, :3])
         )
-        return float(np.dot(delta, w[start:stop]))
+        return float(np.einsum("i,i->", delta, w[start:stop]))  # not BLAS: thread-count independent
 
     return math.fsum(ordered_map(block_sum, range(0, len(original), _PAIR_BLOCK))) / total
 
@@ -111,7 +112,7 @@ def mean_delta_e2000_indexed(
         delta = deltaE_ciede2000(  # type: ignore[no-untyped-call]
             rgb_to_lab(colors[start:stop, :3]), palette_lab[entry[start:stop]]
         )
-        return float(np.dot(delta, w[start:stop]))
+        return float(np.einsum("i,i->", delta, w[start:stop]))  # not BLAS: thread-count independent
 
     return math.fsum(ordered_map(block_sum, range(0, len(colors), _PAIR_BLOCK))) / total
 

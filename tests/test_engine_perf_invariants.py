@@ -160,8 +160,11 @@ def test_figures_do_not_depend_on_the_thread_count(
     rgb = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
     monkeypatch.setattr(cluster, "_CHUNK", 4096)  # several chunks for the nearest-centre search
     monkeypatch.setattr(metrics, "_PAIR_BLOCK", 4096)
+    from threadpoolctl import threadpool_limits
+
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    reference = quantize(rgb, None, QuantizeOptions(k=24))
+    with threadpool_limits(1):  # what a --jobs worker process runs with
+        reference = quantize(rgb, None, QuantizeOptions(k=24))
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
     again = quantize(rgb, None, QuantizeOptions(k=24))
     np.testing.assert_array_equal(again.indices, reference.indices)
