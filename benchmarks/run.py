@@ -651,6 +651,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "|---|---|---|---|",
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in report.targets),
         "",
+        "How to read it:",
+        "",
+        "- Wall time and peak RSS are those of the whole process (`/usr/bin/time`, GNU time's `%M`: the "
+        "largest single process, so a `--jobs` run shows its biggest worker, not the sum).",
+        "- Every round runs each command once, in a rotating order; a ratio is the median of the "
+        "per-round ratios. pngquant is measured both as installed (OpenMP threads) and with "
+        "`OMP_NUM_THREADS=1`, because its threads are erratic on a busy machine; targets 2 and 3 are "
+        "judged against whichever of the two was faster.",
+        "- ImageMagick is the real `convert` binary found on PATH (a shell-script stand-in earlier on "
+        "PATH is skipped).",
+        "- Target 5 reads 'about linear' as: the extra time and memory per extra megapixel do not grow "
+        "by more than 1.5x from the small half of the sweep to the large half (a fixed start-up cost "
+        "makes small images dearer per megapixel).",
+        "",
         *report.lines,
     ]
     text = "\n".join(lines).rstrip() + "\n"
