@@ -609,6 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [name for name in ("pngquant",) if shutil.which(name) is None]
     if CONVERT is None:
         missing.append("imagemagick")
+    if TIME is None:
+        print(
+            "benchmarks: /usr/bin/time not found; peak memory falls back to wait4, which counts this "
+            "harness's own peak (install it: apt-get install -y time)",
+            file=sys.stderr,
+        )
     if missing:
         print(
             f"benchmarks: missing {', '.join(missing)}; "
