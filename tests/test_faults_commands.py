@@ -113,3 +113,52 @@ def test_existing_outputs_survive_a_bad_input(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert kept.read_bytes() == b"previous result"
     assert sorted(p.name for p in out.iterdir()) == ["shot-seg.png"]
+
+
+TRUNCATED = "truncated-two-thirds.jpg"
+
+
+@pytest.fixture
+def truncated(tmp_path: Path) -> Path:
+    return corpus.write_all(tmp_path / "cut", {TRUNCATED: corpus.bad_files()[TRUNCATED]})[TRUNCATED]
+
+
+COMMANDS = {
+    "segment": lambda src, out: ["segment", str(src), "--out-dir", str(out)],
+    "compress-report": lambda src, out: [
+        "compress-report",
+        str(src),
+        "--ks",
+        "2,4",
+        "--target-psnr",
+        "1",
+        "--write-best",
+        str(out),
+    ],
+    "classify": lambda src, out: ["classify", str(src), "-k", "1", "--csv", str(out / "groups.csv")],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_allow_truncated_in_every_command(command: str, truncated: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    refused = runner.invoke(app, COMMANDS[command](truncated, out))
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"kmimg: error: {truncated}: ")
+    accepted = runner.invoke(app, [*COMMANDS[command](truncated, out), "--allow-truncated"])
+    assert accepted.exit_code == 0, accepted.stderr
+    assert accepted.stderr.startswith("kmimg: warning: ")
+    assert any(out.iterdir())
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_json_summary_may_not_overwrite_an_input(command: str, mixed: Path, tmp_path: Path) -> None:
+    victim = mixed / "good0.png"
+    before = victim.read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(app, [*COMMANDS[command](mixed, out), "--json", str(victim)])
+    assert result.exit_code == 2
+    assert "would overwrite" in result.stderr
+    assert victim.read_bytes() == before

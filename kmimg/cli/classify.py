@@ -19,6 +19,7 @@ from kmimg.cli._common import (
     Reporter,
     Stopwatch,
     boundary,
+    check_side_output,
     default_jobs,
     ensure_folder,
     expand_inputs,
@@ -49,6 +50,7 @@ class FeatureTask:
     relative: Path
     options: FeatureOptions
     max_pixels: int
+    allow_truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ def classify_command(
     jobs: opt.Jobs = None,
     fail_fast: opt.FailFast = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    allow_truncated: opt.AllowTruncated = False,
     debug: opt.Debug = False,
 ) -> None:
     """Group images into K clusters by k-means on small pixel or colour-histogram features.
@@ -207,7 +210,13 @@ def classify_command(
         if link_dir is not None:
             ensure_folder(link_dir)  # one error before any work, not one per image
         clock = Stopwatch()
-        tasks = [FeatureTask(item.source, item.relative, options, max_pixels) for item in items]
+        tasks = [
+            FeatureTask(item.source, item.relative, options, max_pixels, allow_truncated) for item in items
+        ]
+        no_outputs = [(item, STDIO) for item in items]
+        for option, destination in (("--json", json_dest), ("--csv", csv_dest)):
+            check_side_output(destination, option, no_outputs)
+        check_side_output(str(montage) if montage is not None else None, "--montage", no_outputs)
         outcome = run_batch(
             tasks,
             features_of,
@@ -233,7 +242,9 @@ def classify_command(
         truth, evaluation = _evaluate(reporter, records, grouping, labels, label_rows)
         links = _place_links(reporter, outcome, records, grouping, link_dir, copy=copy, force=force)
         if montage is not None:
-            _write_montage(montage, records, grouping, options, evaluation, members, thumb, max_pixels)
+            _write_montage(
+                montage, records, grouping, options, evaluation, members, thumb, max_pixels, allow_truncated
+            )
         if csv_dest is not None:
             _write_csv(csv_dest, records, grouping, truth, evaluation)
         if json_dest is not None:
@@ -284,7 +295,7 @@ def features_of(task: FeatureTask) -> FeatureRecord:
     from kmimg.classify import image_features
     from kmimg.io import load_image
 
-    picture = load_image(task.source, max_pixels=task.max_pixels)
+    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
     vector = image_features(picture.rgb, picture.alpha, task.options)
     return FeatureRecord(task.source, task.relative, vector)
 
@@ -417,6 +428,7 @@ def _write_montage(
     members: int,
     thumb: int,
     max_pixels: int,
+    allow_truncated: bool,
 ) -> None:
     from kmimg.classify import feature_image
     from kmimg.io import encode_png, load_image, write_atomic
@@ -426,7 +438,9 @@ def _write_montage(
     for cluster in range(grouping.k):
         tiles = []
         for index in grouping.members(cluster, members):
-            picture = load_image(records[index].source, max_pixels=max_pixels)
+            picture = load_image(
+                records[index].source, max_pixels=max_pixels, allow_truncated=allow_truncated
+            )
             tiles.append(flatten_alpha(picture.rgb, picture.alpha))
         size = int(grouping.sizes[cluster])
         caption = [f"cluster {cluster}", f"{size} image{'s' if size != 1 else ''}"]

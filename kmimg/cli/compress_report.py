@@ -25,6 +25,7 @@ from kmimg.cli._common import (
     Stopwatch,
     boundary,
     check_outputs,
+    check_side_output,
     default_jobs,
     ensure_folder,
     expand_inputs,
@@ -64,6 +65,7 @@ class ReportTask:
     keep_sheet: bool
     thumb: int
     force: bool
+    allow_truncated: bool = False
 
     @property
     def display(self) -> str:
@@ -175,6 +177,7 @@ def compress_report_command(
     jobs: opt.Jobs = None,
     fail_fast: opt.FailFast = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    allow_truncated: opt.AllowTruncated = False,
     debug: opt.Debug = False,
 ) -> None:
     """Quantize images at several k and report size against quality; recommend the smallest k
@@ -197,6 +200,9 @@ def compress_report_command(
         sheets, refused = _plan_sheets(items, sheet, force=force)
         _plan_best(items, write_best)
         _check_single_output(items, html, "--html")
+        outputs = [(item, str(sheets.get(item.source, STDIO))) for item in items]
+        check_side_output(json_dest, "--json", outputs)
+        check_side_output(str(html) if html is not None else None, "--html", outputs)
         make_task = functools.partial(
             ReportTask,
             ks=ks,
@@ -208,6 +214,7 @@ def compress_report_command(
             keep_sheet=html is not None,
             thumb=thumb,
             force=force,
+            allow_truncated=allow_truncated,
         )
         tasks = [
             make_task(source=item.source, relative=item.relative, sheet_path=sheets.get(item.source))
@@ -300,7 +307,7 @@ def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) 
     from kmimg.sheet import report_sheet
 
     clock = Stopwatch()
-    picture = load_image(task.source, max_pixels=task.max_pixels)
+    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
     report = compress_report(
         picture.rgb,
         picture.alpha,

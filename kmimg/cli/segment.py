@@ -18,6 +18,7 @@ from kmimg.cli._common import (
     Stopwatch,
     boundary,
     check_outputs,
+    check_side_output,
     default_jobs,
     ensure_folder,
     expand_inputs,
@@ -69,6 +70,7 @@ class SegmentTask:
     options: SegmentOptions
     max_pixels: int
     contour_color: tuple[int, int, int] | None
+    allow_truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ def segment_command(
     jobs: opt.Jobs = None,
     fail_fast: opt.FailFast = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    allow_truncated: opt.AllowTruncated = False,
     debug: opt.Debug = False,
 ) -> None:
     """Split images into K clusters by k-means on smoothed colour; write the segmented image,
@@ -207,10 +210,13 @@ def segment_command(
                 options=options,
                 max_pixels=max_pixels,
                 contour_color=color,
+                allow_truncated=allow_truncated,
             )
             for item, targets, masks in planned
             if item.source not in refused
         ]
+        outputs = [(item, t) for item, targets, masks in planned for t in (*targets.values(), *masks)]
+        check_side_output(json_dest, "--json", outputs)
         for source, reason in refused.items():
             reporter.error("<stdin>" if source == STDIO else source, reason)
         outcome = run_batch(
@@ -297,7 +303,7 @@ def segment_one(task: SegmentTask) -> SegmentRecord:
     from kmimg.segment import contour_image, cutout_image, segment, segmented_image
 
     clock = Stopwatch()
-    picture = load_image(task.source, max_pixels=task.max_pixels)
+    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
     result = segment(picture.rgb, task.options)
     renderers: dict[str, Callable[[], NDArray[np.uint8]]] = {
         Emit.SEG.value: lambda: segmented_image(result),
