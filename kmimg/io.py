@@ -705,6 +705,26 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
+def link_atomic(path: str | Path, source: str | Path) -> None:
+    """Make ``path`` a symbolic link to ``source`` (absolute), replacing what was there in one
+    rename: ``path`` is the old entry or the new link, never missing, and no temporary link is
+    left behind, whatever interrupts it (Ctrl-C included)."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name[:64]}.kmimg-link")
+    try:
+        if os.path.lexists(temp):
+            temp.unlink()
+        temp.symlink_to(Path(source).resolve())
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            if os.path.lexists(temp):
+                temp.unlink()
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot link {target}: {exc.strerror or exc}") from None
+        raise
+
+
 def _sync_folder(folder: Path) -> None:
     # Make the rename itself durable (a crash right after could otherwise lose the new name);
     # best effort: not every platform or file system lets a folder be opened and synced.

@@ -87,3 +87,27 @@ def test_a_name_near_the_length_limit(tmp_path: Path) -> None:
     target = tmp_path / ("n" * 250 + ".png")  # 254 bytes: fits, but not with a long temp prefix
     write_atomic(target, b"x")
     assert names(tmp_path) == [target.name]
+
+
+def test_link_atomic_replaces_and_cleans_up_on_interrupt(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    import pytest
+
+    from kmimg.io import link_atomic
+
+    source = tmp_path / "a.png"
+    source.write_bytes(b"x")
+    target = tmp_path / "link.png"
+    target.write_bytes(b"old")
+    link_atomic(target, source)
+    assert target.is_symlink() and target.resolve() == source.resolve()
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    other = tmp_path / "other.png"
+    with pytest.raises(KeyboardInterrupt):
+        link_atomic(other, source)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "link.png"]

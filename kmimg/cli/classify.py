@@ -381,7 +381,7 @@ def _unique_name(relative: Path, taken: set[str], folder: Path) -> str:
 
 
 def _place(source: Path, target: Path, *, copy: bool, force: bool) -> None:
-    from kmimg.io import write_atomic
+    from kmimg.io import link_atomic, write_atomic
 
     if os.path.lexists(target):
         if _already_placed(source, target, copy=copy):
@@ -397,16 +397,7 @@ def _place(source: Path, target: Path, *, copy: bool, force: bool) -> None:
             raise InputError(f"cannot read: {exc.strerror or exc}") from None
         write_atomic(target, data)
         return
-    temp = target.with_name(f".{target.name}.kmimg-link")
-    try:
-        if os.path.lexists(temp):
-            temp.unlink()
-        temp.symlink_to(source.resolve())
-        os.replace(temp, target)
-    except OSError as exc:
-        if os.path.lexists(temp):
-            temp.unlink()
-        raise OutputError(f"cannot link {target}: {exc.strerror or exc}") from None
+    link_atomic(target, source)
 
 
 def _already_placed(source: Path, target: Path, *, copy: bool) -> bool:
