@@ -1,0 +1,47 @@
+"""The README documents every command: an example that runs and every option by name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+from kmimg.cli import app
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def section(name: str) -> str:
+    return README.split(f"## kmimg {name}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_all_four_commands_exist() -> None:
+    assert COMMANDS == ["classify", "compress-report", "quantize", "segment"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_option_is_documented(name: str) -> None:
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    text = section(name)
+    for param in command.params:
+        if param.param_type_name != "option" or "--help" in param.opts:
+            continue
+        names = [*param.opts, *param.secondary_opts]
+        assert any(re.search(rf"`{re.escape(n)}\b|, {re.escape(n)}\b", text) for n in names), (name, names)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_has_a_shell_example_and_help_example(name: str) -> None:
+    blocks = re.findall(r"```sh\n(.*?)```", section(name), flags=re.S)
+    assert any(f"kmimg {name} " in block for block in blocks)
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    assert command.help and "Example:" in command.help
+
+
+@pytest.mark.parametrize("code", ["0", "1", "2", "130"])
+def test_exit_codes_are_documented(code: str) -> None:
+    table = README.split("## Exit codes", 1)[1]
+    assert f"| {code} |" in table
