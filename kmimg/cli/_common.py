@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -271,6 +271,17 @@ def write_json(document: dict[str, Any], destination: str) -> None:
 
 
 @dataclass(frozen=True)
+class Record:
+    """What the summary table and the JSON say about one processed input (its JSON fields)."""
+
+    fields: dict[str, Any]
+
+    @property
+    def source(self) -> str:
+        return str(self.fields["input"])
+
+
+@dataclass(frozen=True)
 class Failure:
     """An input that could not be processed, and why (one line)."""
 
@@ -297,14 +308,21 @@ def run_batch(
     jobs: int = 1,
     fail_fast: bool = False,
     label: str = "working",
+    refused: Mapping[str, str] | None = None,
 ) -> Outcome[R]:
     """Run ``work`` on every task, in worker processes when ``jobs > 1``.
 
     A task that raises :class:`KmimgError` (or any other exception) becomes a
     :class:`Failure` and the batch goes on, unless ``fail_fast``. Errors are reported on stderr
-    as they happen. Results come back in task order whatever the number of jobs.
+    as they happen. Results come back in task order whatever the number of jobs. ``refused``
+    maps inputs turned down while planning (an existing output, say) to their reasons: they are
+    reported first and lead the failures.
     """
     outcome: Outcome[R] = Outcome()
+    for source, reason in (refused or {}).items():
+        failure = Failure("<stdin>" if source == STDIO else source, reason)
+        reporter.error(failure.source, failure.reason)
+        outcome.failures.append(failure)
     slots: list[R | Failure | None] = [None] * len(tasks)
     with reporter.progress(len(tasks), label) as advance:
         for index, value, notes in _results(tasks, work, jobs=jobs):

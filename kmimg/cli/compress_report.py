@@ -18,7 +18,6 @@ import typer
 from kmimg.cli import _options as opt
 from kmimg.cli._common import (
     STDIO,
-    Failure,
     InputItem,
     Outcome,
     Reporter,
@@ -221,10 +220,7 @@ def compress_report_command(
             for item in items
             if item.source not in refused
         ]
-        for source, reason in refused.items():
-            reporter.error(source, reason)
-        outcome = _run(tasks, reporter, jobs=jobs or default_jobs(), fail_fast=fail_fast)
-        outcome.failures[:0] = [Failure(source, reason) for source, reason in refused.items()]
+        outcome = _run(tasks, reporter, jobs=jobs or default_jobs(), fail_fast=fail_fast, refused=refused)
         _warn_unmet(reporter, outcome.results, best_requested=write_best is not None)
         _write_documents(outcome, ks, targets, seed, space, json_dest=json_dest, html=html)
         if reporter.fancy:
@@ -283,12 +279,16 @@ def _check_single_output(items: list[InputItem], target: Path | None, option: st
         check_outputs([(item, target)], force=True)
 
 
-def _run(tasks: list[ReportTask], reporter: Reporter, *, jobs: int, fail_fast: bool) -> Outcome[ReportRecord]:
+def _run(
+    tasks: list[ReportTask], reporter: Reporter, *, jobs: int, fail_fast: bool, refused: dict[str, str]
+) -> Outcome[ReportRecord]:
     if len(tasks) == 1 and reporter.fancy:
         # One image: show progress over its ks instead of over images.
         with reporter.progress(len(tasks[0].ks), f"{tasks[0].display}: k sweep") as advance:
             work = functools.partial(report_one, progress=lambda k: advance(str(k)))
-            return run_batch(tasks, work, name_of=lambda t: t.source, reporter=reporter, jobs=1)
+            return run_batch(
+                tasks, work, name_of=lambda t: t.source, reporter=reporter, jobs=1, refused=refused
+            )
     return run_batch(
         tasks,
         report_one,
@@ -297,6 +297,7 @@ def _run(tasks: list[ReportTask], reporter: Reporter, *, jobs: int, fail_fast: b
         jobs=jobs,
         fail_fast=fail_fast,
         label="compress-report",
+        refused=refused,
     )
 
 

@@ -13,6 +13,7 @@ from kmimg.cli import _options as opt
 from kmimg.cli._common import (
     STDIO,
     InputItem,
+    Record,
     Reporter,
     Stopwatch,
     boundary,
@@ -47,17 +48,6 @@ class QuantizeTask:
     options: QuantizeOptions
     max_pixels: int
     allow_truncated: bool = False
-
-
-@dataclass(frozen=True)
-class QuantizeRecord:
-    """What the summary table and the JSON say about one quantized input."""
-
-    fields: dict[str, Any]
-
-    @property
-    def source(self) -> str:
-        return str(self.fields["input"])
 
 
 def register(app: typer.Typer) -> None:
@@ -128,8 +118,6 @@ def quantize_command(
             for item, target in tasks
             if item.source not in refused
         ]
-        for source, reason in refused.items():
-            reporter.error(source, reason)
         outcome = run_batch(
             runnable,
             quantize_one,
@@ -138,10 +126,9 @@ def quantize_command(
             jobs=jobs or default_jobs(),
             fail_fast=fail_fast,
             label="quantizing",
+            refused=refused,
         )
-        from kmimg.cli._common import Failure
 
-        outcome.failures[:0] = [Failure(source, reason) for source, reason in refused.items()]
         if json_dest is not None:
             write_json(_json_document(options, outcome.results, outcome.failures), json_dest)
         if reporter.fancy:
@@ -174,7 +161,7 @@ def _plan(
     return [(item, str(path)) for item, path in pairs], refused
 
 
-def quantize_one(task: QuantizeTask) -> QuantizeRecord:
+def quantize_one(task: QuantizeTask) -> Record:
     """Load, quantize, encode and write one input; returns its record (runs in a worker)."""
     from kmimg.io import encode_indexed_png, load_image, write_atomic, write_stdout
     from kmimg.quantize import quantize
@@ -190,7 +177,7 @@ def quantize_one(task: QuantizeTask) -> QuantizeRecord:
     else:
         Path(task.target).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(task.target, png)
-    return QuantizeRecord(
+    return Record(
         _record_fields(task, picture.width, picture.height, picture.byte_size, result, len(png), clock)
     )
 
@@ -244,9 +231,7 @@ def _finite(value: float) -> float | None:
     return None if value == float("inf") else round(value, 4)
 
 
-def _json_document(
-    options: QuantizeOptions, results: list[QuantizeRecord], failures: list[Any]
-) -> dict[str, Any]:
+def _json_document(options: QuantizeOptions, results: list[Record], failures: list[Any]) -> dict[str, Any]:
     from kmimg import __version__
 
     return {
@@ -258,7 +243,7 @@ def _json_document(
     }
 
 
-def _print_summary(reporter: Reporter, results: list[QuantizeRecord]) -> None:
+def _print_summary(reporter: Reporter, results: list[Record]) -> None:
     if not results:
         return
     from rich.table import Table

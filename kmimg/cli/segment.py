@@ -14,6 +14,7 @@ from kmimg.cli._common import (
     STDIO,
     Failure,
     InputItem,
+    Record,
     Reporter,
     Stopwatch,
     boundary,
@@ -71,17 +72,6 @@ class SegmentTask:
     max_pixels: int
     contour_color: tuple[int, int, int] | None
     allow_truncated: bool = False
-
-
-@dataclass(frozen=True)
-class SegmentRecord:
-    """What the summary table and the JSON say about one segmented input."""
-
-    fields: dict[str, Any]
-
-    @property
-    def source(self) -> str:
-        return str(self.fields["input"])
 
 
 def register(app: typer.Typer) -> None:
@@ -217,8 +207,6 @@ def segment_command(
         ]
         outputs = [(item, t) for item, targets, masks in planned for t in (*targets.values(), *masks)]
         check_side_output(json_dest, "--json", outputs)
-        for source, reason in refused.items():
-            reporter.error("<stdin>" if source == STDIO else source, reason)
         outcome = run_batch(
             runnable,
             segment_one,
@@ -227,10 +215,8 @@ def segment_command(
             jobs=jobs or default_jobs(),
             fail_fast=fail_fast,
             label="segmenting",
+            refused=refused,
         )
-        outcome.failures[:0] = [
-            Failure("<stdin>" if source == STDIO else source, reason) for source, reason in refused.items()
-        ]
         if json_dest is not None:
             write_json(_json_document(outcome.results, outcome.failures), json_dest)
         if reporter.fancy:
@@ -297,7 +283,7 @@ def _plan(
     return planned, refused
 
 
-def segment_one(task: SegmentTask) -> SegmentRecord:
+def segment_one(task: SegmentTask) -> Record:
     """Load, segment, render and write one input's outputs; returns its record."""
     from kmimg.io import encode_png, load_image, write_atomic
     from kmimg.segment import contour_image, cutout_image, segment, segmented_image
@@ -319,7 +305,7 @@ def segment_one(task: SegmentTask) -> SegmentRecord:
         # Flat outputs compress well and fast at 9; photographic ones are ~6x faster at 6.
         level = PHOTO_COMPRESS_LEVEL if target in photographic else FLAT_COMPRESS_LEVEL
         write_atomic(target, encode_png(render(), compress_level=level))
-    return SegmentRecord(_record_fields(task, picture.width, picture.height, result, clock))
+    return Record(_record_fields(task, picture.width, picture.height, result, clock))
 
 
 def _mask_renderer(result: Segmentation, index: int) -> Callable[[], NDArray[np.uint8]]:
@@ -385,7 +371,7 @@ def _cluster_entry(stats: ClusterStats) -> dict[str, Any]:
     }
 
 
-def _json_document(results: list[SegmentRecord], failures: list[Failure]) -> dict[str, Any]:
+def _json_document(results: list[Record], failures: list[Failure]) -> dict[str, Any]:
     from kmimg import __version__
 
     return {
@@ -397,7 +383,7 @@ def _json_document(results: list[SegmentRecord], failures: list[Failure]) -> dic
     }
 
 
-def _print_summary(reporter: Reporter, results: list[SegmentRecord]) -> None:
+def _print_summary(reporter: Reporter, results: list[Record]) -> None:
     if not results:
         return
     from rich.table import Table
