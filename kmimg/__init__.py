@@ -28,10 +28,22 @@ _LAZY = {
     "quantize_analysis": "kmimg.quantize",
     "load_image": "kmimg.io",
     "Picture": "kmimg.io",
+    "segment": "kmimg.segment",
+    "SegmentOptions": "kmimg.segment",
+    "Segmentation": "kmimg.segment",
+    "compress_report": "kmimg.report",
+    "CompressReport": "kmimg.report",
+    "Target": "kmimg.report",
+    "image_features": "kmimg.classify",
+    "FeatureOptions": "kmimg.classify",
+    "cluster_features": "kmimg.classify",
+    "evaluate": "kmimg.classify",
 }
 
 __all__ = [
     "ColorSpace",
+    "CompressReport",
+    "FeatureOptions",
     "InputError",
     "KmimgError",
     "LimitError",
@@ -39,12 +51,20 @@ __all__ = [
     "Picture",
     "QuantizeOptions",
     "Quantized",
+    "SegmentOptions",
+    "Segmentation",
+    "Target",
     "UsageError",
     "__version__",
     "analyze",
+    "cluster_features",
+    "compress_report",
+    "evaluate",
+    "image_features",
     "load_image",
     "quantize",
     "quantize_analysis",
+    "segment",
 ]
 
 

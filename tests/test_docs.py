@@ -45,3 +45,16 @@ def test_has_a_shell_example_and_help_example(name: str) -> None:
 def test_exit_codes_are_documented(code: str) -> None:
     table = README.split("## Exit codes", 1)[1]
     assert f"| {code} |" in table
+
+
+def test_public_names_resolve_and_import_lazily() -> None:
+    import subprocess
+    import sys
+
+    import kmimg
+
+    for name in kmimg.__all__:
+        assert getattr(kmimg, name) is not None
+    code = "import sys, kmimg.cli; print('sklearn' in sys.modules, 'numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
