@@ -672,6 +672,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "makes small images dearer per megapixel).",
         "",
         *report.lines,
+        "",
+        "Analysis written by hand (the targets not met, the choice of the fit): [NOTES.md](NOTES.md).",
     ]
     text = "\n".join(lines).rstrip() + "\n"
     Path(args.output).write_text(text)
