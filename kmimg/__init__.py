@@ -20,24 +20,27 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
+# Public name -> (module, attribute). The functions named like their modules are exported as
+# ``quantize_image`` and ``segment_image``: importing ``kmimg.quantize`` sets the package
+# attribute ``quantize`` to the module, so a lazy function of that name could not stay put.
 _LAZY = {
-    "QuantizeOptions": "kmimg.quantize",
-    "Quantized": "kmimg.quantize",
-    "analyze": "kmimg.quantize",
-    "quantize": "kmimg.quantize",
-    "quantize_analysis": "kmimg.quantize",
-    "load_image": "kmimg.io",
-    "Picture": "kmimg.io",
-    "segment": "kmimg.segment",
-    "SegmentOptions": "kmimg.segment",
-    "Segmentation": "kmimg.segment",
-    "compress_report": "kmimg.report",
-    "CompressReport": "kmimg.report",
-    "Target": "kmimg.report",
-    "image_features": "kmimg.classify",
-    "FeatureOptions": "kmimg.classify",
-    "cluster_features": "kmimg.classify",
-    "evaluate": "kmimg.classify",
+    "QuantizeOptions": ("kmimg.quantize", "QuantizeOptions"),
+    "Quantized": ("kmimg.quantize", "Quantized"),
+    "analyze": ("kmimg.quantize", "analyze"),
+    "quantize_image": ("kmimg.quantize", "quantize"),
+    "quantize_analysis": ("kmimg.quantize", "quantize_analysis"),
+    "load_image": ("kmimg.io", "load_image"),
+    "Picture": ("kmimg.io", "Picture"),
+    "segment_image": ("kmimg.segment", "segment"),
+    "SegmentOptions": ("kmimg.segment", "SegmentOptions"),
+    "Segmentation": ("kmimg.segment", "Segmentation"),
+    "compress_report": ("kmimg.report", "compress_report"),
+    "CompressReport": ("kmimg.report", "CompressReport"),
+    "Target": ("kmimg.report", "Target"),
+    "image_features": ("kmimg.classify", "image_features"),
+    "FeatureOptions": ("kmimg.classify", "FeatureOptions"),
+    "cluster_features": ("kmimg.classify", "cluster_features"),
+    "evaluate": ("kmimg.classify", "evaluate"),
 }
 
 __all__ = [
@@ -62,13 +65,14 @@ __all__ = [
     "evaluate",
     "image_features",
     "load_image",
-    "quantize",
     "quantize_analysis",
-    "segment",
+    "quantize_image",
+    "segment_image",
 ]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'kmimg' has no attribute {name!r}")

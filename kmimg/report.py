@@ -218,8 +218,6 @@ def compress_report(
     if not ordered:
         raise ValueError("give at least one k")
     start = time.perf_counter()
-    import sklearn.cluster  # noqa: F401 - loaded here so that the first k's seconds do not include it
-
     analysis = analyze(rgb, alpha)
     height, width = rgb.shape[:2]
     truecolor = rgb if alpha is None else np.dstack([rgb, alpha])

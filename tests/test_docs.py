@@ -55,6 +55,16 @@ def test_public_names_resolve_and_import_lazily() -> None:
 
     for name in kmimg.__all__:
         assert getattr(kmimg, name) is not None
+    for _ in range(2):  # the first access imports the submodule; the second must not change it
+        assert callable(kmimg.quantize_image) and callable(kmimg.segment_image)
+        assert kmimg.quantize_image.__name__ == "quantize"
+        assert kmimg.segment_image.__name__ == "segment"
     code = "import sys, kmimg.cli; print('sklearn' in sys.modules, 'numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_all_lists_every_lazy_name() -> None:
+    import kmimg
+
+    assert set(kmimg._LAZY) <= set(kmimg.__all__)

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -324,8 +325,9 @@ def run_batch(
         reporter.error(failure.source, failure.reason)
         outcome.failures.append(failure)
     slots: list[R | Failure | None] = [None] * len(tasks)
+    stopping = threading.Event()
     with reporter.progress(len(tasks), label) as advance:
-        for index, value, notes in _results(tasks, work, jobs=jobs):
+        for index, value, notes in _results(tasks, work, jobs=jobs, stop=stopping.is_set):
             slots[index] = value
             advance(name_of(tasks[index]))
             for note in notes:
@@ -334,8 +336,10 @@ def run_batch(
                 reporter.error(value.source, value.reason)
                 if reporter.debug and value.detail:
                     print(value.detail, file=sys.stderr, end="")
+                # --fail-fast starts nothing new; tasks already running finish and are counted,
+                # so every file written is in the results.
                 if fail_fast:
-                    break
+                    stopping.set()
     for slot in slots:
         if isinstance(slot, Failure):
             outcome.failures.append(slot)
@@ -345,28 +349,50 @@ def run_batch(
 
 
 def _results(
-    tasks: Sequence[T], work: Callable[[T], R], *, jobs: int
+    tasks: Sequence[T], work: Callable[[T], R], *, jobs: int, stop: Callable[[], bool]
 ) -> Iterator[tuple[int, R | Failure, tuple[str, ...]]]:
-    if jobs <= 1 or len(tasks) <= 1:
+    # Standard input can only be read by this process (workers get /dev/null): run serially.
+    reads_stdin = any(getattr(task, "source", None) == STDIO for task in tasks)
+    if jobs <= 1 or len(tasks) <= 1 or reads_stdin:
         for index, task in enumerate(tasks):
+            if stop():
+                return
             yield index, *guarded_with_warnings(work, task)
         return
+    workers = min(jobs, len(tasks))
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     executor = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)),
+        max_workers=workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(_threads_per_worker(min(jobs, len(tasks))),),
+        initargs=(_threads_per_worker(workers),),
     )
+    # At most one task per worker is handed to the pool at a time: the pool cannot take back
+    # calls already queued, so a --fail-fast stop or Ctrl-C must find nothing else waiting.
+    queue = iter(enumerate(tasks))
+    pending: dict[Future[tuple[R | Failure, tuple[str, ...]]], int] = {}
+
+    def submit_next() -> None:
+        if stop():
+            return
+        for index, task in queue:
+            try:
+                future = executor.submit(_guarded_in_worker, work, task)
+            except BrokenProcessPool as exc:  # a worker died: the rest fail through the same path
+                future = Future()
+                future.set_exception(exc)
+            pending[future] = index
+            return
+
     try:
-        pending: dict[Future[tuple[R | Failure, tuple[str, ...]]], int] = {
-            executor.submit(_guarded_in_worker, work, task): index for index, task in enumerate(tasks)
-        }
+        for _ in range(workers):
+            submit_next()
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f]):
                 index = pending.pop(future)
                 yield index, *_worker_result(future, tasks[index])
+                submit_next()
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -496,6 +522,8 @@ def boundary(reporter: Reporter) -> Iterator[None]:
     except KeyboardInterrupt:
         reporter.error("", "interrupted")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except typer.Exit:
+        raise  # an exit code already decided inside (finish() in a command), not an error
     except Exception as exc:  # noqa: BLE001 - users never see a traceback without --debug
         _show_traceback(reporter)
         reporter.error("", f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")

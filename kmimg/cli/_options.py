@@ -33,7 +33,10 @@ Force = Annotated[
     bool, typer.Option("--force", "-f", help="Overwrite existing output files (never the input).")
 ]
 Seed = Annotated[
-    int, typer.Option("--seed", help="Random seed: the same input and seed give the same bytes.")
+    int,
+    typer.Option(
+        "--seed", help="Random seed: the same input and seed give the same bytes.", min=0, max=2**32 - 1
+    ),
 ]
 JsonDest = Annotated[
     Optional[str],  # noqa: UP045

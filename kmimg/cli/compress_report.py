@@ -197,7 +197,7 @@ def compress_report_command(
         if not items:
             raise UsageError("no input images found")
         sheets, refused = _plan_sheets(items, sheet, force=force)
-        _plan_best(items, write_best)
+        _plan_best(items, write_best, ks)
         _check_single_output(items, html, "--html")
         outputs = [(item, str(sheets.get(item.source, STDIO))) for item in items]
         check_side_output(json_dest, "--json", outputs)
@@ -256,18 +256,19 @@ def _plan_sheets(
     return {item.source: path for item, path in pairs}, refused
 
 
-def _plan_best(items: list[InputItem], best_dir: Path | None) -> None:
-    """Create the --write-best folder and refuse two inputs that would share a file name.
+def _plan_best(items: list[InputItem], best_dir: Path | None, ks: tuple[int, ...]) -> None:
+    """Create the --write-best folder; refuse, for every k that may be recommended, two inputs
+    that would share a file name and a file name that is an input (even with --force).
 
-    The k (and so the file name) is known only after the sweep; whether the file exists is
-    checked then.
+    Whether the recommended file already exists is checked after the sweep, when k is known.
     """
     if best_dir is None:
         return
     ensure_folder(best_dir)
-    check_outputs(
-        [(item, output_path(item, suffix="-k<K>.png", out_dir=best_dir)) for item in items], force=True
-    )
+    for k in ks:
+        check_outputs(
+            [(item, output_path(item, suffix=f"-k{k}.png", out_dir=best_dir)) for item in items], force=True
+        )
 
 
 def _check_single_output(items: list[InputItem], target: Path | None, option: str) -> None:

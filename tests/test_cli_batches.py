@@ -1,0 +1,76 @@
+"""Batch behaviour shared by the commands: stdin among files, --fail-fast with workers, seeds,
+outputs that would hit an input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from kmimg.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def folder(write_png, noisy_rgb: np.ndarray, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    for name in "bcde":
+        write_png(np.roll(noisy_rgb, ord(name), axis=1), f"in/{name}.png")
+    (tmp_path / "in" / "a.png").write_bytes(b"not an image")
+    return tmp_path / "in"
+
+
+def test_stdin_among_files_with_workers(folder: Path, tmp_path: Path) -> None:
+    data = (folder / "b.png").read_bytes()
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["quantize", "-", str(folder / "c.png"), "--out-dir", str(out), "-j", "2"], input=data
+    )
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["c-k16.png", "stdin-k16.png"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_fail_fast_lists_every_file_it_wrote(folder: Path, tmp_path: Path, jobs: str) -> None:
+    out = tmp_path / "out"
+    args = ["quantize", str(folder), "--out-dir", str(out), "--fail-fast", "-j", jobs, "--json", "-"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    written = sorted(str(p) for p in out.glob("*.png")) if out.exists() else []
+    assert sorted(r["output"] for r in document["results"]) == written
+    assert len(written) < 4  # it stopped: e.png at least was never started
+    assert [Path(f["input"]).name for f in document["failures"]] == ["a.png"]
+
+
+def test_classify_fail_fast_is_a_plain_failure(folder: Path) -> None:
+    result = runner.invoke(app, ["classify", str(folder), "-k", "1", "--fail-fast", "-j", "1"])
+    assert result.exit_code == 1
+    assert "internal error" not in result.stderr
+    assert result.stderr.startswith(f"kmimg: error: {folder / 'a.png'}: ")
+
+
+@pytest.mark.parametrize("command", ["quantize", "segment", "compress-report", "classify"])
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_seed_out_of_range_is_a_usage_error(command: str, seed: str, folder: Path) -> None:
+    result = runner.invoke(app, [command, str(folder / "b.png"), "--seed", seed])
+    assert result.exit_code == 2
+    assert "internal error" not in result.output
+
+
+def test_write_best_never_overwrites_an_input(tmp_path: Path, noisy_rgb: np.ndarray) -> None:
+    folder = tmp_path / "w"
+    folder.mkdir()
+    Image.fromarray(noisy_rgb).save(folder / "a.png")
+    victim = folder / "a-k4.png"
+    Image.fromarray(noisy_rgb[::-1]).save(victim)
+    before = victim.read_bytes()
+    args = ["compress-report", str(folder / "a.png"), str(victim), "--ks", "2,4", "--write-best", str(folder)]
+    result = runner.invoke(app, [*args, "--force", "--target-psnr", "1"])
+    assert result.exit_code == 2
+    assert "another input" in result.stderr
+    assert victim.read_bytes() == before
