@@ -32,17 +32,24 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 def weighted_mse(
     original: NDArray[np.uint8], output: NDArray[np.uint8], weights: NDArray[np.generic]
 ) -> float:
-    """Mean squared error per RGB sample over colour pairs ``(n, 3)`` weighted by ``weights``."""
+    """Mean squared error per sample over colour pairs weighted by ``weights``.
+
+    The samples are the channels both sides have: R, G, B for ``(n, 3)`` against anything, and
+    R, G, B, A when both are ``(n, 4)`` (translucent images: an alpha error is an error too).
+    """
     total = float(np.sum(weights))
     if not total:
         return 0.0
+    channels = min(original.shape[1], output.shape[1])
     weighted = 0.0
     for start in range(0, len(original), _PAIR_BLOCK):
         stop = start + _PAIR_BLOCK
-        diff = original[start:stop, :3].astype(np.float64) - output[start:stop, :3].astype(np.float64)
+        diff = original[start:stop, :channels].astype(np.float64) - output[start:stop, :channels].astype(
+            np.float64
+        )
         block_weights = np.asarray(weights[start:stop], dtype=np.float64)
         weighted += float(np.einsum("ij,ij,i->", diff, diff, block_weights))  # not BLAS
-    return weighted / (3.0 * total)
+    return weighted / float(channels * total)
 
 
 def psnr_from_mse(mse: float) -> float:

@@ -215,7 +215,8 @@ def _color_errors(
     indices: NDArray[np.uint8],
     dither: bool,
 ) -> tuple[float, float]:
-    """PSNR and mean CIEDE2000 over the visible pixels."""
+    """PSNR (over R, G, B, and A for translucent images) and mean CIEDE2000 over the visible
+    pixels."""
     table = analysis.table
     if not dither:
         mapped = palette[entry_of_color]
@@ -223,8 +224,11 @@ def _color_errors(
         delta_e = metrics.mean_delta_e2000_indexed(table.colors, palette, entry_of_color, table.counts)
         return metrics.psnr_from_mse(mse), delta_e
     original = analysis.rgb.reshape(-1, 3)
-    output = palette[:, :3][indices.reshape(-1)]
+    output = palette[indices.reshape(-1)]
+    if table.channels == 4:
+        assert analysis.alpha is not None
+        original = np.column_stack([original, analysis.alpha.reshape(-1)])
     if analysis.visible is not None:
         original, output = original[analysis.visible], output[analysis.visible]
     mse = metrics.weighted_mse(original, output, np.ones(len(original)))
-    return metrics.psnr_from_mse(mse), metrics.delta_e2000_images(original, output)
+    return metrics.psnr_from_mse(mse), metrics.delta_e2000_images(original[:, :3], output[:, :3])

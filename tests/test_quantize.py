@@ -127,3 +127,15 @@ def test_options_are_validated() -> None:
         QuantizeOptions(k=257)
     with pytest.raises(ValueError):
         QuantizeOptions(sample=-1)
+
+
+@pytest.mark.parametrize("dither", [False, True])
+def test_alpha_errors_count_in_psnr(dither: bool) -> None:
+    rgb = np.full((16, 16, 3), 90, dtype=np.uint8)
+    alpha = np.tile(np.arange(1, 256, 16, dtype=np.uint8), (16, 1))  # 16 translucent levels
+    result = quantize(rgb, alpha, QuantizeOptions(k=2, dither=dither))
+    rgba = result.to_rgba()
+    assert len(np.unique(rgba[..., 3])) <= 2
+    assert result.psnr < 30  # 16 alpha levels in 2 entries is far from lossless
+    expected = metrics.psnr(np.dstack([rgb, alpha]), rgba)
+    assert result.psnr == pytest.approx(expected, abs=1e-9)
