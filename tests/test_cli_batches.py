@@ -74,3 +74,20 @@ def test_write_best_never_overwrites_an_input(tmp_path: Path, noisy_rgb: np.ndar
     assert result.exit_code == 2
     assert "another input" in result.stderr
     assert victim.read_bytes() == before
+
+
+def test_classify_link_dir_inside_the_input_folder_is_not_read_back(
+    write_png,  # type: ignore[no-untyped-def]
+    noisy_rgb: np.ndarray,
+    tmp_path: Path,
+) -> None:
+    for i in range(4):
+        write_png(np.roll(noisy_rgb, 7 * i, axis=0), f"photos/{i}.png")
+    folder = tmp_path / "photos"
+    counts = []
+    for _ in range(2):
+        args = ["classify", str(folder), "-r", "-k", "2", "--link-dir", str(folder / "groups"), "--json", "-"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.stderr
+        counts.append(len(json.loads(result.stdout)["results"]))
+    assert counts == [4, 4]

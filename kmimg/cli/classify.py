@@ -205,7 +205,7 @@ def classify_command(
         if csv_dest is None and json_dest is None and montage is None and link_dir is None:
             csv_dest = STDIO
         options = FeatureOptions(kind=features, size=parse_size(size), color=color, bins=bins)
-        items = _inputs(inputs, recursive=recursive)
+        items = _inputs(inputs, recursive=recursive, link_dir=link_dir)
         label_rows = _read_labels(labels) if labels is not None else None
         if link_dir is not None:
             ensure_folder(link_dir)  # one error before any work, not one per image
@@ -267,8 +267,13 @@ def classify_command(
 # ----------------------------------------------------------------------------- steps
 
 
-def _inputs(inputs: list[str], *, recursive: bool) -> list[InputItem]:
+def _inputs(inputs: list[str], *, recursive: bool, link_dir: Path | None) -> list[InputItem]:
     items = expand_inputs(inputs, recursive=recursive)
+    if link_dir is not None:
+        # The links of an earlier run inside a scanned folder are this command's own outputs,
+        # not new images: reading them back would grow the set on every run.
+        own = Path(os.path.abspath(link_dir))
+        items = [item for item in items if own not in Path(os.path.abspath(item.source)).parents]
     if any(item.is_stdin for item in items):
         raise UsageError("classify reads files and folders, not standard input")
     if not items:
