@@ -91,3 +91,26 @@ def test_classify_link_dir_inside_the_input_folder_is_not_read_back(
         assert result.exit_code == 0, result.stderr
         counts.append(len(json.loads(result.stdout)["results"]))
     assert counts == [4, 4]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["quantize", "--json"],
+        ["segment", "--json"],
+        ["compress-report", "--json"],
+        ["compress-report", "--html"],
+        ["classify", "--csv"],
+    ],
+)
+def test_summary_file_that_is_a_folder_is_refused_before_work(
+    args: list[str], folder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    command, option = args
+    result = runner.invoke(
+        app, [command, str(folder / "b.png"), str(folder / "c.png"), option, str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "is a folder" in result.stderr
+    assert not out.exists()

@@ -206,6 +206,8 @@ def check_side_output(destination: str | None, option: str, pairs: Sequence[tupl
     an input or one of the outputs: it would destroy it at the end of the run."""
     if destination is None or destination == STDIO:
         return
+    if Path(destination).is_dir():
+        raise UsageError(f"{option} {destination} is a folder, not a file")
     taken = _file_identities(Path(item.source) for item, _ in pairs if not item.is_stdin)
     taken.update(_file_identities(Path(target) for _, target in pairs if target != STDIO))
     clash = next((taken[key] for key in _file_identities([Path(destination)]) if key in taken), None)
