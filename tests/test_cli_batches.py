@@ -114,3 +114,17 @@ def test_summary_file_that_is_a_folder_is_refused_before_work(
     assert result.exit_code == 2
     assert "is a folder" in result.stderr
     assert not out.exists()
+
+
+def test_usage_error_creates_no_output_folder(write_png, noisy_rgb: np.ndarray, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = write_png(noisy_rgb, "a/x.png")
+    b = write_png(noisy_rgb, "b/x.png")
+    for command, option in (
+        ("quantize", "--out-dir"),
+        ("segment", "--out-dir"),
+        ("compress-report", "--sheet"),
+    ):
+        out = tmp_path / f"out-{command}"
+        result = runner.invoke(app, [command, str(a), str(b), option, str(out)])
+        assert result.exit_code == 2, (command, result.stderr)
+        assert not out.exists()

@@ -48,7 +48,7 @@ def test_bad_input_one_line_no_output(name: str, tmp_path: Path) -> None:
     result = quantize(str(path), "--out-dir", str(out))
     assert result.exit_code == 1
     assert_one_error(result, path)
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # the folder is made only when a file goes into it
 
 
 @pytest.mark.parametrize("name", ["random.png", "truncated-two-thirds.jpg", "bomb-30000.png", "nan.tif"])

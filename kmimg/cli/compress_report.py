@@ -25,8 +25,8 @@ from kmimg.cli._common import (
     boundary,
     check_outputs,
     check_side_output,
+    check_writable_folder,
     default_jobs,
-    ensure_folder,
     expand_inputs,
     finish,
     output_path,
@@ -250,21 +250,21 @@ def _plan_sheets(
             raise UsageError("--sheet FILE.png takes one input; give a folder for several inputs")
         _check_single_output(items, sheet, "--sheet")
         return {items[0].source: sheet}, {}
-    ensure_folder(sheet)
+    check_writable_folder(sheet)
     pairs = [(item, output_path(item, suffix=SHEET_SUFFIX, out_dir=sheet)) for item in items]
     refused = check_outputs(pairs, force=force)
     return {item.source: path for item, path in pairs}, refused
 
 
 def _plan_best(items: list[InputItem], best_dir: Path | None, ks: tuple[int, ...]) -> None:
-    """Create the --write-best folder; refuse, for every k that may be recommended, two inputs
+    """Check the --write-best folder can be made; refuse, for every k that may be recommended, two inputs
     that would share a file name and a file name that is an input (even with --force).
 
     Whether the recommended file already exists is checked after the sweep, when k is known.
     """
     if best_dir is None:
         return
-    ensure_folder(best_dir)
+    check_writable_folder(best_dir)
     for k in ks:
         check_outputs(
             [(item, output_path(item, suffix=f"-k{k}.png", out_dir=best_dir)) for item in items], force=True

@@ -19,8 +19,8 @@ from kmimg.cli._common import (
     boundary,
     check_outputs,
     check_side_output,
+    check_writable_folder,
     default_jobs,
-    ensure_folder,
     expand_inputs,
     finish,
     output_path,
@@ -155,7 +155,7 @@ def _plan(
     if items[0].is_stdin and len(items) == 1 and out_dir is None:
         return [(items[0], STDIO)], {}
     if out_dir is not None:
-        ensure_folder(out_dir)
+        check_writable_folder(out_dir)
     pairs = [(item, output_path(item, suffix=suffix, out_dir=out_dir)) for item in items]
     refused = check_outputs(pairs, force=force)
     return [(item, str(path)) for item, path in pairs], refused

@@ -20,8 +20,8 @@ from kmimg.cli._common import (
     boundary,
     check_outputs,
     check_side_output,
+    check_writable_folder,
     default_jobs,
-    ensure_folder,
     expand_inputs,
     finish,
     output_path,
@@ -263,7 +263,7 @@ def _plan(
     if not items:
         raise UsageError("no input images found")
     if out_dir is not None:
-        ensure_folder(out_dir)
+        check_writable_folder(out_dir)
     planned = []
     pairs: list[tuple[InputItem, Path]] = []
     for item in items:
