@@ -377,7 +377,7 @@ def parse_labels_csv(text: str) -> list[tuple[str, str]]:
         cells = [cell.strip() for cell in row]
         if not any(cells):
             continue
-        if len(cells) < 2 or not cells[0] or not cells[1]:
+        if len(cells) != 2 or not cells[0] or not cells[1]:
             raise InputError(f"line {number}: expected 'file,label'")
         if number == 1 and (cells[0].lower(), cells[1].lower()) in _HEADERS:
             continue

@@ -332,3 +332,13 @@ def test_evaluation_properties(pairs: list[tuple[int, str]]) -> None:
     assert -1.0 <= result.adjusted_rand_index <= 1.0 + 1e-9
     assert -1e-9 <= result.normalized_mutual_information <= 1.0 + 1e-9
     assert sum(result.majority.values()) == round(result.accuracy * len(truth))
+
+
+def test_labels_csv_with_a_third_column_is_refused() -> None:
+    import pytest
+
+    from kmimg.classify import parse_labels_csv
+    from kmimg.errors import InputError
+
+    with pytest.raises(InputError, match="line 2"):
+        parse_labels_csv("file,label\na.png,3,extra\n")
