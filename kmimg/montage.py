@@ -61,7 +61,7 @@ def cluster_montage(
         raise ValueError("a montage needs at least one cluster")
     if thumb < 8:
         raise ValueError("thumb must be at least 8 pixels")
-    font = _font()
+    font = caption_font()
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
 
     def text_width(text: str) -> int:
@@ -152,10 +152,11 @@ def fit_tile(pixels: NDArray[np.uint8], size: int) -> Image.Image:
     return image.resize(shape, Image.Resampling.LANCZOS)
 
 
-def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def caption_font(size: int = _FONT_SIZE) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at ``size`` pixels (its bitmap font where FreeType is missing)."""
     from PIL import ImageFont
 
     try:
-        return ImageFont.load_default(size=_FONT_SIZE)
+        return ImageFont.load_default(size=size)
     except (OSError, ValueError, TypeError):  # pragma: no cover - Pillow without FreeType
         return ImageFont.load_default()

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg.montage import caption_font, fit_tile
+
 if TYPE_CHECKING:
-    from PIL import Image, ImageFont
+    from PIL import Image
 
     from kmimg.report import CompressReport
 
@@ -68,7 +70,7 @@ def contact_sheet(
     header = _LINE + _PAD if title else 0
     sheet = Image.new("RGB", (columns * cell_w + _PAD, rows * cell_h + header + _PAD), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    font = _font()
+    font = caption_font(_FONT_SIZE)
     if title:
         draw.text((_PAD * 2, _PAD), title, fill=_TEXT, font=font)
     for index, (tile, image) in enumerate(zip(tiles, thumbs, strict=True)):
@@ -123,17 +125,7 @@ def report_sheet(
 
 
 def _thumbnail(tile: Tile, size: int) -> Image.Image:
-    from PIL import Image
-
-    image = Image.fromarray(_flatten(tile.rgb, tile.alpha), mode="RGB")
-    longest = max(image.width, image.height)
-    if longest <= size:
-        factor = max(1, size // longest)
-        return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-    scale = size / longest
-    width = max(1, round(image.width * scale))
-    height = max(1, round(image.height * scale))
-    return image.resize((width, height), Image.Resampling.LANCZOS)
+    return fit_tile(_flatten(tile.rgb, tile.alpha), size)
 
 
 def _flatten(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None) -> NDArray[np.uint8]:
@@ -146,12 +138,3 @@ def _flatten(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None) -> NDArray
     weight = alpha[..., None].astype(np.float64) / 255.0
     mixed = rgb.astype(np.float64) * weight + checker * (1.0 - weight)
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-
-
-def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=_FONT_SIZE)
-    except (OSError, ValueError, TypeError):  # pragma: no cover - Pillow without FreeType
-        return ImageFont.load_default()
