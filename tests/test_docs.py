@@ -68,3 +68,12 @@ def test_all_lists_every_lazy_name() -> None:
     import kmimg
 
     assert set(kmimg._LAZY) <= set(kmimg.__all__)
+
+
+def test_library_example_in_readme_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    block = README.split("## As a library", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    printed: list[str] = []
+    monkeypatch.setattr("builtins.print", lambda *args: printed.append(" ".join(map(str, args))))
+    exec(compile(block, "README.md", "exec"), {})
+    assert printed == ["16 29.55"]
