@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import struct
-import subprocess
-import sys
-import termios
 from pathlib import Path
 
 import numpy as np
 import pytest
+from terminal import run_kmimg
 
 
 def kmimg(*args: str, stderr_tty: bool) -> tuple[int, str]:
-    """Run ``python -m kmimg`` with stderr on a pseudo-terminal or a pipe; return (code, stderr)."""
-    env = {**os.environ, "COLUMNS": "400", "TERM": "xterm"}
-    if not stderr_tty:
-        done = subprocess.run(
-            [sys.executable, "-m", "kmimg", *args], capture_output=True, text=True, env=env, check=False
-        )
-        return done.returncode, done.stderr
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
-    with subprocess.Popen(
-        [sys.executable, "-m", "kmimg", *args], stderr=slave, stdout=subprocess.DEVNULL, env=env
-    ) as process:
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        code = process.wait()
-    os.close(master)
-    return code, b"".join(chunks).decode("utf-8", "replace")
+    return run_kmimg(*args, stderr_tty=stderr_tty)
 
 
 @pytest.fixture

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import struct
-import subprocess
-import sys
-import termios
 from pathlib import Path
 
 import numpy as np
 import pytest
+from terminal import run_kmimg
 
 
 def on_terminal(*args: str) -> tuple[int, str]:
-    """Run ``python -m kmimg compress-report`` with stderr on a pseudo-terminal; (code, stderr)."""
-    env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
-    with subprocess.Popen(
-        [sys.executable, "-m", "kmimg", "compress-report", *args],
-        stderr=slave,
-        stdout=subprocess.DEVNULL,
-        env=env,
-    ) as process:
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        code = process.wait()
-    os.close(master)
-    return code, b"".join(chunks).decode("utf-8", "replace")
+    """``kmimg compress-report ARGS`` with stderr on a 200-column pseudo-terminal."""
+    return run_kmimg("compress-report", *args, columns=200)
 
 
 @pytest.fixture
