@@ -3,6 +3,8 @@ and every command spells a shared option the same way."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -75,3 +77,18 @@ AllowTruncated = Annotated[
         "with a warning, instead of failing them.",
     ),
 ]
+
+
+def checked_by(module: str, parser: str) -> Callable[[str], str]:
+    """A Typer callback that validates an option's text with ``module.parser`` (imported only
+    when the option is used) and turns its ``ValueError`` into a usage error (exit 2)."""
+
+    def check(text: str) -> str:
+        parse = getattr(importlib.import_module(module), parser)
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        return text
+
+    return check

@@ -74,16 +74,6 @@ def register(app: typer.Typer) -> None:
     app.command("classify")(classify_command)
 
 
-def _parse_size(text: str) -> str:
-    from kmimg.classify import parse_size
-
-    try:
-        parse_size(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    return text
-
-
 def classify_command(
     inputs: Inputs,
     clusters: Annotated[
@@ -103,7 +93,7 @@ def classify_command(
             "--size",
             help="Pixel features: resize every image to WxH (area average) before flattening.",
             metavar="WxH",
-            callback=_parse_size,
+            callback=opt.checked_by("kmimg.classify", "parse_size"),
         ),
     ] = "8x8",
     color: Annotated[

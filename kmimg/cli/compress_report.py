@@ -92,16 +92,6 @@ def register(app: typer.Typer) -> None:
     app.command("compress-report")(compress_report_command)
 
 
-def _parse_ks(value: str) -> str:
-    from kmimg.report import parse_ks
-
-    try:
-        parse_ks(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    return value
-
-
 def compress_report_command(
     inputs: opt.Inputs,
     ks_text: Annotated[
@@ -109,7 +99,7 @@ def compress_report_command(
         typer.Option(
             "--ks",
             help="Palette sizes to try, comma-separated (2-256).",
-            callback=_parse_ks,
+            callback=opt.checked_by("kmimg.report", "parse_ks"),
             metavar="K,K,...",
         ),
     ] = DEFAULT_KS_TEXT,
