@@ -32,10 +32,8 @@ from numpy.typing import NDArray
 
 from kmimg._threads import ordered_map
 from kmimg.colorspace import lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
-from kmimg.types import ColorSpace
+from kmimg.types import DEFAULT_SAMPLE, ColorSpace
 
-#: Pixels drawn from the histogram for the k-means fit (``--sample``); 0 means all pixels.
-DEFAULT_SAMPLE = 250_000
 _SAMPLE_LLOYD_PASSES = 50
 _LLOYD_TOL = 0.05
 _FULL_LLOYD_PASSES = 12

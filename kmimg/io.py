@@ -30,9 +30,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from kmimg.errors import InputError, KmimgWarning, LimitError, OutputError
-
-#: Default upper bound on width x height, overridable with ``--max-pixels``.
-DEFAULT_MAX_PIXELS = 250_000_000
+from kmimg.types import DEFAULT_MAX_PIXELS
 
 #: Decoders kmimg opens; anything else is refused even if Pillow could read it.
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")

@@ -19,13 +19,12 @@ from numpy.typing import NDArray
 
 from kmimg import metrics
 from kmimg.cluster import (
-    DEFAULT_SAMPLE,
     ColorTable,
     FittedPalette,
     build_color_table,
     fit_palette,
 )
-from kmimg.types import ColorSpace
+from kmimg.types import DEFAULT_SAMPLE, ColorSpace
 
 MIN_K = 2
 MAX_K = 256

@@ -18,3 +18,10 @@ class FeatureKind(str, Enum):
 
     PIXELS = "pixels"
     HISTOGRAM = "histogram"
+
+
+#: Default upper bound on width x height of an input (``--max-pixels``), checked from the header.
+DEFAULT_MAX_PIXELS = 250_000_000
+
+#: Default number of pixels drawn from the colour histogram for the k-means fit (``--sample``).
+DEFAULT_SAMPLE = 250_000

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from kmimg.errors import InputError, KmimgWarning, LimitError
-from kmimg.io import DEFAULT_MAX_PIXELS, Picture, load_image
+from kmimg.io import Picture, load_image
+from kmimg.types import DEFAULT_MAX_PIXELS
 
 
 def load(data: bytes, **options: object) -> Picture:

@@ -28,7 +28,7 @@ from kmimg.cli._common import (
     write_json,
 )
 from kmimg.errors import InputError, KmimgError, OutputError, UsageError
-from kmimg.types import FeatureKind
+from kmimg.types import DEFAULT_MAX_PIXELS, FeatureKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 JSON_SCHEMA = "kmimg.classify"
 JSON_SCHEMA_VERSION = 1
-DEFAULT_MAX_PIXELS = 250_000_000
 DEFAULT_MEMBERS = 6
 
 

@@ -34,7 +34,7 @@ from kmimg.cli._common import (
     write_json,
 )
 from kmimg.errors import OutputError, UsageError
-from kmimg.types import ColorSpace
+from kmimg.types import DEFAULT_MAX_PIXELS, ColorSpace
 
 if TYPE_CHECKING:
     from kmimg.report import CompressReport, Target
@@ -44,7 +44,6 @@ JSON_SCHEMA_VERSION = 1
 DEFAULT_KS_TEXT = "2,4,8,16,32,64,128,256"
 DEFAULT_TARGET_PSNR = 32.0
 DEFAULT_THUMB = 320
-DEFAULT_MAX_PIXELS = 250_000_000
 SHEET_SUFFIX = "-sheet.png"
 
 

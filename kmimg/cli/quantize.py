@@ -28,15 +28,13 @@ from kmimg.cli._common import (
     write_json,
 )
 from kmimg.errors import UsageError
-from kmimg.types import ColorSpace
+from kmimg.types import DEFAULT_MAX_PIXELS, DEFAULT_SAMPLE, ColorSpace
 
 if TYPE_CHECKING:
     from kmimg.quantize import Quantized, QuantizeOptions
 
 JSON_SCHEMA = "kmimg.quantize"
 JSON_SCHEMA_VERSION = 1
-DEFAULT_MAX_PIXELS = 250_000_000
-DEFAULT_SAMPLE = 250_000
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from kmimg.cli._common import (
     write_json,
 )
 from kmimg.errors import UsageError
-from kmimg.types import ColorSpace
+from kmimg.types import DEFAULT_MAX_PIXELS, ColorSpace
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 JSON_SCHEMA = "kmimg.segment"
 JSON_SCHEMA_VERSION = 1
-DEFAULT_MAX_PIXELS = 250_000_000
 DEFAULT_EMIT = "seg,cutout,contours"
 #: zlib levels: seg/labels/masks are flat areas; cut-out and contours carry the photo's detail.
 FLAT_COMPRESS_LEVEL = 9
