@@ -39,3 +39,10 @@ def test_pack_unpack_round_trip(rng: np.random.Generator) -> None:
         assert keys.dtype == np.uint32
         np.testing.assert_array_equal(unpack_colors(keys, channels), colors)
     assert int(pack_colors(np.array([[0x12, 0x34, 0x56]], dtype=np.uint8))[0]) == 0x123456
+
+
+def test_8bit_table_path_equals_the_float_formula() -> None:
+    every = np.arange(1 << 24, dtype=np.uint32)[:: 1 << 8]  # 65,536 colours spread over the cube
+    rgb = np.stack([(every >> 16) & 255, (every >> 8) & 255, every & 255], axis=1).astype(np.uint8)
+    np.testing.assert_allclose(rgb_to_lab(rgb), rgb_to_lab(rgb.astype(np.float64)), atol=1e-10)
+    assert rgb_to_lab(rgb.reshape(256, 256, 3)).shape == (256, 256, 3)

@@ -65,3 +65,34 @@ def test_weighted_mse_matches_repeated_pixels(rng: np.random.Generator) -> None:
 def test_bits_per_pixel() -> None:
     assert metrics.bits_per_pixel(100, 800) == 1.0
     assert metrics.bits_per_pixel(100, 0) == 0.0
+
+
+def _lab_pairs(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def lab() -> np.ndarray:
+        return np.column_stack([rng.uniform(0, 100, n), rng.uniform(-128, 127, (n, 2))])
+
+    first, second = lab(), lab()
+    second[: n // 4] = first[: n // 4] + rng.normal(0, 2, (n // 4, 3))  # near pairs, like a quantizer's
+    first[n // 4 : n // 4 + 20, 1:] = 0  # greys: no hue
+    second[n // 4 + 10 : n // 4 + 30, 1:] = 0
+    return first, second
+
+
+def test_delta_e2000_matches_skimage_pair_by_pair(rng: np.random.Generator) -> None:
+    first, second = _lab_pairs(rng, 20_000)
+    np.testing.assert_allclose(metrics.delta_e2000(first, second), deltaE_ciede2000(first, second), atol=2e-4)
+
+
+def test_delta_e2000_published_pairs() -> None:
+    # Sharma, Wu & Dalal (2005), table 1, pairs 1, 2, 7 and 17.
+    first = np.array([[50, 2.6772, -79.7751], [50, 3.1571, -77.2803], [50, 0, 0], [50, 2.5, 0]])
+    second = np.array([[50, 0, -82.7485], [50, 0, -82.7485], [50, -1, 2], [73, 25, -18]])
+    expected = [2.0425, 2.8615, 2.3669, 27.1492]
+    np.testing.assert_allclose(metrics.delta_e2000(first, second), expected, atol=1e-4)
+
+
+def test_delta_e2000_is_zero_for_equal_colours_and_symmetric(rng: np.random.Generator) -> None:
+    first, second = _lab_pairs(rng, 2000)
+    assert np.all(metrics.delta_e2000(first, first) == 0)
+    forth, back = metrics.delta_e2000(first, second), metrics.delta_e2000(second, first)
+    np.testing.assert_allclose(forth, back, atol=1e-4)
