@@ -222,3 +222,53 @@ def test_worker_processes_share_the_cores_without_oversubscribing() -> None:
     per_worker = _threads_per_worker(2)
     assert per_worker * 2 <= max(2, default_jobs())
     assert outcome.results == [(str(per_worker), per_worker)] * 3
+
+
+def _idat(png: bytes) -> bytes:
+    """The concatenated IDAT data of a PNG."""
+    import struct
+
+    position, data = 8, b""
+    while position < len(png):
+        length, kind = struct.unpack(">I4s", png[position : position + 8])
+        if kind == b"IDAT":
+            data += png[position + 8 : position + 8 + length]
+        position += 12 + length
+    return data
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_deflate_in_pieces_is_one_valid_stream_whatever_the_threads(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str
+) -> None:
+    import zlib
+
+    import kmimg.io as kio
+
+    # Smooth-ish index data (long runs, like a quantized photo) over several pieces.
+    indices = np.repeat(rng.integers(0, 200, (300, 40), dtype=np.uint8), 8, axis=1)
+    palette = np.column_stack([rng.integers(0, 256, (200, 3)), np.full(200, 255)]).astype(np.uint8)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    serial = encode_indexed_png(indices, palette)  # one piece: plain zlib
+    monkeypatch.setattr(kio, "DEFLATE_PIECE", 5000)
+    pieces = encode_indexed_png(indices, palette)
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    assert encode_indexed_png(indices, palette) == pieces
+    raw = np.column_stack([np.zeros(300, dtype=np.uint8), indices]).tobytes()
+    assert zlib.decompress(_idat(pieces)) == raw  # checks the Adler-32 of the whole stream
+    assert zlib.decompress(_idat(serial)) == raw
+    assert len(pieces) <= len(serial) * 1.02  # each piece is primed with its predecessor's window
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(pieces))), indices)
+
+
+@pytest.mark.parametrize(("height", "width"), [(7, 7), (8, 13), (140, 9), (31, 300)])
+def test_box_mean_equals_uniform_filter_inside_the_border(
+    rng: np.random.Generator, height: int, width: int
+) -> None:
+    from scipy.ndimage import uniform_filter
+
+    plane = rng.uniform(0, 255, (height, width)).astype(np.float32)
+    expected = uniform_filter(plane.astype(np.float64), size=7)[3:-3, 3:-3]
+    np.testing.assert_allclose(metrics._BoxMean(plane.shape, 7)(plane), expected, atol=1e-3)
+    five = uniform_filter(plane.astype(np.float64), size=5)[2:-2, 2:-2]
+    np.testing.assert_allclose(metrics._BoxMean(plane.shape, 5)(plane), five, atol=1e-3)

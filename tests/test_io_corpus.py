@@ -19,6 +19,8 @@ from kmimg.errors import InputError, KmimgWarning, LimitError
 from kmimg.io import Picture, load_image
 from kmimg.types import DEFAULT_MAX_PIXELS
 
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+
 
 def load(data: bytes, **options: object) -> Picture:
     return load_image("test", data=data, **options)  # type: ignore[arg-type]
@@ -492,6 +494,24 @@ def test_srgb_profile_changes_nothing() -> None:
     pixels = corpus.gradient()
     picture = load(corpus.pillow_bytes(Image.fromarray(pixels), "PNG", icc_profile=srgb))
     assert np.array_equal(picture.rgb, pixels)
+
+
+def test_the_common_srgb_profile_is_not_applied() -> None:
+    # china.jpg carries the classic 3,144-byte "sRGB IEC61966-2.1" profile; LittleCMS would move
+    # ~0.4 % of colours by one level through it. Taken as sRGB, the pixels are kept as they are.
+    with Image.open(SAMPLES / "china.jpg") as china:
+        icc = china.info["icc_profile"]
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    picture = load(corpus.pillow_bytes(Image.fromarray(pixels), "PNG", icc_profile=icc))
+    assert np.array_equal(picture.rgb, pixels)
+
+
+def test_a_profile_near_srgb_is_still_applied() -> None:
+    # sRGB primaries with a plain 2.2 gamma curve: dark tones differ from sRGB's by several levels.
+    icc = corpus.rgb_icc_profile(corpus.SRGB_PRIMARIES_D50, gamma=2.2)
+    pixels = np.repeat(np.arange(256, dtype=np.uint8), 3).reshape(16, 16, 3)
+    picture = load(corpus.pillow_bytes(Image.fromarray(pixels), "PNG", icc_profile=icc))
+    assert np.abs(picture.rgb.astype(int) - pixels).max() > 1
 
 
 @pytest.mark.parametrize(
