@@ -361,6 +361,23 @@ def test_partial_and_unreadable_labels(shapes: Path, tmp_path: Path) -> None:
     assert f"kmimg: error: {broken}: line 2: expected 'file,label'" in bad.stderr
 
 
+def test_a_file_with_two_labels_is_refused_before_any_image_is_read(
+    shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kmimg.cli.classify as command
+
+    def never(task: object) -> None:
+        raise AssertionError("an image was read")
+
+    monkeypatch.setattr(command, "features_of", never)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("img00.png,horizontal\nimg01.png,vertical\nimg00.png,square\n")
+    result = run(str(shapes), "-k", "3", "--labels", str(twice), "-j", "1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"kmimg: error: {twice}: ")
+    assert "two labels: 'horizontal' and 'square'" in result.stderr
+
+
 def test_cluster_table_on_a_terminal(shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import functools
 

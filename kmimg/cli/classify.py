@@ -195,7 +195,7 @@ def classify_command(
             csv_dest = STDIO
         options = FeatureOptions(kind=features, size=parse_size(size), color=color, bins=bins)
         items = _inputs(inputs, recursive=recursive, link_dir=link_dir)
-        label_rows = _read_labels(labels) if labels is not None else None
+        label_rows = _read_labels(labels, [item.source for item in items]) if labels is not None else None
         if link_dir is not None:
             ensure_folder(link_dir)  # one error before any work, not one per image
         clock = Stopwatch()
@@ -270,8 +270,10 @@ def _inputs(inputs: list[str], *, recursive: bool, link_dir: Path | None) -> lis
     return items
 
 
-def _read_labels(path: Path) -> list[tuple[str, str]]:
-    from kmimg.classify import parse_labels_csv
+def _read_labels(path: Path, sources: list[str]) -> list[tuple[str, str]]:
+    """The rows of a labels file, refused before any image is read when unreadable, malformed,
+    or giving one of the ``sources`` two labels."""
+    from kmimg.classify import match_labels, parse_labels_csv
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -279,9 +281,11 @@ def _read_labels(path: Path) -> list[tuple[str, str]]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"{path}: cannot read labels: {reason}") from None
     try:
-        return parse_labels_csv(text)
+        rows = parse_labels_csv(text)
+        match_labels(rows, base=path.parent, inputs=sources)
     except InputError as exc:
         raise UsageError(f"{path}: {exc}") from None
+    return rows
 
 
 def features_of(task: FeatureTask) -> FeatureRecord:
