@@ -6,19 +6,59 @@ Commands parse options, call the pure core once per input, write outputs through
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import sys
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from kmimg import __version__
 
+# Click's exception classes, found from a public one: Typer >= 0.20 vendors Click privately.
+_CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineErrors(TyperGroup):
+    """Click's usage errors (unknown option, out-of-range value, missing argument) as one line
+    on stderr, ``kmimg: error: <message> (see 'kmimg <command> -h')``, exit 2, like kmimg's own
+    errors, instead of Click's three-line usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("standalone_mode", True) or len(args) > 3:  # a caller handling errors
+            return super().main(*args, **kwargs)
+        try:
+            code = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except _USAGE_ERROR as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``kmimg``: the help, as Click does
+                exc.show()  # type: ignore[attr-defined]
+                sys.exit(2)
+            context = getattr(exc, "ctx", None)
+            where = f" (see '{context.command_path} -h')" if context is not None else ""
+            typer.echo(f"kmimg: error: {_first_line(exc)}{where}", err=True)
+            sys.exit(2)
+        except _CLICK_ERROR as exc:
+            typer.echo(f"kmimg: error: {_first_line(exc)}", err=True)
+            sys.exit(int(getattr(exc, "exit_code", 1)))
+        except typer.Abort:
+            typer.echo("kmimg: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _first_line(exc: Exception) -> str:
+    message = str(getattr(exc, "format_message", lambda: str(exc))())
+    return " ".join(message.split()).rstrip(".")
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="kmimg",
     help="k-means image processing: colour quantization, segmentation, compression reports, grouping.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    # Plain Click help and usage errors: greppable, no box drawing in scripts' logs.
+    # Plain Click help: greppable, no box drawing in scripts' logs.
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
