@@ -1,0 +1,124 @@
+"""What the fit does for image quality: the luma-stretched distance at large k and the Lloyd
+passes on the rounded 8-bit palette."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import kmimg.cluster as cluster
+from kmimg.cluster import build_color_table, fit_palette, nearest_center, to_features
+from kmimg.types import ColorSpace
+
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+@given(arrays(np.float64, (6, 3), elements=st.floats(0, 255)))
+def test_stretched_distance_adds_a_share_of_the_luma_difference(colors: np.ndarray) -> None:
+    stretched = cluster._stretch_luma(colors)
+    for a in range(len(colors)):
+        for b in range(len(colors)):
+            plain = float(np.sum((colors[a] - colors[b]) ** 2))
+            luma = float((colors[a] - colors[b]) @ LUMA)
+            expected = plain + cluster._LUMA_EXTRA * luma**2
+            assert float(np.sum((stretched[a] - stretched[b]) ** 2)) == pytest.approx(expected, abs=1e-6)
+    np.testing.assert_allclose(cluster._unstretch_luma(stretched), colors, atol=1e-9)
+
+
+def test_stretch_leaves_alpha_alone() -> None:
+    rgba = np.array([[10.0, 200.0, 30.0, 128.0], [0.0, 0.0, 0.0, 7.0]])
+    stretched = cluster._stretch_luma(rgba)
+    np.testing.assert_array_equal(stretched[:, 3], rgba[:, 3])
+    assert not np.allclose(stretched[:, :3], rgba[:, :3])
+
+
+def _stretched_nearest(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    return nearest_center(
+        cluster._stretch_luma(colors.astype(np.float64)), cluster._stretch_luma(palette.astype(np.float64))
+    )
+
+
+def test_large_palettes_map_colours_by_the_luma_stretched_distance(noisy_rgb: np.ndarray) -> None:
+    table = build_color_table(noisy_rgb.reshape(-1, 3))
+    k = cluster._LUMA_MIN_K + 8
+    fitted = fit_palette(table, k=k, seed=0)
+    assert len(fitted.colors) > cluster._LUMA_MIN_K
+    np.testing.assert_array_equal(fitted.labels, _stretched_nearest(table.colors, fitted.colors))
+    plain = nearest_center(table.colors.astype(np.float64), fitted.colors.astype(np.float64))
+    assert (plain != fitted.labels).any()  # the two distances really differ on this image
+
+
+def test_small_palettes_and_lab_keep_their_plain_distance(noisy_rgb: np.ndarray) -> None:
+    table = build_color_table(noisy_rgb.reshape(-1, 3))
+    small = fit_palette(table, k=cluster._LUMA_MIN_K - 1, seed=0)
+    plain = nearest_center(table.colors.astype(np.float64), small.colors.astype(np.float64))
+    np.testing.assert_array_equal(small.labels, plain)
+    lab = fit_palette(table, k=cluster._LUMA_MIN_K + 8, seed=0, space=ColorSpace.LAB)
+    in_lab = nearest_center(
+        to_features(table.colors, ColorSpace.LAB), to_features(lab.colors, ColorSpace.LAB)
+    )
+    np.testing.assert_array_equal(lab.labels, in_lab)
+
+
+def _squared_error(table: cluster.ColorTable, fitted: cluster.FittedPalette) -> float:
+    diff = table.colors.astype(np.float64) - fitted.colors[fitted.labels].astype(np.float64)
+    return float(np.einsum("i,i->", table.counts.astype(np.float64), np.einsum("ij,ij->i", diff, diff)))
+
+
+def test_large_palettes_trade_a_little_rgb_error_for_less_luma_error(noisy_rgb: np.ndarray) -> None:
+    table = build_color_table(noisy_rgb.reshape(-1, 3))
+    k = 48
+    stretched = fit_palette(table, k=k, seed=0)
+
+    def luma_error(fitted: cluster.FittedPalette) -> float:
+        diff = (table.colors.astype(np.float64) - fitted.colors[fitted.labels].astype(np.float64)) @ LUMA
+        return float(np.einsum("i,i->", table.counts.astype(np.float64), diff * diff))
+
+    original = cluster._LUMA_MIN_K
+    try:
+        cluster._LUMA_MIN_K = 10_000  # the plain RGB fit at the same k
+        plain = fit_palette(table, k=k, seed=0)
+    finally:
+        cluster._LUMA_MIN_K = original
+    assert luma_error(stretched) < luma_error(plain)
+    assert _squared_error(table, stretched) < 1.15 * _squared_error(table, plain)
+
+
+def test_rounded_passes_never_increase_the_error_and_settle(rng: np.random.Generator) -> None:
+    pixels = np.clip(rng.normal(128, 40, (4000, 3)), 0, 255).astype(np.uint8)
+    table = build_color_table(pixels)
+    features = table.colors.astype(np.float64)
+
+    def palette_of(centers: np.ndarray) -> np.ndarray:
+        return np.unique(np.clip(np.rint(centers), 0, 255).astype(np.uint8), axis=0)
+
+    def features_of(palette: np.ndarray) -> np.ndarray:
+        return palette.astype(np.float64)
+
+    start = palette_of(features[rng.choice(len(features), 12, replace=False)])
+    labels = nearest_center(features, features_of(start))
+
+    def error(palette: np.ndarray, labels: np.ndarray) -> float:
+        diff = features - palette[labels].astype(np.float64)
+        return float(np.sum(table.counts * np.sum(diff * diff, axis=1)))
+
+    palette, settled = cluster._rounded_passes(features, table.counts, start, labels, features_of, palette_of)
+    assert error(palette, settled) < error(start, labels)
+    np.testing.assert_array_equal(settled, nearest_center(features, features_of(palette)))
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_large_k_fit_is_the_same_whatever_the_thread_count(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str
+) -> None:
+    # More distinct colours than one chunk of the nearest-entry search, so threads share it.
+    table = build_color_table(rng.integers(0, 256, (3 * cluster._CHUNK, 3), dtype=np.uint8))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    reference = fit_palette(table, k=64, seed=2)
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    again = fit_palette(table, k=64, seed=2)
+    np.testing.assert_array_equal(reference.colors, again.colors)
+    np.testing.assert_array_equal(reference.labels, again.labels)
