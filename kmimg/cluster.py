@@ -40,13 +40,16 @@ from kmimg.types import DEFAULT_SAMPLE, ColorSpace
 
 _SAMPLE_LLOYD_PASSES = 50
 _LLOYD_TOL = 0.05
-# On the six sample photos against pngquant (benchmarks/NOTES.md): 40 full passes instead of 12
-# and the rounded passes gain ~0.03 dB at k = 64 and 256; the luma term turns mean SSIM from
-# -0.0015 to +0.0020 (k = 64) and from -0.0012 to +0.0005 (k = 256) for 0.03-0.04 dB of PSNR.
-_FULL_LLOYD_PASSES = 40
+# From _LARGE_K colours up the fit uses the luma-stretched distance and more full passes. On the
+# six sample photos against pngquant (benchmarks/NOTES.md): the extra passes and the rounded
+# passes gain ~0.03 dB at k = 64 and 256 (the extra passes would cost ~50 ms per photo at
+# k = 16 for +0.004 dB, hence not below _LARGE_K); the luma term turns mean SSIM from -0.0015
+# to +0.0020 (k = 64) and from -0.0012 to +0.0005 (k = 256) for 0.03-0.04 dB of PSNR.
+_FULL_LLOYD_PASSES = 12
+_LARGE_K_FULL_PASSES = 40
 _FEW_FULL_PASSES = 3
 _ROUNDED_PASSES = 5
-_LUMA_MIN_K = 32
+_LARGE_K = 32
 _LUMA_EXTRA = 0.75
 _LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601, the weights of metrics.luma
 _MANY_COLORS = 300_000
@@ -178,7 +181,8 @@ def fit_palette(
     if len(table.colors) <= k:
         labels = np.arange(len(table.colors), dtype=np.intp)
         return _finish(table.colors, labels, table.counts)
-    stretch = space is ColorSpace.RGB and k >= _LUMA_MIN_K
+    large_k = k >= _LARGE_K
+    stretch = space is ColorSpace.RGB and large_k
 
     def features_of(colors: NDArray[np.uint8]) -> NDArray[np.float64]:
         features = to_features(colors, space)
@@ -193,7 +197,7 @@ def fit_palette(
     # Each pass over every distinct colour costs ~50 ms per million colours at k = 16; large
     # photos (millions of colours) stop after a few, when the sample fit is already close.
     few_colors = len(features) <= _MANY_COLORS
-    passes = _FULL_LLOYD_PASSES if few_colors else _FEW_FULL_PASSES
+    passes = (_LARGE_K_FULL_PASSES if large_k else _FULL_LLOYD_PASSES) if few_colors else _FEW_FULL_PASSES
     centers = _lloyd_passes(features, table.counts, centers, passes, tol=_LLOYD_TOL)
     palette = palette_of(centers)
     labels = nearest_center(features, features_of(palette))
