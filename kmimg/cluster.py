@@ -195,9 +195,13 @@ def fit_palette(
     features = features_of(table.colors)
     centers = _kmeans_centers(features, table.counts, k=k, seed=seed, sample=sample)
     # Each pass over every distinct colour costs ~50 ms per million colours at k = 16; large
-    # photos (millions of colours) stop after a few, when the sample fit is already close.
+    # photos (over a million colours) stop after a few, when the sample fit is already close:
+    # below k = 32 one pass gets 0.003 of the 0.0035 dB that three give on a 12 MP photo.
     few_colors = len(features) <= _MANY_COLORS
-    passes = (_LARGE_K_FULL_PASSES if large_k else _FULL_LLOYD_PASSES) if few_colors else _FEW_FULL_PASSES
+    if few_colors:
+        passes = _LARGE_K_FULL_PASSES if large_k else _FULL_LLOYD_PASSES
+    else:
+        passes = _FEW_FULL_PASSES if large_k else 1
     centers = _lloyd_passes(features, table.counts, centers, passes, tol=_LLOYD_TOL)
     palette = palette_of(centers)
     labels = nearest_center(features, features_of(palette))

@@ -272,3 +272,25 @@ def test_box_mean_equals_uniform_filter_inside_the_border(
     np.testing.assert_allclose(metrics._BoxMean(plane.shape, 7)(plane), expected, atol=1e-3)
     five = uniform_filter(plane.astype(np.float64), size=5)[2:-2, 2:-2]
     np.testing.assert_allclose(metrics._BoxMean(plane.shape, 5)(plane), five, atol=1e-3)
+
+
+@pytest.mark.parametrize(("k", "passes"), [(16, 1), (31, 1), (32, 3)])
+def test_photos_with_many_colours_get_few_full_passes(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, k: int, passes: int
+) -> None:
+    import kmimg.cluster as cluster
+
+    monkeypatch.setattr(cluster, "_MANY_COLORS", 1000)  # this table counts as a large photo's
+    full: list[int] = []
+    original = cluster._lloyd_passes
+
+    def spy(features, weights, centers, count, *, tol=0.0):  # type: ignore[no-untyped-def]
+        if len(features) == len(table.colors):
+            full.append(count)
+        return original(features, weights, centers, count, tol=tol)
+
+    monkeypatch.setattr(cluster, "_lloyd_passes", spy)
+    table = build_color_table(rng.integers(0, 256, (5000, 3), dtype=np.uint8))
+    fitted = fit_palette(table, k=k, seed=0)
+    assert full[-1] == passes  # the polish over every colour, after the fit on the sample
+    assert len(fitted.colors) == k
