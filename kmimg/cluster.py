@@ -52,6 +52,9 @@ _ROUNDED_PASSES = 5
 _LARGE_K = 32
 _LUMA_EXTRA = 0.75
 _LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601, the weights of metrics.luma
+_LUMA_UNIT = _LUMA / np.sqrt(_LUMA @ _LUMA)
+#: Stretch of the luma component that adds _LUMA_EXTRA dY^2 to the squared distance.
+_LUMA_STRETCH = float(np.sqrt(1.0 + _LUMA_EXTRA * float(_LUMA @ _LUMA)) - 1.0)
 _MANY_COLORS = 300_000
 _MAX_INITS = 8
 _INIT_BUDGET = 256
@@ -214,28 +217,26 @@ def fit_palette(
 def _stretch_luma(features: NDArray[np.float64]) -> NDArray[np.float64]:
     """Map RGB(A) features to a space where squared distance is
     ``dR^2 + dG^2 + dB^2 + _LUMA_EXTRA * dY^2`` (Y = Rec. 601 luma; alpha untouched): the
-    component along the luma direction is stretched by ``1 + c``.
-
-    Written per column, not as a matrix product, so that no BLAS kernel (whose summation order
-    may depend on its thread count) decides the last bits.
-    """
-    unit = _LUMA / np.sqrt(_LUMA @ _LUMA)
-    stretch = np.sqrt(1.0 + _LUMA_EXTRA * float(_LUMA @ _LUMA)) - 1.0
-    along = features[:, 0] * unit[0] + features[:, 1] * unit[1] + features[:, 2] * unit[2]
-    out = np.array(features, dtype=np.float64)
-    for d in range(3):
-        out[:, d] += stretch * along * unit[d]
-    return out
+    component along the luma direction is stretched by ``1 + s``."""
+    return _move_along_luma(features, _LUMA_STRETCH)
 
 
 def _unstretch_luma(features: NDArray[np.float64]) -> NDArray[np.float64]:
     """Inverse of :func:`_stretch_luma`."""
-    unit = _LUMA / np.sqrt(_LUMA @ _LUMA)
-    stretch = np.sqrt(1.0 + _LUMA_EXTRA * float(_LUMA @ _LUMA)) - 1.0
+    return _move_along_luma(features, -_LUMA_STRETCH / (1.0 + _LUMA_STRETCH))
+
+
+def _move_along_luma(features: NDArray[np.float64], factor: float) -> NDArray[np.float64]:
+    """Add ``factor`` times each row's component along the luma direction to it.
+
+    Written per column, not as a matrix product, so that no BLAS kernel (whose summation order
+    may depend on its thread count) decides the last bits.
+    """
+    unit = _LUMA_UNIT
     along = features[:, 0] * unit[0] + features[:, 1] * unit[1] + features[:, 2] * unit[2]
     out = np.array(features, dtype=np.float64)
     for d in range(3):
-        out[:, d] -= (stretch / (1.0 + stretch)) * along * unit[d]
+        out[:, d] += factor * along * unit[d]
     return out
 
 
@@ -256,15 +257,8 @@ def _rounded_passes(
     """
     w = np.asarray(weights, dtype=np.float64)
     for _ in range(_ROUNDED_PASSES):
-        mass = np.bincount(labels, weights=w, minlength=len(palette))
+        mass, sums = _cluster_sums(features, w, labels, len(palette))
         filled = mass > 0
-        sums = np.stack(
-            [
-                np.bincount(labels, weights=w * features[:, d], minlength=len(palette))
-                for d in range(features.shape[1])
-            ],
-            axis=1,
-        )
         moved = palette_of(sums[filled] / mass[filled, None])
         if moved.shape == palette.shape and np.array_equal(moved, palette):
             break
@@ -348,15 +342,8 @@ def _reduce_to_cells(
     unique, inverse = np.unique(key, return_inverse=True)
     if len(unique) <= k:
         return points, weights
-    mass = np.bincount(inverse, weights=weights, minlength=len(unique))
-    sums = np.stack(
-        [
-            np.bincount(inverse, weights=weights * points[:, d], minlength=len(unique))
-            for d in range(points.shape[1])
-        ],
-        axis=1,
-    )
-    return sums / mass[:, None], np.asarray(mass, dtype=np.float64)
+    mass, sums = _cluster_sums(points, weights, inverse, len(unique))
+    return sums / mass[:, None], mass
 
 
 def _kmeans_plusplus(
@@ -429,14 +416,7 @@ def _lloyd_passes(
     centers = np.array(centers, dtype=np.float64)
     for _ in range(passes):
         labels, distances = _nearest_with_distance(features, centers)
-        mass = np.bincount(labels, weights=w, minlength=len(centers))
-        sums = np.stack(
-            [
-                np.bincount(labels, weights=w * features[:, d], minlength=len(centers))
-                for d in range(features.shape[1])
-            ],
-            axis=1,
-        )
+        mass, sums = _cluster_sums(features, w, labels, len(centers))
         filled = mass > 0
         updated = centers.copy()
         updated[filled] = sums[filled] / mass[filled, None]
@@ -449,6 +429,21 @@ def _lloyd_passes(
         if shift <= tol and not len(empty):
             break
     return centers
+
+
+def _cluster_sums(
+    features: NDArray[np.float64], weights: NDArray[np.float64], labels: NDArray[np.intp], k: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Total weight ``(k,)`` and weighted feature sums ``(k, d)`` of each cluster."""
+    mass = np.bincount(labels, weights=weights, minlength=k).astype(np.float64)
+    sums = np.stack(
+        [
+            np.bincount(labels, weights=weights * features[:, d], minlength=k)
+            for d in range(features.shape[1])
+        ],
+        axis=1,
+    ).astype(np.float64)
+    return mass, sums
 
 
 def nearest_center(features: NDArray[np.float64], centers: NDArray[np.float64]) -> NDArray[np.intp]:
