@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg._threads import ordered_map
-from kmimg.colorspace import lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
+from kmimg.colorspace import LUMA_WEIGHTS, lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
 from kmimg.types import DEFAULT_SAMPLE, ColorSpace
 
 _SAMPLE_LLOYD_PASSES = 50
@@ -51,7 +51,7 @@ _FEW_FULL_PASSES = 3
 _ROUNDED_PASSES = 5
 _LARGE_K = 32
 _LUMA_EXTRA = 0.75
-_LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601, the weights of metrics.luma
+_LUMA = np.array(LUMA_WEIGHTS)  # the weights of metrics.luma
 _LUMA_UNIT = _LUMA / np.sqrt(_LUMA @ _LUMA)
 #: Stretch of the luma component that adds _LUMA_EXTRA dY^2 to the squared distance.
 _LUMA_STRETCH = float(np.sqrt(1.0 + _LUMA_EXTRA * float(_LUMA @ _LUMA)) - 1.0)

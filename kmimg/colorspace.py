@@ -19,6 +19,8 @@ _RGB_TO_XYZ = np.array(
 _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
 _WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
 _EPSILON = 0.008856
+#: BT.601 / Rec. 601 luma weights of R, G, B (``Y' = .299 R + .587 G + .114 B``).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 _KAPPA = 7.787
 
 
@@ -47,6 +49,8 @@ def rgb_to_lab(rgb: NDArray[np.generic]) -> NDArray[np.float64]:
     channel: ten times faster than the general float path, and equal to it within 1e-12.
     """
     values = np.asarray(rgb)
+    if values.shape[-1] != 3:
+        raise ValueError(f"expected colours (..., 3), got shape {values.shape}")
     if values.dtype == np.uint8:
         channels = [_LINEAR_OF_BYTE[values[..., c]] for c in range(3)]
         xyz = [sum(channels[c] * _RGB_TO_XYZ_D65[row, c] for c in range(3)) for row in range(3)]

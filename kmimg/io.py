@@ -336,7 +336,7 @@ def _is_identity(transform: ImageCms.ImageCmsTransform, mode: str) -> bool:
     probe = grid.reshape(64, 64, 3)
     if mode == "RGBA":
         probe = np.dstack([probe, np.full((64, 64), 255, dtype=np.uint8)])
-    result = ImageCms.applyTransform(Image.fromarray(probe, mode=mode), transform)
+    result = ImageCms.applyTransform(Image.fromarray(probe), transform)  # RGB or RGBA by shape
     assert result is not None
     moved = np.abs(np.asarray(result, dtype=np.int16)[..., :3] - probe[..., :3].astype(np.int16))
     return bool(moved.max() <= 1)

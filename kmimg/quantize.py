@@ -197,7 +197,7 @@ def _dither_opaque(
         return plain
     palette_image = Image.new("P", (1, 1))
     palette_image.putpalette(palette[opaque_entries, :3].tobytes())
-    source = Image.fromarray(analysis.rgb, mode="RGB")
+    source = Image.fromarray(analysis.rgb)  # (h, w, 3) uint8: RGB
     dithered: NDArray[np.uint8] = np.asarray(
         source.quantize(palette=palette_image, dither=Image.Dither.FLOYDSTEINBERG)
     )

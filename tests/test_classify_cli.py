@@ -407,3 +407,21 @@ def test_link_dir_that_is_a_file_fails_once(shapes: Path, tmp_path: Path) -> Non
     assert lines[0].startswith("kmimg: error: ")
     assert str(blocker) in lines[0]
     assert result.stdout == ""
+
+
+def test_labels_are_matched_once_against_every_input(tmp_path: Path) -> None:
+    # x.png names two inputs, so the bare name matches neither -- even when one of them turns
+    # out unreadable and only one x.png is clustered (it used to give "two labels", exit 1).
+    for folder, name in (("d1", "x.png"), ("d3", "y.png"), ("d3", "z.png")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        Image.new("RGB", (6, 6), (40 * len(name), 90, 9)).save(tmp_path / folder / name)
+    (tmp_path / "d2").mkdir()
+    (tmp_path / "d2" / "x.png").write_text("not an image")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("x.png,a\nx.png,b\ny.png,c\n")
+    inputs = [str(tmp_path / p) for p in ("d1/x.png", "d2/x.png", "d3/y.png", "d3/z.png")]
+    result = run(*inputs, "-k", "2", "--labels", str(labels), "--json", "-", "-j", "1")
+    assert result.exit_code == 1  # d2/x.png failed; the others were clustered
+    assert "two labels" not in result.stderr
+    evaluation = json.loads(result.stdout)["evaluation"]
+    assert evaluation["labelled"] == 1  # y.png only

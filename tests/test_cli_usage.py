@@ -21,6 +21,7 @@ SAMPLE = str(Path(__file__).resolve().parent.parent / "sample_images" / "coins.p
         (["quantize", SAMPLE, "-k", "1"], "Invalid value for '--colors' / '-k'"),
         (["quantize", SAMPLE, "--bogus"], "No such option: --bogus"),
         (["quantize"], "Missing argument 'INPUT'"),
+        (["quantize", SAMPLE, "-k"], "Option '-k' requires an argument"),
         (["segment", SAMPLE, "-k", "0"], "Invalid value for '--clusters' / '-k'"),
         (["compress-report", SAMPLE, "--seed", "-1"], "Invalid value for '--seed'"),
         (["classify", SAMPLE, "--jobs", "x"], "Invalid value for '--jobs'"),

@@ -150,7 +150,7 @@ def test_engine_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) 
     assert 1 <= engine_threads() <= 4
 
 
-@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("threads", ["2", "4"])
 def test_figures_do_not_depend_on_the_thread_count(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str
 ) -> None:
@@ -237,7 +237,7 @@ def _idat(png: bytes) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize("threads", ["2", "3"])
 def test_deflate_in_pieces_is_one_valid_stream_whatever_the_threads(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str
 ) -> None:

@@ -98,7 +98,9 @@ def test_rounded_passes_never_increase_the_error_and_settle(rng: np.random.Gener
     def features_of(palette: np.ndarray) -> np.ndarray:
         return palette.astype(np.float64)
 
-    start = palette_of(features[rng.choice(len(features), 12, replace=False)])
+    # As in fit_palette: from converged float centres, rounded to 8-bit colours.
+    centers = cluster._lloyd_passes(features, table.counts, features[rng.choice(len(features), 12)], 200)
+    start = palette_of(centers)
     labels = nearest_center(features, features_of(start))
 
     def error(palette: np.ndarray, labels: np.ndarray) -> float:
@@ -108,9 +110,12 @@ def test_rounded_passes_never_increase_the_error_and_settle(rng: np.random.Gener
     palette, settled = cluster._rounded_passes(features, table.counts, start, labels, features_of, palette_of)
     assert error(palette, settled) < error(start, labels)
     np.testing.assert_array_equal(settled, nearest_center(features, features_of(palette)))
+    # Settled: one more round of passes moves no entry.
+    again, _ = cluster._rounded_passes(features, table.counts, palette, settled, features_of, palette_of)
+    np.testing.assert_array_equal(again, palette)
 
 
-@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("threads", ["2", "4"])
 def test_large_k_fit_is_the_same_whatever_the_thread_count(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,11 +85,11 @@ def test_delta_e2000_matches_skimage_pair_by_pair(rng: np.random.Generator) -> N
 
 
 def test_delta_e2000_published_pairs() -> None:
-    # Sharma, Wu & Dalal (2005), table 1, pairs 1, 2, 7 and 17.
-    first = np.array([[50, 2.6772, -79.7751], [50, 3.1571, -77.2803], [50, 0, 0], [50, 2.5, 0]])
-    second = np.array([[50, 0, -82.7485], [50, 0, -82.7485], [50, -1, 2], [73, 25, -18]])
-    expected = [2.0425, 2.8615, 2.3669, 27.1492]
-    np.testing.assert_allclose(metrics.delta_e2000(first, second), expected, atol=1e-4)
+    # All 34 pairs of Sharma, Wu & Dalal (2005), table 1, including the exactly opposite hues.
+    table = np.loadtxt(Path(__file__).parent / "data" / "ciede2000_sharma.txt")
+    assert table.shape == (34, 7)
+    np.testing.assert_allclose(metrics.delta_e2000(table[:, :3], table[:, 3:6]), table[:, 6], atol=1e-4)
+    np.testing.assert_allclose(metrics.delta_e2000(table[:, 3:6], table[:, :3]), table[:, 6], atol=1e-4)
 
 
 def test_delta_e2000_is_zero_for_equal_colours_and_symmetric(rng: np.random.Generator) -> None:

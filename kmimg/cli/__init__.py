@@ -15,8 +15,12 @@ from typer.core import TyperGroup
 from kmimg import __version__
 
 # Click's exception classes, found from a public one: Typer >= 0.20 vendors Click privately.
-_CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_USAGE_ERROR: type[Exception] = next(
+    (c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"), typer.BadParameter
+)
+_CLICK_ERROR: type[Exception] = next(
+    (c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"), _USAGE_ERROR
+)
 
 
 class _OneLineErrors(TyperGroup):
@@ -33,9 +37,7 @@ class _OneLineErrors(TyperGroup):
             if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``kmimg``: the help, as Click does
                 exc.show()  # type: ignore[attr-defined]
                 sys.exit(2)
-            context = getattr(exc, "ctx", None)
-            where = f" (see '{context.command_path} -h')" if context is not None else ""
-            typer.echo(f"kmimg: error: {_first_line(exc)}{where}", err=True)
+            typer.echo(f"kmimg: error: {_first_line(exc)} (see '{self._help_for(args, kwargs)}')", err=True)
             sys.exit(2)
         except _CLICK_ERROR as exc:
             typer.echo(f"kmimg: error: {_first_line(exc)}", err=True)
@@ -44,6 +46,13 @@ class _OneLineErrors(TyperGroup):
             typer.echo("kmimg: aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+    def _help_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """``kmimg <command> -h`` for the command on the command line, else ``kmimg -h``
+        (Click does not attach a context to every usage error, e.g. ``-k`` without a value)."""
+        argv = kwargs.get("args") or (args[0] if args else None) or sys.argv[1:]
+        command = next((str(word) for word in argv if not str(word).startswith("-")), None)
+        return f"kmimg {command} -h" if command in self.commands else "kmimg -h"
 
 
 def _first_line(exc: Exception) -> str:

@@ -195,7 +195,7 @@ def classify_command(
             csv_dest = STDIO
         options = FeatureOptions(kind=features, size=parse_size(size), color=color, bins=bins)
         items = _inputs(inputs, recursive=recursive, link_dir=link_dir)
-        label_rows = _read_labels(labels, [item.source for item in items]) if labels is not None else None
+        label_of = _read_labels(labels, [item.source for item in items]) if labels is not None else None
         if link_dir is not None:
             ensure_folder(link_dir)  # one error before any work, not one per image
         clock = Stopwatch()
@@ -228,7 +228,7 @@ def classify_command(
                 f"only {grouping.distinct} distinct feature vectors for {clusters} clusters: "
                 f"{int((grouping.sizes == 0).sum())} clusters are empty"
             )
-        truth, evaluation = _evaluate(reporter, records, grouping, labels, label_rows)
+        truth, evaluation = _evaluate(reporter, records, grouping, labels, label_of)
         links = _place_links(reporter, outcome, records, grouping, link_dir, copy=copy, force=force)
         if montage is not None:
             _write_montage(
@@ -270,9 +270,10 @@ def _inputs(inputs: list[str], *, recursive: bool, link_dir: Path | None) -> lis
     return items
 
 
-def _read_labels(path: Path, sources: list[str]) -> list[tuple[str, str]]:
-    """The rows of a labels file, refused before any image is read when unreadable, malformed,
-    or giving one of the ``sources`` two labels."""
+def _read_labels(path: Path, sources: list[str]) -> dict[str, str]:
+    """The label of each of the ``sources`` that the labels file names, read and matched before
+    any image is read: an unreadable or malformed file, or one giving a source two labels, is a
+    usage error."""
     from kmimg.classify import match_labels, parse_labels_csv
 
     try:
@@ -281,11 +282,10 @@ def _read_labels(path: Path, sources: list[str]) -> list[tuple[str, str]]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"{path}: cannot read labels: {reason}") from None
     try:
-        rows = parse_labels_csv(text)
-        match_labels(rows, base=path.parent, inputs=sources)
+        found = match_labels(parse_labels_csv(text), base=path.parent, inputs=sources)
     except InputError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    return rows
+    return {sources[index]: label for index, label in found.items()}
 
 
 def features_of(task: FeatureTask) -> FeatureRecord:
@@ -314,13 +314,13 @@ def _evaluate(
     records: list[FeatureRecord],
     grouping: Clustering,
     labels: Path | None,
-    rows: list[tuple[str, str]] | None,
+    label_of: dict[str, str] | None,
 ) -> tuple[dict[int, str], Evaluation | None]:
-    if labels is None or rows is None:
+    if labels is None or label_of is None:
         return {}, None
-    from kmimg.classify import evaluate, match_labels
+    from kmimg.classify import evaluate
 
-    truth = match_labels(rows, base=labels.parent, inputs=[record.source for record in records])
+    truth = {index: label_of[r.source] for index, r in enumerate(records) if r.source in label_of}
     missing = len(records) - len(truth)
     if not truth:
         reporter.warning(f"{labels}: names none of the {len(records)} images; no evaluation")
