@@ -411,24 +411,68 @@ def _lloyd_passes(
 
     An empty cluster is moved onto the point that costs most (weight x squared distance), so
     that no palette entry is wasted.
+
+    Hamerly's bounds (2010) spare most of the nearest-centre search after the first pass: a point
+    keeps an upper bound on the distance to its centre and a lower bound on the distance to any
+    other, widened by how far the centres moved; only points whose bounds overlap (within
+    :data:`_BOUND_MARGIN`, far above float32 rounding) are searched again. Skipped points would
+    have kept their centre in a full search, so the centres are exactly those of plain Lloyd.
     """
     w = np.asarray(weights, dtype=np.float64)
     centers = np.array(centers, dtype=np.float64)
+    bounds: _Bounds | None = None
     for _ in range(passes):
-        labels, distances = _nearest_with_distance(features, centers)
-        mass, sums = _cluster_sums(features, w, labels, len(centers))
+        bounds = _Bounds.search(features, centers) if bounds is None else bounds.refresh(features, centers)
+        mass, sums = _cluster_sums(features, w, bounds.labels, len(centers))
         filled = mass > 0
         updated = centers.copy()
         updated[filled] = sums[filled] / mass[filled, None]
         empty = np.flatnonzero(~filled)
         if len(empty):
+            distances = _nearest_with_distance(features, centers)[1]  # exact, for every point
             worst = np.argsort(-(w * distances), kind="stable")[: len(empty)]
             updated[empty[: len(worst)]] = features[worst]
         shift = float(np.max(np.abs(updated - centers))) if len(centers) else 0.0
+        bounds.moved(np.sqrt(np.sum((updated - centers) ** 2, axis=1)))
         centers = updated
         if shift <= tol and not len(empty):
             break
     return centers
+
+
+#: Bounds closer than this (in feature units) are searched again rather than trusted.
+_BOUND_MARGIN = 1e-3
+
+
+@dataclass
+class _Bounds:
+    """Each point's centre, an upper bound on its distance to it and a lower bound on its
+    distance to every other centre (Hamerly's k-means)."""
+
+    labels: NDArray[np.intp]
+    upper: NDArray[np.float64]
+    lower: NDArray[np.float64]
+
+    @classmethod
+    def search(cls, features: NDArray[np.float64], centers: NDArray[np.float64]) -> _Bounds:
+        labels, best, second = _nearest_two(features, centers)
+        return cls(labels, np.sqrt(best, dtype=np.float64), np.sqrt(second, dtype=np.float64))
+
+    def refresh(self, features: NDArray[np.float64], centers: NDArray[np.float64]) -> _Bounds:
+        """Search again the points whose nearest centre may have changed."""
+        unsure = np.flatnonzero(self.upper + _BOUND_MARGIN >= self.lower)
+        if len(unsure):
+            again = _Bounds.search(features[unsure], centers)
+            self.labels[unsure] = again.labels
+            self.upper[unsure] = again.upper
+            self.lower[unsure] = again.lower
+        return self
+
+    def moved(self, moves: NDArray[np.float64]) -> None:
+        """Widen the bounds by how far each centre moved."""
+        if len(moves):
+            self.upper += moves[self.labels]
+            self.lower -= float(moves.max())
 
 
 def _cluster_sums(
@@ -454,6 +498,16 @@ def nearest_center(features: NDArray[np.float64], centers: NDArray[np.float64]) 
 def _nearest_with_distance(
     features: NDArray[np.generic], centers: NDArray[np.generic]
 ) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """Nearest centre of each row and its squared distance (float32)."""
+    labels, best, _ = _nearest_two(features, centers, second=False)
+    return labels, best
+
+
+def _nearest_two(
+    features: NDArray[np.generic], centers: NDArray[np.generic], *, second: bool = True
+) -> tuple[NDArray[np.intp], NDArray[np.float32], NDArray[np.float32]]:
+    """Nearest centre of each row, its squared distance, and (with ``second``) the squared
+    distance to the nearest other centre (``inf`` when there is none or ``second`` is off)."""
     # One pass per centre over float32 columns beats a BLAS distance matrix for these few
     # dimensions (no n x k temporary, no argmin over a short axis). Squared differences of
     # 8-bit values sum exactly in float32, so integer colours never tie by rounding.
@@ -462,8 +516,9 @@ def _nearest_with_distance(
     n = len(x)
     labels = np.zeros(n, dtype=np.intp)
     best = np.full(n, np.inf, dtype=np.float32)
+    runner_up = np.full(n, np.inf, dtype=np.float32)
     if not len(c):
-        return labels, best
+        return labels, best, runner_up
     columns = [np.ascontiguousarray(x[:, d]) for d in range(x.shape[1])]
 
     def search(start: int) -> None:
@@ -471,7 +526,7 @@ def _nearest_with_distance(
         dist = np.empty(stop - start, dtype=np.float32)
         tmp = np.empty(stop - start, dtype=np.float32)
         mask = np.empty(stop - start, dtype=np.bool_)
-        top, lab = best[start:stop], labels[start:stop]
+        top, lab, next_best = best[start:stop], labels[start:stop], runner_up[start:stop]
         for j in range(len(c)):
             np.subtract(columns[0][start:stop], c[j, 0], out=dist)
             np.multiply(dist, dist, out=dist)
@@ -480,12 +535,16 @@ def _nearest_with_distance(
                 np.multiply(tmp, tmp, out=tmp)
                 np.add(dist, tmp, out=dist)
             np.less(dist, top, out=mask)
+            if second:  # the loser of this comparison may be the new runner-up
+                np.copyto(tmp, dist)
+                np.copyto(tmp, top, where=mask)
+                np.minimum(next_best, tmp, out=next_best)
             np.copyto(top, dist, where=mask)
             lab[mask] = j
 
     # Chunks write disjoint slices, so threads cannot change the result.
     ordered_map(search, range(0, n, _CHUNK))
-    return labels, best
+    return labels, best, runner_up
 
 
 def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:

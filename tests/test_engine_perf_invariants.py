@@ -294,3 +294,49 @@ def test_photos_with_many_colours_get_few_full_passes(
     fitted = fit_palette(table, k=k, seed=0)
     assert full[-1] == passes  # the polish over every colour, after the fit on the sample
     assert len(fitted.colors) == k
+
+
+def _plain_lloyd(features: np.ndarray, weights: np.ndarray, centers: np.ndarray, passes: int) -> np.ndarray:
+    """Textbook weighted Lloyd with the same empty-cluster rule, a full search every pass."""
+    import kmimg.cluster as cluster
+
+    centers = centers.astype(np.float64).copy()
+    for _ in range(passes):
+        labels, distances = cluster._nearest_with_distance(features, centers)
+        mass = np.bincount(labels, weights=weights, minlength=len(centers))
+        updated = centers.copy()
+        for j in np.flatnonzero(mass > 0):
+            updated[j] = (weights[labels == j, None] * features[labels == j]).sum(axis=0) / mass[j]
+        empty = np.flatnonzero(mass == 0)
+        if len(empty):
+            worst = np.argsort(-(weights * distances), kind="stable")[: len(empty)]
+            updated[empty[: len(worst)]] = features[worst]
+        centers = updated
+    return centers
+
+
+@pytest.mark.parametrize(("k", "spread"), [(3, 60.0), (24, 40.0), (80, 25.0)])
+def test_bounded_lloyd_passes_equal_plain_lloyd(rng: np.random.Generator, k: int, spread: float) -> None:
+    import kmimg.cluster as cluster
+
+    features = np.clip(rng.normal(128, spread, (6000, 3)), 0, 255).round()
+    weights = rng.integers(1, 20, len(features)).astype(np.float64)
+    start = features[rng.choice(len(features), k, replace=False)] + rng.normal(0, 5, (k, 3))
+    start[-1] = [900.0, 900.0, 900.0]  # far from everything: an empty cluster on the first pass
+    ours = cluster._lloyd_passes(features, weights, start, 30)
+    np.testing.assert_allclose(ours, _plain_lloyd(features, weights, start, 30), rtol=0, atol=1e-9)
+
+
+def test_nearest_two_gives_the_runner_up(rng: np.random.Generator) -> None:
+    import kmimg.cluster as cluster
+
+    points = rng.normal(0, 50, (3000, 4))
+    centers = rng.normal(0, 50, (19, 4))
+    distances = ((points[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    labels, best, second = cluster._nearest_two(points, centers)
+    np.testing.assert_array_equal(labels, np.argmin(distances, axis=1))
+    ordered = np.sort(distances, axis=1)
+    np.testing.assert_allclose(best, ordered[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(second, ordered[:, 1], rtol=1e-5)
+    one = cluster._nearest_two(points, centers[:1])
+    assert np.all(np.isinf(one[2]))
