@@ -308,12 +308,13 @@ def run_batch(
     *,
     name_of: Callable[[T], str],
     reporter: Reporter,
-    jobs: int = 1,
+    jobs: int | None = 1,
     fail_fast: bool = False,
     label: str = "working",
     refused: Mapping[str, str] | None = None,
 ) -> Outcome[R]:
-    """Run ``work`` on every task, in worker processes when ``jobs > 1``.
+    """Run ``work`` on every task, in worker processes when ``jobs > 1`` (``None``: one per
+    core, what ``--jobs`` left out means).
 
     A task that raises :class:`KmimgError` (or any other exception) becomes a
     :class:`Failure` and the batch goes on, unless ``fail_fast``. Errors are reported on stderr
@@ -329,7 +330,8 @@ def run_batch(
     slots: list[R | Failure | None] = [None] * len(tasks)
     stopping = threading.Event()
     with reporter.progress(len(tasks), label) as advance:
-        for index, value, notes in _results(tasks, work, jobs=jobs, stop=stopping.is_set):
+        workers = default_jobs() if jobs is None else jobs
+        for index, value, notes in _results(tasks, work, jobs=workers, stop=stopping.is_set):
             slots[index] = value
             advance(name_of(tasks[index]))
             for note in notes:

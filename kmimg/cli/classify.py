@@ -20,7 +20,6 @@ from kmimg.cli._common import (
     Stopwatch,
     boundary,
     check_side_output,
-    default_jobs,
     ensure_folder,
     expand_inputs,
     finish,
@@ -211,7 +210,7 @@ def classify_command(
             features_of,
             name_of=lambda task: task.source,
             reporter=reporter,
-            jobs=jobs or default_jobs(),
+            jobs=jobs,
             fail_fast=fail_fast,
             label="reading",
         )

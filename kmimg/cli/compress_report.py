@@ -26,7 +26,6 @@ from kmimg.cli._common import (
     check_outputs,
     check_side_output,
     check_writable_folder,
-    default_jobs,
     expand_inputs,
     finish,
     output_path,
@@ -209,7 +208,7 @@ def compress_report_command(
             for item in items
             if item.source not in refused
         ]
-        outcome = _run(tasks, reporter, jobs=jobs or default_jobs(), fail_fast=fail_fast, refused=refused)
+        outcome = _run(tasks, reporter, jobs=jobs, fail_fast=fail_fast, refused=refused)
         _warn_unmet(reporter, outcome.results, best_requested=write_best is not None)
         _write_documents(outcome, ks, targets, seed, space, json_dest=json_dest, html=html)
         if reporter.fancy:
@@ -270,7 +269,7 @@ def _check_single_output(items: list[InputItem], target: Path | None, option: st
 
 
 def _run(
-    tasks: list[ReportTask], reporter: Reporter, *, jobs: int, fail_fast: bool, refused: dict[str, str]
+    tasks: list[ReportTask], reporter: Reporter, *, jobs: int | None, fail_fast: bool, refused: dict[str, str]
 ) -> Outcome[ReportRecord]:
     if len(tasks) == 1 and reporter.fancy:
         # One image: show progress over its ks instead of over images.
