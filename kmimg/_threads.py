@@ -10,8 +10,10 @@ worker processes set it to 1 so that processes x threads never exceeds the cores
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,11 +27,15 @@ def engine_threads() -> int:
     setting = os.environ.get("OMP_NUM_THREADS", "").strip()
     if setting.isdigit() and int(setting) > 0:
         return int(setting)
+    return max(1, min(_MAX_THREADS, _usable_cores()))
+
+
+@functools.lru_cache(maxsize=1)
+def _usable_cores() -> int:
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(_MAX_THREADS, cores))
+        return os.cpu_count() or 1
 
 
 def ordered_map(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -37,7 +43,29 @@ def ordered_map(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
     threads = min(engine_threads(), len(items))
     if threads <= 1:
         return [work(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor
+    return list(_pool(threads).map(work, items))
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(work, items))
+
+def pieces(count: int, *, smallest: int, largest: int) -> range:
+    """Starts of the pieces that split ``count`` items between the engine's threads: one per
+    thread, each at least ``smallest`` and at most ``largest`` items. How the work is split
+    never changes a result (the pieces write disjoint slices)."""
+    share = -(-count // max(1, engine_threads()))
+    return range(0, count, min(largest, max(smallest, share)))
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One pool per thread count for the life of the process (starting threads for every
+    call would cost more than small calls do)."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kmimg")
+
+
+def _forget_pools() -> None:
+    # A forked child (a batch worker) has none of its parent's threads: the pools must be new.
+    _pool.cache_clear()
+    _usable_cores.cache_clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)

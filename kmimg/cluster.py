@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg._threads import ordered_map
+from kmimg import _engine
+from kmimg._threads import ordered_map, pieces
 from kmimg.colorspace import LUMA_WEIGHTS, lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
 from kmimg.types import DEFAULT_SAMPLE, ColorSpace
 
@@ -62,6 +63,8 @@ _CELL_MIN_POINTS = 20_000
 _GRID = 64
 _COARSE_GRID = 24
 _CHUNK = 1 << 16
+#: Fewer points than this are not split between threads (a thread hand-off costs ~50 us).
+_MIN_PIECE = 8192
 _LOOKUP_MIN_PIXELS = 1 << 17
 
 
@@ -353,30 +356,38 @@ def _kmeans_plusplus(
     ``2 + log k`` candidates per step, keeping the one that lowers the potential most)."""
     n = len(points)
     trials = 2 + int(np.log(k))
-    x32 = points.astype(np.float32)
+    x32 = np.ascontiguousarray(points, dtype=np.float32)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
     first = int(rng.choice(n, p=weights / weights.sum()))
     chosen = [first]
-    closest = _squared_distances(x32, x32[first : first + 1])[:, 0]
+    closest = _kpp_trial(x32, x32[first : first + 1], np.full(n, np.inf))[:, 0].copy()
+    cumulative = np.cumsum(w * closest)
+    projections = np.empty(n)
+    _engine.project_points(x32, n, x32.shape[1], projections)
+    trial = np.empty((n, trials))
     for _ in range(1, k):
-        cumulative = np.cumsum(weights * closest)
-        total = float(cumulative[-1])
-        if total <= 0:
+        if float(cumulative[-1]) <= 0:
             break
-        candidates = np.minimum(np.searchsorted(cumulative, rng.random(trials) * total), n - 1)
-        trial = np.minimum(closest[:, None], _squared_distances(x32, x32[candidates]))
-        best = int(np.argmin(np.einsum("i,ij->j", weights, trial)))  # not BLAS: see above
-        chosen.append(int(candidates[best]))
-        closest = np.ascontiguousarray(trial[:, best])
+        draws = rng.random(trials)
+        chosen.append(
+            _engine.kpp_step(x32, n, x32.shape[1], projections, w, closest, cumulative, draws, trials, trial)
+        )
     centers = points[chosen]
     if len(centers) < k:  # fewer distinct points than k: repeat, duplicates merge later
         centers = points[np.resize(np.asarray(chosen), k)]
     return np.asarray(centers, dtype=np.float64)
 
 
-def _squared_distances(points: NDArray[np.float32], centers: NDArray[np.float32]) -> NDArray[np.float64]:
-    """``(n, m)`` squared distances from every point to each of a few centres."""
-    diff = points[:, None, :] - centers[None, :, :]
-    return np.asarray(np.einsum("ijk,ijk->ij", diff, diff), dtype=np.float64)
+def _kpp_trial(
+    x32: NDArray[np.float32], candidates: NDArray[np.float32], closest: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``(n, t)``: each point's squared distance to each candidate, or to its closest chosen
+    centre when that is nearer (float32 distances, as float64)."""
+    trial = np.empty((len(x32), len(candidates)))
+    _engine.kpp_trial(
+        x32, len(x32), x32.shape[1], np.ascontiguousarray(candidates), len(candidates), closest, trial
+    )
+    return trial
 
 
 def _sample(
@@ -422,7 +433,7 @@ def _lloyd_passes(
     centers = np.array(centers, dtype=np.float64)
     bounds: _Bounds | None = None
     for _ in range(passes):
-        bounds = _Bounds.search(features, centers) if bounds is None else bounds.refresh(features, centers)
+        bounds = (bounds or _Bounds.of(features)).refresh(centers)
         mass, sums = _cluster_sums(features, w, bounds.labels, len(centers))
         filled = mass > 0
         updated = centers.copy()
@@ -447,46 +458,56 @@ _BOUND_MARGIN = 1e-3
 @dataclass
 class _Bounds:
     """Each point's centre, an upper bound on its distance to it and a lower bound on its
-    distance to every other centre (Hamerly's k-means)."""
+    distance to every other centre (Hamerly's k-means), kept by :func:`kmimg._engine.refresh`."""
 
+    points: NDArray[np.float32]
     labels: NDArray[np.intp]
     upper: NDArray[np.float64]
     lower: NDArray[np.float64]
+    moves: NDArray[np.float64] | None = None
 
     @classmethod
-    def search(cls, features: NDArray[np.float64], centers: NDArray[np.float64]) -> _Bounds:
-        labels, best, second = _nearest_two(features, centers)
-        return cls(labels, np.sqrt(best, dtype=np.float64), np.sqrt(second, dtype=np.float64))
+    def of(cls, features: NDArray[np.generic]) -> _Bounds:
+        n = len(features)
+        points = np.ascontiguousarray(features, dtype=np.float32)
+        return cls(points, np.zeros(n, dtype=np.intp), np.empty(n), np.empty(n))
 
-    def refresh(self, features: NDArray[np.float64], centers: NDArray[np.float64]) -> _Bounds:
-        """Search again the points whose nearest centre may have changed."""
-        unsure = np.flatnonzero(self.upper + _BOUND_MARGIN >= self.lower)
-        if len(unsure):
-            again = _Bounds.search(features[unsure], centers)
-            self.labels[unsure] = again.labels
-            self.upper[unsure] = again.upper
-            self.lower[unsure] = again.lower
+    def refresh(self, centers: NDArray[np.float64]) -> _Bounds:
+        """Widen the bounds by the centres' last moves, then search again the points whose
+        nearest centre may have changed (every point the first time)."""
+        c32 = np.ascontiguousarray(centers, dtype=np.float32)
+        moves = self.moves
+        max_move = float(moves.max()) if moves is not None and len(moves) else 0.0
+        n, dim = self.points.shape
+
+        starts = pieces(n, smallest=_MIN_PIECE, largest=_CHUNK)
+
+        def search(start: int) -> None:
+            _engine.refresh(
+                self.points, n, c32, len(c32), dim, self.labels, self.upper, self.lower,
+                moves, max_move, _BOUND_MARGIN, start, min(start + starts.step, n),
+            )  # fmt: skip
+
+        ordered_map(search, starts)
         return self
 
     def moved(self, moves: NDArray[np.float64]) -> None:
-        """Widen the bounds by how far each centre moved."""
-        if len(moves):
-            self.upper += moves[self.labels]
-            self.lower -= float(moves.max())
+        """Record how far each centre moved; the next :meth:`refresh` widens the bounds by it."""
+        self.moves = np.ascontiguousarray(moves, dtype=np.float64)
 
 
 def _cluster_sums(
     features: NDArray[np.float64], weights: NDArray[np.float64], labels: NDArray[np.intp], k: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Total weight ``(k,)`` and weighted feature sums ``(k, d)`` of each cluster."""
-    mass = np.bincount(labels, weights=weights, minlength=k).astype(np.float64)
-    sums = np.stack(
-        [
-            np.bincount(labels, weights=weights * features[:, d], minlength=k)
-            for d in range(features.shape[1])
-        ],
-        axis=1,
-    ).astype(np.float64)
+    """Total weight ``(k,)`` and weighted feature sums ``(k, d)`` of each cluster (added in point
+    order, as ``np.bincount`` would)."""
+    f = np.ascontiguousarray(features, dtype=np.float64)
+    mass = np.empty(k)
+    sums = np.empty((k, f.shape[1]))
+    _engine.cluster_sums(
+        f, len(f), f.shape[1], np.ascontiguousarray(weights, dtype=np.float64),
+        np.ascontiguousarray(labels, dtype=np.intp), k, mass, sums,
+    )  # fmt: skip
     return mass, sums
 
 
@@ -507,43 +528,29 @@ def _nearest_two(
     features: NDArray[np.generic], centers: NDArray[np.generic], *, second: bool = True
 ) -> tuple[NDArray[np.intp], NDArray[np.float32], NDArray[np.float32]]:
     """Nearest centre of each row, its squared distance, and (with ``second``) the squared
-    distance to the nearest other centre (``inf`` when there is none or ``second`` is off)."""
-    # One pass per centre over float32 columns beats a BLAS distance matrix for these few
-    # dimensions (no n x k temporary, no argmin over a short axis). Squared differences of
-    # 8-bit values sum exactly in float32, so integer colours never tie by rounding.
-    x = np.asarray(features, dtype=np.float32)
-    c = np.asarray(centers, dtype=np.float32)
+    distance to the nearest other centre (``inf`` when there is none or ``second`` is off).
+
+    Squared differences of float32 features, summed in float32 (:mod:`kmimg._engine`): those of
+    8-bit values sum exactly, so integer colours never tie by rounding.
+    """
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    c = np.ascontiguousarray(centers, dtype=np.float32)
     n = len(x)
     labels = np.zeros(n, dtype=np.intp)
     best = np.full(n, np.inf, dtype=np.float32)
     runner_up = np.full(n, np.inf, dtype=np.float32)
-    if not len(c):
+    if not len(c) or not n:
         return labels, best, runner_up
-    columns = [np.ascontiguousarray(x[:, d]) for d in range(x.shape[1])]
+    dim = x.shape[1]
+    out_second = runner_up if second else None
+
+    starts = pieces(n, smallest=_MIN_PIECE, largest=_CHUNK)
 
     def search(start: int) -> None:
-        stop = min(start + _CHUNK, n)
-        dist = np.empty(stop - start, dtype=np.float32)
-        tmp = np.empty(stop - start, dtype=np.float32)
-        mask = np.empty(stop - start, dtype=np.bool_)
-        top, lab, next_best = best[start:stop], labels[start:stop], runner_up[start:stop]
-        for j in range(len(c)):
-            np.subtract(columns[0][start:stop], c[j, 0], out=dist)
-            np.multiply(dist, dist, out=dist)
-            for d in range(1, len(columns)):
-                np.subtract(columns[d][start:stop], c[j, d], out=tmp)
-                np.multiply(tmp, tmp, out=tmp)
-                np.add(dist, tmp, out=dist)
-            np.less(dist, top, out=mask)
-            if second:  # the loser of this comparison may be the new runner-up
-                np.copyto(tmp, dist)
-                np.copyto(tmp, top, where=mask)
-                np.minimum(next_best, tmp, out=next_best)
-            np.copyto(top, dist, where=mask)
-            lab[mask] = j
+        _engine.nearest(x, n, c, len(c), dim, labels, best, out_second, start, min(start + starts.step, n))
 
-    # Chunks write disjoint slices, so threads cannot change the result.
-    ordered_map(search, range(0, n, _CHUNK))
+    # Pieces write disjoint slices, so threads cannot change the result.
+    ordered_map(search, starts)
     return labels, best, runner_up
 
 

@@ -1,0 +1,757 @@
+/* kmimg._engine: the inner loops of kmimg's k-means engine (kmimg/cluster.py), in C.
+ *
+ * Every function here computes exactly what the numpy code it replaces computed, in the same
+ * floating-point order, so that palettes and output bytes do not depend on whether a loop runs
+ * in numpy or here:
+ *
+ * - squared distances are summed in float32 as ((d0*d0 + d1*d1) + d2*d2) + d3*d3, each term
+ *   rounded to float32 (the build turns off FMA contraction: see setup.py);
+ * - the nearest centre is the lowest index among those at the smallest distance, and the
+ *   runner-up is the second smallest distance of the multiset (equal to the best on a tie);
+ * - weighted sums run over the points in index order in float64, as numpy.bincount does.
+ *
+ * The functions take contiguous buffers (numpy arrays, checked by the Python side), release the
+ * GIL while they run, and write disjoint slices, so that Python threads may run them on
+ * separate ranges of points without changing any result.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DIM 8
+
+/* Centres sorted by their projection on one axis, for a pruned exact search.
+ *
+ * |u . (x - c)| <= |x - c| for a unit vector u, so a centre whose projection is farther from
+ * the point's than the distance already found cannot be nearer. The search starts where the
+ * point's projection falls in the sorted list and walks outwards in both directions, each
+ * direction stopping once the gap of projections exceeds the distance to beat (with a margin
+ * far above float32 rounding, so that no centre at an equal float32 distance is ever left
+ * out). The axis is the centres' direction of largest spread (power iteration), where the
+ * gaps grow fastest; any unit axis would give the same answers. */
+typedef struct {
+    float *rows;      /* the centres in sorted order, (m, dim) float32 */
+    double *proj;     /* their projections, ascending */
+    int64_t *index;   /* original index of each sorted position */
+    int64_t *where;   /* sorted position of each original index */
+    double axis[MAX_DIM];
+    Py_ssize_t m;
+    int dim;
+} Centers;
+
+typedef struct {
+    double key;
+    int64_t index;
+} Keyed;
+
+static int by_key(const void *a, const void *b) {
+    const Keyed *p = (const Keyed *)a, *q = (const Keyed *)b;
+    if (p->key < q->key) return -1;
+    if (p->key > q->key) return 1;
+    return (p->index > q->index) - (p->index < q->index);
+}
+
+static void spread_axis(const float *rows, Py_ssize_t m, int dim, double *axis) {
+    double mean[MAX_DIM] = {0}, cov[MAX_DIM][MAX_DIM] = {{0}};
+    for (Py_ssize_t j = 0; j < m; j++)
+        for (int d = 0; d < dim; d++) mean[d] += rows[(size_t)j * (size_t)dim + (size_t)d];
+    for (int d = 0; d < dim; d++) mean[d] /= (double)m;
+    for (Py_ssize_t j = 0; j < m; j++)
+        for (int a = 0; a < dim; a++)
+            for (int b = 0; b < dim; b++)
+                cov[a][b] += (rows[(size_t)j * (size_t)dim + (size_t)a] - mean[a]) *
+                             (rows[(size_t)j * (size_t)dim + (size_t)b] - mean[b]);
+    double v[MAX_DIM];
+    for (int d = 0; d < dim; d++) v[d] = 1.0 + 0.01 * d; /* any start off the degenerate cases */
+    for (int iteration = 0; iteration < 30; iteration++) {
+        double w[MAX_DIM] = {0}, norm = 0.0;
+        for (int a = 0; a < dim; a++)
+            for (int b = 0; b < dim; b++) w[a] += cov[a][b] * v[b];
+        for (int d = 0; d < dim; d++) norm += w[d] * w[d];
+        if (!(norm > 1e-300)) break; /* all centres equal along every axis: keep v */
+        norm = sqrt(norm);
+        for (int d = 0; d < dim; d++) v[d] = w[d] / norm;
+    }
+    double norm = 0.0;
+    for (int d = 0; d < dim; d++) norm += v[d] * v[d];
+    norm = sqrt(norm);
+    for (int d = 0; d < dim; d++) axis[d] = v[d] / norm;
+}
+
+static inline double project(const double *axis, const float *x, int dim) {
+    double q = 0.0;
+    for (int d = 0; d < dim; d++) q += axis[d] * (double)x[d];
+    return q;
+}
+
+static void centers_free(Centers *c) {
+    free(c->rows);
+    free(c->proj);
+    free(c->index);
+    free(c->where);
+}
+
+static int centers_init(Centers *c, const float *rows, Py_ssize_t m, int dim) {
+    size_t count = (size_t)(m > 0 ? m : 1);
+    c->m = m;
+    c->dim = dim;
+    c->rows = (float *)malloc(sizeof(float) * count * (size_t)dim);
+    c->proj = (double *)malloc(sizeof(double) * count);
+    c->index = (int64_t *)malloc(sizeof(int64_t) * count);
+    c->where = (int64_t *)malloc(sizeof(int64_t) * count);
+    Keyed *keyed = (Keyed *)malloc(sizeof(Keyed) * count);
+    if (!c->rows || !c->proj || !c->index || !c->where || !keyed) {
+        free(keyed);
+        centers_free(c);
+        return -1;
+    }
+    spread_axis(rows, m, dim, c->axis);
+    for (Py_ssize_t j = 0; j < m; j++) {
+        keyed[j].key = project(c->axis, rows + (size_t)j * (size_t)dim, dim);
+        keyed[j].index = j;
+    }
+    qsort(keyed, (size_t)m, sizeof(Keyed), by_key);
+    for (Py_ssize_t s = 0; s < m; s++) {
+        int64_t j = keyed[s].index;
+        c->proj[s] = keyed[s].key;
+        c->index[s] = j;
+        c->where[j] = s;
+        memcpy(c->rows + (size_t)s * (size_t)dim, rows + (size_t)j * (size_t)dim, sizeof(float) * (size_t)dim);
+    }
+    free(keyed);
+    return 0;
+}
+
+static inline float squared_distance(const float *x, const float *c, int dim) {
+    float diff = x[0] - c[0];
+    float sum = diff * diff;
+    for (int d = 1; d < dim; d++) {
+        diff = x[d] - c[d];
+        sum = sum + diff * diff;
+    }
+    return sum;
+}
+
+/* The running nearest and runner-up of one point over a set of distinct centres seen in any
+ * order: the lowest index among the smallest distances, and the second smallest distance of
+ * the multiset (equal to the best on a tie), exactly as a scan in index order would give. */
+typedef struct {
+    float best, second;
+    int64_t label;
+} Nearest;
+
+static inline void consider(Nearest *n, float dist, int64_t j) {
+    int better = dist < n->best || (dist == n->best && j < n->label);
+    float second = better ? n->best : (dist < n->second ? dist : n->second);
+    n->best = better ? dist : n->best;
+    n->label = better ? j : n->label;
+    n->second = second;
+}
+
+/* A projection gap beyond which every centre is strictly farther, in float32, than `beat`. */
+static inline double beyond(float beat) { return (double)beat * (1.0 + 1e-5) + 1e-4; }
+
+/* Nearest centre of the point x (and, with want_second, the exact runner-up distance),
+ * optionally starting from the centre `warm` (original index, or -1). */
+static inline Nearest nearest_one(const float *x, const Centers *c, int64_t warm, int want_second) {
+    Nearest n = {INFINITY, INFINITY, 0};
+    const int dim = c->dim;
+    int64_t skip = -1;
+    if (warm >= 0) {
+        skip = c->where[warm];
+        consider(&n, squared_distance(x, c->rows + (size_t)skip * (size_t)dim, dim), warm);
+    }
+    double q = project(c->axis, x, dim);
+    /* first sorted position whose projection is >= q */
+    Py_ssize_t lo = 0, hi = c->m;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (c->proj[mid] < q) lo = mid + 1;
+        else hi = mid;
+    }
+    Py_ssize_t right = lo, left = lo - 1;
+    int go_left = left >= 0, go_right = right < c->m;
+    while (go_left || go_right) {
+        double limit = beyond(want_second ? n.second : n.best);
+        if (go_right) {
+            double gap = c->proj[right] - q;
+            if (gap * gap > limit) {
+                go_right = 0;
+            } else {
+                if (right != skip)
+                    consider(&n, squared_distance(x, c->rows + (size_t)right * (size_t)dim, dim), c->index[right]);
+                go_right = ++right < c->m;
+            }
+        }
+        limit = beyond(want_second ? n.second : n.best);
+        if (go_left) {
+            double gap = q - c->proj[left];
+            if (gap * gap > limit) {
+                go_left = 0;
+            } else {
+                if (left != skip)
+                    consider(&n, squared_distance(x, c->rows + (size_t)left * (size_t)dim, dim), c->index[left]);
+                go_left = --left >= 0;
+            }
+        }
+    }
+    return n;
+}
+
+/* Candidate lists per cell of a grid over the points (Heckbert's locally sorted search).
+ *
+ * For a box B, a centre can be the nearest or the second nearest centre of some point in B only
+ * if its smallest distance to B is no larger than the second smallest, over all centres, of
+ * the largest distance to B: two centres lie within that of every point of B. A cell's list
+ * keeps those centres (with a margin far above float32 rounding, so that a centre at an equal
+ * float32 distance is never left out) in index order, and a point is compared with its cell's
+ * list only: the same nearest and runner-up as a scan of every centre.
+ *
+ * Three nested grids, each cell of one split in two along every axis in the next: a cell's list
+ * is built from its parent's (a centre left out of the parent cannot qualify for a part of
+ * it), and each list the first time a point of its cell is searched. */
+#define LEVELS 2
+
+typedef struct {
+    int32_t *first, *count; /* per cell; count -1: not built yet */
+    int grid;
+    double step[MAX_DIM];
+} Level;
+
+typedef struct {
+    const float *rows; /* the centres in index order, (m, dim) */
+    Py_ssize_t m;
+    int dim;
+    double lo[MAX_DIM], inverse[MAX_DIM];
+    Level level[LEVELS];
+    int32_t *items, *all;
+    double *near;
+    size_t used, capacity;
+} Cells;
+
+static int cells_base(int dim) {
+    switch (dim) {
+        case 1: return 256;
+        case 2: return 16;
+        case 3: return 8;
+        case 4: return 4;
+        default: return 0; /* no cell lists: the projection search */
+    }
+}
+
+static void cells_free(Cells *g) {
+    for (int l = 0; l < LEVELS; l++) {
+        free(g->level[l].first);
+        free(g->level[l].count);
+    }
+    free(g->items);
+    free(g->all);
+    free(g->near);
+}
+
+/* 0: lists ready; 1: not worth it here (use the projection search); -1: out of memory. */
+static int cells_init(Cells *g, const float *rows, Py_ssize_t m, int dim, const float *x, Py_ssize_t start,
+                      Py_ssize_t stop) {
+    memset(g, 0, sizeof(*g));
+    g->rows = rows;
+    g->m = m;
+    g->dim = dim;
+    int base = cells_base(dim);
+    if (!base || stop - start < 256 || m < 8) return 1;
+    double hi[MAX_DIM];
+    for (int d = 0; d < dim; d++) g->lo[d] = hi[d] = x[(size_t)start * (size_t)dim + (size_t)d];
+    for (Py_ssize_t i = start; i < stop; i++)
+        for (int d = 0; d < dim; d++) {
+            double v = x[(size_t)i * (size_t)dim + (size_t)d];
+            if (v < g->lo[d]) g->lo[d] = v;
+            if (v > hi[d]) hi[d] = v;
+        }
+    for (int l = 0; l < LEVELS; l++) {
+        Level *level = &g->level[l];
+        level->grid = base << l;
+        size_t cells = 1;
+        for (int d = 0; d < dim; d++) {
+            cells *= (size_t)level->grid;
+            level->step[d] = ((hi[d] - g->lo[d]) + 1e-6) / level->grid;
+        }
+        level->first = (int32_t *)malloc(sizeof(int32_t) * cells);
+        level->count = (int32_t *)malloc(sizeof(int32_t) * cells);
+        if (!level->first || !level->count) {
+            cells_free(g);
+            return -1;
+        }
+        for (size_t cell = 0; cell < cells; cell++) level->count[cell] = -1;
+    }
+    for (int d = 0; d < dim; d++) g->inverse[d] = 1.0 / g->level[LEVELS - 1].step[d];
+    g->capacity = (size_t)m * 64;
+    g->items = (int32_t *)malloc(sizeof(int32_t) * g->capacity);
+    g->all = (int32_t *)malloc(sizeof(int32_t) * (size_t)m);
+    g->near = (double *)malloc(sizeof(double) * (size_t)m);
+    if (!g->items || !g->all || !g->near) {
+        cells_free(g);
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < m; j++) g->all[j] = (int32_t)j;
+    return 0;
+}
+
+static inline Py_ssize_t cell_index(const Cells *g, int l, const int coord[MAX_DIM]) {
+    Py_ssize_t cell = 0;
+    for (int d = 0; d < g->dim; d++) cell = cell * g->level[l].grid + (coord[d] >> (LEVELS - 1 - l));
+    return cell;
+}
+
+/* Build the list of the level-l cell holding the finest cell `coord` from `parent` (count
+ * entries); returns 0, or -1 when out of memory. */
+static int cells_build(Cells *g, int l, const int coord[MAX_DIM], const int32_t *parent, int32_t count) {
+    const int dim = g->dim;
+    const Level *level = &g->level[l];
+    double box_lo[MAX_DIM], box_hi[MAX_DIM];
+    for (int d = 0; d < dim; d++) {
+        int at = coord[d] >> (LEVELS - 1 - l);
+        double slack = 1e-6 * (level->step[d] + 1.0);
+        box_lo[d] = g->lo[d] + at * level->step[d] - slack;
+        box_hi[d] = g->lo[d] + (at + 1) * level->step[d] + slack;
+    }
+    if (g->used + (size_t)count > g->capacity) {
+        size_t capacity = 2 * g->capacity + (size_t)count;
+        int32_t *grown = (int32_t *)realloc(g->items, sizeof(int32_t) * capacity);
+        if (!grown) return -1;
+        g->items = grown;
+        g->capacity = capacity;
+        /* parent may point into the old buffer: the caller passes an offset-stable copy */
+    }
+    double far1 = INFINITY, far2 = INFINITY; /* the two smallest largest-distances */
+    double *near = g->near;
+    for (int32_t s = 0; s < count; s++) {
+        const float *c = g->rows + (size_t)parent[s] * (size_t)dim;
+        double inside = 0.0, far = 0.0;
+        for (int d = 0; d < dim; d++) {
+            double v = c[d];
+            double below = box_lo[d] - v, above = v - box_hi[d];
+            double out = below > above ? below : above;
+            out = out > 0.0 ? out : 0.0;
+            double left = v - box_lo[d], right = box_hi[d] - v;
+            double span = left > right ? left : right;
+            inside += out * out;
+            far += span * span;
+        }
+        near[s] = inside;
+        double low = far < far1 ? far : far1;
+        double high = far < far1 ? far1 : far;
+        far2 = high < far2 ? high : far2;
+        far1 = low;
+    }
+    double limit = far2 * (1.0 + 1e-5) + 1e-3;
+    Py_ssize_t cell = cell_index(g, l, coord);
+    int32_t kept = 0;
+    int32_t *items = g->items + g->used;
+    for (int32_t s = 0; s < count; s++) {
+        items[kept] = parent[s];
+        kept += near[s] <= limit;
+    }
+    level->first[cell] = (int32_t)g->used;
+    level->count[cell] = kept;
+    g->used += (size_t)kept;
+    return 0;
+}
+
+/* The list of the finest cell holding `coord`, built (with its ancestors) if need be. */
+static const int32_t *cells_list(Cells *g, const int coord[MAX_DIM], int32_t *count) {
+    int l = LEVELS - 1;
+    while (l >= 0 && g->level[l].count[cell_index(g, l, coord)] < 0) l--;
+    for (l = l + 1; l < LEVELS; l++) {
+        int32_t parent_count = (int32_t)g->m;
+        size_t parent_first = 0;
+        const int32_t *parent = g->all;
+        if (l > 0) {
+            Py_ssize_t up = cell_index(g, l - 1, coord);
+            parent_count = g->level[l - 1].count[up];
+            parent_first = (size_t)g->level[l - 1].first[up];
+        }
+        /* the parent's entries are copied first when the buffer may move */
+        int32_t *copy = NULL;
+        if (l > 0) {
+            if (g->used + (size_t)parent_count > g->capacity) {
+                copy = (int32_t *)malloc(sizeof(int32_t) * (size_t)(parent_count > 0 ? parent_count : 1));
+                if (!copy) return NULL;
+                memcpy(copy, g->items + parent_first, sizeof(int32_t) * (size_t)parent_count);
+                parent = copy;
+            } else {
+                parent = g->items + parent_first;
+            }
+        }
+        int failed = cells_build(g, l, coord, parent, parent_count) < 0;
+        free(copy);
+        if (failed) return NULL;
+    }
+    Py_ssize_t cell = cell_index(g, LEVELS - 1, coord);
+    *count = g->level[LEVELS - 1].count[cell];
+    return g->items + g->level[LEVELS - 1].first[cell];
+}
+
+/* Nearest centre and runner-up of x through its cell's list; ok = 0 when out of memory. */
+static inline Nearest cells_nearest(Cells *g, const float *x, int *ok) {
+    const int dim = g->dim, top = g->level[LEVELS - 1].grid - 1;
+    int coord[MAX_DIM];
+    for (int d = 0; d < dim; d++) {
+        int at = (int)((x[d] - g->lo[d]) * g->inverse[d]);
+        coord[d] = at < 0 ? 0 : (at > top ? top : at);
+    }
+    Nearest n = {INFINITY, INFINITY, 0};
+    int32_t count = 0;
+    const int32_t *list = cells_list(g, coord, &count);
+    if (!list) {
+        *ok = 0;
+        return n;
+    }
+    for (int32_t s = 0; s < count; s++) {
+        int32_t j = list[s];
+        consider(&n, squared_distance(x, g->rows + (size_t)j * (size_t)dim, dim), j);
+    }
+    return n;
+}
+
+/* ---- argument plumbing -------------------------------------------------------------- */
+
+typedef struct {
+    Py_buffer view;
+    int held;
+} Buf;
+
+static void release(Buf *bufs, int count) {
+    for (int i = 0; i < count; i++)
+        if (bufs[i].held) PyBuffer_Release(&bufs[i].view);
+}
+
+static int get_buffer(PyObject *obj, Buf *buf, int writable, Py_ssize_t item, Py_ssize_t items, const char *name) {
+    int flags = writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS : PyBUF_C_CONTIGUOUS;
+    if (PyObject_GetBuffer(obj, &buf->view, flags) < 0) return -1;
+    buf->held = 1;
+    if (buf->view.len != item * items) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes, got %zd", name, item * items, buf->view.len);
+        return -1;
+    }
+    return 0;
+}
+
+/* nearest(points, centers, dim, labels, best, second, start, stop)
+ * points float32 (n, dim), centers float32 (m, dim); writes labels int64, best and second
+ * float32 for the points start..stop-1 (second may be None). */
+static PyObject *nearest(PyObject *self, PyObject *args) {
+    PyObject *points, *centers, *labels, *best, *second;
+    Py_ssize_t n, m, start, stop;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OnOniOOOnn", &points, &n, &centers, &m, &dim, &labels, &best, &second, &start,
+                          &stop))
+        return NULL;
+    if (dim < 1 || dim > MAX_DIM || start < 0 || stop > n || start > stop || m < 1) {
+        PyErr_SetString(PyExc_ValueError, "nearest: bad shape or range");
+        return NULL;
+    }
+    Buf b[5] = {{0}};
+    int want_second = second != Py_None;
+    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(centers, &b[1], 0, 4 * dim, m, "centers") < 0 ||
+        get_buffer(labels, &b[2], 1, 8, n, "labels") < 0 || get_buffer(best, &b[3], 1, 4, n, "best") < 0 ||
+        (want_second && get_buffer(second, &b[4], 1, 4, n, "second") < 0)) {
+        release(b, 5);
+        return NULL;
+    }
+    Centers c;
+    if (centers_init(&c, (const float *)b[1].view.buf, m, dim) < 0) {
+        release(b, 5);
+        return PyErr_NoMemory();
+    }
+    const float *x = (const float *)b[0].view.buf;
+    int64_t *lab = (int64_t *)b[2].view.buf;
+    float *top = (float *)b[3].view.buf;
+    float *run = want_second ? (float *)b[4].view.buf : NULL;
+    Cells g;
+    int lists = cells_init(&g, (const float *)b[1].view.buf, m, dim, x, start, stop), ok = 1;
+    if (lists < 0) {
+        centers_free(&c);
+        release(b, 5);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = start; i < stop && ok; i++) {
+        const float *p = x + (size_t)i * (size_t)dim;
+        Nearest found = lists == 0 ? cells_nearest(&g, p, &ok) : nearest_one(p, &c, -1, run != NULL);
+        lab[i] = found.label;
+        top[i] = found.best;
+        if (run) run[i] = found.second;
+    }
+    Py_END_ALLOW_THREADS
+    cells_free(&g);
+    centers_free(&c);
+    if (!ok) {
+        release(b, 5);
+        return PyErr_NoMemory();
+    }
+    release(b, 5);
+    Py_RETURN_NONE;
+}
+
+/* refresh(points, n, centers, m, dim, labels, upper, lower, moves, max_move, margin, start, stop)
+ * One Hamerly step for the points start..stop-1: widen the bounds by the centres' last moves
+ * (moves float64 (m,) or None on the first pass, when every point is searched), then search
+ * again every point whose bounds overlap (upper + margin >= lower). Returns how many were. */
+static PyObject *refresh(PyObject *self, PyObject *args) {
+    PyObject *points, *centers, *labels, *upper, *lower, *moves;
+    Py_ssize_t n, m, start, stop;
+    int dim;
+    double max_move, margin;
+    if (!PyArg_ParseTuple(args, "OnOniOOOOddnn", &points, &n, &centers, &m, &dim, &labels, &upper, &lower, &moves,
+                          &max_move, &margin, &start, &stop))
+        return NULL;
+    if (dim < 1 || dim > MAX_DIM || start < 0 || stop > n || start > stop || m < 1) {
+        PyErr_SetString(PyExc_ValueError, "refresh: bad shape or range");
+        return NULL;
+    }
+    Buf b[6] = {{0}};
+    int first = moves == Py_None;
+    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(centers, &b[1], 0, 4 * dim, m, "centers") < 0 ||
+        get_buffer(labels, &b[2], 1, 8, n, "labels") < 0 || get_buffer(upper, &b[3], 1, 8, n, "upper") < 0 ||
+        get_buffer(lower, &b[4], 1, 8, n, "lower") < 0 || (!first && get_buffer(moves, &b[5], 0, 8, m, "moves") < 0)) {
+        release(b, 6);
+        return NULL;
+    }
+    Centers c;
+    if (centers_init(&c, (const float *)b[1].view.buf, m, dim) < 0) {
+        release(b, 6);
+        return PyErr_NoMemory();
+    }
+    const float *x = (const float *)b[0].view.buf;
+    int64_t *lab = (int64_t *)b[2].view.buf;
+    double *up = (double *)b[3].view.buf, *low = (double *)b[4].view.buf;
+    const double *move = first ? NULL : (const double *)b[5].view.buf;
+    Py_ssize_t searched = 0;
+    /* A point's lower bound shrinks by the largest move of the *other* centres. */
+    int64_t fastest = 0;
+    double runner_move = 0.0;
+    if (move) {
+        for (Py_ssize_t j = 1; j < m; j++)
+            if (move[j] > move[fastest]) fastest = j;
+        for (Py_ssize_t j = 0; j < m; j++)
+            if (j != fastest && move[j] > runner_move) runner_move = move[j];
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = start; i < stop; i++) {
+        const float *p = x + (size_t)i * (size_t)dim;
+        if (move) {
+            up[i] += move[lab[i]];
+            low[i] -= lab[i] == fastest ? runner_move : max_move;
+            if (up[i] + margin < low[i]) continue;
+            /* Hamerly's second test: the exact distance to its own centre may settle it. */
+            up[i] = sqrt((double)squared_distance(p, c.rows + (size_t)c.where[lab[i]] * (size_t)dim, dim));
+            if (up[i] + margin < low[i]) continue;
+        }
+        Nearest found = nearest_one(p, &c, move ? lab[i] : -1, 1);
+        lab[i] = found.label;
+        up[i] = sqrt((double)found.best);
+        low[i] = sqrt((double)found.second);
+        searched++;
+    }
+    Py_END_ALLOW_THREADS
+    centers_free(&c);
+    release(b, 6);
+    return PyLong_FromSsize_t(searched);
+}
+
+/* cluster_sums(features, n, dim, weights, labels, k, mass, sums)
+ * mass[j] = sum of weights[i] and sums[j, d] = sum of weights[i] * features[i, d] over the
+ * points i with labels[i] == j, features float64 (n, dim); added in index order. */
+static PyObject *cluster_sums(PyObject *self, PyObject *args) {
+    PyObject *features, *weights, *labels, *mass, *sums;
+    Py_ssize_t n, k;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OniOOnOO", &features, &n, &dim, &weights, &labels, &k, &mass, &sums)) return NULL;
+    if (dim < 1 || dim > MAX_DIM || k < 1) {
+        PyErr_SetString(PyExc_ValueError, "cluster_sums: bad shape");
+        return NULL;
+    }
+    Buf b[5] = {{0}};
+    if (get_buffer(features, &b[0], 0, 8 * dim, n, "features") < 0 || get_buffer(weights, &b[1], 0, 8, n, "weights") < 0 ||
+        get_buffer(labels, &b[2], 0, 8, n, "labels") < 0 || get_buffer(mass, &b[3], 1, 8, k, "mass") < 0 ||
+        get_buffer(sums, &b[4], 1, 8 * dim, k, "sums") < 0) {
+        release(b, 5);
+        return NULL;
+    }
+    const double *f = (const double *)b[0].view.buf, *w = (const double *)b[1].view.buf;
+    const int64_t *lab = (const int64_t *)b[2].view.buf;
+    double *total = (double *)b[3].view.buf, *sum = (double *)b[4].view.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    memset(total, 0, sizeof(double) * (size_t)k);
+    memset(sum, 0, sizeof(double) * (size_t)k * (size_t)dim);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t j = lab[i];
+        if (j < 0 || j >= k) {
+            bad = 1;
+            break;
+        }
+        total[j] += w[i];
+        for (int d = 0; d < dim; d++) sum[j * dim + d] += w[i] * f[(size_t)i * (size_t)dim + (size_t)d];
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 5);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "cluster_sums: label out of range");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* kpp_trial(points, n, dim, candidates, t, closest, trial)
+ * trial[i, j] = min(closest[i], squared distance of point i to candidate j) for k-means++
+ * seeding: points and candidates float32, closest and trial float64 (trial (n, t)). */
+static PyObject *kpp_trial(PyObject *self, PyObject *args) {
+    PyObject *points, *candidates, *closest, *trial;
+    Py_ssize_t n, t;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OniOnOO", &points, &n, &dim, &candidates, &t, &closest, &trial)) return NULL;
+    if (dim < 1 || dim > MAX_DIM || t < 1) {
+        PyErr_SetString(PyExc_ValueError, "kpp_trial: bad shape");
+        return NULL;
+    }
+    Buf b[4] = {{0}};
+    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(candidates, &b[1], 0, 4 * dim, t, "candidates") < 0 ||
+        get_buffer(closest, &b[2], 0, 8, n, "closest") < 0 || get_buffer(trial, &b[3], 1, 8 * t, n, "trial") < 0) {
+        release(b, 4);
+        return NULL;
+    }
+    const float *x = (const float *)b[0].view.buf, *cand = (const float *)b[1].view.buf;
+    const double *near = (const double *)b[2].view.buf;
+    double *out = (double *)b[3].view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float *p = x + (size_t)i * (size_t)dim;
+        for (Py_ssize_t j = 0; j < t; j++) {
+            double dist = (double)squared_distance(p, cand + (size_t)j * (size_t)dim, dim);
+            out[(size_t)i * (size_t)t + (size_t)j] = near[i] <= dist ? near[i] : dist;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 4);
+    Py_RETURN_NONE;
+}
+
+/* kpp_step(points, n, dim, proj, weights, closest, cumulative, draws, t, trial) -> chosen
+ *
+ * One step of greedy k-means++ (scikit-learn's variant), as kmimg's numpy code did it:
+ * candidates = min(searchsorted(cumulative, draws * cumulative[-1]), n - 1); for each, the
+ * potential sum(weights * min(closest, distance to it)); the candidate of the lowest potential
+ * (the first on a tie) is chosen, closest becomes the distances with it and cumulative their
+ * weighted running sum (all sums in point order). proj holds the points' projections on a unit
+ * axis: a point whose projection is farther from a candidate's than its closest distance
+ * cannot come nearer (min is then closest itself), so its distance is not computed. */
+static PyObject *kpp_step(PyObject *self, PyObject *args) {
+    PyObject *points, *proj, *weights, *closest, *cumulative, *draws, *trial;
+    Py_ssize_t n, t;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OniOOOOOnO", &points, &n, &dim, &proj, &weights, &closest, &cumulative, &draws, &t,
+                          &trial))
+        return NULL;
+    if (dim < 1 || dim > MAX_DIM || t < 1 || n < 1) {
+        PyErr_SetString(PyExc_ValueError, "kpp_step: bad shape");
+        return NULL;
+    }
+    Buf b[7] = {{0}};
+    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(proj, &b[1], 0, 8, n, "proj") < 0 ||
+        get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(closest, &b[3], 1, 8, n, "closest") < 0 ||
+        get_buffer(cumulative, &b[4], 1, 8, n, "cumulative") < 0 || get_buffer(draws, &b[5], 0, 8, t, "draws") < 0 ||
+        get_buffer(trial, &b[6], 1, 8 * t, n, "trial") < 0) {
+        release(b, 7);
+        return NULL;
+    }
+    const float *x = (const float *)b[0].view.buf;
+    const double *q = (const double *)b[1].view.buf, *w = (const double *)b[2].view.buf;
+    const double *draw = (const double *)b[5].view.buf;
+    double *near = (double *)b[3].view.buf, *cum = (double *)b[4].view.buf, *out = (double *)b[6].view.buf;
+    Py_ssize_t chosen = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t cand[64];
+    double potential[64];
+    double total = cum[n - 1];
+    if (t > 64) t = 64;
+    for (Py_ssize_t j = 0; j < t; j++) {
+        double value = draw[j] * total;
+        Py_ssize_t lo = 0, hi = n;
+        while (lo < hi) { /* numpy.searchsorted, side='left' */
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (cum[mid] < value) lo = mid + 1;
+            else hi = mid;
+        }
+        cand[j] = lo < n - 1 ? lo : n - 1;
+        potential[j] = 0.0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float *p = x + (size_t)i * (size_t)dim;
+        double skip_beyond = near[i] * (1.0 + 1e-5) + 1e-4;
+        for (Py_ssize_t j = 0; j < t; j++) {
+            double gap = q[i] - q[cand[j]], value = near[i];
+            if (gap * gap <= skip_beyond) {
+                double dist = (double)squared_distance(p, x + (size_t)cand[j] * (size_t)dim, dim);
+                value = near[i] <= dist ? near[i] : dist;
+            }
+            out[(size_t)i * (size_t)t + (size_t)j] = value;
+            potential[j] += w[i] * value;
+        }
+    }
+    for (Py_ssize_t j = 1; j < t; j++)
+        if (potential[j] < potential[chosen]) chosen = j;
+    double running = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        near[i] = out[(size_t)i * (size_t)t + (size_t)chosen];
+        running += w[i] * near[i];
+        cum[i] = running;
+    }
+    chosen = cand[chosen];
+    Py_END_ALLOW_THREADS
+    release(b, 7);
+    return PyLong_FromSsize_t(chosen);
+}
+
+/* project_points(points, n, dim, out): each point's projection on the points' axis of largest
+ * spread, float64 (for kpp_step). */
+static PyObject *project_points(PyObject *self, PyObject *args) {
+    PyObject *points, *out;
+    Py_ssize_t n;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OniO", &points, &n, &dim, &out)) return NULL;
+    if (dim < 1 || dim > MAX_DIM || n < 1) {
+        PyErr_SetString(PyExc_ValueError, "project_points: bad shape");
+        return NULL;
+    }
+    Buf b[2] = {{0}};
+    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(out, &b[1], 1, 8, n, "out") < 0) {
+        release(b, 2);
+        return NULL;
+    }
+    const float *x = (const float *)b[0].view.buf;
+    double *q = (double *)b[1].view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    double axis[MAX_DIM];
+    spread_axis(x, n, dim, axis);
+    for (Py_ssize_t i = 0; i < n; i++) q[i] = project(axis, x + (size_t)i * (size_t)dim, dim);
+    Py_END_ALLOW_THREADS
+    release(b, 2);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"nearest", nearest, METH_VARARGS, "Nearest centre, its squared distance and the runner-up's."},
+    {"refresh", refresh, METH_VARARGS, "One Hamerly bound update and search; returns points searched."},
+    {"cluster_sums", cluster_sums, METH_VARARGS, "Weighted mass and feature sums per cluster."},
+    {"kpp_trial", kpp_trial, METH_VARARGS, "Distances to k-means++ candidates, capped by the closest."},
+    {"kpp_step", kpp_step, METH_VARARGS, "One greedy k-means++ step; returns the chosen point."},
+    {"project_points", project_points, METH_VARARGS, "Projections on the axis of largest spread."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "kmimg._engine", "kmimg's k-means inner loops.", -1, methods};
+
+PyMODINIT_FUNC PyInit__engine(void) { return PyModule_Create(&module); }

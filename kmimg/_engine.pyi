@@ -1,0 +1,53 @@
+"""Types of the C extension kmimg._engine (kmimg/_engine.c); arrays are passed as buffers."""
+
+from typing import Any
+
+def nearest(
+    points: Any,
+    n: int,
+    centers: Any,
+    m: int,
+    dim: int,
+    labels: Any,
+    best: Any,
+    second: Any,
+    start: int,
+    stop: int,
+    /,
+) -> None: ...
+def refresh(
+    points: Any,
+    n: int,
+    centers: Any,
+    m: int,
+    dim: int,
+    labels: Any,
+    upper: Any,
+    lower: Any,
+    moves: Any,
+    max_move: float,
+    margin: float,
+    start: int,
+    stop: int,
+    /,
+) -> int: ...
+def cluster_sums(
+    features: Any, n: int, dim: int, weights: Any, labels: Any, k: int, mass: Any, sums: Any, /
+) -> None: ...
+def kpp_trial(
+    points: Any, n: int, dim: int, candidates: Any, t: int, closest: Any, trial: Any, /
+) -> None: ...
+def kpp_step(
+    points: Any,
+    n: int,
+    dim: int,
+    proj: Any,
+    weights: Any,
+    closest: Any,
+    cumulative: Any,
+    draws: Any,
+    t: int,
+    trial: Any,
+    /,
+) -> int: ...
+def project_points(points: Any, n: int, dim: int, out: Any, /) -> None: ...
