@@ -9,16 +9,11 @@ starts without loading numpy or scikit-learn.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from kmimg._version import __version__
 from kmimg.errors import InputError, KmimgError, LimitError, OutputError, UsageError
 from kmimg.types import ColorSpace
-
-try:
-    __version__ = version("kmimg")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
 
 # Public name -> (module, attribute). The functions named like their modules are exported as
 # ``quantize_image`` and ``segment_image``: importing ``kmimg.quantize`` sets the package
@@ -26,6 +21,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 _LAZY = {
     "QuantizeOptions": ("kmimg.quantize", "QuantizeOptions"),
     "Quantized": ("kmimg.quantize", "Quantized"),
+    "Quality": ("kmimg.quantize", "Quality"),
     "analyze": ("kmimg.quantize", "analyze"),
     "quantize_image": ("kmimg.quantize", "quantize"),
     "quantize_analysis": ("kmimg.quantize", "quantize_analysis"),
@@ -52,6 +48,7 @@ __all__ = [
     "LimitError",
     "OutputError",
     "Picture",
+    "Quality",
     "QuantizeOptions",
     "Quantized",
     "SegmentOptions",

@@ -139,3 +139,16 @@ def test_alpha_errors_count_in_psnr(dither: bool) -> None:
     assert result.psnr < 30  # 16 alpha levels in 2 entries is far from lossless
     expected = metrics.psnr(np.dstack([rgb, alpha]), rgba)
     assert result.psnr == pytest.approx(expected, abs=1e-9)
+
+
+def test_measure_false_skips_only_the_quality_figures() -> None:
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    measured = quantize(rgb, None, QuantizeOptions(k=8))
+    plain = quantize(rgb, None, QuantizeOptions(k=8), measure=False)
+    np.testing.assert_array_equal(plain.indices, measured.indices)
+    np.testing.assert_array_equal(plain.palette, measured.palette)
+    assert plain.quality is None and measured.quality is not None
+    assert measured.psnr == measured.quality.psnr
+    with pytest.raises(ValueError, match="measure=False"):
+        _ = plain.psnr

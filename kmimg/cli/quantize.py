@@ -45,6 +45,8 @@ class QuantizeTask:
     options: QuantizeOptions
     max_pixels: int
     allow_truncated: bool = False
+    #: Compute PSNR, SSIM and ΔE2000 (for --json and the terminal table only).
+    measure: bool = True
 
 
 def register(app: typer.Typer) -> None:
@@ -111,6 +113,7 @@ def quantize_command(
                 options=options,
                 max_pixels=max_pixels,
                 allow_truncated=allow_truncated,
+                measure=json_dest is not None or reporter.fancy,
             )
             for item, target in tasks
             if item.source not in refused
@@ -165,7 +168,7 @@ def quantize_one(task: QuantizeTask) -> Record:
 
     clock = Stopwatch()
     picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
-    result = quantize(picture.rgb, picture.alpha, task.options)
+    result = quantize(picture.rgb, picture.alpha, task.options, measure=task.measure)
     png = encode_indexed_png(result.indices, result.palette)
     if task.target == STDIO:
         if sys.stdout.isatty():
@@ -191,6 +194,7 @@ def _record_fields(
     total = max(int(result.counts.sum()), 1)
     order = sorted(range(result.colors_used), key=lambda i: (-int(result.counts[i]), i))
     palette = [_palette_entry(result, i, total) for i in order]
+    quality = result.quality
     return {
         "input": "<stdin>" if task.source == STDIO else task.source,
         "output": "<stdout>" if task.target == STDIO else task.target,
@@ -199,9 +203,9 @@ def _record_fields(
         "k_requested": task.options.k,
         "k_used": result.colors_used,
         "palette": palette,
-        "psnr": _finite(result.psnr),
-        "ssim": round(result.ssim, 6),
-        "delta_e2000": round(result.delta_e, 4),
+        "psnr": _finite(quality.psnr) if quality else None,
+        "ssim": round(quality.ssim, 6) if quality else None,
+        "delta_e2000": round(quality.delta_e, 4) if quality else None,
         "input_bytes": input_bytes,
         "output_bytes": output_bytes,
         "seconds": clock.seconds(),
