@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
 #define MAX_DIM 8
 
@@ -495,70 +498,260 @@ static PyObject *nearest(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* refresh(points, n, centers, m, dim, labels, upper, lower, moves, max_move, margin, start, stop)
- * One Hamerly step for the points start..stop-1: widen the bounds by the centres' last moves
- * (moves float64 (m,) or None on the first pass, when every point is searched), then search
- * again every point whose bounds overlap (upper + margin >= lower). Returns how many were. */
-static PyObject *refresh(PyObject *self, PyObject *args) {
-    PyObject *points, *centers, *labels, *upper, *lower, *moves;
-    Py_ssize_t n, m, start, stop;
-    int dim;
-    double max_move, margin;
-    if (!PyArg_ParseTuple(args, "OnOniOOOOddnn", &points, &n, &centers, &m, &dim, &labels, &upper, &lower, &moves,
-                          &max_move, &margin, &start, &stop))
-        return NULL;
-    if (dim < 1 || dim > MAX_DIM || start < 0 || stop > n || start > stop || m < 1) {
-        PyErr_SetString(PyExc_ValueError, "refresh: bad shape or range");
-        return NULL;
-    }
-    Buf b[6] = {{0}};
-    int first = moves == Py_None;
-    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(centers, &b[1], 0, 4 * dim, m, "centers") < 0 ||
-        get_buffer(labels, &b[2], 1, 8, n, "labels") < 0 || get_buffer(upper, &b[3], 1, 8, n, "upper") < 0 ||
-        get_buffer(lower, &b[4], 1, 8, n, "lower") < 0 || (!first && get_buffer(moves, &b[5], 0, 8, m, "moves") < 0)) {
-        release(b, 6);
-        return NULL;
-    }
-    Centers c;
-    if (centers_init(&c, (const float *)b[1].view.buf, m, dim) < 0) {
-        release(b, 6);
-        return PyErr_NoMemory();
-    }
-    const float *x = (const float *)b[0].view.buf;
-    int64_t *lab = (int64_t *)b[2].view.buf;
-    double *up = (double *)b[3].view.buf, *low = (double *)b[4].view.buf;
-    const double *move = first ? NULL : (const double *)b[5].view.buf;
+/* How far the centres moved in the last pass, for Hamerly's bounds (move NULL: no pass yet). */
+typedef struct {
+    const double *move;
+    double largest, runner_up; /* the largest move, and the largest of the other centres */
+    int64_t fastest;
+} Moves;
+
+static Moves moves_of(const double *move, Py_ssize_t m, double largest) {
+    Moves moved = {move, largest, 0.0, 0};
+    if (!move) return moved;
+    for (Py_ssize_t j = 1; j < m; j++)
+        if (move[j] > move[moved.fastest]) moved.fastest = j;
+    for (Py_ssize_t j = 0; j < m; j++)
+        if (j != moved.fastest && move[j] > moved.runner_up) moved.runner_up = move[j];
+    return moved;
+}
+
+/* One Hamerly step for points start..stop-1 (see refresh); returns how many were searched. */
+static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, double *up, double *low,
+                                const Moves *moved, double margin, Py_ssize_t start, Py_ssize_t stop) {
+    const int dim = c->dim;
+    const double *move = moved->move;
     Py_ssize_t searched = 0;
-    /* A point's lower bound shrinks by the largest move of the *other* centres. */
-    int64_t fastest = 0;
-    double runner_move = 0.0;
-    if (move) {
-        for (Py_ssize_t j = 1; j < m; j++)
-            if (move[j] > move[fastest]) fastest = j;
-        for (Py_ssize_t j = 0; j < m; j++)
-            if (j != fastest && move[j] > runner_move) runner_move = move[j];
-    }
-    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = start; i < stop; i++) {
         const float *p = x + (size_t)i * (size_t)dim;
         if (move) {
             up[i] += move[lab[i]];
-            low[i] -= lab[i] == fastest ? runner_move : max_move;
+            /* a point's lower bound shrinks by the largest move of the *other* centres */
+            low[i] -= lab[i] == moved->fastest ? moved->runner_up : moved->largest;
             if (up[i] + margin < low[i]) continue;
-            /* Hamerly's second test: the exact distance to its own centre may settle it. */
-            up[i] = sqrt((double)squared_distance(p, c.rows + (size_t)c.where[lab[i]] * (size_t)dim, dim));
+            /* Hamerly's second test: the exact distance to its own centre may settle it */
+            up[i] = sqrt((double)squared_distance(p, c->rows + (size_t)c->where[lab[i]] * (size_t)dim, dim));
             if (up[i] + margin < low[i]) continue;
         }
-        Nearest found = nearest_one(p, &c, move ? lab[i] : -1, 1);
+        Nearest found = nearest_one(p, c, move ? lab[i] : -1, 1);
         lab[i] = found.label;
         up[i] = sqrt((double)found.best);
         low[i] = sqrt((double)found.second);
         searched++;
     }
+    return searched;
+}
+
+/* ---- Lloyd passes ------------------------------------------------------------------ */
+
+/* Points fewer than this are not split between threads. */
+#define MIN_PIECE 8192
+#define MAX_THREADS 16
+
+typedef struct {
+    const Centers *c;
+    const float *x;
+    int64_t *lab;
+    double *up, *low;
+    const Moves *moved;
+    double margin;
+    Py_ssize_t start, stop;
+} Piece;
+
+static void *run_piece(void *arg) {
+    Piece *p = (Piece *)arg;
+    refresh_range(p->c, p->x, p->lab, p->up, p->low, p->moved, p->margin, p->start, p->stop);
+    return NULL;
+}
+
+/* refresh_range over all n points, on up to `threads` threads (disjoint slices: the same
+ * result whatever the number). */
+static void refresh_all(const Centers *c, const float *x, int64_t *lab, double *up, double *low, const Moves *moved,
+                        double margin, Py_ssize_t n, int threads) {
+    Py_ssize_t count = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
+    if (count > n / MIN_PIECE) count = n / MIN_PIECE;
+    if (count <= 1) {
+        refresh_range(c, x, lab, up, low, moved, margin, 0, n);
+        return;
+    }
+    Piece pieces[MAX_THREADS];
+    Py_ssize_t step = (n + count - 1) / count;
+    for (Py_ssize_t t = 0; t < count; t++) {
+        Py_ssize_t start = t * step, stop = start + step < n ? start + step : n;
+        Piece piece = {c, x, lab, up, low, moved, margin, start, stop};
+        pieces[t] = piece;
+    }
+#ifndef _WIN32
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (Py_ssize_t t = 1; t < count; t++) started[t] = pthread_create(&ids[t], NULL, run_piece, &pieces[t]) == 0;
+    run_piece(&pieces[0]);
+    for (Py_ssize_t t = 1; t < count; t++) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else run_piece(&pieces[t]); /* no thread to be had: do it here */
+    }
+#else
+    for (Py_ssize_t t = 0; t < count; t++) run_piece(&pieces[t]);
+#endif
+}
+
+/* The `count` points that cost most (weight x squared distance to their nearest centre), most
+ * first and the lowest index among equals: numpy's argsort(-cost, kind="stable")[:count]. */
+static void costliest(const double *cost, Py_ssize_t n, Py_ssize_t count, unsigned char *taken, Py_ssize_t *out) {
+    memset(taken, 0, (size_t)n);
+    for (Py_ssize_t r = 0; r < count; r++) {
+        Py_ssize_t best = -1;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (!taken[i] && (best < 0 || cost[i] > cost[best])) best = i;
+        taken[best] = 1;
+        out[r] = best;
+    }
+}
+
+typedef struct {
+    float *c32;
+    int64_t *lab, *empty;
+    double *up, *low, *mass, *sums, *updated, *move, *cost;
+    Py_ssize_t *worst;
+    unsigned char *taken;
+} Scratch;
+
+static void scratch_free(Scratch *s) {
+    free(s->c32);
+    free(s->lab);
+    free(s->empty);
+    free(s->up);
+    free(s->low);
+    free(s->mass);
+    free(s->sums);
+    free(s->updated);
+    free(s->move);
+    free(s->cost);
+    free(s->worst);
+    free(s->taken);
+}
+
+static int scratch_init(Scratch *s, Py_ssize_t n, Py_ssize_t m, int dim) {
+    size_t nn = (size_t)n, mm = (size_t)m, dd = (size_t)dim;
+    s->c32 = (float *)malloc(sizeof(float) * mm * dd);
+    s->lab = (int64_t *)malloc(sizeof(int64_t) * nn);
+    s->empty = (int64_t *)malloc(sizeof(int64_t) * mm);
+    s->up = (double *)malloc(sizeof(double) * nn);
+    s->low = (double *)malloc(sizeof(double) * nn);
+    s->mass = (double *)malloc(sizeof(double) * mm);
+    s->sums = (double *)malloc(sizeof(double) * mm * dd);
+    s->updated = (double *)malloc(sizeof(double) * mm * dd);
+    s->move = (double *)malloc(sizeof(double) * mm);
+    s->cost = (double *)malloc(sizeof(double) * nn);
+    s->worst = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mm);
+    s->taken = (unsigned char *)malloc(nn);
+    if (!s->c32 || !s->lab || !s->empty || !s->up || !s->low || !s->mass || !s->sums || !s->updated || !s->move ||
+        !s->cost || !s->worst || !s->taken) {
+        scratch_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns the passes run, or -1 when out of memory. See lloyd() for the contract. */
+static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double *centers, Py_ssize_t n,
+                               Py_ssize_t m, int dim, Py_ssize_t passes, double tol, double margin, int threads) {
+    Scratch s;
+    memset(&s, 0, sizeof(s));
+    if (scratch_init(&s, n, m, dim) < 0) return -1;
+    const size_t dd = (size_t)dim;
+    double largest = 0.0;
+    Py_ssize_t pass = 0;
+    while (pass < passes) {
+        for (size_t v = 0; v < (size_t)m * dd; v++) s.c32[v] = (float)centers[v];
+        Centers c;
+        if (centers_init(&c, s.c32, m, dim) < 0) {
+            scratch_free(&s);
+            return -1;
+        }
+        Moves moved = moves_of(pass == 0 ? NULL : s.move, m, largest);
+        refresh_all(&c, x, s.lab, s.up, s.low, &moved, margin, n, threads);
+        centers_free(&c);
+        pass++;
+        /* weighted sums in point order, as numpy.bincount adds them */
+        memset(s.mass, 0, sizeof(double) * (size_t)m);
+        memset(s.sums, 0, sizeof(double) * (size_t)m * dd);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t j = s.lab[i];
+            s.mass[j] += w[i];
+            for (int d = 0; d < dim; d++) s.sums[(size_t)j * dd + (size_t)d] += w[i] * f[(size_t)i * dd + (size_t)d];
+        }
+        Py_ssize_t empties = 0;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            for (int d = 0; d < dim; d++) {
+                size_t v = (size_t)j * dd + (size_t)d;
+                s.updated[v] = s.mass[j] > 0 ? s.sums[v] / s.mass[j] : centers[v];
+            }
+            if (!(s.mass[j] > 0)) s.empty[empties++] = j;
+        }
+        if (empties) {
+            /* an empty cluster takes the point that costs most (its own exact distance) */
+            for (Py_ssize_t i = 0; i < n; i++)
+                s.cost[i] = w[i] * (double)squared_distance(x + (size_t)i * dd, s.c32 + (size_t)s.lab[i] * dd, dim);
+            Py_ssize_t count = empties < n ? empties : n;
+            costliest(s.cost, n, count, s.taken, s.worst);
+            for (Py_ssize_t r = 0; r < count; r++)
+                for (int d = 0; d < dim; d++)
+                    s.updated[(size_t)s.empty[r] * dd + (size_t)d] = f[(size_t)s.worst[r] * dd + (size_t)d];
+        }
+        double shift = 0.0;
+        largest = 0.0;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            double squared = 0.0;
+            for (int d = 0; d < dim; d++) {
+                size_t v = (size_t)j * dd + (size_t)d;
+                double step = s.updated[v] - centers[v];
+                double size = step < 0 ? -step : step;
+                if (size > shift) shift = size;
+                squared += step * step;
+            }
+            s.move[j] = sqrt(squared);
+            if (s.move[j] > largest) largest = s.move[j];
+        }
+        memcpy(centers, s.updated, sizeof(double) * (size_t)m * dd);
+        if (shift <= tol && !empties) break;
+    }
+    scratch_free(&s);
+    return pass;
+}
+
+/* lloyd(features, points, n, dim, weights, centers, m, passes, tol, margin, threads) -> passes
+ *
+ * Weighted Lloyd iterations on features float64 (n, dim) (points: the same as float32, for the
+ * search), moving centers float64 (m, dim) in place; stops early when no centre moves more
+ * than tol along any axis. An empty cluster is moved onto the point that costs most. Hamerly's
+ * bounds (2010) spare most of the nearest-centre search after the first pass; they only skip
+ * points whose centre cannot have changed, so the centres are exactly those of plain Lloyd. */
+static PyObject *lloyd(PyObject *self, PyObject *args) {
+    PyObject *features, *points, *weights, *centers;
+    Py_ssize_t n, m, passes;
+    int dim, threads;
+    double tol, margin;
+    if (!PyArg_ParseTuple(args, "OOniOOnnddi", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
+                          &margin, &threads))
+        return NULL;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1 || passes < 0) {
+        PyErr_SetString(PyExc_ValueError, "lloyd: bad shape");
+        return NULL;
+    }
+    Buf b[4] = {{0}};
+    if (get_buffer(features, &b[0], 0, 8 * dim, n, "features") < 0 || get_buffer(points, &b[1], 0, 4 * dim, n, "points") < 0 ||
+        get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(centers, &b[3], 1, 8 * dim, m, "centers") < 0) {
+        release(b, 4);
+        return NULL;
+    }
+    Py_ssize_t done;
+    Py_BEGIN_ALLOW_THREADS
+    done = lloyd_passes((const double *)b[0].view.buf, (const float *)b[1].view.buf, (const double *)b[2].view.buf,
+                        (double *)b[3].view.buf, n, m, dim, passes, tol, margin, threads);
     Py_END_ALLOW_THREADS
-    centers_free(&c);
-    release(b, 6);
-    return PyLong_FromSsize_t(searched);
+    release(b, 4);
+    if (done < 0) return PyErr_NoMemory();
+    return PyLong_FromSsize_t(done);
 }
 
 /* cluster_sums(features, n, dim, weights, labels, k, mass, sums)
@@ -744,7 +937,7 @@ static PyObject *project_points(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"nearest", nearest, METH_VARARGS, "Nearest centre, its squared distance and the runner-up's."},
-    {"refresh", refresh, METH_VARARGS, "One Hamerly bound update and search; returns points searched."},
+    {"lloyd", lloyd, METH_VARARGS, "Weighted Lloyd passes with Hamerly's bounds; returns passes run."},
     {"cluster_sums", cluster_sums, METH_VARARGS, "Weighted mass and feature sums per cluster."},
     {"kpp_trial", kpp_trial, METH_VARARGS, "Distances to k-means++ candidates, capped by the closest."},
     {"kpp_step", kpp_step, METH_VARARGS, "One greedy k-means++ step; returns the chosen point."},

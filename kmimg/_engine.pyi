@@ -15,20 +15,18 @@ def nearest(
     stop: int,
     /,
 ) -> None: ...
-def refresh(
+def lloyd(
+    features: Any,
     points: Any,
     n: int,
+    dim: int,
+    weights: Any,
     centers: Any,
     m: int,
-    dim: int,
-    labels: Any,
-    upper: Any,
-    lower: Any,
-    moves: Any,
-    max_move: float,
+    passes: int,
+    tol: float,
     margin: float,
-    start: int,
-    stop: int,
+    threads: int,
     /,
 ) -> int: ...
 def cluster_sums(

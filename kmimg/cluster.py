@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg import _engine
-from kmimg._threads import ordered_map, pieces
+from kmimg._threads import engine_threads, ordered_map, pieces
 from kmimg.colorspace import LUMA_WEIGHTS, lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
 from kmimg.types import DEFAULT_SAMPLE, ColorSpace
 
@@ -428,72 +428,21 @@ def _lloyd_passes(
     other, widened by how far the centres moved; only points whose bounds overlap (within
     :data:`_BOUND_MARGIN`, far above float32 rounding) are searched again. Skipped points would
     have kept their centre in a full search, so the centres are exactly those of plain Lloyd.
+    The passes run in :func:`kmimg._engine.lloyd`.
     """
-    w = np.asarray(weights, dtype=np.float64)
-    centers = np.array(centers, dtype=np.float64)
-    bounds: _Bounds | None = None
-    for _ in range(passes):
-        bounds = (bounds or _Bounds.of(features)).refresh(centers)
-        mass, sums = _cluster_sums(features, w, bounds.labels, len(centers))
-        filled = mass > 0
-        updated = centers.copy()
-        updated[filled] = sums[filled] / mass[filled, None]
-        empty = np.flatnonzero(~filled)
-        if len(empty):
-            distances = _nearest_with_distance(features, centers)[1]  # exact, for every point
-            worst = np.argsort(-(w * distances), kind="stable")[: len(empty)]
-            updated[empty[: len(worst)]] = features[worst]
-        shift = float(np.max(np.abs(updated - centers))) if len(centers) else 0.0
-        bounds.moved(np.sqrt(np.sum((updated - centers) ** 2, axis=1)))
-        centers = updated
-        if shift <= tol and not len(empty):
-            break
-    return centers
+    out = np.array(centers, dtype=np.float64, order="C")
+    f64 = np.ascontiguousarray(features, dtype=np.float64)
+    n, dim = f64.shape
+    if passes < 1 or not n or not len(out):
+        return out
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    x32 = f64.astype(np.float32)
+    _engine.lloyd(f64, x32, n, dim, w, out, len(out), passes, tol, _BOUND_MARGIN, engine_threads())
+    return out
 
 
 #: Bounds closer than this (in feature units) are searched again rather than trusted.
 _BOUND_MARGIN = 1e-3
-
-
-@dataclass
-class _Bounds:
-    """Each point's centre, an upper bound on its distance to it and a lower bound on its
-    distance to every other centre (Hamerly's k-means), kept by :func:`kmimg._engine.refresh`."""
-
-    points: NDArray[np.float32]
-    labels: NDArray[np.intp]
-    upper: NDArray[np.float64]
-    lower: NDArray[np.float64]
-    moves: NDArray[np.float64] | None = None
-
-    @classmethod
-    def of(cls, features: NDArray[np.generic]) -> _Bounds:
-        n = len(features)
-        points = np.ascontiguousarray(features, dtype=np.float32)
-        return cls(points, np.zeros(n, dtype=np.intp), np.empty(n), np.empty(n))
-
-    def refresh(self, centers: NDArray[np.float64]) -> _Bounds:
-        """Widen the bounds by the centres' last moves, then search again the points whose
-        nearest centre may have changed (every point the first time)."""
-        c32 = np.ascontiguousarray(centers, dtype=np.float32)
-        moves = self.moves
-        max_move = float(moves.max()) if moves is not None and len(moves) else 0.0
-        n, dim = self.points.shape
-
-        starts = pieces(n, smallest=_MIN_PIECE, largest=_CHUNK)
-
-        def search(start: int) -> None:
-            _engine.refresh(
-                self.points, n, c32, len(c32), dim, self.labels, self.upper, self.lower,
-                moves, max_move, _BOUND_MARGIN, start, min(start + starts.step, n),
-            )  # fmt: skip
-
-        ordered_map(search, starts)
-        return self
-
-    def moved(self, moves: NDArray[np.float64]) -> None:
-        """Record how far each centre moved; the next :meth:`refresh` widens the bounds by it."""
-        self.moves = np.ascontiguousarray(moves, dtype=np.float64)
 
 
 def _cluster_sums(
