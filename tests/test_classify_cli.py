@@ -282,6 +282,18 @@ def test_recursive_same_names_get_distinct_links(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path / "out" / "cluster-0")) == ["a__x.png", "b__x.png"]
 
 
+def test_a_folder_holding_only_its_own_links_is_named(tmp_path: Path) -> None:
+    links = tmp_path / "in" / "groups"
+    (links / "cluster-0").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "elsewhere.png")
+    (links / "cluster-0" / "elsewhere.png").symlink_to(tmp_path / "elsewhere.png")
+    result = run(str(tmp_path / "in"), "-r", "-k", "1", "--link-dir", str(links))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"kmimg: error: {tmp_path / 'in'}: no images (other than the links in --link-dir {links})\n"
+    )
+
+
 # ----------------------------------------------------------------------------- errors
 
 
