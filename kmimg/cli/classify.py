@@ -436,7 +436,9 @@ def _write_montage(
             caption.append(f"label {evaluation.mapping[cluster]}")
         rows.append(
             ClusterRow(
-                center=feature_image(grouping.centers[cluster], options),
+                # An empty cluster's centre is wherever k-means left it, not a picture of
+                # anything: the montage shows an empty frame captioned "0 images" instead.
+                center=feature_image(grouping.centers[cluster], options) if size else None,
                 members=tuple(tiles),
                 caption=(", ".join(caption),) if members else tuple(caption),
             )
