@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean bench
+.PHONY: demo test lint typecheck pytest clean bench wheel-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,21 @@ pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+# The wheel as a user's pip builds it (pure Python or with compiled extensions, whatever
+# `pip wheel` makes), installed with its dependencies into a fresh virtual environment, and
+# `kmimg --version` run from it outside the source tree, so that nothing is imported from here.
+# build/ is setuptools' scratch folder: files left there by an earlier build would go into the wheel.
+wheel-check: $(VENV)/.installed
+	@set -eu; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp" build' EXIT; \
+	rm -rf build; \
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir "$$tmp/dist" .; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet "$$tmp"/dist/kmimg-*.whl; \
+	expected="kmimg $$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("kmimg"))')"; \
+	got=$$(cd "$$tmp" && "$$tmp/venv/bin/kmimg" --version); \
+	echo "wheel-check: $$(basename "$$tmp"/dist/kmimg-*.whl): $$got"; \
+	test "$$got" = "$$expected" || { echo "wheel-check: expected '$$expected'"; exit 1; }
 
 # kmimg against pngquant, ImageMagick, Pillow and the scikit-learn recipe; writes benchmarks/RESULTS.md.
 # BENCH_ARGS=--quick for a shorter run.

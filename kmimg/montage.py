@@ -3,6 +3,8 @@
 The seed tutorial shows the ten k-means centres of the digits as 8x8 pictures ("Kmeans Center
 0" ... "Kmeans Center 9"); :func:`cluster_montage` draws the same figure, and, when members are
 given, one row per cluster: the framed centre, then its members nearest to the centre first.
+An empty cluster (k-means can leave one without members) has no centre worth drawing: its tile
+is an empty grey frame, next to its caption ("0 images").
 Pure: arrays in, an RGB array out; the caller encodes it (:func:`kmimg.io.encode_png`).
 
 Tiles are fitted into a square of ``thumb`` pixels: smaller images are enlarged by a whole factor
@@ -33,13 +35,16 @@ _LINE = 15
 _BACKGROUND = (255, 255, 255)
 _TEXT = (34, 34, 34)
 _FRAME = (200, 40, 40)
+#: Outline of the empty tile drawn instead of an empty cluster's centre.
+EMPTY_FRAME = (190, 190, 190)
 
 
 @dataclass(frozen=True)
 class ClusterRow:
-    """One cluster in a montage: its centre as an RGB image, member images, caption lines."""
+    """One cluster in a montage: its centre as an RGB image (``None`` for an empty cluster,
+    drawn as an empty frame), member images, caption lines."""
 
-    center: NDArray[np.uint8]
+    center: NDArray[np.uint8] | None
     members: Sequence[NDArray[np.uint8]] = field(default_factory=tuple)
     caption: tuple[str, ...] = ()
 
@@ -53,7 +58,8 @@ def cluster_montage(
     """Draw the clusters as an RGB array ``(h, w, 3)``.
 
     Without members: the centres in a grid of up to :data:`GRID_COLUMNS` per line, captions
-    under them. With members: one line per cluster, caption above, framed centre first.
+    under them. With members: one line per cluster, caption above, framed centre first. A row
+    whose ``center`` is ``None`` gets an empty grey frame where the centre would be.
     """
     from PIL import Image, ImageDraw
 
@@ -84,7 +90,7 @@ def cluster_montage(
             for line, text in enumerate(row.caption):
                 draw.text((_PAD, top + line * _LINE), text, fill=_TEXT, font=font)
             top += lines * _LINE
-            _paste(sheet, draw, row.center, (_PAD, top), thumb, framed=True)
+            _paste_center(sheet, draw, row.center, (_PAD, top), thumb, framed=True)
             for slot, image in enumerate(row.members):
                 _paste(sheet, draw, image, (2 * _PAD + (slot + 1) * cell, top), thumb, framed=False)
     else:
@@ -100,13 +106,30 @@ def cluster_montage(
         for number, row in enumerate(rows):
             left = _PAD + (number % columns) * cell_w
             top = header + _PAD + (number // columns) * cell_h
-            _paste(sheet, draw, row.center, (left + (cell_w - _PAD - cell) // 2, top), thumb, framed=False)
+            corner = (left + (cell_w - _PAD - cell) // 2, top)
+            _paste_center(sheet, draw, row.center, corner, thumb, framed=False)
             for line, text in enumerate(row.caption):
                 x = left + (cell_w - _PAD - text_width(text)) // 2
                 draw.text((x, top + cell + line * _LINE), text, fill=_TEXT, font=font)
     if title:
         draw.text((_PAD, _PAD), title, fill=_TEXT, font=font)
     return np.asarray(sheet, dtype=np.uint8)
+
+
+def _paste_center(
+    sheet: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    center: NDArray[np.uint8] | None,
+    corner: tuple[int, int],
+    thumb: int,
+    *,
+    framed: bool,
+) -> None:
+    if center is not None:
+        _paste(sheet, draw, center, corner, thumb, framed=framed)
+        return
+    left, top = corner[0] + _GAP, corner[1] + _GAP
+    draw.rectangle((left, top, left + thumb - 1, top + thumb - 1), outline=EMPTY_FRAME, width=1)
 
 
 def _paste(

@@ -25,7 +25,7 @@ from kmimg.classify import (
     pixel_features,
 )
 from kmimg.errors import InputError
-from kmimg.montage import ClusterRow, cluster_montage, fit_tile, flatten_alpha
+from kmimg.montage import EMPTY_FRAME, ClusterRow, cluster_montage, fit_tile, flatten_alpha
 from kmimg.types import FeatureKind
 
 # ----------------------------------------------------------------------------- features
@@ -294,6 +294,26 @@ def test_montage_layouts() -> None:
     assert np.asarray(fit_tile(member, 32)).shape == (16, 32, 3)
     with pytest.raises(ValueError):
         cluster_montage([])
+
+
+def count_color(image: np.ndarray, color: tuple[int, int, int]) -> int:
+    return int((image == np.array(color, dtype=np.uint8)).all(axis=2).sum())
+
+
+@pytest.mark.parametrize("members", [0, 2])
+def test_an_empty_cluster_is_an_empty_frame_not_a_centre(members: int) -> None:
+    red = (230, 20, 20)
+    centre = np.full((8, 8, 3), red, dtype=np.uint8)
+    member = np.full((8, 8, 3), (20, 20, 230), dtype=np.uint8)
+    full = ClusterRow(centre, (member,) * members, ("cluster 0", "2 images"))
+    empty = ClusterRow(None, (), ("cluster 1", "0 images"))
+    alone = cluster_montage([full], thumb=32)
+    both = cluster_montage([full, empty], thumb=32)
+    assert count_color(alone, red) == count_color(both, red) == 32 * 32  # one centre drawn
+    assert count_color(alone, EMPTY_FRAME) == 0
+    assert count_color(both, EMPTY_FRAME) == 4 * 32 - 4  # the outline of one 32-pixel square
+    assert both.size > alone.size  # the empty cluster keeps its place, captioned
+    assert cluster_montage([empty], thumb=32).shape[0] > 32
 
 
 def test_flatten_alpha_over_black() -> None:

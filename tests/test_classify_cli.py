@@ -15,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from kmimg.cli import app
+from kmimg.montage import EMPTY_FRAME
 
 runner = CliRunner()
 
@@ -282,6 +283,18 @@ def test_recursive_same_names_get_distinct_links(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path / "out" / "cluster-0")) == ["a__x.png", "b__x.png"]
 
 
+def test_a_folder_holding_only_its_own_links_is_named(tmp_path: Path) -> None:
+    links = tmp_path / "in" / "groups"
+    (links / "cluster-0").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "elsewhere.png")
+    (links / "cluster-0" / "elsewhere.png").symlink_to(tmp_path / "elsewhere.png")
+    result = run(str(tmp_path / "in"), "-r", "-k", "1", "--link-dir", str(links))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"kmimg: error: {tmp_path / 'in'}: no images (other than the links in --link-dir {links})\n"
+    )
+
+
 # ----------------------------------------------------------------------------- errors
 
 
@@ -321,6 +334,28 @@ def test_identical_images_warn_about_empty_clusters(tmp_path: Path) -> None:
         in result.stderr
     )
     assert [c["size"] for c in json.loads(result.stdout)["clusters"]] == [3, 0]
+
+
+@pytest.mark.parametrize("members", ["0", "6"])
+def test_montage_draws_no_centre_for_an_empty_cluster(members: str, tmp_path: Path) -> None:
+    grey = (9, 9, 9)
+    folder = tmp_path / "same"
+    folder.mkdir()
+    for index in range(3):
+        Image.new("RGB", (8, 8), grey).save(folder / f"same{index}.png")
+    pictures = {}
+    for k in ("1", "2"):  # the same three images in one cluster, then with an empty second one
+        montage = tmp_path / f"k{k}.png"
+        result = run(str(folder), "-k", k, "--montage", str(montage), "--members", members, "-j", "1")
+        assert result.exit_code == 0, result.output
+        with Image.open(montage) as image:
+            pictures[k] = np.asarray(image.convert("RGB"))
+    # The grey of the images appears only in the one real centre (and its members): the empty
+    # cluster adds no picture, only its empty frame.
+    grey_pixels = {k: int((picture == grey).all(axis=2).sum()) for k, picture in pictures.items()}
+    assert grey_pixels["2"] == grey_pixels["1"] > 0
+    assert not (pictures["1"] == EMPTY_FRAME).all(axis=2).any()
+    assert (pictures["2"] == EMPTY_FRAME).all(axis=2).any()
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
 
 from kmimg.cluster import build_color_table, fit_palette, nearest_center
 from kmimg.types import ColorSpace
+
+if TYPE_CHECKING:
+    from kmimg.cluster import ColorTable
 
 
 def test_color_table_counts_distinct_colours() -> None:
@@ -17,16 +22,36 @@ def test_color_table_counts_distinct_colours() -> None:
     assert table.spread(np.array([7, 8])).tolist() == [7, 7, 8, 7]
 
 
+def expected_table(pixels: np.ndarray) -> dict[tuple[int, ...], int]:
+    """Each distinct colour of ``pixels`` and its pixel count, counted independently of
+    kmimg.cluster (numpy's row-wise unique)."""
+    colors, counts = np.unique(pixels, axis=0, return_counts=True)
+    return {tuple(color): count for color, count in zip(colors.tolist(), counts.tolist(), strict=True)}
+
+
+def table_as_dict(table: ColorTable) -> dict[tuple[int, ...], int]:
+    return {tuple(c): n for c, n in zip(table.colors.tolist(), table.counts.tolist(), strict=True)}
+
+
+def expected_spread(table: ColorTable, pixels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` (one per row of ``table.colors``) looked up pixel by pixel, by colour."""
+    position = {tuple(color): i for i, color in enumerate(table.colors.tolist())}
+    return values[[position[tuple(pixel)] for pixel in pixels.tolist()]]
+
+
 def test_bincount_table_matches_unique_table(rng: np.random.Generator) -> None:
     import kmimg.cluster as cluster
 
     pixels = rng.integers(0, 40, (5000, 3), dtype=np.uint8)
     by_unique = build_color_table(pixels)
     by_bincount = cluster._table_by_bincount(cluster.pack_colors(pixels))
+    expected = expected_table(pixels)
+    assert table_as_dict(by_unique) == expected
+    assert table_as_dict(by_bincount) == expected
     np.testing.assert_array_equal(by_unique.colors, by_bincount.colors)
-    np.testing.assert_array_equal(by_unique.counts, by_bincount.counts)
-    values = np.arange(len(by_unique.colors), dtype=np.int32)
-    np.testing.assert_array_equal(by_unique.spread(values), by_bincount.spread(values))
+    values = rng.permutation(len(by_unique.colors)).astype(np.int32)
+    np.testing.assert_array_equal(by_unique.spread(values), expected_spread(by_unique, pixels, values))
+    np.testing.assert_array_equal(by_bincount.spread(values), expected_spread(by_bincount, pixels, values))
 
 
 def test_rgba_table_keeps_alpha() -> None:
@@ -73,6 +98,10 @@ def test_fit_is_deterministic_and_seed_matters(noisy_rgb: np.ndarray) -> None:
     again = fit_palette(table, k=6, seed=3)
     np.testing.assert_array_equal(first.colors, again.colors)
     np.testing.assert_array_equal(first.labels, again.labels)
+    # k-means from different starts ends in different local optima on these 1,200 colours: a
+    # fit that ignored its seed would give one palette for every seed.
+    palettes = {fit_palette(table, k=6, seed=seed).colors.tobytes() for seed in range(8)}
+    assert len(palettes) > 1
 
 
 def test_sampling_still_maps_every_colour(noisy_rgb: np.ndarray) -> None:

@@ -190,8 +190,13 @@ def test_large_and_small_tables_agree(rng: np.random.Generator, monkeypatch: pyt
     np.testing.assert_array_equal(small.colors, large.colors)
     np.testing.assert_array_equal(small.counts, large.counts)
     values = rng.integers(0, 200, len(small.colors)).astype(np.uint8)
-    np.testing.assert_array_equal(small.spread(values), large.spread(values))
-    np.testing.assert_array_equal(small.spread(values), small.spread(values))  # cached positions
+    # The small table keeps each pixel's position from its first call: later calls with other
+    # values must still give every pixel its own colour's value (found colour by colour here).
+    position = {tuple(color): i for i, color in enumerate(small.colors.tolist())}
+    where = np.array([position[tuple(pixel)] for pixel in pixels.tolist()])
+    for given in (values, values[::-1].copy(), np.arange(len(small.colors), dtype=np.int32)):
+        np.testing.assert_array_equal(small.spread(given), given[where])
+        np.testing.assert_array_equal(large.spread(given), given[where])
     expected = {tuple(c): n for c, n in zip(*np.unique(pixels, axis=0, return_counts=True), strict=True)}
     assert {
         tuple(c): n for c, n in zip(small.colors.tolist(), small.counts.tolist(), strict=True)

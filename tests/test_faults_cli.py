@@ -100,10 +100,10 @@ def test_directory_named_like_an_image_and_dangling_links(tmp_path: Path) -> Non
     assert_one_error(explicit, folder / "gone.png", "broken symbolic link")
 
 
-def test_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
+def test_empty_folder_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     result = quantize(str(tmp_path), "--out-dir", str(tmp_path / "out"))
     assert result.exit_code == 2
-    assert result.stderr == "kmimg: error: no input images found\n"
+    assert result.stderr == f"kmimg: error: {tmp_path}: no images\n"
 
 
 # ----------------------------------------------------------------------------- odd but valid inputs

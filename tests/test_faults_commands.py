@@ -1,6 +1,7 @@
 """The shared fault handling seen through every other command: segment, compress-report and
 classify inherit one error line per bad input, exit 1, no output for it and no temporary file
-(issue 6; quantize has its own, fuller tests in test_faults_cli.py)."""
+(issue 6; quantize has its own, fuller tests in test_faults_cli.py). Folders without images
+are named the same way by all four commands, quantize included (issue 12)."""
 
 from __future__ import annotations
 
@@ -162,3 +163,38 @@ def test_json_summary_may_not_overwrite_an_input(command: str, mixed: Path, tmp_
     assert result.exit_code == 2
     assert "would overwrite" in result.stderr
     assert victim.read_bytes() == before
+
+
+FOLDER_COMMANDS = {
+    "quantize": lambda src, out: ["quantize", *src, "--out-dir", str(out)],
+    "segment": lambda src, out: ["segment", *src, "--out-dir", str(out)],
+    "compress-report": lambda src, out: ["compress-report", *src, "--ks", "2", "--write-best", str(out)],
+    "classify": lambda src, out: ["classify", *src, "-k", "1", "--link-dir", str(out)],
+}
+
+
+@pytest.fixture
+def imageless(tmp_path: Path) -> Path:
+    """A folder with nothing a scan takes: a text file, a hidden image, an image one level down."""
+    folder = tmp_path / "no images here"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("not an image")
+    Image.new("RGB", (4, 4)).save(folder / ".hidden.png")
+    Image.new("RGB", (4, 4)).save(folder / "sub" / "deeper.png")
+    return folder
+
+
+@pytest.mark.parametrize("command", sorted(FOLDER_COMMANDS))
+def test_a_folder_without_images_is_named(command: str, imageless: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folders, named in (([imageless], imageless), ([empty, imageless], empty)):
+        result = runner.invoke(app, FOLDER_COMMANDS[command]([str(f) for f in folders], out))
+        assert result.exit_code == 2
+        assert result.stderr == f"kmimg: error: {named}: no images\n"
+        assert not out.exists()
+    # -r finds the image below; an empty folder next to images is no error.
+    found = runner.invoke(app, [*FOLDER_COMMANDS[command]([str(imageless), str(empty)], out), "-r"])
+    assert found.exit_code == 0, found.stderr
+    assert any(out.iterdir())

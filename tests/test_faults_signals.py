@@ -50,6 +50,20 @@ def count_new_pngs(folder: Path) -> int:
     return new
 
 
+def count_written(folder: Path) -> int:
+    """How many PNGs in ``folder`` are complete new outputs (written to a temporary file and
+    renamed, so a file is either a previous output or a whole PNG)."""
+    written = 0
+    for path in folder.glob("*.png"):
+        with path.open("rb") as file:
+            written += file.read(4) == b"\x89PNG"
+    return written
+
+
+#: Outputs written before Ctrl-C: enough that every worker has started work, few of 200.
+WRITTEN_BEFORE_INTERRUPT = 4
+
+
 @pytest.fixture(scope="module")
 def big_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """200 noisy 128x128 images: long enough to interrupt in the middle."""
@@ -73,20 +87,24 @@ def test_ctrl_c_exits_130_and_leaves_only_complete_files(
         "--force", start_new_session=True,
     )  # fmt: skip
 
-    def started() -> bool:
-        return any(path.read_bytes()[:4] == b"\x89PNG" for path in out.glob("*.png"))
-
-    deadline = time.monotonic() + 60
-    while not started() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.01)
-    time.sleep(0.2)  # well inside the batch: workers are busy writing
-    assert process.poll() is None, "the batch finished before it could be interrupted"
-    # A terminal's Ctrl-C signals the whole foreground process group; `kill -INT` the parent only.
-    if whom == "group":
-        os.killpg(process.pid, signal.SIGINT)
-    else:
-        os.kill(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        # Interrupt when the batch has written a few outputs, not after a fixed delay: then the
+        # workers are in the middle of it on any machine, with most of the 200 inputs to do.
+        deadline = time.monotonic() + 120
+        while count_written(out) < WRITTEN_BEFORE_INTERRUPT and process.poll() is None:
+            assert time.monotonic() < deadline, f"fewer than {WRITTEN_BEFORE_INTERRUPT} outputs in 120 s"
+            time.sleep(0.01)
+        assert process.poll() is None, "the batch finished before it could be interrupted"
+        # A terminal's Ctrl-C signals the whole foreground process group; `kill -INT` the parent.
+        if whom == "group":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            os.kill(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # a failed assertion above: leave no batch running
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
     text = stderr.decode()
     assert process.returncode == 130, text
     assert "Traceback" not in text
@@ -94,7 +112,7 @@ def test_ctrl_c_exits_130_and_leaves_only_complete_files(
     assert all(
         line.startswith("kmimg: error: ") and line.endswith("interrupted") for line in text.splitlines()
     )
-    assert 0 < count_new_pngs(out) < 200
+    assert WRITTEN_BEFORE_INTERRUPT <= count_new_pngs(out) < 200
 
 
 FILE_SIZE_LIMIT = 2000  # bytes: the 128x128 noise image at 64 colours needs more

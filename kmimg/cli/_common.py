@@ -131,7 +131,11 @@ class InputItem:
 
 
 def expand_inputs(inputs: Sequence[str], *, recursive: bool) -> list[InputItem]:
-    """Files as given, folders as their image files (sorted; ``recursive`` descends)."""
+    """Files as given, folders as their image files (sorted; ``recursive`` descends).
+
+    Inputs that are only folders holding no image are a :class:`UsageError` naming the first
+    (``DIR: no images``), so that a script running kmimg over many folders can tell which.
+    """
     items: list[InputItem] = []
     for raw in inputs:
         if raw == STDIO:
@@ -142,6 +146,8 @@ def expand_inputs(inputs: Sequence[str], *, recursive: bool) -> list[InputItem]:
             items.append(InputItem(raw, Path(Path(raw).name)))
     if sum(item.is_stdin for item in items) > 1:
         raise UsageError("'-' (standard input) can be given only once")
+    if inputs and not items:  # every other kind of input gives an item: all are empty folders
+        raise UsageError(f"{inputs[0]}: no images")
     return items
 
 

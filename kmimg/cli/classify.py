@@ -264,8 +264,8 @@ def _inputs(inputs: list[str], *, recursive: bool, link_dir: Path | None) -> lis
         items = [item for item in items if own not in Path(os.path.abspath(item.source)).parents]
     if any(item.is_stdin for item in items):
         raise UsageError("classify reads files and folders, not standard input")
-    if not items:
-        raise UsageError("no input images found")
+    if not items:  # expand_inputs found some, all of them under --link-dir
+        raise UsageError(f"{inputs[0]}: no images (other than the links in --link-dir {link_dir})")
     return items
 
 
@@ -436,7 +436,9 @@ def _write_montage(
             caption.append(f"label {evaluation.mapping[cluster]}")
         rows.append(
             ClusterRow(
-                center=feature_image(grouping.centers[cluster], options),
+                # An empty cluster's centre is wherever k-means left it, not a picture of
+                # anything: the montage shows an empty frame captioned "0 images" instead.
+                center=feature_image(grouping.centers[cluster], options) if size else None,
                 members=tuple(tiles),
                 caption=(", ".join(caption),) if members else tuple(caption),
             )

@@ -182,8 +182,6 @@ def compress_report_command(
         ks = parse_ks(ks_text)
         targets = _targets(target_psnr, target_ssim, target_de)
         items = expand_inputs(inputs, recursive=recursive)
-        if not items:
-            raise UsageError("no input images found")
         sheets, refused = _plan_sheets(items, sheet, force=force)
         _plan_best(items, write_best, ks)
         _check_single_output(items, html, "--html")
