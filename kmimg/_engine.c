@@ -798,78 +798,19 @@ static PyObject *cluster_sums(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* kpp_trial(points, n, dim, candidates, t, closest, trial)
- * trial[i, j] = min(closest[i], squared distance of point i to candidate j) for k-means++
- * seeding: points and candidates float32, closest and trial float64 (trial (n, t)). */
-static PyObject *kpp_trial(PyObject *self, PyObject *args) {
-    PyObject *points, *candidates, *closest, *trial;
-    Py_ssize_t n, t;
-    int dim;
-    if (!PyArg_ParseTuple(args, "OniOnOO", &points, &n, &dim, &candidates, &t, &closest, &trial)) return NULL;
-    if (dim < 1 || dim > MAX_DIM || t < 1) {
-        PyErr_SetString(PyExc_ValueError, "kpp_trial: bad shape");
-        return NULL;
-    }
-    Buf b[4] = {{0}};
-    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(candidates, &b[1], 0, 4 * dim, t, "candidates") < 0 ||
-        get_buffer(closest, &b[2], 0, 8, n, "closest") < 0 || get_buffer(trial, &b[3], 1, 8 * t, n, "trial") < 0) {
-        release(b, 4);
-        return NULL;
-    }
-    const float *x = (const float *)b[0].view.buf, *cand = (const float *)b[1].view.buf;
-    const double *near = (const double *)b[2].view.buf;
-    double *out = (double *)b[3].view.buf;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const float *p = x + (size_t)i * (size_t)dim;
-        for (Py_ssize_t j = 0; j < t; j++) {
-            double dist = (double)squared_distance(p, cand + (size_t)j * (size_t)dim, dim);
-            out[(size_t)i * (size_t)t + (size_t)j] = near[i] <= dist ? near[i] : dist;
-        }
-    }
-    Py_END_ALLOW_THREADS
-    release(b, 4);
-    Py_RETURN_NONE;
-}
-
-/* kpp_step(points, n, dim, proj, weights, closest, cumulative, draws, t, trial) -> chosen
- *
- * One step of greedy k-means++ (scikit-learn's variant), as kmimg's numpy code did it:
+/* One greedy k-means++ step (scikit-learn's variant), as kmimg's numpy code did it:
  * candidates = min(searchsorted(cumulative, draws * cumulative[-1]), n - 1); for each, the
  * potential sum(weights * min(closest, distance to it)); the candidate of the lowest potential
  * (the first on a tie) is chosen, closest becomes the distances with it and cumulative their
  * weighted running sum (all sums in point order). proj holds the points' projections on a unit
  * axis: a point whose projection is farther from a candidate's than its closest distance
  * cannot come nearer (min is then closest itself), so its distance is not computed. */
-static PyObject *kpp_step(PyObject *self, PyObject *args) {
-    PyObject *points, *proj, *weights, *closest, *cumulative, *draws, *trial;
-    Py_ssize_t n, t;
-    int dim;
-    if (!PyArg_ParseTuple(args, "OniOOOOOnO", &points, &n, &dim, &proj, &weights, &closest, &cumulative, &draws, &t,
-                          &trial))
-        return NULL;
-    if (dim < 1 || dim > MAX_DIM || t < 1 || n < 1) {
-        PyErr_SetString(PyExc_ValueError, "kpp_step: bad shape");
-        return NULL;
-    }
-    Buf b[7] = {{0}};
-    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(proj, &b[1], 0, 8, n, "proj") < 0 ||
-        get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(closest, &b[3], 1, 8, n, "closest") < 0 ||
-        get_buffer(cumulative, &b[4], 1, 8, n, "cumulative") < 0 || get_buffer(draws, &b[5], 0, 8, t, "draws") < 0 ||
-        get_buffer(trial, &b[6], 1, 8 * t, n, "trial") < 0) {
-        release(b, 7);
-        return NULL;
-    }
-    const float *x = (const float *)b[0].view.buf;
-    const double *q = (const double *)b[1].view.buf, *w = (const double *)b[2].view.buf;
-    const double *draw = (const double *)b[5].view.buf;
-    double *near = (double *)b[3].view.buf, *cum = (double *)b[4].view.buf, *out = (double *)b[6].view.buf;
-    Py_ssize_t chosen = 0;
-    Py_BEGIN_ALLOW_THREADS
+static Py_ssize_t kpp_step(const float *x, Py_ssize_t n, int dim, const double *q, const double *w, double *near,
+                           double *cum, const double *draw, Py_ssize_t t, double *out) {
     Py_ssize_t cand[64];
     double potential[64];
     double total = cum[n - 1];
-    if (t > 64) t = 64;
+    Py_ssize_t chosen = 0;
     for (Py_ssize_t j = 0; j < t; j++) {
         double value = draw[j] * total;
         Py_ssize_t lo = 0, hi = n;
@@ -902,46 +843,72 @@ static PyObject *kpp_step(PyObject *self, PyObject *args) {
         running += w[i] * near[i];
         cum[i] = running;
     }
-    chosen = cand[chosen];
-    Py_END_ALLOW_THREADS
-    release(b, 7);
-    return PyLong_FromSsize_t(chosen);
+    return cand[chosen];
 }
 
-/* project_points(points, n, dim, out): each point's projection on the points' axis of largest
- * spread, float64 (for kpp_step). */
-static PyObject *project_points(PyObject *self, PyObject *args) {
-    PyObject *points, *out;
-    Py_ssize_t n;
+/* kmeans_plusplus(points, n, dim, weights, first, draws, t, k, chosen) -> count
+ * Greedy weighted k-means++ from the point `first`, with t candidates a step drawn from
+ * draws ((k - 1) * t uniform numbers in [0, 1)); writes the chosen points' indices (int64) and
+ * returns how many there are (fewer than k only when every point is already a centre). */
+static PyObject *kmeans_plusplus(PyObject *self, PyObject *args) {
+    PyObject *points, *weights, *draws, *chosen;
+    Py_ssize_t n, first, t, k;
     int dim;
-    if (!PyArg_ParseTuple(args, "OniO", &points, &n, &dim, &out)) return NULL;
-    if (dim < 1 || dim > MAX_DIM || n < 1) {
-        PyErr_SetString(PyExc_ValueError, "project_points: bad shape");
+    if (!PyArg_ParseTuple(args, "OniOnOnnO", &points, &n, &dim, &weights, &first, &draws, &t, &k, &chosen))
+        return NULL;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || t < 1 || t > 64 || k < 1 || first < 0 || first >= n) {
+        PyErr_SetString(PyExc_ValueError, "kmeans_plusplus: bad shape");
         return NULL;
     }
-    Buf b[2] = {{0}};
-    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(out, &b[1], 1, 8, n, "out") < 0) {
-        release(b, 2);
+    Buf b[4] = {{0}};
+    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(weights, &b[1], 0, 8, n, "weights") < 0 ||
+        get_buffer(draws, &b[2], 0, 8 * t, k - 1, "draws") < 0 || get_buffer(chosen, &b[3], 1, 8, k, "chosen") < 0) {
+        release(b, 4);
         return NULL;
     }
     const float *x = (const float *)b[0].view.buf;
-    double *q = (double *)b[1].view.buf;
-    Py_BEGIN_ALLOW_THREADS
-    double axis[MAX_DIM];
-    spread_axis(x, n, dim, axis);
-    for (Py_ssize_t i = 0; i < n; i++) q[i] = project(axis, x + (size_t)i * (size_t)dim, dim);
-    Py_END_ALLOW_THREADS
-    release(b, 2);
-    Py_RETURN_NONE;
+    const double *w = (const double *)b[1].view.buf, *draw = (const double *)b[2].view.buf;
+    int64_t *out = (int64_t *)b[3].view.buf;
+    double *q = (double *)malloc(sizeof(double) * (size_t)n);
+    double *near = (double *)malloc(sizeof(double) * (size_t)n);
+    double *cum = (double *)malloc(sizeof(double) * (size_t)n);
+    double *trial = (double *)malloc(sizeof(double) * (size_t)n * (size_t)t);
+    Py_ssize_t count = 0;
+    if (q && near && cum && trial) {
+        Py_BEGIN_ALLOW_THREADS
+        double axis[MAX_DIM];
+        spread_axis(x, n, dim, axis);
+        const float *p0 = x + (size_t)first * (size_t)dim;
+        double running = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const float *p = x + (size_t)i * (size_t)dim;
+            q[i] = project(axis, p, dim);
+            near[i] = (double)squared_distance(p, p0, dim);
+            running += w[i] * near[i];
+            cum[i] = running;
+        }
+        out[count++] = first;
+        while (count < k && cum[n - 1] > 0) {
+            out[count] = kpp_step(x, n, dim, q, w, near, cum, draw + (size_t)(count - 1) * (size_t)t, t, trial);
+            count++;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    int failed = !(q && near && cum && trial);
+    free(q);
+    free(near);
+    free(cum);
+    free(trial);
+    release(b, 4);
+    if (failed) return PyErr_NoMemory();
+    return PyLong_FromSsize_t(count);
 }
 
 static PyMethodDef methods[] = {
     {"nearest", nearest, METH_VARARGS, "Nearest centre, its squared distance and the runner-up's."},
     {"lloyd", lloyd, METH_VARARGS, "Weighted Lloyd passes with Hamerly's bounds; returns passes run."},
     {"cluster_sums", cluster_sums, METH_VARARGS, "Weighted mass and feature sums per cluster."},
-    {"kpp_trial", kpp_trial, METH_VARARGS, "Distances to k-means++ candidates, capped by the closest."},
-    {"kpp_step", kpp_step, METH_VARARGS, "One greedy k-means++ step; returns the chosen point."},
-    {"project_points", project_points, METH_VARARGS, "Projections on the axis of largest spread."},
+    {"kmeans_plusplus", kmeans_plusplus, METH_VARARGS, "Greedy weighted k-means++; returns the count."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -32,20 +32,6 @@ def lloyd(
 def cluster_sums(
     features: Any, n: int, dim: int, weights: Any, labels: Any, k: int, mass: Any, sums: Any, /
 ) -> None: ...
-def kpp_trial(
-    points: Any, n: int, dim: int, candidates: Any, t: int, closest: Any, trial: Any, /
-) -> None: ...
-def kpp_step(
-    points: Any,
-    n: int,
-    dim: int,
-    proj: Any,
-    weights: Any,
-    closest: Any,
-    cumulative: Any,
-    draws: Any,
-    t: int,
-    trial: Any,
-    /,
+def kmeans_plusplus(
+    points: Any, n: int, dim: int, weights: Any, first: int, draws: Any, t: int, k: int, chosen: Any, /
 ) -> int: ...
-def project_points(points: Any, n: int, dim: int, out: Any, /) -> None: ...

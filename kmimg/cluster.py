@@ -353,41 +353,26 @@ def _kmeans_plusplus(
     points: NDArray[np.float64], weights: NDArray[np.float64], *, k: int, rng: np.random.Generator
 ) -> NDArray[np.float64]:
     """Greedy weighted k-means++ (Arthur & Vassilvitskii 2007; sklearn's variant with
-    ``2 + log k`` candidates per step, keeping the one that lowers the potential most)."""
+    ``2 + log k`` candidates per step, keeping the one that lowers the potential most), in
+    :func:`kmimg._engine.kmeans_plusplus`.
+
+    The random numbers are drawn here, in the order the steps use them: the first centre as
+    ``rng.choice(n, p=weights / weights.sum())`` draws it (one uniform number against the
+    cumulative probabilities), then ``2 + log k`` numbers per step.
+    """
     n = len(points)
     trials = 2 + int(np.log(k))
     x32 = np.ascontiguousarray(points, dtype=np.float32)
     w = np.ascontiguousarray(weights, dtype=np.float64)
-    first = int(rng.choice(n, p=weights / weights.sum()))
-    chosen = [first]
-    closest = _kpp_trial(x32, x32[first : first + 1], np.full(n, np.inf))[:, 0].copy()
-    cumulative = np.cumsum(w * closest)
-    projections = np.empty(n)
-    _engine.project_points(x32, n, x32.shape[1], projections)
-    trial = np.empty((n, trials))
-    for _ in range(1, k):
-        if float(cumulative[-1]) <= 0:
-            break
-        draws = rng.random(trials)
-        chosen.append(
-            _engine.kpp_step(x32, n, x32.shape[1], projections, w, closest, cumulative, draws, trials, trial)
-        )
-    centers = points[chosen]
-    if len(centers) < k:  # fewer distinct points than k: repeat, duplicates merge later
-        centers = points[np.resize(np.asarray(chosen), k)]
-    return np.asarray(centers, dtype=np.float64)
-
-
-def _kpp_trial(
-    x32: NDArray[np.float32], candidates: NDArray[np.float32], closest: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """``(n, t)``: each point's squared distance to each candidate, or to its closest chosen
-    centre when that is nearer (float32 distances, as float64)."""
-    trial = np.empty((len(x32), len(candidates)))
-    _engine.kpp_trial(
-        x32, len(x32), x32.shape[1], np.ascontiguousarray(candidates), len(candidates), closest, trial
-    )
-    return trial
+    cdf = np.cumsum(w / w.sum())
+    cdf /= cdf[-1]
+    first = min(int(np.searchsorted(cdf, rng.random(), side="right")), n - 1)
+    draws = rng.random(max(0, k - 1) * trials)
+    chosen = np.empty(k, dtype=np.intp)
+    count = _engine.kmeans_plusplus(x32, n, x32.shape[1], w, first, draws, trials, k, chosen)
+    if count < k:  # fewer distinct points than k: repeat, duplicates merge later
+        chosen = np.resize(chosen[:count], k)
+    return np.asarray(points[chosen], dtype=np.float64)
 
 
 def _sample(
