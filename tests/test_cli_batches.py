@@ -128,3 +128,43 @@ def test_usage_error_creates_no_output_folder(write_png, noisy_rgb: np.ndarray, 
         result = runner.invoke(app, [command, str(a), str(b), option, str(out)])
         assert result.exit_code == 2, (command, result.stderr)
         assert not out.exists()
+
+
+@pytest.fixture
+def many_small(tmp_path: Path) -> Path:
+    """80 small images (several chunks per worker) with a broken file at number 40."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(9)
+    for i in range(80):
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"i{i:03d}.png")
+    (folder / "i040.png").write_bytes(b"not an image")
+    return folder
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_chunked_batches_write_every_file_once_in_order(many_small: Path, tmp_path: Path, jobs: str) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["quantize", str(many_small), "-k", "4", "--out-dir", str(out), "-j", jobs, "--json", "-"]
+    )
+    assert result.exit_code == 1, result.stderr  # one failure, the rest written
+    document = json.loads(result.stdout)
+    names = [Path(record["input"]).name for record in document["results"]]
+    assert names == [f"i{i:03d}.png" for i in range(80) if i != 40]
+    assert sorted(p.name for p in out.iterdir()) == [f"i{i:03d}-k4.png" for i in range(80) if i != 40]
+    assert [Path(f["input"]).name for f in document["failures"]] == ["i040.png"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_fail_fast_stops_inside_a_chunk(many_small: Path, tmp_path: Path, jobs: str) -> None:
+    out = tmp_path / "out"
+    args = ["quantize", str(many_small), "-k", "4", "--out-dir", str(out), "-j", jobs, "--fail-fast"]
+    result = runner.invoke(app, [*args, "--json", "-"])
+    assert result.exit_code == 1
+    written = sorted(p.name for p in out.iterdir())
+    reported = sorted(Path(r["output"]).name for r in json.loads(result.stdout)["results"])
+    assert written == reported  # every file written is listed, nothing else was written
+    # The chunk holding the broken file stops at it: none of the files after it in that chunk.
+    assert "i041-k4.png" not in written
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
