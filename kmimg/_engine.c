@@ -498,15 +498,17 @@ static PyObject *nearest(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* How far the centres moved in the last pass, for Hamerly's bounds (move NULL: no pass yet). */
+/* How far the centres moved in the last pass, for Hamerly's bounds (move NULL: no pass yet),
+ * and half of each centre's distance to its nearest other centre (half NULL: not known). */
 typedef struct {
     const double *move;
     double largest, runner_up; /* the largest move, and the largest of the other centres */
     int64_t fastest;
+    const double *half;
 } Moves;
 
 static Moves moves_of(const double *move, Py_ssize_t m, double largest) {
-    Moves moved = {move, largest, 0.0, 0};
+    Moves moved = {move, largest, 0.0, 0, NULL};
     if (!move) return moved;
     for (Py_ssize_t j = 1; j < m; j++)
         if (move[j] > move[moved.fastest]) moved.fastest = j;
@@ -527,10 +529,14 @@ static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, 
             up[i] += move[lab[i]];
             /* a point's lower bound shrinks by the largest move of the *other* centres */
             low[i] -= lab[i] == moved->fastest ? moved->runner_up : moved->largest;
-            if (up[i] + margin < low[i]) continue;
+            /* no other centre is nearer than the lower bound, nor nearer than twice the half
+             * distance to the own centre's nearest neighbour minus the distance to the own */
+            double bound = low[i];
+            if (moved->half && moved->half[lab[i]] > bound) bound = moved->half[lab[i]];
+            if (up[i] + margin < bound) continue;
             /* Hamerly's second test: the exact distance to its own centre may settle it */
             up[i] = sqrt((double)squared_distance(p, c->rows + (size_t)c->where[lab[i]] * (size_t)dim, dim));
-            if (up[i] + margin < low[i]) continue;
+            if (up[i] + margin < bound) continue;
         }
         Nearest found = nearest_one(p, c, move ? lab[i] : -1, 1);
         lab[i] = found.label;
@@ -610,7 +616,7 @@ static void costliest(const double *cost, Py_ssize_t n, Py_ssize_t count, unsign
 typedef struct {
     float *c32;
     int64_t *lab, *empty;
-    double *up, *low, *mass, *sums, *updated, *move, *cost;
+    double *up, *low, *mass, *sums, *updated, *move, *cost, *half;
     Py_ssize_t *worst;
     unsigned char *taken;
 } Scratch;
@@ -626,6 +632,7 @@ static void scratch_free(Scratch *s) {
     free(s->updated);
     free(s->move);
     free(s->cost);
+    free(s->half);
     free(s->worst);
     free(s->taken);
 }
@@ -642,14 +649,34 @@ static int scratch_init(Scratch *s, Py_ssize_t n, Py_ssize_t m, int dim) {
     s->updated = (double *)malloc(sizeof(double) * mm * dd);
     s->move = (double *)malloc(sizeof(double) * mm);
     s->cost = (double *)malloc(sizeof(double) * nn);
+    s->half = (double *)malloc(sizeof(double) * mm);
     s->worst = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mm);
     s->taken = (unsigned char *)malloc(nn);
     if (!s->c32 || !s->lab || !s->empty || !s->up || !s->low || !s->mass || !s->sums || !s->updated || !s->move ||
-        !s->cost || !s->worst || !s->taken) {
+        !s->cost || !s->half || !s->worst || !s->taken) {
         scratch_free(s);
         return -1;
     }
     return 0;
+}
+
+/* half[j] = half the distance from centre j to its nearest other centre (Hamerly's s(j)):
+ * a point within that of its own centre has no nearer one. Shrunk by a relative 1e-9 so that
+ * rounding never makes it larger than it is. */
+static void half_gaps(const double *centers, Py_ssize_t m, int dim, double *half) {
+    for (Py_ssize_t j = 0; j < m; j++) half[j] = INFINITY;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        for (Py_ssize_t i = j + 1; i < m; i++) {
+            double squared = 0.0;
+            for (int d = 0; d < dim; d++) {
+                double step = centers[(size_t)j * (size_t)dim + (size_t)d] - centers[(size_t)i * (size_t)dim + (size_t)d];
+                squared += step * step;
+            }
+            if (squared < half[j]) half[j] = squared;
+            if (squared < half[i]) half[i] = squared;
+        }
+    }
+    for (Py_ssize_t j = 0; j < m; j++) half[j] = m > 1 ? 0.5 * sqrt(half[j]) * (1.0 - 1e-9) : 0.0;
 }
 
 /* Returns the passes run, or -1 when out of memory. See lloyd() for the contract. */
@@ -669,6 +696,10 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
             return -1;
         }
         Moves moved = moves_of(pass == 0 ? NULL : s.move, m, largest);
+        if (pass > 0) {
+            half_gaps(centers, m, dim, s.half);
+            moved.half = s.half;
+        }
         refresh_all(&c, x, s.lab, s.up, s.low, &moved, margin, n, threads);
         centers_free(&c);
         pass++;

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg import metrics
 from kmimg.cluster import (
     ColorTable,
     FittedPalette,
@@ -157,10 +156,7 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
     palette, counts, order = _png_palette(fitted, analysis)
     entry_of_color = order[fitted.labels]
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
-    quality = None
-    if measure:
-        psnr, delta_e = _color_errors(analysis, palette, entry_of_color, indices, options.dither)
-        quality = Quality(psnr, metrics.ssim_indexed(analysis.rgb, indices, palette), delta_e)
+    quality = _quality(analysis, palette, entry_of_color, indices, options.dither) if measure else None
     return Quantized(
         indices=indices,
         palette=palette,
@@ -237,6 +233,19 @@ def _dither_opaque(
     return np.where(analysis.alpha == 255, result, plain).astype(np.uint8)
 
 
+def _quality(
+    analysis: Analysis,
+    palette: NDArray[np.uint8],
+    entry_of_color: NDArray[np.intp],
+    indices: NDArray[np.uint8],
+    dither: bool,
+) -> Quality:
+    from kmimg import metrics  # here: a run that asks for no figures does not load it
+
+    psnr, delta_e = _color_errors(analysis, palette, entry_of_color, indices, dither)
+    return Quality(psnr, metrics.ssim_indexed(analysis.rgb, indices, palette), delta_e)
+
+
 def _color_errors(
     analysis: Analysis,
     palette: NDArray[np.uint8],
@@ -246,6 +255,8 @@ def _color_errors(
 ) -> tuple[float, float]:
     """PSNR (over R, G, B, and A for translucent images) and mean CIEDE2000 over the visible
     pixels."""
+    from kmimg import metrics
+
     table = analysis.table
     if not dither:
         mapped = palette[entry_of_color]

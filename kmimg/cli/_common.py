@@ -646,6 +646,14 @@ def guarded(work: Callable[[T], R], task: T) -> R | Failure:
         return Failure(display, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
 
+def skip_blas_threads() -> None:
+    """For commands whose engine does no BLAS work (quantize, compress-report): OpenBLAS starts
+    a thread per core when numpy loads (~30 ms of CPU per run); one is enough. A value the
+    user set is kept, and nothing changes once numpy is loaded."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def default_jobs() -> int:
     """All cores this process may use."""
     try:

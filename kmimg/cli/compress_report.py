@@ -30,6 +30,7 @@ from kmimg.cli._common import (
     finish,
     output_path,
     run_batch,
+    skip_blas_threads,
     write_json,
 )
 from kmimg.errors import OutputError, UsageError
@@ -176,6 +177,7 @@ def compress_report_command(
     Example: kmimg compress-report sample_images/flower.jpg --sheet out/flower.png --html out/flower.html
     """
     reporter = Reporter(quiet=quiet, debug=debug)
+    skip_blas_threads()
     with boundary(reporter):
         from kmimg.report import parse_ks
 

@@ -24,6 +24,7 @@ from kmimg.cli._common import (
     finish,
     output_path,
     run_batch,
+    skip_blas_threads,
     write_json,
 )
 from kmimg.errors import UsageError
@@ -96,6 +97,7 @@ def quantize_command(
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
     """
     reporter = Reporter(quiet=quiet, debug=debug)
+    skip_blas_threads()
     with boundary(reporter):
         from kmimg.quantize import QuantizeOptions
 
