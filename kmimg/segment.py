@@ -13,8 +13,9 @@ kmimg adds what makes the result usable:
 3. **Features**: the colour in CIELAB (or RGB) and, with ``spatial > 0``, the pixel position
    scaled so that the longest side spans ``spatial`` times the full lightness range (100 L* in
    Lab, 255 in RGB) -- the compactness trade-off of SLIC (Achanta et al. 2012).
-4. **Fit** scikit-learn's ``KMeans`` (seeded, several initialisations) on the smoothed image
-   shrunk so its longest side is at most ``max_side`` pixels (area-averaged with anti-aliasing).
+4. **Fit** k-means (seeded, several initialisations) on the smoothed image shrunk so its longest
+   side is at most ``max_side`` pixels (area-averaged): exact k-means in numpy up to
+   :data:`EXACT_FIT_PIXELS` points, scikit-learn's ``MiniBatchKMeans`` beyond (``max_side`` 0).
 5. **Assign every original pixel** to its nearest centre, from the full-resolution smoothed
    features: labels, masks and cut-out have the input's exact size and line up with it.
 6. Optional **clean-up** (``min_region``): every 8-connected region (of any cluster) smaller
@@ -26,8 +27,11 @@ kmimg adds what makes the result usable:
    darkest or lightest cluster by mean L*, or clusters chosen by index.
 
 Determinism: the same pixels and options give the same labels, whatever the number of threads.
-Alpha is not a feature: pixels are clustered by colour only; the cut-out keeps the input's alpha
-on foreground pixels.
+
+Alpha is not a feature: visible pixels are clustered by colour only and the cut-out keeps the
+input's alpha on foreground pixels. Pixels with alpha 0 take no part in the smoothing or the fit:
+they form a cluster of their own (one of the k), which is always background; the other k - 1
+clusters are fitted on the visible pixels.
 """
 
 from __future__ import annotations
