@@ -13,8 +13,9 @@ kmimg adds what makes the result usable:
 3. **Features**: the colour in CIELAB (or RGB) and, with ``spatial > 0``, the pixel position
    scaled so that the longest side spans ``spatial`` times the full lightness range (100 L* in
    Lab, 255 in RGB) -- the compactness trade-off of SLIC (Achanta et al. 2012).
-4. **Fit** scikit-learn's ``KMeans`` (seeded, several initialisations) on the smoothed image
-   shrunk so its longest side is at most ``max_side`` pixels (area-averaged with anti-aliasing).
+4. **Fit** k-means (seeded, several initialisations) on the smoothed image shrunk so its longest
+   side is at most ``max_side`` pixels (area-averaged): exact k-means in numpy up to
+   :data:`EXACT_FIT_PIXELS` points, scikit-learn's ``MiniBatchKMeans`` beyond (``max_side`` 0).
 5. **Assign every original pixel** to its nearest centre, from the full-resolution smoothed
    features: labels, masks and cut-out have the input's exact size and line up with it.
 6. Optional **clean-up** (``min_region``): every 8-connected region (of any cluster) smaller
@@ -26,8 +27,11 @@ kmimg adds what makes the result usable:
    darkest or lightest cluster by mean L*, or clusters chosen by index.
 
 Determinism: the same pixels and options give the same labels, whatever the number of threads.
-Alpha is not a feature: pixels are clustered by colour only; the cut-out keeps the input's alpha
-on foreground pixels.
+
+Alpha is not a feature: visible pixels are clustered by colour only and the cut-out keeps the
+input's alpha on foreground pixels. Pixels with alpha 0 take no part in the smoothing or the fit:
+they form a cluster of their own (one of the k), which is always background; the other k - 1
+clusters are fitted on the visible pixels.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg.cluster import build_color_table, nearest_center
-from kmimg.colorspace import rgb_to_lab
+from kmimg._threads import ordered_map
+from kmimg.cluster import nearest_center
+from kmimg.colorspace import rgb_to_lab, unpack_colors
 from kmimg.types import ColorSpace
 
 MIN_K = 2
@@ -49,7 +54,22 @@ DEFAULT_SIGMA = 2.0
 DEFAULT_MAX_SIDE = 256
 #: Initialisations of the k-means fit; the best (lowest inertia) wins.
 _N_INIT = 4
+#: Fit sets up to this many points get exact k-means; larger ones (``max_side`` 0 on anything
+#: over 512 x 512) get MiniBatchKMeans.
+EXACT_FIT_PIXELS = 512 * 512
+#: Lloyd stops when the centres move less than this fraction of the data's variance
+#: (scikit-learn's ``tol``), after at most _MAX_ITER passes.
+_TOL = 1e-4
+_MAX_ITER = 300
+#: Points per mini-batch (larger than scikit-learn's 1024 for a steadier fit) and batches.
+_BATCH_SIZE = 4096
+_STEPS = 128
+#: Points of the exact fit that starts MiniBatchKMeans (the default fit's 256 x 256).
+_INIT_SAMPLE = 1 << 16
 _ROW_BLOCK_PIXELS = 1 << 18
+#: From this many pixels distinct colours are found with a 2^24-entry table, not a sort.
+_LOOKUP_MIN_PIXELS = 1 << 17
+_NO_LABELS = np.zeros(0, dtype=np.uint8)
 #: Candidate contour colours, the most distant from every cluster's mean colour is used.
 CONTOUR_COLORS: tuple[tuple[int, int, int], ...] = (
     (255, 0, 0),
@@ -118,6 +138,7 @@ class ClusterStats:
     background: bool
     bbox: BoundingBox | None
     regions: int
+    transparent: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +147,8 @@ class Segmentation:
 
     ``labels`` ``(h, w)`` uint8 holds cluster indices in the documented order (descending pixel
     count); ``colors`` ``(k, 3)`` the mean original colour of each cluster (black if empty);
-    ``background`` the background cluster indices.
+    ``background`` the background cluster indices; ``transparent`` the cluster of the pixels
+    with alpha 0 (None when there are none).
     """
 
     labels: NDArray[np.uint8]
@@ -137,6 +159,7 @@ class Segmentation:
     regions_merged: int = 0
     pixels_changed: int = 0
     options: SegmentOptions = field(default_factory=SegmentOptions)
+    transparent: int | None = None
 
     @property
     def k(self) -> int:
@@ -177,6 +200,8 @@ def parse_background(text: str, k: int) -> str | tuple[int, ...]:
 def segment(
     rgb: NDArray[np.uint8],
     options: SegmentOptions | None = None,
+    *,
+    alpha: NDArray[np.uint8] | None = None,
 ) -> Segmentation:
     """Segment an RGB image into ``options.k`` clusters (see the module docstring).
 
@@ -186,6 +211,9 @@ def segment(
         ``(h, w, 3)`` uint8 image (grey images are given as three equal channels).
     options
         :class:`SegmentOptions`; the defaults when omitted.
+    alpha
+        Optional ``(h, w)`` uint8 opacity. Pixels with alpha 0 take no part in the fit and form
+        a background cluster of their own (see the module docstring).
 
     Returns
     -------
@@ -195,8 +223,13 @@ def segment(
     options = options or SegmentOptions()
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError("rgb must be an (h, w, 3) uint8 array")
-    smoothed = smooth(rgb, options.sigma)
-    fit_image = shrink(smoothed, options.max_side)
+    if alpha is not None and alpha.shape != rgb.shape[:2]:
+        raise ValueError("alpha must be an (h, w) array of the image's size")
+    visible = None if alpha is None or bool(alpha.all()) else np.asarray(alpha > 0)
+    # Transparent pixels are one cluster of their own: the fit shares the rest out.
+    fitted_k = options.k - (visible is not None)
+    smoothed = smooth(rgb, options.sigma, visible=visible)
+    fit_image, coverage = shrink(smoothed, options.max_side, visible=visible)
     lighting: NDArray[np.float32] | None = None
     level: NDArray[np.float32] | None = None
     if options.flatten > 0:
@@ -204,47 +237,86 @@ def segment(
         level = lighting_small.reshape(-1, 3).mean(axis=0)
         fit_image = _flattened(fit_image, lighting_small, level)
         lighting = _enlarge(lighting_small, rgb.shape[:2])
-    centers = fit_centers(fit_image, options, full_shape=rgb.shape[:2])
-    raw = assign_labels(smoothed, centers, options, lighting=lighting, level=level)
-    cleaned, merged = remove_small_regions(raw, options.min_region)
-    labels, colors = _order_clusters(cleaned, rgb, options.k)
-    background = choose_background(labels, colors, options.background)
+    usable = None if coverage is None else coverage >= min(0.5, float(coverage.max()))
+    centers = fit_centers(fit_image, options, full_shape=rgb.shape[:2], k=fitted_k, usable=usable)
+    raw = assign_labels(smoothed, centers, options, lighting=lighting, level=level, visible=visible)
+    cleaned, merged = remove_small_regions(
+        raw, options.min_region, keep=None if visible is None else ~visible
+    )
+    labels, colors, new_index = _order_clusters(cleaned, rgb, options.k)
+    transparent = None if visible is None else int(new_index[fitted_k])
+    background = choose_background(labels, colors, options.background, transparent=transparent)
     return Segmentation(
         labels=labels,
         colors=colors,
         background=background,
-        clusters=cluster_stats(labels, colors, background),
+        clusters=cluster_stats(labels, colors, background, transparent=transparent),
         fit_shape=(int(fit_image.shape[0]), int(fit_image.shape[1])),
         regions_merged=merged,
         pixels_changed=int(np.count_nonzero(raw != cleaned)),
         options=options,
+        transparent=transparent,
     )
 
 
 # ----------------------------------------------------------------------------- pre-processing
 
 
-def smooth(rgb: NDArray[np.uint8], sigma: float) -> NDArray[np.float32]:
-    """Gaussian blur of each channel (``sigma`` in pixels; 0 = none), as float32 in 0..255."""
+def smooth(
+    rgb: NDArray[np.uint8], sigma: float, *, visible: NDArray[np.bool_] | None = None
+) -> NDArray[np.float32]:
+    """Gaussian blur of each channel (``sigma`` in pixels; 0 = none), as float32 in 0..255.
+
+    With ``visible``, hidden pixels lend no colour to their neighbours (normalised convolution:
+    the blur of the visible colours divided by the blur of the visibility).
+    """
     from scipy import ndimage
 
-    image = rgb.astype(np.float32)
     if sigma <= 0:
-        return image
-    result: NDArray[np.float32] = ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest")
-    return result
+        return rgb.astype(np.float32)
+    # Stored as three planes and returned as an (h, w, 3) view of them: every channel is one
+    # contiguous array for the blur, the shrink and the rounding.
+    planes = np.empty((3, *rgb.shape[:2]), dtype=np.float32)
+
+    def blur_channel(c: int) -> None:
+        # uint8 in, float32 out: the same sums as blurring a float32 copy, without the copy.
+        ndimage.gaussian_filter(rgb[..., c], sigma=sigma, mode="nearest", output=planes[c])
+
+    # Each channel writes its own plane, so threads cannot change the result.
+    ordered_map(blur_channel, range(3))
+    out: NDArray[np.float32] = np.moveaxis(planes, 0, -1)
+    if visible is not None:
+        weight = ndimage.gaussian_filter(visible.astype(np.float32), sigma=sigma, mode="nearest")
+        np.divide(out, np.maximum(weight, 1e-6)[..., None], out=out)
+        np.clip(out, 0.0, 255.0, out=out)
+    return out
 
 
-def shrink(image: NDArray[np.float32], max_side: int) -> NDArray[np.float32]:
-    """Resize so the longest side is at most ``max_side`` (0 = unchanged) by area averaging."""
+def shrink(
+    image: NDArray[np.float32], max_side: int, *, visible: NDArray[np.bool_] | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """Resize so the longest side is at most ``max_side`` (0 = unchanged) by area averaging.
+
+    Returns the image and, with ``visible``, the visible fraction of each shrunk pixel, whose
+    colour is then the mean of its visible pixels only (``None`` without ``visible``).
+    """
     height, width = image.shape[:2]
     longest = max(height, width)
     if max_side <= 0 or longest <= max_side:
-        return image
-    from PIL import Image
-
+        return image, None if visible is None else visible.astype(np.float32)
     scale = max_side / longest
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if visible is None:
+        return _box_resize(image, size), None
+    weight = visible.astype(np.float32)
+    coverage = _box_resize(weight[..., None], size)[..., 0]
+    sums = _box_resize(image * weight[..., None], size)
+    return np.asarray(sums / np.maximum(coverage, 1e-6)[..., None], dtype=np.float32), coverage
+
+
+def _box_resize(image: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.float32]:
+    from PIL import Image
+
     # Area averaging (Pillow's box filter on float planes): every original pixel counts once.
     planes = [
         np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c])).resize(size, Image.Resampling.BOX))
@@ -300,15 +372,16 @@ def _border_pixels(image: NDArray[np.generic]) -> NDArray[np.bool_]:
 
 
 def features(
-    rgb: NDArray[np.floating],
+    rgb: NDArray[np.generic],
     rows: NDArray[np.floating] | None,
     cols: NDArray[np.floating] | None,
     options: SegmentOptions,
     *,
     longest: int,
 ) -> NDArray[np.float64]:
-    """Clustering features of ``(n, 3)`` colours at positions ``rows``, ``cols`` (pixels of an
-    image whose longest side is ``longest``); positions are ignored when ``spatial`` is 0."""
+    """Clustering features of ``(n, 3)`` colours (uint8 or float, 0-255) at positions ``rows``,
+    ``cols`` (pixels of an image whose longest side is ``longest``); positions are ignored when
+    ``spatial`` is 0."""
     colour = rgb_to_lab(rgb) if options.space is ColorSpace.LAB else np.asarray(rgb, dtype=np.float64)
     if options.spatial <= 0 or rows is None or cols is None:
         return colour
@@ -318,34 +391,165 @@ def features(
 
 
 def fit_centers(
-    fit_image: NDArray[np.float32], options: SegmentOptions, *, full_shape: tuple[int, ...]
+    fit_image: NDArray[np.float32],
+    options: SegmentOptions,
+    *,
+    full_shape: tuple[int, ...],
+    k: int | None = None,
+    usable: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
-    """k-means centres (``(k, d)`` features) fitted on the shrunk smoothed image.
+    """k-means centres (``(k, d)`` features, ``k`` defaulting to ``options.k``) fitted on the
+    shrunk smoothed image, or on its ``usable`` pixels only.
 
-    Positions are measured in original-image pixels so the centres apply at full size.
+    Positions are measured in original-image pixels so the centres apply at full size. Up to
+    :data:`EXACT_FIT_PIXELS` points get exact k-means (:func:`kmeans`); more -- a full-size
+    fit, ``max_side`` 0 -- get scikit-learn's ``MiniBatchKMeans`` (:func:`minibatch_kmeans`).
     """
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
+    k = options.k if k is None else k
+    x = fit_features(fit_image, options, full_shape=full_shape, usable=usable)
+    if len(x) == 0:  # nothing visible: any centres do, no pixel is assigned to them
+        return np.zeros((k, x.shape[1]), dtype=np.float64)
+    fit = kmeans if len(x) <= EXACT_FIT_PIXELS else minibatch_kmeans
+    centers = fit(x, min(k, len(x)), seed=options.seed)
+    # An image with fewer pixels than k: the missing clusters repeat a centre and stay empty.
+    missing = k - len(centers)
+    return np.vstack([centers, np.repeat(centers[-1:], missing, axis=0)]) if missing else centers
 
+
+def fit_features(
+    fit_image: NDArray[np.float32],
+    options: SegmentOptions,
+    *,
+    full_shape: tuple[int, ...],
+    usable: NDArray[np.bool_] | None = None,
+) -> NDArray[np.floating]:
+    """Features of the fit image's (``usable``) pixels: float64 for an exact fit, float32 in
+    row blocks for a large one (a 12-megapixel image: 144 MB instead of ~1 GB of temporaries)."""
     fh, fw = fit_image.shape[:2]
     full_h, full_w = int(full_shape[0]), int(full_shape[1])
-    rows, cols = np.mgrid[0:fh, 0:fw]
-    # Centre of each shrunk pixel in original coordinates.
-    rows_full = (rows.ravel() + 0.5) * (full_h / fh) - 0.5
-    cols_full = (cols.ravel() + 0.5) * (full_w / fw) - 0.5
-    x = features(fit_image.reshape(-1, 3), rows_full, cols_full, options, longest=max(full_h, full_w))
-    # One thread: the fit has at most max_side^2 points, where OpenMP start-up and, on a busy
-    # machine, waiting for a second core cost more than the work (measured 5x slower).
+    longest = max(full_h, full_w)
+    width = 3 if options.spatial <= 0 else 5
+    chosen = np.ones((fh, fw), dtype=bool) if usable is None else usable
+    large = int(np.count_nonzero(chosen)) > EXACT_FIT_PIXELS
+    blocks = []
+    step = max(1, _ROW_BLOCK_PIXELS // max(fw, 1))
+    for top in range(0, fh, step):
+        keep = chosen[top : top + step]
+        colours = fit_image[top : top + step][keep]
+        rows, cols = np.nonzero(keep)
+        # Centre of each shrunk pixel in original coordinates.
+        rows_full = (rows + top + 0.5) * (full_h / fh) - 0.5
+        cols_full = (cols + 0.5) * (full_w / fw) - 0.5
+        if large:  # Lab of the 8-bit colours (a table lookup); the labels use them too
+            colours = np.rint(np.clip(colours, 0.0, 255.0)).astype(np.uint8)
+        block = features(colours, rows_full, cols_full, options, longest=longest)
+        blocks.append(block.astype(np.float32) if large else block)
+    if not blocks:
+        return np.zeros((0, width), dtype=np.float64)
+    return np.concatenate(blocks)
+
+
+def kmeans(x: NDArray[np.floating], k: int, *, seed: int) -> NDArray[np.float64]:
+    """Exact k-means of the rows of ``x``: the best (lowest inertia) of :data:`_N_INIT` runs of
+    greedy k-means++ seeding (Arthur & Vassilvitskii 2007, scikit-learn's variant with
+    ``2 + log k`` candidates per step) and Lloyd iterations to convergence.
+
+    Plain numpy: importing ``sklearn.cluster`` costs about a second, ten times this fit on the
+    65,536 pixels of the default fit image. Sums are numpy's (pairwise, no BLAS), so the result
+    does not depend on the number of threads.
+    """
+    points = np.asarray(x, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    tol = _TOL * float(np.mean(np.var(points, axis=0)))
+    best, best_inertia = points[:k], np.inf
+    for _ in range(_N_INIT):
+        centers = _lloyd(points, _kmeans_plusplus(points, k, rng), tol=tol)
+        labels = nearest_center(points, centers)
+        inertia = float(np.sum((points - centers[labels]) ** 2))
+        if inertia < best_inertia:
+            best, best_inertia = centers, inertia
+    return best
+
+
+def _kmeans_plusplus(points: NDArray[np.float64], k: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    n = len(points)
+    trials = 2 + int(np.log(k))
+    chosen = [int(rng.integers(n))]
+    closest = np.sum((points - points[chosen[0]]) ** 2, axis=1)
+    for _ in range(1, k):
+        total = float(closest.sum())
+        if total <= 0:  # fewer distinct points than k: the duplicates stay empty clusters
+            chosen.append(chosen[-1])
+            continue
+        candidates = np.minimum(np.searchsorted(np.cumsum(closest), rng.random(trials) * total), n - 1)
+        distances = np.sum((points[:, None, :] - points[candidates][None, :, :]) ** 2, axis=2)
+        trial = np.minimum(closest[:, None], distances)
+        best = int(np.argmin(trial.sum(axis=0)))
+        chosen.append(int(candidates[best]))
+        closest = np.ascontiguousarray(trial[:, best])
+    return np.array(points[chosen], dtype=np.float64)
+
+
+def _lloyd(points: NDArray[np.float64], centers: NDArray[np.float64], *, tol: float) -> NDArray[np.float64]:
+    """Lloyd iterations until no label changes or the centres move less than ``tol`` in all
+    (squared), as scikit-learn's ``KMeans``; an empty cluster takes the point farthest from
+    its centre."""
+    k = len(centers)
+    previous: NDArray[np.intp] | None = None
+    for _ in range(_MAX_ITER):
+        labels = nearest_center(points, centers)
+        if previous is not None and np.array_equal(labels, previous):
+            break
+        counts = np.bincount(labels, minlength=k)
+        updated = centers.copy()
+        filled = counts > 0
+        for d in range(points.shape[1]):
+            updated[filled, d] = (
+                np.bincount(labels, weights=points[:, d], minlength=k)[filled] / counts[filled]
+            )
+        for j in np.flatnonzero(~filled):
+            distances = np.sum((points - updated[labels]) ** 2, axis=1)
+            far = int(np.argmax(distances))
+            if distances[far] > 0:
+                updated[j] = points[far]
+                labels[far] = j
+        shift = float(np.sum((updated - centers) ** 2))
+        centers, previous = updated, labels
+        if shift <= tol:
+            break
+    return centers
+
+
+def minibatch_kmeans(x: NDArray[np.floating], k: int, *, seed: int) -> NDArray[np.float64]:
+    """k-means of millions of points: scikit-learn's ``MiniBatchKMeans`` (Sculley 2010), started
+    from the exact :func:`kmeans` of a seeded sample of :data:`_INIT_SAMPLE` points, then
+    :data:`_STEPS` mini-batches of :data:`_BATCH_SIZE` points drawn uniformly (seeded).
+
+    MiniBatchKMeans's own k-means++ start, judged on a few thousand points, lands in poorer
+    optima (7-11 % above KMeans's inertia at k = 5 on china.jpg). The batches are fed through
+    ``partial_fit``: ``fit`` draws each batch with ``choice(p=weights)``, which sums all the
+    weights again at every step (0.15 s per batch at 12 megapixels). One thread
+    (``threadpoolctl``), so the result does not depend on the thread count.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(seed)
+    sample = x[np.sort(rng.choice(len(x), size=min(len(x), _INIT_SAMPLE), replace=False))]
+    start = kmeans(sample, k, seed=seed)
+    model = MiniBatchKMeans(
+        n_clusters=k,
+        init=start.astype(x.dtype),
+        n_init=1,
+        batch_size=_BATCH_SIZE,
+        random_state=seed,
+        compute_labels=False,  # every pixel is labelled afterwards, from the 8-bit colours
+    )
     with warnings.catch_warnings(), threadpool_limits(limits=1):
-        # Fewer distinct pixels than k (a flat image) leaves duplicate centres: those clusters
-        # simply stay empty.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = KMeans(n_clusters=min(options.k, len(x)), n_init=_N_INIT, random_state=options.seed).fit(x)
-    centers = np.asarray(model.cluster_centers_, dtype=np.float64)
-    # An image with fewer pixels than k: the missing clusters repeat a centre and stay empty.
-    missing = options.k - len(centers)
-    return np.vstack([centers, np.repeat(centers[-1:], missing, axis=0)]) if missing else centers
+        warnings.simplefilter("ignore", RuntimeWarning)  # duplicate points: empty clusters
+        for _ in range(_STEPS):
+            model.partial_fit(x[rng.integers(0, len(x), size=_BATCH_SIZE)])
+    return np.asarray(model.cluster_centers_, dtype=np.float64)
 
 
 def assign_labels(
@@ -355,8 +559,10 @@ def assign_labels(
     *,
     lighting: NDArray[np.float32] | None = None,
     level: NDArray[np.float32] | None = None,
+    visible: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.uint8]:
-    """Nearest centre of every full-resolution pixel (``lighting`` is subtracted first).
+    """Nearest centre of every full-resolution pixel (``lighting`` is subtracted first); pixels
+    outside ``visible`` get label ``len(centers)`` (the transparent cluster).
 
     Colour-only features depend on the colour alone, so the smoothed colours are rounded to
     8 bits and each distinct colour is assigned once (a photo has far fewer distinct colours than
@@ -364,36 +570,82 @@ def assign_labels(
     """
     height, width = smoothed.shape[:2]
     labels = np.empty((height, width), dtype=np.uint8)
-    colours = np.empty((height, width, 3), dtype=np.uint8) if options.spatial <= 0 else None
+    keys = np.empty((height, width), dtype=np.uint32) if options.spatial <= 0 else None
     if lighting is not None and level is None:
         level = lighting.reshape(-1, 3).mean(axis=0)
     step = max(1, _ROW_BLOCK_PIXELS // max(width, 1))
-    for top in range(0, height, step):
+
+    def assign_block(top: int) -> None:
         block = smoothed[top : top + step]
         if lighting is not None and level is not None:
             block = _flattened(block, lighting[top : top + step], level)
-        if colours is not None:
-            colours[top : top + step] = np.rint(np.clip(block, 0.0, 255.0))
-            continue
+        if keys is not None:
+            keys[top : top + step] = _colour_keys(block)
+            return
         rows, cols = np.mgrid[top : top + block.shape[0], 0:width]
         x = features(block.reshape(-1, 3), rows.ravel(), cols.ravel(), options, longest=max(height, width))
         labels[top : top + step] = nearest_center(x, centers).reshape(block.shape[:2]).astype(np.uint8)
-    if colours is None:
-        return labels
-    table = build_color_table(colours.reshape(-1, 3))
-    colour_features = features(table.colors.astype(np.float64), None, None, options, longest=1)
-    per_colour = nearest_center(colour_features, centers)
-    return np.asarray(table.spread(per_colour.astype(np.uint8)), dtype=np.uint8).reshape(height, width)
+
+    # Blocks write disjoint rows, so threads cannot change the result.
+    ordered_map(assign_block, range(0, height, step))
+    if keys is not None:
+        if visible is None:
+            return _label_colours(keys.reshape(-1), centers, options).reshape(height, width)
+        labels[visible] = _label_colours(keys[visible], centers, options)
+    if visible is not None:
+        labels[~visible] = len(centers)
+    return labels
+
+
+def _colour_keys(block: NDArray[np.float32]) -> NDArray[np.uint32]:
+    """``0xRRGGBB`` of the rounded colours; float32 holds these integers below 2^24 exactly."""
+    rounded = np.rint(np.clip(block, 0.0, 255.0))
+    red, green, blue = (rounded[..., c] for c in range(3))
+    return ((red * 256.0 + green) * 256.0 + blue).astype(np.uint32)
+
+
+def _label_colours(
+    keys: NDArray[np.uint32], centers: NDArray[np.float64], options: SegmentOptions
+) -> NDArray[np.uint8]:
+    """Nearest centre of each packed colour, searched once per distinct colour.
+
+    A large image finds its distinct colours by marking them in a 2^24-entry table (16 MB; no
+    sort, no counts: ~3x faster than a colour histogram at 12 megapixels) that is then reused
+    as the colour -> label lookup.
+    """
+    if keys.size < _LOOKUP_MIN_PIXELS:
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return _nearest_of_colours(unique, centers, options)[inverse.reshape(-1)]
+    lookup = np.zeros(1 << 24, dtype=np.uint8)
+    lookup[keys] = 1
+    unique = np.flatnonzero(lookup).astype(np.uint32)
+    lookup[unique] = _nearest_of_colours(unique, centers, options)
+    return lookup[keys]
+
+
+def _nearest_of_colours(
+    keys: NDArray[np.uint32], centers: NDArray[np.float64], options: SegmentOptions
+) -> NDArray[np.uint8]:
+    def nearest(start: int) -> NDArray[np.uint8]:
+        # 8-bit colours take sRGB -> Lab from a table: equal to the float path within 1e-12.
+        colours = unpack_colors(keys[start : start + _ROW_BLOCK_PIXELS], 3)
+        x = features(colours, None, None, options, longest=1)
+        return nearest_center(x, centers).astype(np.uint8)
+
+    return np.concatenate([*ordered_map(nearest, range(0, len(keys), _ROW_BLOCK_PIXELS)), _NO_LABELS])
 
 
 # ----------------------------------------------------------------------------- clean-up
 
 
-def remove_small_regions(labels: NDArray[np.uint8], min_region: int) -> tuple[NDArray[np.uint8], int]:
+def remove_small_regions(
+    labels: NDArray[np.uint8], min_region: int, *, keep: NDArray[np.bool_] | None = None
+) -> tuple[NDArray[np.uint8], int]:
     """Give every 8-connected region smaller than ``min_region`` pixels the label of the nearest
     pixel outside all such regions; returns the new labels and the number of regions merged.
 
-    When every region is small the largest one is kept, so something always remains.
+    When every region is small the largest one is kept, so something always remains. Regions
+    of ``keep`` pixels (the transparent cluster, whose regions hold nothing else) stay as they are.
     """
     if min_region <= 1:
         return labels, 0
@@ -404,6 +656,8 @@ def remove_small_regions(labels: NDArray[np.uint8], min_region: int) -> tuple[ND
     sizes = np.bincount(regions.ravel())
     small = sizes < min_region
     small[0] = False  # region ids start at 1
+    if keep is not None:
+        small[np.unique(regions[keep])] = False
     if bool(small[1:].all()):
         small[int(np.argmax(sizes[1:])) + 1] = False
     removed = small[regions]
@@ -418,20 +672,30 @@ def remove_small_regions(labels: NDArray[np.uint8], min_region: int) -> tuple[ND
 
 def _order_clusters(
     labels: NDArray[np.uint8], rgb: NDArray[np.uint8], k: int
-) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
     """Renumber clusters by descending pixel count (ties: darker first, then old index);
-    returns the labels and each cluster's mean original colour."""
+    returns the labels, each cluster's mean original colour and the new index of each old one."""
     flat = labels.ravel()
     counts = np.bincount(flat, minlength=k)
-    pixels = rgb.reshape(-1, 3).astype(np.float64)
-    sums = np.stack([np.bincount(flat, weights=pixels[:, c], minlength=k) for c in range(3)], axis=1)
-    means = sums / np.maximum(counts, 1)[:, None]
+    means = _cluster_sums(flat, rgb.reshape(-1, 3), k) / np.maximum(counts, 1)[:, None]
     lightness = rgb_to_lab(means)[:, 0]
     order = np.lexsort((np.arange(k), lightness, -counts))
     new_index = np.empty(k, dtype=np.uint8)
     new_index[order] = np.arange(k, dtype=np.uint8)
     colors = np.clip(np.rint(means[order]), 0, 255).astype(np.uint8)
-    return new_index[labels], colors
+    return new_index[labels], colors, new_index
+
+
+def _cluster_sums(flat: NDArray[np.uint8], pixels: NDArray[np.uint8], k: int) -> NDArray[np.float64]:
+    """``(k, 3)`` sums of each cluster's 8-bit colours, exact: a histogram of (label, value)
+    pairs per channel, weighted by the values afterwards -- no float64 copy of the pixels."""
+    keys = flat.astype(np.uint16) << np.uint16(8)
+    values = np.arange(256, dtype=np.int64)
+    sums = np.empty((k, 3), dtype=np.float64)
+    for c in range(3):
+        histogram = np.bincount(keys | pixels[:, c], minlength=k * 256).reshape(k, 256)
+        sums[:, c] = histogram @ values
+    return sums
 
 
 def border_shares(labels: NDArray[np.uint8], k: int) -> NDArray[np.float64]:
@@ -440,30 +704,48 @@ def border_shares(labels: NDArray[np.uint8], k: int) -> NDArray[np.float64]:
     return np.asarray(np.bincount(frame, minlength=k) / max(frame.size, 1), dtype=np.float64)
 
 
-def choose_background(labels: NDArray[np.uint8], colors: NDArray[np.uint8], rule: str) -> tuple[int, ...]:
+def choose_background(
+    labels: NDArray[np.uint8], colors: NDArray[np.uint8], rule: str, *, transparent: int | None = None
+) -> tuple[int, ...]:
     """Background cluster indices under ``rule`` (see :func:`parse_background`).
 
     ``auto``: the cluster with the largest border share (ties: more pixels, i.e. lower index).
     ``dark``/``light``: the non-empty cluster with the lowest/highest mean L*.
+    The ``transparent`` cluster, if any, is always background and never a candidate: ``auto``
+    looks at the visible border pixels only (none: the transparent cluster alone, as for a
+    logo on a transparent canvas), and a choice that would leave no foreground is dropped.
     """
     k = len(colors)
     parsed = parse_background(rule, k)
     if isinstance(parsed, tuple):
-        return parsed
-    if parsed == "auto":
-        return (int(np.argmax(border_shares(labels, k))),)
-    counts = np.bincount(labels.ravel(), minlength=k)
-    lightness = rgb_to_lab(colors.astype(np.float64))[:, 0]
-    candidates = np.flatnonzero(counts > 0)
-    pick = np.argmin if parsed == "dark" else np.argmax
-    return (int(candidates[pick(lightness[candidates])]),)
+        chosen = parsed
+    elif parsed == "auto":
+        shares = border_shares(labels, k)
+        if transparent is not None:  # the visible part of the border decides
+            shares[transparent] = 0.0
+        chosen = (int(np.argmax(shares)),) if shares.max() > 0 else ()
+    else:
+        counts = np.bincount(labels.ravel(), minlength=k)
+        counts[[] if transparent is None else [transparent]] = 0
+        lightness = rgb_to_lab(colors.astype(np.float64))[:, 0]
+        candidates = np.flatnonzero(counts > 0)
+        pick = np.argmin if parsed == "dark" else np.argmax
+        chosen = (int(candidates[pick(lightness[candidates])]),) if len(candidates) else ()
+    if transparent is None:
+        return chosen
+    joined = tuple(sorted({*chosen, transparent}))
+    return joined if len(joined) < k else (transparent,)
 
 
 def cluster_stats(
-    labels: NDArray[np.uint8], colors: NDArray[np.uint8], background: tuple[int, ...]
+    labels: NDArray[np.uint8],
+    colors: NDArray[np.uint8],
+    background: tuple[int, ...],
+    *,
+    transparent: int | None = None,
 ) -> tuple[ClusterStats, ...]:
-    """Pixel count and fraction, mean colour and L*, border share, background flag, bounding
-    box and number of 8-connected regions of every cluster."""
+    """Pixel count and fraction, mean colour and L*, border share, background and transparency
+    flags, bounding box and number of 8-connected regions of every cluster."""
     from skimage.measure import label as connected
 
     k = len(colors)
@@ -487,6 +769,7 @@ def cluster_stats(
                 lightness=float(lightness[i]),
                 border_share=float(shares[i]),
                 background=i in background,
+                transparent=i == transparent,
                 bbox=_bounding_box(labels == i),
                 regions=int(region_counts[i]),
             )
@@ -505,6 +788,15 @@ def _bounding_box(mask: NDArray[np.bool_]) -> BoundingBox | None:
         width=int(cols[-1] - cols[0] + 1),
         height=int(rows[-1] - rows[0] + 1),
     )
+
+
+def count_foreground_regions(segmentation: Segmentation) -> int:
+    """Number of 8-connected regions of the foreground: a single foreground cluster's own
+    count (no second labelling of the image), else :func:`count_regions` of the mask."""
+    foreground = [c for c in segmentation.clusters if not c.background]
+    if len(foreground) == 1:
+        return foreground[0].regions
+    return count_regions(segmentation.foreground)
 
 
 def count_regions(mask: NDArray[np.bool_]) -> int:
@@ -560,13 +852,36 @@ def contour_image(
     Lines are two pixels wide (both sides of a boundary), one more per 800 pixels of the
     longest side so that they stay visible on large photos.
     """
-    from scipy import ndimage
-    from skimage.segmentation import find_boundaries
-
-    edges = find_boundaries(segmentation.labels, connectivity=1, mode="thick")  # type: ignore[no-untyped-call]
-    extra = max(rgb.shape[:2]) // 800
-    if extra:
-        edges = ndimage.binary_dilation(edges, iterations=extra)
+    edges = _widen(boundaries(segmentation.labels), max(rgb.shape[:2]) // 800)
     out = rgb.copy()
     out[edges] = np.array(color or contour_color(segmentation), dtype=np.uint8)
     return out
+
+
+def boundaries(labels: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """Pixels with a 4-neighbour of another label: both sides of every boundary.
+
+    The same pixels as ``skimage.segmentation.find_boundaries(labels, connectivity=1,
+    mode="thick")``, from four array comparisons (~40x faster at 12 megapixels).
+    """
+    edges = np.zeros(labels.shape, dtype=bool)
+    across = labels[:, 1:] != labels[:, :-1]
+    edges[:, 1:] |= across
+    edges[:, :-1] |= across
+    down = labels[1:] != labels[:-1]
+    edges[1:] |= down
+    edges[:-1] |= down
+    return edges
+
+
+def _widen(mask: NDArray[np.bool_], steps: int) -> NDArray[np.bool_]:
+    """``mask`` grown by ``steps`` pixels through 4-neighbours, as ``binary_dilation`` with the
+    cross and ``iterations=steps`` (shifted ORs: ~6x faster)."""
+    for _ in range(steps):
+        grown = mask.copy()
+        grown[:, 1:] |= mask[:, :-1]
+        grown[:, :-1] |= mask[:, 1:]
+        grown[1:] |= mask[:-1]
+        grown[:-1] |= mask[1:]
+        mask = grown
+    return mask

@@ -170,6 +170,25 @@ def test_same_seed_same_labels_and_seed_is_used() -> None:
     again = segment(image, SegmentOptions(k=6, seed=5))
     assert np.array_equal(first.labels, again.labels)
     assert np.array_equal(first.colors, again.colors)
+    # Six clusters on noise have many near-equal optima: a fit that ignored the seed would give
+    # one labelling for every seed.
+    others = [segment(image, SegmentOptions(k=6, seed=seed)).labels for seed in (6, 7, 8)]
+    assert any(not np.array_equal(first.labels, other) for other in others)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [SegmentOptions(k=3), SegmentOptions(k=3, max_side=0), SegmentOptions(k=3, spatial=0.5)],
+    ids=["default", "full-size-minibatch", "spatial"],
+)
+def test_labels_do_not_depend_on_the_number_of_threads(
+    samples: Path, monkeypatch: pytest.MonkeyPatch, options: SegmentOptions
+) -> None:
+    image = np.asarray(Image.open(samples / "china.jpg").convert("RGB"))  # 640 x 427: > 512^2 pixels
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    one = segment(image, options).labels
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert np.array_equal(segment(image, options).labels, one)
 
 
 def test_flat_image_leaves_extra_clusters_empty() -> None:
@@ -292,6 +311,110 @@ def test_min_region_is_reported() -> None:
     assert cleaned.regions_merged > 0
     assert cleaned.pixels_changed == int((raw.labels != cleaned.labels).sum()) > 0
     assert cleaned.clusters[1].regions < raw.clusters[1].regions
+
+
+# ----------------------------------------------------------------------------- the fit
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_minibatch_fit_of_a_full_size_image_is_within_1_percent_of_kmeans(samples: Path, k: int) -> None:
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    from kmimg.segment import EXACT_FIT_PIXELS, fit_features, minibatch_kmeans, smooth
+
+    image = np.asarray(Image.open(samples / "china.jpg").convert("RGB"))
+    options = SegmentOptions(k=k, max_side=0)
+    x = fit_features(smooth(image, options.sigma), options, full_shape=image.shape[:2])
+    assert len(x) > EXACT_FIT_PIXELS  # so segment() fits these pixels with MiniBatchKMeans
+    with threadpool_limits(limits=1):
+        exact = KMeans(n_clusters=k, n_init=4, random_state=0).fit(x).cluster_centers_
+
+    def inertia(centers: NDArray[np.floating]) -> float:
+        points = x.astype(np.float64)
+        return float((((points[:, None, :] - centers[None]) ** 2).sum(axis=2)).min(axis=1).sum())
+
+    # Measured: k=2 1.0000x, k=5 1.000x (README); a fit that stopped early would be far above.
+    assert inertia(minibatch_kmeans(x, k, seed=0)) <= 1.01 * inertia(exact)
+
+
+def test_exact_fit_matches_kmeans_on_the_default_fit_image(samples: Path) -> None:
+    from sklearn.cluster import KMeans
+
+    from kmimg.segment import fit_features, kmeans, shrink, smooth
+
+    image = np.asarray(Image.open(samples / "coffee.png").convert("RGB"))
+    options = SegmentOptions(k=4)
+    fit_image, _ = shrink(smooth(image, options.sigma), options.max_side)
+    x = fit_features(fit_image, options, full_shape=image.shape[:2])
+
+    def inertia(centers: NDArray[np.floating]) -> float:
+        return float((((x[:, None, :] - centers[None]) ** 2).sum(axis=2)).min(axis=1).sum())
+
+    reference = KMeans(n_clusters=4, n_init=4, random_state=0).fit(x).cluster_centers_
+    assert inertia(kmeans(x, 4, seed=0)) <= 1.001 * inertia(reference)
+
+
+# ----------------------------------------------------------------------------- transparency
+
+
+def logo_on_transparent_canvas() -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.bool_]]:
+    """A black disc and bar (anti-aliased edge included) on a fully transparent canvas."""
+    y, x = np.mgrid[0:H, 0:W]
+    distance = np.sqrt((y - 60.0) ** 2 + (x - 55.0) ** 2)
+    coverage = np.clip(30.5 - distance, 0.0, 1.0)
+    coverage[40:80, 100:140] = 1.0
+    alpha = np.rint(255 * coverage).astype(np.uint8)
+    rgb = np.zeros((H, W, 3), dtype=np.uint8)  # black under the logo and (as decoded) under alpha 0
+    return rgb, alpha, alpha > 0
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_black_logo_on_transparent_canvas_is_foreground(k: int) -> None:
+    rgb, alpha, shape = logo_on_transparent_canvas()
+    result = segment(rgb, SegmentOptions(k=k), alpha=alpha)
+    assert np.array_equal(result.foreground, shape)
+    assert result.transparent is not None and result.transparent in result.background
+    cluster = result.clusters[result.transparent]
+    assert cluster.transparent and cluster.pixels == int((~shape).sum())
+    cutout = cutout_image(rgb, alpha, result)
+    assert (cutout[..., 3][~shape] == 0).all()
+    assert np.array_equal(cutout[..., 3][shape], alpha[shape])
+
+
+def test_transparent_pixels_take_no_part_in_the_fit() -> None:
+    # Yellow shapes on blue inside a transparent frame whose hidden colour is black: the two
+    # visible colours get the two fitted clusters, black gets none.
+    image, truth = noisy_scene(np.random.default_rng(0))
+    alpha = np.full((H, W), 255, dtype=np.uint8)
+    alpha[:10] = alpha[-10:] = 0
+    image[alpha == 0] = 0
+    result = segment(image, SegmentOptions(k=3), alpha=alpha)
+    visible = alpha > 0
+    assert result.transparent is not None
+    assert (result.labels[~visible] == result.transparent).all()
+    assert not (result.labels[visible] == result.transparent).any()
+    assert iou(result.foreground, truth & visible) >= 0.95
+    assert set(result.background) == {result.transparent, int(result.labels[20, 5])}
+
+
+def test_clean_up_never_moves_transparent_pixels() -> None:
+    rgb, alpha, shape = logo_on_transparent_canvas()
+    alpha[5:7, 5:7] = 0  # nothing visible changes: the canvas is transparent anyway
+    alpha[20:22, 20:22] = 255  # a 4-pixel visible speck on the canvas
+    result = segment(rgb, SegmentOptions(k=2, min_region=10), alpha=alpha)
+    assert result.transparent is not None
+    assert (result.labels[alpha == 0] == result.transparent).all()
+    assert not result.foreground[20:22, 20:22].any()  # the speck joined its surroundings
+    assert result.foreground[shape & (alpha > 0)].mean() > 0.99
+
+
+def test_opaque_alpha_changes_nothing() -> None:
+    image, _ = noisy_scene(np.random.default_rng(0))
+    plain = segment(image, SegmentOptions(k=3))
+    opaque = segment(image, SegmentOptions(k=3), alpha=np.full((H, W), 255, dtype=np.uint8))
+    assert np.array_equal(plain.labels, opaque.labels)
+    assert opaque.transparent is None
 
 
 def test_spatial_weight_splits_a_uniform_image_by_position() -> None:

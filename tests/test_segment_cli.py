@@ -270,3 +270,21 @@ def test_readme_section_documents_every_option_and_shows_the_picture() -> None:
     assert "docs/coins-contours.png" in section
     assert (root / "docs" / "coins-contours.png").is_file()
     assert "kmimg segment sample_images/coins.png" in section
+
+
+def test_black_logo_on_transparent_canvas_is_cut_out(tmp_path: Path) -> None:
+    y, x = np.mgrid[0:50, 0:70]
+    logo = ((y - 25) ** 2 + (x - 30) ** 2 < 12**2) | ((y > 10) & (y < 40) & (x > 48) & (x < 60))
+    rgba = np.zeros((50, 70, 4), dtype=np.uint8)  # black, and fully transparent off the logo
+    rgba[..., 3] = np.where(logo, 255, 0)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
+    result = run(str(tmp_path / "logo.png"), "--emit", "cutout", "--json", "-", "--out-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)["results"][0]
+    assert record["foreground_fraction"] == round(float(logo.mean()), 6)
+    assert record["foreground_regions"] == 2
+    transparent = [c for c in record["clusters"] if c["transparent"]]
+    assert len(transparent) == 1 and transparent[0]["background"]
+    assert transparent[0]["pixels"] == int((~logo).sum())
+    _, cutout = read(tmp_path / "logo-cutout.png")
+    assert np.array_equal(cutout[..., 3], rgba[..., 3])

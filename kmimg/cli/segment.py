@@ -41,9 +41,11 @@ if TYPE_CHECKING:
 JSON_SCHEMA = "kmimg.segment"
 JSON_SCHEMA_VERSION = 1
 DEFAULT_EMIT = "seg,cutout,contours"
-#: zlib levels: seg/labels/masks are flat areas; cut-out and contours carry the photo's detail.
-FLAT_COMPRESS_LEVEL = 9
-PHOTO_COMPRESS_LEVEL = 6
+#: zlib levels. seg/labels/masks are flat areas: 6 deflates a 12-megapixel seg image twice as
+#: fast as 9 for ~6 % more bytes. The cut-out and contours carry the photo's detail, where 1 is
+#: ~4x faster than 6 for ~20 % more bytes.
+FLAT_COMPRESS_LEVEL = 6
+PHOTO_COMPRESS_LEVEL = 1
 
 
 class Emit(str, Enum):
@@ -283,12 +285,13 @@ def _plan(
 
 def segment_one(task: SegmentTask) -> Record:
     """Load, segment, render and write one input's outputs; returns its record."""
+    from kmimg._threads import ordered_map
     from kmimg.io import encode_png, load_image, write_atomic
     from kmimg.segment import contour_image, cutout_image, segment, segmented_image
 
     clock = Stopwatch()
     picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
-    result = segment(picture.rgb, task.options)
+    result = segment(picture.rgb, task.options, alpha=picture.alpha)
     renderers: dict[str, Callable[[], NDArray[np.uint8]]] = {
         Emit.SEG.value: lambda: segmented_image(result),
         Emit.LABELS.value: lambda: result.labels,
@@ -298,11 +301,17 @@ def segment_one(task: SegmentTask) -> Record:
     files = [(target, renderers[kind]) for kind, target in task.targets.items()]
     files += [(target, _mask_renderer(result, i)) for i, target in enumerate(task.masks)]
     photographic = {task.targets.get(Emit.CUTOUT.value), task.targets.get(Emit.CONTOURS.value)}
-    for target, render in files:
+    for target, _ in files:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        # Flat outputs compress well and fast at 9; photographic ones are ~6x faster at 6.
+
+    def write(file: tuple[str, Callable[[], NDArray[np.uint8]]]) -> None:
+        target, render = file
         level = PHOTO_COMPRESS_LEVEL if target in photographic else FLAT_COMPRESS_LEVEL
         write_atomic(target, encode_png(render(), compress_level=level))
+
+    # Pillow's encoder releases the GIL: the outputs are rendered and deflated side by side (one
+    # thread per core, none in batch workers); each file's bytes do not depend on it.
+    ordered_map(write, files)
     return Record(_record_fields(task, picture.width, picture.height, result, clock))
 
 
@@ -315,7 +324,7 @@ def _mask_renderer(result: Segmentation, index: int) -> Callable[[], NDArray[np.
 def _record_fields(
     task: SegmentTask, width: int, height: int, result: Segmentation, clock: Stopwatch
 ) -> dict[str, Any]:
-    from kmimg.segment import count_regions
+    from kmimg.segment import count_foreground_regions
 
     options = task.options
     outputs: dict[str, Any] = dict(task.targets)
@@ -332,7 +341,7 @@ def _record_fields(
         "outputs": {kind.value: outputs[kind.value] for kind in EMIT_ORDER if kind.value in outputs},
         "background": list(result.background),
         "foreground_fraction": round(float(foreground.mean()), 6),
-        "foreground_regions": count_regions(foreground),
+        "foreground_regions": count_foreground_regions(result),
         "cleanup": {
             "min_region": options.min_region,
             "regions_merged": result.regions_merged,
@@ -364,6 +373,7 @@ def _cluster_entry(stats: ClusterStats) -> dict[str, Any]:
         "lightness": round(stats.lightness, 3),
         "border_share": round(stats.border_share, 6),
         "background": stats.background,
+        "transparent": stats.transparent,
         "bbox": None if box is None else {"x": box.x, "y": box.y, "width": box.width, "height": box.height},
         "regions": stats.regions,
     }
