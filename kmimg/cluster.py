@@ -336,6 +336,35 @@ def _kmeans_centers(
     return best
 
 
+def weighted_kmeans(
+    points: NDArray[np.floating],
+    weights: NDArray[np.floating] | None = None,
+    *,
+    k: int,
+    seed: int,
+    starts: int = 1,
+    passes: int = 300,
+    tol: float = 0.0,
+) -> NDArray[np.float64]:
+    """Weighted k-means of the rows of ``points``: the lowest-inertia of ``starts`` runs of
+    greedy k-means++ seeding and up to ``passes`` Lloyd passes, stopping when no centre moves
+    more than ``tol`` along any axis. ``k`` must not exceed the number of distinct points.
+
+    The engine behind the quantize fit (:mod:`kmimg._engine`), for other callers (segment):
+    deterministic for a seed, whatever the number of threads.
+    """
+    x = np.ascontiguousarray(points, dtype=np.float64)
+    w = np.ones(len(x)) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    best, best_inertia = x[:k], np.inf
+    for _ in range(max(1, starts)):
+        centers = _lloyd_passes(x, w, _kmeans_plusplus(x, w, k=k, rng=rng), passes, tol=tol)
+        inertia = float(np.einsum("i,i->", w, _nearest_with_distance(x, centers)[1]))
+        if inertia < best_inertia:
+            best, best_inertia = centers, inertia
+    return best
+
+
 def _reduce_to_cells(
     points: NDArray[np.float64], weights: NDArray[np.float64], *, k: int, grid: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

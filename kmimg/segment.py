@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg._threads import ordered_map
-from kmimg.cluster import nearest_center
+from kmimg.cluster import nearest_center, weighted_kmeans
 from kmimg.colorspace import rgb_to_lab, unpack_colors
 from kmimg.types import ColorSpace
 
@@ -451,73 +451,17 @@ def fit_features(
 
 def kmeans(x: NDArray[np.floating], k: int, *, seed: int) -> NDArray[np.float64]:
     """Exact k-means of the rows of ``x``: the best (lowest inertia) of :data:`_N_INIT` runs of
-    greedy k-means++ seeding (Arthur & Vassilvitskii 2007, scikit-learn's variant with
-    ``2 + log k`` candidates per step) and Lloyd iterations to convergence.
+    greedy k-means++ seeding and Lloyd passes, by the quantize engine
+    (:func:`kmimg.cluster.weighted_kmeans`), until no centre moves more than scikit-learn's
+    tolerance (``_TOL`` of the mean variance, as a squared shift) allows.
 
-    Plain numpy: importing ``sklearn.cluster`` costs about a second, ten times this fit on the
-    65,536 pixels of the default fit image. Sums are numpy's (pairwise, no BLAS), so the result
-    does not depend on the number of threads.
+    Not scikit-learn: importing ``sklearn.cluster`` costs about a second, ten times this fit on
+    the 65,536 pixels of the default fit image.
     """
     points = np.asarray(x, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    tol = _TOL * float(np.mean(np.var(points, axis=0)))
-    best, best_inertia = points[:k], np.inf
-    for _ in range(_N_INIT):
-        centers = _lloyd(points, _kmeans_plusplus(points, k, rng), tol=tol)
-        labels = nearest_center(points, centers)
-        inertia = float(np.sum((points - centers[labels]) ** 2))
-        if inertia < best_inertia:
-            best, best_inertia = centers, inertia
-    return best
-
-
-def _kmeans_plusplus(points: NDArray[np.float64], k: int, rng: np.random.Generator) -> NDArray[np.float64]:
-    n = len(points)
-    trials = 2 + int(np.log(k))
-    chosen = [int(rng.integers(n))]
-    closest = np.sum((points - points[chosen[0]]) ** 2, axis=1)
-    for _ in range(1, k):
-        total = float(closest.sum())
-        if total <= 0:  # fewer distinct points than k: the duplicates stay empty clusters
-            chosen.append(chosen[-1])
-            continue
-        candidates = np.minimum(np.searchsorted(np.cumsum(closest), rng.random(trials) * total), n - 1)
-        distances = np.sum((points[:, None, :] - points[candidates][None, :, :]) ** 2, axis=2)
-        trial = np.minimum(closest[:, None], distances)
-        best = int(np.argmin(trial.sum(axis=0)))
-        chosen.append(int(candidates[best]))
-        closest = np.ascontiguousarray(trial[:, best])
-    return np.array(points[chosen], dtype=np.float64)
-
-
-def _lloyd(points: NDArray[np.float64], centers: NDArray[np.float64], *, tol: float) -> NDArray[np.float64]:
-    """Lloyd iterations until no label changes or the centres move less than ``tol`` in all
-    (squared), as scikit-learn's ``KMeans``; an empty cluster takes the point farthest from
-    its centre."""
-    k = len(centers)
-    previous: NDArray[np.intp] | None = None
-    for _ in range(_MAX_ITER):
-        labels = nearest_center(points, centers)
-        if previous is not None and np.array_equal(labels, previous):
-            break
-        counts = np.bincount(labels, minlength=k)
-        updated = centers.copy()
-        filled = counts > 0
-        for d in range(points.shape[1]):
-            updated[filled, d] = (
-                np.bincount(labels, weights=points[:, d], minlength=k)[filled] / counts[filled]
-            )
-        for j in np.flatnonzero(~filled):
-            distances = np.sum((points - updated[labels]) ** 2, axis=1)
-            far = int(np.argmax(distances))
-            if distances[far] > 0:
-                updated[j] = points[far]
-                labels[far] = j
-        shift = float(np.sum((updated - centers) ** 2))
-        centers, previous = updated, labels
-        if shift <= tol:
-            break
-    return centers
+    tol = float(np.sqrt(_TOL * float(np.mean(np.var(points, axis=0)))))
+    distinct = len(np.unique(points, axis=0)) if len(points) <= 4 * k else k
+    return weighted_kmeans(points, k=min(k, distinct), seed=seed, starts=_N_INIT, passes=_MAX_ITER, tol=tol)
 
 
 def minibatch_kmeans(x: NDArray[np.floating], k: int, *, seed: int) -> NDArray[np.float64]:
