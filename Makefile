@@ -36,8 +36,9 @@ pytest: $(VENV)/.installed-test
 
 test: lint typecheck pytest
 
-# kmimg against pngquant, ImageMagick, Pillow and the scikit-learn recipe; writes benchmarks/RESULTS.md.
-# BENCH_ARGS=--quick for a shorter run.
+# kmimg against pngquant, ImageMagick, Pillow and the scikit-learn recipe; measures issue 11's targets
+# on hold-out photos and writes benchmarks/RESULTS.md. BENCH_ARGS=--quick for a shorter run,
+# BENCH_ARGS='--only onefile,folder' for some sections (list: python benchmarks/run.py --help).
 bench: $(VENV)/.installed
 	@command -v pngquant >/dev/null && command -v convert >/dev/null || \
 		{ echo "make bench needs pngquant and ImageMagick: apt-get install -y pngquant imagemagick"; exit 1; }

@@ -8,6 +8,8 @@
 Hold-out inputs (issue 11's targets are judged on these, never on ``sample_images/``), from the
 real photos scikit-image ships in ``skimage/data`` (licences in ``NOTES.md``):
 
+All hold-out images are sRGB values without an embedded profile (see ``_as_srgb``).
+
 - ``holdout/``: 8 colour photos of 0.26-2.0 MP: rocket, motorcycle_left, motorcycle_right,
   retina, hubble_deep_field, ihc as they are (PNG), and two crops (retina's centre, a corner of
   the Hubble field), for 6 distinct sources.
@@ -27,6 +29,7 @@ Run: ``python benchmarks/inputs.py`` (``run.py`` calls it).
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 from pathlib import Path
@@ -52,7 +55,7 @@ HOLDOUT_SOURCES = (
 HOLDOUT_FOLDER_COUNT = 24
 SMALL_COUNT = 10_000
 SMALL_SIDE = 64
-_SMALL_VERSION = "v1"
+_SMALL_VERSION = "v2"
 
 
 def _save(image: Image.Image, path: Path) -> None:
@@ -145,9 +148,27 @@ def skimage_data() -> Path:
     return folder
 
 
+def _as_srgb(image: Image.Image) -> Image.Image:
+    """RGB pixels in sRGB without an embedded profile: a non-sRGB profile (rocket.jpg carries
+    Adobe RGB (1998)) is applied with LittleCMS first. Every contestant then reads the same
+    numbers: kmimg applies embedded profiles, pngquant ignores them, and the quality figures
+    compare raw pixel values."""
+    profile = image.info.get("icc_profile")
+    rgb = image.convert("RGB")
+    if profile:
+        from PIL import ImageCms
+
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if "srgb" not in ImageCms.getProfileDescription(source).lower():
+            rgb = ImageCms.profileToProfile(rgb, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    plain = Image.new("RGB", rgb.size)
+    plain.paste(rgb)  # a fresh image: no icc_profile left in .info for the PNG writer
+    return plain
+
+
 def holdout_sources() -> dict[str, Image.Image]:
     folder = skimage_data()
-    return {Path(name).stem: Image.open(folder / name).convert("RGB") for name in HOLDOUT_SOURCES}
+    return {Path(name).stem: _as_srgb(Image.open(folder / name)) for name in HOLDOUT_SOURCES}
 
 
 def _scaled_to(image: Image.Image, megapixels: float) -> Image.Image:

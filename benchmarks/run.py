@@ -170,10 +170,11 @@ def measure(argv: Sequence[str], *, tree: bool = False, log_name: str = "last-st
             sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         if sampler:
             sampler.stop.set()
             sampler.join()
-    code = os.waitstatus_to_exitcode(status)
+    code = process.returncode
     if code != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {code}: {log.read_text()[-500:]}")
     rss_kb = int(rss_file.read_text().split()[-1]) if TIME else usage.ru_maxrss
@@ -643,7 +644,7 @@ def _same_bytes(first: Path, second: Path, names: list[str]) -> bool:
     return all((first / n).read_bytes() == (second / n).read_bytes() for n in names)
 
 
-def bench_folder(report: Report, reps: int) -> None:
+def bench_folder(report: Report, reps: int, identity_ks: Sequence[int] = SPEED_KS) -> None:
     folder = inputs.holdout_folder()
     files = sorted(folder.glob("photo-??.png"))
     count = len(files)
@@ -662,10 +663,10 @@ def bench_folder(report: Report, reps: int) -> None:
         commands = {"kmimg": [*base, str(out_k)], PQ: pq, PQ1: one_thread(pq)}
         runs = alternate(commands, reps, tree=["kmimg"])
         # --jobs 1 once, outside the rounds: for the byte identity and as a figure.
-        single = measure([*base, str(out_k1), "--jobs", "1"], tree=True)
+        single = measure([*base, str(out_k1), "--jobs", "1"], tree=True) if k in identity_ks else None
         names = [f"{p.stem}-k{k}.png" for p in files]
-        identical = _same_bytes(out_k, out_k1, names)
-        identical_all = identical_all and identical
+        identical = _same_bytes(out_k, out_k1, names) if single else None
+        identical_all = identical_all and identical is not False
         rate = {name: count / median_wall(r) for name, r in runs.items()}
         # Judged against the faster of pngquant's two configurations (the ratio less kind to kmimg).
         ratio, peer = min((1 / paired_ratio(runs["kmimg"], runs[p], wall), p) for p in (PQ, PQ1))
@@ -675,15 +676,15 @@ def bench_folder(report: Report, reps: int) -> None:
             [
                 str(k),
                 f"{rate['kmimg']:.1f}",
-                f"{count / single.wall:.1f}",
+                f"{count / single.wall:.1f}" if single else "-",
                 f"{rate[PQ]:.1f}",
                 f"{rate[PQ1]:.1f}",
                 f"{ratio:.2f} ({peer})",
                 f"{median_of(kmimg_runs, lambda r: r.tree_rss_mb):.0f} / "
                 f"{median_of(kmimg_runs, lambda r: r.tree_pss_mb):.0f} / {median_rss(kmimg_runs):.0f}",
-                f"{single.tree_rss_mb:.0f}",
+                f"{single.tree_rss_mb:.0f}" if single else "-",
                 f"{median_rss(runs[PQ]):.0f}",
-                str(identical),
+                "not run" if identical is None else str(identical),
             ]
         )
         report.headline[f"folder_k{k}"] = {"kmimg": rate["kmimg"], "peer": peer, "ratio": ratio}
@@ -725,7 +726,7 @@ def bench_folder(report: Report, reps: int) -> None:
     report.target(
         "4e --jobs bytes",
         f"folder outputs of default `--jobs` ({os.cpu_count()}) and `--jobs 1` byte-identical at "
-        f"k = 16/64/256: {identical_all}",
+        f"k = {'/'.join(str(k) for k in identity_ks)}: {identical_all}",
         identical_all,
     )
 
@@ -809,7 +810,7 @@ def bench_small(report: Report, count: int, ks: Sequence[int]) -> None:
         "from the hold-out photos, pixel-art sprites (`inputs.small_inputs`). kmimg: `kmimg quantize "
         "DIR -k K --force --out-dir OUT`, default `--jobs`. pngquant: `xargs -0 -n "
         f"{SMALL_CHUNK} pngquant --nofs --force --ext -pqK.png K --` over a NUL-separated list of a "
-        f"hard-linked copy of the folder, i.e. {-(-len(files) // SMALL_CHUNK)} pngquant processes of up to "
+        f"hard-linked copy of the folder, i.e. {-(-len(files) // SMALL_CHUNK)} pngquant process(es) of up to "
         f"{SMALL_CHUNK:,} files run one after the other (one argv for 10,000 paths would fit ARG_MAX "
         "here, but not everywhere). A 200-file pilot of pngquant with and without OMP_NUM_THREADS=1 "
         "picks the faster for the full run. One round per k (the runs are long).",
@@ -1129,7 +1130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 round for one-file and folder runs, 2 elsewhere; 1,000 small files; no 48 MP sweep",
+        help="1 round for one-file, folder and segment runs, 2 elsewhere; 1,000 small files; "
+        "--jobs 1 at k = 16 only; no 48 MP sweep",
     )
     parser.add_argument(
         "--only", default=",".join(SECTIONS), help=f"comma-separated sections: {','.join(SECTIONS)}"
@@ -1167,12 +1169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     runners: dict[str, Callable[[], None]] = {
         "quality": lambda: bench_quality(report, methods),
         "onefile": lambda: bench_onefile(report, batch_reps),
-        "folder": lambda: bench_folder(report, batch_reps),
+        "folder": lambda: bench_folder(report, batch_reps, (16,) if args.quick else SPEED_KS),
         "small": lambda: bench_small(
             report, 1000 if args.quick else inputs.SMALL_COUNT, (8,) if args.quick else (8, 16)
         ),
         "12mp": lambda: bench_12mp(report, methods, reps),
-        "segment": lambda: bench_segment(report, reps),
+        "segment": lambda: bench_segment(report, batch_reps),
         "phases": lambda: bench_phases(report, reps),
         "startup": lambda: bench_startup(report, max(reps, 3)),
         "scaling": lambda: bench_scaling(
