@@ -1126,7 +1126,12 @@ def versions() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3, help="alternating rounds per timed comparison")
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=3,
+        help="alternating rounds per timed comparison (one-file, folder, segment: one fewer)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -1136,10 +1141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only", default=",".join(SECTIONS), help=f"comma-separated sections: {','.join(SECTIONS)}"
     )
+    parser.add_argument("--small-ks", default="8", help="k values of the small-file section, e.g. 8,16")
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"), help="markdown report path")
     args = parser.parse_args(argv)
     reps = 2 if args.quick else args.reps
-    batch_reps = 1 if args.quick else args.reps
+    # The one-file, folder and segment sections run many long commands per round.
+    batch_reps = 1 if args.quick else max(1, args.reps - 1)
+    small_ks = tuple(int(k) for k in args.small_ks.split(","))
     sections = [s for s in args.only.split(",") if s]
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
@@ -1170,9 +1178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quality": lambda: bench_quality(report, methods),
         "onefile": lambda: bench_onefile(report, batch_reps),
         "folder": lambda: bench_folder(report, batch_reps, (16,) if args.quick else SPEED_KS),
-        "small": lambda: bench_small(
-            report, 1000 if args.quick else inputs.SMALL_COUNT, (8,) if args.quick else (8, 16)
-        ),
+        "small": lambda: bench_small(report, 1000 if args.quick else inputs.SMALL_COUNT, small_ks),
         "12mp": lambda: bench_12mp(report, methods, reps),
         "segment": lambda: bench_segment(report, batch_reps),
         "phases": lambda: bench_phases(report, reps),
