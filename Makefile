@@ -51,12 +51,24 @@ wheel-check: $(VENV)/.installed
 	echo "wheel-check: $$(basename "$$tmp"/dist/kmimg-*.whl): $$got"; \
 	test "$$got" = "$$expected" || { echo "wheel-check: expected '$$expected'"; exit 1; }
 
-# kmimg against pngquant, ImageMagick, Pillow and the scikit-learn recipe; writes benchmarks/RESULTS.md.
-# BENCH_ARGS=--quick for a shorter run.
-bench: $(VENV)/.installed
+
+# kmimg as users install it (not editable: no import hook at start-up), for make bench.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c $(wildcard kmimg/*.py kmimg/*/*.py)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	rm -rf build
+	$(BENCH_VENV)/bin/python -m pip install --quiet .
+	rm -rf build
+	touch $@
+
+# kmimg against pngquant, ImageMagick, Pillow and the scikit-learn recipe; measures issue 11's targets
+# on hold-out photos and writes benchmarks/RESULTS.md. BENCH_ARGS=--quick for a shorter run,
+# BENCH_ARGS='--only onefile,folder' for some sections (list: python benchmarks/run.py --help).
+bench: $(BENCH_VENV)/.installed
 	@command -v pngquant >/dev/null && command -v convert >/dev/null || \
 		{ echo "make bench needs pngquant and ImageMagick: apt-get install -y pngquant imagemagick"; exit 1; }
-	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
