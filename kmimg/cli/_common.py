@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import signal
 import stat
@@ -18,12 +17,13 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 from kmimg.errors import KmimgError, OutputError, UsageError
 
@@ -448,6 +448,11 @@ def _pooled_results(
     tasks: Sequence[T], work: Callable[[T], R], *, jobs: int, stop: Callable[[], bool], fail_fast: bool
 ) -> Iterator[tuple[int, R | Failure, tuple[str, ...]]]:
     """Tasks in chunks on worker processes, results in task order within each chunk."""
+    # Imported here: ~15 ms of start-up that a single-file run does not need.
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     workers = min(jobs, len(tasks))
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     halt = context.Event()  # set by the parent: workers start no further task of their chunks
@@ -578,6 +583,8 @@ def _display(task: object) -> str:
 def _chunk_result(future: Future[list[Outcome1 | None]], chunk: Sequence[T]) -> list[Outcome1 | None]:
     # A worker killed outright (out of memory, a crash in a decoder) breaks the pool: its tasks
     # and every task not yet done fail with one line each instead of ending the whole run.
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         return future.result()
     except BrokenProcessPool:
