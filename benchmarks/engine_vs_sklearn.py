@@ -49,8 +49,7 @@ import kmimg.cluster as cluster  # noqa: E402
 from kmimg.io import load_image  # noqa: E402
 from kmimg.quantize import QuantizeOptions, analyze, quantize_analysis  # noqa: E402
 
-_PRIVATE = ("_sample", "_reduce_to_cells", "_kmeans_centers", "_CELL_MIN_POINTS", "_GRID", "_MAX_INITS")
-_PRIVATE += ("_INIT_BUDGET", "_SAMPLE_LLOYD_PASSES", "_nearest_with_distance")
+_PRIVATE = ("_sample", "_reduce_to_cells", "_kmeans_centers", "DEFAULT_SCHEDULE", "_nearest_with_distance")
 _MOVED = [name for name in _PRIVATE if not hasattr(cluster, name)]
 if _MOVED:
     raise SystemExit(
@@ -68,24 +67,31 @@ def fit_set(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The weighted points kmimg's ``_kmeans_centers`` fits: its sample, reduced to grid cells."""
     fit_x, fit_w = cluster._sample(features, weights, sample=sample, seed=seed, k=k)
-    if len(fit_x) > cluster._CELL_MIN_POINTS:
-        fit_x, fit_w = cluster._reduce_to_cells(fit_x, fit_w, k=k, grid=cluster._GRID)
+    schedule = cluster.DEFAULT_SCHEDULE
+    if len(fit_x) > schedule.cell_min_points:
+        fit_x, fit_w = cluster._reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.grid)
     return fit_x, fit_w
 
 
 def starts(k: int) -> int:
     """kmimg's number of k-means++ starts at ``k``."""
-    return int(max(1, min(cluster._MAX_INITS, cluster._INIT_BUDGET // k)))
+    return cluster.DEFAULT_SCHEDULE.starts(k)
 
 
 def sklearn_fit(kind: str) -> Centers:
     def centers(
-        features: NDArray[np.float64], weights: NDArray[np.int64], *, k: int, seed: int, sample: int
+        features: NDArray[np.float64],
+        weights: NDArray[np.int64],
+        *,
+        k: int,
+        seed: int,
+        sample: int,
+        schedule: object = None,
     ) -> NDArray[np.float64]:
         from sklearn.cluster import KMeans, MiniBatchKMeans
 
         fit_x, fit_w = fit_set(features, weights, k=k, seed=seed, sample=sample)
-        passes = cluster._SAMPLE_LLOYD_PASSES
+        passes = cluster.DEFAULT_SCHEDULE.sample_passes
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning on tiny sets
             if kind == "KMeans":
@@ -108,7 +114,14 @@ class Timed:
         self.mse: list[float] = []
 
     def __call__(
-        self, features: NDArray[np.float64], weights: NDArray[np.int64], *, k: int, seed: int, sample: int
+        self,
+        features: NDArray[np.float64],
+        weights: NDArray[np.int64],
+        *,
+        k: int,
+        seed: int,
+        sample: int,
+        schedule: object = None,
     ) -> NDArray[np.float64]:
         start = time.perf_counter()
         centers = self.fit(features, weights, k=k, seed=seed, sample=sample)

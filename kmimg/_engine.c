@@ -498,6 +498,115 @@ static PyObject *nearest(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Each centre's nearest other centres, sorted by distance (Elkan's centre-to-centre bounds).
+ *
+ * A point x of centre a at distance u from it is no nearer than D - u to a centre at distance
+ * D from a. Scanning a's neighbours in order of D, everything from the first with D - u above
+ * the runner-up distance found so far on is farther than the runner-up: the nearest and the
+ * runner-up are exact. Only the NEIGHBOURS nearest are listed; when the scan runs off the end
+ * of the list before it may stop (`beyond`, the distance of the nearest centre not listed, is
+ * not far enough), the caller searches all centres instead. */
+#define NEIGHBOURS 24
+
+typedef struct {
+    int32_t *index;  /* (m, listed) original indices, by distance */
+    double *dist;    /* (m, listed) their distances */
+    double *beyond;  /* (m,) distance of the nearest centre not listed (inf: all are) */
+    Py_ssize_t listed;
+} Neighbours;
+
+static void neighbours_free(Neighbours *nb) {
+    free(nb->index);
+    free(nb->dist);
+    free(nb->beyond);
+}
+
+/* Put the `count` smallest of keyed[0..n) first (by key, then index), in order. */
+static void smallest_first(Keyed *keyed, Py_ssize_t n, Py_ssize_t count) {
+    Py_ssize_t lo = 0, hi = n - 1;
+    while (lo < hi && count < n) { /* quickselect: keyed[count - 1] in place */
+        Keyed pivot = keyed[lo + (hi - lo) / 2];
+        Py_ssize_t i = lo, j = hi;
+        while (i <= j) {
+            while (by_key(&keyed[i], &pivot) < 0) i++;
+            while (by_key(&keyed[j], &pivot) > 0) j--;
+            if (i <= j) {
+                Keyed swap = keyed[i];
+                keyed[i++] = keyed[j];
+                keyed[j--] = swap;
+            }
+        }
+        if (count - 1 <= j) hi = j;
+        else if (count - 1 >= i) lo = i;
+        else break;
+    }
+    qsort(keyed, (size_t)(count < n ? count : n), sizeof(Keyed), by_key);
+}
+
+/* 0, or -1 when out of memory. rows: the centres (m, dim) float32, in index order. */
+static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int dim) {
+    memset(nb, 0, sizeof(*nb));
+    nb->listed = m - 1 < NEIGHBOURS ? m - 1 : NEIGHBOURS;
+    size_t cells = (size_t)m * (size_t)(nb->listed > 0 ? nb->listed : 1);
+    nb->index = (int32_t *)malloc(sizeof(int32_t) * cells);
+    nb->dist = (double *)malloc(sizeof(double) * cells);
+    nb->beyond = (double *)malloc(sizeof(double) * (size_t)m);
+    Keyed *keyed = (Keyed *)malloc(sizeof(Keyed) * (size_t)(m > 1 ? m - 1 : 1));
+    if (!nb->index || !nb->dist || !nb->beyond || !keyed) {
+        free(keyed);
+        neighbours_free(nb);
+        return -1;
+    }
+    for (Py_ssize_t a = 0; a < m; a++) {
+        Py_ssize_t count = 0;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            if (j == a) continue;
+            double squared = 0.0;
+            for (int d = 0; d < dim; d++) {
+                double step = (double)rows[(size_t)a * (size_t)dim + (size_t)d] - (double)rows[(size_t)j * (size_t)dim + (size_t)d];
+                squared += step * step;
+            }
+            keyed[count].key = sqrt(squared);
+            keyed[count].index = j;
+            count++;
+        }
+        smallest_first(keyed, count, nb->listed);
+        double beyond = INFINITY;
+        for (Py_ssize_t s = nb->listed; s < count; s++)
+            if (keyed[s].key < beyond) beyond = keyed[s].key;
+        nb->beyond[a] = beyond;
+        for (Py_ssize_t s = 0; s < nb->listed; s++) {
+            nb->index[(size_t)a * (size_t)nb->listed + (size_t)s] = (int32_t)keyed[s].index;
+            nb->dist[(size_t)a * (size_t)nb->listed + (size_t)s] = keyed[s].key;
+        }
+    }
+    free(keyed);
+    return 0;
+}
+
+/* The nearest centre and runner-up of x, whose centre a is at squared distance `own` (float32,
+ * as squared_distance computes it), through a's neighbours; *ok = 0 when the list is too short
+ * to be sure (the caller then searches every centre). */
+static inline Nearest neighbours_nearest(const Neighbours *nb, const Centers *c, const float *x, int64_t a, float own,
+                                         int *ok) {
+    Nearest n = {own, INFINITY, a};
+    const int dim = c->dim;
+    double u = sqrt((double)own) * (1.0 + 1e-6) + 1e-6;
+    const int32_t *index = nb->index + (size_t)a * (size_t)nb->listed;
+    const double *dist = nb->dist + (size_t)a * (size_t)nb->listed;
+    for (Py_ssize_t s = 0; s < nb->listed; s++) {
+        /* every centre from here on is farther than D - u from x */
+        if (dist[s] - u > sqrt((double)n.second) * (1.0 + 1e-6) + 1e-4) {
+            *ok = 1;
+            return n;
+        }
+        int32_t j = index[s];
+        consider(&n, squared_distance(x, c->rows + (size_t)c->where[j] * (size_t)dim, dim), j);
+    }
+    *ok = nb->beyond[a] - u > sqrt((double)n.second) * (1.0 + 1e-6) + 1e-4;
+    return n;
+}
+
 /* How far the centres moved in the last pass, for Hamerly's bounds (move NULL: no pass yet),
  * and half of each centre's distance to its nearest other centre (half NULL: not known). */
 typedef struct {
@@ -505,10 +614,11 @@ typedef struct {
     double largest, runner_up; /* the largest move, and the largest of the other centres */
     int64_t fastest;
     const double *half;
+    const Neighbours *neighbours;
 } Moves;
 
 static Moves moves_of(const double *move, Py_ssize_t m, double largest) {
-    Moves moved = {move, largest, 0.0, 0, NULL};
+    Moves moved = {move, largest, 0.0, 0, NULL, NULL};
     if (!move) return moved;
     for (Py_ssize_t j = 1; j < m; j++)
         if (move[j] > move[moved.fastest]) moved.fastest = j;
@@ -535,8 +645,20 @@ static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, 
             if (moved->half && moved->half[lab[i]] > bound) bound = moved->half[lab[i]];
             if (up[i] + margin < bound) continue;
             /* Hamerly's second test: the exact distance to its own centre may settle it */
-            up[i] = sqrt((double)squared_distance(p, c->rows + (size_t)c->where[lab[i]] * (size_t)dim, dim));
+            float own = squared_distance(p, c->rows + (size_t)c->where[lab[i]] * (size_t)dim, dim);
+            up[i] = sqrt((double)own);
             if (up[i] + margin < bound) continue;
+            if (moved->neighbours) {
+                int sure = 0;
+                Nearest found = neighbours_nearest(moved->neighbours, c, p, lab[i], own, &sure);
+                if (sure) {
+                    lab[i] = found.label;
+                    up[i] = sqrt((double)found.best);
+                    low[i] = sqrt((double)found.second);
+                    searched++;
+                    continue;
+                }
+            }
         }
         Nearest found = nearest_one(p, c, move ? lab[i] : -1, 1);
         lab[i] = found.label;
@@ -696,11 +818,21 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
             return -1;
         }
         Moves moved = moves_of(pass == 0 ? NULL : s.move, m, largest);
+        Neighbours nb;
+        int listed = 0;
         if (pass > 0) {
-            half_gaps(centers, m, dim, s.half);
+            if (m > 8 && neighbours_init(&nb, s.c32, m, dim) == 0) {
+                moved.neighbours = &nb;
+                listed = 1;
+                /* Hamerly's s(j), from the nearest neighbour (shrunk a little: never too large) */
+                for (Py_ssize_t j = 0; j < m; j++) s.half[j] = 0.5 * nb.dist[(size_t)j * (size_t)nb.listed] * (1.0 - 1e-9);
+            } else {
+                half_gaps(centers, m, dim, s.half);
+            }
             moved.half = s.half;
         }
         refresh_all(&c, x, s.lab, s.up, s.low, &moved, margin, n, threads);
+        if (listed) neighbours_free(&nb);
         centers_free(&c);
         pass++;
         /* weighted sums in point order, as numpy.bincount adds them */

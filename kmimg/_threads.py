@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -22,6 +23,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _MAX_THREADS = 4
+_THREAD_PREFIX = "kmimg-engine"
 
 
 def engine_threads() -> int:
@@ -41,9 +43,14 @@ def _usable_cores() -> int:
 
 
 def ordered_map(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``[work(item) for item in items]``, computed by up to :func:`engine_threads` threads."""
+    """``[work(item) for item in items]``, computed by up to :func:`engine_threads` threads.
+
+    Called from one of those threads (work that itself maps, say encoding several PNGs at once,
+    each deflated in pieces), it runs serially: the pool's threads would otherwise all wait for
+    work queued behind them.
+    """
     threads = min(engine_threads(), len(items))
-    if threads <= 1:
+    if threads <= 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
         return [work(item) for item in items]
     return list(_pool(threads).map(work, items))
 
@@ -62,7 +69,7 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     call would cost more than small calls do)."""
     from concurrent.futures import ThreadPoolExecutor  # ~8 ms to import: only when threads run
 
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kmimg")
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix=_THREAD_PREFIX)
 
 
 def _forget_pools() -> None:

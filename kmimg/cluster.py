@@ -39,32 +39,67 @@ from kmimg._threads import engine_threads, ordered_map, pieces
 from kmimg.colorspace import LUMA_WEIGHTS, lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
 from kmimg.types import DEFAULT_SAMPLE, ColorSpace
 
-_SAMPLE_LLOYD_PASSES = 50
-_LLOYD_TOL = 0.05
-# From _LARGE_K colours up the fit uses the luma-stretched distance and more full passes. On the
-# six sample photos against pngquant (benchmarks/NOTES.md): the extra passes and the rounded
-# passes gain ~0.03 dB at k = 64 and 256 (the extra passes would cost ~50 ms per photo at
-# k = 16 for +0.004 dB, hence not below _LARGE_K); the luma term turns mean SSIM from -0.0015
-# to +0.0020 (k = 64) and from -0.0012 to +0.0005 (k = 256) for 0.03-0.04 dB of PSNR.
-_FULL_LLOYD_PASSES = 12
-_LARGE_K_FULL_PASSES = 40
-_FEW_FULL_PASSES = 3
-_ROUNDED_PASSES = 5
-_LARGE_K = 32
-_LUMA_EXTRA = 0.75
 _LUMA = np.array(LUMA_WEIGHTS)  # the weights of metrics.luma
 _LUMA_UNIT = _LUMA / np.sqrt(_LUMA @ _LUMA)
-#: The luma weight below _LARGE_K colours. On 8 hold-out photos (2026-12-02) 1.0 would turn mean
-#: SSIM at k = 8 from -0.0059 to -0.0004 against pngquant (the loss is on two dark Hubble images)
-#: for 0.03-0.06 dB of PSNR, and costs 0.03 dB on the samples: left at 0 until the dark tones get
-#: a weighting of their own.
-_SMALL_K_LUMA_EXTRA = 0.0
-_MANY_COLORS = 300_000
-_MAX_INITS = 8
-_INIT_BUDGET = 256
-_CELL_MIN_POINTS = 20_000
-_GRID = 64
-_COARSE_GRID = 24
+
+
+@dataclass(frozen=True)
+class FitSchedule:
+    """How much work :func:`fit_palette` does, by image and palette size: every tuning figure
+    of the fit in one place, passed in rather than patched (tests and benchmarks vary it).
+
+    The defaults were measured against pngquant (``benchmarks/NOTES.md``). From ``large_k``
+    colours up the fit uses the luma-stretched distance and more full passes: on the six sample
+    photos the extra passes and the rounded passes gain ~0.03 dB at k = 64 and 256 (the extra
+    passes would cost ~50 ms per photo at k = 16 for +0.004 dB, hence not below ``large_k``);
+    the luma term turns mean SSIM from -0.0015 to +0.0020 (k = 64) and from -0.0012 to +0.0005
+    (k = 256) for 0.03-0.04 dB of PSNR. ``small_k_luma_extra``: on 8 hold-out photos
+    (2026-12-02) 1.0 would turn mean SSIM at k = 8 from -0.0059 to -0.0004 against pngquant (the
+    loss is on two dark Hubble images) for 0.03-0.06 dB of PSNR, and cost 0.03 dB on the
+    samples: left at 0 until the dark tones get a weighting of their own.
+    """
+
+    #: Lloyd passes on the grid cells of the sample, and their stopping shift.
+    sample_passes: int = 50
+    tol: float = 0.05
+    #: Lloyd passes over every distinct colour below and from ``large_k``.
+    full_passes: int = 12
+    large_k_full_passes: int = 40
+    #: ... and for photos with more than ``many_colors`` distinct colours (below / from large_k).
+    many_colors: int = 300_000
+    many_colors_passes: int = 1
+    many_colors_large_k_passes: int = 3
+    #: Lloyd passes on the rounded 8-bit palette, at most.
+    rounded_passes: int = 5
+    large_k: int = 32
+    #: Weight of the squared luma difference in the distance (RGB), from and below ``large_k``.
+    luma_extra: float = 0.75
+    small_k_luma_extra: float = 0.0
+    #: Starts: ``init_budget // k``, at most ``max_inits``, each on the ``coarse_grid`` cells.
+    max_inits: int = 8
+    init_budget: int = 256
+    #: A sample with more distinct colours than this is merged into ``grid``-level cells.
+    cell_min_points: int = 20_000
+    grid: int = 64
+    coarse_grid: int = 24
+
+    def starts(self, k: int) -> int:
+        return max(1, min(self.max_inits, self.init_budget // k))
+
+    def full_pass_count(self, k: int, colors: int) -> int:
+        large = k >= self.large_k
+        if colors > self.many_colors:
+            return self.many_colors_large_k_passes if large else self.many_colors_passes
+        return self.large_k_full_passes if large else self.full_passes
+
+    def luma_weight(self, k: int, space: ColorSpace) -> float:
+        if space is not ColorSpace.RGB:
+            return 0.0
+        return self.luma_extra if k >= self.large_k else self.small_k_luma_extra
+
+
+DEFAULT_SCHEDULE = FitSchedule()
+_LUMA_EXTRA = DEFAULT_SCHEDULE.luma_extra
 _CHUNK = 1 << 16
 #: Fewer points than this are not split between threads (a thread hand-off costs ~50 us).
 _MIN_PIECE = 8192
@@ -179,6 +214,7 @@ def fit_palette(
     seed: int = 0,
     space: ColorSpace = ColorSpace.RGB,
     sample: int = DEFAULT_SAMPLE,
+    schedule: FitSchedule = DEFAULT_SCHEDULE,
 ) -> FittedPalette:
     """Fit at most ``k`` colours to the table by weighted k-means and map every colour to one.
 
@@ -190,8 +226,7 @@ def fit_palette(
     if len(table.colors) <= k:
         labels = np.arange(len(table.colors), dtype=np.intp)
         return _finish(table.colors, labels, table.counts)
-    large_k = k >= _LARGE_K
-    extra = (_LUMA_EXTRA if large_k else _SMALL_K_LUMA_EXTRA) if space is ColorSpace.RGB else 0.0
+    extra = schedule.luma_weight(k, space)
 
     def features_of(colors: NDArray[np.uint8]) -> NDArray[np.float64]:
         features = to_features(colors, space)
@@ -202,20 +237,18 @@ def fit_palette(
         return _unique_rows(from_features(centers, space, table.channels))
 
     features = features_of(table.colors)
-    centers = _kmeans_centers(features, table.counts, k=k, seed=seed, sample=sample)
-    # Each pass over every distinct colour costs ~50 ms per million colours at k = 16; large
-    # photos (over a million colours) stop after a few, when the sample fit is already close:
-    # below k = 32 one pass gets 0.003 of the 0.0035 dB that three give on a 12 MP photo.
-    few_colors = len(features) <= _MANY_COLORS
-    if few_colors:
-        passes = _LARGE_K_FULL_PASSES if large_k else _FULL_LLOYD_PASSES
-    else:
-        passes = _FEW_FULL_PASSES if large_k else 1
-    centers = _lloyd_passes(features, table.counts, centers, passes, tol=_LLOYD_TOL)
+    centers = _kmeans_centers(features, table.counts, k=k, seed=seed, sample=sample, schedule=schedule)
+    # Large photos (over a million colours) stop after a few passes over every colour, when the
+    # sample fit is already close: below k = 32 one pass gets 0.003 of the 0.0035 dB that three
+    # give on a 12 MP photo.
+    passes = schedule.full_pass_count(k, len(features))
+    centers = _lloyd_passes(features, table.counts, centers, passes, tol=schedule.tol)
     palette = palette_of(centers)
     labels = nearest_center(features, features_of(palette))
-    if few_colors:
-        palette, labels = _rounded_passes(features, table.counts, palette, labels, features_of, palette_of)
+    if len(features) <= schedule.many_colors:
+        palette, labels = _rounded_passes(
+            features, table.counts, palette, labels, features_of, palette_of, passes=schedule.rounded_passes
+        )
     counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
     return _finish(palette, labels, counts)
 
@@ -259,16 +292,18 @@ def _rounded_passes(
     labels: NDArray[np.intp],
     features_of: Callable[[NDArray[np.uint8]], NDArray[np.float64]],
     palette_of: Callable[[NDArray[np.float64]], NDArray[np.uint8]],
+    *,
+    passes: int = DEFAULT_SCHEDULE.rounded_passes,
 ) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
     """Lloyd passes on the 8-bit palette itself: every entry moves to the rounded mean of the
     colours it received, then every colour goes to its nearest entry, until nothing changes.
 
-    The float passes stop when centres move less than :data:`_LLOYD_TOL`; rounding then shifts
+    The float passes stop when centres move less than the schedule's ``tol``; rounding then shifts
     the boundaries between entries, and these passes settle them (+0.03 dB at k = 64 on the
     sample photos).
     """
     w = np.asarray(weights, dtype=np.float64)
-    for _ in range(_ROUNDED_PASSES):
+    for _ in range(passes):
         mass, sums = _cluster_sums(features, w, labels, len(palette))
         filled = mass > 0
         moved = palette_of(sums[filled] / mass[filled, None])
@@ -306,6 +341,7 @@ def _kmeans_centers(
     k: int,
     seed: int,
     sample: int,
+    schedule: FitSchedule = DEFAULT_SCHEDULE,
 ) -> NDArray[np.float64]:
     """Weighted k-means (greedy k-means++ seeding, then Lloyd) on a sample of the histogram.
 
@@ -313,26 +349,26 @@ def _kmeans_centers(
     whole fit on a 12-megapixel photo, and the fit set is small once reduced to grid cells.
     """
     fit_x, fit_w = _sample(features, weights, sample=sample, seed=seed, k=k)
-    if len(fit_x) > _CELL_MIN_POINTS:
-        fit_x, fit_w = _reduce_to_cells(fit_x, fit_w, k=k, grid=_GRID)
+    if len(fit_x) > schedule.cell_min_points:
+        fit_x, fit_w = _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.grid)
     rng = np.random.default_rng(seed)
-    inits = max(1, min(_MAX_INITS, _INIT_BUDGET // k))
+    inits = schedule.starts(k)
     # Small palettes land in poorer local optima and are cheap to refit: keep the best of a
     # few starts, each fitted on a coarser grid, and refine only the winner on the fit set.
     coarse_x, coarse_w = (
-        _reduce_to_cells(fit_x, fit_w, k=k, grid=_COARSE_GRID) if inits > 1 else (fit_x, fit_w)
+        _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.coarse_grid) if inits > 1 else (fit_x, fit_w)
     )
     best, best_inertia = np.empty((0, fit_x.shape[1])), np.inf
     for _ in range(inits):
         centers = _kmeans_plusplus(coarse_x, coarse_w, k=k, rng=rng)
-        centers = _lloyd_passes(coarse_x, coarse_w, centers, _SAMPLE_LLOYD_PASSES, tol=_LLOYD_TOL)
+        centers = _lloyd_passes(coarse_x, coarse_w, centers, schedule.sample_passes, tol=schedule.tol)
         # einsum, not BLAS: a threaded BLAS may sum in an order that depends on its thread
         # count, and a last-bit difference here could pick another start (other bytes).
         inertia = float(np.einsum("i,i->", coarse_w, _nearest_with_distance(coarse_x, centers)[1]))
         if inertia < best_inertia:
             best, best_inertia = centers, inertia
     if inits > 1:
-        best = _lloyd_passes(fit_x, fit_w, best, _SAMPLE_LLOYD_PASSES, tol=_LLOYD_TOL)
+        best = _lloyd_passes(fit_x, fit_w, best, schedule.sample_passes, tol=schedule.tol)
     return best
 
 

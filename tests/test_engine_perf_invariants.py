@@ -38,18 +38,18 @@ def test_nearest_center_is_exact_on_8bit_colours(rng: np.random.Generator) -> No
     np.testing.assert_array_equal(nearest_center(colours, palette), np.argmin(distances, axis=1))
 
 
-def test_fit_is_deterministic_and_separates_many_clusters(
-    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fit_is_deterministic_and_separates_many_clusters(rng: np.random.Generator) -> None:
+    from dataclasses import replace
+
     import kmimg.cluster as cluster
 
-    monkeypatch.setattr(cluster, "_CELL_MIN_POINTS", 1000)  # take the grid-cell path
+    schedule = replace(cluster.DEFAULT_SCHEDULE, cell_min_points=1000)  # take the grid-cell path
     centers = rng.integers(20, 236, (12, 3))
     pixels = np.concatenate([np.clip(c + rng.normal(0, 3, (3000, 3)), 0, 255) for c in centers])
     table = build_color_table(pixels.astype(np.uint8))
     assert len(table.colors) > 1000
-    first = fit_palette(table, k=12, seed=5)
-    again = fit_palette(table, k=12, seed=5)
+    first = fit_palette(table, k=12, seed=5, schedule=schedule)
+    again = fit_palette(table, k=12, seed=5, schedule=schedule)
     np.testing.assert_array_equal(first.colors, again.colors)
     np.testing.assert_array_equal(first.labels, again.labels)
     assert sorted(first.counts.tolist()) == [3000] * 12
@@ -283,9 +283,11 @@ def test_box_mean_equals_uniform_filter_inside_the_border(
 def test_photos_with_many_colours_get_few_full_passes(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, k: int, passes: int
 ) -> None:
+    from dataclasses import replace
+
     import kmimg.cluster as cluster
 
-    monkeypatch.setattr(cluster, "_MANY_COLORS", 1000)  # this table counts as a large photo's
+    schedule = replace(cluster.DEFAULT_SCHEDULE, many_colors=1000)  # this table counts as a large photo's
     full: list[int] = []
     original = cluster._lloyd_passes
 
@@ -296,7 +298,7 @@ def test_photos_with_many_colours_get_few_full_passes(
 
     monkeypatch.setattr(cluster, "_lloyd_passes", spy)
     table = build_color_table(rng.integers(0, 256, (5000, 3), dtype=np.uint8))
-    fitted = fit_palette(table, k=k, seed=0)
+    fitted = fit_palette(table, k=k, seed=0, schedule=schedule)
     assert full[-1] == passes  # the polish over every colour, after the fit on the sample
     assert len(fitted.colors) == k
 
@@ -345,3 +347,26 @@ def test_nearest_two_gives_the_runner_up(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(second, ordered[:, 1], rtol=1e-5)
     one = cluster._nearest_two(points, centers[:1])
     assert np.all(np.isinf(one[2]))
+
+
+def test_nested_ordered_maps_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work on the engine's threads that maps again (several PNGs encoded at once, each
+    deflated in pieces) must not wait forever for the pool it runs on."""
+    import threading
+
+    from kmimg._threads import ordered_map
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    done: list[list[int]] = []
+
+    def outer(i: int) -> list[int]:
+        return ordered_map(lambda j: i * 10 + j, range(3))
+
+    def run() -> None:
+        done.append([value for part in ordered_map(outer, range(4)) for value in part])
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "nested ordered_map deadlocked"
+    assert done == [[0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32]]

@@ -3,6 +3,8 @@ passes on the rounded 8-bit palette."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -43,9 +45,9 @@ def _stretched_nearest(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
 def test_large_palettes_map_colours_by_the_luma_stretched_distance(noisy_rgb: np.ndarray) -> None:
     table = build_color_table(noisy_rgb.reshape(-1, 3))
-    k = cluster._LARGE_K + 8
+    k = cluster.DEFAULT_SCHEDULE.large_k + 8
     fitted = fit_palette(table, k=k, seed=0)
-    assert len(fitted.colors) > cluster._LARGE_K
+    assert len(fitted.colors) > cluster.DEFAULT_SCHEDULE.large_k
     np.testing.assert_array_equal(fitted.labels, _stretched_nearest(table.colors, fitted.colors))
     plain = nearest_center(table.colors.astype(np.float64), fitted.colors.astype(np.float64))
     assert (plain != fitted.labels).any()  # the two distances really differ on this image
@@ -53,10 +55,10 @@ def test_large_palettes_map_colours_by_the_luma_stretched_distance(noisy_rgb: np
 
 def test_small_palettes_and_lab_keep_their_plain_distance(noisy_rgb: np.ndarray) -> None:
     table = build_color_table(noisy_rgb.reshape(-1, 3))
-    small = fit_palette(table, k=cluster._LARGE_K - 1, seed=0)
+    small = fit_palette(table, k=cluster.DEFAULT_SCHEDULE.large_k - 1, seed=0)
     plain = nearest_center(table.colors.astype(np.float64), small.colors.astype(np.float64))
     np.testing.assert_array_equal(small.labels, plain)
-    lab = fit_palette(table, k=cluster._LARGE_K + 8, seed=0, space=ColorSpace.LAB)
+    lab = fit_palette(table, k=cluster.DEFAULT_SCHEDULE.large_k + 8, seed=0, space=ColorSpace.LAB)
     in_lab = nearest_center(
         to_features(table.colors, ColorSpace.LAB), to_features(lab.colors, ColorSpace.LAB)
     )
@@ -77,12 +79,8 @@ def test_large_palettes_trade_a_little_rgb_error_for_less_luma_error(noisy_rgb: 
         diff = (table.colors.astype(np.float64) - fitted.colors[fitted.labels].astype(np.float64)) @ LUMA
         return float(np.einsum("i,i->", table.counts.astype(np.float64), diff * diff))
 
-    original = cluster._LARGE_K
-    try:
-        cluster._LARGE_K = 10_000  # the plain RGB fit at the same k
-        plain = fit_palette(table, k=k, seed=0)
-    finally:
-        cluster._LARGE_K = original
+    plain_schedule = replace(cluster.DEFAULT_SCHEDULE, large_k=10_000)  # the plain RGB fit at the same k
+    plain = fit_palette(table, k=k, seed=0, schedule=plain_schedule)
     assert luma_error(stretched) < luma_error(plain)
     assert _squared_error(table, stretched) < 1.15 * _squared_error(table, plain)
 
