@@ -119,3 +119,12 @@ def test_nearest_center_prefers_lowest_index_on_ties() -> None:
 def test_k_below_one_is_refused(noisy_rgb: np.ndarray) -> None:
     with pytest.raises(ValueError):
         fit_palette(build_color_table(noisy_rgb.reshape(-1, 3)), k=0)
+
+
+def test_unique_rows_equal_numpy_unique_on_rows() -> None:
+    from kmimg.cluster import _unique_rows
+
+    rng = np.random.default_rng(4)
+    for channels in (3, 4):
+        rows = (rng.integers(0, 5, (2000, channels)) * 63).astype(np.uint8)
+        np.testing.assert_array_equal(_unique_rows(rows), np.unique(rows, axis=0))
