@@ -1009,69 +1009,134 @@ static Py_ssize_t kpp_step(const float *x, Py_ssize_t n, int dim, const double *
     return cand[chosen];
 }
 
-/* kmeans_plusplus(points, n, dim, weights, first, draws, t, k, chosen) -> count
- * Greedy weighted k-means++ from the point `first`, with t candidates a step drawn from
- * draws ((k - 1) * t uniform numbers in [0, 1)); writes the chosen points' indices (int64) and
- * returns how many there are (fewer than k only when every point is already a centre). */
-static PyObject *kmeans_plusplus(PyObject *self, PyObject *args) {
-    PyObject *points, *weights, *draws, *chosen;
-    Py_ssize_t n, first, t, k;
-    int dim;
-    if (!PyArg_ParseTuple(args, "OniOnOnnO", &points, &n, &dim, &weights, &first, &draws, &t, &k, &chosen))
-        return NULL;
-    if (dim < 1 || dim > MAX_DIM || n < 1 || t < 1 || t > 64 || k < 1 || first < 0 || first >= n) {
-        PyErr_SetString(PyExc_ValueError, "kmeans_plusplus: bad shape");
-        return NULL;
+/* Scratch of greedy k-means++ over one point set (several starts reuse it). */
+typedef struct {
+    double *q, *near, *cum, *trial;
+} Seeding;
+
+static void seeding_free(Seeding *s) {
+    free(s->q);
+    free(s->near);
+    free(s->cum);
+    free(s->trial);
+}
+
+/* Allocates and projects the points on their axis of largest spread; 0, or -1. */
+static int seeding_init(Seeding *s, const float *x, Py_ssize_t n, int dim, Py_ssize_t t) {
+    s->q = (double *)malloc(sizeof(double) * (size_t)n);
+    s->near = (double *)malloc(sizeof(double) * (size_t)n);
+    s->cum = (double *)malloc(sizeof(double) * (size_t)n);
+    s->trial = (double *)malloc(sizeof(double) * (size_t)n * (size_t)t);
+    if (!s->q || !s->near || !s->cum || !s->trial) {
+        seeding_free(s);
+        return -1;
     }
-    Buf b[4] = {{0}};
-    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(weights, &b[1], 0, 8, n, "weights") < 0 ||
-        get_buffer(draws, &b[2], 0, 8 * t, k - 1, "draws") < 0 || get_buffer(chosen, &b[3], 1, 8, k, "chosen") < 0) {
-        release(b, 4);
-        return NULL;
+    double axis[MAX_DIM];
+    spread_axis(x, n, dim, axis);
+    for (Py_ssize_t i = 0; i < n; i++) s->q[i] = project(axis, x + (size_t)i * (size_t)dim, dim);
+    return 0;
+}
+
+/* Greedy k-means++ from `first`; writes the chosen indices, returns how many (see below). */
+static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t first,
+                              const double *draw, Py_ssize_t t, Py_ssize_t k, int64_t *out) {
+    const float *p0 = x + (size_t)first * (size_t)dim;
+    double running = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        s->near[i] = (double)squared_distance(x + (size_t)i * (size_t)dim, p0, dim);
+        running += w[i] * s->near[i];
+        s->cum[i] = running;
     }
-    const float *x = (const float *)b[0].view.buf;
-    const double *w = (const double *)b[1].view.buf, *draw = (const double *)b[2].view.buf;
-    int64_t *out = (int64_t *)b[3].view.buf;
-    double *q = (double *)malloc(sizeof(double) * (size_t)n);
-    double *near = (double *)malloc(sizeof(double) * (size_t)n);
-    double *cum = (double *)malloc(sizeof(double) * (size_t)n);
-    double *trial = (double *)malloc(sizeof(double) * (size_t)n * (size_t)t);
     Py_ssize_t count = 0;
-    if (q && near && cum && trial) {
-        Py_BEGIN_ALLOW_THREADS
-        double axis[MAX_DIM];
-        spread_axis(x, n, dim, axis);
-        const float *p0 = x + (size_t)first * (size_t)dim;
-        double running = 0.0;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const float *p = x + (size_t)i * (size_t)dim;
-            q[i] = project(axis, p, dim);
-            near[i] = (double)squared_distance(p, p0, dim);
-            running += w[i] * near[i];
-            cum[i] = running;
+    out[count++] = first;
+    while (count < k && s->cum[n - 1] > 0) {
+        out[count] = kpp_step(x, n, dim, s->q, w, s->near, s->cum, draw + (size_t)(count - 1) * (size_t)t, t, s->trial);
+        count++;
+    }
+    return count;
+}
+
+/* starts(features, points, n, dim, weights, firsts, draws, t, k, count, passes, tol, margin,
+ *        threads, centers, distances)
+ * `count` fits from different starts on one point set, each greedy k-means++ (from firsts[s],
+ * with the draws[s] row) then Lloyd (as lloyd()); centers (count, k, dim) float64 receives each
+ * fit and distances (count, n) float32 each point's squared distance to its nearest centre of
+ * that fit, for the caller to weigh (the lowest inertia wins). */
+static PyObject *starts(PyObject *self, PyObject *args) {
+    PyObject *features, *points, *weights, *firsts, *draws, *centers, *distances;
+    Py_ssize_t n, t, k, count, passes;
+    int dim, threads;
+    double tol, margin;
+    if (!PyArg_ParseTuple(args, "OOniOOOnnnnddiOO", &features, &points, &n, &dim, &weights, &firsts, &draws, &t, &k,
+                          &count, &passes, &tol, &margin, &threads, &centers, &distances))
+        return NULL;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || t < 1 || t > 64 || k < 1 || count < 1 || passes < 0) {
+        PyErr_SetString(PyExc_ValueError, "starts: bad shape");
+        return NULL;
+    }
+    Buf b[7] = {{0}};
+    if (get_buffer(features, &b[0], 0, 8 * dim, n, "features") < 0 || get_buffer(points, &b[1], 0, 4 * dim, n, "points") < 0 ||
+        get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(firsts, &b[3], 0, 8, count, "firsts") < 0 ||
+        get_buffer(draws, &b[4], 0, 8 * t * (k - 1), count, "draws") < 0 ||
+        get_buffer(centers, &b[5], 1, 8 * dim * k, count, "centers") < 0 ||
+        get_buffer(distances, &b[6], 1, 4 * n, count, "distances") < 0) {
+        release(b, 7);
+        return NULL;
+    }
+    const double *f = (const double *)b[0].view.buf, *w = (const double *)b[2].view.buf;
+    const float *x = (const float *)b[1].view.buf;
+    const int64_t *first = (const int64_t *)b[3].view.buf;
+    const double *draw = (const double *)b[4].view.buf;
+    double *out = (double *)b[5].view.buf;
+    float *dist = (float *)b[6].view.buf;
+    for (Py_ssize_t s = 0; s < count; s++) {
+        if (first[s] < 0 || first[s] >= n) {
+            release(b, 7);
+            PyErr_SetString(PyExc_ValueError, "starts: first point out of range");
+            return NULL;
         }
-        out[count++] = first;
-        while (count < k && cum[n - 1] > 0) {
-            out[count] = kpp_step(x, n, dim, q, w, near, cum, draw + (size_t)(count - 1) * (size_t)t, t, trial);
-            count++;
+    }
+    Seeding seeding;
+    int64_t *chosen = (int64_t *)malloc(sizeof(int64_t) * (size_t)k);
+    float *rows = (float *)malloc(sizeof(float) * (size_t)k * (size_t)dim);
+    int failed = !chosen || !rows || seeding_init(&seeding, x, n, dim, t) < 0;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t s = 0; s < count && !failed; s++) {
+            Py_ssize_t got = seeding_run(&seeding, x, n, dim, w, first[s], draw + (size_t)s * (size_t)t * (size_t)(k - 1), t,
+                                         k, chosen);
+            double *c = out + (size_t)s * (size_t)k * (size_t)dim;
+            for (Py_ssize_t j = 0; j < k; j++) /* fewer distinct points than k: repeat (numpy.resize) */
+                memcpy(c + (size_t)j * (size_t)dim, f + (size_t)chosen[j % got] * (size_t)dim, sizeof(double) * (size_t)dim);
+            if (lloyd_passes(f, x, w, c, n, k, dim, passes, tol, margin, threads) < 0) {
+                failed = 1;
+                break;
+            }
+            for (size_t v = 0; v < (size_t)k * (size_t)dim; v++) rows[v] = (float)c[v];
+            Centers sorted;
+            if (centers_init(&sorted, rows, k, dim) < 0) {
+                failed = 1;
+                break;
+            }
+            for (Py_ssize_t i = 0; i < n; i++)
+                dist[(size_t)s * (size_t)n + (size_t)i] = nearest_one(x + (size_t)i * (size_t)dim, &sorted, -1, 0).best;
+            centers_free(&sorted);
         }
         Py_END_ALLOW_THREADS
+        seeding_free(&seeding);
     }
-    int failed = !(q && near && cum && trial);
-    free(q);
-    free(near);
-    free(cum);
-    free(trial);
-    release(b, 4);
+    free(chosen);
+    free(rows);
+    release(b, 7);
     if (failed) return PyErr_NoMemory();
-    return PyLong_FromSsize_t(count);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"nearest", nearest, METH_VARARGS, "Nearest centre, its squared distance and the runner-up's."},
     {"lloyd", lloyd, METH_VARARGS, "Weighted Lloyd passes with Hamerly's bounds; returns passes run."},
     {"cluster_sums", cluster_sums, METH_VARARGS, "Weighted mass and feature sums per cluster."},
-    {"kmeans_plusplus", kmeans_plusplus, METH_VARARGS, "Greedy weighted k-means++; returns the count."},
+    {"starts", starts, METH_VARARGS, "Several k-means++ + Lloyd fits of one point set."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -32,6 +32,22 @@ def lloyd(
 def cluster_sums(
     features: Any, n: int, dim: int, weights: Any, labels: Any, k: int, mass: Any, sums: Any, /
 ) -> None: ...
-def kmeans_plusplus(
-    points: Any, n: int, dim: int, weights: Any, first: int, draws: Any, t: int, k: int, chosen: Any, /
-) -> int: ...
+def starts(
+    features: Any,
+    points: Any,
+    n: int,
+    dim: int,
+    weights: Any,
+    firsts: Any,
+    draws: Any,
+    t: int,
+    k: int,
+    count: int,
+    passes: int,
+    tol: float,
+    margin: float,
+    threads: int,
+    centers: Any,
+    distances: Any,
+    /,
+) -> None: ...

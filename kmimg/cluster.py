@@ -358,18 +358,49 @@ def _kmeans_centers(
     coarse_x, coarse_w = (
         _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.coarse_grid) if inits > 1 else (fit_x, fit_w)
     )
-    best, best_inertia = np.empty((0, fit_x.shape[1])), np.inf
-    for _ in range(inits):
-        centers = _kmeans_plusplus(coarse_x, coarse_w, k=k, rng=rng)
-        centers = _lloyd_passes(coarse_x, coarse_w, centers, schedule.sample_passes, tol=schedule.tol)
-        # einsum, not BLAS: a threaded BLAS may sum in an order that depends on its thread
-        # count, and a last-bit difference here could pick another start (other bytes).
-        inertia = float(np.einsum("i,i->", coarse_w, _nearest_with_distance(coarse_x, centers)[1]))
-        if inertia < best_inertia:
-            best, best_inertia = centers, inertia
+    best = _best_start(
+        coarse_x, coarse_w, k=k, starts=inits, rng=rng, passes=schedule.sample_passes, tol=schedule.tol
+    )
     if inits > 1:
         best = _lloyd_passes(fit_x, fit_w, best, schedule.sample_passes, tol=schedule.tol)
     return best
+
+
+def _best_start(
+    points: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    *,
+    k: int,
+    starts: int,
+    rng: np.random.Generator,
+    passes: int,
+    tol: float,
+) -> NDArray[np.float64]:
+    """The lowest-inertia of ``starts`` fits (greedy k-means++, then up to ``passes`` Lloyd
+    passes), all run by one call of :func:`kmimg._engine.starts`.
+
+    The random numbers are drawn here in the order one start after another would draw them:
+    per start, the first centre as ``rng.choice(n, p=weights / weights.sum())`` draws it (one
+    uniform number against the cumulative probabilities), then ``2 + log k`` numbers a step.
+    """
+    x64 = np.ascontiguousarray(points, dtype=np.float64)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    n, dim = x64.shape
+    trials = 2 + int(np.log(k))
+    cdf = np.cumsum(w / w.sum())
+    cdf /= cdf[-1]
+    numbers = rng.random(starts * (1 + (k - 1) * trials)).reshape(starts, -1)
+    firsts = np.minimum(np.searchsorted(cdf, numbers[:, 0], side="right"), n - 1).astype(np.intp)
+    centers = np.empty((starts, k, dim))
+    distances = np.empty((starts, n), dtype=np.float32)
+    _engine.starts(
+        x64, x64.astype(np.float32), n, dim, w, firsts, np.ascontiguousarray(numbers[:, 1:]), trials, k,
+        starts, passes, tol, _BOUND_MARGIN, engine_threads(), centers, distances,
+    )  # fmt: skip
+    # einsum, not BLAS: a threaded BLAS may sum in an order that depends on its thread count,
+    # and a last-bit difference here could pick another start (other bytes).
+    inertias = [float(np.einsum("i,i->", weights, distances[s])) for s in range(starts)]
+    return np.asarray(centers[int(np.argmin(inertias))], dtype=np.float64)
 
 
 def weighted_kmeans(
@@ -392,13 +423,7 @@ def weighted_kmeans(
     x = np.ascontiguousarray(points, dtype=np.float64)
     w = np.ones(len(x)) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    best, best_inertia = x[:k], np.inf
-    for _ in range(max(1, starts)):
-        centers = _lloyd_passes(x, w, _kmeans_plusplus(x, w, k=k, rng=rng), passes, tol=tol)
-        inertia = float(np.einsum("i,i->", w, _nearest_with_distance(x, centers)[1]))
-        if inertia < best_inertia:
-            best, best_inertia = centers, inertia
-    return best
+    return _best_start(x, w, k=k, starts=max(1, starts), rng=rng, passes=passes, tol=tol)
 
 
 def _reduce_to_cells(
@@ -421,32 +446,6 @@ def _reduce_to_cells(
         return points, weights
     mass, sums = _cluster_sums(points, weights, inverse, len(unique))
     return sums / mass[:, None], mass
-
-
-def _kmeans_plusplus(
-    points: NDArray[np.float64], weights: NDArray[np.float64], *, k: int, rng: np.random.Generator
-) -> NDArray[np.float64]:
-    """Greedy weighted k-means++ (Arthur & Vassilvitskii 2007; sklearn's variant with
-    ``2 + log k`` candidates per step, keeping the one that lowers the potential most), in
-    :func:`kmimg._engine.kmeans_plusplus`.
-
-    The random numbers are drawn here, in the order the steps use them: the first centre as
-    ``rng.choice(n, p=weights / weights.sum())`` draws it (one uniform number against the
-    cumulative probabilities), then ``2 + log k`` numbers per step.
-    """
-    n = len(points)
-    trials = 2 + int(np.log(k))
-    x32 = np.ascontiguousarray(points, dtype=np.float32)
-    w = np.ascontiguousarray(weights, dtype=np.float64)
-    cdf = np.cumsum(w / w.sum())
-    cdf /= cdf[-1]
-    first = min(int(np.searchsorted(cdf, rng.random(), side="right")), n - 1)
-    draws = rng.random(max(0, k - 1) * trials)
-    chosen = np.empty(k, dtype=np.intp)
-    count = _engine.kmeans_plusplus(x32, n, x32.shape[1], w, first, draws, trials, k, chosen)
-    if count < k:  # fewer distinct points than k: repeat, duplicates merge later
-        chosen = np.resize(chosen[:count], k)
-    return np.asarray(points[chosen], dtype=np.float64)
 
 
 def _sample(

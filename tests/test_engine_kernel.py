@@ -134,9 +134,28 @@ def test_kmeans_plusplus_picks_the_same_seeds(k: int, n: int, dim: int) -> None:
     rng = np.random.default_rng(k)
     points = _lattice(rng, n, dim, 33) + rng.normal(0, 0.5, (n, dim))
     weights = rng.integers(1, 50, n).astype(np.float64)
-    ours = cluster._kmeans_plusplus(points, weights, k=k, rng=np.random.default_rng(11))
+    # One start and no Lloyd pass: the seeds themselves.
+    rng = np.random.default_rng(11)
+    ours = cluster._best_start(points, weights, k=k, starts=1, rng=rng, passes=0, tol=0.0)
     theirs = _reference_kmeans_plusplus(points, weights, k=k, rng=np.random.default_rng(11))
     np.testing.assert_array_equal(ours, theirs)
+
+
+def test_several_starts_keep_the_lowest_inertia_as_one_start_after_another_would() -> None:
+    rng = np.random.default_rng(2)
+    points = _lattice(rng, 3000, 3, 33) + rng.normal(0, 0.5, (3000, 3))
+    weights = rng.integers(1, 50, 3000).astype(np.float64)
+    start_rng = np.random.default_rng(3)
+    together = cluster._best_start(points, weights, k=12, starts=5, rng=start_rng, passes=20, tol=0.05)
+    one_by_one = np.random.default_rng(3)
+    best, best_inertia = None, np.inf
+    for _ in range(5):
+        seeds = _reference_kmeans_plusplus(points, weights, k=12, rng=one_by_one)
+        centers = cluster._lloyd_passes(points, weights, seeds, 20, tol=0.05)
+        inertia = float(np.einsum("i,i->", weights, cluster._nearest_with_distance(points, centers)[1]))
+        if inertia < best_inertia:
+            best, best_inertia = centers, inertia
+    np.testing.assert_array_equal(together, best)
 
 
 def test_kernel_checks_buffer_sizes() -> None:
