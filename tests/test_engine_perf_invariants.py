@@ -248,14 +248,14 @@ def test_deflate_in_pieces_is_one_valid_stream_whatever_the_threads(
 ) -> None:
     import zlib
 
-    import kmimg.io as kio
+    import kmimg.io.png as kio_png
 
     # Smooth-ish index data (long runs, like a quantized photo) over several pieces.
     indices = np.repeat(rng.integers(0, 200, (300, 40), dtype=np.uint8), 8, axis=1)
     palette = np.column_stack([rng.integers(0, 256, (200, 3)), np.full(200, 255)]).astype(np.uint8)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     serial = encode_indexed_png(indices, palette)  # one piece: plain zlib
-    monkeypatch.setattr(kio, "DEFLATE_PIECE", 5000)
+    monkeypatch.setattr(kio_png, "DEFLATE_PIECE", 5000)
     pieces = encode_indexed_png(indices, palette)
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
     assert encode_indexed_png(indices, palette) == pieces

@@ -1,30 +1,22 @@
-"""All file I/O of kmimg: decoding inputs to arrays and writing outputs atomically.
+"""Decoding inputs to arrays: 8-bit sRGB plus an optional alpha plane.
 
-Every other module works on numpy arrays. Loading applies the EXIF orientation, takes the first
-frame of animated or multi-page files, converts any mode to 8-bit sRGB plus an optional alpha
-plane (16-bit samples are scaled, not clipped; ICC profiles applied), and refuses images over a
-pixel limit from the header before any pixel is decoded. The format is judged from the content
-and only the decoders in :data:`ALLOWED_FORMATS` are ever used. PNG structure is checked by a
-chunk walk of its own (CRCs, truncation, decompression bombs in text chunks), which Pillow skips.
-Writing goes to a temporary file in the destination folder that is renamed into place, so an
-output is either complete or absent.
+Loading applies the EXIF orientation, takes the first frame of animated or multi-page files,
+converts any mode to 8-bit sRGB plus an optional alpha plane (16-bit samples are scaled, not
+clipped; ICC profiles applied), and refuses images over a pixel limit from the header before any
+pixel is decoded. The format is judged from the content and only the decoders in
+:data:`ALLOWED_FORMATS` are ever used; PNG structure is checked first by :mod:`kmimg.io.png`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import functools
 import io
-import itertools
-import os
 import struct
 import sys
 import threading
 import warnings
-import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -32,8 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from kmimg._threads import ordered_map
-from kmimg.errors import InputError, KmimgWarning, LimitError, OutputError
+from kmimg.errors import InputError, KmimgWarning, LimitError
+from kmimg.io.png import PngFacts, check_pixels, inspect_png
 from kmimg.types import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -41,14 +33,6 @@ if TYPE_CHECKING:
 
 #: Decoders kmimg opens; anything else is refused even if Pillow could read it.
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
-
-#: zlib level for PNG outputs: 9 gives the smallest files at a modest cost for palette images.
-PNG_COMPRESS_LEVEL = 9
-
-#: zlib level and memLevel of indexed PNGs: on a 12-megapixel k=16 result 7/8 deflates in 0.2 s
-#: instead of 1.1 s at 9/9, for 4 % more bytes (the sample images: 1 % more).
-INDEXED_PNG_LEVEL = 7
-INDEXED_PNG_MEMLEVEL = 8
 
 STDIO = "-"
 
@@ -102,7 +86,6 @@ def read_source(source: str | Path, *, stdin: IO[bytes] | None = None) -> bytes:
 
 
 def _stdin_bytes() -> IO[bytes]:
-    import sys
 
     return sys.stdin.buffer
 
@@ -147,7 +130,7 @@ def load_image(
     if kind is None:
         raise InputError(_not_an_image(raw))
     notes: list[str] = []
-    png = _inspect_png(raw, max_pixels) if kind == "PNG" else None
+    png = inspect_png(raw, max_pixels) if kind == "PNG" else None
     damage = png.damage if png is not None else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -209,7 +192,7 @@ def _not_an_image(raw: bytes) -> str:
 
 
 def _decode(
-    raw: bytes, kind: str, max_pixels: int, *, png: _PngFacts | None, lenient: bool
+    raw: bytes, kind: str, max_pixels: int, *, png: PngFacts | None, lenient: bool
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str]:
     try:
         with _pillow_settings(lenient=lenient), _opened(raw, kind, max_pixels) as image:
@@ -247,7 +230,7 @@ def _decode_tiff_with_tifffile(
             width, height = int(page.imagewidth), int(page.imagelength)
             if width <= 0 or height <= 0:
                 raise InputError("image has zero width or height")
-            _check_pixels(width, height, max_pixels)
+            check_pixels(width, height, max_pixels)
             if int(page.samplesperpixel) > 4 or int(np.prod(page.shape)) > 4 * width * height:
                 raise unreadable  # more than RGBA: refused before a huge array is allocated
             photometric = int(page.photometric)
@@ -395,15 +378,7 @@ def _check_size(image: Image.Image, max_pixels: int) -> None:
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InputError("image has zero width or height")
-    _check_pixels(width, height, max_pixels)
-
-
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise LimitError(
-            f"image is {width}x{height} = {width * height} pixels, over the limit of "
-            f"{max_pixels} (raise it with --max-pixels)"
-        )
+    check_pixels(width, height, max_pixels)
 
 
 def _reason(exc: BaseException) -> str:
@@ -421,118 +396,11 @@ def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
     return lines
 
 
-# ----------------------------------------------------------------------------- PNG structure
-
-#: Largest decompressed size of one zTXt/iTXt/iCCP chunk (Pillow's own ``MAX_TEXT_CHUNK``).
-MAX_TEXT_BYTES = 1 << 20
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-#: Bit depths the PNG specification allows for each colour type.
-_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
-
-
-@dataclass(frozen=True)
-class _PngFacts:
-    """What the chunk walk learnt: IHDR fields, and damage found after a valid header."""
-
-    bit_depth: int
-    color_type: int
-    damage: str | None
-
-
-def _inspect_png(raw: bytes, max_pixels: int) -> _PngFacts:
-    """Walk a PNG's chunks without decoding pixels: CRCs, IHDR, size limit, text bombs, IEND.
-
-    Pillow checks neither the CRC of IDAT chunks nor that the file reaches IEND, and inflates
-    text chunks that come after the pixel data only after decoding the pixels.
-    """
-    position = len(_PNG_SIGNATURE)
-    header: tuple[int, int] | None = None
-    damage: str | None
-    has_pixels = False
-    while True:
-        if position + 8 > len(raw):
-            damage = "truncated file (no IEND chunk)"
-            break
-        length, kind = struct.unpack(">I4s", raw[position : position + 8])
-        end = position + 12 + length
-        if length > 0x7FFFFFFF or not kind.isalpha():
-            raise InputError(f"corrupt PNG file: bad chunk header at byte {position}")
-        body = raw[position + 8 : end - 4]
-        if end > len(raw):
-            if header is None:
-                raise InputError("corrupt PNG file: truncated before the image header ends")
-            damage = f"truncated file (ends inside the {kind.decode()} chunk at byte {position})"
-            break
-        (crc,) = struct.unpack(">I", raw[end - 4 : end])
-        if zlib.crc32(body, zlib.crc32(kind)) != crc:
-            if header is None:
-                raise InputError(f"corrupt PNG file: bad CRC in the {kind.decode()} chunk")
-            damage = f"corrupt file (bad CRC in the {kind.decode()} chunk at byte {position})"
-            break
-        if header is None:
-            header = _png_header(kind, body, max_pixels)
-        elif kind in (b"zTXt", b"iTXt", b"iCCP"):
-            _check_inflated_size(kind, body)
-        if kind == b"IEND":
-            if not has_pixels:
-                raise InputError("corrupt PNG file: no image data (IDAT chunk)")
-            damage = None
-            break
-        has_pixels = has_pixels or kind == b"IDAT"
-        position = end
-    if header is None:
-        raise InputError("corrupt PNG file: no image header")
-    return _PngFacts(bit_depth=header[0], color_type=header[1], damage=damage)
-
-
-def _png_header(kind: bytes, body: bytes, max_pixels: int) -> tuple[int, int]:
-    if kind != b"IHDR" or len(body) != 13:
-        raise InputError("corrupt PNG file: the first chunk is not a valid IHDR")
-    width, height, bit_depth, color_type = struct.unpack(">IIBB", body[:10])
-    if bit_depth not in _PNG_DEPTHS.get(color_type, ()):
-        raise InputError(f"corrupt PNG file: colour type {color_type} with bit depth {bit_depth}")
-    if width == 0 or height == 0:
-        raise InputError("image has zero width or height")
-    _check_pixels(width, height, max_pixels)
-    return bit_depth, color_type
-
-
-def _check_inflated_size(kind: bytes, body: bytes) -> None:
-    """Refuse a compressed text or ICC chunk that would inflate past :data:`MAX_TEXT_BYTES`."""
-    name_end = body.find(b"\x00")
-    if name_end < 0:
-        return
-    if kind == b"iTXt":
-        if body[name_end + 1 : name_end + 2] != b"\x01":
-            return  # uncompressed international text: its size is its chunk's size
-        rest = body[name_end + 3 :]
-        for _ in range(2):  # language tag, translated keyword
-            cut = rest.find(b"\x00")
-            if cut < 0:
-                return
-            rest = rest[cut + 1 :]
-        compressed = rest
-    else:
-        compressed = body[name_end + 2 :]
-    inflater = zlib.decompressobj()
-    try:
-        inflater.decompress(compressed, MAX_TEXT_BYTES)
-    except zlib.error:
-        return  # Pillow ignores undecodable text; a broken ICC profile is dropped later
-    if inflater.unconsumed_tail:
-        raise LimitError(
-            f"a compressed {kind.decode()} chunk inflates to more than {MAX_TEXT_BYTES} bytes "
-            "(decompression bomb)"
-        )
-
-
 # ----------------------------------------------------------------------------- modes
 
 
 def _to_rgb_alpha(
-    image: Image.Image, *, png: _PngFacts | None = None
+    image: Image.Image, *, png: PngFacts | None = None
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
     """Convert any Pillow mode to 8-bit RGB and an alpha plane (None if fully opaque)."""
     mode = image.mode
@@ -574,7 +442,7 @@ def _finish(
     return rgb, alpha
 
 
-def _grey_key(transparency: int, mode: str, png: _PngFacts | None) -> int:
+def _grey_key(transparency: int, mode: str, png: PngFacts | None) -> int:
     """The decoded grey value a PNG ``tRNS`` key matches.
 
     Pillow expands 1-, 2- and 4-bit grey to 0-255 but keeps the key in the file's scale.
@@ -631,326 +499,3 @@ def _lab_to_rgb(lab8: NDArray[np.uint8]) -> NDArray[np.uint8]:
     lab[..., 0] = lab8[..., 0] * (100.0 / 255.0)
     lab[..., 1:] = lab8[..., 1:].view(np.int8)
     return np.ascontiguousarray(np.rint(lab_to_rgb(lab)).astype(np.uint8))
-
-
-def encode_indexed_png(
-    indices: NDArray[np.uint8],
-    palette: NDArray[np.uint8],
-) -> bytes:
-    """Encode a palette image as PNG bytes.
-
-    ``palette`` is ``(m, 4)`` RGBA with ``m <= 256``; its alpha column becomes a ``tRNS`` chunk
-    when any entry is not opaque. The bit depth is the smallest that holds ``m`` entries
-    (1, 2, 4 or 8), and PLTE holds exactly ``m`` entries.
-
-    Written directly with zlib rather than through Pillow, which keeps 8 bits per pixel for
-    small palettes: packing 2-16 colours into 1, 2 or 4 bits makes the files ~10 % smaller.
-    Rows are unfiltered (filters do not help index data) and deflated at
-    :data:`INDEXED_PNG_LEVEL`; the bytes depend only on the arguments.
-    """
-    indices = np.ascontiguousarray(indices, dtype=np.uint8)
-    height, width = indices.shape
-    entries = len(palette)
-    if not 1 <= entries <= 256:
-        raise ValueError("a PNG palette holds 1 to 256 entries")
-    depth = next(bits for bits in (1, 2, 4, 8) if entries <= 1 << bits)
-    rows = _pack_rows(indices, depth)
-    raw = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
-    raw[:, 0] = 0  # filter type None on every row
-    raw[:, 1:] = rows
-    data = _deflate(raw.reshape(-1))
-    chunks = [
-        _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 3, 0, 0, 0)),
-        _png_chunk(b"PLTE", np.ascontiguousarray(palette[:, :3]).tobytes()),
-    ]
-    translucent = np.flatnonzero(palette[:, 3] < 255)
-    if len(translucent):
-        chunks.append(_png_chunk(b"tRNS", palette[: int(translucent.max()) + 1, 3].tobytes()))
-    chunks += [_png_chunk(b"IDAT", data), _png_chunk(b"IEND", b"")]
-    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
-
-
-#: Bytes per piece when a large image's data is deflated in parallel pieces.
-DEFLATE_PIECE = 1 << 20
-_WINDOW = 1 << 15
-
-
-def _deflate(data: NDArray[np.uint8]) -> bytes:
-    """One zlib stream of ``data`` at :data:`INDEXED_PNG_LEVEL`, deflated in pieces of
-    :data:`DEFLATE_PIECE` bytes on several threads (zlib releases the GIL), as pigz does.
-
-    Each piece starts with the previous piece's last 32 KiB as its dictionary and ends with a
-    sync flush, so the pieces concatenate into one valid stream only a few bytes longer than a
-    serial one. The pieces are fixed by the data's length, so the bytes never depend on the
-    number of threads; data of one piece or less is deflated exactly as before.
-    """
-    view = data.data
-    if len(data) <= DEFLATE_PIECE:
-        deflater = _deflater(15)
-        return deflater.compress(view) + deflater.flush()
-
-    def piece(start: int) -> bytes:
-        stop = start + DEFLATE_PIECE
-        deflater = _deflater(-15, bytes(view[max(0, start - _WINDOW) : start]))
-        body = deflater.compress(view[start:stop])
-        return body + deflater.flush(zlib.Z_FINISH if stop >= len(data) else zlib.Z_SYNC_FLUSH)
-
-    pieces = ordered_map(piece, range(0, len(data), DEFLATE_PIECE))
-    header = _deflater(15).flush()[:2]  # CMF and FLG: the same for any data at this level
-    return header + b"".join(pieces) + struct.pack(">I", zlib.adler32(view))
-
-
-def _deflater(window_bits: int, dictionary: bytes = b"") -> zlib._Compress:
-    """A compressor at the indexed PNG settings; negative ``window_bits`` makes raw deflate."""
-    if dictionary:
-        return zlib.compressobj(
-            INDEXED_PNG_LEVEL, zlib.DEFLATED, window_bits, INDEXED_PNG_MEMLEVEL, zdict=dictionary
-        )
-    return zlib.compressobj(INDEXED_PNG_LEVEL, zlib.DEFLATED, window_bits, INDEXED_PNG_MEMLEVEL)
-
-
-def _pack_rows(indices: NDArray[np.uint8], depth: int) -> NDArray[np.uint8]:
-    """Pack each row's indices into ``depth``-bit samples, first pixel in the high bits."""
-    if depth == 8:
-        return indices
-    per_byte = 8 // depth
-    height, width = indices.shape
-    padded = np.zeros((height, -(-width // per_byte) * per_byte), dtype=np.uint8)
-    padded[:, :width] = indices
-    groups = padded.reshape(height, -1, per_byte)
-    packed = np.zeros(groups.shape[:2], dtype=np.uint8)
-    for position in range(per_byte):
-        packed |= groups[:, :, position] << np.uint8(depth * (per_byte - 1 - position))
-    return packed
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
-
-
-def encode_png(pixels: NDArray[np.uint8], *, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
-    """Encode an 8-bit grey ``(h, w)``, RGB or RGBA ``(h, w, c)`` array as PNG bytes.
-
-    ``compress_level`` is zlib's 0-9: photographic content is ~6x faster to write at 6 than at 9
-    for ~6 % more bytes.
-    """
-    image = Image.fromarray(np.ascontiguousarray(pixels))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
-
-
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that it is either complete or untouched.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
-    renamed over ``path``; on any failure the temporary file is removed and ``path`` is left as
-    it was. Inside :func:`commit_group` the flush and the rename wait for the group's commit.
-    """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        # The name is shortened so that a target near the 255-byte limit still gets a temp file.
-        prefix = f".{target.name[:64]}."
-        handle, temp_name = _create_temporary(folder, prefix)
-    except OSError as exc:
-        raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
-    group = _GROUP.get()
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view) :]
-            if group is None:
-                os.fsync(handle)
-            os.fchmod(handle, 0o644 & ~_umask())
-        finally:
-            os.close(handle)
-        if group is not None:
-            group.pending.append(_Pending(temp_name, target, folder))
-            return
-        os.replace(temp_name, target)
-        _sync_folder(folder)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write: {exc.strerror or exc}") from None
-        raise
-
-
-_TEMPORARY_NAMES = itertools.count()
-
-
-def _create_temporary(folder: Path, prefix: str) -> tuple[int, str]:
-    """A new file ``<prefix><pid>-<n>.kmimg-tmp`` in ``folder``, created exclusively (what
-    ``tempfile.mkstemp`` does, without its ~10 ms import)."""
-    while True:
-        name = str(folder / f"{prefix}{os.getpid()}-{next(_TEMPORARY_NAMES)}.kmimg-tmp")
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        try:
-            return os.open(name, flags, 0o600), name
-        except FileExistsError:
-            continue
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """A complete temporary file waiting for its group's commit to be renamed to ``target``."""
-
-    temp: str
-    target: Path
-    folder: Path
-
-
-@dataclass
-class CommitGroup:
-    """The files :func:`write_atomic` wrote while the group was open, not yet in place.
-
-    A batch of small outputs would spend most of its time in two ``fsync`` calls per file; a
-    group makes them durable together (one ``syncfs`` per file system) before renaming each
-    into place and syncing each folder once. The guarantee is the same: a file appears under
-    its name only complete and on disk; until the commit it is only a hidden temporary file.
-    """
-
-    pending: list[_Pending] = field(default_factory=list)
-
-    def take(self) -> list[_Pending]:
-        """The files written since the last call (to tell which task wrote which)."""
-        taken, self.pending = self.pending, []
-        return taken
-
-    def commit(self, files: list[_Pending]) -> dict[Path, str]:
-        """Put ``files`` in place; returns the targets that could not be, with the reason."""
-        failed: dict[Path, str] = {}
-        if not files:
-            return failed
-        placed = 0
-        try:
-            _sync_data(files)
-            for entry in files:
-                try:
-                    os.replace(entry.temp, entry.target)
-                except OSError as exc:
-                    failed[entry.target] = f"cannot write: {exc.strerror or exc}"
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.temp)
-                placed += 1
-        finally:  # interrupted: what is not in place yet is removed
-            self.discard(files[placed:])
-        for folder in dict.fromkeys(entry.folder for entry in files):
-            _sync_folder(folder)
-        return failed
-
-    @staticmethod
-    def discard(files: list[_Pending]) -> None:
-        for entry in files:
-            with contextlib.suppress(OSError):
-                os.unlink(entry.temp)
-
-
-_GROUP: contextvars.ContextVar[CommitGroup | None] = contextvars.ContextVar("kmimg_group", default=None)
-
-
-@contextlib.contextmanager
-def commit_group() -> Iterator[CommitGroup]:
-    """Make :func:`write_atomic` defer its flush and rename to the group's :meth:`~CommitGroup.commit`
-    in this block; whatever is still pending when the block ends is discarded (removed)."""
-    group = CommitGroup()
-    token = _GROUP.set(group)
-    try:
-        yield group
-    finally:
-        _GROUP.reset(token)
-        group.discard(group.take())
-
-
-def _sync_data(files: list[_Pending]) -> None:
-    """Flush the data of the temporary ``files`` to disk: one ``syncfs`` for the file system of
-    each folder on Linux (the kernel writes every dirty page of it at once), else one ``fsync``
-    per file."""
-    unsynced: list[_Pending] = []
-    for folder in dict.fromkeys(entry.folder for entry in files):
-        try:
-            handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except OSError:
-            handle = -1
-        try:
-            if handle < 0 or not _syncfs(handle):
-                unsynced.extend(entry for entry in files if entry.folder == folder)
-        finally:
-            if handle >= 0:
-                os.close(handle)
-    for entry in unsynced:
-        with contextlib.suppress(OSError):
-            handle = os.open(entry.temp, os.O_RDONLY)
-            try:
-                os.fsync(handle)
-            finally:
-                os.close(handle)
-
-
-def _syncfs(handle: int) -> bool:
-    """``syncfs(2)`` on the file system holding ``handle``; False where it is not available."""
-    function = _libc_syncfs()
-    return function is not None and function(handle) == 0
-
-
-@functools.lru_cache(maxsize=1)
-def _libc_syncfs() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        syncfs: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
-        return syncfs
-    except (OSError, AttributeError):
-        return None
-
-
-def link_atomic(path: str | Path, source: str | Path) -> None:
-    """Make ``path`` a symbolic link to ``source`` (absolute), replacing what was there in one
-    rename: ``path`` is the old entry or the new link, never missing, and no temporary link is
-    left behind, whatever interrupts it (Ctrl-C included)."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name[:64]}.kmimg-link")
-    try:
-        if os.path.lexists(temp):
-            temp.unlink()
-        temp.symlink_to(Path(source).resolve())
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            if os.path.lexists(temp):
-                temp.unlink()
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot link {target}: {exc.strerror or exc}") from None
-        raise
-
-
-def _sync_folder(folder: Path) -> None:
-    # Make the rename itself durable (a crash right after could otherwise lose the new name);
-    # best effort: not every platform or file system lets a folder be opened and synced.
-    with contextlib.suppress(OSError, AttributeError):
-        handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-@functools.lru_cache(maxsize=1)
-def _umask() -> int:
-    # Read once: setting and restoring it for every file costs two system calls each.
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_stdout(data: bytes) -> None:
-    """Write bytes to standard output (used for ``-o -`` and ``--json -``)."""
-    import sys
-
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()

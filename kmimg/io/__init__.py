@@ -1,0 +1,38 @@
+"""All file I/O of kmimg, in three rooms: :mod:`~kmimg.io.decode` (files and bytes to arrays),
+:mod:`~kmimg.io.png` (PNG chunk checks and encoders) and :mod:`~kmimg.io.files` (atomic writes,
+commit groups, links, standard output).
+
+Every other module works on arrays and bytes; only these open files. The names below are the
+public ones, importable from ``kmimg.io`` directly.
+"""
+
+from __future__ import annotations
+
+from kmimg.io.decode import ALLOWED_FORMATS, STDIO, Picture, load_image, read_source, sniff_format
+from kmimg.io.files import CommitGroup, commit_group, link_atomic, write_atomic, write_stdout
+from kmimg.io.png import (
+    MAX_TEXT_BYTES,
+    PNG_COMPRESS_LEVEL,
+    encode_indexed_png,
+    encode_png,
+    inspect_png,
+)
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "MAX_TEXT_BYTES",
+    "PNG_COMPRESS_LEVEL",
+    "STDIO",
+    "CommitGroup",
+    "Picture",
+    "commit_group",
+    "encode_indexed_png",
+    "encode_png",
+    "inspect_png",
+    "link_atomic",
+    "load_image",
+    "read_source",
+    "sniff_format",
+    "write_atomic",
+    "write_stdout",
+]

@@ -1,0 +1,234 @@
+"""Writing files: atomic writes, commit groups, links, standard output.
+
+Writing goes to a temporary file in the destination folder that is renamed into place, so an
+output is either complete or absent. Inside :func:`commit_group` the flushes and renames of many
+small files wait for one sync of the whole group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import itertools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kmimg.errors import OutputError
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that it is either complete or untouched.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
+    renamed over ``path``; on any failure the temporary file is removed and ``path`` is left as
+    it was. Inside :func:`commit_group` the flush and the rename wait for the group's commit.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        # The name is shortened so that a target near the 255-byte limit still gets a temp file.
+        prefix = f".{target.name[:64]}."
+        handle, temp_name = _create_temporary(folder, prefix)
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    group = _GROUP.get()
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+            if group is None:
+                os.fsync(handle)
+            os.fchmod(handle, 0o644 & ~_umask())
+        finally:
+            os.close(handle)
+        if group is not None:
+            group.pending.append(_Pending(temp_name, target, folder))
+            return
+        os.replace(temp_name, target)
+        _sync_folder(folder)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write: {exc.strerror or exc}") from None
+        raise
+
+
+_TEMPORARY_NAMES = itertools.count()
+
+
+def _create_temporary(folder: Path, prefix: str) -> tuple[int, str]:
+    """A new file ``<prefix><pid>-<n>.kmimg-tmp`` in ``folder``, created exclusively (what
+    ``tempfile.mkstemp`` does, without its ~10 ms import)."""
+    while True:
+        name = str(folder / f"{prefix}{os.getpid()}-{next(_TEMPORARY_NAMES)}.kmimg-tmp")
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A complete temporary file waiting for its group's commit to be renamed to ``target``."""
+
+    temp: str
+    target: Path
+    folder: Path
+
+
+@dataclass
+class CommitGroup:
+    """The files :func:`write_atomic` wrote while the group was open, not yet in place.
+
+    A batch of small outputs would spend most of its time in two ``fsync`` calls per file; a
+    group makes them durable together (one ``syncfs`` per file system) before renaming each
+    into place and syncing each folder once. The guarantee is the same: a file appears under
+    its name only complete and on disk; until the commit it is only a hidden temporary file.
+    """
+
+    pending: list[_Pending] = field(default_factory=list)
+
+    def take(self) -> list[_Pending]:
+        """The files written since the last call (to tell which task wrote which)."""
+        taken, self.pending = self.pending, []
+        return taken
+
+    def commit(self, files: list[_Pending]) -> dict[Path, str]:
+        """Put ``files`` in place; returns the targets that could not be, with the reason."""
+        failed: dict[Path, str] = {}
+        if not files:
+            return failed
+        placed = 0
+        try:
+            _sync_data(files)
+            for entry in files:
+                try:
+                    os.replace(entry.temp, entry.target)
+                except OSError as exc:
+                    failed[entry.target] = f"cannot write: {exc.strerror or exc}"
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.temp)
+                placed += 1
+        finally:  # interrupted: what is not in place yet is removed
+            self.discard(files[placed:])
+        for folder in dict.fromkeys(entry.folder for entry in files):
+            _sync_folder(folder)
+        return failed
+
+    @staticmethod
+    def discard(files: list[_Pending]) -> None:
+        for entry in files:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.temp)
+
+
+_GROUP: contextvars.ContextVar[CommitGroup | None] = contextvars.ContextVar("kmimg_group", default=None)
+
+
+@contextlib.contextmanager
+def commit_group() -> Iterator[CommitGroup]:
+    """Make :func:`write_atomic` defer its flush and rename to the group's :meth:`~CommitGroup.commit`
+    in this block; whatever is still pending when the block ends is discarded (removed)."""
+    group = CommitGroup()
+    token = _GROUP.set(group)
+    try:
+        yield group
+    finally:
+        _GROUP.reset(token)
+        group.discard(group.take())
+
+
+def _sync_data(files: list[_Pending]) -> None:
+    """Flush the data of the temporary ``files`` to disk: one ``syncfs`` for the file system of
+    each folder on Linux (the kernel writes every dirty page of it at once), else one ``fsync``
+    per file."""
+    unsynced: list[_Pending] = []
+    for folder in dict.fromkeys(entry.folder for entry in files):
+        try:
+            handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            handle = -1
+        try:
+            if handle < 0 or not _syncfs(handle):
+                unsynced.extend(entry for entry in files if entry.folder == folder)
+        finally:
+            if handle >= 0:
+                os.close(handle)
+    for entry in unsynced:
+        with contextlib.suppress(OSError):
+            handle = os.open(entry.temp, os.O_RDONLY)
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+
+
+def _syncfs(handle: int) -> bool:
+    """``syncfs(2)`` on the file system holding ``handle``; False where it is not available."""
+    function = _libc_syncfs()
+    return function is not None and function(handle) == 0
+
+
+@functools.lru_cache(maxsize=1)
+def _libc_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        syncfs: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+        return syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+def link_atomic(path: str | Path, source: str | Path) -> None:
+    """Make ``path`` a symbolic link to ``source`` (absolute), replacing what was there in one
+    rename: ``path`` is the old entry or the new link, never missing, and no temporary link is
+    left behind, whatever interrupts it (Ctrl-C included)."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name[:64]}.kmimg-link")
+    try:
+        if os.path.lexists(temp):
+            temp.unlink()
+        temp.symlink_to(Path(source).resolve())
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            if os.path.lexists(temp):
+                temp.unlink()
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot link {target}: {exc.strerror or exc}") from None
+        raise
+
+
+def _sync_folder(folder: Path) -> None:
+    # Make the rename itself durable (a crash right after could otherwise lose the new name);
+    # best effort: not every platform or file system lets a folder be opened and synced.
+    with contextlib.suppress(OSError, AttributeError):
+        handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    # Read once: setting and restoring it for every file costs two system calls each.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_stdout(data: bytes) -> None:
+    """Write bytes to standard output (used for ``-o -`` and ``--json -``)."""
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
