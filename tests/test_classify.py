@@ -25,7 +25,7 @@ from kmimg.classify import (
     pixel_features,
 )
 from kmimg.errors import InputError
-from kmimg.montage import EMPTY_FRAME, ClusterRow, cluster_montage, fit_tile, flatten_alpha
+from kmimg.render.montage import EMPTY_FRAME, ClusterRow, cluster_montage, fit_tile, flatten_alpha
 from kmimg.types import FeatureKind
 
 # ----------------------------------------------------------------------------- features

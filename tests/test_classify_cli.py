@@ -15,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from kmimg.cli import app
-from kmimg.montage import EMPTY_FRAME
+from kmimg.render.montage import EMPTY_FRAME
 
 runner = CliRunner()
 

@@ -420,7 +420,7 @@ def _write_montage(
 ) -> None:
     from kmimg.classify import feature_image
     from kmimg.io import encode_png, load_image, write_atomic
-    from kmimg.montage import ClusterRow, cluster_montage, flatten_alpha
+    from kmimg.render.montage import ClusterRow, cluster_montage, flatten_alpha
 
     rows = []
     for cluster in range(grouping.k):

@@ -2,7 +2,7 @@
 
 Sweeps k over one or more images (:func:`kmimg.report.compress_report`), recommends the smallest
 k meeting a quality target, and shows the same numbers as a terminal table, JSON, a contact sheet
-PNG (:mod:`kmimg.sheet`) and a self-contained HTML page (:mod:`kmimg.html_report`).
+PNG (:mod:`kmimg.render.sheet`) and a self-contained HTML page (:mod:`kmimg.render.html`).
 """
 
 from __future__ import annotations
@@ -293,8 +293,8 @@ def _run(
 def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) -> ReportRecord:
     """Sweep one image and write its best PNG and contact sheet (runs in a worker)."""
     from kmimg.io import encode_png, load_image, write_atomic
+    from kmimg.render.sheet import report_sheet
     from kmimg.report import compress_report
-    from kmimg.sheet import report_sheet
 
     clock = Stopwatch()
     picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
@@ -372,8 +372,8 @@ def _write_documents(
         write_json(_json_document(outcome, ks, targets, seed, space), json_dest)
     if html is not None:
         from kmimg import __version__
-        from kmimg.html_report import HtmlEntry, render_html
         from kmimg.io import write_atomic
+        from kmimg.render.html import HtmlEntry, render_html
         from kmimg.report import aggregate
 
         entries = [

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg.montage import caption_font, fit_tile
+from kmimg.render.montage import caption_font, fit_tile
 
 if TYPE_CHECKING:
     from PIL import Image
