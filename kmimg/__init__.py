@@ -19,7 +19,7 @@ from kmimg.types import ColorSpace
 # ``quantize_image`` and ``segment_image``: importing ``kmimg.quantize`` sets the package
 # attribute ``quantize`` to the module, so a lazy function of that name could not stay put.
 _LAZY = {
-    "QuantizeOptions": ("kmimg.quantize", "QuantizeOptions"),
+    "QuantizeOptions": ("kmimg.options", "QuantizeOptions"),
     "Quantized": ("kmimg.quantize", "Quantized"),
     "Quality": ("kmimg.quantize", "Quality"),
     "analyze": ("kmimg.quantize", "analyze"),
@@ -28,13 +28,13 @@ _LAZY = {
     "load_image": ("kmimg.io", "load_image"),
     "Picture": ("kmimg.io", "Picture"),
     "segment_image": ("kmimg.segment", "segment"),
-    "SegmentOptions": ("kmimg.segment", "SegmentOptions"),
+    "SegmentOptions": ("kmimg.options", "SegmentOptions"),
     "Segmentation": ("kmimg.segment", "Segmentation"),
     "compress_report": ("kmimg.report", "compress_report"),
     "CompressReport": ("kmimg.report", "CompressReport"),
     "Target": ("kmimg.report", "Target"),
     "image_features": ("kmimg.classify", "image_features"),
-    "FeatureOptions": ("kmimg.classify", "FeatureOptions"),
+    "FeatureOptions": ("kmimg.options", "FeatureOptions"),
     "cluster_features": ("kmimg.classify", "cluster_features"),
     "evaluate": ("kmimg.classify", "evaluate"),
 }

@@ -45,62 +45,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg.errors import InputError
+from kmimg.options import FeatureOptions as FeatureOptions
+from kmimg.options import GroupOptions
 from kmimg.types import FeatureKind
 
-#: Restarts of k-means from different k-means++ seedings; the fit with the lowest inertia wins.
-#: 10 is scikit-learn's historical default (the seed ran with it). ``n_init="auto"`` would be 1
-#: for k-means++: on the digits with seed 0 that gives accuracy 0.725 instead of 0.792.
-DEFAULT_N_INIT = 10
-DEFAULT_SIZE = (8, 8)
-DEFAULT_BINS = 4
-MAX_SIDE = 256
-MAX_BINS = 16
+DEFAULT_N_INIT = GroupOptions.n_init
+DEFAULT_SIZE = FeatureOptions.size
+DEFAULT_BINS = FeatureOptions.bins
 #: ITU-R BT.601 luma weights, the ones Pillow's ``convert("L")`` uses.
 _LUMA = np.array([0.299, 0.587, 0.114])
-
-
-@dataclass(frozen=True)
-class FeatureOptions:
-    """How an image becomes a feature vector (see the module docstring)."""
-
-    kind: FeatureKind = FeatureKind.PIXELS
-    size: tuple[int, int] = DEFAULT_SIZE
-    color: bool = False
-    bins: int = DEFAULT_BINS
-
-    def __post_init__(self) -> None:
-        width, height = self.size
-        if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
-            raise ValueError(f"size must be between 1x1 and {MAX_SIDE}x{MAX_SIDE}")
-        if not 2 <= self.bins <= MAX_BINS:
-            raise ValueError(f"bins must be between 2 and {MAX_BINS}")
-
-    @property
-    def length(self) -> int:
-        """Number of features per image."""
-        if self.kind is FeatureKind.HISTOGRAM:
-            return self.bins**3
-        width, height = self.size
-        return width * height * (3 if self.color else 1)
-
-    def describe(self) -> str:
-        """Short human description, e.g. ``8x8 grey pixels`` or ``4^3-bin colour histogram``."""
-        if self.kind is FeatureKind.HISTOGRAM:
-            return f"{self.bins}^3-bin colour histogram"
-        width, height = self.size
-        return f"{width}x{height} {'colour' if self.color else 'grey'} pixels"
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``WxH`` (or a single number for a square) into ``(width, height)``."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*", text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a size like 8x8")
-    width = int(match.group(1))
-    height = int(match.group(2) or match.group(1))
-    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
-        raise ValueError(f"{text!r}: each side must be between 1 and {MAX_SIDE}")
-    return width, height
 
 
 # ----------------------------------------------------------------------------- features

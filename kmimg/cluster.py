@@ -37,7 +37,8 @@ from numpy.typing import NDArray
 from kmimg import _engine
 from kmimg._threads import engine_threads, ordered_map, pieces
 from kmimg.colorspace import LUMA_WEIGHTS, lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
-from kmimg.types import DEFAULT_SAMPLE, ColorSpace
+from kmimg.options import DEFAULT_SAMPLE
+from kmimg.types import ColorSpace
 
 _LUMA = np.array(LUMA_WEIGHTS)  # the weights of metrics.luma
 _LUMA_UNIT = _LUMA / np.sqrt(_LUMA @ _LUMA)

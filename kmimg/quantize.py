@@ -23,27 +23,10 @@ from kmimg.cluster import (
     build_color_table,
     fit_palette,
 )
-from kmimg.types import DEFAULT_SAMPLE, ColorSpace
+from kmimg.options import QuantizeOptions as QuantizeOptions
 
-MIN_K = 2
-MAX_K = 256
-
-
-@dataclass(frozen=True)
-class QuantizeOptions:
-    """Options of one quantization; the defaults are the CLI's defaults."""
-
-    k: int = 16
-    seed: int = 0
-    space: ColorSpace = ColorSpace.RGB
-    dither: bool = False
-    sample: int = DEFAULT_SAMPLE
-
-    def __post_init__(self) -> None:
-        if not MIN_K <= self.k <= MAX_K:
-            raise ValueError(f"k must be between {MIN_K} and {MAX_K}, got {self.k}")
-        if self.sample < 0:
-            raise ValueError("sample must be 0 (all pixels) or positive")
+MIN_K = QuantizeOptions.MIN_K
+MAX_K = QuantizeOptions.MAX_K
 
 
 @dataclass(frozen=True)

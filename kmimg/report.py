@@ -26,15 +26,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg.options import DEFAULT_KS, DEFAULT_TARGET_PSNR
 from kmimg.types import ColorSpace
-
-#: The ks swept when none are given: every power of two a PNG palette can hold.
-DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class Metric(str, Enum):
@@ -78,17 +75,9 @@ class Target:
             return f"SSIM {at_least} {self.value:g}"
         return f"mean {delta}2000 {at_most} {self.value:g}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric.value,
-            "op": ">=" if self.higher_is_better else "<=",
-            "value": self.value,
-        }
 
-
-#: The target used when none is given: PSNR of 32 dB, where 8-bit photos quantized by k-means
-#: usually stop showing obvious banding (the seed's flower reaches it at k = 64).
-DEFAULT_TARGET = Target(Metric.PSNR, 32.0)
+#: The target used when none is given (see :data:`kmimg.options.DEFAULT_TARGET_PSNR`).
+DEFAULT_TARGET = Target(Metric.PSNR, DEFAULT_TARGET_PSNR)
 
 
 @dataclass(frozen=True)
@@ -147,31 +136,6 @@ class CompressReport:
     def without_pngs(self) -> CompressReport:
         """The same report without the PNG bytes (small enough to keep for a whole folder)."""
         return replace(self, pngs={})
-
-
-def parse_ks(text: str) -> tuple[int, ...]:
-    """Parse ``"2,4,8"`` into sorted distinct ks, each between 2 and 256.
-
-    Raises
-    ------
-    ValueError
-        Empty list, a value that is not an integer, or one outside 2..256.
-    """
-    from kmimg.quantize import MAX_K, MIN_K
-
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts:
-        raise ValueError("give at least one k, e.g. 2,4,8,16")
-    ks: set[int] = set()
-    for part in parts:
-        try:
-            k = int(part)
-        except ValueError:
-            raise ValueError(f"{part!r} is not a whole number") from None
-        if not MIN_K <= k <= MAX_K:
-            raise ValueError(f"k must be between {MIN_K} and {MAX_K}, got {k}")
-        ks.add(k)
-    return tuple(sorted(ks))
 
 
 def recommend(steps: Iterable[KResult], targets: Sequence[Target]) -> int | None:
@@ -273,39 +237,6 @@ def human_bytes(count: int) -> str:
     return f"{value / 1000.0:.1f} GB"
 
 
-def step_fields(step: KResult) -> dict[str, Any]:
-    """One k's measures as JSON-ready values (PSNR ``None`` when lossless)."""
-    return {
-        "k": step.k,
-        "colors_used": step.colors_used,
-        "png_bytes": step.png_bytes,
-        "bits_per_pixel": round(step.bits_per_pixel, 4),
-        "ratio_vs_input": round(step.ratio_vs_input, 4),
-        "ratio_vs_png24": round(step.ratio_vs_png24, 4),
-        "psnr": None if math.isinf(step.psnr) else round(step.psnr, 4),
-        "ssim": round(step.ssim, 6),
-        "delta_e2000": round(step.delta_e, 4),
-        "seconds": round(step.seconds, 4),
-        "meets_target": step.meets_target,
-    }
-
-
-def report_fields(report: CompressReport) -> dict[str, Any]:
-    """The measures of a report as JSON-ready values (without the PNG bytes)."""
-    best = report.recommended
-    return {
-        "width": report.width,
-        "height": report.height,
-        "input_bytes": report.input_bytes,
-        "png24_bytes": report.png24_bytes,
-        "distinct_colors": report.distinct_colors,
-        "recommended_k": report.recommended_k,
-        "target_met": best is not None,
-        "recommended_png_bytes": None if best is None else best.png_bytes,
-        "ks": [step_fields(step) for step in report.steps],
-    }
-
-
 @dataclass(frozen=True)
 class Aggregate:
     """Totals over several reports at their recommended k.
@@ -321,17 +252,6 @@ class Aggregate:
     recommended_bytes: int
     saved_vs_input: int
     saved_vs_png24: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "images": self.images,
-            "images_meeting_target": self.recommended,
-            "input_bytes": self.input_bytes,
-            "png24_bytes": self.png24_bytes,
-            "recommended_png_bytes": self.recommended_bytes,
-            "bytes_saved_vs_input": self.saved_vs_input,
-            "bytes_saved_vs_png24": self.saved_vs_png24,
-        }
 
 
 def aggregate(reports: Iterable[CompressReport]) -> Aggregate:

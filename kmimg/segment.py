@@ -45,13 +45,12 @@ from numpy.typing import NDArray
 from kmimg._threads import ordered_map
 from kmimg.cluster import nearest_center, weighted_kmeans
 from kmimg.colorspace import rgb_to_lab, unpack_colors
+from kmimg.options import SegmentOptions as SegmentOptions
+from kmimg.options import parse_background
 from kmimg.types import ColorSpace
 
-MIN_K = 2
-#: Labels are one byte; beyond a few dozen clusters k-means stops being a segmentation.
-MAX_K = 64
-DEFAULT_SIGMA = 2.0
-DEFAULT_MAX_SIDE = 256
+MIN_K = SegmentOptions.MIN_K
+MAX_K = SegmentOptions.MAX_K
 #: Initialisations of the k-means fit; the best (lowest inertia) wins.
 _N_INIT = 4
 #: Fit sets up to this many points get exact k-means; larger ones (``max_side`` 0 on anything
@@ -78,41 +77,6 @@ CONTOUR_COLORS: tuple[tuple[int, int, int], ...] = (
     (0, 255, 255),
     (255, 0, 255),
 )
-BACKGROUND_RULES = ("auto", "dark", "light")
-
-
-@dataclass(frozen=True)
-class SegmentOptions:
-    """Options of one segmentation; the defaults are the CLI's defaults.
-
-    ``background`` is ``"auto"``, ``"dark"``, ``"light"`` or cluster indices such as ``"0"``
-    or ``"0,2"`` (see :func:`parse_background`).
-    """
-
-    k: int = 2
-    sigma: float = DEFAULT_SIGMA
-    max_side: int = DEFAULT_MAX_SIDE
-    spatial: float = 0.0
-    space: ColorSpace = ColorSpace.LAB
-    flatten: float = 0.0
-    min_region: int = 0
-    background: str = "auto"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not MIN_K <= self.k <= MAX_K:
-            raise ValueError(f"k must be between {MIN_K} and {MAX_K}, got {self.k}")
-        if self.sigma < 0:
-            raise ValueError("sigma must be 0 (no smoothing) or positive")
-        if self.max_side < 0 or 0 < self.max_side < 8:
-            raise ValueError("max-side must be 0 (fit at full size) or at least 8")
-        if self.spatial < 0:
-            raise ValueError("spatial weight must be 0 or positive")
-        if not 0.0 <= self.flatten <= 1.0:
-            raise ValueError("flatten must be between 0 (off) and 1")
-        if self.min_region < 0:
-            raise ValueError("min-region must be 0 (off) or positive")
-        parse_background(self.background, self.k)
 
 
 @dataclass(frozen=True)
@@ -173,28 +137,6 @@ class Segmentation:
     def mask(self, index: int) -> NDArray[np.bool_]:
         """True where the pixel belongs to cluster ``index``."""
         return np.asarray(self.labels == index)
-
-
-def parse_background(text: str, k: int) -> str | tuple[int, ...]:
-    """``auto``/``dark``/``light``, or comma-separated cluster indices below ``k``.
-
-    Raises ``ValueError`` for anything else, for an index out of range, or for a choice that
-    would leave no foreground cluster.
-    """
-    rule = text.strip().lower()
-    if rule in BACKGROUND_RULES:
-        return rule
-    try:
-        indices = tuple(sorted({int(part) for part in rule.split(",")}))
-    except ValueError:
-        raise ValueError(
-            f"background must be auto, dark, light or cluster indices like 0 or 0,2; got {text!r}"
-        ) from None
-    if any(not 0 <= i < k for i in indices):
-        raise ValueError(f"background cluster indices must be between 0 and {k - 1}, got {text!r}")
-    if len(indices) >= k:
-        raise ValueError("background cannot be every cluster: nothing would be left")
-    return indices
 
 
 def segment(

@@ -20,8 +20,20 @@ class FeatureKind(str, Enum):
     HISTOGRAM = "histogram"
 
 
-#: Default upper bound on width x height of an input (``--max-pixels``), checked from the header.
-DEFAULT_MAX_PIXELS = 250_000_000
+class Emit(str, Enum):
+    """The outputs of ``kmimg segment --emit``, each with its file name ending."""
 
-#: Default number of pixels drawn from the colour histogram for the k-means fit (``--sample``).
-DEFAULT_SAMPLE = 250_000
+    SEG = "seg"
+    LABELS = "labels"
+    MASKS = "masks"
+    CUTOUT = "cutout"
+    CONTOURS = "contours"
+
+
+EMIT_ORDER = tuple(Emit)
+
+
+def psnr_text(psnr: float | None) -> str:
+    """PSNR for people, in dB to two decimals: ``lossless`` for an identical result (infinite
+    PSNR; ``null`` in JSON)."""
+    return "lossless" if psnr is None or psnr == float("inf") else f"{psnr:.2f}"

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from kmimg.classify import (
-    FeatureOptions,
     cluster_features,
     color_histogram,
     evaluate,
@@ -21,10 +20,10 @@ from kmimg.classify import (
     match_labels,
     natural_key,
     parse_labels_csv,
-    parse_size,
     pixel_features,
 )
 from kmimg.errors import InputError
+from kmimg.options import FeatureOptions, parse_size
 from kmimg.render.montage import EMPTY_FRAME, ClusterRow, cluster_montage, fit_tile, flatten_alpha
 from kmimg.types import FeatureKind
 

@@ -416,10 +416,10 @@ def test_a_file_with_two_labels_is_refused_before_any_image_is_read(
 def test_cluster_table_on_a_terminal(shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import functools
 
-    import kmimg.cli.classify as command
-    from kmimg.cli._common import Reporter
+    import kmimg.cli.frame as frame
+    from kmimg.cli.frame import Reporter
 
-    monkeypatch.setattr(command, "Reporter", functools.partial(Reporter, interactive=True))
+    monkeypatch.setattr(frame, "Reporter", functools.partial(Reporter, interactive=True))
     result = run(str(shapes), "-k", "3", "--labels", str(tmp_path / "labels.csv"), "--json", "-", "-j", "1")
     assert result.exit_code == 0, result.output
     assert "mean distance" in result.stderr

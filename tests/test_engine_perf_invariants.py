@@ -215,7 +215,8 @@ def _threads_seen(task: _Probe) -> tuple[str, int]:
 
 
 def test_worker_processes_share_the_cores_without_oversubscribing() -> None:
-    from kmimg.cli._common import Reporter, _threads_per_worker, default_jobs, run_batch
+    from kmimg.cli.batch import _threads_per_worker, default_jobs, run_batch
+    from kmimg.cli.frame import Reporter
 
     outcome = run_batch(
         [_Probe("a"), _Probe("b"), _Probe("c")],

@@ -232,7 +232,8 @@ def die_on_three(job: Job) -> str:
 
 
 def test_a_killed_worker_fails_its_tasks_not_the_run(capsys: pytest.CaptureFixture[str]) -> None:
-    from kmimg.cli._common import Reporter, run_batch
+    from kmimg.cli.batch import run_batch
+    from kmimg.cli.frame import Reporter
 
     jobs = [Job(str(i)) for i in range(8)]
     outcome = run_batch(
@@ -263,7 +264,8 @@ def converge_badly(job: Job) -> str:
 def test_sklearn_warnings_in_tasks_are_one_line_per_input(
     jobs: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kmimg.cli._common import Reporter, run_batch
+    from kmimg.cli.batch import run_batch
+    from kmimg.cli.frame import Reporter
 
     tasks = [Job(str(i)) for i in range(3)]
     outcome = run_batch(

@@ -17,7 +17,7 @@ from PIL import Image, ImageFile
 
 from kmimg.errors import InputError, KmimgWarning, LimitError
 from kmimg.io import Picture, load_image
-from kmimg.types import DEFAULT_MAX_PIXELS
+from kmimg.options import DEFAULT_MAX_PIXELS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 

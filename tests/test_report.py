@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 import kmimg.quantize
 from kmimg import metrics
+from kmimg.cli.documents import aggregate_fields, report_fields, target_fields
 from kmimg.io import encode_indexed_png, encode_png, load_image
+from kmimg.options import parse_ks
 from kmimg.quantize import QuantizeOptions, quantize
 from kmimg.report import (
     DEFAULT_TARGET,
@@ -24,9 +26,7 @@ from kmimg.report import (
     aggregate,
     compress_report,
     human_bytes,
-    parse_ks,
     recommend,
-    report_fields,
 )
 from kmimg.types import ColorSpace
 
@@ -89,7 +89,7 @@ def test_target_rejects_impossible_values(metric: Metric, value: float) -> None:
 def test_target_wording() -> None:
     assert DEFAULT_TARGET.describe() == "PSNR ≥ 32 dB"
     assert Target(Metric.DELTA_E, 2.5).describe(ascii_only=True) == "mean dE2000 <= 2.5"
-    assert Target(Metric.SSIM, 0.95).to_dict() == {"metric": "ssim", "op": ">=", "value": 0.95}
+    assert target_fields(Target(Metric.SSIM, 0.95)) == {"metric": "ssim", "op": ">=", "value": 0.95}
 
 
 # ----------------------------------------------------------------------------- recommend
@@ -230,7 +230,7 @@ def test_aggregate_counts_savings_only_where_a_k_is_recommended(photo_report: Co
         saved_vs_input=5000 - best.png_bytes,
         saved_vs_png24=photo_report.png24_bytes - best.png_bytes,
     )
-    assert total.to_dict()["images_meeting_target"] == 1
+    assert aggregate_fields(total)["images_meeting_target"] == 1
 
 
 @pytest.mark.parametrize(

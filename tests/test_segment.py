@@ -11,13 +11,12 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
+from kmimg.options import SegmentOptions, parse_background
 from kmimg.segment import (
-    SegmentOptions,
     contour_image,
     count_regions,
     cutout_image,
     mask_image,
-    parse_background,
     remove_small_regions,
     segment,
     segmented_image,

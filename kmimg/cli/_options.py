@@ -1,14 +1,21 @@
-"""Option declarations shared by the commands, so each command lists its options in one line
-and every command spells a shared option the same way."""
+"""Typer declarations of the options several commands share, so that each command lists them in
+one line and every command spells a shared option the same way. Defaults and bounds come from
+:mod:`kmimg.options`, where they are said once."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
+
+from kmimg.errors import UsageError
+from kmimg.options import MAX_SEED
+from kmimg.types import ColorSpace
+
+Options = TypeVar("Options")
 
 # Typer needs Optional[...] at run time on Python 3.9 syntax levels; keep it for clarity.
 Inputs = Annotated[
@@ -37,7 +44,7 @@ Force = Annotated[
 Seed = Annotated[
     int,
     typer.Option(
-        "--seed", help="Random seed: the same input and seed give the same bytes.", min=0, max=2**32 - 1
+        "--seed", help="Random seed: the same input and seed give the same bytes.", min=0, max=MAX_SEED
     ),
 ]
 JsonDest = Annotated[
@@ -77,6 +84,21 @@ AllowTruncated = Annotated[
         "with a warning, instead of failing them.",
     ),
 ]
+
+
+QuantizeSpace = Annotated[
+    ColorSpace,
+    typer.Option("--space", help="Fit and map colours in RGB (best PSNR) or CIELAB (best ΔE)."),
+]
+
+
+def checked(options: type[Options], **values: Any) -> Options:
+    """``options(**values)``, its ``ValueError`` (values that contradict each other, which Typer's
+    per-option bounds cannot see) turned into a usage error, exit 2."""
+    try:
+        return options(**values)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def checked_by(module: str, parser: str) -> Callable[[str], str]:

@@ -6,37 +6,28 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli._common import (
-    STDIO,
-    Failure,
-    InputItem,
-    Outcome,
-    Reporter,
-    Stopwatch,
-    boundary,
-    check_side_output,
-    ensure_folder,
-    expand_inputs,
-    finish,
-    run_batch,
-    write_json,
-)
-from kmimg.errors import InputError, KmimgError, OutputError, UsageError
-from kmimg.types import DEFAULT_MAX_PIXELS, FeatureKind
+from kmimg.cli.batch import Failure, Outcome, run_batch
+from kmimg.cli.documents import classify_csv, classify_document, write_document, write_json
+from kmimg.cli.frame import Reporter, Stopwatch, command, finish
+from kmimg.cli.paths import STDIO, InputItem, check_side_output, cluster_folder, expand_inputs, unique_name
+from kmimg.errors import InputError, KmimgError, UsageError
+from kmimg.io.files import ensure_folder
+from kmimg.options import DEFAULT_MAX_PIXELS, FeatureOptions, GroupOptions, parse_size
+from kmimg.types import FeatureKind
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.classify import Clustering, Evaluation, FeatureOptions
+    from kmimg.classify import Clustering, Evaluation
 
-JSON_SCHEMA = "kmimg.classify"
-JSON_SCHEMA_VERSION = 1
+FEATURES = FeatureOptions()
+GROUPS = GroupOptions()
 DEFAULT_MEMBERS = 6
 
 
@@ -75,8 +66,15 @@ def register(app: typer.Typer) -> None:
 def classify_command(
     inputs: Inputs,
     clusters: Annotated[
-        int, typer.Option("--clusters", "-k", help="Number of clusters (groups), 1-1000.", min=1, max=1000)
-    ] = 10,
+        int,
+        typer.Option(
+            "--clusters",
+            "-k",
+            help=f"Number of clusters (groups), 1-{GroupOptions.MAX_K}.",
+            min=1,
+            max=GroupOptions.MAX_K,
+        ),
+    ] = GROUPS.k,
     recursive: opt.Recursive = False,
     features: Annotated[
         FeatureKind,
@@ -84,37 +82,41 @@ def classify_command(
             "--features",
             help="What is compared: the image's downsized pixels, or its colour histogram (photos).",
         ),
-    ] = FeatureKind.PIXELS,
+    ] = FEATURES.kind,
     size: Annotated[
         str,
         typer.Option(
             "--size",
             help="Pixel features: resize every image to WxH (area average) before flattening.",
             metavar="WxH",
-            callback=opt.checked_by("kmimg.classify", "parse_size"),
+            callback=opt.checked_by("kmimg.options", "parse_size"),
         ),
-    ] = "8x8",
+    ] = "x".join(map(str, FEATURES.size)),
     color: Annotated[
         bool,
         typer.Option("--color/--grey", help="Pixel features: keep R, G, B (3 features per pixel) or grey."),
-    ] = False,
+    ] = FEATURES.color,
     bins: Annotated[
         int,
         typer.Option(
-            "--bins", help="Histogram features: bins per channel (bins^3 features), 2-16.", min=2, max=16
+            "--bins",
+            help=f"Histogram features: bins per channel (bins^3 features), "
+            f"{FeatureOptions.MIN_BINS}-{FeatureOptions.MAX_BINS}.",
+            min=FeatureOptions.MIN_BINS,
+            max=FeatureOptions.MAX_BINS,
         ),
-    ] = 4,
+    ] = FEATURES.bins,
     standardize: Annotated[
         bool,
         typer.Option(
             "--standardize/--no-standardize", help="Scale every feature to zero mean, unit variance first."
         ),
-    ] = False,
-    seed: opt.Seed = 0,
+    ] = GROUPS.standardize,
+    seed: opt.Seed = GROUPS.seed,
     n_init: Annotated[
         int,
         typer.Option("--n-init", help="k-means restarts from different seedings; the best is kept.", min=1),
-    ] = 10,
+    ] = GROUPS.n_init,
     labels: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -182,29 +184,17 @@ def classify_command(
 
     Example: kmimg classify digits/ -k 10 --labels digits/labels.csv --montage centres.png
     """
-    reporter = Reporter(quiet=quiet, debug=debug)
-    with boundary(reporter):
-        from kmimg.classify import FeatureOptions, parse_size
-
-        if copy and link_dir is None:
-            raise UsageError("--copy needs --link-dir")
-        if csv_dest == STDIO and json_dest == STDIO:
-            raise UsageError("--csv - and --json - cannot both use standard output")
-        if csv_dest is None and json_dest is None and montage is None and link_dir is None:
-            csv_dest = STDIO
-        options = FeatureOptions(kind=features, size=parse_size(size), color=color, bins=bins)
+    with command(quiet=quiet, debug=debug) as reporter:
+        outputs = _outputs(csv_dest, json_dest, montage, link_dir, copy=copy, force=force)
+        options = opt.checked(FeatureOptions, kind=features, size=parse_size(size), color=color, bins=bins)
+        groups = opt.checked(GroupOptions, k=clusters, seed=seed, n_init=n_init, standardize=standardize)
         items = _inputs(inputs, recursive=recursive, link_dir=link_dir)
         label_of = _read_labels(labels, [item.source for item in items]) if labels is not None else None
-        if link_dir is not None:
-            ensure_folder(link_dir)  # one error before any work, not one per image
+        _check_outputs(items, outputs)
         clock = Stopwatch()
         tasks = [
             FeatureTask(item.source, item.relative, options, max_pixels, allow_truncated) for item in items
         ]
-        no_outputs = [(item, STDIO) for item in items]
-        for option, destination in (("--json", json_dest), ("--csv", csv_dest)):
-            check_side_output(destination, option, no_outputs)
-        check_side_output(str(montage) if montage is not None else None, "--montage", no_outputs)
         outcome = run_batch(
             tasks,
             features_of,
@@ -216,40 +206,87 @@ def classify_command(
         )
         if fail_fast and outcome.failures:
             finish(outcome)
-        records = outcome.results
-        if len(records) < clusters:
-            raise InputError(
-                f"{len(records)} image{'s' if len(records) != 1 else ''} read, fewer than -k {clusters}"
-            )
-        grouping = _cluster(records, clusters=clusters, seed=seed, n_init=n_init, standardize=standardize)
-        if grouping.distinct < clusters:
-            reporter.warning(
-                f"only {grouping.distinct} distinct feature vectors for {clusters} clusters: "
-                f"{int((grouping.sizes == 0).sum())} clusters are empty"
-            )
-        truth, evaluation = _evaluate(reporter, records, grouping, labels, label_of)
-        links = _place_links(reporter, outcome, records, grouping, link_dir, copy=copy, force=force)
+        grouping = _cluster(reporter, outcome.results, groups)
+        truth, evaluation = _evaluate(reporter, outcome.results, grouping, labels, label_of)
+        found = _Found(outcome, grouping, truth, evaluation, options)
+        links = _place_links(reporter, found, outputs)
         if montage is not None:
-            _write_montage(
-                montage, records, grouping, options, evaluation, members, thumb, max_pixels, allow_truncated
-            )
-        if csv_dest is not None:
-            _write_csv(csv_dest, records, grouping, truth, evaluation)
-        if json_dest is not None:
-            document = _json_document(
+            _write_montage(montage, found, members, thumb, max_pixels, allow_truncated)
+        if outputs.csv is not None:
+            write_document(classify_csv(outcome.results, grouping, truth, evaluation), outputs.csv)
+        if outputs.json is not None:
+            settings = {"k": clusters, "seed": seed, "n_init": n_init, "standardize": standardize}
+            document = classify_document(
                 options,
                 outcome,
                 grouping,
                 evaluation,
                 truth,
                 links,
-                settings={"k": clusters, "seed": seed, "n_init": n_init, "standardize": standardize},
+                settings=settings,
                 seconds=clock.seconds(),
             )
-            write_json(document, json_dest)
+            write_json(document, outputs.json)
         if not quiet:
             _print_summary(reporter, grouping, evaluation)
-    finish(outcome)
+        finish(outcome)
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """Where classify writes: CSV and JSON documents, the montage, the cluster folders."""
+
+    csv: str | None
+    json: str | None
+    montage: Path | None
+    link_dir: Path | None
+    copy: bool
+    force: bool
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What the run found: the features read, their clusters and, with labels, the evaluation."""
+
+    outcome: Outcome[FeatureRecord]
+    grouping: Clustering
+    truth: dict[int, str]
+    evaluation: Evaluation | None
+    options: FeatureOptions
+
+    @property
+    def records(self) -> list[FeatureRecord]:
+        return self.outcome.results
+
+
+def _outputs(
+    csv_dest: str | None,
+    json_dest: str | None,
+    montage: Path | None,
+    link_dir: Path | None,
+    *,
+    copy: bool,
+    force: bool,
+) -> _Outputs:
+    """The outputs asked for, checked against each other; CSV on standard output when none is."""
+    if copy and link_dir is None:
+        raise UsageError("--copy needs --link-dir")
+    if csv_dest == STDIO and json_dest == STDIO:
+        raise UsageError("--csv - and --json - cannot both use standard output")
+    if csv_dest is None and json_dest is None and montage is None and link_dir is None:
+        csv_dest = STDIO
+    return _Outputs(csv_dest, json_dest, montage, link_dir, copy, force)
+
+
+def _check_outputs(items: list[InputItem], outputs: _Outputs) -> None:
+    """Refuse, before any image is read, outputs that would overwrite an input."""
+    if outputs.link_dir is not None:
+        ensure_folder(outputs.link_dir)  # one error before any work, not one per image
+    no_outputs = [(item, STDIO) for item in items]
+    for option, destination in (("--json", outputs.json), ("--csv", outputs.csv)):
+        check_side_output(destination, option, no_outputs)
+    montage = str(outputs.montage) if outputs.montage is not None else None
+    check_side_output(montage, "--montage", no_outputs)
 
 
 # ----------------------------------------------------------------------------- steps
@@ -297,15 +334,25 @@ def features_of(task: FeatureTask) -> FeatureRecord:
     return FeatureRecord(task.source, task.relative, vector)
 
 
-def _cluster(
-    records: list[FeatureRecord], *, clusters: int, seed: int, n_init: int, standardize: bool
-) -> Clustering:
+def _cluster(reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions) -> Clustering:
+    """k-means over the feature vectors read; a warning when clusters must stay empty."""
     import numpy as np
 
     from kmimg.classify import cluster_features
 
+    k = groups.k
+    if len(records) < k:
+        raise InputError(f"{len(records)} image{'s' if len(records) != 1 else ''} read, fewer than -k {k}")
     matrix = np.stack([record.vector for record in records])
-    return cluster_features(matrix, k=clusters, seed=seed, n_init=n_init, standardize=standardize)
+    grouping = cluster_features(
+        matrix, k=k, seed=groups.seed, n_init=groups.n_init, standardize=groups.standardize
+    )
+    if grouping.distinct < k:
+        reporter.warning(
+            f"only {grouping.distinct} distinct feature vectors for {k} clusters: "
+            f"{int((grouping.sizes == 0).sum())} clusters are empty"
+        )
+    return grouping
 
 
 def _evaluate(
@@ -330,230 +377,49 @@ def _evaluate(
     return truth, evaluate(grouping.labels[indices], [truth[i] for i in indices])
 
 
-def _cluster_folder(cluster: int, k: int) -> str:
-    return f"cluster-{cluster:0{len(str(k - 1))}d}"
-
-
-def _place_links(
-    reporter: Reporter,
-    outcome: Outcome[FeatureRecord],
-    records: list[FeatureRecord],
-    grouping: Clustering,
-    link_dir: Path | None,
-    *,
-    copy: bool,
-    force: bool,
-) -> dict[int, str]:
+def _place_links(reporter: Reporter, found: _Found, outputs: _Outputs) -> dict[int, str]:
     """Link (or copy) every image into its cluster's folder; an existing file is kept unless
-    ``force``. Returns the destination of each placed image by index."""
-    if link_dir is None:
+    ``--force``. Returns the destination of each placed image by index."""
+    if outputs.link_dir is None:
         return {}
+    from kmimg.io.files import place_file
+
     placed: dict[int, str] = {}
     taken: set[str] = set()
-    for index, record in enumerate(records):
-        folder = link_dir / _cluster_folder(int(grouping.labels[index]), grouping.k)
-        target = folder / _unique_name(record.relative, taken, folder)
+    grouping = found.grouping
+    for index, record in enumerate(found.records):
+        folder = outputs.link_dir / cluster_folder(int(grouping.labels[index]), grouping.k)
+        target = folder / unique_name(record.relative, taken, folder)
         try:
             ensure_folder(folder)
-            _place(Path(record.source), target, copy=copy, force=force)
+            place_file(Path(record.source), target, copy=outputs.copy, force=outputs.force)
         except KmimgError as exc:
             reporter.error(record.source, str(exc))
-            outcome.failures.append(Failure(record.source, str(exc)))
+            found.outcome.failures.append(Failure(record.source, str(exc)))
             continue
         placed[index] = str(target)
     return placed
 
 
-def _unique_name(relative: Path, taken: set[str], folder: Path) -> str:
-    """The link's name: the input's path below its folder argument, flattened with '__'; a
-    second input with the same name gets '~2', '~3'... before its suffix."""
-    name = "__".join(relative.parts)
-    stem, suffix = os.path.splitext(name)
-    candidate, number = name, 1
-    while str(folder / candidate) in taken:
-        number += 1
-        candidate = f"{stem}~{number}{suffix}"
-    taken.add(str(folder / candidate))
-    return candidate
-
-
-def _place(source: Path, target: Path, *, copy: bool, force: bool) -> None:
-    from kmimg.io import link_atomic, write_atomic
-
-    if os.path.lexists(target):
-        if _already_placed(source, target, copy=copy):
-            return
-        if not force:
-            raise OutputError(f"output {target} exists (use --force to overwrite)")
-        if target.exists() and not target.is_symlink() and os.path.samefile(source, target):
-            raise OutputError(f"output {target} is the input itself")
-    if copy:
-        try:
-            data = source.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror or exc}") from None
-        write_atomic(target, data)
-        return
-    link_atomic(target, source)
-
-
-def _already_placed(source: Path, target: Path, *, copy: bool) -> bool:
-    """A rerun finds its own link (or an identical copy): nothing to do, nothing clobbered."""
-    try:
-        if not copy:
-            return target.is_symlink() and target.resolve() == source.resolve()
-        return not target.is_symlink() and target.read_bytes() == source.read_bytes()
-    except OSError:
-        return False
-
-
 def _write_montage(
-    path: Path,
-    records: list[FeatureRecord],
-    grouping: Clustering,
-    options: FeatureOptions,
-    evaluation: Evaluation | None,
-    members: int,
-    thumb: int,
-    max_pixels: int,
-    allow_truncated: bool,
+    path: Path, found: _Found, members: int, thumb: int, max_pixels: int, allow_truncated: bool
 ) -> None:
-    from kmimg.classify import feature_image
+    """The montage of the cluster centres and their nearest members, read again from disk."""
     from kmimg.io import encode_png, load_image, write_atomic
-    from kmimg.render.montage import ClusterRow, cluster_montage, flatten_alpha
+    from kmimg.render.montage import classify_montage, flatten_alpha
 
-    rows = []
-    for cluster in range(grouping.k):
-        tiles = []
-        for index in grouping.members(cluster, members):
-            picture = load_image(
-                records[index].source, max_pixels=max_pixels, allow_truncated=allow_truncated
-            )
-            tiles.append(flatten_alpha(picture.rgb, picture.alpha))
-        size = int(grouping.sizes[cluster])
-        caption = [f"cluster {cluster}", f"{size} image{'s' if size != 1 else ''}"]
-        if evaluation is not None and cluster in evaluation.mapping:
-            caption.append(f"label {evaluation.mapping[cluster]}")
-        rows.append(
-            ClusterRow(
-                # An empty cluster's centre is wherever k-means left it, not a picture of
-                # anything: the montage shows an empty frame captioned "0 images" instead.
-                center=feature_image(grouping.centers[cluster], options) if size else None,
-                members=tuple(tiles),
-                caption=(", ".join(caption),) if members else tuple(caption),
-            )
-        )
-    title = f"k={grouping.k} clusters of {len(records)} images, {options.describe()}"
-    if evaluation is not None:
-        title += f", accuracy {evaluation.accuracy:.3f}"
+    def tile(index: int) -> NDArray[np.uint8]:
+        source = found.records[index].source
+        picture = load_image(source, max_pixels=max_pixels, allow_truncated=allow_truncated)
+        return flatten_alpha(picture.rgb, picture.alpha)
+
+    grouping = found.grouping
+    tiles = [[tile(index) for index in grouping.members(cluster, members)] for cluster in range(grouping.k)]
+    pixels = classify_montage(
+        grouping, tiles, found.options, found.evaluation, captions_in_one_line=members > 0, thumb=thumb
+    )
     ensure_folder(path.parent if str(path.parent) else Path("."))
-    write_atomic(path, encode_png(cluster_montage(rows, thumb=thumb, title=title)))
-
-
-def _write_csv(
-    destination: str,
-    records: list[FeatureRecord],
-    grouping: Clustering,
-    truth: dict[int, str],
-    evaluation: Evaluation | None,
-) -> None:
-    import csv
-    import io
-
-    from kmimg.io import write_atomic, write_stdout
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    header = ["file", "cluster", "distance"]
-    if evaluation is not None:
-        header += ["label", "predicted"]
-    writer.writerow(header)
-    for index, record in enumerate(records):
-        cluster = int(grouping.labels[index])
-        row: list[Any] = [record.source, cluster, f"{grouping.distances[index]:.6f}"]
-        if evaluation is not None:
-            row += [truth.get(index, ""), evaluation.mapping.get(cluster, "")]
-        writer.writerow(row)
-    data = buffer.getvalue().encode()
-    if destination == STDIO:
-        write_stdout(data)
-    else:
-        write_atomic(destination, data)
-
-
-def _json_document(
-    options: FeatureOptions,
-    outcome: Outcome[FeatureRecord],
-    grouping: Clustering,
-    evaluation: Evaluation | None,
-    truth: dict[int, str],
-    links: dict[int, str],
-    *,
-    settings: dict[str, Any],
-    seconds: float,
-) -> dict[str, Any]:
-    from kmimg import __version__
-
-    records = outcome.results
-    results = []
-    for index, record in enumerate(records):
-        entry: dict[str, Any] = {
-            "input": record.source,
-            "cluster": int(grouping.labels[index]),
-            "distance": round(float(grouping.distances[index]), 6),
-        }
-        if index in truth:
-            entry["label"] = truth[index]
-        if index in links:
-            entry["link"] = links[index]
-        results.append(entry)
-    clusters = []
-    for cluster in range(grouping.k):
-        inside = grouping.distances[grouping.labels == cluster]
-        summary: dict[str, Any] = {
-            "cluster": cluster,
-            "size": int(grouping.sizes[cluster]),
-            "mean_distance": round(float(inside.mean()), 6) if len(inside) else None,
-            "max_distance": round(float(inside.max()), 6) if len(inside) else None,
-        }
-        if evaluation is not None:
-            summary["label"] = evaluation.mapping.get(cluster)
-            summary["label_count"] = evaluation.majority.get(cluster, 0)
-        clusters.append(summary)
-    return {
-        "schema": JSON_SCHEMA,
-        "schema_version": JSON_SCHEMA_VERSION,
-        "kmimg_version": __version__,
-        "options": {
-            **settings,
-            "features": options.kind.value,
-            "size": list(options.size) if options.kind is FeatureKind.PIXELS else None,
-            "color": options.color if options.kind is FeatureKind.PIXELS else True,
-            "bins": options.bins if options.kind is FeatureKind.HISTOGRAM else None,
-        },
-        "images": len(records),
-        "feature_length": options.length,
-        "inertia": round(grouping.inertia, 6),
-        "seconds": seconds,
-        "clusters": clusters,
-        "evaluation": _evaluation_fields(evaluation, len(records)),
-        "results": results,
-        "failures": [{"input": f.source, "error": f.reason} for f in outcome.failures],
-    }
-
-
-def _evaluation_fields(evaluation: Evaluation | None, images: int) -> dict[str, Any] | None:
-    if evaluation is None:
-        return None
-    return {
-        "labelled": evaluation.labelled,
-        "unlabelled": images - evaluation.labelled,
-        "classes": evaluation.classes,
-        "accuracy": round(evaluation.accuracy, 6),
-        "adjusted_rand_index": round(evaluation.adjusted_rand_index, 6),
-        "normalized_mutual_information": round(evaluation.normalized_mutual_information, 6),
-        "mapping": {str(cluster): label for cluster, label in evaluation.mapping.items()},
-    }
+    write_atomic(path, encode_png(pixels))
 
 
 def _print_summary(reporter: Reporter, grouping: Clustering, evaluation: Evaluation | None) -> None:

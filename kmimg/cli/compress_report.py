@@ -16,33 +16,27 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli._common import (
+from kmimg.cli.batch import Outcome, run_batch
+from kmimg.cli.documents import report_document, write_json
+from kmimg.cli.frame import Reporter, Stopwatch, command, finish
+from kmimg.cli.paths import (
     STDIO,
     InputItem,
-    Outcome,
-    Reporter,
-    Stopwatch,
-    boundary,
     check_outputs,
     check_side_output,
-    check_writable_folder,
+    display_name,
     expand_inputs,
-    finish,
     output_path,
-    run_batch,
-    skip_blas_threads,
-    write_json,
 )
 from kmimg.errors import OutputError, UsageError
-from kmimg.types import DEFAULT_MAX_PIXELS, ColorSpace
+from kmimg.io.files import check_writable_folder
+from kmimg.options import DEFAULT_KS, DEFAULT_MAX_PIXELS, DEFAULT_TARGET_PSNR, QuantizeOptions, parse_ks
+from kmimg.types import ColorSpace, psnr_text
 
 if TYPE_CHECKING:
     from kmimg.report import CompressReport, Target
 
-JSON_SCHEMA = "kmimg.compress-report"
-JSON_SCHEMA_VERSION = 1
-DEFAULT_KS_TEXT = "2,4,8,16,32,64,128,256"
-DEFAULT_TARGET_PSNR = 32.0
+DEFAULT_KS_TEXT = ",".join(map(str, DEFAULT_KS))
 DEFAULT_THUMB = 320
 SHEET_SUFFIX = "-sheet.png"
 
@@ -67,7 +61,7 @@ class ReportTask:
 
     @property
     def display(self) -> str:
-        return "<stdin>" if self.source == STDIO else self.source
+        return display_name(self.source)
 
 
 @dataclass(frozen=True)
@@ -84,7 +78,7 @@ class ReportRecord:
 
     @property
     def display(self) -> str:
-        return "<stdin>" if self.source == STDIO else self.source
+        return display_name(self.source)
 
 
 def register(app: typer.Typer) -> None:
@@ -98,7 +92,7 @@ def compress_report_command(
         typer.Option(
             "--ks",
             help="Palette sizes to try, comma-separated (2-256).",
-            callback=opt.checked_by("kmimg.report", "parse_ks"),
+            callback=opt.checked_by("kmimg.options", "parse_ks"),
             metavar="K,K,...",
         ),
     ] = DEFAULT_KS_TEXT,
@@ -155,11 +149,8 @@ def compress_report_command(
     ] = None,
     recursive: opt.Recursive = False,
     force: opt.Force = False,
-    seed: opt.Seed = 0,
-    space: Annotated[
-        ColorSpace,
-        typer.Option("--space", help="Fit and map colours in RGB (best PSNR) or CIELAB (best ΔE)."),
-    ] = ColorSpace.RGB,
+    seed: opt.Seed = QuantizeOptions.seed,
+    space: opt.QuantizeSpace = QuantizeOptions.space,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -176,11 +167,7 @@ def compress_report_command(
 
     Example: kmimg compress-report sample_images/flower.jpg --sheet out/flower.png --html out/flower.html
     """
-    reporter = Reporter(quiet=quiet, debug=debug)
-    skip_blas_threads()
-    with boundary(reporter):
-        from kmimg.report import parse_ks
-
+    with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
         ks = parse_ks(ks_text)
         targets = _targets(target_psnr, target_ssim, target_de)
         items = expand_inputs(inputs, recursive=recursive)
@@ -213,7 +200,7 @@ def compress_report_command(
         _write_documents(outcome, ks, targets, seed, space, json_dest=json_dest, html=html)
         if reporter.fancy:
             _print_tables(reporter, outcome.results)
-    finish(outcome)
+        finish(outcome)
 
 
 def _targets(psnr: float | None, ssim: float | None, delta_e: float | None) -> tuple[Target, ...]:
@@ -317,11 +304,9 @@ def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) 
         )
         sheet_png = encode_png(pixels)
     if best_path is not None and report.recommended_k is not None:
-        best_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(best_path, report.pngs[report.recommended_k])
+        write_atomic(best_path, report.pngs[report.recommended_k], parents=True)
     if task.sheet_path is not None and sheet_png is not None:
-        task.sheet_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(task.sheet_path, sheet_png)
+        write_atomic(task.sheet_path, sheet_png, parents=True)
     return ReportRecord(
         source=task.source,
         input_format=picture.format,
@@ -369,7 +354,7 @@ def _write_documents(
     html: Path | None,
 ) -> None:
     if json_dest is not None:
-        write_json(_json_document(outcome, ks, targets, seed, space), json_dest)
+        write_json(report_document(outcome, ks, targets, seed, space), json_dest)
     if html is not None:
         from kmimg import __version__
         from kmimg.io import write_atomic
@@ -391,40 +376,7 @@ def _write_documents(
             failures=[(failure.source, failure.reason) for failure in outcome.failures],
             settings=settings,
         )
-        html.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(html, page.encode("utf-8"))
-
-
-def _json_document(
-    outcome: Outcome[ReportRecord],
-    ks: tuple[int, ...],
-    targets: tuple[Target, ...],
-    seed: int,
-    space: ColorSpace,
-) -> dict[str, Any]:
-    from kmimg import __version__
-    from kmimg.report import aggregate, report_fields
-
-    results = []
-    for record in outcome.results:
-        fields: dict[str, Any] = {"input": record.display, "format": record.input_format}
-        fields.update(report_fields(record.report))
-        fields.update(
-            best_output=record.best_output, sheet=record.sheet_output, seconds=round(record.seconds, 4)
-        )
-        results.append(fields)
-    return {
-        "schema": JSON_SCHEMA,
-        "schema_version": JSON_SCHEMA_VERSION,
-        "kmimg_version": __version__,
-        "ks": list(ks),
-        "targets": [target.to_dict() for target in targets],
-        "seed": seed,
-        "space": space.value,
-        "results": results,
-        "aggregate": aggregate(record.report for record in outcome.results).to_dict(),
-        "failures": [{"input": failure.source, "error": failure.reason} for failure in outcome.failures],
-    }
+        write_atomic(html, page.encode("utf-8"), parents=True)
 
 
 # ----------------------------------------------------------------------------- terminal
@@ -468,7 +420,7 @@ def _image_table(record: ReportRecord) -> Any:
             f"{step.ratio_vs_input:.2f}×",
             f"{step.ratio_vs_png24:.2f}×",
             f"{step.bits_per_pixel:.3f}",
-            "lossless" if step.psnr == float("inf") else f"{step.psnr:.2f}",
+            psnr_text(step.psnr),
             f"{step.ssim:.4f}",
             f"{step.delta_e:.2f}",
             f"{step.seconds:.2f}",
@@ -502,7 +454,7 @@ def _summary_table(records: list[ReportRecord]) -> Any:
             human_bytes(best.png_bytes),
             _signed(report.input_bytes - best.png_bytes),
             _signed(report.png24_bytes - best.png_bytes),
-            "lossless" if best.psnr == float("inf") else f"{best.psnr:.2f}",
+            psnr_text(best.psnr),
         )
     total = aggregate(record.report for record in records)
     table.add_section()

@@ -5,36 +5,21 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli._common import (
-    STDIO,
-    InputItem,
-    Record,
-    Reporter,
-    Stopwatch,
-    boundary,
-    check_outputs,
-    check_side_output,
-    check_writable_folder,
-    expand_inputs,
-    finish,
-    output_path,
-    run_batch,
-    skip_blas_threads,
-    write_json,
-)
+from kmimg.cli.batch import Record, run_batch
+from kmimg.cli.documents import quantize_document, quantize_record, write_json
+from kmimg.cli.frame import Reporter, Stopwatch, command, finish
+from kmimg.cli.paths import STDIO, InputItem, check_outputs, check_side_output, expand_inputs, output_path
 from kmimg.errors import UsageError
-from kmimg.types import DEFAULT_MAX_PIXELS, DEFAULT_SAMPLE, ColorSpace
+from kmimg.io.files import check_writable_folder
+from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
+from kmimg.types import psnr_text
 
-if TYPE_CHECKING:
-    from kmimg.quantize import Quantized, QuantizeOptions
-
-JSON_SCHEMA = "kmimg.quantize"
-JSON_SCHEMA_VERSION = 1
+DEFAULTS = QuantizeOptions()
 
 
 @dataclass(frozen=True)
@@ -56,7 +41,16 @@ def register(app: typer.Typer) -> None:
 
 def quantize_command(
     inputs: opt.Inputs,
-    colors: Annotated[int, typer.Option("--colors", "-k", help="Palette size, 2-256.", min=2, max=256)] = 16,
+    colors: Annotated[
+        int,
+        typer.Option(
+            "--colors",
+            "-k",
+            help=f"Palette size, {QuantizeOptions.MIN_K}-{QuantizeOptions.MAX_K}.",
+            min=QuantizeOptions.MIN_K,
+            max=QuantizeOptions.MAX_K,
+        ),
+    ] = DEFAULTS.k,
     output: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -69,18 +63,17 @@ def quantize_command(
     out_dir: opt.OutDir = None,
     recursive: opt.Recursive = False,
     force: opt.Force = False,
-    seed: opt.Seed = 0,
-    space: Annotated[
-        ColorSpace,
-        typer.Option("--space", help="Fit and map colours in RGB (best PSNR) or CIELAB (best ΔE)."),
-    ] = ColorSpace.RGB,
-    dither: Annotated[bool, typer.Option("--dither/--no-dither", help="Floyd–Steinberg dithering.")] = False,
+    seed: opt.Seed = DEFAULTS.seed,
+    space: opt.QuantizeSpace = DEFAULTS.space,
+    dither: Annotated[
+        bool, typer.Option("--dither/--no-dither", help="Floyd–Steinberg dithering.")
+    ] = DEFAULTS.dither,
     sample: Annotated[
         int,
         typer.Option(
             "--sample", help="Pixels sampled for the k-means fit (0 = all). Every pixel is mapped.", min=0
         ),
-    ] = DEFAULT_SAMPLE,
+    ] = DEFAULTS.sample,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -96,27 +89,17 @@ def quantize_command(
 
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
     """
-    reporter = Reporter(quiet=quiet, debug=debug)
-    skip_blas_threads()
-    with boundary(reporter):
-        from kmimg.quantize import QuantizeOptions
-
-        options = QuantizeOptions(k=colors, seed=seed, space=space, dither=dither, sample=sample)
+    with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
+        options = opt.checked(QuantizeOptions, k=colors, seed=seed, space=space, dither=dither, sample=sample)
         tasks, refused = _plan(
             inputs, suffix=f"-k{colors}.png", output=output, out_dir=out_dir, recursive=recursive, force=force
         )
         if json_dest == STDIO and any(target == STDIO for _, target in tasks):
             raise UsageError("--json - and a PNG on standard output cannot share it")
         check_side_output(json_dest, "--json", tasks)
+        measure = json_dest is not None or reporter.fancy
         runnable = [
-            QuantizeTask(
-                source=item.source,
-                target=target,
-                options=options,
-                max_pixels=max_pixels,
-                allow_truncated=allow_truncated,
-                measure=json_dest is not None or reporter.fancy,
-            )
+            QuantizeTask(item.source, target, options, max_pixels, allow_truncated, measure)
             for item, target in tasks
             if item.source not in refused
         ]
@@ -130,12 +113,11 @@ def quantize_command(
             label="quantizing",
             refused=refused,
         )
-
         if json_dest is not None:
-            write_json(_json_document(options, outcome.results, outcome.failures), json_dest)
+            write_json(quantize_document(outcome.results, outcome.failures), json_dest)
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
-    finish(outcome)
+        finish(outcome)
 
 
 def _plan(
@@ -143,16 +125,13 @@ def _plan(
 ) -> tuple[list[tuple[InputItem, str]], dict[str, str]]:
     """Inputs with their output targets, and the inputs refused before any work."""
     items = expand_inputs(inputs, recursive=recursive)
-    if not items:
-        raise UsageError("no input images found")
     if output is not None and len(items) != 1:
         raise UsageError("-o/--output needs exactly one input; use --out-dir for several")
     if output is not None and out_dir is not None:
         raise UsageError("give -o/--output or --out-dir, not both")
     if output is not None:
-        target = Path(output)
         if output != STDIO:
-            check_outputs([(items[0], target)], force=True)
+            check_outputs([(items[0], Path(output))], force=True)
         return [(items[0], output)], {}
     if items[0].is_stdin and len(items) == 1 and out_dir is None:
         return [(items[0], STDIO)], {}
@@ -177,73 +156,10 @@ def quantize_one(task: QuantizeTask) -> Record:
             raise UsageError("refusing to write PNG data to a terminal; redirect it or use -o PATH")
         write_stdout(png)
     else:
-        Path(task.target).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(task.target, png)
+        write_atomic(task.target, png, parents=True)
     return Record(
-        _record_fields(task, picture.width, picture.height, picture.byte_size, result, len(png), clock)
+        quantize_record(task, picture.width, picture.height, picture.byte_size, result, len(png), clock)
     )
-
-
-def _record_fields(
-    task: QuantizeTask,
-    width: int,
-    height: int,
-    input_bytes: int,
-    result: Quantized,
-    output_bytes: int,
-    clock: Stopwatch,
-) -> dict[str, Any]:
-    total = max(int(result.counts.sum()), 1)
-    order = sorted(range(result.colors_used), key=lambda i: (-int(result.counts[i]), i))
-    palette = [_palette_entry(result, i, total) for i in order]
-    quality = result.quality
-    return {
-        "input": "<stdin>" if task.source == STDIO else task.source,
-        "output": "<stdout>" if task.target == STDIO else task.target,
-        "width": width,
-        "height": height,
-        "k_requested": task.options.k,
-        "k_used": result.colors_used,
-        "palette": palette,
-        "psnr": _finite(quality.psnr) if quality else None,
-        "ssim": round(quality.ssim, 6) if quality else None,
-        "delta_e2000": round(quality.delta_e, 4) if quality else None,
-        "input_bytes": input_bytes,
-        "output_bytes": output_bytes,
-        "seconds": clock.seconds(),
-        "seed": task.options.seed,
-        "space": task.options.space.value,
-        "dither": task.options.dither,
-    }
-
-
-def _palette_entry(result: Quantized, index: int, total: int) -> dict[str, Any]:
-    r, g, b, a = (int(v) for v in result.palette[index])
-    hex_code = f"#{r:02x}{g:02x}{b:02x}" + (f"{a:02x}" if a < 255 else "")
-    return {
-        "index": index,
-        "hex": hex_code,
-        "rgb": [r, g, b],
-        "alpha": a,
-        "fraction": round(int(result.counts[index]) / total, 6),
-    }
-
-
-def _finite(value: float) -> float | None:
-    # JSON has no infinity: a lossless result reports PSNR as null.
-    return None if value == float("inf") else round(value, 4)
-
-
-def _json_document(options: QuantizeOptions, results: list[Record], failures: list[Any]) -> dict[str, Any]:
-    from kmimg import __version__
-
-    return {
-        "schema": JSON_SCHEMA,
-        "schema_version": JSON_SCHEMA_VERSION,
-        "kmimg_version": __version__,
-        "results": [record.fields for record in results],
-        "failures": [{"input": f.source, "error": f.reason} for f in failures],
-    }
 
 
 def _print_summary(reporter: Reporter, results: list[Record]) -> None:
@@ -259,12 +175,11 @@ def _print_summary(reporter: Reporter, results: list[Record]) -> None:
         )
     for record in results:
         f = record.fields
-        psnr = "lossless" if f["psnr"] is None else f"{f['psnr']:.2f}"
         table.add_row(
             f["input"],
             f["output"],
             str(f["k_used"]),
-            psnr,
+            psnr_text(f["psnr"]),
             f"{f['ssim']:.4f}",
             f"{f['delta_e2000']:.2f}",
             f"{f['input_bytes']:,} → {f['output_bytes']:,}",

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli._common import (
-    STDIO,
-    Failure,
-    InputItem,
-    Record,
-    Reporter,
-    Stopwatch,
-    boundary,
-    check_outputs,
-    check_side_output,
-    check_writable_folder,
-    expand_inputs,
-    finish,
-    output_path,
-    run_batch,
-    write_json,
-)
+from kmimg.cli.batch import Record, run_batch
+from kmimg.cli.documents import segment_document, segment_record, write_json
+from kmimg.cli.frame import Reporter, Stopwatch, command, finish
+from kmimg.cli.paths import InputItem, check_outputs, check_side_output, expand_inputs, output_path
 from kmimg.errors import UsageError
-from kmimg.types import DEFAULT_MAX_PIXELS, ColorSpace
+from kmimg.io.files import check_writable_folder
+from kmimg.options import DEFAULT_MAX_PIXELS, SegmentOptions
+from kmimg.types import EMIT_ORDER, ColorSpace, Emit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,29 +24,15 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.segment import ClusterStats, Segmentation, SegmentOptions
+    from kmimg.segment import Segmentation
 
-JSON_SCHEMA = "kmimg.segment"
-JSON_SCHEMA_VERSION = 1
+DEFAULTS = SegmentOptions()
 DEFAULT_EMIT = "seg,cutout,contours"
 #: zlib levels. seg/labels/masks are flat areas: 6 deflates a 12-megapixel seg image twice as
 #: fast as 9 for ~6 % more bytes. The cut-out and contours carry the photo's detail, where 1 is
 #: ~4x faster than 6 for ~20 % more bytes.
 FLAT_COMPRESS_LEVEL = 6
 PHOTO_COMPRESS_LEVEL = 1
-
-
-class Emit(str, Enum):
-    """The outputs ``--emit`` can ask for, each with its file name ending."""
-
-    SEG = "seg"
-    LABELS = "labels"
-    MASKS = "masks"
-    CUTOUT = "cutout"
-    CONTOURS = "contours"
-
-
-EMIT_ORDER = tuple(Emit)
 
 
 @dataclass(frozen=True)
@@ -82,8 +56,15 @@ def register(app: typer.Typer) -> None:
 def segment_command(
     inputs: opt.Inputs,
     clusters: Annotated[
-        int, typer.Option("--clusters", "-k", help="Number of clusters (segments), 2-64.", min=2, max=64)
-    ] = 2,
+        int,
+        typer.Option(
+            "--clusters",
+            "-k",
+            help=f"Number of clusters (segments), {SegmentOptions.MIN_K}-{SegmentOptions.MAX_K}.",
+            min=SegmentOptions.MIN_K,
+            max=SegmentOptions.MAX_K,
+        ),
+    ] = DEFAULTS.k,
     emit: Annotated[
         str,
         typer.Option(
@@ -95,7 +76,7 @@ def segment_command(
     sigma: Annotated[
         float,
         typer.Option("--sigma", help="Gaussian smoothing before clustering, in pixels (0 = none).", min=0.0),
-    ] = 2.0,
+    ] = DEFAULTS.sigma,
     max_side: Annotated[
         int,
         typer.Option(
@@ -104,7 +85,7 @@ def segment_command(
             "every original pixel is labelled.",
             min=0,
         ),
-    ] = 256,
+    ] = DEFAULTS.max_side,
     spatial: Annotated[
         float,
         typer.Option(
@@ -113,10 +94,10 @@ def segment_command(
             "counts as much as black-to-white).",
             min=0.0,
         ),
-    ] = 0.0,
+    ] = DEFAULTS.spatial,
     space: Annotated[
         ColorSpace, typer.Option("--space", help="Colour features in CIELAB or RGB.")
-    ] = ColorSpace.LAB,
+    ] = DEFAULTS.space,
     flatten: Annotated[
         float,
         typer.Option(
@@ -126,7 +107,7 @@ def segment_command(
             min=0.0,
             max=1.0,
         ),
-    ] = 0.0,
+    ] = DEFAULTS.flatten,
     min_region: Annotated[
         int,
         typer.Option(
@@ -135,7 +116,7 @@ def segment_command(
             "(removes specks, fills small holes; 0 = off).",
             min=0,
         ),
-    ] = 0,
+    ] = DEFAULTS.min_region,
     background: Annotated[
         str,
         typer.Option(
@@ -143,7 +124,7 @@ def segment_command(
             help="Background cluster(s): auto (most of the border), dark, light, or indices like 0 or 0,2.",
             metavar="auto|dark|light|N[,N...]",
         ),
-    ] = "auto",
+    ] = DEFAULTS.background,
     contour_color: Annotated[
         str,
         typer.Option("--contour-color", help="Contour colour: auto or #rrggbb.", metavar="auto|#RRGGBB"),
@@ -151,7 +132,7 @@ def segment_command(
     out_dir: opt.OutDir = None,
     recursive: opt.Recursive = False,
     force: opt.Force = False,
-    seed: opt.Seed = 0,
+    seed: opt.Seed = DEFAULTS.seed,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -169,24 +150,19 @@ def segment_command(
 
     Example: kmimg segment sample_images/coins.png --flatten 0.15 --min-region 64 --out-dir out/seg
     """
-    reporter = Reporter(quiet=quiet, debug=debug)
-    with boundary(reporter):
-        from kmimg.segment import SegmentOptions
-
-        try:
-            options = SegmentOptions(
-                k=clusters,
-                sigma=sigma,
-                max_side=max_side,
-                spatial=spatial,
-                space=space,
-                flatten=flatten,
-                min_region=min_region,
-                background=background,
-                seed=seed,
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    with command(quiet=quiet, debug=debug) as reporter:
+        options = opt.checked(
+            SegmentOptions,
+            k=clusters,
+            sigma=sigma,
+            max_side=max_side,
+            spatial=spatial,
+            space=space,
+            flatten=flatten,
+            min_region=min_region,
+            background=background,
+            seed=seed,
+        )
         wanted = parse_emit(emit)
         color = parse_color(contour_color)
         planned, refused = _plan(
@@ -218,10 +194,10 @@ def segment_command(
             refused=refused,
         )
         if json_dest is not None:
-            write_json(_json_document(outcome.results, outcome.failures), json_dest)
+            write_json(segment_document(outcome.results, outcome.failures), json_dest)
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
-    finish(outcome)
+        finish(outcome)
 
 
 def parse_emit(text: str) -> tuple[Emit, ...]:
@@ -260,8 +236,6 @@ def _plan(
 ) -> tuple[list[tuple[InputItem, dict[str, str], tuple[str, ...]]], dict[str, str]]:
     """Every input's output files, all checked before any work; and the inputs refused."""
     items = expand_inputs(inputs, recursive=recursive)
-    if not items:
-        raise UsageError("no input images found")
     if out_dir is not None:
         check_writable_folder(out_dir)
     planned = []
@@ -301,94 +275,22 @@ def segment_one(task: SegmentTask) -> Record:
     files = [(target, renderers[kind]) for kind, target in task.targets.items()]
     files += [(target, _mask_renderer(result, i)) for i, target in enumerate(task.masks)]
     photographic = {task.targets.get(Emit.CUTOUT.value), task.targets.get(Emit.CONTOURS.value)}
-    for target, _ in files:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
 
     def write(file: tuple[str, Callable[[], NDArray[np.uint8]]]) -> None:
         target, render = file
         level = PHOTO_COMPRESS_LEVEL if target in photographic else FLAT_COMPRESS_LEVEL
-        write_atomic(target, encode_png(render(), compress_level=level))
+        write_atomic(target, encode_png(render(), compress_level=level), parents=True)
 
     # Pillow's encoder releases the GIL: the outputs are rendered and deflated side by side (one
     # thread per core, none in batch workers); each file's bytes do not depend on it.
     ordered_map(write, files)
-    return Record(_record_fields(task, picture.width, picture.height, result, clock))
+    return Record(segment_record(task, picture.width, picture.height, result, clock))
 
 
 def _mask_renderer(result: Segmentation, index: int) -> Callable[[], NDArray[np.uint8]]:
     from kmimg.segment import mask_image
 
     return lambda: mask_image(result, index)
-
-
-def _record_fields(
-    task: SegmentTask, width: int, height: int, result: Segmentation, clock: Stopwatch
-) -> dict[str, Any]:
-    from kmimg.segment import count_foreground_regions
-
-    options = task.options
-    outputs: dict[str, Any] = dict(task.targets)
-    if task.masks:
-        outputs["masks"] = list(task.masks)
-    foreground = result.foreground
-    return {
-        "input": "<stdin>" if task.source == STDIO else task.source,
-        "width": width,
-        "height": height,
-        "k": options.k,
-        "fit_width": result.fit_shape[1],
-        "fit_height": result.fit_shape[0],
-        "outputs": {kind.value: outputs[kind.value] for kind in EMIT_ORDER if kind.value in outputs},
-        "background": list(result.background),
-        "foreground_fraction": round(float(foreground.mean()), 6),
-        "foreground_regions": count_foreground_regions(result),
-        "cleanup": {
-            "min_region": options.min_region,
-            "regions_merged": result.regions_merged,
-            "pixels_changed": result.pixels_changed,
-        },
-        "clusters": [_cluster_entry(c) for c in result.clusters],
-        "options": {
-            "sigma": options.sigma,
-            "max_side": options.max_side,
-            "spatial": options.spatial,
-            "space": options.space.value,
-            "flatten": options.flatten,
-            "background": options.background,
-        },
-        "seed": options.seed,
-        "seconds": clock.seconds(),
-    }
-
-
-def _cluster_entry(stats: ClusterStats) -> dict[str, Any]:
-    r, g, b = stats.rgb
-    box = stats.bbox
-    return {
-        "index": stats.index,
-        "pixels": stats.pixels,
-        "fraction": round(stats.fraction, 6),
-        "rgb": [r, g, b],
-        "hex": f"#{r:02x}{g:02x}{b:02x}",
-        "lightness": round(stats.lightness, 3),
-        "border_share": round(stats.border_share, 6),
-        "background": stats.background,
-        "transparent": stats.transparent,
-        "bbox": None if box is None else {"x": box.x, "y": box.y, "width": box.width, "height": box.height},
-        "regions": stats.regions,
-    }
-
-
-def _json_document(results: list[Record], failures: list[Failure]) -> dict[str, Any]:
-    from kmimg import __version__
-
-    return {
-        "schema": JSON_SCHEMA,
-        "schema_version": JSON_SCHEMA_VERSION,
-        "kmimg_version": __version__,
-        "results": [record.fields for record in results],
-        "failures": [{"input": f.source, "error": f.reason} for f in failures],
-    }
 
 
 def _print_summary(reporter: Reporter, results: list[Record]) -> None:

@@ -8,15 +8,25 @@ public ones, importable from ``kmimg.io`` directly.
 
 from __future__ import annotations
 
-from kmimg.io.decode import ALLOWED_FORMATS, STDIO, Picture, load_image, read_source, sniff_format
-from kmimg.io.files import CommitGroup, commit_group, link_atomic, write_atomic, write_stdout
-from kmimg.io.png import (
-    MAX_TEXT_BYTES,
-    PNG_COMPRESS_LEVEL,
-    encode_indexed_png,
-    encode_png,
-    inspect_png,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kmimg.io.decode import ALLOWED_FORMATS, STDIO, Picture, load_image, read_source, sniff_format
+    from kmimg.io.files import CommitGroup, commit_group, link_atomic, write_atomic, write_stdout
+    from kmimg.io.png import MAX_TEXT_BYTES, PNG_COMPRESS_LEVEL, encode_indexed_png, encode_png, inspect_png
+
+#: Public name -> its room. Loaded on first use: :mod:`kmimg.io.files` needs no numpy, and the
+#: command line imports it before it knows whether any image will be decoded.
+_ROOMS = {
+    **dict.fromkeys(
+        ("ALLOWED_FORMATS", "STDIO", "Picture", "load_image", "read_source", "sniff_format"), "decode"
+    ),
+    **dict.fromkeys(("CommitGroup", "commit_group", "link_atomic", "write_atomic", "write_stdout"), "files"),
+    **dict.fromkeys(
+        ("MAX_TEXT_BYTES", "PNG_COMPRESS_LEVEL", "encode_indexed_png", "encode_png", "inspect_png"), "png"
+    ),
+}
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -36,3 +46,10 @@ __all__ = [
     "write_atomic",
     "write_stdout",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    room = _ROOMS.get(name)
+    if room is None:
+        raise AttributeError(f"module 'kmimg.io' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"kmimg.io.{room}"), name)

@@ -26,7 +26,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from kmimg.errors import InputError, KmimgWarning, LimitError
 from kmimg.io.png import PngFacts, check_pixels, inspect_png
-from kmimg.types import DEFAULT_MAX_PIXELS
+from kmimg.options import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from PIL import ImageCms

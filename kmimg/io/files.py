@@ -17,18 +17,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmimg.errors import OutputError
+from kmimg.errors import InputError, OutputError
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
+def write_atomic(path: str | Path, data: bytes, *, parents: bool = False) -> None:
     """Write ``data`` to ``path`` so that it is either complete or untouched.
 
     The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
     renamed over ``path``; on any failure the temporary file is removed and ``path`` is left as
     it was. Inside :func:`commit_group` the flush and the rename wait for the group's commit.
+    ``parents`` creates the missing folders above ``path`` first.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    if parents:
+        _make_folders(folder)
     try:
         # The name is shortened so that a target near the 255-byte limit still gets a temp file.
         prefix = f".{target.name[:64]}."
@@ -232,3 +235,69 @@ def write_stdout(data: bytes) -> None:
     """Write bytes to standard output (used for ``-o -`` and ``--json -``)."""
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Raise :class:`OutputError` unless files can be created in ``folder``, or in the nearest
+    existing folder above it (where the missing ones would be created)."""
+    existing = Path(folder) if str(folder) else Path(".")
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise OutputError(f"{folder}: cannot create folder (broken symbolic link)")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{folder}: cannot create folder ({existing} is not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{existing}: folder is not writable")
+
+
+def _make_folders(folder: Path) -> None:
+    # One mkdir call when the folder exists (the usual case in a batch), unlike ensure_folder.
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create folder ({exc.strerror or exc})") from None
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create an output folder (and parents); a clear error if that is impossible."""
+    check_writable_folder(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: folder is not writable")
+
+
+def place_file(source: Path, target: Path, *, copy: bool, force: bool) -> None:
+    """Put ``source`` at ``target`` as a symbolic link (or, with ``copy``, an atomic copy).
+
+    An existing ``target`` is kept when it already is that link or an identical copy (a rerun),
+    refused without ``force``, and never the source itself.
+    """
+    if os.path.lexists(target):
+        if _already_placed(source, target, copy=copy):
+            return
+        if not force:
+            raise OutputError(f"output {target} exists (use --force to overwrite)")
+        if target.exists() and not target.is_symlink() and os.path.samefile(source, target):
+            raise OutputError(f"output {target} is the input itself")
+    if copy:
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}") from None
+        write_atomic(target, data)
+        return
+    link_atomic(target, source)
+
+
+def _already_placed(source: Path, target: Path, *, copy: bool) -> bool:
+    """A rerun finds its own link (or an identical copy): nothing to do, nothing clobbered."""
+    try:
+        if not copy:
+            return target.is_symlink() and target.resolve() == source.resolve()
+        return not target.is_symlink() and target.read_bytes() == source.read_bytes()
+    except OSError:
+        return False

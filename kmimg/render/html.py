@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from html import escape
 
 from kmimg.report import Aggregate, CompressReport, KResult, Metric, human_bytes
+from kmimg.types import psnr_text
 
 _CHART_W = 560
 _CHART_H = 320
@@ -106,7 +107,7 @@ def _summary_table(entries: Sequence[HtmlEntry], summary: Aggregate) -> str:
                 str(best.k),
                 human_bytes(best.png_bytes),
                 _signed_bytes(report.input_bytes - best.png_bytes),
-                _psnr_text(best.psnr),
+                psnr_text(best.psnr),
             ]
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     total = [
@@ -175,7 +176,7 @@ def _steps_table(report: CompressReport) -> str:
             f"{step.bits_per_pixel:.3f}",
             f"{step.ratio_vs_input:.2f}",
             f"{step.ratio_vs_png24:.2f}",
-            _psnr_text(step.psnr),
+            psnr_text(step.psnr),
             f"{step.ssim:.4f}",
             f"{step.delta_e:.2f}",
             f"{step.seconds:.2f}",
@@ -296,10 +297,6 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 def _tick_text(value: float) -> str:
     return f"{value:.4g}"
-
-
-def _psnr_text(psnr: float) -> str:
-    return "lossless" if math.isinf(psnr) else f"{psnr:.2f}"
 
 
 def _signed_bytes(count: int) -> str:

@@ -24,6 +24,9 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
 
+    from kmimg.classify import Clustering, Evaluation
+    from kmimg.options import FeatureOptions
+
 #: Side of the square each tile is fitted into (``--thumb``).
 DEFAULT_THUMB = 64
 #: Centres per line when the montage shows centres only (the seed's figure has 5).
@@ -61,59 +64,120 @@ def cluster_montage(
     under them. With members: one line per cluster, caption above, framed centre first. A row
     whose ``center`` is ``None`` gets an empty grey frame where the centre would be.
     """
-    from PIL import Image, ImageDraw
-
     if not rows:
         raise ValueError("a montage needs at least one cluster")
     if thumb < 8:
         raise ValueError("thumb must be at least 8 pixels")
-    font = caption_font()
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-
-    def text_width(text: str) -> int:
-        return math.ceil(probe.textlength(text, font=font))
-
-    with_members = any(len(row.members) > 0 for row in rows)
-    cell = thumb + 2 * _GAP
+    pen = _Pen()
     header = _LINE + _PAD if title else 0
-    if with_members:
-        most = max(len(row.members) for row in rows)
-        lines = max(len(row.caption) for row in rows)
-        row_h = lines * _LINE + cell + _PAD
-        captions = max((text_width(line) for row in rows for line in row.caption), default=0)
-        width = max((1 + most) * cell + _PAD, captions) + 2 * _PAD
-        width = max(width, text_width(title) + 2 * _PAD)
-        sheet = Image.new("RGB", (width, header + len(rows) * row_h + _PAD), _BACKGROUND)
-        draw = ImageDraw.Draw(sheet)
-        for number, row in enumerate(rows):
-            top = header + _PAD + number * row_h
-            for line, text in enumerate(row.caption):
-                draw.text((_PAD, top + line * _LINE), text, fill=_TEXT, font=font)
-            top += lines * _LINE
-            _paste_center(sheet, draw, row.center, (_PAD, top), thumb, framed=True)
-            for slot, image in enumerate(row.members):
-                _paste(sheet, draw, image, (2 * _PAD + (slot + 1) * cell, top), thumb, framed=False)
-    else:
-        columns = min(GRID_COLUMNS, len(rows))
-        lines = max(len(row.caption) for row in rows)
-        captions = max((text_width(line) for row in rows for line in row.caption), default=0)
-        cell_w = max(cell, captions) + _PAD
-        cell_h = cell + lines * _LINE + _PAD
-        grid_rows = math.ceil(len(rows) / columns)
-        width = max(columns * cell_w + _PAD, text_width(title) + 2 * _PAD)
-        sheet = Image.new("RGB", (width, header + grid_rows * cell_h + _PAD), _BACKGROUND)
-        draw = ImageDraw.Draw(sheet)
-        for number, row in enumerate(rows):
-            left = _PAD + (number % columns) * cell_w
-            top = header + _PAD + (number // columns) * cell_h
-            corner = (left + (cell_w - _PAD - cell) // 2, top)
-            _paste_center(sheet, draw, row.center, corner, thumb, framed=False)
-            for line, text in enumerate(row.caption):
-                x = left + (cell_w - _PAD - text_width(text)) // 2
-                draw.text((x, top + cell + line * _LINE), text, fill=_TEXT, font=font)
+    with_members = any(len(row.members) > 0 for row in rows)
+    draw_rows = _member_rows if with_members else _centre_grid
+    sheet, draw = draw_rows(rows, pen, thumb=thumb, header=header, title_width=pen.width(title))
     if title:
-        draw.text((_PAD, _PAD), title, fill=_TEXT, font=font)
+        draw.text((_PAD, _PAD), title, fill=_TEXT, font=pen.font)
     return np.asarray(sheet, dtype=np.uint8)
+
+
+class _Pen:
+    """The caption font and text widths measured with it."""
+
+    def __init__(self) -> None:
+        from PIL import Image, ImageDraw
+
+        self.font = caption_font()
+        self._probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def width(self, text: str) -> int:
+        return math.ceil(self._probe.textlength(text, font=self.font))
+
+    def widest(self, rows: Sequence[ClusterRow]) -> int:
+        return max((self.width(line) for row in rows for line in row.caption), default=0)
+
+
+def _member_rows(
+    rows: Sequence[ClusterRow], pen: _Pen, *, thumb: int, header: int, title_width: int
+) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    """One line per cluster: caption lines, then the framed centre and its members."""
+    from PIL import Image, ImageDraw
+
+    cell = thumb + 2 * _GAP
+    most = max(len(row.members) for row in rows)
+    lines = max(len(row.caption) for row in rows)
+    row_h = lines * _LINE + cell + _PAD
+    width = max((1 + most) * cell + _PAD, pen.widest(rows)) + 2 * _PAD
+    width = max(width, title_width + 2 * _PAD)
+    sheet = Image.new("RGB", (width, header + len(rows) * row_h + _PAD), _BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for number, row in enumerate(rows):
+        top = header + _PAD + number * row_h
+        for line, text in enumerate(row.caption):
+            draw.text((_PAD, top + line * _LINE), text, fill=_TEXT, font=pen.font)
+        top += lines * _LINE
+        _paste_center(sheet, draw, row.center, (_PAD, top), thumb, framed=True)
+        for slot, image in enumerate(row.members):
+            _paste(sheet, draw, image, (2 * _PAD + (slot + 1) * cell, top), thumb, framed=False)
+    return sheet, draw
+
+
+def _centre_grid(
+    rows: Sequence[ClusterRow], pen: _Pen, *, thumb: int, header: int, title_width: int
+) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    """Centres only, in a grid of up to :data:`GRID_COLUMNS` per line, captions centred below."""
+    from PIL import Image, ImageDraw
+
+    cell = thumb + 2 * _GAP
+    columns = min(GRID_COLUMNS, len(rows))
+    lines = max(len(row.caption) for row in rows)
+    cell_w = max(cell, pen.widest(rows)) + _PAD
+    cell_h = cell + lines * _LINE + _PAD
+    grid_rows = math.ceil(len(rows) / columns)
+    width = max(columns * cell_w + _PAD, title_width + 2 * _PAD)
+    sheet = Image.new("RGB", (width, header + grid_rows * cell_h + _PAD), _BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for number, row in enumerate(rows):
+        left = _PAD + (number % columns) * cell_w
+        top = header + _PAD + (number // columns) * cell_h
+        corner = (left + (cell_w - _PAD - cell) // 2, top)
+        _paste_center(sheet, draw, row.center, corner, thumb, framed=False)
+        for line, text in enumerate(row.caption):
+            x = left + (cell_w - _PAD - pen.width(text)) // 2
+            draw.text((x, top + cell + line * _LINE), text, fill=_TEXT, font=pen.font)
+    return sheet, draw
+
+
+def classify_montage(
+    grouping: Clustering,
+    tiles: Sequence[Sequence[NDArray[np.uint8]]],
+    options: FeatureOptions,
+    evaluation: Evaluation | None,
+    *,
+    captions_in_one_line: bool,
+    thumb: int = DEFAULT_THUMB,
+) -> NDArray[np.uint8]:
+    """The ``kmimg classify --montage`` picture: each cluster's centre drawn as an image (see
+    :func:`kmimg.classify.feature_image`), captioned with its size (and majority label), next
+    to ``tiles[cluster]``, its members nearest the centre first."""
+    from kmimg.classify import feature_image
+
+    rows = []
+    for cluster in range(grouping.k):
+        size = int(grouping.sizes[cluster])
+        caption = [f"cluster {cluster}", f"{size} image{'s' if size != 1 else ''}"]
+        if evaluation is not None and cluster in evaluation.mapping:
+            caption.append(f"label {evaluation.mapping[cluster]}")
+        rows.append(
+            ClusterRow(
+                # An empty cluster's centre is wherever k-means left it, not a picture of
+                # anything: the montage shows an empty frame captioned "0 images" instead.
+                center=feature_image(grouping.centers[cluster], options) if size else None,
+                members=tuple(tiles[cluster]),
+                caption=(", ".join(caption),) if captions_in_one_line else tuple(caption),
+            )
+        )
+    title = f"k={grouping.k} clusters of {len(grouping.labels)} images, {options.describe()}"
+    if evaluation is not None:
+        title += f", accuracy {evaluation.accuracy:.3f}"
+    return cluster_montage(rows, thumb=thumb, title=title)
 
 
 def _paste_center(
