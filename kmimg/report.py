@@ -26,12 +26,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg.options import DEFAULT_KS, DEFAULT_TARGET_PSNR
+from kmimg.options import DEFAULT_KS, DEFAULT_TARGET_PSNR, QuantizeOptions
 from kmimg.types import ColorSpace
+
+if TYPE_CHECKING:
+    from kmimg.quantize import Analysis
 
 
 class Metric(str, Enum):
@@ -172,9 +176,8 @@ def compress_report(
     progress
         Called with each k once it is measured.
     """
-    from kmimg.io import encode_indexed_png, encode_png
-    from kmimg.metrics import bits_per_pixel
-    from kmimg.quantize import QuantizeOptions, analyze, quantize_analysis
+    from kmimg.io import encode_png
+    from kmimg.quantize import analyze
 
     if not targets:
         raise ValueError("give at least one target")
@@ -185,27 +188,12 @@ def compress_report(
     analysis = analyze(rgb, alpha)
     height, width = rgb.shape[:2]
     truecolor = rgb if alpha is None else np.dstack([rgb, alpha])
-    png24_bytes = len(encode_png(truecolor))
+    sizes = _Sizes(width * height, input_bytes, len(encode_png(truecolor)))
+    png24_bytes = sizes.png24
     steps: list[KResult] = []
     pngs: dict[int, bytes] = {}
     for k in ordered:
-        k_start = time.perf_counter()
-        result = quantize_analysis(analysis, QuantizeOptions(k=k, seed=seed, space=space))
-        png = encode_indexed_png(result.indices, result.palette)
-        pngs[k] = png
-        step = KResult(
-            k=k,
-            colors_used=result.colors_used,
-            png_bytes=len(png),
-            bits_per_pixel=bits_per_pixel(len(png), width * height),
-            ratio_vs_input=input_bytes / len(png),
-            ratio_vs_png24=png24_bytes / len(png),
-            psnr=result.psnr,
-            ssim=result.ssim,
-            delta_e=result.delta_e,
-            seconds=time.perf_counter() - k_start,
-            meets_target=False,
-        )
+        step, pngs[k] = _measure(analysis, QuantizeOptions(k=k, seed=seed, space=space), sizes)
         steps.append(replace(step, meets_target=all(target.met_by(step) for target in targets)))
         if progress is not None:
             progress(k)
@@ -223,6 +211,40 @@ def compress_report(
         seconds=time.perf_counter() - start,
         pngs=pngs,
     )
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """What every k's PNG is compared with: the pixel count, the input file, a truecolour PNG."""
+
+    pixels: int
+    input: int
+    png24: int
+
+
+def _measure(analysis: Analysis, options: QuantizeOptions, sizes: _Sizes) -> tuple[KResult, bytes]:
+    """One k of the sweep: quantized, encoded and measured (``meets_target`` left to the caller)."""
+    from kmimg.io import encode_indexed_png
+    from kmimg.metrics import bits_per_pixel
+    from kmimg.quantize import quantize_analysis
+
+    clock = time.perf_counter()
+    result = quantize_analysis(analysis, options)
+    png = encode_indexed_png(result.indices, result.palette)
+    step = KResult(
+        k=options.k,
+        colors_used=result.colors_used,
+        png_bytes=len(png),
+        bits_per_pixel=bits_per_pixel(len(png), sizes.pixels),
+        ratio_vs_input=sizes.input / len(png),
+        ratio_vs_png24=sizes.png24 / len(png),
+        psnr=result.psnr,
+        ssim=result.ssim,
+        delta_e=result.delta_e,
+        seconds=time.perf_counter() - clock,
+        meets_target=False,
+    )
+    return step, png
 
 
 def human_bytes(count: int) -> str:

@@ -33,17 +33,6 @@ R = TypeVar("R")
 
 
 @dataclass(frozen=True)
-class Record:
-    """What the summary table and the JSON say about one processed input (its JSON fields)."""
-
-    fields: dict[str, Any]
-
-    @property
-    def source(self) -> str:
-        return str(self.fields["input"])
-
-
-@dataclass(frozen=True)
 class Failure:
     """An input that could not be processed, and why (one line)."""
 

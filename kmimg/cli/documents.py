@@ -19,16 +19,14 @@ from kmimg.types import EMIT_ORDER, ColorSpace, FeatureKind
 
 if TYPE_CHECKING:
     from kmimg.classify import Clustering, Evaluation
-    from kmimg.cli.batch import Failure, Outcome, Record
+    from kmimg.cli.batch import Failure, Outcome
     from kmimg.cli.classify import FeatureRecord
     from kmimg.cli.compress_report import ReportRecord
-    from kmimg.cli.frame import Stopwatch
-    from kmimg.cli.quantize import QuantizeTask
-    from kmimg.cli.segment import SegmentTask
+    from kmimg.cli.quantize import QuantizedFile
+    from kmimg.cli.segment import SegmentedFile
     from kmimg.options import FeatureOptions
-    from kmimg.quantize import Quantized
     from kmimg.report import Aggregate, CompressReport, KResult, Target
-    from kmimg.segment import ClusterStats, Segmentation
+    from kmimg.segment import ClusterStats
 
 SCHEMA_VERSION = 1
 QUANTIZE_SCHEMA = "kmimg.quantize"
@@ -75,10 +73,12 @@ def _failures(failures: Sequence[Failure]) -> list[dict[str, str]]:
     return [{"input": failure.source, "error": failure.reason} for failure in failures]
 
 
-def _per_file_document(schema: str, results: Sequence[Record], failures: Sequence[Failure]) -> dict[str, Any]:
+def _per_file_document(
+    schema: str, results: list[dict[str, Any]], failures: Sequence[Failure]
+) -> dict[str, Any]:
     return {
         **_header(schema),
-        "results": [record.fields for record in results],
+        "results": results,
         "failures": _failures(failures),
     }
 
@@ -86,41 +86,32 @@ def _per_file_document(schema: str, results: Sequence[Record], failures: Sequenc
 # ----------------------------------------------------------------------------- quantize
 
 
-def quantize_record(
-    task: QuantizeTask,
-    width: int,
-    height: int,
-    input_bytes: int,
-    result: Quantized,
-    output_bytes: int,
-    clock: Stopwatch,
-) -> dict[str, Any]:
-    """One quantized file's JSON record (made in the worker that quantized it)."""
-    total = max(int(result.counts.sum()), 1)
-    order = sorted(range(result.colors_used), key=lambda i: (-int(result.counts[i]), i))
-    palette = [_palette_entry(result, i, total) for i in order]
-    quality = result.quality
+def quantize_fields(done: QuantizedFile) -> dict[str, Any]:
+    """One quantized file's JSON record."""
+    task, quality = done.task, done.quality
+    total = max(int(done.counts.sum()), 1)
+    order = sorted(range(done.colors_used), key=lambda i: (-int(done.counts[i]), i))
     return {
         "input": display_name(task.source),
         "output": "<stdout>" if task.target == STDIO else task.target,
-        "width": width,
-        "height": height,
+        "width": done.width,
+        "height": done.height,
         "k_requested": task.options.k,
-        "k_used": result.colors_used,
-        "palette": palette,
+        "k_used": done.colors_used,
+        "palette": [_palette_entry(done, i, total) for i in order],
         "psnr": json_psnr(quality.psnr) if quality else None,
         "ssim": round(quality.ssim, 6) if quality else None,
         "delta_e2000": round(quality.delta_e, 4) if quality else None,
-        "input_bytes": input_bytes,
-        "output_bytes": output_bytes,
-        "seconds": clock.seconds(),
+        "input_bytes": done.input_bytes,
+        "output_bytes": done.output_bytes,
+        "seconds": done.seconds,
         "seed": task.options.seed,
         "space": task.options.space.value,
         "dither": task.options.dither,
     }
 
 
-def _palette_entry(result: Quantized, index: int, total: int) -> dict[str, Any]:
+def _palette_entry(result: QuantizedFile, index: int, total: int) -> dict[str, Any]:
     r, g, b, a = (int(v) for v in result.palette[index])
     hex_code = f"#{r:02x}{g:02x}{b:02x}" + (f"{a:02x}" if a < 255 else "")
     return {
@@ -132,42 +123,38 @@ def _palette_entry(result: Quantized, index: int, total: int) -> dict[str, Any]:
     }
 
 
-def quantize_document(results: Sequence[Record], failures: Sequence[Failure]) -> dict[str, Any]:
+def quantize_document(results: Sequence[QuantizedFile], failures: Sequence[Failure]) -> dict[str, Any]:
     """The ``kmimg.quantize`` document: one record per written PNG, and the failures."""
-    return _per_file_document(QUANTIZE_SCHEMA, results, failures)
+    return _per_file_document(QUANTIZE_SCHEMA, [quantize_fields(done) for done in results], failures)
 
 
 # ----------------------------------------------------------------------------- segment
 
 
-def segment_record(
-    task: SegmentTask, width: int, height: int, result: Segmentation, clock: Stopwatch
-) -> dict[str, Any]:
-    """One segmented file's JSON record (made in the worker that segmented it)."""
-    from kmimg.segment import count_foreground_regions
-
+def segment_fields(done: SegmentedFile) -> dict[str, Any]:
+    """One segmented file's JSON record."""
+    task = done.task
     options = task.options
     outputs: dict[str, Any] = dict(task.targets)
     if task.masks:
         outputs["masks"] = list(task.masks)
-    foreground = result.foreground
     return {
         "input": display_name(task.source),
-        "width": width,
-        "height": height,
+        "width": done.width,
+        "height": done.height,
         "k": options.k,
-        "fit_width": result.fit_shape[1],
-        "fit_height": result.fit_shape[0],
+        "fit_width": done.fit_shape[1],
+        "fit_height": done.fit_shape[0],
         "outputs": {kind.value: outputs[kind.value] for kind in EMIT_ORDER if kind.value in outputs},
-        "background": list(result.background),
-        "foreground_fraction": round(float(foreground.mean()), 6),
-        "foreground_regions": count_foreground_regions(result),
+        "background": list(done.background),
+        "foreground_fraction": round(done.foreground_fraction, 6),
+        "foreground_regions": done.foreground_regions,
         "cleanup": {
             "min_region": options.min_region,
-            "regions_merged": result.regions_merged,
-            "pixels_changed": result.pixels_changed,
+            "regions_merged": done.regions_merged,
+            "pixels_changed": done.pixels_changed,
         },
-        "clusters": [_cluster_entry(c) for c in result.clusters],
+        "clusters": [_cluster_entry(c) for c in done.clusters],
         "options": {
             "sigma": options.sigma,
             "max_side": options.max_side,
@@ -177,7 +164,7 @@ def segment_record(
             "background": options.background,
         },
         "seed": options.seed,
-        "seconds": clock.seconds(),
+        "seconds": done.seconds,
     }
 
 
@@ -199,9 +186,9 @@ def _cluster_entry(stats: ClusterStats) -> dict[str, Any]:
     }
 
 
-def segment_document(results: Sequence[Record], failures: Sequence[Failure]) -> dict[str, Any]:
+def segment_document(results: Sequence[SegmentedFile], failures: Sequence[Failure]) -> dict[str, Any]:
     """The ``kmimg.segment`` document: one record per segmented input, and the failures."""
-    return _per_file_document(SEGMENT_SCHEMA, results, failures)
+    return _per_file_document(SEGMENT_SCHEMA, [segment_fields(done) for done in results], failures)
 
 
 # ----------------------------------------------------------------------------- compress-report

@@ -5,19 +5,33 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Record, run_batch
-from kmimg.cli.documents import quantize_document, quantize_record, write_json
+from kmimg.cli.batch import run_batch
+from kmimg.cli.documents import quantize_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
-from kmimg.cli.paths import STDIO, InputItem, check_outputs, check_side_output, expand_inputs, output_path
+from kmimg.cli.paths import (
+    STDIO,
+    InputItem,
+    check_outputs,
+    check_side_output,
+    display_name,
+    expand_inputs,
+    output_path,
+)
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
 from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
 from kmimg.types import psnr_text
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from kmimg.quantize import Quality
 
 DEFAULTS = QuantizeOptions()
 
@@ -33,6 +47,27 @@ class QuantizeTask:
     allow_truncated: bool = False
     #: Compute PSNR, SSIM and ΔE2000 (for --json and the terminal table only).
     measure: bool = True
+
+
+@dataclass(frozen=True)
+class QuantizedFile:
+    """What a worker hands back for one written PNG: enough for its JSON record and its row in
+    the summary table (the pixels stay in the worker)."""
+
+    task: QuantizeTask
+    width: int
+    height: int
+    #: The PNG's palette ``(m, 4)`` RGBA and the pixels on each entry.
+    palette: NDArray[np.uint8]
+    counts: NDArray[np.int64]
+    quality: Quality | None
+    input_bytes: int
+    output_bytes: int
+    seconds: float
+
+    @property
+    def colors_used(self) -> int:
+        return len(self.palette)
 
 
 def register(app: typer.Typer) -> None:
@@ -142,7 +177,7 @@ def _plan(
     return [(item, str(path)) for item, path in pairs], refused
 
 
-def quantize_one(task: QuantizeTask) -> Record:
+def quantize_one(task: QuantizeTask) -> QuantizedFile:
     """Load, quantize, encode and write one input; returns its record (runs in a worker)."""
     from kmimg.io import encode_indexed_png, load_image, write_atomic, write_stdout
     from kmimg.quantize import quantize
@@ -157,12 +192,20 @@ def quantize_one(task: QuantizeTask) -> Record:
         write_stdout(png)
     else:
         write_atomic(task.target, png, parents=True)
-    return Record(
-        quantize_record(task, picture.width, picture.height, picture.byte_size, result, len(png), clock)
+    size = (picture.width, picture.height)
+    return QuantizedFile(
+        task,
+        *size,
+        result.palette,
+        result.counts,
+        result.quality,
+        picture.byte_size,
+        len(png),
+        clock.seconds(),
     )
 
 
-def _print_summary(reporter: Reporter, results: list[Record]) -> None:
+def _print_summary(reporter: Reporter, results: list[QuantizedFile]) -> None:
     if not results:
         return
     from rich.table import Table
@@ -173,16 +216,16 @@ def _print_summary(reporter: Reporter, results: list[Record]) -> None:
         table.add_column(
             column, justify="left" if is_path else "right", overflow="fold" if is_path else "ellipsis"
         )
-    for record in results:
-        f = record.fields
+    for done in results:
+        quality = done.quality
         table.add_row(
-            f["input"],
-            f["output"],
-            str(f["k_used"]),
-            psnr_text(f["psnr"]),
-            f"{f['ssim']:.4f}",
-            f"{f['delta_e2000']:.2f}",
-            f"{f['input_bytes']:,} → {f['output_bytes']:,}",
-            f"{f['seconds']:.2f}",
+            display_name(done.task.source),
+            "<stdout>" if done.task.target == STDIO else done.task.target,
+            str(done.colors_used),
+            psnr_text(quality.psnr) if quality else "",
+            f"{quality.ssim:.4f}" if quality else "",
+            f"{quality.delta_e:.2f}" if quality else "",
+            f"{done.input_bytes:,} → {done.output_bytes:,}",
+            f"{done.seconds:.2f}",
         )
     reporter.console().print(table)

@@ -9,10 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Record, run_batch
-from kmimg.cli.documents import segment_document, segment_record, write_json
+from kmimg.cli.batch import run_batch
+from kmimg.cli.documents import segment_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
-from kmimg.cli.paths import InputItem, check_outputs, check_side_output, expand_inputs, output_path
+from kmimg.cli.paths import (
+    InputItem,
+    check_outputs,
+    check_side_output,
+    display_name,
+    expand_inputs,
+    output_path,
+)
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
 from kmimg.options import DEFAULT_MAX_PIXELS, SegmentOptions
@@ -24,7 +31,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.segment import Segmentation
+    from kmimg.segment import ClusterStats, Segmentation
 
 DEFAULTS = SegmentOptions()
 DEFAULT_EMIT = "seg,cutout,contours"
@@ -46,6 +53,28 @@ class SegmentTask:
     max_pixels: int
     contour_color: tuple[int, int, int] | None
     allow_truncated: bool = False
+
+
+@dataclass(frozen=True)
+class SegmentedFile:
+    """What a worker hands back for one segmented input: enough for its JSON record and its row
+    in the summary table (the label map stays in the worker)."""
+
+    task: SegmentTask
+    width: int
+    height: int
+    fit_shape: tuple[int, int]
+    background: tuple[int, ...]
+    foreground_fraction: float
+    foreground_regions: int
+    regions_merged: int
+    pixels_changed: int
+    clusters: tuple[ClusterStats, ...]
+    seconds: float
+
+    @property
+    def files(self) -> int:
+        return len(self.task.targets) + len(self.task.masks)
 
 
 def register(app: typer.Typer) -> None:
@@ -257,11 +286,11 @@ def _plan(
     return planned, refused
 
 
-def segment_one(task: SegmentTask) -> Record:
+def segment_one(task: SegmentTask) -> SegmentedFile:
     """Load, segment, render and write one input's outputs; returns its record."""
     from kmimg._threads import ordered_map
     from kmimg.io import encode_png, load_image, write_atomic
-    from kmimg.segment import contour_image, cutout_image, segment, segmented_image
+    from kmimg.segment import contour_image, count_foreground_regions, cutout_image, segment, segmented_image
 
     clock = Stopwatch()
     picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
@@ -284,7 +313,19 @@ def segment_one(task: SegmentTask) -> Record:
     # Pillow's encoder releases the GIL: the outputs are rendered and deflated side by side (one
     # thread per core, none in batch workers); each file's bytes do not depend on it.
     ordered_map(write, files)
-    return Record(segment_record(task, picture.width, picture.height, result, clock))
+    return SegmentedFile(
+        task,
+        picture.width,
+        picture.height,
+        result.fit_shape,
+        result.background,
+        float(result.foreground.mean()),
+        count_foreground_regions(result),
+        result.regions_merged,
+        result.pixels_changed,
+        result.clusters,
+        clock.seconds(),
+    )
 
 
 def _mask_renderer(result: Segmentation, index: int) -> Callable[[], NDArray[np.uint8]]:
@@ -293,7 +334,7 @@ def _mask_renderer(result: Segmentation, index: int) -> Callable[[], NDArray[np.
     return lambda: mask_image(result, index)
 
 
-def _print_summary(reporter: Reporter, results: list[Record]) -> None:
+def _print_summary(reporter: Reporter, results: list[SegmentedFile]) -> None:
     if not results:
         return
     from rich.table import Table
@@ -301,17 +342,15 @@ def _print_summary(reporter: Reporter, results: list[Record]) -> None:
     table = Table(show_edge=False)
     for column in ("input", "size", "k", "background", "foreground", "fg regions", "files", "s"):
         table.add_column(column, justify="left" if column == "input" else "right")
-    for record in results:
-        f = record.fields
-        files = sum(len(v) if isinstance(v, list) else 1 for v in f["outputs"].values())
+    for done in results:
         table.add_row(
-            f["input"],
-            f"{f['width']}x{f['height']}",
-            str(f["k"]),
-            ",".join(str(i) for i in f["background"]),
-            f"{100 * f['foreground_fraction']:.1f} %",
-            str(f["foreground_regions"]),
-            str(files),
-            f"{f['seconds']:.2f}",
+            display_name(done.task.source),
+            f"{done.width}x{done.height}",
+            str(done.task.options.k),
+            ",".join(str(i) for i in done.background),
+            f"{100 * done.foreground_fraction:.1f} %",
+            str(done.foreground_regions),
+            str(done.files),
+            f"{done.seconds:.2f}",
         )
     reporter.console().print(table)

@@ -212,52 +212,72 @@ def quality_chart(report: CompressReport) -> str:
     values = [step.quality(metric) for step in steps]
     finite = [value for value in values if math.isfinite(value)]
     target_values = [target.value for target in report.targets if target.metric is metric]
-    low, high = _padded_range(finite + target_values)
-    x_high = max(step.png_bytes for step in steps) * 1.08
-    plot_w = _CHART_W - _LEFT - _RIGHT
-    plot_h = _CHART_H - _TOP - _BOTTOM
-
-    def x_of(size: float) -> float:
-        return _LEFT + plot_w * size / x_high
-
-    def y_of(value: float) -> float:
-        if not math.isfinite(value):
-            return float(_TOP)
-        return _TOP + plot_h * (1.0 - (value - low) / (high - low))
-
+    plot = _Plot(*_padded_range(finite + target_values), max(step.png_bytes for step in steps) * 1.08)
     label = _METRIC_LABEL[metric]
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{_CHART_W}" height="{_CHART_H}" '
         f'viewBox="0 0 {_CHART_W} {_CHART_H}" role="img" '
         f'aria-label="{escape(label)} against PNG size, one point per k">',
+        *_axes(plot, label),
     ]
-    for tick in _ticks(low, high):
-        y = y_of(tick)
-        parts.append(f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_w}" y2="{y:.1f}"/>')
-        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_tick_text(tick)}</text>')
-    for tick in _ticks(0.0, x_high):
-        x = x_of(tick)
-        parts.append(f'<line class="grid" x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_TOP + plot_h}"/>')
-        parts.append(
-            f'<text x="{x:.1f}" y="{_TOP + plot_h + 16}" text-anchor="middle">{human_bytes(int(tick))}</text>'
-        )
-    parts.append(
-        f'<path class="axis" d="M{_LEFT} {_TOP} V{_TOP + plot_h} H{_LEFT + plot_w}"/>'
-        f'<text x="{_LEFT + plot_w / 2:.1f}" y="{_CHART_H - 8}" text-anchor="middle">indexed PNG size</text>'
-        f'<text x="14" y="{_TOP + plot_h / 2:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 14 {_TOP + plot_h / 2:.1f})">{escape(label)}</text>'
-    )
     for value in target_values:
-        y = y_of(value)
-        parts.append(f'<line class="target" x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_w}" y2="{y:.1f}"/>')
+        y = plot.y_of(value)
+        parts.append(
+            f'<line class="target" x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot.width}" y2="{y:.1f}"/>'
+        )
         parts.append(f'<text x="{_LEFT + 6}" y="{y - 5:.1f}">target</text>')
-    coords = [(x_of(step.png_bytes), y_of(value)) for step, value in zip(steps, values, strict=True)]
+    pairs = list(zip(steps, values, strict=True))
+    coords = [(plot.x_of(step.png_bytes), plot.y_of(value)) for step, value in pairs]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     parts.append(f'<polyline class="line" points="{path}"/>')
-    for step, value, (x, y) in zip(steps, values, coords, strict=True):
+    for (step, value), (x, y) in zip(pairs, coords, strict=True):
         parts.append(_point(step, value, x, y, recommended=step.k == report.recommended_k, metric=metric))
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class _Plot:
+    """The chart's plotting area: quality ``low``..``high`` upwards, 0..``x_high`` bytes across."""
+
+    low: float
+    high: float
+    x_high: float
+    width: int = _CHART_W - _LEFT - _RIGHT
+    height: int = _CHART_H - _TOP - _BOTTOM
+
+    def x_of(self, size: float) -> float:
+        return _LEFT + self.width * size / self.x_high
+
+    def y_of(self, value: float) -> float:
+        if not math.isfinite(value):
+            return float(_TOP)
+        return _TOP + self.height * (1.0 - (value - self.low) / (self.high - self.low))
+
+
+def _axes(plot: _Plot, label: str) -> list[str]:
+    """Grid lines with their tick labels, the two axes and their titles."""
+    parts = []
+    right, bottom = _LEFT + plot.width, _TOP + plot.height
+    for tick in _ticks(plot.low, plot.high):
+        y = plot.y_of(tick)
+        parts.append(f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}"/>')
+        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_tick_text(tick)}</text>')
+    for tick in _ticks(0.0, plot.x_high):
+        x = plot.x_of(tick)
+        parts.append(f'<line class="grid" x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{bottom}"/>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{human_bytes(int(tick))}</text>'
+        )
+    middle = _TOP + plot.height / 2
+    parts.append(
+        f'<path class="axis" d="M{_LEFT} {_TOP} V{bottom} H{right}"/>'
+        f'<text x="{_LEFT + plot.width / 2:.1f}" y="{_CHART_H - 8}" '
+        'text-anchor="middle">indexed PNG size</text>'
+        f'<text x="14" y="{middle:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {middle:.1f})">{escape(label)}</text>'
+    )
+    return parts
 
 
 def _point(step: KResult, value: float, x: float, y: float, *, recommended: bool, metric: Metric) -> str:
