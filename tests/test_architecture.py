@@ -1,0 +1,133 @@
+"""The rules of docs/architecture.md, checked on the source: imports point one way, functions stay
+short, the options module stays light, and each default is declared once."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "kmimg"
+#: Longest function body (lines, docstring excluded) docs/architecture.md allows.
+MAX_BODY_LINES = 50
+
+
+def _modules() -> list[tuple[str, ast.Module]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        found.append((name, ast.parse(path.read_text(encoding="utf-8"))))
+    return found
+
+
+def _imports(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    body = node.body
+    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    return (node.end_lineno or node.lineno) - body[0].lineno + 1
+
+
+def test_no_function_body_is_longer_than_the_limit() -> None:
+    long = [
+        f"{name}.{node.name}: {_body_lines(node)} lines"
+        for name, tree in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _body_lines(node) > MAX_BODY_LINES
+    ]
+    assert not long, long
+
+
+def test_imports_point_one_way() -> None:
+    """Only the CLI (and ``python -m kmimg``) imports the CLI; the io rooms import no command
+    core, engine or renderer."""
+    cores = ("kmimg.quantize", "kmimg.segment", "kmimg.report", "kmimg.classify", "kmimg.cluster")
+    wrong = []
+    for name, tree in _modules():
+        imported = _imports(tree)
+        if not name.startswith("kmimg.cli") and name != "kmimg.__main__":
+            wrong += [f"{name} imports {m}" for m in imported if m.startswith("kmimg.cli")]
+        if name.startswith("kmimg.io"):
+            wrong += [f"{name} imports {m}" for m in imported if m.startswith((*cores, "kmimg.render"))]
+    assert not wrong, wrong
+
+
+def test_the_rules_can_fail() -> None:
+    """The two checks above see what they look for (a guard against a walk that finds nothing)."""
+    modules = dict(_modules())
+    assert {"kmimg.cli.batch", "kmimg.io.files", "kmimg.options", "kmimg.render.montage"} <= set(modules)
+    assert "kmimg.cli.frame" in _imports(modules["kmimg.cli.batch"])
+    tree = ast.parse("def f():\n    '''doc'''\n" + "    x = 1\n" * (MAX_BODY_LINES + 1))
+    function = tree.body[0]
+    assert isinstance(function, ast.FunctionDef)
+    assert _body_lines(function) == MAX_BODY_LINES + 1
+
+
+@pytest.mark.parametrize("module", ["kmimg.options", "kmimg.cli", "kmimg.io.files"])
+def test_light_modules_do_not_load_numpy(module: str) -> None:
+    code = f"import sys, {module}; print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def _defaults(command: str) -> dict[str, object]:
+    """Each option's default as the command line declares it (Click's view of the Typer app)."""
+    import typer.main
+
+    from kmimg.cli import app
+
+    group = typer.main.get_command(app)
+    click_command = group.commands[command]  # type: ignore[attr-defined]
+    return {param.name: param.default for param in click_command.params}
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "pairs"),
+    [
+        (
+            "quantize",
+            "QuantizeOptions",
+            {"colors": "k", "seed": "seed", "space": "space", "sample": "sample"},
+        ),
+        (
+            "segment",
+            "SegmentOptions",
+            {
+                "clusters": "k",
+                "sigma": "sigma",
+                "max_side": "max_side",
+                "spatial": "spatial",
+                "space": "space",
+                "flatten": "flatten",
+                "min_region": "min_region",
+                "background": "background",
+                "seed": "seed",
+            },
+        ),
+        ("classify", "FeatureOptions", {"features": "kind", "color": "color", "bins": "bins"}),
+        ("classify", "GroupOptions", {"clusters": "k", "seed": "seed", "n_init": "n_init"}),
+        ("compress-report", "QuantizeOptions", {"seed": "seed", "space": "space"}),
+    ],
+)
+def test_the_command_line_defaults_are_the_options_defaults(
+    command: str, options: str, pairs: dict[str, str]
+) -> None:
+    import kmimg.options
+
+    declared = _defaults(command)
+    expected = getattr(kmimg.options, options)()
+    for option, field in pairs.items():
+        value = getattr(expected, field)
+        assert declared[option] in (value, getattr(value, "value", value)), (command, option)
