@@ -1,0 +1,245 @@
+"""The Dask executor of the batch room (``--scheduler ADDRESS``): the per-file work runs on a Dask
+cluster through ``distributed``'s :class:`~distributed.Client`.
+
+No file system is shared with the workers. This process reads each input's bytes and embeds them
+in its task (not ``scatter``-ed data held by one worker: Dask can then re-run a task whose worker
+died, from the task alone); a worker runs the pure work function (bytes and options in, a
+:class:`~kmimg.cli.batch.Produced` of its result and the output bytes out); this process puts the
+files in place with the same atomic writes, overwrite policy and names as a local run
+(:func:`kmimg.cli.batch.committed`), so the outputs are byte-identical to a local run's.
+
+Imported only when ``--scheduler`` (or ``DASK_SCHEDULER_ADDRESS``) is given: nothing of Dask is
+loaded otherwise. Workers import this module to run :func:`chunk_on_cluster`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import logging
+import socket
+import uuid
+import warnings
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kmimg._version import __version__
+from kmimg.cli.batch import Failure, Outcome1, Produced, committed, guarded_with_warnings, placed
+from kmimg.cli.paths import display_name
+from kmimg.errors import KmimgError, KmimgWarning, UsageError
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+#: Seconds to reach the scheduler before giving up (one error line, exit 2, before any work).
+CONNECT_SECONDS = 10
+INSTALL_HINT = "pip install 'kmimg[dask]'"
+
+
+@contextlib.contextmanager
+def dask_pool(
+    address: str, work: Callable[[Any], Produced[Any]], *, fail_fast: bool, debug: bool
+) -> Iterator[DaskPool]:
+    """A :class:`DaskPool` on the scheduler at ``address``, closed (its futures cancelled) at
+    the end, also on Ctrl-C."""
+    client = connect(address, debug=debug)
+    pool = DaskPool(client, work, fail_fast, workers=max(1, sum(client.nthreads().values())))
+    try:
+        yield pool
+    finally:
+        pool.halt()
+        with contextlib.suppress(Exception):
+            client.close(timeout=CONNECT_SECONDS)
+
+
+def connect(address: str, *, debug: bool) -> Client:
+    """A client of the scheduler at ``address`` whose workers run this version of kmimg.
+
+    Dask's own configuration applies (``tls://`` addresses with the certificates of
+    ``distributed.comm.tls``, for one). Raises :class:`UsageError` when ``distributed`` is not
+    installed, the scheduler cannot be reached within :data:`CONNECT_SECONDS`, or a worker
+    runs another version of kmimg (its outputs would differ).
+    """
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(f"--scheduler needs Dask's distributed package: {INSTALL_HINT}") from None
+    _quiet_logs(debug)
+    _refuse_closed_port(address)
+    try:
+        client = distributed.Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {_reason(exc)}") from None
+    try:
+        _check_workers(client)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.close(timeout=CONNECT_SECONDS)
+        raise
+    return client
+
+
+def _quiet_logs(debug: bool) -> None:
+    # distributed logs its own lines on stderr (reconnections, a worker lost); kmimg reports
+    # what matters to the user itself, once. --debug keeps them.
+    if not debug:
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def _refuse_closed_port(address: str) -> None:
+    """A refused ``tcp://`` connection fails at once (Dask itself retries until its timeout)."""
+    from distributed.comm import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location, default_port=8786)
+    except ValueError as exc:
+        raise UsageError(f"--scheduler {address}: {exc}") from None
+    if scheme != "tcp":  # tls:// and the rest: a bare TCP probe would only upset the handshake
+        return
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_SECONDS):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return f"no answer within {CONNECT_SECONDS} s"
+    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or type(exc).__name__
+
+
+def _check_workers(client: Client) -> None:
+    """Every worker runs this kmimg (same version: the same bytes); a warning when none is up
+    yet (an adaptive cluster starts them on demand)."""
+    versions = client.run(worker_version, on_error="return")
+    if not versions:
+        warnings.warn(
+            f"the Dask cluster has no workers yet; waiting for some ({client.scheduler.address})",
+            KmimgWarning,
+            stacklevel=2,
+        )
+    for worker, theirs in sorted(versions.items()):
+        if isinstance(theirs, BaseException):
+            reason = _reason(theirs)
+            raise UsageError(f"Dask worker {worker} cannot run kmimg ({reason}): install kmimg on it")
+        if theirs != __version__:
+            raise UsageError(
+                f"Dask worker {worker} runs kmimg {theirs}, this is kmimg {__version__}: install the same "
+                "version on every worker (outputs would differ)"
+            )
+
+
+def worker_version() -> str:
+    """The kmimg version a worker runs (called on each worker when connecting)."""
+    return __version__
+
+
+@dataclass
+class DaskPool:
+    """Chunks of tasks as Dask tasks: the bytes of their inputs embedded, their files written
+    here as each chunk's results arrive."""
+
+    client: Client
+    work: Callable[[Any], Produced[Any]]
+    fail_fast: bool
+    workers: int
+    outstanding: set[Future] = field(default_factory=set)
+    halted: bool = False
+    _keys: Iterator[int] = field(default_factory=itertools.count)
+    _run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def submit(self, chunk: Sequence[Any]) -> Future:
+        import dask
+
+        loaded = [_loaded(task) for task in chunk]
+        key = f"kmimg-{self._run}-{next(self._keys)}"
+        # The inputs are in the task on purpose (a retry needs nothing else): no size warning.
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 TiB"}):
+            future = self.client.submit(
+                chunk_on_cluster, self.work, loaded, self.fail_fast, key=key, pure=False
+            )
+        self.outstanding.add(future)
+        return future
+
+    def wait(self, handles: Collection[Any]) -> Collection[Any]:
+        import distributed
+
+        done: Collection[Any] = distributed.wait(list(handles), return_when="FIRST_COMPLETED").done
+        return done
+
+    def settle(self, handle: Any, chunk: Sequence[Any]) -> list[Outcome1 | None]:
+        self.outstanding.discard(handle)
+        try:
+            outcomes = self._outcomes(handle, chunk)
+        finally:
+            handle.release()
+        if len(chunk) == 1:
+            return [_place(outcomes[0], chunk[0])]
+        return committed(chunk, lambda index: _place(outcomes[index], chunk[index]))
+
+    def _outcomes(self, future: Future, chunk: Sequence[Any]) -> list[Outcome1 | None]:
+        from distributed import KilledWorker
+
+        if future.status == "cancelled" and self.halted:
+            return [None] * len(chunk)
+        try:
+            found: list[Outcome1 | None] = future.result()
+            return found
+        except KilledWorker:
+            reason = "Dask worker died running it, on every try (out of memory, or a crash in a decoder)"
+        except Exception as exc:  # noqa: BLE001 - lost scheduler, unpicklable task: each input says so
+            reason = f"failed on the Dask cluster: {type(exc).__name__}: {exc}"
+        return [(Failure(display_name(str(getattr(t, "source", "?"))), reason), ()) for t in chunk]
+
+    def halt(self) -> None:
+        self.halted = True
+        if self.outstanding:
+            with contextlib.suppress(Exception):
+                self.client.cancel(list(self.outstanding))
+            self.outstanding.clear()
+
+
+def _loaded(task: Any) -> Any:
+    """``task`` with its input's bytes (read here), or the :class:`Failure` reading gave."""
+    source = getattr(task, "source", None)
+    if source is None or not hasattr(task, "data"):
+        return task
+    from kmimg.io.decode import read_source
+
+    try:
+        return dataclasses.replace(task, data=read_source(source))
+    except KmimgError as exc:
+        return Failure(display_name(source), str(exc))
+
+
+def chunk_on_cluster(
+    work: Callable[[Any], Produced[Any]], chunk: Sequence[Any], fail_fast: bool
+) -> list[Outcome1 | None]:
+    """On a worker: run a chunk's tasks in order (a pure function of its arguments: Dask may run
+    it again elsewhere); ``None`` for a task not started after a failure with ``fail_fast``."""
+    done: list[Outcome1 | None] = []
+    for task in chunk:
+        if fail_fast and any(isinstance(d[0], Failure) for d in done if d is not None):
+            done.append(None)
+        elif isinstance(task, Failure):
+            done.append((task, ()))
+        else:
+            done.append(guarded_with_warnings(work, task))
+    return done
+
+
+def _place(outcome: Outcome1 | None, task: Any) -> Outcome1 | None:
+    """Here: a task's files put in place; a file that cannot be written fails its input."""
+    if outcome is None or isinstance(outcome[0], Failure):
+        return outcome
+    value, notes = outcome
+    try:
+        return placed(value), notes
+    except KmimgError as exc:
+        return Failure(display_name(str(getattr(task, "source", "?"))), str(exc)), notes
