@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import queue
 import socket
 import uuid
 import warnings
@@ -68,10 +69,11 @@ def connect(address: str, *, debug: bool) -> Client:
         raise UsageError(f"--scheduler needs Dask's distributed package: {INSTALL_HINT}") from None
     _quiet_logs(debug)
     _refuse_closed_port(address)
+    _handshake(address)
     try:
         client = distributed.Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise UsageError(f"cannot reach the Dask scheduler at {address}: {_reason(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the reason, one line and exit 2
+        raise UsageError(f"cannot connect to the Dask scheduler at {address}: {_reason(exc)}") from None
     try:
         _check_workers(client)
     except BaseException:
@@ -104,6 +106,27 @@ def _refuse_closed_port(address: str) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {_reason(exc)}") from None
+
+
+def _handshake(address: str) -> None:
+    """Speak Dask to ``address`` once, with Dask's security configuration, before making a
+    client: a failed :class:`~distributed.Client` lingers and blocks the exit for 20 s."""
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def greet() -> None:
+        arguments = Security().get_connection_args("client")
+        comm = await connect(address, timeout=CONNECT_SECONDS, **arguments)
+        await comm.close()
+
+    try:
+        asyncio.run(greet())
+    except MemoryError:  # it answered, but not in Dask's protocol (a frame length of exabytes)
+        raise UsageError(f"cannot connect to the Dask scheduler at {address}: not a Dask scheduler") from None
+    except Exception as exc:  # noqa: BLE001 - TLS set-up, timeouts, refusals: one line, exit 2
+        raise UsageError(f"cannot connect to the Dask scheduler at {address}: {_reason(exc)}") from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -150,6 +173,7 @@ class DaskPool:
     fail_fast: bool
     workers: int
     outstanding: set[Future] = field(default_factory=set)
+    finished: queue.SimpleQueue[Future] = field(default_factory=queue.SimpleQueue)
     halted: bool = False
     _keys: Iterator[int] = field(default_factory=itertools.count)
     _run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -164,13 +188,17 @@ class DaskPool:
             future = self.client.submit(
                 chunk_on_cluster, self.work, loaded, self.fail_fast, key=key, pure=False
             )
+        future.add_done_callback(self.finished.put)
         self.outstanding.add(future)
         return future
 
     def wait(self, handles: Collection[Any]) -> Collection[Any]:
-        import distributed
-
-        done: Collection[Any] = distributed.wait(list(handles), return_when="FIRST_COMPLETED").done
+        # Each future reports itself when it ends, also cancelled (distributed.wait would raise
+        # for a cancelled one).
+        done = [self.finished.get()]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                done.append(self.finished.get_nowait())
         return done
 
     def settle(self, handle: Any, chunk: Sequence[Any]) -> list[Outcome1 | None]:
