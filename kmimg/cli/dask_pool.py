@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
+import os
 import queue
 import socket
+import sys
 import uuid
 import warnings
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -252,14 +255,57 @@ def chunk_on_cluster(
     """On a worker: run a chunk's tasks in order (a pure function of its arguments: Dask may run
     it again elsewhere); ``None`` for a task not started after a failure with ``fail_fast``."""
     done: list[Outcome1 | None] = []
-    for task in chunk:
-        if fail_fast and any(isinstance(d[0], Failure) for d in done if d is not None):
-            done.append(None)
-        elif isinstance(task, Failure):
-            done.append((task, ()))
-        else:
-            done.append(guarded_with_warnings(work, task))
+    with _roomy_malloc():
+        for task in chunk:
+            if fail_fast and any(isinstance(d[0], Failure) for d in done if d is not None):
+                done.append(None)
+            elif isinstance(task, Failure):
+                done.append((task, ()))
+            else:
+                done.append(guarded_with_warnings(work, task))
     return done
+
+
+#: glibc's mallopt parameters and the values kmimg works with on a worker (glibc's own dynamic
+#: thresholds grow to about these on a kmimg run).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_WORK_TRIM, _WORK_MMAP = 64 << 20, 32 << 20
+
+
+@contextlib.contextmanager
+def _roomy_malloc() -> Iterator[None]:
+    """Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also turns off
+    glibc's dynamic mmap threshold: every array over 128 kB is then mapped and unmapped afresh,
+    page faults each time, and kmimg runs twice as slowly. While a chunk runs, the thresholds
+    are glibc's usual working values; afterwards the worker's own are restored and the freed
+    memory is handed back to the system (what the nanny's setting is for)."""
+    libc = _libc()
+    if libc is None:
+        yield
+        return
+    libc.mallopt(_M_TRIM_THRESHOLD, _WORK_TRIM)
+    libc.mallopt(_M_MMAP_THRESHOLD, _WORK_MMAP)
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_MMAP_THRESHOLD, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 << 10)))
+        libc.mallopt(_M_TRIM_THRESHOLD, int(os.environ.get("MALLOC_TRIM_THRESHOLD_", 128 << 10)))
+        libc.malloc_trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    """glibc, or ``None`` elsewhere (macOS, musl: nothing to adjust)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - both exist on glibc only
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _place(outcome: Outcome1 | None, task: Any) -> Outcome1 | None:
