@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -36,7 +35,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inputs import INPUTS, holdout_sources  # noqa: E402
+from inputs import INPUTS, holdout_sources
 
 FILES = 100
 KMIMG = [sys.executable, "-m", "kmimg"]
@@ -89,8 +88,17 @@ def start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
     info = folder / "scheduler.json"
     log = (folder / "dask.log").open("wb")
     scheduler = subprocess.Popen(
-        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
-        + ["--scheduler-file", str(info)],
+        [
+            str(DASK),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(info),
+        ],
         stdout=log,
         stderr=log,
     )
@@ -112,6 +120,11 @@ def bytes_moved(document: Path) -> tuple[int, int]:
     return sum(r["input_bytes"] for r in records), sum(r["output_bytes"] for r in records)
 
 
+def work_seconds(document: Path) -> float:
+    """Seconds the workers spent on the files (decode, fit, encode), from the JSON records."""
+    return float(sum(r["seconds"] for r in json.loads(document.read_text())["results"]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -124,6 +137,7 @@ def main() -> int:
     try:
         ways = {"jobs2": ["-j", "2"], "dask2": ["--scheduler", address]}
         runs: dict[str, list[Run]] = {f"{w}-{n}": [] for w in ways for n in (1, FILES)}
+        work: dict[str, list[float]] = {way: [] for way in ways}
         base = [*KMIMG, "quantize", "-k", str(args.k), "--force"]
         for rep in range(args.reps + 1):  # the first round warms the page cache and the workers
             for way, flag in ways.items():
@@ -135,12 +149,13 @@ def main() -> int:
                 if rep:
                     runs[f"{way}-{FILES}"].append(folder_run)
                     runs[f"{way}-1"].append(file_run)
+                    work[way].append(work_seconds(Path(str(out) + ".json")))
         same = all(
             (scratch / "out-jobs2" / p.name).read_bytes() == p.read_bytes()
             for p in (scratch / "out-dask2").iterdir()
         )
         moved = bytes_moved(scratch / "out-dask2.json")
-        report(runs, moved, same, args)
+        report(runs, work, moved, same, args)
     finally:
         for process in processes:
             process.terminate()
@@ -150,7 +165,13 @@ def main() -> int:
     return 0
 
 
-def report(runs: dict[str, list[Run]], moved: tuple[int, int], same: bool, args: argparse.Namespace) -> None:
+def report(
+    runs: dict[str, list[Run]],
+    work: dict[str, list[float]],
+    moved: tuple[int, int],
+    same: bool,
+    args: argparse.Namespace,
+) -> None:
     med = {name: statistics.median(r.wall for r in found) for name, found in runs.items()}
     cpu = {name: statistics.median(r.cpu for r in found) for name, found in runs.items()}
     paired = statistics.median(
@@ -176,12 +197,17 @@ def report(runs: dict[str, list[Run]], moved: tuple[int, int], same: bool, args:
         f"  bytes moved: {sent / 1e6:.2f} MB of inputs out, {back / 1e6:.2f} MB of PNGs back "
         f"({(sent + back) / FILES / 1e3:.1f} kB per file)"
     )
-    worker_seconds = 2 * per_file["dask2"]  # two workers busy for the per-file wall time
+    busy = {way: statistics.median(found) / FILES for way, found in work.items()}
+    print(
+        f"  work per file inside the worker (decode, fit, encode): --jobs 2 {1000 * busy['jobs2']:.1f} ms, "
+        f"cluster {1000 * busy['dask2']:.1f} ms"
+    )
+    worker_seconds = busy["dask2"]
     client_seconds = (cpu[f"dask2-{FILES}"] - cpu["dask2-1"]) / (FILES - 1)
     link = (sent + back) / FILES / 117e6  # 1 Gb/s, both ways counted on one link
     print(
-        f"  worker time per file {1000 * worker_seconds:.1f} ms; client CPU per file {1000 * client_seconds:.2f} ms; "
-        f"1 Gb/s per file {1000 * link:.2f} ms"
+        f"  client CPU per file {1000 * client_seconds:.2f} ms (read, send, receive, write); "
+        f"1 Gb/s link per file {1000 * link:.2f} ms"
     )
     for workers in (8, 64):
         rate = min(workers / worker_seconds, 1 / max(client_seconds, 1e-9), 1 / link)
