@@ -168,6 +168,28 @@ def test_quantize_on_the_cluster_writes_the_local_bytes(
     assert document("cluster") == document("local")
 
 
+def test_fail_fast_on_the_cluster_lists_every_file_it_wrote(
+    images: Path, tmp_path: Path, cluster: Cluster
+) -> None:
+    out = tmp_path / "out"
+    done = kmimg(
+        "quantize",
+        str(images),
+        "--out-dir",
+        str(out),
+        "--fail-fast",
+        "--json",
+        "-",
+        "--scheduler",
+        cluster.address,
+    )
+    assert done.returncode == 1
+    document = json.loads(done.stdout)
+    written = sorted(str(p) for p in out.glob("*.png")) if out.exists() else []
+    assert sorted(r["output"] for r in document["results"]) == written
+    assert [Path(f["input"]).name for f in document["failures"]] == ["notes.png"]
+
+
 def test_segment_on_the_cluster_writes_the_local_bytes(
     images: Path, tmp_path: Path, cluster: Cluster
 ) -> None:

@@ -164,8 +164,10 @@ class Pool(Protocol):
     def wait(self, handles: Collection[Any]) -> Collection[Any]:
         """Block until at least one of ``handles`` is done; returns those that are."""
 
-    def settle(self, handle: Any, chunk: Sequence[Any]) -> list[Outcome1 | None]:
-        """A finished chunk's outcomes, its files in place; ``None`` for a task not started."""
+    def settle(self, done: Sequence[tuple[Any, Sequence[Any]]]) -> list[list[Outcome1 | None]]:
+        """Finished chunks' outcomes (``(handle, chunk)`` pairs), their files in place; ``None``
+        for a task not started. The chunks that finished together are settled together (their
+        files committed at once where the writing happens here)."""
 
     def halt(self) -> None:
         """Start no further task of the chunks submitted (``--fail-fast``, Ctrl-C)."""
@@ -229,21 +231,24 @@ def _pooled_results(
     size = _chunk_size(len(tasks), pool.workers)
     chunks = iter(range(0, len(tasks), size))
     pending: dict[Any, int] = {}
+    handle_of: dict[int, Any] = {}
 
     def submit_next() -> None:
         if stop():
             pool.halt()
             return
         for start in chunks:
-            pending[pool.submit(tasks[start : start + size])] = start
+            handle = pool.submit(tasks[start : start + size])
+            pending[handle], handle_of[start] = start, handle
             return
 
     for _ in range(2 * pool.workers):  # two chunks per worker: one runs while the next is sent
         submit_next()
     while pending:
-        for handle in sorted(pool.wait(list(pending)), key=lambda h: pending[h]):
-            start = pending.pop(handle)
-            for offset, outcome in enumerate(pool.settle(handle, tasks[start : start + size])):
+        starts = sorted(pending.pop(handle) for handle in pool.wait(list(pending)))
+        done = pool.settle([(handle_of[start], tasks[start : start + size]) for start in starts])
+        for start, outcomes in zip(starts, done, strict=True):
+            for offset, outcome in enumerate(outcomes):
                 if outcome is not None:
                     yield start + offset, *outcome
             submit_next()
@@ -279,8 +284,8 @@ class _LocalPool:
 
         return wait(handles, return_when=FIRST_COMPLETED).done
 
-    def settle(self, handle: Any, chunk: Sequence[Any]) -> list[Outcome1 | None]:
-        return _chunk_result(handle, chunk)
+    def settle(self, done: Sequence[tuple[Any, Sequence[Any]]]) -> list[list[Outcome1 | None]]:
+        return [_chunk_result(handle, chunk) for handle, chunk in done]
 
     def halt(self) -> None:
         # A chunk queued in the pool cannot be taken back, but a worker starts none of its

@@ -48,10 +48,14 @@ def dask_pool(
 ) -> Iterator[DaskPool]:
     """A :class:`DaskPool` on the scheduler at ``address``, closed (its futures cancelled) at
     the end, also on Ctrl-C."""
+    import dask
+
     client = connect(address, debug=debug)
     pool = DaskPool(client, work, fail_fast, workers=max(1, sum(client.nthreads().values())))
+    # The inputs are in the tasks on purpose (a retry needs nothing else): no size warning.
     try:
-        yield pool
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 TiB"}):
+            yield pool
     finally:
         pool.halt()
         with contextlib.suppress(Exception):
@@ -182,15 +186,9 @@ class DaskPool:
     _run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def submit(self, chunk: Sequence[Any]) -> Future:
-        import dask
-
         loaded = [_loaded(task) for task in chunk]
         key = f"kmimg-{self._run}-{next(self._keys)}"
-        # The inputs are in the task on purpose (a retry needs nothing else): no size warning.
-        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 TiB"}):
-            future = self.client.submit(
-                chunk_on_cluster, self.work, loaded, self.fail_fast, key=key, pure=False
-            )
+        future = self.client.submit(chunk_on_cluster, self.work, loaded, self.fail_fast, key=key, pure=False)
         future.add_done_callback(self.finished.put)
         self.outstanding.add(future)
         return future
@@ -204,15 +202,28 @@ class DaskPool:
                 done.append(self.finished.get_nowait())
         return done
 
-    def settle(self, handle: Any, chunk: Sequence[Any]) -> list[Outcome1 | None]:
-        self.outstanding.discard(handle)
-        try:
-            outcomes = self._outcomes(handle, chunk)
-        finally:
-            handle.release()
-        if len(chunk) == 1:
-            return [_place(outcomes[0], chunk[0])]
-        return committed(chunk, lambda index: _place(outcomes[index], chunk[index]))
+    def settle(self, done: Sequence[tuple[Any, Sequence[Any]]]) -> list[list[Outcome1 | None]]:
+        # The files of every chunk that arrived meanwhile are committed together: while one
+        # commit waits for the disk, the next results queue up (a group commit that keeps up
+        # with many workers, one disk sync per arrival, not per chunk).
+        tasks: list[Any] = []
+        outcomes: list[Outcome1 | None] = []
+        for handle, chunk in done:
+            self.outstanding.discard(handle)
+            try:
+                outcomes += self._outcomes(handle, chunk)
+            finally:
+                handle.release()
+            tasks += chunk
+        if len(tasks) == 1:
+            placed = [_place(outcomes[0], tasks[0])]
+        else:
+            placed = committed(tasks, lambda index: _place(outcomes[index], tasks[index]))
+        found, start = [], 0
+        for _, chunk in done:
+            found.append(placed[start : start + len(chunk)])
+            start += len(chunk)
+        return found
 
     def _outcomes(self, future: Future, chunk: Sequence[Any]) -> list[Outcome1 | None]:
         from distributed import KilledWorker
