@@ -212,3 +212,14 @@ def parse_ks(text: str) -> tuple[int, ...]:
             raise ValueError(f"k must be between {low} and {high}, got {k}")
         ks.add(k)
     return tuple(sorted(ks))
+
+
+#: Pictures made from results: the longest side of each contact-sheet thumbnail
+#: (``compress-report --thumb``), and the side of each montage tile and the members drawn per
+#: cluster (``classify --thumb``, ``--members``).
+SHEET_THUMB = 320
+SHEET_MIN_THUMB = 16
+MONTAGE_THUMB = 64
+MONTAGE_MIN_THUMB = 8
+MONTAGE_MAX_THUMB = 1024
+MONTAGE_MEMBERS = 6
