@@ -1,6 +1,7 @@
 """The documentation is true to the code: README.md (the front door) and docs/*.md (the reference).
 
-- every option of every command appears on that command's page, ``docs/<command>.md``;
+- every option of every command has a row in the option table of that command's page,
+  ``docs/<command>.md``, and the default there is the option's;
 - every ``sh`` block in README.md and docs/*.md runs (the blocks of one page in order, in one
   scratch folder holding a copy of ``sample_images/`` and ``docs/write_digits.py``, with this
   environment's ``kmimg`` and ``python`` first on PATH) and exits 0; shell blocks fenced
@@ -17,7 +18,9 @@ import re
 import shutil
 import subprocess
 import sys
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -58,32 +61,71 @@ def options_of(name: str) -> list[list[str]]:
     ]
 
 
-def documents_option(text: str, names: list[str]) -> bool:
-    """An option counts as documented where its name is code (`--x`) or listed after a short
-    name in a table row (`-k, --colors`)."""
-    return any(re.search(rf"`{re.escape(n)}\b|, {re.escape(n)}\b", text) for n in names)
-
-
 def test_all_four_commands_exist() -> None:
     assert COMMANDS == ["classify", "compress-report", "quantize", "segment"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_every_option_is_on_the_commands_page(name: str) -> None:
-    text = page(name)
+def test_every_option_is_in_the_option_table_of_its_page(name: str) -> None:
     options = options_of(name)
     assert len(options) > 10
-    missing = [names for names in options if not documents_option(text, names)]
-    assert not missing, f"docs/{name}.md does not document {missing}"
+    table = table_defaults(page(name))
+    missing = [names for names in options if not any(n in table for n in names)]
+    assert not missing, f"docs/{name}.md: no row in its option table for {missing}"
+
+
+def table_defaults(text: str) -> dict[str, str]:
+    """The last column of each `| `option` | meaning | default |` row, by every name in it."""
+    found = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]  # `a\|b` is one cell
+        if len(cells) == 3 and cells[0].startswith("`-"):
+            for name in re.findall(r"(--?[\w-]+)", cells[0]):
+                found.setdefault(name, cells[2].strip("`"))
+    return found
+
+
+def default_agrees(documented: str, param: Any) -> bool:
+    """Whether a table's default is the option's (``param``: a Click parameter of the command)."""
+    value = param.default
+    if value is None or documented == "":  # no default, or one the table describes in words
+        return True
+    if isinstance(value, bool):
+        off = [name.lstrip("-") for name in param.secondary_opts]  # `--color / --grey`: grey
+        return documented in (["on", *param.opts] if value else ["off", *off])
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, (int, float)):
+        return bool(re.fullmatch(r"[\d.]+", documented)) and float(documented) == float(value)
+    return documented == str(value)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_defaults_in_the_option_table_are_the_commands(name: str) -> None:
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    documented = table_defaults(page(name))
+    wrong = [
+        (param.opts, documented[param.opts[0]], param.default)
+        for param in command.params
+        if param.param_type_name == "option"
+        and param.opts[0] in documented
+        and not default_agrees(documented[param.opts[0]], param)
+    ]
+    assert not wrong, f"docs/{name}.md: (option, documented default, real default) {wrong}"
+
+
+def test_the_default_check_can_fail() -> None:
+    command = typer.main.get_command(app).commands["quantize"]  # type: ignore[attr-defined]
+    colors = next(param for param in command.params if "--colors" in param.opts)
+    assert default_agrees("16", colors) and not default_agrees("32", colors)
 
 
 def test_the_option_check_can_fail() -> None:
-    # The check above must notice an option that a page leaves out.
+    # The check above must notice an option whose row a page leaves out.
     text = page("quantize")
-    names = ["-k", "--colors"]
-    assert documents_option(text, names)
-    stripped = re.sub(r"`-k, --colors[^`]*`|`--colors\b[^`]*`|`-k\b[^`]*`", "", text)
-    assert not documents_option(stripped, names)
+    assert "--sample" in table_defaults(text)
+    without = "\n".join(line for line in text.splitlines() if not line.startswith("| `--sample"))
+    assert "--sample" not in table_defaults(without)
 
 
 @pytest.mark.parametrize("name", COMMANDS)
