@@ -4,11 +4,13 @@ user runs them: files, identical PLTEs, order and --jobs independence, errors an
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from terminal import run_kmimg
 from typer.testing import CliRunner
 
 from kmimg.cli import app
@@ -194,3 +196,13 @@ def test_palette_command_errors(frames: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "p.gpl"
     result = run("palette", *frames, broken, "-o", out)
     assert result.exit_code == 1 and "broken.png" in result.stderr and not out.exists()
+
+
+def test_terminal_shows_the_colours_as_blocks(frames: list[Path]) -> None:
+    code, shown = run_kmimg("palette", str(frames[0]), "-k", "3", "-o", "-")
+    assert code == 0
+    lines = [line for line in shown.splitlines() if "%" in line]
+    assert len(lines) == 3 and "\x1b[" in shown  # coloured blocks
+    assert all(re.search(r"#[0-9a-f]{6}\s+\d+\.\d %", line) for line in lines)
+    code, piped = run_kmimg("palette", str(frames[0]), "-k", "3", "-o", "-", stderr_tty=False)
+    assert code == 0 and piped == ""

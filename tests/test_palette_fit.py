@@ -192,3 +192,27 @@ def test_dithered_mapping_uses_only_the_palette(noisy_rgb: np.ndarray) -> None:
     result = quantize_onto(analyze(noisy_rgb), PALETTE, QuantizeOptions(dither=True))
     np.testing.assert_array_equal(result.palette, PALETTE)
     assert set(np.unique(result.indices)) <= {0, 1, 2, 4}
+
+
+@SETTINGS
+@given(
+    images=st.lists(
+        st.tuples(st.integers(1, 8), st.integers(1, 8)).flatmap(
+            lambda s: arrays(np.uint8, (*s, 3), elements=st.integers(0, 3).map(lambda v: v * 85))
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    order=st.randoms(use_true_random=False),
+    weight=st.sampled_from(list(PaletteWeight)),
+)
+def test_merged_table_is_the_same_in_any_order(
+    images: list[np.ndarray], order, weight: PaletteWeight
+) -> None:  # type: ignore[no-untyped-def]
+    shuffled = list(images)
+    order.shuffle(shuffled)
+    first, second = merged(images, weight).table(), merged(shuffled, weight).table()
+    np.testing.assert_array_equal(first.colors, second.colors)
+    np.testing.assert_array_equal(first.counts, second.counts)
+    if weight is PaletteWeight.PIXELS:
+        assert int(first.counts.sum()) == sum(image.shape[0] * image.shape[1] for image in images)
