@@ -27,6 +27,7 @@ whatever the number of threads.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -643,11 +644,13 @@ def fit_palette_keeping(
     if len(others) <= k - m:
         free = others
     else:
-        start = fit_palette(table, k=k, seed=seed, space=space, sample=sample, schedule=schedule)
-        centers = _drop_served(
-            features, weights, kept, palette_features(start.colors, space, luma_extra=extra), m
-        )
-        centers = _fixed_passes(features, weights, kept, centers, schedule, k)
+        fit = functools.partial(fit_palette, table, seed=seed, space=space, sample=sample, schedule=schedule)
+        wide = palette_features(fit(k=k).colors, space, luma_extra=extra)
+        starts = [
+            _drop_served(features, weights, kept, wide, m),
+            palette_features(fit(k=k - m).colors, space, luma_extra=extra),
+        ]
+        centers = _best_fixed(features, weights, kept, starts, schedule, k)
         free = _free_colors(centers, keep, space, table.channels, extra)
         if len(features) <= schedule.many_colors:
             free = _fixed_rounded_passes(features, weights, keep, free, space, extra, schedule.rounded_passes)
@@ -689,6 +692,29 @@ def _drop_served(
     )[len(kept) :]
     leave = np.argsort(extra_cost, kind="stable")[:drop]
     return np.delete(fitted, leave, axis=0)
+
+
+def _best_fixed(
+    features: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    kept: NDArray[np.float64],
+    starts: list[NDArray[np.float64]],
+    schedule: FitSchedule,
+    k: int,
+) -> NDArray[np.float64]:
+    """The free centres of the start whose fixed-centre passes end with the lowest inertia (the
+    first on a tie). Two starts: the fit of ``k`` colours without the entries the kept colours
+    serve best, which wins when the kept colours are in the image, and the fit of ``k - m``
+    colours, which wins when they are not (then they are nearly wasted entries)."""
+    best, lowest = starts[0], np.inf
+    for start in starts:
+        free = _fixed_passes(features, weights, kept, start, schedule, k)
+        _, distances = _nearest_with_distance(features, np.vstack([kept, free]))
+        # einsum, not BLAS: the same sum whatever the thread count (see _best_start).
+        inertia = float(np.einsum("i,i->", weights, distances.astype(np.float64)))
+        if inertia < lowest:
+            best, lowest = free, inertia
+    return best
 
 
 def _fixed_passes(
