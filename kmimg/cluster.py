@@ -641,8 +641,8 @@ def fit_palette_keeping(
     kept = palette_features(keep, space, luma_extra=extra)
     weights = table.counts.astype(np.float64)
     others = table.colors[~_rows_in(table.colors, keep)]
-    if len(others) <= k - m:
-        free = others
+    if len(others) <= k - m or k == m:
+        free = others if len(others) <= k - m else others[:0]
     else:
         fit = functools.partial(fit_palette, table, seed=seed, space=space, sample=sample, schedule=schedule)
         wide = palette_features(fit(k=k).colors, space, luma_extra=extra)
