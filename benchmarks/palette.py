@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inputs import WORK, holdout_sources  # noqa: E402
-from run import find_imagemagick  # noqa: E402
+from inputs import WORK, holdout_sources
+from run import find_imagemagick
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = WORK / "palette"
@@ -75,8 +75,8 @@ def _rgb(image: Path | np.ndarray) -> np.ndarray:
 def kmimg(crops: list[Path], k: int, out: Path, *shared: str) -> list[float]:
     if out.exists():
         shutil.rmtree(out)
-    command = [sys.executable, "-m", "kmimg", "quantize", *map(str, crops), "-k", str(k), "--out-dir", str(out)]
-    subprocess.run([*command, *shared, "-q"], check=True, cwd=ROOT)
+    command = [sys.executable, "-m", "kmimg", "quantize", *map(str, crops), "-k", str(k)]
+    subprocess.run([*command, "--out-dir", str(out), *shared, "-q"], check=True, cwd=ROOT)
     return [psnr(crop, out / f"{crop.stem}-k{k}.png") for crop in crops]
 
 
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     convert = find_imagemagick()
     if convert is None or shutil.which("pngquant") is None:
-        raise SystemExit("benchmarks/palette.py needs pngquant and ImageMagick: apt-get install -y pngquant imagemagick")
+        raise SystemExit("palette.py needs pngquant and ImageMagick: apt-get install pngquant imagemagick")
     ks = [int(k) for k in args.k.split(",")]
     sets = cut_sets()
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
