@@ -294,7 +294,7 @@ def _write_outputs(palette: Palette, shares: list[float], *, output: str | None,
         write_palette_file(palette, output)
     if swatch is not None:
         from kmimg.io import encode_png, write_atomic
-        from kmimg.palette.swatch import draw_swatch
+        from kmimg.render.swatch import draw_swatch
 
         write_atomic(swatch, encode_png(draw_swatch(palette.colors, shares)), parents=True)
 
