@@ -194,8 +194,11 @@ def test_palette_command_errors(frames: list[Path], tmp_path: Path) -> None:
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\nnonsense")
     out = tmp_path / "p.gpl"
-    result = run("palette", *frames, broken, "-o", out)
+    result = run("palette", *frames, broken, "-o", out, "--json", "-")
     assert result.exit_code == 1 and "broken.png" in result.stderr and not out.exists()
+    document = json.loads(result.stdout)
+    assert document["palette"] == [] and [f["input"] for f in document["failures"]] == [str(broken)]
+    assert len(document["inputs"]) == 5
 
 
 def test_terminal_shows_the_colours_as_blocks(frames: list[Path]) -> None:

@@ -402,7 +402,8 @@ def palette_document(run: PaletteRun) -> dict[str, Any]:
     the options that shaped it, and the inputs."""
     kept = set() if run.kept is None else {tuple(int(v) for v in row) for row in run.kept}
     entries = []
-    for index, row in enumerate(run.palette.colors.tolist()):
+    colors = [] if run.palette is None else run.palette.colors.tolist()
+    for index, row in enumerate(colors):
         hex_code = "#" + "".join(f"{v:02x}" for v in row[:3]) + (f"{row[3]:02x}" if row[3] < 255 else "")
         entries.append(
             {
@@ -426,5 +427,5 @@ def palette_document(run: PaletteRun) -> dict[str, Any]:
         "inputs": [
             {"input": display_name(m.source), "width": m.width, "height": m.height} for m in run.inputs
         ],
-        "failures": [],
+        "failures": _failures(run.failures),
     }

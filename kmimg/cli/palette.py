@@ -4,6 +4,7 @@ the histogram pass, the shared fit)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Outcome, run_batch
+from kmimg.cli.batch import Failure, Outcome, run_batch
 from kmimg.cli.documents import palette_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
 from kmimg.cli.paths import STDIO, InputItem, check_side_output, expand_inputs
@@ -58,7 +59,8 @@ class PaletteRun:
     """What ``kmimg palette`` made, for its JSON document: the palette, each entry's share of the
     (weighted) pixels, the kept colours, the inputs, and the options that shaped it."""
 
-    palette: Palette
+    #: ``None`` when an input failed (no palette is made then).
+    palette: Palette | None
     shares: list[float]
     kept: NDArray[np.uint8] | None
     inputs: list[Measured]
@@ -67,6 +69,7 @@ class PaletteRun:
     seed: int
     space: ColorSpace
     output: str | None
+    failures: list[Failure]
 
 
 @dataclass(frozen=True)
@@ -143,10 +146,14 @@ def palette_command(
             max_pixels=max_pixels,
             allow_truncated=allow_truncated,
         )
-        finish(outcome)  # an input failed: this would not be the palette of all of them
+        run = PaletteRun(None, [], kept, outcome.results, colors, weight, seed, space, None, outcome.failures)
+        if outcome.failures:  # no palette: it would not be the palette of all the inputs
+            if json_dest is not None:
+                write_json(palette_document(run), json_dest)
+            finish(outcome)
         fitted = fit_merged(total, k=colors, keep=kept, seed=seed, space=space, sample=sample)
         palette = fitted_palette(fitted, title=Path(output).stem if output and output != STDIO else "kmimg")
-        run = PaletteRun(palette, _shares(fitted), kept, outcome.results, colors, weight, seed, space, output)
+        run = dataclasses.replace(run, palette=palette, shares=_shares(fitted), output=output)
         _write_outputs(palette, run.shares, output=output, swatch=swatch)
         if json_dest is not None:
             write_json(palette_document(run), json_dest)
