@@ -191,6 +191,8 @@ def test_palette_command_errors(frames: list[Path], tmp_path: Path) -> None:
     assert result.exit_code == 2 and "p.png: not a palette file name" in result.stderr
     result = run("palette", *frames, "-o", "-", "--json", "-")
     assert result.exit_code == 2 and "cannot share standard output" in result.stderr
+    result = run("palette", *frames, "--swatch", frames[0])
+    assert result.exit_code == 2 and f"--swatch {frames[0]} would overwrite {frames[0]}" in result.stderr
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\nnonsense")
     out = tmp_path / "p.gpl"

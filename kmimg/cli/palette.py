@@ -137,7 +137,11 @@ def palette_command(
         kept = parse_keep_option(keep, colors)
         _check_palette_outputs(output, swatch, json_dest)
         items = expand_inputs(inputs, recursive=recursive)
-        check_side_output(json_dest, "--json", [(item, STDIO) for item in items])
+        for destination, option in (
+            (json_dest, "--json"),
+            (None if swatch is None else str(swatch), "--swatch"),
+        ):
+            check_side_output(destination, option, [(item, STDIO) for item in items])
         total, outcome = merge_histograms(
             items,
             weight=weight,
