@@ -211,3 +211,31 @@ def test_terminal_shows_the_colours_as_blocks(frames: list[Path]) -> None:
     assert all(re.search(r"#[0-9a-f]{6}\s+\d+\.\d %", line) for line in lines)
     code, piped = run_kmimg("palette", str(frames[0]), "-k", "3", "-o", "-", stderr_tty=False)
     assert code == 0 and piped == ""
+
+
+def test_shared_palette_with_kept_colours_and_transparency(frames: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    saved = tmp_path / "shared.json"
+    args = (
+        "quantize",
+        *frames,
+        "-k",
+        "8",
+        "--keep",
+        "#e60012,#ffffff",
+        "--palette-out",
+        saved,
+        "--out-dir",
+        out,
+    )
+    assert run(*args).exit_code == 0
+    entries = {plte(p) for p in out.glob("*.png")}
+    assert len(entries) == 1
+    colors = [entry[i : i + 3].hex() for entry in entries for i in range(0, 24, 3)]
+    assert "e60012" in colors and "ffffff" in colors and colors[-1] == "000000"  # the transparent entry
+    saved_colors = [c["hex"] for c in json.loads(saved.read_text())["colors"]]
+    assert [f"#{c}" for c in colors[:7]] == saved_colors
+    result = run(
+        "quantize", *frames, "-k", "2", "--keep", "#e60012,#ffffff", "--shared-palette", "--out-dir", out
+    )
+    assert result.exit_code == 2 and "-k 2 leaves 1 beside the transparent entry" in result.stderr

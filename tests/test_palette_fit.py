@@ -216,3 +216,28 @@ def test_merged_table_is_the_same_in_any_order(
     np.testing.assert_array_equal(first.counts, second.counts)
     if weight is PaletteWeight.PIXELS:
         assert int(first.counts.sum()) == sum(image.shape[0] * image.shape[1] for image in images)
+
+
+@SETTINGS
+@given(
+    image=st.tuples(st.integers(1, 12), st.integers(1, 12)).flatmap(lambda s: arrays(np.uint8, (*s, 4))),
+    palette=st.integers(1, 31).flatmap(lambda n: arrays(np.uint8, (n, 3))),
+    dither=st.booleans(),
+)
+def test_mapping_onto_any_palette_keeps_it_exactly(
+    image: np.ndarray, palette: np.ndarray, dither: bool
+) -> None:
+    alpha = np.where(image[..., 3] < 128, 0, 255).astype(np.uint8)
+    rgba = np.column_stack([palette, np.full(len(palette), 255, dtype=np.uint8)])
+    result = quantize_onto(analyze(image[..., :3].copy(), alpha), rgba, QuantizeOptions(dither=dither))
+    np.testing.assert_array_equal(result.palette[: len(rgba)], rgba)
+    extra = len(result.palette) - len(rgba)
+    assert extra == int(bool((alpha == 0).any()))
+    assert int(result.indices.max()) < len(result.palette)
+    if extra:
+        assert (result.indices[alpha == 0] == len(rgba)).all() and result.palette[-1].tolist() == [0, 0, 0, 0]
+    if not dither:  # each visible pixel on its nearest colour (below 32 entries: plain squared RGB distance)
+        visible = alpha == 255
+        colors = image[..., :3][visible].astype(np.int64)
+        distances = ((colors[:, None, :] - palette[None, :, :].astype(np.int64)) ** 2).sum(-1)
+        assert (distances[np.arange(len(colors)), result.indices[visible]] == distances.min(axis=1)).all()
