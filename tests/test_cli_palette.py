@@ -138,7 +138,9 @@ def test_palette_from_a_png_keeps_its_plte_order(frames: list[Path], tmp_path: P
     result = run("quantize", frames[0], "--palette", strip_path, "-o", out, "--dither", "--json", "-")
     assert result.exit_code == 0, result.stderr
     assert plte(out)[:9] == bytes([255, 255, 0, 0, 0, 0, 200, 30, 30])
-    assert json.loads(result.stdout)["results"][0]["palette_source"] == str(strip_path)
+    record = json.loads(result.stdout)["results"][0]
+    assert record["palette_source"] == str(strip_path)
+    assert record["k_requested"] == len(plte(strip_path)) // 3 == record["k_used"]
 
 
 def test_transparent_entry_after_the_files_colours(frames: list[Path], tmp_path: Path) -> None:

@@ -98,9 +98,7 @@ def quantize_fields(done: QuantizedFile) -> dict[str, Any]:
         "output": "<stdout>" if task.target == STDIO else task.target,
         "width": done.width,
         "height": done.height,
-        "k_requested": task.options.k
-        if task.palette is None or task.palette_source == "shared"
-        else len(task.palette),
+        "k_requested": task.k_requested,
         "k_used": done.colors_used,
         "palette_source": task.palette_source,
         "palette": [_palette_entry(done, i, total) for i in order],
@@ -400,15 +398,16 @@ def classify_csv(
 def palette_document(run: PaletteRun) -> dict[str, Any]:
     """``kmimg palette --json``: the palette in its order (index, hex, rgb, alpha, share, kept),
     the options that shaped it, and the inputs."""
+    from kmimg.palette.files import hex_code
+
     kept = set() if run.kept is None else {tuple(int(v) for v in row) for row in run.kept}
     entries = []
     colors = [] if run.palette is None else run.palette.colors.tolist()
     for index, row in enumerate(colors):
-        hex_code = "#" + "".join(f"{v:02x}" for v in row[:3]) + (f"{row[3]:02x}" if row[3] < 255 else "")
         entries.append(
             {
                 "index": index,
-                "hex": hex_code,
+                "hex": hex_code(row),
                 "rgb": row[:3],
                 "alpha": row[3],
                 "fraction": round(run.shares[index], 6),

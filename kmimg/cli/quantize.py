@@ -53,6 +53,13 @@ class QuantizeTask:
     palette: NDArray[np.uint8] | None = None
     palette_source: str = "fitted"
 
+    @property
+    def k_requested(self) -> int:
+        """The palette size asked for: ``-k``, or the palette file's number of colours."""
+        if self.palette is None or self.palette_source == "shared":
+            return self.options.k
+        return len(self.palette)
+
 
 @dataclass(frozen=True)
 class QuantizedFile:
