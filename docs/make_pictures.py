@@ -52,6 +52,19 @@ PICTURES: tuple[tuple[str, list[str]], ...] = (
         [*CLASSIFY, "--montage", "docs/digits-centers.png", "--members", "0"],
     ),
     ("docs/digits-clusters.png", [*CLASSIFY, "--montage", "docs/digits-clusters.png"]),
+    (
+        "docs/palette-swatch.png",
+        [
+            "palette",
+            "sample_images/coffee.png",
+            "sample_images/chelsea.png",
+            "-k",
+            "16",
+            "--swatch",
+            "docs/palette-swatch.png",
+            "-q",
+        ],
+    ),
 )
 
 

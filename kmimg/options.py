@@ -38,12 +38,16 @@ class QuantizeOptions:
     space: ColorSpace = ColorSpace.RGB
     dither: bool = False
     sample: int = DEFAULT_SAMPLE
+    #: Colours that must be palette entries, bit-exact (RGB triples; ``--keep``).
+    keep: tuple[tuple[int, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.MIN_K <= self.k <= self.MAX_K:
             raise ValueError(f"k must be between {self.MIN_K} and {self.MAX_K}, got {self.k}")
         if self.sample < 0:
             raise ValueError("sample must be 0 (all pixels) or positive")
+        if len(self.keep) > self.k:
+            raise ValueError(f"--keep lists {len(self.keep)} colours, more than k = {self.k}")
 
 
 #: ``--background`` rules other than cluster indices.

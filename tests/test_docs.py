@@ -61,8 +61,8 @@ def options_of(name: str) -> list[list[str]]:
     ]
 
 
-def test_all_four_commands_exist() -> None:
-    assert COMMANDS == ["classify", "compress-report", "quantize", "segment"]
+def test_all_commands_exist() -> None:
+    assert COMMANDS == ["classify", "compress-report", "palette", "quantize", "segment"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
