@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 from kmimg._version import __version__
-from kmimg.errors import InputError, KmimgError, LimitError, OutputError, UsageError
+from kmimg.errors import InputError, KmimgError, LimitError, OutputError, PaletteError, UsageError
 from kmimg.types import ColorSpace
 
 # Public name -> (module, attribute). The functions named like their modules are exported as
@@ -25,6 +25,10 @@ _LAZY = {
     "analyze": ("kmimg.quantize", "analyze"),
     "quantize_image": ("kmimg.quantize", "quantize"),
     "quantize_analysis": ("kmimg.quantize", "quantize_analysis"),
+    "quantize_onto": ("kmimg.quantize", "quantize_onto"),
+    "Palette": ("kmimg.palette.files", "Palette"),
+    "parse_palette": ("kmimg.palette.files", "parse_palette"),
+    "format_palette": ("kmimg.palette.files", "format_palette"),
     "load_image": ("kmimg.io", "load_image"),
     "Picture": ("kmimg.io", "Picture"),
     "segment_image": ("kmimg.segment", "segment"),
@@ -47,6 +51,8 @@ __all__ = [
     "KmimgError",
     "LimitError",
     "OutputError",
+    "Palette",
+    "PaletteError",
     "Picture",
     "Quality",
     "QuantizeOptions",
@@ -60,10 +66,13 @@ __all__ = [
     "cluster_features",
     "compress_report",
     "evaluate",
+    "format_palette",
     "image_features",
     "load_image",
+    "parse_palette",
     "quantize_analysis",
     "quantize_image",
+    "quantize_onto",
     "segment_image",
 ]
 

@@ -27,6 +27,7 @@ whatever the number of threads.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -578,6 +579,223 @@ def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
 def _finish(palette: NDArray[np.uint8], labels: NDArray[np.intp], counts: NDArray[np.int64]) -> FittedPalette:
     """Drop unused entries and order the palette by descending pixel count (ties by colour)."""
     used = np.flatnonzero(counts > 0)
+    order = used[np.lexsort((np.arange(len(used)), -counts[used]))]
+    remap = np.full(len(palette), -1, dtype=np.intp)
+    remap[order] = np.arange(len(order))
+    return FittedPalette(colors=palette[order], labels=remap[labels], counts=counts[order])
+
+
+# Fixed centres (``--keep``) and mapping onto a given palette -------------------------------------
+
+
+def palette_features(
+    colors: NDArray[np.uint8], space: ColorSpace, *, luma_extra: float = 0.0
+) -> NDArray[np.float64]:
+    """The fit's features of 8-bit colours: ``space``, with the luma stretch when
+    ``luma_extra`` (see :meth:`FitSchedule.luma_weight`)."""
+    features = to_features(colors, space)
+    return _stretch_luma(features, luma_extra) if luma_extra else features
+
+
+def nearest_entries(
+    colors: NDArray[np.uint8],
+    palette: NDArray[np.uint8],
+    *,
+    space: ColorSpace = ColorSpace.RGB,
+    schedule: FitSchedule = DEFAULT_SCHEDULE,
+) -> NDArray[np.intp]:
+    """The nearest entry of ``palette`` for each colour (rows of the same width), by the
+    distance the fit uses for a palette of that size; ties go to the lowest index."""
+    extra = schedule.luma_weight(len(palette), space)
+    return nearest_center(
+        palette_features(colors, space, luma_extra=extra), palette_features(palette, space, luma_extra=extra)
+    )
+
+
+def fit_palette_keeping(
+    table: ColorTable,
+    keep: NDArray[np.uint8],
+    *,
+    k: int,
+    seed: int = 0,
+    space: ColorSpace = ColorSpace.RGB,
+    sample: int = DEFAULT_SAMPLE,
+    schedule: FitSchedule = DEFAULT_SCHEDULE,
+) -> FittedPalette:
+    """:func:`fit_palette` with fixed centres: the distinct colours ``keep`` (rows as wide as
+    the table's) are entries of the palette, bit-exact, whether the table holds them or not, and
+    the other ``k - len(keep)`` entries are fitted around them.
+
+    The start is the ordinary fit of ``k`` colours; the kept colours join it and the ``len(keep)``
+    fitted entries whose colours they would serve at the least extra cost leave; then Lloyd
+    passes move only the free entries (on the 64-level grid cells of the table, then over every
+    colour, then on the rounded palette, as :func:`fit_palette` does). A colour equal to a kept
+    one is at distance 0 from it and no other entry equals it, so it maps to the kept entry.
+    """
+    m = len(keep)
+    if not 1 <= m <= k:
+        raise ValueError("keep must hold 1 to k colours")
+    keep = _as_width(keep, table.channels)
+    extra = schedule.luma_weight(k, space)
+    features = palette_features(table.colors, space, luma_extra=extra)
+    kept = palette_features(keep, space, luma_extra=extra)
+    weights = table.counts.astype(np.float64)
+    others = table.colors[~_rows_in(table.colors, keep)]
+    if len(others) <= k - m or k == m:
+        free = others if len(others) <= k - m else others[:0]
+    else:
+        fit = functools.partial(fit_palette, table, seed=seed, space=space, sample=sample, schedule=schedule)
+        wide = palette_features(fit(k=k).colors, space, luma_extra=extra)
+        starts = [
+            _drop_served(features, weights, kept, wide, m),
+            palette_features(fit(k=k - m).colors, space, luma_extra=extra),
+        ]
+        centers = _best_fixed(features, weights, kept, starts, schedule, k)
+        free = _free_colors(centers, keep, space, table.channels, extra)
+        if len(features) <= schedule.many_colors:
+            free = _fixed_rounded_passes(features, weights, keep, free, space, extra, schedule.rounded_passes)
+    palette = np.vstack([keep, free]).astype(np.uint8)
+    labels = nearest_center(features, palette_features(palette, space, luma_extra=extra))
+    counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
+    return _finish_keeping(palette, labels, counts, m)
+
+
+def _as_width(colors: NDArray[np.uint8], channels: int) -> NDArray[np.uint8]:
+    """RGB rows as RGBA (opaque) or RGBA rows as RGB, to match a table of ``channels``."""
+    if colors.shape[1] == channels:
+        return np.ascontiguousarray(colors, dtype=np.uint8)
+    if channels == 3:
+        return np.ascontiguousarray(colors[:, :3], dtype=np.uint8)
+    return np.column_stack([colors, np.full(len(colors), 255, dtype=np.uint8)])
+
+
+def _rows_in(colors: NDArray[np.uint8], rows: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """Which rows of ``colors`` are among ``rows`` (both uint8, the same width)."""
+    return np.isin(pack_colors(colors), pack_colors(rows))
+
+
+def _drop_served(
+    features: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    kept: NDArray[np.float64],
+    fitted: NDArray[np.float64],
+    drop: int,
+) -> NDArray[np.float64]:
+    """The fitted centres without the ``drop`` whose colours would cost least to serve by
+    their second-nearest centre (kept centres included), in one pass."""
+    centers = np.vstack([kept, fitted])
+    labels, best, second = _nearest_two(features, centers)
+    extra_cost = np.bincount(
+        labels,
+        weights=weights * (second.astype(np.float64) - best.astype(np.float64)),
+        minlength=len(centers),
+    )[len(kept) :]
+    leave = np.argsort(extra_cost, kind="stable")[:drop]
+    return np.delete(fitted, leave, axis=0)
+
+
+def _best_fixed(
+    features: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    kept: NDArray[np.float64],
+    starts: list[NDArray[np.float64]],
+    schedule: FitSchedule,
+    k: int,
+) -> NDArray[np.float64]:
+    """The free centres of the start whose fixed-centre passes end with the lowest inertia (the
+    first on a tie). Two starts: the fit of ``k`` colours without the entries the kept colours
+    serve best, which wins when the kept colours are in the image, and the fit of ``k - m``
+    colours, which wins when they are not (then they are nearly wasted entries)."""
+    best, lowest = starts[0], np.inf
+    for start in starts:
+        free = _fixed_passes(features, weights, kept, start, schedule, k)
+        _, distances = _nearest_with_distance(features, np.vstack([kept, free]))
+        # einsum, not BLAS: the same sum whatever the thread count (see _best_start).
+        inertia = float(np.einsum("i,i->", weights, distances.astype(np.float64)))
+        if inertia < lowest:
+            best, lowest = free, inertia
+    return best
+
+
+def _fixed_passes(
+    features: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    kept: NDArray[np.float64],
+    free: NDArray[np.float64],
+    schedule: FitSchedule,
+    k: int,
+) -> NDArray[np.float64]:
+    """Lloyd passes that move only the free centres: on the grid cells of the table (up to the
+    schedule's sample passes), then over every colour (its full passes)."""
+    cells_x, cells_w = _reduce_to_cells(features, weights, k=k, grid=schedule.grid)
+    free = _fixed_lloyd(cells_x, cells_w, kept, free, schedule.sample_passes, schedule.tol)
+    passes = schedule.full_pass_count(k, len(features))
+    return _fixed_lloyd(features, weights, kept, free, passes, schedule.tol)
+
+
+def _fixed_lloyd(
+    points: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    kept: NDArray[np.float64],
+    free: NDArray[np.float64],
+    passes: int,
+    tol: float,
+) -> NDArray[np.float64]:
+    """Weighted Lloyd passes where the ``kept`` centres take part in the assignment but never
+    move; a free centre that receives nothing stays where it is."""
+    m = len(kept)
+    free = np.array(free, dtype=np.float64)
+    for _ in range(passes):
+        labels = nearest_center(points, np.vstack([kept, free]))
+        mass, sums = _cluster_sums(points, weights, labels, m + len(free))
+        filled = mass[m:] > 0
+        moved = free.copy()
+        moved[filled] = sums[m:][filled] / mass[m:][filled, None]
+        shift = float(np.abs(moved - free).max()) if len(free) else 0.0
+        free = moved
+        if shift <= tol:
+            break
+    return free
+
+
+def _free_colors(
+    centers: NDArray[np.float64], keep: NDArray[np.uint8], space: ColorSpace, channels: int, extra: float
+) -> NDArray[np.uint8]:
+    """The free centres as distinct 8-bit colours, without those equal to a kept colour."""
+    centers = _unstretch_luma(centers, extra) if extra else centers
+    colors = _unique_rows(from_features(centers, space, channels))
+    return colors[~_rows_in(colors, keep)]
+
+
+def _fixed_rounded_passes(
+    features: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    keep: NDArray[np.uint8],
+    free: NDArray[np.uint8],
+    space: ColorSpace,
+    extra: float,
+    passes: int,
+) -> NDArray[np.uint8]:
+    """:func:`_rounded_passes` with the kept colours fixed."""
+    m = len(keep)
+    for _ in range(passes):
+        palette = np.vstack([keep, free])
+        labels = nearest_center(features, palette_features(palette, space, luma_extra=extra))
+        mass, sums = _cluster_sums(features, weights, labels, len(palette))
+        filled = mass[m:] > 0
+        means = sums[m:][filled] / mass[m:][filled, None]
+        moved = _free_colors(means, keep, space, keep.shape[1], extra)
+        if moved.shape == free.shape and np.array_equal(moved, free):
+            break
+        free = moved
+    return free
+
+
+def _finish_keeping(
+    palette: NDArray[np.uint8], labels: NDArray[np.intp], counts: NDArray[np.int64], kept: int
+) -> FittedPalette:
+    """:func:`_finish` that never drops the first ``kept`` entries, used or not."""
+    used = np.flatnonzero((counts > 0) | (np.arange(len(palette)) < kept))
     order = used[np.lexsort((np.arange(len(used)), -counts[used]))]
     remap = np.full(len(palette), -1, dtype=np.intp)
     remap[order] = np.arange(len(order))

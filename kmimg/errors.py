@@ -28,6 +28,12 @@ class UsageError(KmimgError, ValueError):
     """Options that contradict each other, found before any work is done."""
 
 
+class PaletteError(UsageError):
+    """A palette file or a ``--keep`` colour cannot be used: malformed, empty, more than 256
+    colours, not a colour. The message names the file (and line) or quotes the value, and says
+    why; found before any image is read, so the CLI exits 2."""
+
+
 class KmimgWarning(UserWarning):
     """Something worth telling the user that did not stop the work (a damaged file decoded
     with ``allow_truncated``, corrupt EXIF data ignored). The CLI shows each as one

@@ -38,12 +38,16 @@ class QuantizeOptions:
     space: ColorSpace = ColorSpace.RGB
     dither: bool = False
     sample: int = DEFAULT_SAMPLE
+    #: Colours that must be palette entries, bit-exact (RGB triples; ``--keep``).
+    keep: tuple[tuple[int, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.MIN_K <= self.k <= self.MAX_K:
             raise ValueError(f"k must be between {self.MIN_K} and {self.MAX_K}, got {self.k}")
         if self.sample < 0:
             raise ValueError("sample must be 0 (all pixels) or positive")
+        if len(self.keep) > self.k:
+            raise ValueError(f"--keep lists {len(self.keep)} colours, more than k = {self.k}")
 
 
 #: ``--background`` rules other than cluster indices.
@@ -212,3 +216,14 @@ def parse_ks(text: str) -> tuple[int, ...]:
             raise ValueError(f"k must be between {low} and {high}, got {k}")
         ks.add(k)
     return tuple(sorted(ks))
+
+
+#: Pictures made from results: the longest side of each contact-sheet thumbnail
+#: (``compress-report --thumb``), and the side of each montage tile and the members drawn per
+#: cluster (``classify --thumb``, ``--members``).
+SHEET_THUMB = 320
+SHEET_MIN_THUMB = 16
+MONTAGE_THUMB = 64
+MONTAGE_MIN_THUMB = 8
+MONTAGE_MAX_THUMB = 1024
+MONTAGE_MEMBERS = 6

@@ -22,8 +22,12 @@ from kmimg.cluster import (
     FittedPalette,
     build_color_table,
     fit_palette,
+    fit_palette_keeping,
+    nearest_entries,
 )
+from kmimg.errors import InputError
 from kmimg.options import QuantizeOptions as QuantizeOptions
+from kmimg.types import ColorSpace
 
 MIN_K = QuantizeOptions.MIN_K
 MAX_K = QuantizeOptions.MAX_K
@@ -133,9 +137,7 @@ def quantize(
 def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: bool = True) -> Quantized:
     """Quantize an already analysed image; lets a k sweep reuse one histogram."""
     k_colors = options.k - 1 if analysis.has_transparent else options.k
-    fitted = fit_palette(
-        analysis.table, k=k_colors, seed=options.seed, space=options.space, sample=options.sample
-    )
+    fitted = _fit(analysis, options, k_colors)
     palette, counts, order = _png_palette(fitted, analysis)
     entry_of_color = order[fitted.labels]
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
@@ -148,6 +150,20 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
         else counts,
         quality=quality,
         options=options,
+    )
+
+
+def _fit(analysis: Analysis, options: QuantizeOptions, k: int) -> FittedPalette:
+    if not options.keep:
+        return fit_palette(analysis.table, k=k, seed=options.seed, space=options.space, sample=options.sample)
+    if len(options.keep) > k:
+        raise InputError(
+            f"--keep lists {len(options.keep)} colours, but k = {options.k} leaves {k} beside the "
+            "transparent entry"
+        )
+    keep = np.array(options.keep, dtype=np.uint8).reshape(-1, 3)
+    return fit_palette_keeping(
+        analysis.table, keep, k=k, seed=options.seed, space=options.space, sample=options.sample
     )
 
 
@@ -255,3 +271,46 @@ def _color_errors(
         original, output = original[analysis.visible], output[analysis.visible]
     mse = metrics.weighted_mse(original, output, np.ones(len(original)))
     return metrics.psnr_from_mse(mse), metrics.delta_e2000_images(original[:, :3], output[:, :3])
+
+
+def quantize_onto(
+    analysis: Analysis, palette: NDArray[np.uint8], options: QuantizeOptions, *, measure: bool = True
+) -> Quantized:
+    """Map an analysed image onto a given palette ``(m, 4)`` RGBA, fitting nothing.
+
+    The result's palette is ``palette`` itself, in its order, every entry kept (used or not), so
+    that index *i* means the same colour in every image mapped onto it. Fully transparent pixels
+    take the first entry with alpha 0; when there is none, one ``(0, 0, 0, 0)`` entry is added
+    *after* the palette's colours (an :class:`~kmimg.errors.InputError` if it already has 256).
+    Visible pixels go to the nearest entry that is not fully transparent (by the distance the
+    fit uses for a palette of that size, in ``options.space``); ``options.dither`` applies.
+    """
+    palette = np.ascontiguousarray(palette, dtype=np.uint8)
+    if analysis.has_transparent and not bool((palette[:, 3] == 0).any()):
+        if len(palette) >= MAX_K:
+            raise InputError(
+                f"has transparent pixels, but the palette already holds {MAX_K} colours (no room for "
+                "the transparent entry)"
+            )
+        palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
+    entry_of_color = _entries_of_colors(analysis.table, palette, options.space)
+    indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
+    quality = _quality(analysis, palette, entry_of_color, indices, options.dither) if measure else None
+    counts = np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64)
+    return Quantized(indices=indices, palette=palette, counts=counts, quality=quality, options=options)
+
+
+def _entries_of_colors(table: ColorTable, palette: NDArray[np.uint8], space: ColorSpace) -> NDArray[np.intp]:
+    """Each visible colour's entry: the nearest among the entries that are not fully
+    transparent (all entries when every one is), compared in RGBA when any is translucent."""
+    candidates = np.flatnonzero(palette[:, 3] > 0)
+    if not len(candidates):
+        candidates = np.arange(len(palette))
+    choices = palette[candidates]
+    colors = table.colors
+    if bool((choices[:, 3] < 255).any()) or table.channels == 4:
+        if table.channels == 3:
+            colors = np.column_stack([colors, np.full(len(colors), 255, dtype=np.uint8)])
+    else:
+        choices = choices[:, :3]
+    return np.asarray(candidates[nearest_entries(colors, choices, space=space)], dtype=np.intp)

@@ -20,6 +20,14 @@ class FeatureKind(str, Enum):
     HISTOGRAM = "histogram"
 
 
+class PaletteWeight(str, Enum):
+    """How images count in a palette fitted across several: every pixel the same, or every
+    image the same (a small icon then weighs as much as a large background)."""
+
+    PIXELS = "pixels"
+    IMAGES = "images"
+
+
 class Emit(str, Enum):
     """The outputs of ``kmimg segment --emit``, each with its file name ending."""
 

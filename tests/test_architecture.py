@@ -131,3 +131,19 @@ def test_the_command_line_defaults_are_the_options_defaults(
     for option, field in pairs.items():
         value = getattr(expected, field)
         assert declared[option] in (value, getattr(value, "value", value)), (command, option)
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "constant"),
+    [
+        ("compress-report", "thumb", "SHEET_THUMB"),
+        ("classify", "thumb", "MONTAGE_THUMB"),
+        ("classify", "members", "MONTAGE_MEMBERS"),
+        ("quantize", "max_pixels", "DEFAULT_MAX_PIXELS"),
+        ("segment", "max_pixels", "DEFAULT_MAX_PIXELS"),
+    ],
+)
+def test_picture_and_limit_defaults_are_said_once(command: str, option: str, constant: str) -> None:
+    import kmimg.options
+
+    assert _defaults(command)[option] == getattr(kmimg.options, constant)

@@ -1,7 +1,7 @@
-"""Every batch command on a real Dask cluster (``--scheduler``): a scheduler and two workers
-started as processes on 127.0.0.1, kmimg run as a process against them, and every output compared
-byte for byte with a local run. Also: a worker killed mid-batch, an unreachable scheduler, a file
-that fails, and kmimg without Dask installed."""
+"""Every batch command (palette included) on a real Dask cluster (``--scheduler``): a scheduler
+and three workers started as processes on 127.0.0.1, kmimg run as a process against them, and
+every output compared byte for byte with a local run. Also: a worker killed mid-batch, an
+unreachable scheduler, a file that fails, and kmimg without Dask installed."""
 
 from __future__ import annotations
 
@@ -245,6 +245,18 @@ def test_classify_on_the_cluster_gives_the_local_clusters(
     remote_files.pop(csv)
     assert remote_files == local_files
     assert len(local_files) == 8
+
+
+def test_palettes_on_the_cluster_are_the_local_ones(images: Path, tmp_path: Path, cluster: Cluster) -> None:
+    photos = [str(path) for path in sorted(images.glob("img*.png"))]
+    for command in (
+        ["palette", *photos, "-k", "8", "-o", "OUT/shared.gpl"],
+        ["quantize", *photos, "-k", "8", "--shared-palette", "--out-dir", "OUT/q"],
+    ):
+        local, remote = local_and_cluster(command, "OUT", tmp_path, cluster.address)
+        assert (local.exit_code, remote.returncode) == (0, 0), remote.stderr
+    assert files_under(tmp_path / "cluster") == files_under(tmp_path / "local")
+    assert len(files_under(tmp_path / "local")) == 9
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, cluster: Cluster) -> None:

@@ -91,9 +91,9 @@ def _root(
 
 def _register() -> None:
     # One module per command; each adds itself to the app (its heavy imports stay inside).
-    from kmimg.cli import classify, compress_report, quantize, segment
+    from kmimg.cli import classify, compress_report, palette, quantize, segment
 
-    for command in (quantize, segment, compress_report, classify):
+    for command in (quantize, segment, compress_report, classify, palette):
         command.register(app)
 
 

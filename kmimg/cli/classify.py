@@ -17,7 +17,16 @@ from kmimg.cli.frame import Reporter, Stopwatch, command, finish
 from kmimg.cli.paths import STDIO, InputItem, check_side_output, cluster_folder, expand_inputs, unique_name
 from kmimg.errors import InputError, KmimgError, UsageError
 from kmimg.io.files import ensure_folder
-from kmimg.options import DEFAULT_MAX_PIXELS, FeatureOptions, GroupOptions, parse_size
+from kmimg.options import (
+    DEFAULT_MAX_PIXELS,
+    MONTAGE_MAX_THUMB,
+    MONTAGE_MEMBERS,
+    MONTAGE_MIN_THUMB,
+    MONTAGE_THUMB,
+    FeatureOptions,
+    GroupOptions,
+    parse_size,
+)
 from kmimg.types import FeatureKind
 
 if TYPE_CHECKING:
@@ -28,7 +37,6 @@ if TYPE_CHECKING:
 
 FEATURES = FeatureOptions()
 GROUPS = GroupOptions()
-DEFAULT_MEMBERS = 6
 
 
 @dataclass(frozen=True)
@@ -152,10 +160,16 @@ def classify_command(
             help="Members per cluster in the montage, nearest the centre first (0 = centres).",
             min=0,
         ),
-    ] = DEFAULT_MEMBERS,
+    ] = MONTAGE_MEMBERS,
     thumb: Annotated[
-        int, typer.Option("--thumb", help="Side of each montage tile in pixels.", min=8, max=1024)
-    ] = 64,
+        int,
+        typer.Option(
+            "--thumb",
+            help="Side of each montage tile in pixels.",
+            min=MONTAGE_MIN_THUMB,
+            max=MONTAGE_MAX_THUMB,
+        ),
+    ] = MONTAGE_THUMB,
     link_dir: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(

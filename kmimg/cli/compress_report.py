@@ -30,14 +30,21 @@ from kmimg.cli.paths import (
 )
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
-from kmimg.options import DEFAULT_KS, DEFAULT_MAX_PIXELS, DEFAULT_TARGET_PSNR, QuantizeOptions, parse_ks
+from kmimg.options import (
+    DEFAULT_KS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_TARGET_PSNR,
+    SHEET_MIN_THUMB,
+    SHEET_THUMB,
+    QuantizeOptions,
+    parse_ks,
+)
 from kmimg.types import ColorSpace, psnr_text
 
 if TYPE_CHECKING:
     from kmimg.report import CompressReport, Target
 
 DEFAULT_KS_TEXT = ",".join(map(str, DEFAULT_KS))
-DEFAULT_THUMB = 320
 SHEET_SUFFIX = "-sheet.png"
 
 
@@ -141,8 +148,11 @@ def compress_report_command(
         ),
     ] = None,
     thumb: Annotated[
-        int, typer.Option("--thumb", help="Longest side of each contact-sheet thumbnail, pixels.", min=16)
-    ] = DEFAULT_THUMB,
+        int,
+        typer.Option(
+            "--thumb", help="Longest side of each contact-sheet thumbnail, pixels.", min=SHEET_MIN_THUMB
+        ),
+    ] = SHEET_THUMB,
     html: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kmimg.cli.batch import Failure, Outcome
     from kmimg.cli.classify import FeatureRecord
     from kmimg.cli.compress_report import ReportRecord
+    from kmimg.cli.palette import PaletteRun
     from kmimg.cli.quantize import QuantizedFile
     from kmimg.cli.segment import SegmentedFile
     from kmimg.options import FeatureOptions
@@ -33,6 +34,7 @@ QUANTIZE_SCHEMA = "kmimg.quantize"
 SEGMENT_SCHEMA = "kmimg.segment"
 REPORT_SCHEMA = "kmimg.compress-report"
 CLASSIFY_SCHEMA = "kmimg.classify"
+PALETTE_SCHEMA = "kmimg.palette"
 
 
 # ----------------------------------------------------------------------------- shared
@@ -96,8 +98,9 @@ def quantize_fields(done: QuantizedFile) -> dict[str, Any]:
         "output": "<stdout>" if task.target == STDIO else task.target,
         "width": done.width,
         "height": done.height,
-        "k_requested": task.options.k,
+        "k_requested": task.k_requested,
         "k_used": done.colors_used,
+        "palette_source": task.palette_source,
         "palette": [_palette_entry(done, i, total) for i in order],
         "psnr": json_psnr(quality.psnr) if quality else None,
         "ssim": round(quality.ssim, 6) if quality else None,
@@ -387,3 +390,41 @@ def classify_csv(
             row += [truth.get(index, ""), evaluation.mapping.get(cluster, "")]
         writer.writerow(row)
     return buffer.getvalue().encode()
+
+
+# ----------------------------------------------------------------------------- palette
+
+
+def palette_document(run: PaletteRun) -> dict[str, Any]:
+    """``kmimg palette --json``: the palette in its order (index, hex, rgb, alpha, share, kept),
+    the options that shaped it, and the inputs."""
+    from kmimg.palette.files import hex_code
+
+    kept = set() if run.kept is None else {tuple(int(v) for v in row) for row in run.kept}
+    entries = []
+    colors = [] if run.palette is None else run.palette.colors.tolist()
+    for index, row in enumerate(colors):
+        entries.append(
+            {
+                "index": index,
+                "hex": hex_code(row),
+                "rgb": row[:3],
+                "alpha": row[3],
+                "fraction": round(run.shares[index], 6),
+                "kept": tuple(row[:3]) in kept and row[3] == 255,
+            }
+        )
+    return {
+        **_header(PALETTE_SCHEMA),
+        "output": "<stdout>" if run.output == STDIO else run.output,
+        "k_requested": run.k_requested,
+        "k_used": len(entries),
+        "weight": run.weight.value,
+        "seed": run.seed,
+        "space": run.space.value,
+        "palette": entries,
+        "inputs": [
+            {"input": display_name(m.source), "width": m.width, "height": m.height} for m in run.inputs
+        ],
+        "failures": _failures(run.failures),
+    }

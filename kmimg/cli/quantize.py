@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from kmimg.cli import _options as opt
+from kmimg.cli import palette as palette_cli
 from kmimg.cli.batch import Produced, run_batch, without_data
 from kmimg.cli.documents import quantize_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
@@ -47,8 +48,19 @@ class QuantizeTask:
     allow_truncated: bool = False
     #: Compute PSNR, SSIM and ΔE2000 (for --json and the terminal table only).
     measure: bool = True
+    #: A given palette ``(m, 4)`` RGBA to map onto (fits nothing), and where it came from:
+    #: ``fitted`` (per image), ``shared`` or the palette file's path.
+    palette: NDArray[np.uint8] | None = None
+    palette_source: str = "fitted"
     #: The input's bytes, read by the client of a cluster run (workers share no file system).
     data: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def k_requested(self) -> int:
+        """The palette size asked for: ``-k``, or the palette file's number of colours."""
+        if self.palette is None or self.palette_source == "shared":
+            return self.options.k
+        return len(self.palette)
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,7 @@ def register(app: typer.Typer) -> None:
 
 
 def quantize_command(
+    ctx: typer.Context,
     inputs: opt.Inputs,
     colors: Annotated[
         int,
@@ -111,6 +124,31 @@ def quantize_command(
             "--sample", help="Pixels sampled for the k-means fit (0 = all). Every pixel is mapped.", min=0
         ),
     ] = DEFAULTS.sample,
+    palette_file: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--palette",
+            help="Map every input onto this palette (.gpl, .act, .hex, .txt, .json, or a PNG of at most "
+            "256 colours), fitting nothing: the PLTE lists the file's colours in the file's order.",
+            metavar="FILE",
+        ),
+    ] = None,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared-palette",
+            help="Fit one palette of K colours across all inputs: every output gets the same PLTE.",
+        ),
+    ] = False,
+    palette_out: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--palette-out",
+            help="Save the shared palette as a palette file (implies --shared-palette).",
+            metavar="FILE",
+        ),
+    ] = None,
+    keep: palette_cli.Keep = None,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -122,25 +160,40 @@ def quantize_command(
 ) -> None:
     """Reduce images to at most K colours fitted by k-means; write indexed PNGs.
 
-    Outputs go to -o PATH (one input), into --out-dir, or next to each input as NAME-kK.png.
+    Outputs go to -o PATH (one input), into --out-dir, or next to each input as NAME-kK.png
+    (NAME-PALETTE.png with --palette PALETTE.gpl).
     Existing files are not overwritten without --force (an explicit -o always overwrites).
 
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
     """
     with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
-        options = opt.checked(QuantizeOptions, k=colors, seed=seed, space=space, dither=dither, sample=sample)
+        plan = palette_cli.plan_palette(
+            palette_file, shared=shared, palette_out=palette_out, keep=keep, k=colors,
+            k_given=_given(ctx, "colors"),
+        )  # fmt: skip
+        options = opt.checked(
+            QuantizeOptions, k=colors, seed=seed, space=space, dither=dither, sample=sample,
+            keep=plan.keep_rows,
+        )  # fmt: skip
         tasks, refused = _plan(
-            inputs, suffix=f"-k{colors}.png", output=output, out_dir=out_dir, recursive=recursive, force=force
-        )
+            inputs, suffix=_suffix(colors, palette_file), output=output, out_dir=out_dir, recursive=recursive,
+            force=force,
+        )  # fmt: skip
         if any(target == STDIO for _, target in tasks):
             if json_dest == STDIO:
                 raise UsageError("--json - and a PNG on standard output cannot share it")
             if sys.stdout.isatty():
                 raise UsageError("refusing to write PNG data to a terminal; redirect it or use -o PATH")
         check_side_output(json_dest, "--json", tasks)
+        fixed = palette_cli.palette_for(
+            plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
+            allow_truncated=allow_truncated,
+        )  # fmt: skip
         measure = json_dest is not None or reporter.fancy
         runnable = [
-            QuantizeTask(item.source, target, options, max_pixels, allow_truncated, measure)
+            QuantizeTask(
+                item.source, target, options, max_pixels, allow_truncated, measure, fixed, plan.source
+            )
             for item, target in tasks
             if item.source not in refused
         ]
@@ -160,6 +213,17 @@ def quantize_command(
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
         finish(outcome)
+
+
+def _suffix(colors: int, palette_file: str | None) -> str:
+    """``-kK.png``, or ``-<palette name>.png`` for outputs mapped onto a palette file."""
+    return f"-{Path(palette_file).stem}.png" if palette_file else f"-k{colors}.png"
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was on the command line (not its default)."""
+    source = ctx.get_parameter_source(name)  # Click's ParameterSource (Typer may vendor Click)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def _plan(
@@ -188,13 +252,17 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     """Load, quantize and encode one input; returns its record and its PNG (runs in a worker,
     touches no file: the batch room writes the PNG)."""
     from kmimg.io import OutputFile, encode_indexed_png, load_image
-    from kmimg.quantize import quantize
+    from kmimg.quantize import analyze, quantize, quantize_onto
 
     clock = Stopwatch()
     picture = load_image(
         task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
     )
-    result = quantize(picture.rgb, picture.alpha, task.options, measure=task.measure)
+    if task.palette is None:
+        result = quantize(picture.rgb, picture.alpha, task.options, measure=task.measure)
+    else:
+        analysis = analyze(picture.rgb, picture.alpha)
+        result = quantize_onto(analysis, task.palette, task.options, measure=task.measure)
     png = encode_indexed_png(result.indices, result.palette)
     size = (picture.width, picture.height)
     record = QuantizedFile(

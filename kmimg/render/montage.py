@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg.options import MONTAGE_MIN_THUMB, MONTAGE_THUMB
+
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from kmimg.options import FeatureOptions
 
 #: Side of the square each tile is fitted into (``--thumb``).
-DEFAULT_THUMB = 64
+DEFAULT_THUMB = MONTAGE_THUMB
 #: Centres per line when the montage shows centres only (the seed's figure has 5).
 GRID_COLUMNS = 5
 _PAD = 6
@@ -66,8 +68,8 @@ def cluster_montage(
     """
     if not rows:
         raise ValueError("a montage needs at least one cluster")
-    if thumb < 8:
-        raise ValueError("thumb must be at least 8 pixels")
+    if thumb < MONTAGE_MIN_THUMB:
+        raise ValueError(f"thumb must be at least {MONTAGE_MIN_THUMB} pixels")
     pen = _Pen()
     header = _LINE + _PAD if title else 0
     with_members = any(len(row.members) > 0 for row in rows)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg.options import SHEET_MIN_THUMB, SHEET_THUMB
 from kmimg.render.montage import caption_font, fit_tile
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from kmimg.report import CompressReport
 
 #: Longest side of a thumbnail in a contact sheet, in pixels (``--thumb``).
-DEFAULT_THUMB = 320
+DEFAULT_THUMB = SHEET_THUMB
 _PAD = 8
 _FONT_SIZE = 13
 _LINE = 17
@@ -59,8 +60,8 @@ def contact_sheet(
 
     if not tiles:
         raise ValueError("a contact sheet needs at least one tile")
-    if thumb < 16:
-        raise ValueError("thumb must be at least 16 pixels")
+    if thumb < SHEET_MIN_THUMB:
+        raise ValueError(f"thumb must be at least {SHEET_MIN_THUMB} pixels")
     columns = columns or math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / columns)
     thumbs = [_thumbnail(tile, thumb) for tile in tiles]

@@ -1,0 +1,472 @@
+"""``kmimg palette``: fit one palette across images and write it as a palette file; and what
+``kmimg quantize --palette / --shared-palette / --keep`` share with it (reading palette files,
+the histogram pass, the shared fit)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from kmimg.cli import _options as opt
+from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
+from kmimg.cli.documents import palette_document, write_json
+from kmimg.cli.frame import Reporter, command, finish
+from kmimg.cli.paths import STDIO, InputItem, check_side_output, expand_inputs
+from kmimg.errors import PaletteError, UsageError
+from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
+from kmimg.types import ColorSpace, PaletteWeight
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from kmimg.cluster import FittedPalette
+    from kmimg.palette.files import Palette
+    from kmimg.palette.shared import Histogram, HistogramSum
+
+DEFAULTS = QuantizeOptions()
+
+Keep = Annotated[
+    Optional[str],  # noqa: UP045 - Typer resolves annotations at run time
+    typer.Option(
+        "--keep",
+        help="Colours that must be palette entries, bit-exact: #rrggbb[,#rrggbb...] (they count towards K).",
+        metavar="COLOR[,COLOR...]",
+        show_default=False,
+    ),
+]
+Weight = Annotated[
+    PaletteWeight,
+    typer.Option("--weight", help="Across images, every pixel counts the same, or every image does."),
+]
+
+
+@dataclass(frozen=True)
+class HistogramTask:
+    """One input whose colour histogram goes into a shared palette."""
+
+    source: str
+    max_pixels: int
+    allow_truncated: bool = False
+    #: The input's bytes, read by the client of a cluster run (workers share no file system).
+    data: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class PaletteRun:
+    """What ``kmimg palette`` made, for its JSON document: the palette, each entry's share of the
+    (weighted) pixels, the kept colours, the inputs, and the options that shaped it."""
+
+    #: ``None`` when an input failed (no palette is made then).
+    palette: Palette | None
+    shares: list[float]
+    kept: NDArray[np.uint8] | None
+    inputs: list[Measured]
+    k_requested: int
+    weight: PaletteWeight
+    seed: int
+    space: ColorSpace
+    output: str | None
+    failures: list[Failure]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """An input's colour histogram, as a worker sends it back."""
+
+    source: str
+    width: int
+    height: int
+    histogram: Histogram
+
+
+def register(app: typer.Typer) -> None:
+    app.command("palette")(palette_command)
+
+
+def palette_command(
+    inputs: opt.Inputs,
+    colors: Annotated[
+        int,
+        typer.Option("--colors", "-k", help="Palette size, 1-256.", min=1, max=QuantizeOptions.MAX_K),
+    ] = DEFAULTS.k,
+    output: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--output",
+            "-o",
+            help="Palette file: .gpl, .act, .hex, .txt or .json by its extension; '-' writes hex "
+            "lines to standard output. Overwrites.",
+            metavar="FILE|-",
+        ),
+    ] = None,
+    swatch: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--swatch", help="Also draw the palette as a labelled PNG.", metavar="PNG", dir_okay=False
+        ),
+    ] = None,
+    weight: Weight = PaletteWeight.PIXELS,
+    keep: Keep = None,
+    recursive: opt.Recursive = False,
+    seed: opt.Seed = DEFAULTS.seed,
+    space: Annotated[
+        ColorSpace, typer.Option("--space", help="Fit colours in RGB (best PSNR) or CIELAB (best ΔE).")
+    ] = DEFAULTS.space,
+    sample: Annotated[
+        int, typer.Option("--sample", help="Pixels sampled for the k-means fit (0 = all).", min=0)
+    ] = DEFAULTS.sample,
+    json_dest: opt.JsonDest = None,
+    quiet: opt.Quiet = False,
+    jobs: opt.Jobs = None,
+    scheduler: opt.Scheduler = None,
+    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    allow_truncated: opt.AllowTruncated = False,
+    debug: opt.Debug = False,
+) -> None:
+    """Fit one palette of K colours across all inputs (their colour histograms merged) and write
+    it as a palette file; on a terminal, show its colours.
+
+    No palette is written when an input cannot be read (exit 1): it would not be the palette
+    of all of them.
+
+    Example: kmimg palette frames/ -k 32 -o frames.gpl --swatch swatch.png
+    """
+    with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
+        kept = parse_keep_option(keep, colors)
+        _check_palette_outputs(output, swatch, json_dest)
+        items = expand_inputs(inputs, recursive=recursive)
+        for destination, option in (
+            (json_dest, "--json"),
+            (None if swatch is None else str(swatch), "--swatch"),
+        ):
+            check_side_output(destination, option, [(item, STDIO) for item in items])
+        total, outcome = merge_histograms(
+            items,
+            weight=weight,
+            reporter=reporter,
+            jobs=jobs,
+            scheduler=scheduler,
+            max_pixels=max_pixels,
+            allow_truncated=allow_truncated,
+        )
+        run = PaletteRun(None, [], kept, outcome.results, colors, weight, seed, space, None, outcome.failures)
+        if outcome.failures:  # no palette: it would not be the palette of all the inputs
+            if json_dest is not None:
+                write_json(palette_document(run), json_dest)
+            finish(outcome)
+        fitted = fit_merged(total, k=colors, keep=kept, seed=seed, space=space, sample=sample)
+        palette = fitted_palette(fitted, title=Path(output).stem if output and output != STDIO else "kmimg")
+        run = dataclasses.replace(run, palette=palette, shares=_shares(fitted), output=output)
+        _write_outputs(palette, run.shares, output=output, swatch=swatch)
+        if json_dest is not None:
+            write_json(palette_document(run), json_dest)
+        if reporter.fancy:
+            show_blocks(reporter, palette, run.shares)
+
+
+def _check_palette_outputs(output: str | None, swatch: Path | None, json_dest: str | None) -> None:
+    from kmimg.palette.files import format_of
+
+    if output is not None and output != STDIO:
+        format_of(output)
+    if output == STDIO and json_dest == STDIO:
+        raise UsageError("--json - and -o - cannot share standard output")
+    if swatch is not None and output is not None and output != STDIO and Path(output) == swatch:
+        raise UsageError("--swatch and -o name the same file")
+
+
+# ----------------------------------------------------------------------------- shared with quantize
+
+
+def parse_keep_option(text: str | None, k: int) -> NDArray[np.uint8] | None:
+    """The ``--keep`` colours as ``(m, 3)`` RGB rows (a :class:`PaletteError` when one is not a
+    colour, a :class:`UsageError` when there are more than ``k``)."""
+    if text is None:
+        return None
+    from kmimg.palette.files import parse_keep
+
+    rows = parse_keep(text).colors[:, :3]
+    if len(rows) > k:
+        raise UsageError(f"--keep lists {len(rows)} colours, more than -k {k}")
+    return rows
+
+
+def read_palette_file(path: str) -> Palette:
+    """A palette file (any format of :mod:`kmimg.palette.files`, or an image whose colours are
+    the palette), read before any work: every problem is a :class:`PaletteError` (exit 2)."""
+    from kmimg.errors import InputError
+    from kmimg.io import load_image, read_source
+    from kmimg.palette.files import palette_from_pixels, parse_palette, png_palette
+
+    try:
+        raw = read_source(path)
+        if Path(path).suffix.lower() not in (".png", ".gif", ".bmp"):
+            return parse_palette(raw, source=path)
+        found = png_palette(raw, source=path) if raw.startswith(b"\x89PNG") else None
+        if found is not None:
+            return found
+        picture = load_image(path)
+        return palette_from_pixels(picture.rgb, picture.alpha, source=path)
+    except PaletteError:
+        raise
+    except InputError as exc:
+        raise PaletteError(f"{path}: {exc}") from None
+
+
+def write_palette_file(palette: Palette, destination: str) -> None:
+    """Write ``palette`` atomically in the format its extension names; ``-``: hex lines on
+    standard output."""
+    from kmimg.io import write_atomic, write_stdout
+    from kmimg.palette.files import PaletteFormat, format_of, format_palette
+
+    if destination == STDIO:
+        write_stdout(format_palette(palette, PaletteFormat.HEX))
+        return
+    write_atomic(
+        destination, format_palette(palette, format_of(destination), source=destination), parents=True
+    )
+
+
+def measure_one(task: HistogramTask) -> Produced[Measured]:
+    """Load one input and count its colours (runs in a worker, on a cluster too: the histograms
+    are merged here)."""
+    from kmimg.io import load_image
+    from kmimg.palette.shared import histogram_of
+    from kmimg.quantize import analyze
+
+    picture = load_image(
+        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
+    )
+    analysis = analyze(picture.rgb, picture.alpha)
+    hidden = 0 if analysis.visible is None else int((~analysis.visible).sum())
+    histogram = histogram_of(analysis.table, hidden=hidden)
+    return Produced(Measured(task.source, picture.width, picture.height, histogram))
+
+
+def merge_histograms(
+    items: list[InputItem],
+    *,
+    weight: PaletteWeight,
+    reporter: Reporter,
+    jobs: int | None,
+    scheduler: str | None = None,
+    max_pixels: int,
+    allow_truncated: bool,
+) -> tuple[HistogramSum, Outcome[Measured]]:
+    """The merged histogram of every input (in worker processes); the sum is exact, so it does
+    not depend on the order of the inputs or on ``jobs``."""
+    from kmimg.palette.shared import HistogramSum
+
+    tasks = [HistogramTask(item.source, max_pixels, allow_truncated) for item in items]
+    outcome = run_batch(
+        tasks,
+        measure_one,
+        name_of=lambda task: task.source,
+        reporter=reporter,
+        jobs=jobs,
+        scheduler=scheduler,
+        label="counting colours",
+    )
+    total = HistogramSum(weight=weight)
+    for measured in outcome.results:
+        total.add(measured.histogram)
+    return total, outcome
+
+
+def fit_merged(
+    total: HistogramSum,
+    *,
+    k: int,
+    keep: NDArray[np.uint8] | None,
+    seed: int,
+    space: ColorSpace,
+    sample: int,
+) -> FittedPalette:
+    """The shared fit of at most ``k`` colours (a usage error when no input has a visible pixel)."""
+    from kmimg.palette.shared import fit_shared
+
+    if not len(total.table().colors) and keep is None:
+        raise UsageError("no visible pixels in any input")
+    return fit_shared(total, k=k, keep=keep, seed=seed, space=space, sample=sample)
+
+
+def fitted_palette(fitted: FittedPalette, *, title: str = "") -> Palette:
+    """The fitted colours as a :class:`Palette` (RGBA), in the fit's order (descending share)."""
+    from kmimg.palette.files import palette_from_rgb
+
+    return palette_from_rgb(fitted.colors, title=title)
+
+
+def _shares(fitted: FittedPalette) -> list[float]:
+    total = max(int(fitted.counts.sum()), 1)
+    return [int(count) / total for count in fitted.counts]
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def _write_outputs(palette: Palette, shares: list[float], *, output: str | None, swatch: Path | None) -> None:
+    if output is not None:
+        write_palette_file(palette, output)
+    if swatch is not None:
+        from kmimg.io import encode_png, write_atomic
+        from kmimg.render.swatch import draw_swatch
+
+        write_atomic(swatch, encode_png(draw_swatch(palette.colors, shares)), parents=True)
+
+
+def show_blocks(reporter: Reporter, palette: Palette, shares: list[float] | None) -> None:
+    """The palette on the terminal (stderr): a colour block, index, hex code and share a line."""
+    from rich.text import Text
+
+    from kmimg.palette.files import hex_code
+
+    console = reporter.console()
+    for index, row in enumerate(palette.colors.tolist()):
+        line = Text()
+        line.append("      ", style=f"on {hex_code(row[:3])}")
+        line.append(f" {index:3d}  {hex_code(row):<9}")
+        if shares is not None:
+            line.append(f" {100 * shares[index]:5.1f} %")
+        console.print(line)
+
+
+# ----------------------------------------------------------------------------- quantize's palette options
+
+
+@dataclass(frozen=True)
+class PalettePlan:
+    """Where ``kmimg quantize`` takes its palette from: fitted per image (``fitted``), fitted
+    once across the inputs (``shared``), or a file (its path); decided before any work."""
+
+    source: str = "fitted"
+    keep: NDArray[np.uint8] | None = None
+    fixed: NDArray[np.uint8] | None = None
+    palette_out: str | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.source == "shared"
+
+    @property
+    def keep_rows(self) -> tuple[tuple[int, int, int], ...]:
+        """The kept colours for a per-image fit (a shared fit takes them itself)."""
+        if self.keep is None or self.shared:
+            return ()
+        return tuple((int(r), int(g), int(b)) for r, g, b in self.keep.tolist())
+
+
+def plan_palette(
+    palette_file: str | None,
+    *,
+    shared: bool,
+    palette_out: str | None,
+    keep: str | None,
+    k: int,
+    k_given: bool,
+) -> PalettePlan:
+    """Check ``--palette``, ``--shared-palette``, ``--palette-out`` and ``--keep`` together and
+    read the palette file, before any work (every problem exits 2)."""
+    from kmimg.palette.files import format_of
+
+    if palette_file is not None:
+        clash = next(
+            (
+                name
+                for name, used in (
+                    ("--shared-palette", shared),
+                    ("--palette-out", palette_out),
+                    ("--keep", keep),
+                    ("-k", k_given),
+                )
+                if used
+            ),
+            None,
+        )
+        if clash:
+            raise UsageError(f"--palette and {clash} cannot be combined: the palette file gives the colours")
+        return PalettePlan(source=palette_file, fixed=read_palette_file(palette_file).colors)
+    if palette_out is not None:
+        if palette_out == STDIO:
+            raise UsageError("--palette-out needs a file name (.gpl, .act, .hex, .txt or .json)")
+        format_of(palette_out)
+    kept = parse_keep_option(keep, k)
+    return PalettePlan(
+        source="shared" if shared or palette_out else "fitted", keep=kept, palette_out=palette_out
+    )
+
+
+def shared_palette(
+    plan: PalettePlan,
+    items: list[InputItem],
+    *,
+    k: int,
+    seed: int,
+    space: ColorSpace,
+    sample: int,
+    reporter: Reporter,
+    jobs: int | None,
+    scheduler: str | None = None,
+    max_pixels: int,
+    allow_truncated: bool,
+) -> NDArray[np.uint8]:
+    """One palette for all ``items`` (``(m, 4)`` RGBA): their merged histogram fitted to ``k``
+    colours, or ``k - 1`` and a transparent entry at the end when any input has fully
+    transparent pixels; saved to ``--palette-out`` when asked. Exits 1 (nothing written) when
+    an input cannot be read."""
+    import numpy as np
+
+    if any(item.is_stdin for item in items):
+        raise UsageError("--shared-palette reads every input twice: '-' (standard input) cannot be one")
+    total, outcome = merge_histograms(
+        items,
+        weight=PaletteWeight.PIXELS,
+        reporter=reporter,
+        jobs=jobs,
+        scheduler=scheduler,
+        max_pixels=max_pixels,
+        allow_truncated=allow_truncated,
+    )
+    if outcome.failures:
+        finish(outcome)
+    room = k - 1 if total.any_transparent else k
+    if plan.keep is not None and len(plan.keep) > room:
+        raise UsageError(
+            f"--keep lists {len(plan.keep)} colours, but -k {k} leaves {room} beside the transparent entry"
+        )
+    fitted = fit_merged(total, k=room, keep=plan.keep, seed=seed, space=space, sample=sample)
+    palette = fitted_palette(fitted, title=Path(plan.palette_out).stem if plan.palette_out else "kmimg")
+    if plan.palette_out is not None:
+        write_palette_file(palette, plan.palette_out)
+    if not total.any_transparent:
+        return palette.colors
+    return np.vstack([palette.colors, np.zeros((1, 4), dtype=np.uint8)])
+
+
+def palette_for(
+    plan: PalettePlan,
+    tasks: list[tuple[InputItem, str]],
+    options: QuantizeOptions,
+    *,
+    reporter: Reporter,
+    jobs: int | None,
+    scheduler: str | None = None,
+    max_pixels: int,
+    allow_truncated: bool,
+) -> NDArray[np.uint8] | None:
+    """The palette every task maps onto: the file's, the shared one (fitted now, from every
+    planned input, also those whose output is refused), or ``None`` (each image its own fit)."""
+    if not plan.shared:
+        return plan.fixed
+    if plan.palette_out is not None:
+        check_side_output(plan.palette_out, "--palette-out", tasks)
+    return shared_palette(
+        plan, [item for item, _ in tasks], k=options.k, seed=options.seed, space=options.space,
+        sample=options.sample, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
+        allow_truncated=allow_truncated,
+    )  # fmt: skip
