@@ -93,8 +93,11 @@ def connect(address: str, *, debug: bool) -> Client:
 def _quiet_logs(debug: bool) -> None:
     # distributed logs its own lines on stderr (reconnections, a worker lost); kmimg reports
     # what matters to the user itself, once. --debug keeps them.
-    if not debug:
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    if debug:
+        return
+    names = [name for name in logging.root.manager.loggerDict if name.startswith("distributed.")]
+    for name in ["distributed", *names]:  # Dask's configuration gives some their own level
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _refuse_closed_port(address: str) -> None:
@@ -182,10 +185,15 @@ class DaskPool:
     outstanding: set[Future] = field(default_factory=set)
     finished: queue.SimpleQueue[Future] = field(default_factory=queue.SimpleQueue)
     halted: bool = False
+    lost: bool = False
     _keys: Iterator[int] = field(default_factory=itertools.count)
     _run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
-    def submit(self, chunk: Sequence[Any]) -> Future:
+    def submit(self, chunk: Sequence[Any]) -> Any:
+        if self.lost:  # the scheduler is gone: the rest fails at once, one line per input
+            handle = _Lost()
+            self.finished.put(handle)
+            return handle
         loaded = [_loaded(task) for task in chunk]
         key = f"kmimg-{self._run}-{next(self._keys)}"
         future = self.client.submit(chunk_on_cluster, self.work, loaded, self.fail_fast, key=key, pure=False)
@@ -228,23 +236,41 @@ class DaskPool:
     def _outcomes(self, future: Future, chunk: Sequence[Any]) -> list[Outcome1 | None]:
         from distributed import KilledWorker
 
-        if future.status == "cancelled" and self.halted:
+        if isinstance(future, _Lost) or (future.status == "cancelled" and not self.halted):
+            # Dask cancels every future when the client loses its scheduler for good.
+            self.lost = True
+            reason = LOST
+        elif future.status == "cancelled":
             return [None] * len(chunk)
-        try:
-            found: list[Outcome1 | None] = future.result()
-            return found
-        except KilledWorker:
-            reason = "Dask worker died running it, on every try (out of memory, or a crash in a decoder)"
-        except Exception as exc:  # noqa: BLE001 - lost scheduler, unpicklable task: each input says so
-            reason = f"failed on the Dask cluster: {type(exc).__name__}: {exc}"
+        else:
+            try:
+                found: list[Outcome1 | None] = future.result()
+                return found
+            except KilledWorker:
+                reason = "Dask worker died running it, on every try (out of memory, or a crash in a decoder)"
+            except Exception as exc:  # noqa: BLE001 - an unpicklable task, say: each input says so
+                reason = f"failed on the Dask cluster: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         return [(Failure(display_name(str(getattr(t, "source", "?"))), reason), ()) for t in chunk]
 
     def halt(self) -> None:
         self.halted = True
+        if self.lost:
+            return
         if self.outstanding:
             with contextlib.suppress(Exception):
                 self.client.cancel(list(self.outstanding))
             self.outstanding.clear()
+
+
+#: Why an input failed when the scheduler went away mid-run.
+LOST = "lost the connection to the Dask scheduler before it was done"
+
+
+class _Lost:
+    """The handle of a chunk not sent: the scheduler is gone."""
+
+    def release(self) -> None:
+        pass
 
 
 def _loaded(task: Any) -> Any:
