@@ -286,6 +286,34 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, cluster: Cluste
     assert files_under(out) == files_under(tmp_path / "local")
 
 
+def test_ctrl_c_cancels_the_cluster_work_and_leaves_no_partial_file(tmp_path: Path, cluster: Cluster) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for index in range(16):
+        Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(folder / f"n{index:02d}.png")
+    out = tmp_path / "out"
+    command = ["quantize", str(folder), "-k", "16", "--sample", "0", "--out-dir", str(out)]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "kmimg", *command, "--scheduler", cluster.address],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (out.exists() and any(out.glob("*-k16.png"))) and run.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.send_signal(signal.SIGINT)
+    _, errors = run.communicate(timeout=60)
+    assert (run.returncode, errors) == (130, "kmimg: error: interrupted\n")
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 16
+    assert all(path.name.endswith("-k16.png") for path in written), written  # no temporary file left
+    for path in written:
+        with Image.open(path) as image:
+            image.load()  # complete
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

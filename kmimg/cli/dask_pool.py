@@ -21,8 +21,10 @@ import itertools
 import logging
 import os
 import queue
+import signal
 import socket
 import sys
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -95,8 +97,10 @@ def _quiet_logs(debug: bool) -> None:
     # what matters to the user itself, once. --debug keeps them.
     if debug:
         return
-    names = [name for name in logging.root.manager.loggerDict if name.startswith("distributed.")]
-    for name in ["distributed", *names]:  # Dask's configuration gives some their own level
+    # tornado's too: Ctrl-C inside a call into Dask's event loop logs a traceback there.
+    roots = ("distributed", "tornado")
+    names = [name for name in logging.root.manager.loggerDict if name.startswith(roots)]
+    for name in [*roots, *names]:  # Dask's configuration gives some their own level
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
@@ -223,10 +227,11 @@ class DaskPool:
             finally:
                 handle.release()
             tasks += chunk
-        if len(tasks) == 1:
-            placed = [_place(outcomes[0], tasks[0])]
-        else:
-            placed = committed(tasks, lambda index: _place(outcomes[index], tasks[index]))
+        with _interrupt_after():
+            if len(tasks) == 1:
+                placed = [_place(outcomes[0], tasks[0])]
+            else:
+                placed = committed(tasks, lambda index: _place(outcomes[index], tasks[index]))
         found, start = [], 0
         for _, chunk in done:
             found.append(placed[start : start + len(chunk)])
@@ -260,6 +265,24 @@ class DaskPool:
             with contextlib.suppress(Exception):
                 self.client.cancel(list(self.outstanding))
             self.outstanding.clear()
+
+
+@contextlib.contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Ctrl-C while results are being written takes effect once they are in place: a
+    KeyboardInterrupt between creating a temporary file and recording it would leave it behind.
+    (A local run writes in worker processes, which turn Ctrl-C into a failure of their task.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(1))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 #: Why an input failed when the scheduler went away mid-run.
