@@ -26,9 +26,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg.colorspace import _LINEAR_OF_BYTE, _RGB_TO_XYZ_D65
+from kmimg.types import DEFAULT_DITHER_LEVEL, ColorSpace
 
 #: Level of plain ``--dither`` (pngquant's default ``--floyd=1``).
-DEFAULT_LEVEL = 1.0
+DEFAULT_LEVEL = DEFAULT_DITHER_LEVEL
 
 #: Working spaces of the C kernel: each channel through a table, CIELAB, or linear-light
 #: diffusion with the nearest entry chosen in CIELAB.
@@ -92,14 +93,18 @@ def dither_indices(
     palette: NDArray[np.uint8],
     plain: NDArray[np.uint8],
     level: float,
-    space: int = SPACE_LAB,
+    fit_space: ColorSpace = ColorSpace.RGB,
+    *,
+    working: int | None = None,
 ) -> NDArray[np.uint8]:
     """Indices of ``rgb`` (h, w, 3) into the RGBA ``palette`` with error diffusion at
     ``level``; pixels with ``alpha`` < 255 keep their ``plain`` index (the undithered
-    mapping, which also shapes the dither map)."""
+    mapping, which also shapes the dither map). ``working`` overrides the working space that
+    :func:`working_space` picks for the palette's ``fit_space``."""
     entries = np.flatnonzero(palette[:, 3] == 255)
     if level == 0.0 or len(entries) < 2:
         return plain
+    space = working_space(fit_space) if working is None else working
     from kmimg import _dither
 
     rgb = np.ascontiguousarray(rgb)
@@ -128,6 +133,12 @@ def dither_indices(
         out,
     )
     return out
+
+
+def working_space(fit_space: ColorSpace) -> int:
+    """The kernel's working space for a palette fitted in ``fit_space``."""
+    del fit_space  # sRGB values measured best for both (benchmarks/NOTES.md)
+    return SPACE_TABLE
 
 
 def to_working(rgb: NDArray[np.uint8], space: int) -> NDArray[np.float64]:

@@ -6,8 +6,8 @@ that a sweep over several k (``compress-report``) pays for it once.
 
 Transparency policy: fully transparent pixels (alpha 0) take no part in the fit and all map to
 one palette entry ``(0, 0, 0, 0)``, which counts towards k; translucent alpha values are
-clustered together with the colour. Dithering (Floyd-Steinberg, Pillow's implementation, RGB
-distances) applies to fully opaque pixels; the others are mapped without it.
+clustered together with the colour. Dithering (:mod:`kmimg.dither`, ``options.dither`` the level,
+0 = none) applies to fully opaque pixels; the others are mapped without it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class QuantizeOptions:
     k: int = 16
     seed: int = 0
     space: ColorSpace = ColorSpace.RGB
-    dither: bool = False
+    #: Dithering level, 0-1 (0 = no dithering; see :mod:`kmimg.dither`).
+    dither: float = 0.0
     sample: int = DEFAULT_SAMPLE
 
     def __post_init__(self) -> None:
@@ -44,6 +45,8 @@ class QuantizeOptions:
             raise ValueError(f"k must be between {MIN_K} and {MAX_K}, got {self.k}")
         if self.sample < 0:
             raise ValueError("sample must be 0 (all pixels) or positive")
+        if not 0.0 <= self.dither <= 1.0:
+            raise ValueError(f"dither level must be between 0 and 1, got {self.dither}")
 
 
 @dataclass(frozen=True)
@@ -155,13 +158,14 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
     )
     palette, counts, order = _png_palette(fitted, analysis)
     entry_of_color = order[fitted.labels]
-    indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
-    quality = _quality(analysis, palette, entry_of_color, indices, options.dither) if measure else None
+    indices = _indices(analysis, entry_of_color, palette, dither=options.dither, space=options.space)
+    dither = options.dither > 0.0
+    quality = _quality(analysis, palette, entry_of_color, indices, dither) if measure else None
     return Quantized(
         indices=indices,
         palette=palette,
         counts=np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64)
-        if options.dither
+        if dither
         else counts,
         quality=quality,
         options=options,
@@ -193,7 +197,8 @@ def _indices(
     entry_of_color: NDArray[np.intp],
     palette: NDArray[np.uint8],
     *,
-    dither: bool,
+    dither: float,
+    space: ColorSpace = ColorSpace.RGB,
 ) -> NDArray[np.uint8]:
     height, width = analysis.rgb.shape[:2]
     per_visible = np.asarray(analysis.table.spread(entry_of_color.astype(np.uint8)), dtype=np.uint8)
@@ -203,34 +208,16 @@ def _indices(
         flat = np.full(height * width, _transparent_entry(palette), dtype=np.uint8)
         flat[analysis.visible] = per_visible
     indices = flat.reshape(height, width)
-    if dither:
-        indices = _dither_opaque(analysis, palette, indices)
+    if dither > 0.0:
+        from kmimg.dither import dither_indices
+
+        indices = dither_indices(analysis.rgb, analysis.alpha, palette, indices, dither, space)
     return indices
 
 
 def _transparent_entry(palette: NDArray[np.uint8]) -> int:
     zero = np.flatnonzero(palette[:, 3] == 0)
     return int(zero[0]) if len(zero) else 0
-
-
-def _dither_opaque(
-    analysis: Analysis, palette: NDArray[np.uint8], plain: NDArray[np.uint8]
-) -> NDArray[np.uint8]:
-    from PIL import Image
-
-    opaque_entries = np.flatnonzero(palette[:, 3] == 255)
-    if len(opaque_entries) < 2:
-        return plain
-    palette_image = Image.new("P", (1, 1))
-    palette_image.putpalette(palette[opaque_entries, :3].tobytes())
-    source = Image.fromarray(analysis.rgb)  # (h, w, 3) uint8: RGB
-    dithered: NDArray[np.uint8] = np.asarray(
-        source.quantize(palette=palette_image, dither=Image.Dither.FLOYDSTEINBERG)
-    )
-    result: NDArray[np.uint8] = opaque_entries.astype(np.uint8)[dithered]
-    if analysis.alpha is None:
-        return result
-    return np.where(analysis.alpha == 255, result, plain).astype(np.uint8)
 
 
 def _quality(

@@ -25,3 +25,6 @@ DEFAULT_MAX_PIXELS = 250_000_000
 
 #: Default number of pixels drawn from the colour histogram for the k-means fit (``--sample``).
 DEFAULT_SAMPLE = 250_000
+
+#: Dithering level of a bare ``--dither`` (0-1, as pngquant's ``--floyd``; 0 = no dithering).
+DEFAULT_DITHER_LEVEL = 1.0
