@@ -1,53 +1,54 @@
 """Dithering: mapping an image to a fitted palette with error diffusion (``--dither LEVEL``).
 
 Pure, like :mod:`kmimg.quantize`, which calls :func:`dither_indices` after the plain mapping.
-The method (measured against pngquant, ImageMagick and Pillow in ``benchmarks/dither.py``):
+The method, chosen by SSIMULACRA2 and FLIP against pngquant (``benchmarks/dither.py``,
+``benchmarks/NOTES.md``):
 
-- serpentine Floyd-Steinberg error diffusion in a working colour space (:data:`SPACES`), with
-  libimagequant's rules: errors too small to see are not diffused, the target colour is kept
-  near the colour cube by shrinking the whole error vector, and large errors are damped;
-- a *dither map* (:func:`dither_map`): the strength of the diffusion per pixel, lowered on
-  edges and in textured areas (where dithering only adds noise: jagged edges, speckled
-  texture) and full in smooth areas, where the undithered image shows bands;
-- ``level`` (0-1, as pngquant's ``--floyd``) scales the strength; 0 means no dithering.
+- serpentine Floyd-Steinberg error diffusion of the sRGB values;
+- the nearest palette entry by a distance that weights luma (``|d|² + 6 (y . d)²``, y the
+  Rec. 601 weights): the eye sees the structure of dither noise mostly in its luma;
+- libimagequant's rules: the level's curve ``1 - (1 - level)²`` times 15/16, errors too small
+  to see not diffused, the target kept near the colour cube by shrinking the whole error
+  vector (no clipped channels, so no hue shifts), and large errors damped (no lone specks);
+- ``level`` (0-1, as pngquant's ``--floyd``) scales the diffusion; 0 means no dithering.
 
-The error-diffusion loop is in C (``kmimg/_dither.c``); :func:`reference_diffuse` is the same
-loop in Python, for the tests. Pixels that are not fully opaque keep their plain index and
-take no part in the diffusion. Deterministic: one serial pass, the same for any thread count.
+The loop is in C (``kmimg/_dither.c``); :func:`reference_diffuse` is the same loop in Python,
+for the tests. Pixels that are not fully opaque keep their plain index and take no part in
+the diffusion. Deterministic: one serial pass, the same for any number of threads or jobs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg.colorspace import _LINEAR_OF_BYTE, _RGB_TO_XYZ_D65
-from kmimg.types import DEFAULT_DITHER_LEVEL, ColorSpace
+from kmimg.colorspace import LUMA_WEIGHTS
+from kmimg.types import DEFAULT_DITHER_LEVEL
 
-#: Level of plain ``--dither`` (pngquant's default ``--floyd=1``).
+#: Level of a bare ``--dither`` (pngquant's default ``--floyd=1``).
 DEFAULT_LEVEL = DEFAULT_DITHER_LEVEL
-
-#: Working spaces of the C kernel: each channel through a table, CIELAB, or linear-light
-#: diffusion with the nearest entry chosen in CIELAB.
-SPACE_TABLE, SPACE_LAB, SPACE_LINEAR_LAB = 0, 1, 2
-
-#: Rows of the dither map computed at a time (bounded memory on large images).
-_STRIP = 256
+#: Weight of the squared luma difference in the distance that picks each pixel's entry.
+LUMA_WEIGHT = 6.0
+#: Errors over this many times the plain mapping's mean squared error are damped.
+DAMP_FACTOR = 6.0
+#: ... but never below this squared error (libimagequant's quality 35, in 8-bit units).
+DAMP_FLOOR = 0.001 * 255.0**2
+#: Diffused errors whose square is below this are not applied (2 / 256² of the unit cube).
+MIN_ERR2 = 2.0 * (255.0 / 256.0) ** 2
+#: The target colour may leave the cube by this share of its side (libimagequant's 0.1).
+OVERSHOOT = 0.1
 
 
 @dataclass(frozen=True)
 class Kernel:
-    """Everything the diffusion loop reads besides the pixels: the working space (``space``,
-    the per-byte ``table``, the 3x3 ``matrix`` to XYZ / white), the strength per map unit,
-    the squared error below which nothing is diffused and above which it is damped, and the
-    bounds of the target colour."""
+    """Everything the diffusion loop reads besides the pixels and the palette: the working
+    space's ``matrix`` (sRGB values to working coordinates), the share of the error applied,
+    the squared errors below which nothing is diffused and above which it is damped, and the
+    box (working coordinates) that holds the targets."""
 
-    space: int
-    table: NDArray[np.float64]
     matrix: NDArray[np.float64]
     strength: float
     min_err2: float
@@ -57,34 +58,43 @@ class Kernel:
 
 
 def level_strength(level: float) -> float:
-    """Diffusion strength of a level in (0, 1]: libimagequant's curve ``1 - (1 - level)²``
-    (a linear one would dither almost nothing below 0.8) times 15/16, so that small errors do
-    not accumulate; per unit of the 0-255 dither map."""
+    """Share of the error diffused at a level in [0, 1]: libimagequant's curve
+    ``1 - (1 - level)²`` (a linear one would dither almost nothing below 0.8) times 15/16, so
+    that small errors do not accumulate."""
     if not 0.0 <= level <= 1.0:
         raise ValueError(f"dither level must be between 0 and 1, got {level}")
-    return (1.0 - (1.0 - level) * (1.0 - level)) * (15.0 / 16.0) / 255.0
+    return (1.0 - (1.0 - level) * (1.0 - level)) * (15.0 / 16.0)
 
 
-def make_kernel(level: float, space: int, mean_err2: float) -> Kernel:
-    """The kernel's settings for a level, a working space and the plain mapping's mean squared
-    error in that space (large errors are those over 2.4 times it, libimagequant's rule)."""
-    if space == SPACE_LAB:
-        table, scale = _LINEAR_OF_BYTE, 100.0
-        lo, hi = (-10.0, -150.0, -150.0), (110.0, 150.0, 150.0)
-    else:
-        table = _LINEAR_OF_BYTE * 255.0 if space == SPACE_LINEAR_LAB else np.arange(256.0)
-        scale = 255.0
-        lo, hi = (-0.1 * scale,) * 3, (1.1 * scale,) * 3
+def luma_matrix(weight: float) -> NDArray[np.float64]:
+    """``M`` with ``|M d|² = |d|² + weight (y . d)²`` (y the Rec. 601 luma weights)."""
+    y = np.array(LUMA_WEIGHTS)
+    yy = float(y @ y)
+    return np.eye(3) + ((math.sqrt(1.0 + weight * yy) - 1.0) / yy) * np.outer(y, y)
+
+
+def make_kernel(level: float, mean_err2: float) -> Kernel:
+    """The kernel's settings for a level and the plain mapping's mean squared error in the
+    working space."""
+    matrix = luma_matrix(LUMA_WEIGHT)
+    lo, hi = _box_bounds(matrix, -OVERSHOOT * 255.0, (1.0 + OVERSHOOT) * 255.0)
     return Kernel(
-        space=space,
-        table=np.ascontiguousarray(table, dtype=np.float64),
-        matrix=np.ascontiguousarray(_RGB_TO_XYZ_D65 / (255.0 if space == SPACE_LINEAR_LAB else 1.0)),
+        matrix=np.ascontiguousarray(matrix, dtype=np.float64),
         strength=level_strength(level),
-        min_err2=2.0 * (scale / 256.0) ** 2,
-        max_err2=max(2.4 * mean_err2, 0.001 * scale * scale),
+        min_err2=MIN_ERR2,
+        max_err2=max(DAMP_FACTOR * mean_err2, DAMP_FLOOR),
         lo=lo,
         hi=hi,
     )
+
+
+def _box_bounds(
+    matrix: NDArray[np.float64], lo: float, hi: float
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Per-coordinate bounds of ``matrix @ v`` for v in the cube [lo, hi]³."""
+    low = np.where(matrix > 0, matrix * lo, matrix * hi).sum(axis=1)
+    high = np.where(matrix > 0, matrix * hi, matrix * lo).sum(axis=1)
+    return (float(low[0]), float(low[1]), float(low[2])), (float(high[0]), float(high[1]), float(high[2]))
 
 
 def dither_indices(
@@ -93,38 +103,28 @@ def dither_indices(
     palette: NDArray[np.uint8],
     plain: NDArray[np.uint8],
     level: float,
-    fit_space: ColorSpace = ColorSpace.RGB,
-    *,
-    working: int | None = None,
 ) -> NDArray[np.uint8]:
     """Indices of ``rgb`` (h, w, 3) into the RGBA ``palette`` with error diffusion at
-    ``level``; pixels with ``alpha`` < 255 keep their ``plain`` index (the undithered
-    mapping, which also shapes the dither map). ``working`` overrides the working space that
-    :func:`working_space` picks for the palette's ``fit_space``."""
+    ``level``; pixels with ``alpha`` < 255 keep their ``plain`` (undithered) index, and the
+    plain mapping's error sets the damping threshold."""
     entries = np.flatnonzero(palette[:, 3] == 255)
     if level == 0.0 or len(entries) < 2:
         return plain
-    space = working_space(fit_space) if working is None else working
     from kmimg import _dither
 
-    rgb = np.ascontiguousarray(rgb)
-    colors = np.ascontiguousarray(palette[entries, :3])
-    kernel = make_kernel(level, space, _mean_err2(rgb, plain, palette, space))
+    kernel = make_kernel(level, _mean_err2(rgb, plain, palette))
     keep = None if alpha is None else np.ascontiguousarray(alpha != 255, dtype=np.uint8)
-    out = plain.copy()
+    out = np.array(plain, dtype=np.uint8, order="C")
     height, width = plain.shape
     _dither.diffuse(
-        rgb,
-        dither_map(rgb, plain),
+        np.ascontiguousarray(rgb),
         keep,
         width,
         height,
-        colors,
+        np.ascontiguousarray(palette[entries, :3]),
         entries.astype(np.uint8),
         len(entries),
-        kernel.table,
         kernel.matrix,
-        kernel.space,
         kernel.strength,
         kernel.min_err2,
         kernel.max_err2,
@@ -135,115 +135,88 @@ def dither_indices(
     return out
 
 
-def working_space(fit_space: ColorSpace) -> int:
-    """The kernel's working space for a palette fitted in ``fit_space``."""
-    del fit_space  # sRGB values measured best for both (benchmarks/NOTES.md)
-    return SPACE_TABLE
-
-
-def to_working(rgb: NDArray[np.uint8], space: int) -> NDArray[np.float64]:
-    """Colours ``(..., 3)`` in the diffusion space of ``space`` (numpy; as the kernel does)."""
-    kernel = make_kernel(1.0, space, 0.0)
-    lin = kernel.table[rgb]
-    if space != SPACE_LAB:
-        return lin
-    m = kernel.matrix
-    xyz = [m[r, 0] * lin[..., 0] + m[r, 1] * lin[..., 1] + m[r, 2] * lin[..., 2] for r in range(3)]
-    f = [np.where(v > 0.008856, np.cbrt(v), 7.787 * v + 16.0 / 116.0) for v in xyz]
-    return np.stack([116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])], axis=-1)
-
-
-def _mean_err2(rgb: NDArray[np.uint8], plain: NDArray[np.uint8], palette: NDArray[np.uint8], space: int) -> float:
-    """Mean squared error of the plain mapping in the diffusion space, over every 7th pixel."""
+def _mean_err2(rgb: NDArray[np.uint8], plain: NDArray[np.uint8], palette: NDArray[np.uint8]) -> float:
+    """Mean squared error of the plain mapping in the working space, over every 7th pixel of
+    a large image (every pixel of a small one)."""
     step = 7 if plain.size > 70_000 else 1
-    pixels = rgb.reshape(-1, 3)[::step]
-    mapped = palette[plain.reshape(-1)[::step], :3]
-    diff = to_working(pixels, space) - to_working(mapped, space)
-    return float(np.mean(np.sum(diff * diff, axis=-1)))
+    pixels = rgb.reshape(-1, 3)[::step].astype(np.float64)
+    mapped = palette[plain.reshape(-1)[::step], :3].astype(np.float64)
+    diff = (pixels - mapped) @ luma_matrix(LUMA_WEIGHT).T
+    return float(np.mean(np.sum(diff * diff, axis=-1))) if len(diff) else 0.0
 
 
-# ----------------------------------------------------------------------------- dither map
+# ----------------------------------------------------------------------------- reference
 
 
-def dither_map(rgb: NDArray[np.uint8], plain: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """Strength of the diffusion per pixel, 0-255 (C; :func:`reference_dither_map` is the
-    same in numpy)."""
-    from kmimg import _dither
-
+def reference_diffuse(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    palette: NDArray[np.uint8],
+    plain: NDArray[np.uint8],
+    level: float,
+) -> NDArray[np.uint8]:
+    """:func:`dither_indices` in pure Python, operation for operation as ``_dither.c`` (with
+    a plain scan for the nearest entry); for the tests, on small images."""
+    entries = [int(e) for e in np.flatnonzero(palette[:, 3] == 255)]
+    if level == 0.0 or len(entries) < 2:
+        return plain
+    kernel = make_kernel(level, _mean_err2(rgb, plain, palette))
+    m = [float(v) for v in kernel.matrix.reshape(-1)]
+    rows = [_work(m, palette[e, :3]) for e in entries]
     height, width = plain.shape
-    out = np.empty((height, width), dtype=np.uint8)
-    _dither.dither_map(np.ascontiguousarray(rgb), np.ascontiguousarray(plain), width, height, out)
+    out = plain.copy()
+    this_row = [[0.0, 0.0, 0.0] for _ in range(width + 2)]
+    forward = True
+    for y in range(height):
+        next_row = [[0.0, 0.0, 0.0] for _ in range(width + 2)]
+        for x in range(width) if forward else range(width - 1, -1, -1):
+            if alpha is not None and alpha[y, x] != 255:
+                continue
+            target = _target(kernel, _work(m, rgb[y, x]), this_row[x + 1])
+            dists = [_dist2(row, target) for row in rows]
+            j = dists.index(min(dists))
+            out[y, x] = entries[j]
+            e = [target[c] - rows[j][c] for c in range(3)]
+            if (e[0] * e[0] + e[1] * e[1]) + e[2] * e[2] > kernel.max_err2:
+                e = [v * 0.75 for v in e]
+            _spread(this_row, next_row, x + 1, 1 if forward else -1, e)
+        this_row, forward = next_row, not forward
     return out
 
 
-def reference_dither_map(rgb: NDArray[np.uint8], plain: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """Strength of the diffusion per pixel, 0-255: low on edges and texture of the image and
-    where the plain mapping changes index often, full in smooth areas (libimagequant's idea:
-    its contrast maps and ``update_dither_map``). Integer filters, so that the C version gives
-    the same bytes."""
-    noise, edges = _contrast(rgb)
-    noise = _cross(_cross(noise, np.maximum), np.maximum)
-    noise = _cross(_box_blur(noise, 3), np.maximum)
-    for _ in range(3):
-        noise = _cross(noise, np.minimum)
-    edges = _cross(_cross(edges, np.minimum), np.maximum)
-    flat = np.minimum(noise, edges).astype(np.float64)
-    value = (flat + 128.0) * (255.0 / 383.0) * _run_factor(plain)
-    return value.astype(np.uint8)
+def _work(m: list[float], rgb: NDArray[np.uint8]) -> list[float]:
+    v = [float(c) for c in rgb]
+    return [(m[3 * r] * v[0] + m[3 * r + 1] * v[1]) + m[3 * r + 2] * v[2] for r in range(3)]
 
 
-def _contrast(rgb: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    """Two maps, 255 where the image is smooth: ``noise`` (low in texture, not on lone edges)
-    and ``edges`` (low on any contrast), from the second differences of each pixel's row and
-    column neighbours (largest over the channels, 0-510)."""
-    v = rgb.astype(np.int32)
-    p = np.pad(v, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    horiz = np.abs(p[1:-1, :-2] + p[1:-1, 2:] - 2 * v).max(axis=-1)
-    vert = np.abs(p[:-2, 1:-1] + p[2:, 1:-1] - 2 * v).max(axis=-1)
-    edge = np.maximum(horiz, vert)
-    h, e = horiz.astype(np.float64) / 255.0, edge.astype(np.float64) / 255.0
-    vv = vert.astype(np.float64) / 255.0
-    z = 1.0 - np.maximum(e - np.abs(h - vv) * 0.5, np.minimum(h, vv))
-    z = np.maximum(z, 0.0)
-    z = (z * z) * (z * z)
-    noise = (80.0 + z * 175.0).astype(np.uint8)
-    edges = np.clip(255 - edge, 0, 255).astype(np.uint8)
-    return noise, edges
+def _dist2(a: list[float], b: list[float]) -> float:
+    d = [a[c] - b[c] for c in range(3)]
+    return (d[0] * d[0] + d[1] * d[1]) + d[2] * d[2]
 
 
-def _cross(a: NDArray[np.uint8], op: np.ufunc) -> NDArray[np.uint8]:
-    """``op`` (maximum or minimum) of each value and its four neighbours (edges replicated)."""
-    p = np.pad(a, 1, mode="edge")
-    result = op(op(op(p[1:-1, :-2], p[1:-1, 2:]), op(p[:-2, 1:-1], p[2:, 1:-1])), a)
-    return np.asarray(result, dtype=np.uint8)
+def _target(kernel: Kernel, px: list[float], err: list[float]) -> list[float]:
+    s = [v * kernel.strength for v in err]
+    e2 = (s[0] * s[0] + s[1] * s[1]) + s[2] * s[2]
+    if e2 < kernel.min_err2:
+        return px
+    ratio = 1.0
+    for c in range(3):
+        v = px[c] + s[c]
+        if v > kernel.hi[c]:
+            ratio = min(ratio, (kernel.hi[c] - px[c]) / s[c])
+        elif v < kernel.lo[c]:
+            ratio = min(ratio, (kernel.lo[c] - px[c]) / s[c])
+    ratio = max(ratio, 0.0)
+    if e2 > kernel.max_err2:
+        ratio *= 0.8
+    return [px[c] + s[c] * ratio for c in range(3)]
 
 
-def _box_blur(a: NDArray[np.uint8], radius: int) -> NDArray[np.uint8]:
-    """Mean (rounded down) over 2 radius + 1 values along the rows, then the columns."""
-    out = a.astype(np.int32)
-    for axis in (1, 0):
-        widths = [(0, 0), (0, 0)]
-        widths[axis] = (radius, radius)
-        p = np.pad(out, widths, mode="edge")
-        size = out.shape[axis]
-        total = sum(np.take(p, np.arange(d, d + size), axis=axis) for d in range(2 * radius + 1))
-        out = np.asarray(total) // (2 * radius + 1)
-    return out.astype(np.uint8)
-
-
-def _run_factor(plain: NDArray[np.uint8]) -> NDArray[np.float64]:
-    """Per pixel, how settled the plain mapping is around it: a run of one index along a row,
-    of length L with V pixels of the same index right above or below it, scores
-    ``1 - 20 / (20 + 10 L + 15 V)`` (libimagequant's ``update_dither_map``)."""
-    height, width = plain.shape
-    starts = np.ones((height, width), dtype=bool)
-    starts[:, 1:] = plain[:, 1:] != plain[:, :-1]
-    run = np.cumsum(starts.reshape(-1)) - 1
-    same = np.zeros((height, width), dtype=np.int64)
-    same[1:] += plain[1:] == plain[:-1]
-    same[:-1] += plain[:-1] == plain[1:]
-    length = np.bincount(run)
-    vertical = np.bincount(run, weights=same.reshape(-1)).astype(np.int64)
-    score = (10 * length + 15 * vertical).astype(np.float64)
-    factor = 1.0 - 20.0 / (20.0 + score)
-    return np.asarray(factor[run].reshape(height, width))
+def _spread(
+    this_row: list[list[float]], next_row: list[list[float]], x: int, step: int, e: list[float]
+) -> None:
+    for c in range(3):
+        this_row[x + step][c] += e[c] * (7.0 / 16.0)
+        next_row[x + step][c] += e[c] * (1.0 / 16.0)
+        next_row[x][c] += e[c] * (5.0 / 16.0)
+        next_row[x - step][c] += e[c] * (3.0 / 16.0)

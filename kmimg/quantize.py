@@ -158,7 +158,7 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
     )
     palette, counts, order = _png_palette(fitted, analysis)
     entry_of_color = order[fitted.labels]
-    indices = _indices(analysis, entry_of_color, palette, dither=options.dither, space=options.space)
+    indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
     dither = options.dither > 0.0
     quality = _quality(analysis, palette, entry_of_color, indices, dither) if measure else None
     return Quantized(
@@ -198,7 +198,6 @@ def _indices(
     palette: NDArray[np.uint8],
     *,
     dither: float,
-    space: ColorSpace = ColorSpace.RGB,
 ) -> NDArray[np.uint8]:
     height, width = analysis.rgb.shape[:2]
     per_visible = np.asarray(analysis.table.spread(entry_of_color.astype(np.uint8)), dtype=np.uint8)
@@ -211,7 +210,7 @@ def _indices(
     if dither > 0.0:
         from kmimg.dither import dither_indices
 
-        indices = dither_indices(analysis.rgb, analysis.alpha, palette, indices, dither, space)
+        indices = dither_indices(analysis.rgb, analysis.alpha, palette, indices, dither)
     return indices
 
 
