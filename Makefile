@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean bench wheel-check
+.PHONY: demo test lint typecheck pytest clean bench bench-dither wheel-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,13 @@ bench: $(BENCH_VENV)/.installed
 	@command -v pngquant >/dev/null && command -v convert >/dev/null || \
 		{ echo "make bench needs pngquant and ImageMagick: apt-get install -y pngquant imagemagick"; exit 1; }
 	$(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# kmimg --dither against pngquant's dithering and ImageMagick (SSIMULACRA2, FLIP, bytes, time per
+# megapixel) on the hold-out photos; writes benchmarks/DITHER.md (issue 15). BENCH_ARGS=--quick: k = 16.
+bench-dither: $(BENCH_VENV)/.installed
+	@command -v pngquant >/dev/null && command -v convert >/dev/null || \
+		{ echo "make bench-dither needs pngquant and ImageMagick: apt-get install -y pngquant imagemagick"; exit 1; }
+	$(BENCH_VENV)/bin/python benchmarks/dither.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -164,9 +164,7 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
     return Quantized(
         indices=indices,
         palette=palette,
-        counts=np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64)
-        if dither
-        else counts,
+        counts=np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64) if dither else counts,
         quality=quality,
         options=options,
     )
