@@ -184,7 +184,7 @@ def test_cli_bare_dither_before_the_input_and_level_one_agree(ramp: Path, tmp_pa
 
 def test_cli_level_zero_and_no_dither_are_the_default(ramp: Path, tmp_path: Path) -> None:
     outs = [tmp_path / f"{i}.png" for i in range(3)]
-    for out, args in zip(outs, ([], ["--dither", "0"], ["--no-dither"])):
+    for out, args in zip(outs, ([], ["--dither", "0"], ["--no-dither"]), strict=True):
         assert quantize_cli(str(ramp), "-k", "8", *args, "-o", str(out)).exit_code == 0
     assert outs[0].read_bytes() == outs[1].read_bytes() == outs[2].read_bytes()
 
