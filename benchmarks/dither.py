@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import statistics
 import subprocess
@@ -86,6 +87,16 @@ def quality(
         for method, k, _, score, flip, size in pool.map(measure, jobs):
             rows.setdefault((method, k), []).append((score, flip, size))
     return rows
+
+
+def save_rows(rows: Rows) -> Rows:
+    (OUT / "quality.json").write_text(json.dumps([[m, k, v] for (m, k), v in rows.items()]))
+    return rows
+
+
+def load_rows() -> Rows:
+    data = json.loads((OUT / "quality.json").read_text())
+    return {(m, k): [tuple(r) for r in v] for m, k, v in data}  # type: ignore[misc]
 
 
 def _run(args: list[str]) -> tuple[float, float]:
@@ -226,12 +237,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="photos measured at once (default 2)")
     parser.add_argument("--runs", type=int, default=3, help="speed runs per variant (default 3)")
     parser.add_argument("--no-speed", action="store_true", help="skip the 12 MP timing")
+    parser.add_argument(
+        "--reuse-quality", action="store_true", help="take the quality figures of the last run (work/dither)"
+    )
     args = parser.parse_args(argv)
     ks = (16,) if args.quick else KS
+    if args.reuse_quality:
+        ks = tuple(sorted({k for _, k, _ in json.loads((OUT / "quality.json").read_text())}))
     runs = 1 if args.quick else args.runs
     OUT.mkdir(parents=True, exist_ok=True)
     photos = inputs.holdout_inputs()
-    rows = quality(photos, ks, args.workers)
+    rows = load_rows() if args.reuse_quality else save_rows(quality(photos, ks, args.workers))
     speeds = [] if args.no_speed else speed(inputs.holdout_12mp(), (16, 256), runs)
     write_report(rows, ks, photos, speeds, runs)
     return 0

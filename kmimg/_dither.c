@@ -62,6 +62,23 @@ static void to_work(const double *matrix, const uint8_t *rgb, double *out) {
         out[r] = (matrix[3 * r] * v[0] + matrix[3 * r + 1] * v[1]) + matrix[3 * r + 2] * v[2];
 }
 
+/* The products of to_work for every byte value: product[c][v][r] = matrix[r][c] * v, so that a
+ * pixel costs three sums of table entries (the same doubles, added in the same order). */
+typedef struct {
+    double product[3][256][3];
+} Products;
+
+static void products_init(const double *matrix, Products *t) {
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++)
+            for (int r = 0; r < 3; r++) t->product[c][v][r] = matrix[3 * r + c] * (double)v;
+}
+
+static void to_work_fast(const Products *t, const uint8_t *rgb, double *out) {
+    const double *a = t->product[0][rgb[0]], *b = t->product[1][rgb[1]], *c = t->product[2][rgb[2]];
+    for (int r = 0; r < 3; r++) out[r] = (a[r] + b[r]) + c[r];
+}
+
 static double dist2(const double *a, const double *b) {
     double d0 = a[0] - b[0], d1 = a[1] - b[1], d2 = a[2] - b[2];
     return (d0 * d0 + d1 * d1) + d2 * d2;
@@ -175,7 +192,7 @@ static void spread(double *here, double *below, int forward, const double *e) {
     }
 }
 
-static void diffuse_rows(const double *matrix, Palette *pal, const Rules *r, const Image *im, double *err) {
+static void diffuse_rows(const Products *t, Palette *pal, const Rules *r, const Image *im, double *err) {
     Py_ssize_t w = im->width, ew = w + 2;
     double *this_row = err, *next_row = err + 3 * ew;
     int forward = 1;
@@ -186,7 +203,7 @@ static void diffuse_rows(const double *matrix, Palette *pal, const Rules *r, con
             Py_ssize_t i = y * w + x;
             if (im->keep != NULL && im->keep[i]) continue; /* not opaque: plain index, no error */
             double px[3], target[3], e[3];
-            to_work(matrix, im->rgb + 3 * i, px);
+            to_work_fast(t, im->rgb + 3 * i, px);
             dithered_target(r, px, this_row + 3 * (x + 1), target);
             int j = nearest(pal, target);
             im->out[i] = im->ids[j];
@@ -229,19 +246,22 @@ static int check(const Buffers *b, Py_ssize_t n, Py_ssize_t m, int has_keep) {
 static int run(const Buffers *b, int has_keep, Py_ssize_t width, Py_ssize_t height, int m, const Rules *r) {
     double *err = calloc((size_t)(6 * (width + 2)), sizeof(double));
     Palette *pal = malloc(sizeof(Palette));
+    Products *t = malloc(sizeof(Products));
     const double *matrix = (const double *)b->matrix.buf;
-    int failed = err == NULL || pal == NULL;
+    int failed = err == NULL || pal == NULL || t == NULL;
     if (!failed) {
         Image im = {(const uint8_t *)b->rgb.buf, has_keep ? (const uint8_t *)b->keep.buf : NULL,
                     (const uint8_t *)b->ids.buf, (uint8_t *)b->out.buf, width, height};
         Py_BEGIN_ALLOW_THREADS
+        products_init(matrix, t);
         failed = palette_init(matrix, (const uint8_t *)b->palette.buf, m, r, pal) != 0;
-        if (!failed) diffuse_rows(matrix, pal, r, &im, err);
+        if (!failed) diffuse_rows(t, pal, r, &im, err);
         Py_END_ALLOW_THREADS
         free(pal->cell_entries);
     }
     free(err);
     free(pal);
+    free(t);
     return failed ? -1 : 0;
 }
 
