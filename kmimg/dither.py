@@ -220,3 +220,44 @@ def _spread(
         next_row[x + step][c] += e[c] * (1.0 / 16.0)
         next_row[x][c] += e[c] * (5.0 / 16.0)
         next_row[x - step][c] += e[c] * (3.0 / 16.0)
+
+
+# ----------------------------------------------------------------------------- quality figures
+
+#: Pixels measured at a time by :func:`color_errors` (bounded memory on large images).
+_MEASURE_STRIP = 1 << 20
+
+
+def color_errors(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    visible: NDArray[np.bool_] | None,
+    palette: NDArray[np.uint8],
+    indices: NDArray[np.uint8],
+) -> tuple[float, float]:
+    """Mean squared error per sample (R, G, B, and A when ``alpha`` is given) and mean
+    CIEDE2000 of a dithered image over its ``visible`` pixels, a strip of pixels at a time
+    (a dithered image has no colour-to-entry function to measure by, as the plain one does)."""
+    from kmimg import metrics
+
+    flat_rgb, flat_indices = rgb.reshape(-1, 3), indices.reshape(-1)
+    channels = 3 if alpha is None else 4
+    squared = delta_e = 0.0
+    total = 0
+    for start in range(0, len(flat_indices), _MEASURE_STRIP):
+        rows = slice(start, start + _MEASURE_STRIP)
+        original = flat_rgb[rows]
+        if alpha is not None:
+            original = np.column_stack([original, alpha.reshape(-1)[rows]])
+        output = palette[flat_indices[rows], :channels]
+        if visible is not None:
+            original, output = original[visible[rows]], output[visible[rows]]
+        if not len(original):
+            continue
+        diff = original.astype(np.float64) - output.astype(np.float64)
+        squared += float(np.einsum("ij,ij->", diff, diff))
+        delta_e += metrics.delta_e2000_images(original[:, :3], output[:, :3]) * len(original)
+        total += len(original)
+    if not total:
+        return 0.0, 0.0
+    return squared / (channels * total), delta_e / total

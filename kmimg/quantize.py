@@ -247,12 +247,8 @@ def _color_errors(
         mse = metrics.weighted_mse(table.colors, mapped, table.counts)
         delta_e = metrics.mean_delta_e2000_indexed(table.colors, palette, entry_of_color, table.counts)
         return metrics.psnr_from_mse(mse), delta_e
-    original = analysis.rgb.reshape(-1, 3)
-    output = palette[indices.reshape(-1)]
-    if table.channels == 4:
-        assert analysis.alpha is not None
-        original = np.column_stack([original, analysis.alpha.reshape(-1)])
-    if analysis.visible is not None:
-        original, output = original[analysis.visible], output[analysis.visible]
-    mse = metrics.weighted_mse(original, output, np.ones(len(original)))
-    return metrics.psnr_from_mse(mse), metrics.delta_e2000_images(original[:, :3], output[:, :3])
+    from kmimg.dither import color_errors  # a dithered image is measured pixel by pixel
+
+    alpha = analysis.alpha if table.channels == 4 else None
+    mse, delta_e = color_errors(analysis.rgb, alpha, analysis.visible, palette, indices)
+    return metrics.psnr_from_mse(mse), delta_e
