@@ -96,39 +96,42 @@ def save_rows(rows: Rows) -> Rows:
 
 def load_rows() -> Rows:
     data = json.loads((OUT / "quality.json").read_text())
-    return {(m, k): [tuple(r) for r in v] for m, k, v in data}  # type: ignore[misc]
+    return {(m, k): [(float(a), float(b), int(c)) for a, b, c in v] for m, k, v in data}
 
 
-def _run(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one process, from GNU time."""
+def _run(args: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one process (GNU time)."""
     start = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "%M %U %S", *args], capture_output=True, text=True, check=True
+    )
     wall = time.perf_counter() - start
-    return wall, int(done.stderr.strip().splitlines()[-1]) / 1024
+    rss, user, system = done.stderr.strip().splitlines()[-1].split()
+    return wall, float(user) + float(system), int(rss) / 1024
 
 
-SpeedRow = tuple[int, float, float, float, float, float]
+#: k, then median wall and CPU seconds undithered, the same with --dither, peak RSS of each
+SpeedRow = tuple[int, float, float, float, float, float, float]
 
 
-def speed(photo: Path, ks: Sequence[int], runs: int) -> list[SpeedRow]:
-    """Per k: median wall without and with --dither, the difference per megapixel, and the
-    peak RSS (MB) of each."""
-    rows = []
+def speed(photo: Path, ks: Sequence[int], runs: int, extra: Sequence[str] = ()) -> list[SpeedRow]:
+    """Per k: medians of wall and CPU time without and with --dither, and the peak RSS (MB)."""
+    rows: list[SpeedRow] = []
     target = OUT / "speed.png"
-    megapixels = Image.open(photo).size[0] * Image.open(photo).size[1] / 1e6
     for k in ks:
-        base = [KMIMG, "quantize", str(photo), "-k", str(k), "-q", "-o", str(target)]
+        base = [KMIMG, "quantize", str(photo), "-k", str(k), "-q", *extra, "-o", str(target)]
         plain, dithered = [], []
         for _ in range(runs):  # alternating, so that drift of the shared machine hits both
             plain.append(_run(base))
             dithered.append(_run([*base, "--dither"]))
-        wall_plain = statistics.median(w for w, _ in plain)
-        wall_dither = statistics.median(w for w, _ in dithered)
-        rss_plain, rss_dither = max(r for _, r in plain), max(r for _, r in dithered)
-        rows.append(
-            (k, wall_plain, wall_dither, (wall_dither - wall_plain) / megapixels, rss_plain, rss_dither)
+        wall = [statistics.median(v[0] for v in runs_) for runs_ in (plain, dithered)]
+        cpu = [statistics.median(v[1] for v in runs_) for runs_ in (plain, dithered)]
+        rss = [max(v[2] for v in runs_) for runs_ in (plain, dithered)]
+        rows.append((k, wall[0], cpu[0], wall[1], cpu[1], rss[0], rss[1]))
+        print(
+            f"k={k} {' '.join(extra)}: wall {wall[0]:.2f} -> {wall[1]:.2f} s, "
+            f"CPU {cpu[0]:.2f} -> {cpu[1]:.2f} s"
         )
-        print(f"k={k}: {wall_plain:.2f} s -> {wall_dither:.2f} s with --dither", flush=True)
     return rows
 
 

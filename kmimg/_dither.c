@@ -38,8 +38,10 @@ typedef struct {
     double grid_lo[3], grid_step[3], grid_scale[3];
     /* squared distance along one axis from each entry to each grid slab, and to its far side */
     double axis_near[3][GRID][MAX_ENTRIES], axis_far[3][GRID][MAX_ENTRIES];
-    int cell_count[CELLS]; /* -1 until built */
-    uint8_t *cell_entries; /* m per cell */
+    int32_t cell_start[CELLS]; /* offset of each cell's list in lists; -1 until built */
+    int16_t cell_count[CELLS];
+    uint8_t *lists; /* the cells' lists, in the order the diffusion first reached them */
+    size_t used, capacity;
 } Palette;
 
 typedef struct {
@@ -104,15 +106,18 @@ static int palette_init(const double *matrix, const uint8_t *rgb, int m, const R
             }
         }
     }
-    for (int cell = 0; cell < CELLS; cell++) pal->cell_count[cell] = -1;
-    pal->cell_entries = malloc((size_t)CELLS * (size_t)m);
-    return pal->cell_entries == NULL ? -1 : 0;
+    for (int cell = 0; cell < CELLS; cell++) pal->cell_start[cell] = -1;
+    pal->capacity = (size_t)1 << 16;
+    pal->used = 0;
+    pal->lists = malloc(pal->capacity);
+    return pal->lists == NULL ? -1 : 0;
 }
 
 /* The entries that can be nearest to some point of a cell, in ascending order: those whose
  * distance to the cell is at most the smallest distance within which one entry covers all of
- * it (with a relative margin far above rounding). */
-static void cell_build(Palette *pal, int cell) {
+ * it (with a relative margin far above rounding). Returns -1 when out of memory (the caller
+ * then scans every entry: the same answer, slower). */
+static int cell_build(Palette *pal, int cell) {
     int m = pal->m, g[3] = {cell / (GRID * GRID), (cell / GRID) % GRID, cell % GRID}, count = 0;
     double near[MAX_ENTRIES], cover = INFINITY;
     for (int j = 0; j < m; j++) {
@@ -120,10 +125,19 @@ static void cell_build(Palette *pal, int cell) {
         double far = (pal->axis_far[0][g[0]][j] + pal->axis_far[1][g[1]][j]) + pal->axis_far[2][g[2]][j];
         if (far < cover) cover = far;
     }
-    uint8_t *list = pal->cell_entries + (size_t)cell * (size_t)m;
+    if (pal->used + (size_t)m > pal->capacity) {
+        uint8_t *grown = realloc(pal->lists, 2 * pal->capacity);
+        if (grown == NULL) return -1;
+        pal->lists = grown;
+        pal->capacity *= 2;
+    }
+    uint8_t *list = pal->lists + pal->used;
     for (int j = 0; j < m; j++)
         if (near[j] <= cover * (1.0 + 1e-9) + 1e-9) list[count++] = (uint8_t)j;
-    pal->cell_count[cell] = count;
+    pal->cell_start[cell] = (int32_t)pal->used;
+    pal->cell_count[cell] = (int16_t)count;
+    pal->used += (size_t)count;
+    return 0;
 }
 
 /* The grid cell of q, or -1 outside the grid. */
@@ -141,9 +155,8 @@ static int cell_of(const Palette *pal, const double *q) {
 static int nearest(Palette *pal, const double *q) {
     int cell = cell_of(pal, q), count = pal->m;
     const uint8_t *list = NULL;
-    if (cell >= 0) {
-        if (pal->cell_count[cell] < 0) cell_build(pal, cell);
-        list = pal->cell_entries + (size_t)cell * (size_t)pal->m;
+    if (cell >= 0 && (pal->cell_start[cell] >= 0 || cell_build(pal, cell) == 0)) {
+        list = pal->lists + pal->cell_start[cell];
         count = pal->cell_count[cell];
     }
     double best = INFINITY;
@@ -257,7 +270,7 @@ static int run(const Buffers *b, int has_keep, Py_ssize_t width, Py_ssize_t heig
         failed = palette_init(matrix, (const uint8_t *)b->palette.buf, m, r, pal) != 0;
         if (!failed) diffuse_rows(t, pal, r, &im, err);
         Py_END_ALLOW_THREADS
-        free(pal->cell_entries);
+        free(pal->lists);
     }
     free(err);
     free(pal);

@@ -136,13 +136,18 @@ def dither_indices(
 
 
 def _mean_err2(rgb: NDArray[np.uint8], plain: NDArray[np.uint8], palette: NDArray[np.uint8]) -> float:
-    """Mean squared error of the plain mapping in the working space, over every 7th pixel of
-    a large image (every pixel of a small one)."""
+    """Mean squared error of the plain mapping in the working space (``|d|² + w (y . d)²``),
+    over every 7th pixel of a large image (every pixel of a small one). Element-wise numpy
+    (no BLAS), so that the figure is the same for any number of threads."""
     step = 7 if plain.size > 70_000 else 1
-    pixels = rgb.reshape(-1, 3)[::step].astype(np.float64)
-    mapped = palette[plain.reshape(-1)[::step], :3].astype(np.float64)
-    diff = (pixels - mapped) @ luma_matrix(LUMA_WEIGHT).T
-    return float(np.mean(np.sum(diff * diff, axis=-1))) if len(diff) else 0.0
+    pixels = rgb.reshape(-1, 3)[::step]
+    mapped = palette[plain.reshape(-1)[::step], :3]
+    if not len(pixels):
+        return 0.0
+    d = [pixels[:, c].astype(np.float64) - mapped[:, c] for c in range(3)]
+    luma = (d[0] * LUMA_WEIGHTS[0] + d[1] * LUMA_WEIGHTS[1]) + d[2] * LUMA_WEIGHTS[2]
+    squared = (d[0] * d[0] + d[1] * d[1]) + d[2] * d[2] + LUMA_WEIGHT * (luma * luma)
+    return float(np.mean(squared))
 
 
 # ----------------------------------------------------------------------------- reference
