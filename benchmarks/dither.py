@@ -231,8 +231,9 @@ def write_report(
             "## Speed and memory: the 12 MP hold-out photo",
             "",
             f"`kmimg quantize holdout-12mp.png -k K -q -o OUT` with and without `--dither`, {runs} runs "
-            "each, alternating; medians of whole-process wall time, peak RSS from GNU time. "
-            "Target: at most 0.15 s per megapixel more, and 400 MB.",
+            "each, alternating; medians of whole-process wall time and of CPU time (user + system, "
+            "which the other users of a shared machine disturb less than wall time), peak RSS from "
+            "GNU time. Target: at most 0.15 s per megapixel more, and 400 MB.",
             "",
             *speed_table(speeds, 12.0),
             "",
