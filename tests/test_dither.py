@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from kmimg import dither
 from kmimg.cli import app
-from kmimg.cli.quantize import expand_bare_dither
+from kmimg.cli._dither import expand_bare_dither
 from kmimg.quantize import QuantizeOptions, quantize
 from kmimg.types import ColorSpace
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from typer.core import TyperCommand
 
 from kmimg.cli import _options as opt
 from kmimg.cli._common import (
@@ -28,8 +27,9 @@ from kmimg.cli._common import (
     skip_blas_threads,
     write_json,
 )
+from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
 from kmimg.errors import UsageError
-from kmimg.types import DEFAULT_DITHER_LEVEL, DEFAULT_MAX_PIXELS, DEFAULT_SAMPLE, ColorSpace
+from kmimg.types import DEFAULT_MAX_PIXELS, DEFAULT_SAMPLE, ColorSpace
 
 if TYPE_CHECKING:
     from kmimg.quantize import Quantized, QuantizeOptions
@@ -52,44 +52,7 @@ class QuantizeTask:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("quantize", cls=_BareDither)(quantize_command)
-
-
-class _BareDither(TyperCommand):
-    """``--dither`` takes an optional LEVEL: a bare ``--dither`` (not followed by a number)
-    becomes ``--dither=1``. Click options have either a value or none, so the arguments are
-    rewritten before parsing (up to a ``--``)."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, expand_bare_dither(args))
-
-
-def expand_bare_dither(args: list[str]) -> list[str]:
-    """``args`` with each ``--dither`` that is not followed by a number made ``--dither=1``."""
-    out = list(args)
-    for i, token in enumerate(out):
-        if token == "--":
-            break
-        if token == "--dither" and not (i + 1 < len(out) and _is_number(out[i + 1])):
-            out[i] = f"--dither={DEFAULT_DITHER_LEVEL:g}"
-    return out
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
-def _dither_level(dither: float | None, no_dither: bool) -> float:
-    if dither is not None and no_dither:
-        raise UsageError("give --dither or --no-dither, not both")
-    level = 0.0 if dither is None else dither
-    if not 0.0 <= level <= 1.0:
-        raise UsageError(f"--dither LEVEL must be between 0 and 1, got {dither:g}")
-    return level
+    app.command("quantize", cls=BareDither)(quantize_command)
 
 
 def quantize_command(
@@ -112,16 +75,8 @@ def quantize_command(
         ColorSpace,
         typer.Option("--space", help="Fit and map colours in RGB (best PSNR) or CIELAB (best ΔE)."),
     ] = ColorSpace.RGB,
-    dither: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option(
-            "--dither",
-            help="Dither (error diffusion) at LEVEL 0-1; a bare --dither means 1. Off by default.",
-            metavar="[LEVEL]",
-            show_default=False,
-        ),
-    ] = None,
-    no_dither: Annotated[bool, typer.Option("--no-dither", help="No dithering (the default).")] = False,
+    dither: DitherLevel = None,
+    no_dither: NoDither = False,
     sample: Annotated[
         int,
         typer.Option(
@@ -148,7 +103,7 @@ def quantize_command(
     with boundary(reporter):
         from kmimg.quantize import QuantizeOptions
 
-        level = _dither_level(dither, no_dither)
+        level = dither_level(dither, no_dither)
         options = QuantizeOptions(k=colors, seed=seed, space=space, dither=level, sample=sample)
         tasks, refused = _plan(
             inputs, suffix=f"-k{colors}.png", output=output, out_dir=out_dir, recursive=recursive, force=force
