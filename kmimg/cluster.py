@@ -12,9 +12,10 @@ so kmimg always works on the histogram:
    Lloyd passes over *all* distinct colours, rounds them to 8-bit colours and drops duplicates,
    then runs Lloyd passes on the rounded palette until it settles. From k = 32 up (RGB) the
    distance is ``dR^2 + dG^2 + dB^2 + 0.8 dY^2`` (Y = luma): a little colour error traded
-   for luma detail, which SSIM weighs (at small k the colour error dominates and the plain
-   distance wins on both PSNR and SSIM). Plain numpy: importing ``sklearn.cluster`` alone costs
-   about a second.
+   for luma detail, which SSIM weighs. Below k = 32 the fit runs on gamma-adjusted channels
+   with a larger luma term (more entries for dark tones), and the rounded passes and the mapping
+   use the plain distance (see :class:`FitSchedule`). The k-means loops are kmimg's own C
+   (:mod:`kmimg._engine`): importing ``sklearn.cluster`` alone costs about a second.
 3. Every distinct colour is mapped to its nearest palette entry once; pixels get their colour's
    entry through the table, never through a per-pixel nearest-neighbour search.
 
@@ -53,11 +54,19 @@ class FitSchedule:
     photos the extra passes and the rounded passes gain ~0.03 dB at k = 64 and 256 (the extra
     passes would cost ~50 ms per photo at k = 16 for +0.004 dB, hence not below ``large_k``);
     the luma term turns mean SSIM from -0.0015 to +0.0020 (k = 64) and from -0.0012 to +0.0005
-    (k = 256) for 0.03-0.04 dB of PSNR. ``small_k_luma_extra``: on 8 hold-out photos
-    (2026-12-02) 1.0 would turn mean SSIM at k = 8 from -0.0059 to -0.0004 against pngquant (the
-    loss is on two dark Hubble images) for 0.03-0.06 dB of PSNR, and cost 0.03 dB on the
-    samples: left at 0 until the dark tones get a weighting of their own (fitting in CIELAB
-    instead costs 1.2 dB at k = 8 and 16 and loses SSIM too).
+    (k = 256) for 0.03-0.04 dB of PSNR.
+
+    Below ``large_k`` (RGB; 2026-12-02, issue 11) the fit runs in a space that gives dark tones
+    and luma more room: each channel raised to ``small_k_gamma`` on a 0-255 scale, then the luma
+    term ``small_k_luma_extra``; the rounded passes and the mapping then use the plain distance,
+    which takes back part of the PSNR. On 8 hold-out photos mean SSIM against pngquant went from
+    -0.0059 / -0.0013 to +0.0024 / +0.0032 at k = 8 / 16 (the loss was on two dark Hubble images,
+    whose noisy black sky pngquant keeps in more levels) for 0.08 / 0.05 dB of the PSNR gain
+    (+0.34 / +0.44 -> +0.26 / +0.39 dB); on the six samples +0.23 / +0.25 -> +0.16 / +0.15 dB.
+    Measured alternatives: the luma term alone (1.0-2.0) leaves k = 8 at -0.003; gamma alone
+    does not reach 0 at k = 8; mapping in the gamma space too gains more SSIM (+0.007) but costs
+    0.17 dB; fitting in CIELAB costs 1.2 dB and loses SSIM too. ``benchmarks/fit_eval.py`` runs
+    these comparisons.
 
     From ``large_k`` up (2026-12-02, issue 11) the Lloyd passes are over-relaxed
     (``large_k_relax``: a centre moves twice the way to its cluster's mean, the last three
@@ -88,7 +97,9 @@ class FitSchedule:
     large_k: int = 32
     #: Weight of the squared luma difference in the distance (RGB), from and below ``large_k``.
     luma_extra: float = 0.8
-    small_k_luma_extra: float = 0.0
+    small_k_luma_extra: float = 1.5
+    #: Below ``large_k`` (RGB) the fit runs on colour channels raised to this power (0-255 scale).
+    small_k_gamma: float = 0.85
     #: Starts: ``init_budget // k``, at most ``max_inits``, each on the ``coarse_grid`` cells.
     max_inits: int = 8
     init_budget: int = 256
@@ -119,6 +130,9 @@ class FitSchedule:
         if space is not ColorSpace.RGB:
             return 0.0
         return self.luma_extra if k >= self.large_k else self.small_k_luma_extra
+
+    def gamma(self, k: int, space: ColorSpace) -> float:
+        return self.small_k_gamma if space is ColorSpace.RGB and k < self.large_k else 1.0
 
 
 DEFAULT_SCHEDULE = FitSchedule()
@@ -221,8 +235,9 @@ class FittedPalette:
     """Result of :func:`fit_palette`.
 
     ``colors`` ``(m, c)`` uint8 with ``m <= k`` and no duplicates, ordered by descending pixel
-    count; ``labels`` gives each distinct colour of the table its nearest entry (by the fit's
-    distance: see the module docstring); ``counts`` the pixels per entry.
+    count; ``labels`` gives each distinct colour of the table its nearest entry (by the mapping
+    distance: the luma-stretched one from k = 32, the plain one below; see the module
+    docstring); ``counts`` the pixels per entry.
     """
 
     colors: NDArray[np.uint8]
@@ -249,17 +264,11 @@ def fit_palette(
     if len(table.colors) <= k:
         labels = np.arange(len(table.colors), dtype=np.intp)
         return _finish(table.colors, labels, table.counts)
-    extra = schedule.luma_weight(k, space)
-
-    def features_of(colors: NDArray[np.uint8]) -> NDArray[np.float64]:
-        features = to_features(colors, space)
-        return _stretch_luma(features, extra) if extra else features
-
-    def palette_of(centers: NDArray[np.float64]) -> NDArray[np.uint8]:
-        centers = _unstretch_luma(centers, extra) if extra else centers
-        return _unique_rows(from_features(centers, space, table.channels))
-
-    features = features_of(table.colors)
+    fit = _FeatureSpace(space, table.channels, schedule.luma_weight(k, space), schedule.gamma(k, space))
+    # Below large_k the palette is fitted in a space that favours luma and dark tones and then
+    # settled and mapped by the plain distance (see FitSchedule); from large_k in one space.
+    mapped = fit if k >= schedule.large_k else _FeatureSpace(space, table.channels)
+    features = fit.features_of(table.colors)
     centers = _kmeans_centers(features, table.counts, k=k, seed=seed, sample=sample, schedule=schedule)
     # Large photos (over a million colours) stop after a few passes over every colour, when the
     # sample fit is already close: below k = 32 one pass gets 0.003 of the 0.0035 dB that three
@@ -268,15 +277,41 @@ def fit_palette(
     centers = _lloyd_passes(
         features, table.counts, centers, passes, tol=schedule.tol, relax=schedule.relax(k)
     )
-    palette = palette_of(centers)
-    labels = nearest_center(features, features_of(palette))
+    palette = fit.palette_of(centers)
+    features = features if mapped is fit else mapped.features_of(table.colors)
+    labels = nearest_center(features, mapped.features_of(palette))
     if len(features) <= schedule.many_colors:
         rounded = schedule.rounded_pass_count(k)
         palette, labels = _rounded_passes(
-            features, table.counts, palette, labels, features_of, palette_of, passes=rounded
+            features, table.counts, palette, labels, mapped.features_of, mapped.palette_of, passes=rounded
         )
     counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
     return _finish(palette, labels, counts)
+
+
+@dataclass(frozen=True)
+class _FeatureSpace:
+    """Colours to clustering features and back: ``space``'s features, in RGB optionally with
+    each colour channel raised to ``gamma`` (on a 0-255 scale: below 1 spreads dark tones
+    apart) and the luma direction stretched by ``extra`` (:func:`_stretch_luma`)."""
+
+    space: ColorSpace
+    channels: int
+    extra: float = 0.0
+    gamma: float = 1.0
+
+    def features_of(self, colors: NDArray[np.uint8]) -> NDArray[np.float64]:
+        features = to_features(colors, self.space)
+        if self.gamma != 1.0:
+            features[:, :3] = 255.0 * (features[:, :3] / 255.0) ** self.gamma
+        return _stretch_luma(features, self.extra) if self.extra else features
+
+    def palette_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
+        """Distinct 8-bit colours of the centres (rounded, clipped)."""
+        centers = _unstretch_luma(centers, self.extra) if self.extra else np.array(centers, dtype=np.float64)
+        if self.gamma != 1.0:
+            centers[:, :3] = 255.0 * (np.clip(centers[:, :3], 0.0, 255.0) / 255.0) ** (1.0 / self.gamma)
+        return _unique_rows(from_features(centers, self.space, self.channels))
 
 
 def _stretch_luma(features: NDArray[np.float64], extra: float = _LUMA_EXTRA) -> NDArray[np.float64]:
