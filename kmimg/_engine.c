@@ -521,28 +521,6 @@ static void neighbours_free(Neighbours *nb) {
     free(nb->beyond);
 }
 
-/* Put the `count` smallest of keyed[0..n) first (by key, then index), in order. */
-static void smallest_first(Keyed *keyed, Py_ssize_t n, Py_ssize_t count) {
-    Py_ssize_t lo = 0, hi = n - 1;
-    while (lo < hi && count < n) { /* quickselect: keyed[count - 1] in place */
-        Keyed pivot = keyed[lo + (hi - lo) / 2];
-        Py_ssize_t i = lo, j = hi;
-        while (i <= j) {
-            while (by_key(&keyed[i], &pivot) < 0) i++;
-            while (by_key(&keyed[j], &pivot) > 0) j--;
-            if (i <= j) {
-                Keyed swap = keyed[i];
-                keyed[i++] = keyed[j];
-                keyed[j--] = swap;
-            }
-        }
-        if (count - 1 <= j) hi = j;
-        else if (count - 1 >= i) lo = i;
-        else break;
-    }
-    qsort(keyed, (size_t)(count < n ? count : n), sizeof(Keyed), by_key);
-}
-
 /* 0, or -1 when out of memory. rows: the centres (m, dim) float32, in index order. */
 static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int dim) {
     memset(nb, 0, sizeof(*nb));
@@ -551,7 +529,10 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
     nb->index = (int32_t *)malloc(sizeof(int32_t) * cells);
     nb->dist = (double *)malloc(sizeof(double) * cells);
     nb->beyond = (double *)malloc(sizeof(double) * (size_t)m);
-    Keyed *keyed = (Keyed *)malloc(sizeof(Keyed) * (size_t)(m > 1 ? m - 1 : 1));
+    /* the listed + 1 nearest, kept sorted by (distance, index) as they are found: the first
+     * `listed` are the list, the next one's distance is `beyond` (the nearest not listed) */
+    Py_ssize_t keep = nb->listed + 1;
+    Keyed *keyed = (Keyed *)malloc(sizeof(Keyed) * (size_t)keep);
     if (!nb->index || !nb->dist || !nb->beyond || !keyed) {
         free(keyed);
         neighbours_free(nb);
@@ -566,15 +547,18 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
                 double step = (double)rows[(size_t)a * (size_t)dim + (size_t)d] - (double)rows[(size_t)j * (size_t)dim + (size_t)d];
                 squared += step * step;
             }
-            keyed[count].key = sqrt(squared);
-            keyed[count].index = j;
-            count++;
+            Keyed item = {sqrt(squared), j};
+            /* j rises, so among equal distances a later j sorts last: only a strictly smaller
+             * distance moves ahead of a kept one */
+            if (count == keep && !(item.key < keyed[keep - 1].key)) continue;
+            Py_ssize_t at = count < keep ? count++ : keep - 1;
+            while (at > 0 && item.key < keyed[at - 1].key) {
+                keyed[at] = keyed[at - 1];
+                at--;
+            }
+            keyed[at] = item;
         }
-        smallest_first(keyed, count, nb->listed);
-        double beyond = INFINITY;
-        for (Py_ssize_t s = nb->listed; s < count; s++)
-            if (keyed[s].key < beyond) beyond = keyed[s].key;
-        nb->beyond[a] = beyond;
+        nb->beyond[a] = count > nb->listed ? keyed[nb->listed].key : INFINITY;
         for (Py_ssize_t s = 0; s < nb->listed; s++) {
             nb->index[(size_t)a * (size_t)nb->listed + (size_t)s] = (int32_t)keyed[s].index;
             nb->dist[(size_t)a * (size_t)nb->listed + (size_t)s] = keyed[s].key;
@@ -594,9 +578,15 @@ static inline Nearest neighbours_nearest(const Neighbours *nb, const Centers *c,
     double u = sqrt((double)own) * (1.0 + 1e-6) + 1e-6;
     const int32_t *index = nb->index + (size_t)a * (size_t)nb->listed;
     const double *dist = nb->dist + (size_t)a * (size_t)nb->listed;
+    float seen = n.second;
+    double stop = sqrt((double)seen) * (1.0 + 1e-6) + 1e-4; /* recomputed when the runner-up moves */
     for (Py_ssize_t s = 0; s < nb->listed; s++) {
+        if (n.second != seen) {
+            seen = n.second;
+            stop = sqrt((double)seen) * (1.0 + 1e-6) + 1e-4;
+        }
         /* every centre from here on is farther than D - u from x */
-        if (dist[s] - u > sqrt((double)n.second) * (1.0 + 1e-6) + 1e-4) {
+        if (dist[s] - u > stop) {
             *ok = 1;
             return n;
         }
