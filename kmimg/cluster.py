@@ -302,8 +302,9 @@ class _FeatureSpace:
 
     def features_of(self, colors: NDArray[np.uint8]) -> NDArray[np.float64]:
         features = to_features(colors, self.space)
-        if self.gamma != 1.0:
-            features[:, :3] = 255.0 * (features[:, :3] / 255.0) ** self.gamma
+        if self.gamma != 1.0:  # through a table of the 256 levels: a power per colour costs ~10 ms
+            levels = 255.0 * (np.arange(256, dtype=np.float64) / 255.0) ** self.gamma
+            features[:, :3] = levels[colors[:, :3]]
         return _stretch_luma(features, self.extra) if self.extra else features
 
     def palette_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
