@@ -73,7 +73,7 @@ class FitSchedule:
     passes plain): plain Lloyd creeps on a photo's dense colours, and 12 relaxed passes over
     every colour get further than 40 plain ones (hold-out ΔPSNR against pngquant at k = 64 /
     256: +0.365 / +0.431 dB with 10 sample passes, 12 full passes, 2 rounded passes, against
-    +0.363 / +0.425 for the 50 / 40 / 5 plain passes before, for 0.57-0.70x of the fit's CPU
+    +0.363 / +0.425 for the 50 / 40 / 5 plain passes before, for 0.6-0.7x of the fit's CPU
     time). Part of the PSNR margin went into ``luma_extra`` 0.75 -> 0.8 (k = 64: -0.023 dB,
     SSIM +0.0002 -> +0.0009 against pngquant). The rounded passes are left out from ``large_k``
     (``large_k_rounded_passes`` 0): after the relaxed passes they gain 0.003 dB at k = 256 and
