@@ -138,6 +138,11 @@ class FitSchedule:
     def gamma(self, k: int, space: ColorSpace) -> float:
         return self.small_k_gamma if space is ColorSpace.RGB and k < self.large_k else 1.0
 
+    def mapping_luma_weight(self, k: int, space: ColorSpace) -> float:
+        """The luma term of the distance colours are *mapped* (and palettes settled) by: the fit's
+        from ``large_k``, none below (where the fit's own space is only for fitting)."""
+        return self.luma_weight(k, space) if k >= self.large_k else 0.0
+
 
 DEFAULT_SCHEDULE = FitSchedule()
 _LUMA_EXTRA = DEFAULT_SCHEDULE.luma_extra
@@ -679,8 +684,8 @@ def nearest_entries(
     schedule: FitSchedule = DEFAULT_SCHEDULE,
 ) -> NDArray[np.intp]:
     """The nearest entry of ``palette`` for each colour (rows of the same width), by the
-    distance the fit uses for a palette of that size; ties go to the lowest index."""
-    extra = schedule.luma_weight(len(palette), space)
+    distance colours are mapped by for a palette of that size; ties go to the lowest index."""
+    extra = schedule.mapping_luma_weight(len(palette), space)
     return nearest_center(
         palette_features(colors, space, luma_extra=extra), palette_features(palette, space, luma_extra=extra)
     )
@@ -710,7 +715,7 @@ def fit_palette_keeping(
     if not 1 <= m <= k:
         raise ValueError("keep must hold 1 to k colours")
     keep = _as_width(keep, table.channels)
-    extra = schedule.luma_weight(k, space)
+    extra = schedule.mapping_luma_weight(k, space)
     features = palette_features(table.colors, space, luma_extra=extra)
     kept = palette_features(keep, space, luma_extra=extra)
     weights = table.counts.astype(np.float64)
