@@ -5,17 +5,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean bench wheel-check
+.PHONY: demo test lint typecheck pytest clean bench bench-dither wheel-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml setup.py kmimg/_engine.c | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
@@ -54,11 +54,11 @@ wheel-check: $(VENV)/.installed
 
 # kmimg as users install it (not editable: no import hook at start-up), for make bench.
 BENCH_VENV ?= .venv-bench
-$(BENCH_VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c $(wildcard kmimg/*.py kmimg/*/*.py)
+$(BENCH_VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c $(wildcard kmimg/*.py kmimg/*/*.py)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	rm -rf build
-	$(BENCH_VENV)/bin/python -m pip install --quiet .
+	$(BENCH_VENV)/bin/python -m pip install --quiet '.[bench]'
 	rm -rf build
 	touch $@
 
@@ -69,6 +69,13 @@ bench: $(BENCH_VENV)/.installed
 	@command -v pngquant >/dev/null && command -v convert >/dev/null || \
 		{ echo "make bench needs pngquant and ImageMagick: apt-get install -y pngquant imagemagick"; exit 1; }
 	$(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# kmimg --dither against pngquant's dithering and ImageMagick (SSIMULACRA2, FLIP, bytes, time per
+# megapixel) on the hold-out photos; writes benchmarks/DITHER.md (issue 15). BENCH_ARGS=--quick: k = 16.
+bench-dither: $(BENCH_VENV)/.installed
+	@command -v pngquant >/dev/null && command -v convert >/dev/null || \
+		{ echo "make bench-dither needs pngquant and ImageMagick: apt-get install -y pngquant imagemagick"; exit 1; }
+	$(BENCH_VENV)/bin/python benchmarks/dither.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

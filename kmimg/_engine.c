@@ -521,28 +521,6 @@ static void neighbours_free(Neighbours *nb) {
     free(nb->beyond);
 }
 
-/* Put the `count` smallest of keyed[0..n) first (by key, then index), in order. */
-static void smallest_first(Keyed *keyed, Py_ssize_t n, Py_ssize_t count) {
-    Py_ssize_t lo = 0, hi = n - 1;
-    while (lo < hi && count < n) { /* quickselect: keyed[count - 1] in place */
-        Keyed pivot = keyed[lo + (hi - lo) / 2];
-        Py_ssize_t i = lo, j = hi;
-        while (i <= j) {
-            while (by_key(&keyed[i], &pivot) < 0) i++;
-            while (by_key(&keyed[j], &pivot) > 0) j--;
-            if (i <= j) {
-                Keyed swap = keyed[i];
-                keyed[i++] = keyed[j];
-                keyed[j--] = swap;
-            }
-        }
-        if (count - 1 <= j) hi = j;
-        else if (count - 1 >= i) lo = i;
-        else break;
-    }
-    qsort(keyed, (size_t)(count < n ? count : n), sizeof(Keyed), by_key);
-}
-
 /* 0, or -1 when out of memory. rows: the centres (m, dim) float32, in index order. */
 static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int dim) {
     memset(nb, 0, sizeof(*nb));
@@ -551,7 +529,10 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
     nb->index = (int32_t *)malloc(sizeof(int32_t) * cells);
     nb->dist = (double *)malloc(sizeof(double) * cells);
     nb->beyond = (double *)malloc(sizeof(double) * (size_t)m);
-    Keyed *keyed = (Keyed *)malloc(sizeof(Keyed) * (size_t)(m > 1 ? m - 1 : 1));
+    /* the listed + 1 nearest, kept sorted by (distance, index) as they are found: the first
+     * `listed` are the list, the next one's distance is `beyond` (the nearest not listed) */
+    Py_ssize_t keep = nb->listed + 1;
+    Keyed *keyed = (Keyed *)malloc(sizeof(Keyed) * (size_t)keep);
     if (!nb->index || !nb->dist || !nb->beyond || !keyed) {
         free(keyed);
         neighbours_free(nb);
@@ -566,15 +547,18 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
                 double step = (double)rows[(size_t)a * (size_t)dim + (size_t)d] - (double)rows[(size_t)j * (size_t)dim + (size_t)d];
                 squared += step * step;
             }
-            keyed[count].key = sqrt(squared);
-            keyed[count].index = j;
-            count++;
+            Keyed item = {sqrt(squared), j};
+            /* j rises, so among equal distances a later j sorts last: only a strictly smaller
+             * distance moves ahead of a kept one */
+            if (count == keep && !(item.key < keyed[keep - 1].key)) continue;
+            Py_ssize_t at = count < keep ? count++ : keep - 1;
+            while (at > 0 && item.key < keyed[at - 1].key) {
+                keyed[at] = keyed[at - 1];
+                at--;
+            }
+            keyed[at] = item;
         }
-        smallest_first(keyed, count, nb->listed);
-        double beyond = INFINITY;
-        for (Py_ssize_t s = nb->listed; s < count; s++)
-            if (keyed[s].key < beyond) beyond = keyed[s].key;
-        nb->beyond[a] = beyond;
+        nb->beyond[a] = count > nb->listed ? keyed[nb->listed].key : INFINITY;
         for (Py_ssize_t s = 0; s < nb->listed; s++) {
             nb->index[(size_t)a * (size_t)nb->listed + (size_t)s] = (int32_t)keyed[s].index;
             nb->dist[(size_t)a * (size_t)nb->listed + (size_t)s] = keyed[s].key;
@@ -594,9 +578,15 @@ static inline Nearest neighbours_nearest(const Neighbours *nb, const Centers *c,
     double u = sqrt((double)own) * (1.0 + 1e-6) + 1e-6;
     const int32_t *index = nb->index + (size_t)a * (size_t)nb->listed;
     const double *dist = nb->dist + (size_t)a * (size_t)nb->listed;
+    float seen = n.second;
+    double stop = sqrt((double)seen) * (1.0 + 1e-6) + 1e-4; /* recomputed when the runner-up moves */
     for (Py_ssize_t s = 0; s < nb->listed; s++) {
+        if (n.second != seen) {
+            seen = n.second;
+            stop = sqrt((double)seen) * (1.0 + 1e-6) + 1e-4;
+        }
         /* every centre from here on is farther than D - u from x */
-        if (dist[s] - u > sqrt((double)n.second) * (1.0 + 1e-6) + 1e-4) {
+        if (dist[s] - u > stop) {
             *ok = 1;
             return n;
         }
@@ -801,9 +791,24 @@ static void half_gaps(const double *centers, Py_ssize_t m, int dim, double *half
     for (Py_ssize_t j = 0; j < m; j++) half[j] = m > 1 ? 0.5 * sqrt(half[j]) * (1.0 - 1e-9) : 0.0;
 }
 
+/* The last passes of an over-relaxed run are plain Lloyd passes (relax 1). */
+#define PLAIN_TAIL 3
+
+/* Over-relaxation: centre j moves from c to c + relax * (mean - c) (relax 1: to the mean). */
+static void relax_steps(const double *centers, const double *mass, double *updated, Py_ssize_t m, int dim, double relax) {
+    for (Py_ssize_t j = 0; j < m; j++) {
+        if (!(mass[j] > 0)) continue;
+        for (int d = 0; d < dim; d++) {
+            size_t v = (size_t)j * (size_t)dim + (size_t)d;
+            updated[v] = centers[v] + relax * (updated[v] - centers[v]);
+        }
+    }
+}
+
 /* Returns the passes run, or -1 when out of memory. See lloyd() for the contract. */
 static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double *centers, Py_ssize_t n,
-                               Py_ssize_t m, int dim, Py_ssize_t passes, double tol, double margin, int threads) {
+                               Py_ssize_t m, int dim, Py_ssize_t passes, double tol, double relax, double margin,
+                               int threads) {
     Scratch s;
     memset(&s, 0, sizeof(s));
     if (scratch_init(&s, n, m, dim) < 0) return -1;
@@ -851,6 +856,7 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
             }
             if (!(s.mass[j] > 0)) s.empty[empties++] = j;
         }
+        if (relax != 1.0 && pass <= passes - PLAIN_TAIL) relax_steps(centers, s.mass, s.updated, m, dim, relax);
         if (empties) {
             /* an empty cluster takes the point that costs most (its own exact distance) */
             for (Py_ssize_t i = 0; i < n; i++)
@@ -882,22 +888,27 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
     return pass;
 }
 
-/* lloyd(features, points, n, dim, weights, centers, m, passes, tol, margin, threads) -> passes
+/* lloyd(features, points, n, dim, weights, centers, m, passes, tol, relax, margin, threads) -> passes
  *
  * Weighted Lloyd iterations on features float64 (n, dim) (points: the same as float32, for the
  * search), moving centers float64 (m, dim) in place; stops early when no centre moves more
  * than tol along any axis. An empty cluster is moved onto the point that costs most. Hamerly's
  * bounds (2010) spare most of the nearest-centre search after the first pass; they only skip
- * points whose centre cannot have changed, so the centres are exactly those of plain Lloyd. */
+ * points whose centre cannot have changed, so the centres are exactly those of plain Lloyd.
+ *
+ * relax != 1 over-relaxes all but the last PLAIN_TAIL passes: a centre moves relax times the
+ * way to its cluster's mean (the bounds widen by the move actually made, so they stay exact).
+ * On the dense colour sets of photos plain Lloyd creeps (the inertia still falls 0.01 % a pass
+ * after 40 passes); relax 2 gets further in 15 passes than plain Lloyd in 40. */
 static PyObject *lloyd(PyObject *self, PyObject *args) {
     PyObject *features, *points, *weights, *centers;
     Py_ssize_t n, m, passes;
     int dim, threads;
-    double tol, margin;
-    if (!PyArg_ParseTuple(args, "OOniOOnnddi", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
-                          &margin, &threads))
+    double tol, relax, margin;
+    if (!PyArg_ParseTuple(args, "OOniOOnndddi", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
+                          &relax, &margin, &threads))
         return NULL;
-    if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1 || passes < 0) {
+    if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1 || passes < 0 || !(relax > 0 && relax <= 2)) {
         PyErr_SetString(PyExc_ValueError, "lloyd: bad shape");
         return NULL;
     }
@@ -910,7 +921,7 @@ static PyObject *lloyd(PyObject *self, PyObject *args) {
     Py_ssize_t done;
     Py_BEGIN_ALLOW_THREADS
     done = lloyd_passes((const double *)b[0].view.buf, (const float *)b[1].view.buf, (const double *)b[2].view.buf,
-                        (double *)b[3].view.buf, n, m, dim, passes, tol, margin, threads);
+                        (double *)b[3].view.buf, n, m, dim, passes, tol, relax, margin, threads);
     Py_END_ALLOW_THREADS
     release(b, 4);
     if (done < 0) return PyErr_NoMemory();
@@ -1056,7 +1067,7 @@ static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim,
     return count;
 }
 
-/* starts(features, points, n, dim, weights, firsts, draws, t, k, count, passes, tol, margin,
+/* starts(features, points, n, dim, weights, firsts, draws, t, k, count, passes, tol, relax, margin,
  *        threads, centers, distances)
  * `count` fits from different starts on one point set, each greedy k-means++ (from firsts[s],
  * with the draws[s] row) then Lloyd (as lloyd()); centers (count, k, dim) float64 receives each
@@ -1066,11 +1077,12 @@ static PyObject *starts(PyObject *self, PyObject *args) {
     PyObject *features, *points, *weights, *firsts, *draws, *centers, *distances;
     Py_ssize_t n, t, k, count, passes;
     int dim, threads;
-    double tol, margin;
-    if (!PyArg_ParseTuple(args, "OOniOOOnnnnddiOO", &features, &points, &n, &dim, &weights, &firsts, &draws, &t, &k,
-                          &count, &passes, &tol, &margin, &threads, &centers, &distances))
+    double tol, relax, margin;
+    if (!PyArg_ParseTuple(args, "OOniOOOnnnndddiOO", &features, &points, &n, &dim, &weights, &firsts, &draws, &t, &k,
+                          &count, &passes, &tol, &relax, &margin, &threads, &centers, &distances))
         return NULL;
-    if (dim < 1 || dim > MAX_DIM || n < 1 || t < 1 || t > 64 || k < 1 || count < 1 || passes < 0) {
+    if (dim < 1 || dim > MAX_DIM || n < 1 || t < 1 || t > 64 || k < 1 || count < 1 || passes < 0 ||
+        !(relax > 0 && relax <= 2)) {
         PyErr_SetString(PyExc_ValueError, "starts: bad shape");
         return NULL;
     }
@@ -1108,7 +1120,7 @@ static PyObject *starts(PyObject *self, PyObject *args) {
             double *c = out + (size_t)s * (size_t)k * (size_t)dim;
             for (Py_ssize_t j = 0; j < k; j++) /* fewer distinct points than k: repeat (numpy.resize) */
                 memcpy(c + (size_t)j * (size_t)dim, f + (size_t)chosen[j % got] * (size_t)dim, sizeof(double) * (size_t)dim);
-            if (lloyd_passes(f, x, w, c, n, k, dim, passes, tol, margin, threads) < 0) {
+            if (lloyd_passes(f, x, w, c, n, k, dim, passes, tol, relax, margin, threads) < 0) {
                 failed = 1;
                 break;
             }

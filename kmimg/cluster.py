@@ -11,10 +11,11 @@ so kmimg always works on the histogram:
    of several starts for small k, Lloyd iterations to convergence), polishes the centres with
    Lloyd passes over *all* distinct colours, rounds them to 8-bit colours and drops duplicates,
    then runs Lloyd passes on the rounded palette until it settles. From k = 32 up (RGB) the
-   distance is ``dR^2 + dG^2 + dB^2 + 0.75 dY^2`` (Y = luma): a little colour error traded
-   for luma detail, which SSIM weighs (at small k the colour error dominates and the plain
-   distance wins on both PSNR and SSIM). Plain numpy: importing ``sklearn.cluster`` alone costs
-   about a second.
+   distance is ``dR^2 + dG^2 + dB^2 + 0.8 dY^2`` (Y = luma): a little colour error traded
+   for luma detail, which SSIM weighs. Below k = 32 the fit runs on gamma-adjusted channels
+   with a larger luma term (more entries for dark tones), and the rounded passes and the mapping
+   use the plain distance (see :class:`FitSchedule`). The k-means loops are kmimg's own C
+   (:mod:`kmimg._engine`): importing ``sklearn.cluster`` alone costs about a second.
 3. Every distinct colour is mapped to its nearest palette entry once; pixels get their colour's
    entry through the table, never through a per-pixel nearest-neighbour search.
 
@@ -55,28 +56,54 @@ class FitSchedule:
     photos the extra passes and the rounded passes gain ~0.03 dB at k = 64 and 256 (the extra
     passes would cost ~50 ms per photo at k = 16 for +0.004 dB, hence not below ``large_k``);
     the luma term turns mean SSIM from -0.0015 to +0.0020 (k = 64) and from -0.0012 to +0.0005
-    (k = 256) for 0.03-0.04 dB of PSNR. ``small_k_luma_extra``: on 8 hold-out photos
-    (2026-12-02) 1.0 would turn mean SSIM at k = 8 from -0.0059 to -0.0004 against pngquant (the
-    loss is on two dark Hubble images) for 0.03-0.06 dB of PSNR, and cost 0.03 dB on the
-    samples: left at 0 until the dark tones get a weighting of their own.
+    (k = 256) for 0.03-0.04 dB of PSNR.
+
+    Below ``large_k`` (RGB; 2026-12-02, issue 11) the fit runs in a space that gives dark tones
+    and luma more room: each channel raised to ``small_k_gamma`` on a 0-255 scale, then the luma
+    term ``small_k_luma_extra``; the rounded passes and the mapping then use the plain distance,
+    which takes back part of the PSNR. On 8 hold-out photos mean SSIM against pngquant went from
+    -0.0059 / -0.0013 to +0.0024 / +0.0032 at k = 8 / 16 (the loss was on two dark Hubble images,
+    whose noisy black sky pngquant keeps in more levels) for 0.08 / 0.05 dB of the PSNR gain
+    (+0.34 / +0.44 -> +0.26 / +0.39 dB); on the six samples +0.23 / +0.25 -> +0.16 / +0.15 dB.
+    Measured alternatives: the luma term alone (1.0-2.0) leaves k = 8 at -0.003; gamma alone
+    does not reach 0 at k = 8; mapping in the gamma space too gains more SSIM (+0.007) but costs
+    0.17 dB; fitting in CIELAB costs 1.2 dB and loses SSIM too. ``benchmarks/fit_eval.py`` runs
+    these comparisons.
+
+    From ``large_k`` up (2026-12-02, issue 11) the Lloyd passes are over-relaxed
+    (``large_k_relax``: a centre moves twice the way to its cluster's mean, the last three
+    passes plain): plain Lloyd creeps on a photo's dense colours, and 12 relaxed passes over
+    every colour get further than 40 plain ones (hold-out ΔPSNR against pngquant at k = 64 /
+    256: +0.365 / +0.431 dB with 10 sample passes, 12 full passes, 2 rounded passes, against
+    +0.363 / +0.425 for the 50 / 40 / 5 plain passes before, for 0.6-0.7x of the fit's CPU
+    time). Part of the PSNR margin went into ``luma_extra`` 0.75 -> 0.8 (k = 64: -0.023 dB,
+    SSIM +0.0002 -> +0.0009 against pngquant). The rounded passes are left out from ``large_k``
+    (``large_k_rounded_passes`` 0): after the relaxed passes they gain 0.003 dB at k = 256 and
+    nothing at k = 64, for 15 % of the fit's time.
     """
 
-    #: Lloyd passes on the grid cells of the sample, and their stopping shift.
+    #: Lloyd passes on the grid cells of the sample (below / from ``large_k``), their stopping shift.
     sample_passes: int = 50
+    large_k_sample_passes: int = 10
     tol: float = 0.05
     #: Lloyd passes over every distinct colour below and from ``large_k``.
     full_passes: int = 12
-    large_k_full_passes: int = 40
+    large_k_full_passes: int = 12
+    #: Over-relaxation of the Lloyd passes from ``large_k`` (1: plain Lloyd; see ``_lloyd_passes``).
+    large_k_relax: float = 2.0
     #: ... and for photos with more than ``many_colors`` distinct colours (below / from large_k).
     many_colors: int = 300_000
     many_colors_passes: int = 1
     many_colors_large_k_passes: int = 3
-    #: Lloyd passes on the rounded 8-bit palette, at most.
+    #: Lloyd passes on the rounded 8-bit palette, at most (below / from ``large_k``).
     rounded_passes: int = 5
+    large_k_rounded_passes: int = 0
     large_k: int = 32
     #: Weight of the squared luma difference in the distance (RGB), from and below ``large_k``.
-    luma_extra: float = 0.75
-    small_k_luma_extra: float = 0.0
+    luma_extra: float = 0.8
+    small_k_luma_extra: float = 1.5
+    #: Below ``large_k`` (RGB) the fit runs on colour channels raised to this power (0-255 scale).
+    small_k_gamma: float = 0.85
     #: Starts: ``init_budget // k``, at most ``max_inits``, each on the ``coarse_grid`` cells.
     max_inits: int = 8
     init_budget: int = 256
@@ -88,6 +115,15 @@ class FitSchedule:
     def starts(self, k: int) -> int:
         return max(1, min(self.max_inits, self.init_budget // k))
 
+    def sample_pass_count(self, k: int) -> int:
+        return self.large_k_sample_passes if k >= self.large_k else self.sample_passes
+
+    def relax(self, k: int) -> float:
+        return self.large_k_relax if k >= self.large_k else 1.0
+
+    def rounded_pass_count(self, k: int) -> int:
+        return self.large_k_rounded_passes if k >= self.large_k else self.rounded_passes
+
     def full_pass_count(self, k: int, colors: int) -> int:
         large = k >= self.large_k
         if colors > self.many_colors:
@@ -98,6 +134,14 @@ class FitSchedule:
         if space is not ColorSpace.RGB:
             return 0.0
         return self.luma_extra if k >= self.large_k else self.small_k_luma_extra
+
+    def gamma(self, k: int, space: ColorSpace) -> float:
+        return self.small_k_gamma if space is ColorSpace.RGB and k < self.large_k else 1.0
+
+    def mapping_luma_weight(self, k: int, space: ColorSpace) -> float:
+        """The luma term of the distance colours are *mapped* (and palettes settled) by: the fit's
+        from ``large_k``, none below (where the fit's own space is only for fitting)."""
+        return self.luma_weight(k, space) if k >= self.large_k else 0.0
 
 
 DEFAULT_SCHEDULE = FitSchedule()
@@ -200,8 +244,9 @@ class FittedPalette:
     """Result of :func:`fit_palette`.
 
     ``colors`` ``(m, c)`` uint8 with ``m <= k`` and no duplicates, ordered by descending pixel
-    count; ``labels`` gives each distinct colour of the table its nearest entry (by the fit's
-    distance: see the module docstring); ``counts`` the pixels per entry.
+    count; ``labels`` gives each distinct colour of the table its nearest entry (by the mapping
+    distance: the luma-stretched one from k = 32, the plain one below; see the module
+    docstring); ``counts`` the pixels per entry.
     """
 
     colors: NDArray[np.uint8]
@@ -228,31 +273,55 @@ def fit_palette(
     if len(table.colors) <= k:
         labels = np.arange(len(table.colors), dtype=np.intp)
         return _finish(table.colors, labels, table.counts)
-    extra = schedule.luma_weight(k, space)
-
-    def features_of(colors: NDArray[np.uint8]) -> NDArray[np.float64]:
-        features = to_features(colors, space)
-        return _stretch_luma(features, extra) if extra else features
-
-    def palette_of(centers: NDArray[np.float64]) -> NDArray[np.uint8]:
-        centers = _unstretch_luma(centers, extra) if extra else centers
-        return _unique_rows(from_features(centers, space, table.channels))
-
-    features = features_of(table.colors)
+    fit = _FeatureSpace(space, table.channels, schedule.luma_weight(k, space), schedule.gamma(k, space))
+    # Below large_k the palette is fitted in a space that favours luma and dark tones and then
+    # settled and mapped by the plain distance (see FitSchedule); from large_k in one space.
+    mapped = fit if k >= schedule.large_k else _FeatureSpace(space, table.channels)
+    features = fit.features_of(table.colors)
     centers = _kmeans_centers(features, table.counts, k=k, seed=seed, sample=sample, schedule=schedule)
     # Large photos (over a million colours) stop after a few passes over every colour, when the
     # sample fit is already close: below k = 32 one pass gets 0.003 of the 0.0035 dB that three
     # give on a 12 MP photo.
     passes = schedule.full_pass_count(k, len(features))
-    centers = _lloyd_passes(features, table.counts, centers, passes, tol=schedule.tol)
-    palette = palette_of(centers)
-    labels = nearest_center(features, features_of(palette))
+    centers = _lloyd_passes(
+        features, table.counts, centers, passes, tol=schedule.tol, relax=schedule.relax(k)
+    )
+    palette = fit.palette_of(centers)
+    features = features if mapped is fit else mapped.features_of(table.colors)
+    labels = nearest_center(features, mapped.features_of(palette))
     if len(features) <= schedule.many_colors:
+        rounded = schedule.rounded_pass_count(k)
         palette, labels = _rounded_passes(
-            features, table.counts, palette, labels, features_of, palette_of, passes=schedule.rounded_passes
+            features, table.counts, palette, labels, mapped.features_of, mapped.palette_of, passes=rounded
         )
     counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
     return _finish(palette, labels, counts)
+
+
+@dataclass(frozen=True)
+class _FeatureSpace:
+    """Colours to clustering features and back: ``space``'s features, in RGB optionally with
+    each colour channel raised to ``gamma`` (on a 0-255 scale: below 1 spreads dark tones
+    apart) and the luma direction stretched by ``extra`` (:func:`_stretch_luma`)."""
+
+    space: ColorSpace
+    channels: int
+    extra: float = 0.0
+    gamma: float = 1.0
+
+    def features_of(self, colors: NDArray[np.uint8]) -> NDArray[np.float64]:
+        features = to_features(colors, self.space)
+        if self.gamma != 1.0:  # through a table of the 256 levels: a power per colour costs ~10 ms
+            levels = 255.0 * (np.arange(256, dtype=np.float64) / 255.0) ** self.gamma
+            features[:, :3] = levels[colors[:, :3]]
+        return _stretch_luma(features, self.extra) if self.extra else features
+
+    def palette_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
+        """Distinct 8-bit colours of the centres (rounded, clipped)."""
+        centers = _unstretch_luma(centers, self.extra) if self.extra else np.array(centers, dtype=np.float64)
+        if self.gamma != 1.0:
+            centers[:, :3] = 255.0 * (np.clip(centers[:, :3], 0.0, 255.0) / 255.0) ** (1.0 / self.gamma)
+        return _unique_rows(from_features(centers, self.space, self.channels))
 
 
 def _stretch_luma(features: NDArray[np.float64], extra: float = _LUMA_EXTRA) -> NDArray[np.float64]:
@@ -360,11 +429,12 @@ def _kmeans_centers(
     coarse_x, coarse_w = (
         _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.coarse_grid) if inits > 1 else (fit_x, fit_w)
     )
+    passes, relax = schedule.sample_pass_count(k), schedule.relax(k)
     best = _best_start(
-        coarse_x, coarse_w, k=k, starts=inits, rng=rng, passes=schedule.sample_passes, tol=schedule.tol
+        coarse_x, coarse_w, k=k, starts=inits, rng=rng, passes=passes, tol=schedule.tol, relax=relax
     )
     if inits > 1:
-        best = _lloyd_passes(fit_x, fit_w, best, schedule.sample_passes, tol=schedule.tol)
+        best = _lloyd_passes(fit_x, fit_w, best, passes, tol=schedule.tol, relax=relax)
     return best
 
 
@@ -377,9 +447,11 @@ def _best_start(
     rng: np.random.Generator,
     passes: int,
     tol: float,
+    relax: float = 1.0,
 ) -> NDArray[np.float64]:
     """The lowest-inertia of ``starts`` fits (greedy k-means++, then up to ``passes`` Lloyd
-    passes), all run by one call of :func:`kmimg._engine.starts`.
+    passes, over-relaxed by ``relax`` as in :func:`_lloyd_passes`), all run by one call of
+    :func:`kmimg._engine.starts`.
 
     The random numbers are drawn here in the order one start after another would draw them:
     per start, the first centre as ``rng.choice(n, p=weights / weights.sum())`` draws it (one
@@ -397,7 +469,7 @@ def _best_start(
     distances = np.empty((starts, n), dtype=np.float32)
     _engine.starts(
         x64, x64.astype(np.float32), n, dim, w, firsts, np.ascontiguousarray(numbers[:, 1:]), trials, k,
-        starts, passes, tol, _BOUND_MARGIN, engine_threads(), centers, distances,
+        starts, passes, tol, relax, _BOUND_MARGIN, engine_threads(), centers, distances,
     )  # fmt: skip
     # einsum, not BLAS: a threaded BLAS may sum in an order that depends on its thread count,
     # and a last-bit difference here could pick another start (other bytes).
@@ -477,8 +549,15 @@ def _lloyd_passes(
     passes: int,
     *,
     tol: float = 0.0,
+    relax: float = 1.0,
 ) -> NDArray[np.float64]:
     """Weighted Lloyd iterations; stops early when no centre moves more than ``tol``.
+
+    ``relax`` > 1 over-relaxes all but the last three passes: a centre moves ``relax`` times
+    the way from where it is to its cluster's mean (1 < relax <= 2). Plain Lloyd creeps on the
+    dense colour sets of photos (at k = 256 the inertia still falls by ~0.01 % a pass after 40
+    passes); with ``relax = 2`` 15 passes get further than 40 plain ones. The last passes are
+    plain, so the result is a Lloyd fixed point's neighbourhood, not a relaxed overshoot.
 
     An empty cluster is moved onto the point that costs most (weight x squared distance), so
     that no palette entry is wasted.
@@ -497,7 +576,7 @@ def _lloyd_passes(
         return out
     w = np.ascontiguousarray(weights, dtype=np.float64)
     x32 = f64.astype(np.float32)
-    _engine.lloyd(f64, x32, n, dim, w, out, len(out), passes, tol, _BOUND_MARGIN, engine_threads())
+    _engine.lloyd(f64, x32, n, dim, w, out, len(out), passes, tol, relax, _BOUND_MARGIN, engine_threads())
     return out
 
 
@@ -605,8 +684,8 @@ def nearest_entries(
     schedule: FitSchedule = DEFAULT_SCHEDULE,
 ) -> NDArray[np.intp]:
     """The nearest entry of ``palette`` for each colour (rows of the same width), by the
-    distance the fit uses for a palette of that size; ties go to the lowest index."""
-    extra = schedule.luma_weight(len(palette), space)
+    distance colours are mapped by for a palette of that size; ties go to the lowest index."""
+    extra = schedule.mapping_luma_weight(len(palette), space)
     return nearest_center(
         palette_features(colors, space, luma_extra=extra), palette_features(palette, space, luma_extra=extra)
     )
@@ -636,7 +715,7 @@ def fit_palette_keeping(
     if not 1 <= m <= k:
         raise ValueError("keep must hold 1 to k colours")
     keep = _as_width(keep, table.channels)
-    extra = schedule.luma_weight(k, space)
+    extra = schedule.mapping_luma_weight(k, space)
     features = palette_features(table.colors, space, luma_extra=extra)
     kept = palette_features(keep, space, luma_extra=extra)
     weights = table.counts.astype(np.float64)

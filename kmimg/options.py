@@ -24,6 +24,8 @@ DEFAULT_MAX_PIXELS = 250_000_000
 MAX_SEED = 2**32 - 1
 #: Pixels drawn from the colour histogram for the k-means fit of ``quantize`` (``--sample``).
 DEFAULT_SAMPLE = 250_000
+#: Dithering level of a bare ``--dither`` (0-1, as pngquant's ``--floyd``; 0 = no dithering).
+DEFAULT_DITHER_LEVEL = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class QuantizeOptions:
     k: int = 16
     seed: int = 0
     space: ColorSpace = ColorSpace.RGB
-    dither: bool = False
+    #: Dithering level, 0-1 (0 = no dithering; see :mod:`kmimg.dither`).
+    dither: float = 0.0
     sample: int = DEFAULT_SAMPLE
     #: Colours that must be palette entries, bit-exact (RGB triples; ``--keep``).
     keep: tuple[tuple[int, int, int], ...] = ()
@@ -46,6 +49,8 @@ class QuantizeOptions:
             raise ValueError(f"k must be between {self.MIN_K} and {self.MAX_K}, got {self.k}")
         if self.sample < 0:
             raise ValueError("sample must be 0 (all pixels) or positive")
+        if not 0.0 <= self.dither <= 1.0:
+            raise ValueError(f"dither level must be between 0 and 1, got {self.dither}")
         if len(self.keep) > self.k:
             raise ValueError(f"--keep lists {len(self.keep)} colours, more than k = {self.k}")
 

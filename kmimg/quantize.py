@@ -6,8 +6,8 @@ that a sweep over several k (``compress-report``) pays for it once.
 
 Transparency policy: fully transparent pixels (alpha 0) take no part in the fit and all map to
 one palette entry ``(0, 0, 0, 0)``, which counts towards k; translucent alpha values are
-clustered together with the colour. Dithering (Floyd-Steinberg, Pillow's implementation, RGB
-distances) applies to fully opaque pixels; the others are mapped without it.
+clustered together with the colour. Dithering (:mod:`kmimg.dither`, ``options.dither`` the level,
+0 = none) applies to fully opaque pixels; the others are mapped without it.
 """
 
 from __future__ import annotations
@@ -141,13 +141,12 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
     palette, counts, order = _png_palette(fitted, analysis)
     entry_of_color = order[fitted.labels]
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
-    quality = _quality(analysis, palette, entry_of_color, indices, options.dither) if measure else None
+    dither = options.dither > 0.0
+    quality = _quality(analysis, palette, entry_of_color, indices, dither) if measure else None
     return Quantized(
         indices=indices,
         palette=palette,
-        counts=np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64)
-        if options.dither
-        else counts,
+        counts=np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64) if dither else counts,
         quality=quality,
         options=options,
     )
@@ -192,7 +191,7 @@ def _indices(
     entry_of_color: NDArray[np.intp],
     palette: NDArray[np.uint8],
     *,
-    dither: bool,
+    dither: float,
 ) -> NDArray[np.uint8]:
     height, width = analysis.rgb.shape[:2]
     per_visible = np.asarray(analysis.table.spread(entry_of_color.astype(np.uint8)), dtype=np.uint8)
@@ -202,34 +201,16 @@ def _indices(
         flat = np.full(height * width, _transparent_entry(palette), dtype=np.uint8)
         flat[analysis.visible] = per_visible
     indices = flat.reshape(height, width)
-    if dither:
-        indices = _dither_opaque(analysis, palette, indices)
+    if dither > 0.0:
+        from kmimg.dither import dither_indices
+
+        indices = dither_indices(analysis.rgb, analysis.alpha, palette, indices, dither)
     return indices
 
 
 def _transparent_entry(palette: NDArray[np.uint8]) -> int:
     zero = np.flatnonzero(palette[:, 3] == 0)
     return int(zero[0]) if len(zero) else 0
-
-
-def _dither_opaque(
-    analysis: Analysis, palette: NDArray[np.uint8], plain: NDArray[np.uint8]
-) -> NDArray[np.uint8]:
-    from PIL import Image
-
-    opaque_entries = np.flatnonzero(palette[:, 3] == 255)
-    if len(opaque_entries) < 2:
-        return plain
-    palette_image = Image.new("P", (1, 1))
-    palette_image.putpalette(palette[opaque_entries, :3].tobytes())
-    source = Image.fromarray(analysis.rgb)  # (h, w, 3) uint8: RGB
-    dithered: NDArray[np.uint8] = np.asarray(
-        source.quantize(palette=palette_image, dither=Image.Dither.FLOYDSTEINBERG)
-    )
-    result: NDArray[np.uint8] = opaque_entries.astype(np.uint8)[dithered]
-    if analysis.alpha is None:
-        return result
-    return np.where(analysis.alpha == 255, result, plain).astype(np.uint8)
 
 
 def _quality(
@@ -262,15 +243,11 @@ def _color_errors(
         mse = metrics.weighted_mse(table.colors, mapped, table.counts)
         delta_e = metrics.mean_delta_e2000_indexed(table.colors, palette, entry_of_color, table.counts)
         return metrics.psnr_from_mse(mse), delta_e
-    original = analysis.rgb.reshape(-1, 3)
-    output = palette[indices.reshape(-1)]
-    if table.channels == 4:
-        assert analysis.alpha is not None
-        original = np.column_stack([original, analysis.alpha.reshape(-1)])
-    if analysis.visible is not None:
-        original, output = original[analysis.visible], output[analysis.visible]
-    mse = metrics.weighted_mse(original, output, np.ones(len(original)))
-    return metrics.psnr_from_mse(mse), metrics.delta_e2000_images(original[:, :3], output[:, :3])
+    from kmimg.dither import color_errors  # a dithered image is measured pixel by pixel
+
+    alpha = analysis.alpha if table.channels == 4 else None
+    mse, delta_e = color_errors(analysis.rgb, alpha, analysis.visible, palette, indices)
+    return metrics.psnr_from_mse(mse), delta_e
 
 
 def quantize_onto(
@@ -295,7 +272,8 @@ def quantize_onto(
         palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
     entry_of_color = _entries_of_colors(analysis.table, palette, options.space)
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
-    quality = _quality(analysis, palette, entry_of_color, indices, options.dither) if measure else None
+    dither = options.dither > 0.0
+    quality = _quality(analysis, palette, entry_of_color, indices, dither) if measure else None
     counts = np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64)
     return Quantized(indices=indices, palette=palette, counts=counts, quality=quality, options=options)
 

@@ -259,4 +259,4 @@ def test_library_example_in_readme_runs(monkeypatch: pytest.MonkeyPatch) -> None
     printed: list[str] = []
     monkeypatch.setattr("builtins.print", lambda *args: printed.append(" ".join(map(str, args))))
     exec(compile(block, "README.md", "exec"), {})
-    assert printed == ["16 29.55"]
+    assert printed == ["16 29.53"]

@@ -292,10 +292,10 @@ def test_photos_with_many_colours_get_few_full_passes(
     full: list[int] = []
     original = cluster._lloyd_passes
 
-    def spy(features, weights, centers, count, *, tol=0.0):  # type: ignore[no-untyped-def]
+    def spy(features, weights, centers, count, *, tol=0.0, relax=1.0):  # type: ignore[no-untyped-def]
         if len(features) == len(table.colors):
             full.append(count)
-        return original(features, weights, centers, count, tol=tol)
+        return original(features, weights, centers, count, tol=tol, relax=relax)
 
     monkeypatch.setattr(cluster, "_lloyd_passes", spy)
     table = build_color_table(rng.integers(0, 256, (5000, 3), dtype=np.uint8))
@@ -304,17 +304,44 @@ def test_photos_with_many_colours_get_few_full_passes(
     assert len(fitted.colors) == k
 
 
-def _plain_lloyd(features: np.ndarray, weights: np.ndarray, centers: np.ndarray, passes: int) -> np.ndarray:
-    """Textbook weighted Lloyd with the same empty-cluster rule, a full search every pass."""
+@pytest.mark.parametrize(
+    ("k", "passes", "relax"), [(16, 12, 1.0), (31, 12, 1.0), (32, 12, 2.0), (200, 12, 2.0)]
+)
+def test_large_palettes_get_few_over_relaxed_full_passes(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, k: int, passes: int, relax: float
+) -> None:
+    import kmimg.cluster as cluster
+
+    full: list[tuple[int, float]] = []
+    original = cluster._lloyd_passes
+
+    def spy(features, weights, centers, count, *, tol=0.0, relax=1.0):  # type: ignore[no-untyped-def]
+        if len(features) == len(table.colors):
+            full.append((count, relax))
+        return original(features, weights, centers, count, tol=tol, relax=relax)
+
+    monkeypatch.setattr(cluster, "_lloyd_passes", spy)
+    table = build_color_table(rng.integers(0, 256, (5000, 3), dtype=np.uint8))
+    fit_palette(table, k=k, seed=0)
+    assert full[-1] == (passes, relax)
+
+
+def _plain_lloyd(
+    features: np.ndarray, weights: np.ndarray, centers: np.ndarray, passes: int, relax: float = 1.0
+) -> np.ndarray:
+    """Textbook weighted Lloyd with the same empty-cluster rule, a full search every pass; with
+    ``relax``, every pass but the last three moves a centre ``relax`` times the way to its mean."""
     import kmimg.cluster as cluster
 
     centers = centers.astype(np.float64).copy()
-    for _ in range(passes):
+    for done in range(1, passes + 1):
         labels, distances = cluster._nearest_with_distance(features, centers)
         mass = np.bincount(labels, weights=weights, minlength=len(centers))
         updated = centers.copy()
+        step = relax if done <= passes - 3 else 1.0
         for j in np.flatnonzero(mass > 0):
-            updated[j] = (weights[labels == j, None] * features[labels == j]).sum(axis=0) / mass[j]
+            mean = (weights[labels == j, None] * features[labels == j]).sum(axis=0) / mass[j]
+            updated[j] = centers[j] + step * (mean - centers[j]) if step != 1.0 else mean
         empty = np.flatnonzero(mass == 0)
         if len(empty):
             worst = np.argsort(-(weights * distances), kind="stable")[: len(empty)]
@@ -333,6 +360,47 @@ def test_bounded_lloyd_passes_equal_plain_lloyd(rng: np.random.Generator, k: int
     start[-1] = [900.0, 900.0, 900.0]  # far from everything: an empty cluster on the first pass
     ours = cluster._lloyd_passes(features, weights, start, 30)
     np.testing.assert_allclose(ours, _plain_lloyd(features, weights, start, 30), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize(("k", "spread", "relax"), [(3, 60.0, 2.0), (24, 40.0, 1.5), (80, 25.0, 2.0)])
+def test_over_relaxed_passes_equal_textbook_over_relaxation(
+    rng: np.random.Generator, k: int, spread: float, relax: float
+) -> None:
+    """The bounds widen by the relaxed move, so skipping points stays exact."""
+    import kmimg.cluster as cluster
+
+    features = np.clip(rng.normal(128, spread, (6000, 3)), 0, 255).round()
+    weights = rng.integers(1, 20, len(features)).astype(np.float64)
+    start = features[rng.choice(len(features), k, replace=False)] + rng.normal(0, 5, (k, 3))
+    start[-1] = [900.0, 900.0, 900.0]  # an empty cluster on the first pass
+    ours = cluster._lloyd_passes(features, weights, start, 20, relax=relax)
+    reference = _plain_lloyd(features, weights, start, 20, relax=relax)
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
+    assert not np.allclose(ours, _plain_lloyd(features, weights, start, 20), atol=1e-6)  # it did relax
+
+
+def test_three_passes_or_fewer_are_never_relaxed(rng: np.random.Generator) -> None:
+    import kmimg.cluster as cluster
+
+    features = np.clip(rng.normal(128, 40, (3000, 3)), 0, 255).round()
+    weights = rng.integers(1, 20, len(features)).astype(np.float64)
+    start = features[rng.choice(len(features), 16, replace=False)] + 0.5
+    for passes in (1, 2, 3):
+        plain = cluster._lloyd_passes(features, weights, start, passes)
+        np.testing.assert_array_equal(
+            cluster._lloyd_passes(features, weights, start, passes, relax=2.0), plain
+        )
+    four = cluster._lloyd_passes(features, weights, start, 4, relax=2.0)
+    assert not np.array_equal(four, cluster._lloyd_passes(features, weights, start, 4))
+
+
+@pytest.mark.parametrize("relax", [0.0, -1.0, 2.5, float("nan")])
+def test_engine_refuses_a_relaxation_outside_0_to_2(relax: float) -> None:
+    import kmimg.cluster as cluster
+
+    points = np.arange(30, dtype=np.float64).reshape(10, 3)
+    with pytest.raises(ValueError, match="bad shape"):
+        cluster._lloyd_passes(points, np.ones(10), points[:2].copy(), 5, relax=relax)
 
 
 def test_nearest_two_gives_the_runner_up(rng: np.random.Generator) -> None:

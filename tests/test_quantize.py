@@ -51,7 +51,7 @@ def test_lab_space_gives_lower_delta_e(samples) -> None:  # type: ignore[no-unty
 
 def test_dither_keeps_palette_and_changes_indices(noisy_rgb: np.ndarray) -> None:
     plain = quantize(noisy_rgb, options=QuantizeOptions(k=4))
-    dithered = quantize(noisy_rgb, options=QuantizeOptions(k=4, dither=True))
+    dithered = quantize(noisy_rgb, options=QuantizeOptions(k=4, dither=1.0))
     np.testing.assert_array_equal(plain.palette, dithered.palette)
     assert not np.array_equal(plain.indices, dithered.indices)
     np.testing.assert_array_equal(np.bincount(dithered.indices.ravel(), minlength=4), dithered.counts)
@@ -129,8 +129,8 @@ def test_options_are_validated() -> None:
         QuantizeOptions(sample=-1)
 
 
-@pytest.mark.parametrize("dither", [False, True])
-def test_alpha_errors_count_in_psnr(dither: bool) -> None:
+@pytest.mark.parametrize("dither", [0.0, 1.0])
+def test_alpha_errors_count_in_psnr(dither: float) -> None:
     rgb = np.full((16, 16, 3), 90, dtype=np.uint8)
     alpha = np.tile(np.arange(1, 256, 16, dtype=np.uint8), (16, 1))  # 16 translucent levels
     result = quantize(rgb, alpha, QuantizeOptions(k=2, dither=dither))

@@ -11,6 +11,7 @@ import typer
 
 from kmimg.cli import _options as opt
 from kmimg.cli import palette as palette_cli
+from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
 from kmimg.cli.batch import Produced, run_batch, without_data
 from kmimg.cli.documents import quantize_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
@@ -85,7 +86,7 @@ class QuantizedFile:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("quantize")(quantize_command)
+    app.command("quantize", cls=BareDither)(quantize_command)
 
 
 def quantize_command(
@@ -115,9 +116,8 @@ def quantize_command(
     force: opt.Force = False,
     seed: opt.Seed = DEFAULTS.seed,
     space: opt.QuantizeSpace = DEFAULTS.space,
-    dither: Annotated[
-        bool, typer.Option("--dither/--no-dither", help="Floyd–Steinberg dithering.")
-    ] = DEFAULTS.dither,
+    dither: DitherLevel = None,
+    no_dither: NoDither = False,
     sample: Annotated[
         int,
         typer.Option(
@@ -167,12 +167,13 @@ def quantize_command(
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
     """
     with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
+        level = dither_level(dither, no_dither)
         plan = palette_cli.plan_palette(
             palette_file, shared=shared, palette_out=palette_out, keep=keep, k=colors,
             k_given=_given(ctx, "colors"),
         )  # fmt: skip
         options = opt.checked(
-            QuantizeOptions, k=colors, seed=seed, space=space, dither=dither, sample=sample,
+            QuantizeOptions, k=colors, seed=seed, space=space, dither=level, sample=sample,
             keep=plan.keep_rows,
         )  # fmt: skip
         tasks, refused = _plan(
