@@ -64,6 +64,17 @@ Jobs = Annotated[
         show_default=False,
     ),
 ]
+Scheduler = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--scheduler",
+        help="Run the batch on the Dask cluster at this address (tcp://HOST:8786, tls://...) "
+        "[default: $DASK_SCHEDULER_ADDRESS unless --jobs is given]; outputs are written here, "
+        "byte-identical to a local run. Needs pip install 'kmimg[dask]'; see docs/cluster.md.",
+        metavar="ADDRESS",
+        show_default=False,
+    ),
+]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first input that fails.")]
 MaxPixels = Annotated[
     int,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Failure, Outcome, run_batch
+from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
 from kmimg.cli.documents import classify_csv, classify_document, write_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
 from kmimg.cli.paths import STDIO, InputItem, check_side_output, cluster_folder, expand_inputs, unique_name
@@ -48,6 +48,8 @@ class FeatureTask:
     options: FeatureOptions
     max_pixels: int
     allow_truncated: bool = False
+    #: The input's bytes, read by the client of a cluster run (workers share no file system).
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def classify_command(
     force: opt.Force = False,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
+    scheduler: opt.Scheduler = None,
     fail_fast: opt.FailFast = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     allow_truncated: opt.AllowTruncated = False,
@@ -215,6 +218,7 @@ def classify_command(
             name_of=lambda task: task.source,
             reporter=reporter,
             jobs=jobs,
+            scheduler=scheduler,
             fail_fast=fail_fast,
             label="reading",
         )
@@ -338,14 +342,17 @@ def _read_labels(path: Path, sources: list[str]) -> dict[str, str]:
     return {sources[index]: label for index, label in found.items()}
 
 
-def features_of(task: FeatureTask) -> FeatureRecord:
-    """Load one image and compute its feature vector (runs in a worker)."""
+def features_of(task: FeatureTask) -> Produced[FeatureRecord]:
+    """Load one image and compute its feature vector (runs in a worker, on a cluster too; the
+    fit over all vectors runs here)."""
     from kmimg.classify import image_features
     from kmimg.io import load_image
 
-    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
+    picture = load_image(
+        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
+    )
     vector = image_features(picture.rgb, picture.alpha, task.options)
-    return FeatureRecord(task.source, task.relative, vector)
+    return Produced(FeatureRecord(task.source, task.relative, vector))
 
 
 def _cluster(reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions) -> Clustering:

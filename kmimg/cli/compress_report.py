@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Outcome, run_batch
+from kmimg.cli.batch import Outcome, Produced, run_batch, scheduler_address
 from kmimg.cli.documents import report_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
 from kmimg.cli.paths import (
@@ -28,7 +28,7 @@ from kmimg.cli.paths import (
     expand_inputs,
     output_path,
 )
-from kmimg.errors import OutputError, UsageError
+from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
 from kmimg.options import (
     DEFAULT_KS,
@@ -65,6 +65,8 @@ class ReportTask:
     thumb: int
     force: bool
     allow_truncated: bool = False
+    #: The input's bytes, read by the client of a cluster run (workers share no file system).
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def display(self) -> str:
@@ -164,6 +166,7 @@ def compress_report_command(
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
+    scheduler: opt.Scheduler = None,
     fail_fast: opt.FailFast = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     allow_truncated: opt.AllowTruncated = False,
@@ -205,7 +208,8 @@ def compress_report_command(
             for item in items
             if item.source not in refused
         ]
-        outcome = _run(tasks, reporter, jobs=jobs, fail_fast=fail_fast, refused=refused)
+        address = scheduler_address(jobs, scheduler)
+        outcome = _run(tasks, reporter, jobs=jobs, scheduler=address, fail_fast=fail_fast, refused=refused)
         _warn_unmet(reporter, outcome.results, best_requested=write_best is not None)
         _write_documents(outcome, ks, targets, seed, space, json_dest=json_dest, html=html)
         if reporter.fancy:
@@ -266,9 +270,15 @@ def _check_single_output(items: list[InputItem], target: Path | None, option: st
 
 
 def _run(
-    tasks: list[ReportTask], reporter: Reporter, *, jobs: int | None, fail_fast: bool, refused: dict[str, str]
+    tasks: list[ReportTask],
+    reporter: Reporter,
+    *,
+    jobs: int | None,
+    scheduler: str | None,
+    fail_fast: bool,
+    refused: dict[str, str],
 ) -> Outcome[ReportRecord]:
-    if len(tasks) == 1 and reporter.fancy:
+    if len(tasks) == 1 and reporter.fancy and scheduler is None:
         # One image: show progress over its ks instead of over images.
         with reporter.progress(len(tasks[0].ks), f"{tasks[0].display}: k sweep") as advance:
             work = functools.partial(report_one, progress=lambda k: advance(str(k)))
@@ -281,20 +291,24 @@ def _run(
         name_of=lambda task: task.source,
         reporter=reporter,
         jobs=jobs,
+        scheduler=scheduler,
         fail_fast=fail_fast,
         label="compress-report",
         refused=refused,
     )
 
 
-def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) -> ReportRecord:
-    """Sweep one image and write its best PNG and contact sheet (runs in a worker)."""
-    from kmimg.io import encode_png, load_image, write_atomic
+def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) -> Produced[ReportRecord]:
+    """Sweep one image; returns its record and its best PNG and contact sheet (runs in a worker,
+    touches no file: the batch room writes them, refusing an existing best PNG without --force)."""
+    from kmimg.io import OutputFile, encode_png, load_image
     from kmimg.render.sheet import report_sheet
     from kmimg.report import compress_report
 
     clock = Stopwatch()
-    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
+    picture = load_image(
+        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
+    )
     report = compress_report(
         picture.rgb,
         picture.alpha,
@@ -313,11 +327,13 @@ def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) 
             picture.rgb, picture.alpha, report, name=name, input_format=picture.format, thumb=task.thumb
         )
         sheet_png = encode_png(pixels)
+    files = []
     if best_path is not None and report.recommended_k is not None:
-        write_atomic(best_path, report.pngs[report.recommended_k], parents=True)
+        png = report.pngs[report.recommended_k]
+        files.append(OutputFile(str(best_path), png, refuse_existing=not task.force))
     if task.sheet_path is not None and sheet_png is not None:
-        write_atomic(task.sheet_path, sheet_png, parents=True)
-    return ReportRecord(
+        files.append(OutputFile(str(task.sheet_path), sheet_png))
+    record = ReportRecord(
         source=task.source,
         input_format=picture.format,
         report=report.without_pngs(),
@@ -326,17 +342,16 @@ def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) 
         sheet_png=sheet_png if task.keep_sheet else None,
         seconds=clock.seconds(),
     )
+    return Produced(record, tuple(files))
 
 
 def _best_path(task: ReportTask, report: CompressReport) -> Path | None:
-    """Where the recommended PNG goes (None: not asked for, or no k meets the target)."""
+    """Where the recommended PNG goes (None: not asked for, or no k meets the target). Whether
+    it exists already is checked where it is written, on this machine."""
     if task.best_dir is None or report.recommended_k is None:
         return None
     item = InputItem(task.source, task.relative)
-    path = output_path(item, suffix=f"-k{report.recommended_k}.png", out_dir=task.best_dir)
-    if path.exists() and not task.force:
-        raise OutputError(f"output {path} exists (use --force to overwrite)")
-    return path
+    return output_path(item, suffix=f"-k{report.recommended_k}.png", out_dir=task.best_dir)
 
 
 def _warn_unmet(reporter: Reporter, records: list[ReportRecord], *, best_requested: bool) -> None:

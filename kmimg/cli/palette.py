@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Failure, Outcome, run_batch
+from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
 from kmimg.cli.documents import palette_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
 from kmimg.cli.paths import STDIO, InputItem, check_side_output, expand_inputs
@@ -52,6 +52,8 @@ class HistogramTask:
     source: str
     max_pixels: int
     allow_truncated: bool = False
+    #: The input's bytes, read by the client of a cluster run (workers share no file system).
+    data: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def palette_command(
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
+    scheduler: opt.Scheduler = None,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     allow_truncated: opt.AllowTruncated = False,
     debug: opt.Debug = False,
@@ -147,6 +150,7 @@ def palette_command(
             weight=weight,
             reporter=reporter,
             jobs=jobs,
+            scheduler=scheduler,
             max_pixels=max_pixels,
             allow_truncated=allow_truncated,
         )
@@ -228,16 +232,20 @@ def write_palette_file(palette: Palette, destination: str) -> None:
     )
 
 
-def measure_one(task: HistogramTask) -> Measured:
-    """Load one input and count its colours (runs in a worker)."""
+def measure_one(task: HistogramTask) -> Produced[Measured]:
+    """Load one input and count its colours (runs in a worker, on a cluster too: the histograms
+    are merged here)."""
     from kmimg.io import load_image
     from kmimg.palette.shared import histogram_of
     from kmimg.quantize import analyze
 
-    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
+    picture = load_image(
+        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
+    )
     analysis = analyze(picture.rgb, picture.alpha)
     hidden = 0 if analysis.visible is None else int((~analysis.visible).sum())
-    return Measured(task.source, picture.width, picture.height, histogram_of(analysis.table, hidden=hidden))
+    histogram = histogram_of(analysis.table, hidden=hidden)
+    return Produced(Measured(task.source, picture.width, picture.height, histogram))
 
 
 def merge_histograms(
@@ -246,6 +254,7 @@ def merge_histograms(
     weight: PaletteWeight,
     reporter: Reporter,
     jobs: int | None,
+    scheduler: str | None = None,
     max_pixels: int,
     allow_truncated: bool,
 ) -> tuple[HistogramSum, Outcome[Measured]]:
@@ -260,6 +269,7 @@ def merge_histograms(
         name_of=lambda task: task.source,
         reporter=reporter,
         jobs=jobs,
+        scheduler=scheduler,
         label="counting colours",
     )
     total = HistogramSum(weight=weight)
@@ -401,6 +411,7 @@ def shared_palette(
     sample: int,
     reporter: Reporter,
     jobs: int | None,
+    scheduler: str | None = None,
     max_pixels: int,
     allow_truncated: bool,
 ) -> NDArray[np.uint8]:
@@ -417,6 +428,7 @@ def shared_palette(
         weight=PaletteWeight.PIXELS,
         reporter=reporter,
         jobs=jobs,
+        scheduler=scheduler,
         max_pixels=max_pixels,
         allow_truncated=allow_truncated,
     )
@@ -443,6 +455,7 @@ def palette_for(
     *,
     reporter: Reporter,
     jobs: int | None,
+    scheduler: str | None = None,
     max_pixels: int,
     allow_truncated: bool,
 ) -> NDArray[np.uint8] | None:
@@ -454,6 +467,6 @@ def palette_for(
         check_side_output(plan.palette_out, "--palette-out", tasks)
     return shared_palette(
         plan, [item for item, _ in tasks], k=options.k, seed=options.seed, space=options.space,
-        sample=options.sample, reporter=reporter, jobs=jobs, max_pixels=max_pixels,
+        sample=options.sample, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
         allow_truncated=allow_truncated,
     )  # fmt: skip

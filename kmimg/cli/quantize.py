@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -12,7 +12,7 @@ import typer
 from kmimg.cli import _options as opt
 from kmimg.cli import palette as palette_cli
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
-from kmimg.cli.batch import run_batch
+from kmimg.cli.batch import Produced, run_batch, without_data
 from kmimg.cli.documents import quantize_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
 from kmimg.cli.paths import (
@@ -53,6 +53,8 @@ class QuantizeTask:
     #: ``fitted`` (per image), ``shared`` or the palette file's path.
     palette: NDArray[np.uint8] | None = None
     palette_source: str = "fitted"
+    #: The input's bytes, read by the client of a cluster run (workers share no file system).
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def k_requested(self) -> int:
@@ -150,6 +152,7 @@ def quantize_command(
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
+    scheduler: opt.Scheduler = None,
     fail_fast: opt.FailFast = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     allow_truncated: opt.AllowTruncated = False,
@@ -177,11 +180,14 @@ def quantize_command(
             inputs, suffix=_suffix(colors, palette_file), output=output, out_dir=out_dir, recursive=recursive,
             force=force,
         )  # fmt: skip
-        if json_dest == STDIO and any(target == STDIO for _, target in tasks):
-            raise UsageError("--json - and a PNG on standard output cannot share it")
+        if any(target == STDIO for _, target in tasks):
+            if json_dest == STDIO:
+                raise UsageError("--json - and a PNG on standard output cannot share it")
+            if sys.stdout.isatty():
+                raise UsageError("refusing to write PNG data to a terminal; redirect it or use -o PATH")
         check_side_output(json_dest, "--json", tasks)
         fixed = palette_cli.palette_for(
-            plan, tasks, options, reporter=reporter, jobs=jobs, max_pixels=max_pixels,
+            plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
             allow_truncated=allow_truncated,
         )  # fmt: skip
         measure = json_dest is not None or reporter.fancy
@@ -198,6 +204,7 @@ def quantize_command(
             name_of=lambda task: task.source,
             reporter=reporter,
             jobs=jobs,
+            scheduler=scheduler,
             fail_fast=fail_fast,
             label="quantizing",
             refused=refused,
@@ -242,28 +249,25 @@ def _plan(
     return [(item, str(path)) for item, path in pairs], refused
 
 
-def quantize_one(task: QuantizeTask) -> QuantizedFile:
-    """Load, quantize, encode and write one input; returns its record (runs in a worker)."""
-    from kmimg.io import encode_indexed_png, load_image, write_atomic, write_stdout
+def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
+    """Load, quantize and encode one input; returns its record and its PNG (runs in a worker,
+    touches no file: the batch room writes the PNG)."""
+    from kmimg.io import OutputFile, encode_indexed_png, load_image
     from kmimg.quantize import analyze, quantize, quantize_onto
 
     clock = Stopwatch()
-    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
+    picture = load_image(
+        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
+    )
     if task.palette is None:
         result = quantize(picture.rgb, picture.alpha, task.options, measure=task.measure)
     else:
         analysis = analyze(picture.rgb, picture.alpha)
         result = quantize_onto(analysis, task.palette, task.options, measure=task.measure)
     png = encode_indexed_png(result.indices, result.palette)
-    if task.target == STDIO:
-        if sys.stdout.isatty():
-            raise UsageError("refusing to write PNG data to a terminal; redirect it or use -o PATH")
-        write_stdout(png)
-    else:
-        write_atomic(task.target, png, parents=True)
     size = (picture.width, picture.height)
-    return QuantizedFile(
-        task,
+    record = QuantizedFile(
+        without_data(task),
         *size,
         result.palette,
         result.counts,
@@ -272,6 +276,7 @@ def quantize_one(task: QuantizeTask) -> QuantizedFile:
         len(png),
         clock.seconds(),
     )
+    return Produced(record, (OutputFile(task.target, png),))
 
 
 def _print_summary(reporter: Reporter, results: list[QuantizedFile]) -> None:

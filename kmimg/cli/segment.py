@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import run_batch
+from kmimg.cli.batch import Produced, run_batch, without_data
 from kmimg.cli.documents import segment_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
 from kmimg.cli.paths import (
@@ -53,6 +53,8 @@ class SegmentTask:
     max_pixels: int
     contour_color: tuple[int, int, int] | None
     allow_truncated: bool = False
+    #: The input's bytes, read by the client of a cluster run (workers share no file system).
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ def segment_command(
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
+    scheduler: opt.Scheduler = None,
     fail_fast: opt.FailFast = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     allow_truncated: opt.AllowTruncated = False,
@@ -218,6 +221,7 @@ def segment_command(
             name_of=lambda task: task.source,
             reporter=reporter,
             jobs=jobs,
+            scheduler=scheduler,
             fail_fast=fail_fast,
             label="segmenting",
             refused=refused,
@@ -286,14 +290,17 @@ def _plan(
     return planned, refused
 
 
-def segment_one(task: SegmentTask) -> SegmentedFile:
-    """Load, segment, render and write one input's outputs; returns its record."""
+def segment_one(task: SegmentTask) -> Produced[SegmentedFile]:
+    """Load, segment, render and encode one input's outputs; returns its record and its files
+    (runs in a worker, touches no file: the batch room writes them)."""
     from kmimg._threads import ordered_map
-    from kmimg.io import encode_png, load_image, write_atomic
+    from kmimg.io import OutputFile, encode_png, load_image
     from kmimg.segment import contour_image, count_foreground_regions, cutout_image, segment, segmented_image
 
     clock = Stopwatch()
-    picture = load_image(task.source, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
+    picture = load_image(
+        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
+    )
     result = segment(picture.rgb, task.options, alpha=picture.alpha)
     renderers: dict[str, Callable[[], NDArray[np.uint8]]] = {
         Emit.SEG.value: lambda: segmented_image(result),
@@ -305,16 +312,16 @@ def segment_one(task: SegmentTask) -> SegmentedFile:
     files += [(target, _mask_renderer(result, i)) for i, target in enumerate(task.masks)]
     photographic = {task.targets.get(Emit.CUTOUT.value), task.targets.get(Emit.CONTOURS.value)}
 
-    def write(file: tuple[str, Callable[[], NDArray[np.uint8]]]) -> None:
+    def encode(file: tuple[str, Callable[[], NDArray[np.uint8]]]) -> OutputFile:
         target, render = file
         level = PHOTO_COMPRESS_LEVEL if target in photographic else FLAT_COMPRESS_LEVEL
-        write_atomic(target, encode_png(render(), compress_level=level), parents=True)
+        return OutputFile(target, encode_png(render(), compress_level=level))
 
     # Pillow's encoder releases the GIL: the outputs are rendered and deflated side by side (one
     # thread per core, none in batch workers); each file's bytes do not depend on it.
-    ordered_map(write, files)
-    return SegmentedFile(
-        task,
+    encoded = tuple(ordered_map(encode, files))
+    record = SegmentedFile(
+        without_data(task),
         picture.width,
         picture.height,
         result.fit_shape,
@@ -326,6 +333,7 @@ def segment_one(task: SegmentTask) -> SegmentedFile:
         result.clusters,
         clock.seconds(),
     )
+    return Produced(record, encoded)
 
 
 def _mask_renderer(result: Segmentation, index: int) -> Callable[[], NDArray[np.uint8]]:

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kmimg.io.decode import ALLOWED_FORMATS, STDIO, Picture, load_image, read_source, sniff_format
-    from kmimg.io.files import CommitGroup, commit_group, link_atomic, write_atomic, write_stdout
+    from kmimg.io.files import (
+        CommitGroup,
+        OutputFile,
+        commit_group,
+        link_atomic,
+        write_atomic,
+        write_outputs,
+        write_stdout,
+    )
     from kmimg.io.png import MAX_TEXT_BYTES, PNG_COMPRESS_LEVEL, encode_indexed_png, encode_png, inspect_png
 
 #: Public name -> its room. Loaded on first use: :mod:`kmimg.io.files` needs no numpy, and the
@@ -22,7 +30,18 @@ _ROOMS = {
     **dict.fromkeys(
         ("ALLOWED_FORMATS", "STDIO", "Picture", "load_image", "read_source", "sniff_format"), "decode"
     ),
-    **dict.fromkeys(("CommitGroup", "commit_group", "link_atomic", "write_atomic", "write_stdout"), "files"),
+    **dict.fromkeys(
+        (
+            "CommitGroup",
+            "OutputFile",
+            "commit_group",
+            "link_atomic",
+            "write_atomic",
+            "write_outputs",
+            "write_stdout",
+        ),
+        "files",
+    ),
     **dict.fromkeys(
         ("MAX_TEXT_BYTES", "PNG_COMPRESS_LEVEL", "encode_indexed_png", "encode_png", "inspect_png"), "png"
     ),
@@ -34,6 +53,7 @@ __all__ = [
     "PNG_COMPRESS_LEVEL",
     "STDIO",
     "CommitGroup",
+    "OutputFile",
     "Picture",
     "commit_group",
     "encode_indexed_png",
@@ -44,6 +64,7 @@ __all__ = [
     "read_source",
     "sniff_format",
     "write_atomic",
+    "write_outputs",
     "write_stdout",
 ]
 

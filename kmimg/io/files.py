@@ -13,11 +13,14 @@ import functools
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmimg.errors import InputError, OutputError
+
+#: The target name of standard output.
+STDIO = "-"
 
 
 def write_atomic(path: str | Path, data: bytes, *, parents: bool = False) -> None:
@@ -229,6 +232,50 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """An output made in memory by work that never touches the file system (it may have run
+    on another machine), for :func:`write_outputs` to put in place.
+
+    ``target`` is a path or ``-`` (standard output). ``refuse_existing``: the overwrite policy
+    could only be decided once the work was done (compress-report's best PNG, whose name holds
+    the recommended k): an existing target then fails the input instead of being replaced.
+    """
+
+    target: str
+    data: bytes = field(repr=False)
+    refuse_existing: bool = False
+
+
+def write_outputs(files: Sequence[OutputFile]) -> None:
+    """Put an input's outputs in place: every policy checked first (nothing is written if one
+    refuses), then each file written atomically, creating missing folders, or to standard
+    output for ``-``.
+
+    Several files outside a :func:`commit_group` are committed together (one disk sync for the
+    input's files, not two per file); inside one, they join it.
+    """
+    for file in files:
+        if file.refuse_existing and Path(file.target).exists():
+            raise OutputError(f"output {file.target} exists (use --force to overwrite)")
+    if len(files) > 1 and _GROUP.get() is None:
+        with commit_group() as group:
+            _write_each(files)
+            failed = group.commit(group.take())
+        if failed:
+            raise OutputError(next(iter(failed.values())))
+        return
+    _write_each(files)
+
+
+def _write_each(files: Sequence[OutputFile]) -> None:
+    for file in files:
+        if file.target == STDIO:
+            write_stdout(file.data)
+        else:
+            write_atomic(file.target, file.data, parents=True)
 
 
 def write_stdout(data: bytes) -> None:

@@ -1,0 +1,378 @@
+"""Every batch command (palette included) on a real Dask cluster (``--scheduler``): a scheduler
+and three workers started as processes on 127.0.0.1, kmimg run as a process against them, and
+every output compared byte for byte with a local run. Also: a worker killed mid-batch, an
+unreachable scheduler, a file that fails, and kmimg without Dask installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from kmimg.cli import app
+
+pytest.importorskip("distributed")
+
+DASK = Path(sys.executable).with_name("dask")
+#: Workers share the two cores; one engine thread each, as Dask's nanny would set.
+WORKER_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+runner = CliRunner()
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as handle:
+        return subprocess.Popen(
+            [str(DASK), *args], stdout=handle, stderr=subprocess.STDOUT, env=WORKER_ENV, cwd=log.parent
+        )
+
+
+def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while text not in log.read_text(errors="replace"):
+        assert process.poll() is None, log.read_text(errors="replace")
+        assert time.monotonic() < deadline, f"{log.name}: no {text!r} within {seconds} s"
+        time.sleep(0.05)
+
+
+def start_workers(address: str, folder: Path, names: list[str]) -> list[subprocess.Popen[bytes]]:
+    """Worker processes (no nanny: killing one kills the worker), registered with the scheduler."""
+    args = ["worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name"]
+    workers = [_start([*args, name], folder / f"{name}.log") for name in names]
+    for name, worker in zip(names, workers, strict=True):
+        _wait_for(folder / f"{name}.log", "Registered to:", worker)
+    return workers
+
+
+@dataclass(frozen=True)
+class Cluster:
+    address: str
+    #: A third worker, for the test that kills one mid-batch (the other two stay).
+    victim: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A scheduler with three single-threaded workers, all on loopback."""
+    folder = tmp_path_factory.mktemp("cluster")
+    info = folder / "scheduler.json"
+    args = [
+        "scheduler",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--scheduler-file",
+        str(info),
+    ]
+    processes = [_start(args, folder / "scheduler.log")]
+    try:
+        _wait_for(folder / "scheduler.log", "Scheduler at:", processes[0])
+        address = json.loads(info.read_text())["address"]
+        processes += start_workers(address, folder, ["w0", "w1", "victim"])
+        yield Cluster(address, processes[-1])
+    finally:
+        for process in processes:  # a throw-away cluster: no graceful shutdown to wait for
+            process.kill()
+        for process in processes:
+            process.wait()
+
+
+def kmimg(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kmimg", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight small photos-like images (gradients and noise, two with alpha) and a bad file."""
+    folder = tmp_path_factory.mktemp("images") / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(14)
+    y, x = np.mgrid[0:48, 0:64]
+    for index in range(8):
+        base = np.stack([x * (2 + index), y * 4, (x + y) * 2 + 20 * index], axis=-1).astype(np.float64)
+        pixels = np.clip(base + rng.normal(0, 14, base.shape), 0, 255).astype(np.uint8)
+        if index % 4 == 3:
+            alpha = np.where(x > 8 * (index // 4 + 2), 255, 0).astype(np.uint8)
+            pixels = np.dstack([pixels, alpha])
+        Image.fromarray(pixels).save(folder / f"img{index}.png")
+    (folder / "notes.png").write_text("not an image\n")
+    return folder
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (links as their targets' names) by relative path."""
+    found: dict[str, bytes] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            found[str(path.relative_to(folder))] = os.readlink(path).encode()
+        elif path.is_file():
+            found[str(path.relative_to(folder))] = path.read_bytes()
+    return found
+
+
+def local_and_cluster(
+    command: list[str], out: str, tmp_path: Path, address: str
+) -> tuple[CliRunner, subprocess.CompletedProcess[str]]:
+    """The same command run locally (two worker processes) into tmp_path/local and on the
+    cluster into tmp_path/cluster; ``out`` in ``command`` stands for that folder."""
+    local = runner.invoke(app, [arg.replace(out, str(tmp_path / "local")) for arg in command] + ["-j", "2"])
+    remote = kmimg(*(arg.replace(out, str(tmp_path / "cluster")) for arg in command), "--scheduler", address)
+    return local, remote  # type: ignore[return-value]
+
+
+def same_lines(local: str, remote: str, tmp_path: Path) -> None:
+    """The same stderr lines (in the order inputs finished, which varies with any executor)."""
+    mine = sorted(local.replace(str(tmp_path / "local"), "OUT").splitlines())
+    assert mine == sorted(remote.replace(str(tmp_path / "cluster"), "OUT").splitlines())
+
+
+def test_quantize_on_the_cluster_writes_the_local_bytes(
+    images: Path, tmp_path: Path, cluster: Cluster
+) -> None:
+    command = ["quantize", str(images), "--out-dir", "OUT", "-k", "16", "--dither", "0.8"]
+    command += ["--json", "OUT.json"]
+    local, remote = local_and_cluster(command, "OUT", tmp_path, cluster.address)
+    assert (local.exit_code, remote.returncode) == (1, 1)  # notes.png fails, the same way
+    same_lines(local.stderr, remote.stderr, tmp_path)
+    reason = "a text file, not an image (PNG, JPEG, GIF, BMP, TIFF, WebP)"
+    assert remote.stderr == f"kmimg: error: {images / 'notes.png'}: {reason}\n"
+    assert files_under(tmp_path / "cluster") == files_under(tmp_path / "local")
+    assert len(files_under(tmp_path / "local")) == 8
+
+    def document(name: str) -> dict[str, object]:
+        data = json.loads((tmp_path / f"{name}.json").read_text().replace(str(tmp_path / name), "OUT"))
+        for record in data["results"]:
+            record.pop("seconds")
+        return data  # type: ignore[no-any-return]
+
+    assert document("cluster") == document("local")
+
+
+def test_fail_fast_on_the_cluster_lists_every_file_it_wrote(
+    images: Path, tmp_path: Path, cluster: Cluster
+) -> None:
+    out = tmp_path / "out"
+    done = kmimg(
+        "quantize",
+        str(images),
+        "--out-dir",
+        str(out),
+        "--fail-fast",
+        "--json",
+        "-",
+        "--scheduler",
+        cluster.address,
+    )
+    assert done.returncode == 1
+    document = json.loads(done.stdout)
+    written = sorted(str(p) for p in out.glob("*.png")) if out.exists() else []
+    assert sorted(r["output"] for r in document["results"]) == written
+    assert [Path(f["input"]).name for f in document["failures"]] == ["notes.png"]
+
+
+def test_segment_on_the_cluster_writes_the_local_bytes(
+    images: Path, tmp_path: Path, cluster: Cluster
+) -> None:
+    command = ["segment", str(images), "--out-dir", "OUT", "-k", "3", "--emit", "all"]
+    local, remote = local_and_cluster(command, "OUT", tmp_path, cluster.address)
+    assert (local.exit_code, remote.returncode) == (1, 1)
+    same_lines(local.stderr, remote.stderr, tmp_path)
+    assert files_under(tmp_path / "cluster") == files_under(tmp_path / "local")
+    assert len(files_under(tmp_path / "local")) == 8 * 7  # seg, labels, 3 masks, cut-out, contours
+
+
+def test_compress_report_on_the_cluster_writes_the_local_bytes(
+    images: Path, tmp_path: Path, cluster: Cluster
+) -> None:
+    command = ["compress-report", str(images), "--ks", "4,8", "--target-psnr", "20"]
+    command += ["--write-best", "OUT/best", "--sheet", "OUT/sheets"]
+    local, remote = local_and_cluster(command, "OUT", tmp_path, cluster.address)
+    assert (local.exit_code, remote.returncode) == (1, 1)
+    same_lines(local.stderr, remote.stderr, tmp_path)
+    assert files_under(tmp_path / "cluster") == files_under(tmp_path / "local")
+    assert len(files_under(tmp_path / "local" / "best")) == 8
+    # A rerun: the best PNG's name is known only after the sweep; it is refused, as locally.
+    rerun = kmimg(
+        *command[:-4], "--write-best", str(tmp_path / "cluster" / "best"), "--scheduler", cluster.address
+    )
+    assert rerun.returncode == 1
+    assert rerun.stderr.count("exists (use --force to overwrite)") == 8
+
+
+def test_classify_on_the_cluster_gives_the_local_clusters(
+    images: Path, tmp_path: Path, cluster: Cluster
+) -> None:
+    command = [
+        "classify",
+        str(images),
+        "-k",
+        "2",
+        "--csv",
+        "OUT/groups.csv",
+        "--link-dir",
+        "OUT/links",
+        "--copy",
+    ]
+    local, remote = local_and_cluster(command, "OUT", tmp_path, cluster.address)
+    assert (local.exit_code, remote.returncode) == (1, 1)
+    same_lines(local.stderr, remote.stderr, tmp_path)
+    local_files = files_under(tmp_path / "local")
+    csv = "groups.csv"
+    assert local_files.pop(csv).replace(str(tmp_path / "local").encode(), b"OUT") == files_under(
+        tmp_path / "cluster"
+    ).pop(csv).replace(str(tmp_path / "cluster").encode(), b"OUT")
+    remote_files = files_under(tmp_path / "cluster")
+    remote_files.pop(csv)
+    assert remote_files == local_files
+    assert len(local_files) == 8
+
+
+def test_palettes_on_the_cluster_are_the_local_ones(images: Path, tmp_path: Path, cluster: Cluster) -> None:
+    photos = [str(path) for path in sorted(images.glob("img*.png"))]
+    for command in (
+        ["palette", *photos, "-k", "8", "-o", "OUT/shared.gpl"],
+        ["quantize", *photos, "-k", "8", "--shared-palette", "--out-dir", "OUT/q"],
+    ):
+        local, remote = local_and_cluster(command, "OUT", tmp_path, cluster.address)
+        assert (local.exit_code, remote.returncode) == (0, 0), remote.stderr
+    assert files_under(tmp_path / "cluster") == files_under(tmp_path / "local")
+    assert len(files_under(tmp_path / "local")) == 9
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, cluster: Cluster) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    for index in range(8):
+        Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(folder / f"n{index}.png")
+    command = ["quantize", str(folder), "-k", "16", "--sample", "0"]
+    expected = runner.invoke(app, [*command, "--out-dir", str(tmp_path / "local"), "-j", "2"])
+    assert expected.exit_code == 0
+    out = tmp_path / "cluster"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "kmimg", *command, "--out-dir", str(out), "--scheduler", cluster.address],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (out.exists() and any(out.iterdir())) and run.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert cluster.victim.poll() is None
+    cluster.victim.send_signal(signal.SIGKILL)  # as the out-of-memory killer would
+    _, errors = run.communicate(timeout=120)
+    assert run.returncode == 0, errors
+    assert errors == ""
+    assert files_under(out) == files_under(tmp_path / "local")
+
+
+def test_ctrl_c_cancels_the_cluster_work_and_leaves_no_partial_file(tmp_path: Path, cluster: Cluster) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for index in range(16):
+        Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(folder / f"n{index:02d}.png")
+    out = tmp_path / "out"
+    command = ["quantize", str(folder), "-k", "16", "--sample", "0", "--out-dir", str(out)]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "kmimg", *command, "--scheduler", cluster.address],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (out.exists() and any(out.glob("*-k16.png"))) and run.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.send_signal(signal.SIGINT)
+    _, errors = run.communicate(timeout=60)
+    assert (run.returncode, errors) == (130, "kmimg: error: interrupted\n")
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 16
+    assert all(path.name.endswith("-k16.png") for path in written), written  # no temporary file left
+    for path in written:
+        with Image.open(path) as image:
+            image.load()  # complete
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2_before_any_work(
+    images: Path, tmp_path: Path
+) -> None:
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    done = kmimg(
+        "quantize", str(images), "--out-dir", str(tmp_path / "out"), "--scheduler", address, timeout=30
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"kmimg: error: cannot reach the Dask scheduler at {address}: connection refused\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_environment_variable_names_the_scheduler_unless_jobs_is_given(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    image = str(images / "img0.png")
+    assert (
+        kmimg(
+            "quantize", image, "-o", str(tmp_path / "a.png"), env={"DASK_SCHEDULER_ADDRESS": address}
+        ).returncode
+        == 2
+    )
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    assert runner.invoke(app, ["quantize", image, "-o", str(tmp_path / "a.png"), "-j", "1"]).exit_code == 0
+    # Standard input and output are this process's own: such a run stays here.
+    piped = runner.invoke(app, ["quantize", "-", "-o", "-"], input=(images / "img0.png").read_bytes())
+    assert piped.exit_code == 0
+    assert piped.stdout_bytes == (tmp_path / "a.png").read_bytes()
+
+
+def test_jobs_and_scheduler_together_are_a_usage_error(images: Path) -> None:
+    result = runner.invoke(app, ["quantize", str(images), "-j", "2", "--scheduler", "tcp://127.0.0.1:1"])
+    assert result.exit_code == 2
+    assert result.stderr == "kmimg: error: give --jobs or --scheduler, not both\n"
+
+
+def test_without_dask_scheduler_says_what_to_install(images: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['distributed'] = None; from kmimg.cli import main; "
+        f"sys.argv = ['kmimg', 'quantize', {str(images)!r}, '--out-dir', {str(tmp_path)!r}, "
+        "'--scheduler', 'tcp://127.0.0.1:8786']; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "kmimg: error: --scheduler needs Dask's distributed package: pip install 'kmimg[dask]'\n"
+    )
+
+
+def test_the_command_line_loads_nothing_of_dask() -> None:
+    code = "import sys, kmimg.cli; print(sorted(m for m in sys.modules if m.startswith(('dask', 'distrib'))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
