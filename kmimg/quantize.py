@@ -142,7 +142,7 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
     entry_of_color = order[fitted.labels]
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
     dither = options.dither > 0.0
-    quality = _quality(analysis, palette, entry_of_color, indices, dither) if measure else None
+    quality = _quality(analysis, palette, None if dither else entry_of_color, indices) if measure else None
     return Quantized(
         indices=indices,
         palette=palette,
@@ -150,6 +150,25 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
         quality=quality,
         options=options,
     )
+
+
+def redither(analysis: Analysis, plain: Quantized, level: float, *, measure: bool = True) -> Quantized:
+    """``plain``, an undithered result of ``analysis``, mapped again with dithering at ``level``:
+    the same palette without a second fit, so equal to :func:`quantize_analysis` with
+    ``options.dither = level`` (a k sweep measures both at the cost of one fit)."""
+    from dataclasses import replace
+
+    from kmimg.dither import dither_indices
+
+    if plain.options.dither != 0.0:
+        raise ValueError("redither starts from an undithered result")
+    options = replace(plain.options, dither=level)
+    indices = dither_indices(analysis.rgb, analysis.alpha, plain.palette, plain.indices, level)
+    if level == 0.0:
+        return replace(plain, options=options)
+    quality = _quality(analysis, plain.palette, None, indices) if measure else None
+    counts = np.bincount(indices.ravel(), minlength=len(plain.palette)).astype(np.int64)
+    return Quantized(indices=indices, palette=plain.palette, counts=counts, quality=quality, options=options)
 
 
 def _fit(analysis: Analysis, options: QuantizeOptions, k: int) -> FittedPalette:
@@ -216,29 +235,29 @@ def _transparent_entry(palette: NDArray[np.uint8]) -> int:
 def _quality(
     analysis: Analysis,
     palette: NDArray[np.uint8],
-    entry_of_color: NDArray[np.intp],
+    entry_of_color: NDArray[np.intp] | None,
     indices: NDArray[np.uint8],
-    dither: bool,
 ) -> Quality:
+    """The figures of a result; ``entry_of_color`` ``None`` for a dithered one (measured pixel
+    by pixel, not per colour)."""
     from kmimg import metrics  # here: a run that asks for no figures does not load it
 
-    psnr, delta_e = _color_errors(analysis, palette, entry_of_color, indices, dither)
+    psnr, delta_e = _color_errors(analysis, palette, entry_of_color, indices)
     return Quality(psnr, metrics.ssim_indexed(analysis.rgb, indices, palette), delta_e)
 
 
 def _color_errors(
     analysis: Analysis,
     palette: NDArray[np.uint8],
-    entry_of_color: NDArray[np.intp],
+    entry_of_color: NDArray[np.intp] | None,
     indices: NDArray[np.uint8],
-    dither: bool,
 ) -> tuple[float, float]:
     """PSNR (over R, G, B, and A for translucent images) and mean CIEDE2000 over the visible
     pixels."""
     from kmimg import metrics
 
     table = analysis.table
-    if not dither:
+    if entry_of_color is not None:
         mapped = palette[entry_of_color]
         mse = metrics.weighted_mse(table.colors, mapped, table.counts)
         delta_e = metrics.mean_delta_e2000_indexed(table.colors, palette, entry_of_color, table.counts)
@@ -273,7 +292,7 @@ def quantize_onto(
     entry_of_color = _entries_of_colors(analysis.table, palette, options.space)
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
     dither = options.dither > 0.0
-    quality = _quality(analysis, palette, entry_of_color, indices, dither) if measure else None
+    quality = _quality(analysis, palette, None if dither else entry_of_color, indices) if measure else None
     counts = np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64)
     return Quantized(indices=indices, palette=palette, counts=counts, quality=quality, options=options)
 

@@ -10,12 +10,18 @@ reused for every k), encodes each result as an indexed PNG in memory and measure
   transparency, encoded once per image at the same zlib level);
 - PSNR, SSIM and mean CIEDE2000 (see :mod:`kmimg.metrics`) and the seconds the k took.
 
+With ``dither`` (a level, 0-1, as ``kmimg quantize --dither``), each k is also mapped with
+dithering onto the same fitted palette (no second fit) and that PNG is measured the same way
+(:class:`DitheredResult`). The recommendation stays on the undithered PNGs: dithering lowers
+PSNR and SSIM even where it looks better, so those figures show its cost in bytes and the pictures
+show its benefit (low k, smooth gradients; see docs/dithering.md).
+
 A quality target (:class:`Target`; several targets must all hold) picks the recommended k: the
 *smallest* requested k whose result meets it, or ``None`` when none does. Quality is not assumed
 to grow with k (sampled k-means need not be monotonic), so every k is measured and checked.
 
 Pure: arrays in, a :class:`CompressReport` out; reading and writing files is the caller's job.
-Deterministic: the same pixels, ks, seed and space give the same PNG bytes and measures (all
+Deterministic: the same pixels, ks, seed, space and dither level give the same PNG bytes and measures (all
 but ``seconds``).
 """
 
@@ -35,7 +41,7 @@ from kmimg.options import DEFAULT_KS, DEFAULT_TARGET_PSNR, QuantizeOptions
 from kmimg.types import ColorSpace
 
 if TYPE_CHECKING:
-    from kmimg.quantize import Analysis
+    from kmimg.quantize import Analysis, Quantized
 
 
 class Metric(str, Enum):
@@ -85,6 +91,23 @@ DEFAULT_TARGET = Target(Metric.PSNR, DEFAULT_TARGET_PSNR)
 
 
 @dataclass(frozen=True)
+class DitheredResult:
+    """One k's PNG mapped with dithering onto the same palette: its size (``bytes_vs_plain`` is
+    ``png_bytes`` over the undithered PNG's) and quality, and the seconds the dithering, its
+    measures and encoding took (the fit is shared with the undithered PNG)."""
+
+    png_bytes: int
+    bits_per_pixel: float
+    ratio_vs_input: float
+    ratio_vs_png24: float
+    bytes_vs_plain: float
+    psnr: float
+    ssim: float
+    delta_e: float
+    seconds: float
+
+
+@dataclass(frozen=True)
 class KResult:
     """Measures of one image quantized at one k. ``psnr`` is ``inf`` for a lossless result."""
 
@@ -99,6 +122,8 @@ class KResult:
     delta_e: float
     seconds: float
     meets_target: bool
+    #: The same k dithered, ``None`` when the report was made without ``dither``.
+    dithered: DitheredResult | None = None
 
     def quality(self, metric: Metric) -> float:
         if metric is Metric.PSNR:
@@ -112,7 +137,8 @@ class KResult:
 class CompressReport:
     """The k sweep of one image.
 
-    ``steps`` are in ascending k; ``pngs`` maps each k to its indexed PNG bytes (empty after
+    ``steps`` are in ascending k; ``pngs`` maps each k to its indexed PNG bytes and
+    ``dithered_pngs`` to its dithered PNG (when ``dither`` > 0; both empty after
     :meth:`without_pngs`). ``recommended_k`` is ``None`` when no k meets every target.
     """
 
@@ -128,6 +154,9 @@ class CompressReport:
     space: ColorSpace
     seconds: float
     pngs: Mapping[int, bytes] = field(default_factory=dict, repr=False, compare=False)
+    #: The dithering level of the dithered PNGs, 0 when they were not made.
+    dither: float = 0.0
+    dithered_pngs: Mapping[int, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def pixels(self) -> int:
@@ -139,7 +168,12 @@ class CompressReport:
 
     def without_pngs(self) -> CompressReport:
         """The same report without the PNG bytes (small enough to keep for a whole folder)."""
-        return replace(self, pngs={})
+        return replace(self, pngs={}, dithered_pngs={})
+
+    def dither_cost(self) -> tuple[float, float] | None:
+        """The smallest and largest ``bytes_vs_plain`` over the ks, ``None`` without dithering."""
+        ratios = [step.dithered.bytes_vs_plain for step in self.steps if step.dithered is not None]
+        return (min(ratios), max(ratios)) if ratios else None
 
 
 def recommend(steps: Iterable[KResult], targets: Sequence[Target]) -> int | None:
@@ -157,6 +191,7 @@ def compress_report(
     targets: Sequence[Target] = (DEFAULT_TARGET,),
     seed: int = 0,
     space: ColorSpace = ColorSpace.RGB,
+    dither: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> CompressReport:
     """Quantize an image at every k in ``ks`` and measure each result (see the module docstring).
@@ -173,6 +208,9 @@ def compress_report(
         Quality targets that the recommended k must all meet (at least one).
     seed, space
         As for ``kmimg quantize``: the PNG at a k is byte-identical to ``quantize -k K``.
+    dither
+        Also measure each k dithered at this level (0-1; 0 = not at all): byte-identical to
+        ``quantize -k K --dither LEVEL``.
     progress
         Called with each k once it is measured.
     """
@@ -181,6 +219,8 @@ def compress_report(
 
     if not targets:
         raise ValueError("give at least one target")
+    if not 0.0 <= dither <= 1.0:
+        raise ValueError(f"dither level must be between 0 and 1, got {dither}")
     ordered = tuple(sorted(set(ks)))
     if not ordered:
         raise ValueError("give at least one k")
@@ -192,8 +232,12 @@ def compress_report(
     png24_bytes = sizes.png24
     steps: list[KResult] = []
     pngs: dict[int, bytes] = {}
+    dithered_pngs: dict[int, bytes] = {}
     for k in ordered:
-        step, pngs[k] = _measure(analysis, QuantizeOptions(k=k, seed=seed, space=space), sizes)
+        options = QuantizeOptions(k=k, seed=seed, space=space)
+        step, pngs[k], dithered_png = _measure(analysis, options, sizes, dither)
+        if dithered_png is not None:
+            dithered_pngs[k] = dithered_png
         steps.append(replace(step, meets_target=all(target.met_by(step) for target in targets)))
         if progress is not None:
             progress(k)
@@ -210,6 +254,8 @@ def compress_report(
         space=space,
         seconds=time.perf_counter() - start,
         pngs=pngs,
+        dither=dither,
+        dithered_pngs=dithered_pngs,
     )
 
 
@@ -222,8 +268,11 @@ class _Sizes:
     png24: int
 
 
-def _measure(analysis: Analysis, options: QuantizeOptions, sizes: _Sizes) -> tuple[KResult, bytes]:
-    """One k of the sweep: quantized, encoded and measured (``meets_target`` left to the caller)."""
+def _measure(
+    analysis: Analysis, options: QuantizeOptions, sizes: _Sizes, dither: float
+) -> tuple[KResult, bytes, bytes | None]:
+    """One k of the sweep: quantized, encoded and measured (``meets_target`` left to the caller),
+    and, with ``dither`` > 0, dithered onto the same palette, encoded and measured."""
     from kmimg.io import encode_indexed_png
     from kmimg.metrics import bits_per_pixel
     from kmimg.quantize import quantize_analysis
@@ -244,7 +293,51 @@ def _measure(analysis: Analysis, options: QuantizeOptions, sizes: _Sizes) -> tup
         seconds=time.perf_counter() - clock,
         meets_target=False,
     )
-    return step, png
+    if dither == 0.0:
+        return step, png, None
+    dithered, dithered_png = _measure_dithered(analysis, result, dither, sizes, len(png))
+    return replace(step, dithered=dithered), png, dithered_png
+
+
+def _measure_dithered(
+    analysis: Analysis, plain: Quantized, level: float, sizes: _Sizes, plain_bytes: int
+) -> tuple[DitheredResult, bytes]:
+    from kmimg.io import encode_indexed_png
+    from kmimg.metrics import bits_per_pixel
+    from kmimg.quantize import redither
+
+    clock = time.perf_counter()
+    result = redither(analysis, plain, level)
+    png = encode_indexed_png(result.indices, result.palette)
+    measured = DitheredResult(
+        png_bytes=len(png),
+        bits_per_pixel=bits_per_pixel(len(png), sizes.pixels),
+        ratio_vs_input=sizes.input / len(png),
+        ratio_vs_png24=sizes.png24 / len(png),
+        bytes_vs_plain=len(png) / plain_bytes,
+        psnr=result.psnr,
+        ssim=result.ssim,
+        delta_e=result.delta_e,
+        seconds=time.perf_counter() - clock,
+    )
+    return measured, png
+
+
+#: When dithering pays, in one line (the terminal table's and the HTML page's).
+DITHER_ADVICE = (
+    "Dithering pays at low k (up to about 64) on smooth gradients such as skies and skin; PSNR "
+    "and SSIM fall with it although it looks smoother, so compare the pictures (--sheet, --html)."
+)
+
+
+def dither_note(report: CompressReport) -> str | None:
+    """What dithering cost this image in bytes, and when it pays; ``None`` without dithering."""
+    cost = report.dither_cost()
+    if cost is None:
+        return None
+    low, high = cost
+    spread = f"{low:.2f}×" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}×"
+    return f"Dithered (level {report.dither:g}): {spread} the bytes. {DITHER_ADVICE}"
 
 
 def human_bytes(count: int) -> str:

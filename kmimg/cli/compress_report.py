@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from kmimg.cli import _options as opt
+from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
 from kmimg.cli.batch import Outcome, Produced, run_batch, scheduler_address
 from kmimg.cli.documents import report_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
@@ -42,7 +43,7 @@ from kmimg.options import (
 from kmimg.types import ColorSpace, psnr_text
 
 if TYPE_CHECKING:
-    from kmimg.report import CompressReport, Target
+    from kmimg.report import CompressReport, DitheredResult, Target
 
 DEFAULT_KS_TEXT = ",".join(map(str, DEFAULT_KS))
 SHEET_SUFFIX = "-sheet.png"
@@ -65,6 +66,8 @@ class ReportTask:
     thumb: int
     force: bool
     allow_truncated: bool = False
+    #: Also measure each k dithered at this level (0 = not).
+    dither: float = 0.0
     #: The input's bytes, read by the client of a cluster run (workers share no file system).
     data: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -91,7 +94,7 @@ class ReportRecord:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("compress-report")(compress_report_command)
+    app.command("compress-report", cls=BareDither)(compress_report_command)
 
 
 def compress_report_command(
@@ -163,6 +166,8 @@ def compress_report_command(
     force: opt.Force = False,
     seed: opt.Seed = QuantizeOptions.seed,
     space: opt.QuantizeSpace = QuantizeOptions.space,
+    dither: DitherLevel = None,
+    no_dither: NoDither = False,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -176,12 +181,14 @@ def compress_report_command(
     meeting a target (default PSNR ≥ 32 dB).
 
     Prints a table per image on a terminal; --json, --sheet, --html and --write-best save the
-    same numbers and pictures. Nothing is written unless asked for.
+    same numbers and pictures. Nothing is written unless asked for. With --dither, every k is
+    also measured and shown dithered (the recommendation stays on the undithered PNGs).
 
     Example: kmimg compress-report sample_images/flower.jpg --sheet out/flower.png --html out/flower.html
     """
     with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
         ks = parse_ks(ks_text)
+        level = dither_level(dither, no_dither)
         targets = _targets(target_psnr, target_ssim, target_de)
         items = expand_inputs(inputs, recursive=recursive)
         sheets, refused = _plan_sheets(items, sheet, force=force)
@@ -202,6 +209,7 @@ def compress_report_command(
             thumb=thumb,
             force=force,
             allow_truncated=allow_truncated,
+            dither=level,
         )
         tasks = [
             make_task(source=item.source, relative=item.relative, sheet_path=sheets.get(item.source))
@@ -211,7 +219,8 @@ def compress_report_command(
         address = scheduler_address(jobs, scheduler)
         outcome = _run(tasks, reporter, jobs=jobs, scheduler=address, fail_fast=fail_fast, refused=refused)
         _warn_unmet(reporter, outcome.results, best_requested=write_best is not None)
-        _write_documents(outcome, ks, targets, seed, space, json_dest=json_dest, html=html)
+        settings = _Settings(ks, targets, seed, space, level)
+        _write_documents(outcome, settings, json_dest=json_dest, html=html)
         if reporter.fancy:
             _print_tables(reporter, outcome.results)
         finish(outcome)
@@ -317,6 +326,7 @@ def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) 
         targets=task.targets,
         seed=task.seed,
         space=task.space,
+        dither=task.dither,
         progress=progress,
     )
     best_path = _best_path(task, report)
@@ -368,18 +378,23 @@ def _warn_unmet(reporter: Reporter, records: list[ReportRecord], *, best_request
 # ----------------------------------------------------------------------------- documents
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The settings of the whole run, for the documents."""
+
+    ks: tuple[int, ...]
+    targets: tuple[Target, ...]
+    seed: int
+    space: ColorSpace
+    dither: float
+
+
 def _write_documents(
-    outcome: Outcome[ReportRecord],
-    ks: tuple[int, ...],
-    targets: tuple[Target, ...],
-    seed: int,
-    space: ColorSpace,
-    *,
-    json_dest: str | None,
-    html: Path | None,
+    outcome: Outcome[ReportRecord], settings: _Settings, *, json_dest: str | None, html: Path | None
 ) -> None:
+    ks, targets, seed, space = settings.ks, settings.targets, settings.seed, settings.space
     if json_dest is not None:
-        write_json(report_document(outcome, ks, targets, seed, space), json_dest)
+        write_json(report_document(outcome, ks, targets, seed, space, dither=settings.dither), json_dest)
     if html is not None:
         from kmimg import __version__
         from kmimg.io import write_atomic
@@ -391,15 +406,16 @@ def _write_documents(
             for record in outcome.results
         ]
         wanted = ", ".join(target.describe() for target in targets)
-        settings = (
+        dithered = f"dither {settings.dither:g}; " if settings.dither else ""
+        line = (
             f"ks {', '.join(map(str, ks))}; target {wanted}; seed {seed}; space {space.value}; "
-            f"kmimg {__version__}"
+            f"{dithered}kmimg {__version__}"
         )
         page = render_html(
             entries,
             summary=aggregate(record.report for record in outcome.results),
             failures=[(failure.source, failure.reason) for failure in outcome.failures],
-            settings=settings,
+            settings=line,
         )
         write_atomic(html, page.encode("utf-8"), parents=True)
 
@@ -418,7 +434,7 @@ def _print_tables(reporter: Reporter, records: list[ReportRecord]) -> None:
 def _image_table(record: ReportRecord) -> Any:
     from rich.table import Table
 
-    from kmimg.report import human_bytes
+    from kmimg.report import dither_note, human_bytes
 
     report = record.report
     wanted = ", ".join(target.describe() for target in report.targets)
@@ -434,12 +450,18 @@ def _image_table(record: ReportRecord) -> Any:
             f"[bold green]recommended: k={best.k}[/] (smallest k meeting {wanted}): "
             f"{human_bytes(best.png_bytes)}, {best.ratio_vs_input:.2f}× smaller than the input"
         )
+    note = dither_note(report)
+    if note is not None:
+        caption += f"\n{note}"
     table = Table(title=title, caption=caption, show_edge=False, title_justify="left", caption_justify="left")
-    for column in ("k", "bytes", "× input", "× PNG24", "bpp", "PSNR dB", "SSIM", "ΔE2000", "s", ""):
+    columns = ["k", "bytes", "× input", "× PNG24", "bpp", "PSNR dB", "SSIM", "ΔE2000", "s", ""]
+    if report.dither:
+        columns[-1:-1] = _DITHERED_COLUMNS
+    for column in columns:
         table.add_column(column, justify="left" if column == "" else "right")
     for step in report.steps:
         mark = "◀ recommended" if step.k == report.recommended_k else ("meets" if step.meets_target else "")
-        table.add_row(
+        cells = [
             str(step.k),
             f"{step.png_bytes:,}",
             f"{step.ratio_vs_input:.2f}×",
@@ -449,10 +471,24 @@ def _image_table(record: ReportRecord) -> Any:
             f"{step.ssim:.4f}",
             f"{step.delta_e:.2f}",
             f"{step.seconds:.2f}",
-            mark,
-            style="bold green" if step.k == report.recommended_k else None,
-        )
+        ]
+        if step.dithered is not None:
+            cells += _dithered_cells(step.dithered)
+        table.add_row(*cells, mark, style="bold green" if step.k == report.recommended_k else None)
     return table
+
+
+#: The columns of each k dithered, after the undithered ones.
+_DITHERED_COLUMNS = ["dithered bytes", "PSNR", "SSIM", "ΔE2000"]
+
+
+def _dithered_cells(dithered: DitheredResult) -> list[str]:
+    return [
+        f"{dithered.png_bytes:,} ({dithered.bytes_vs_plain:.2f}×)",
+        psnr_text(dithered.psnr),
+        f"{dithered.ssim:.4f}",
+        f"{dithered.delta_e:.2f}",
+    ]
 
 
 def _summary_table(records: list[ReportRecord]) -> Any:

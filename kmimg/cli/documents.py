@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kmimg.cli.quantize import QuantizedFile
     from kmimg.cli.segment import SegmentedFile
     from kmimg.options import FeatureOptions
-    from kmimg.report import Aggregate, CompressReport, KResult, Target
+    from kmimg.report import Aggregate, CompressReport, DitheredResult, KResult, Target
     from kmimg.segment import ClusterStats
 
 SCHEMA_VERSION = 1
@@ -203,8 +203,12 @@ def report_document(
     targets: tuple[Target, ...],
     seed: int,
     space: ColorSpace,
+    *,
+    dither: float = 0.0,
 ) -> dict[str, Any]:
-    """The ``kmimg.compress-report`` document: settings, one sweep per image, totals, failures."""
+    """The ``kmimg.compress-report`` document: settings, one sweep per image, totals, failures.
+    ``dither`` is the level each k was also measured dithered at (0.0: not; then every k's
+    ``dithered`` is ``null``)."""
     from kmimg.report import aggregate
 
     results = []
@@ -221,6 +225,7 @@ def report_document(
         "targets": [target_fields(target) for target in targets],
         "seed": seed,
         "space": space.value,
+        "dither": float(dither),
         "results": results,
         "aggregate": aggregate_fields(aggregate(record.report for record in outcome.results)),
         "failures": _failures(outcome.failures),
@@ -279,6 +284,23 @@ def _step_fields(step: KResult) -> dict[str, Any]:
         "delta_e2000": round(step.delta_e, 4),
         "seconds": round(step.seconds, 4),
         "meets_target": step.meets_target,
+        "dithered": None if step.dithered is None else _dithered_fields(step.dithered),
+    }
+
+
+def _dithered_fields(dithered: DitheredResult) -> dict[str, Any]:
+    """One k's dithered PNG as JSON-ready values (``bytes_vs_undithered``: its size over the
+    undithered PNG's)."""
+    return {
+        "png_bytes": dithered.png_bytes,
+        "bits_per_pixel": round(dithered.bits_per_pixel, 4),
+        "ratio_vs_input": round(dithered.ratio_vs_input, 4),
+        "ratio_vs_png24": round(dithered.ratio_vs_png24, 4),
+        "bytes_vs_undithered": round(dithered.bytes_vs_plain, 4),
+        "psnr": json_psnr(dithered.psnr),
+        "ssim": round(dithered.ssim, 6),
+        "delta_e2000": round(dithered.delta_e, 4),
+        "seconds": round(dithered.seconds, 4),
     }
 
 

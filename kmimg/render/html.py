@@ -2,8 +2,9 @@
 
 One file with everything inline: the measures of every k as a table, the contact sheet as a
 ``data:`` PNG, and a chart of quality against PNG size drawn as inline SVG with exactly one
-``<circle class="point">`` per k. No script and no network: a Content-Security-Policy
-(``default-src 'none'``) makes the browser refuse any fetch the page might try.
+``<circle class="point">`` per k (and, for a report with dithering, one
+``<circle class="dithered-point">`` per k, its dithered PNG). No script and no network: a
+Content-Security-Policy (``default-src 'none'``) makes the browser refuse any fetch the page might try.
 
 Pure: reports in, a string out; the caller writes it.
 """
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from kmimg.report import Aggregate, CompressReport, KResult, Metric, human_bytes
+from kmimg.report import Aggregate, CompressReport, DitheredResult, KResult, Metric, dither_note, human_bytes
 from kmimg.types import psnr_text
 
 _CHART_W = 560
@@ -39,6 +40,8 @@ svg.chart { max-width: 100%; height: auto; border: 1px solid #ddd; background: #
 svg.chart .axis { stroke: #444; fill: none; } svg.chart .grid { stroke: #e2e2e2; }
 svg.chart .line { fill: none; stroke: #3a6ea5; stroke-width: 1.5; }
 svg.chart .point { fill: #3a6ea5; } svg.chart .point.recommended { fill: #00a060; stroke: #004d2e; }
+svg.chart .line.dithered { stroke: #c77d1a; stroke-dasharray: 3 3; }
+svg.chart .dithered-point { fill: #c77d1a; }
 svg.chart .target { stroke: #c0392b; stroke-dasharray: 6 4; }
 svg.chart text { font: 11px system-ui, sans-serif; fill: #333; }
 img.sheet { max-width: 100%; height: auto; border: 1px solid #ddd; }
@@ -144,6 +147,7 @@ def _section(entry: HtmlEntry, number: int) -> str:
         f"<h2>{escape(entry.name)}</h2>",
         f"<p>{facts}</p>",
         verdict,
+        *_dither_paragraph(report),
         _steps_table(report),
         f"<figure>{quality_chart(report)}<figcaption>{_chart_caption(report)}</figcaption></figure>",
     ]
@@ -152,18 +156,33 @@ def _section(entry: HtmlEntry, number: int) -> str:
         parts.append(
             f'<figure><img class="sheet" src="data:image/png;base64,{data}" '
             f'alt="contact sheet of {escape(entry.name)}: the original and each k">'
-            "<figcaption>The original and the indexed PNG at each k (the recommended one framed)."
-            "</figcaption>"
+            "<figcaption>The original and the indexed PNG at each k (the recommended one framed)"
+            f"{_SHEET_DITHERED if report.dither else ''}.</figcaption>"
             "</figure>"
         )
     parts.append("</section>")
     return "\n".join(parts)
 
 
+_SHEET_DITHERED = "; below them, each k dithered"
+
+
+def _dither_paragraph(report: CompressReport) -> list[str]:
+    note = dither_note(report)
+    return [] if note is None else [f'<p class="dither">{escape(note)}</p>']
+
+
 def _steps_table(report: CompressReport) -> str:
+    dithered = (
+        '<th class="dithered">dithered bytes</th><th>× undithered</th><th>PSNR dB</th><th>SSIM</th>'
+        "<th>ΔE2000</th>"
+        if report.dither
+        else ""
+    )
     head = (
         "<tr><th>k</th><th>colours</th><th>PNG bytes</th><th>bits/pixel</th><th>× vs input</th>"
-        "<th>× vs plain PNG</th><th>PSNR dB</th><th>SSIM</th><th>ΔE2000</th><th>s</th><th>target</th></tr>"
+        "<th>× vs plain PNG</th><th>PSNR dB</th><th>SSIM</th><th>ΔE2000</th><th>s</th>"
+        f"{dithered}<th>target</th></tr>"
     )
     rows = [f'<table class="steps"><thead>{head}</thead><tbody>']
     for step in report.steps:
@@ -180,6 +199,7 @@ def _steps_table(report: CompressReport) -> str:
             f"{step.ssim:.4f}",
             f"{step.delta_e:.2f}",
             f"{step.seconds:.2f}",
+            *_dithered_cells(step.dithered),
             mark,
         ]
         rows.append(f"<tr{css}>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
@@ -187,10 +207,23 @@ def _steps_table(report: CompressReport) -> str:
     return "\n".join(rows)
 
 
+def _dithered_cells(dithered: DitheredResult | None) -> list[str]:
+    if dithered is None:
+        return []
+    return [
+        f"{dithered.png_bytes:,}",
+        f"{dithered.bytes_vs_plain:.2f}",
+        psnr_text(dithered.psnr),
+        f"{dithered.ssim:.4f}",
+        f"{dithered.delta_e:.2f}",
+    ]
+
+
 def _chart_caption(report: CompressReport) -> str:
     metric = _chart_metric(report)
     label = _METRIC_LABEL[metric]
-    return f"{escape(label)} against indexed PNG size, one point per k."
+    extra = " (orange, dashed: the same k dithered)" if report.dither else ""
+    return f"{escape(label)} against indexed PNG size, one point per k{extra}."
 
 
 _METRIC_LABEL = {Metric.PSNR: "PSNR (dB)", Metric.SSIM: "SSIM", Metric.DELTA_E: "mean ΔE2000"}
@@ -210,9 +243,12 @@ def quality_chart(report: CompressReport) -> str:
     metric = _chart_metric(report)
     steps = report.steps
     values = [step.quality(metric) for step in steps]
-    finite = [value for value in values if math.isfinite(value)]
+    dithered = [(step, step.dithered) for step in steps if step.dithered is not None]
+    dithered_values = [_dithered_quality(result, metric) for _, result in dithered]
+    finite = [value for value in values + dithered_values if math.isfinite(value)]
     target_values = [target.value for target in report.targets if target.metric is metric]
-    plot = _Plot(*_padded_range(finite + target_values), max(step.png_bytes for step in steps) * 1.08)
+    sizes = [step.png_bytes for step in steps] + [result.png_bytes for _, result in dithered]
+    plot = _Plot(*_padded_range(finite + target_values), max(sizes) * 1.08)
     label = _METRIC_LABEL[metric]
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{_CHART_W}" height="{_CHART_H}" '
@@ -232,6 +268,8 @@ def quality_chart(report: CompressReport) -> str:
     parts.append(f'<polyline class="line" points="{path}"/>')
     for (step, value), (x, y) in zip(pairs, coords, strict=True):
         parts.append(_point(step, value, x, y, recommended=step.k == report.recommended_k, metric=metric))
+    if dithered:
+        parts += _dithered_series(plot, dithered, dithered_values, metric)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -277,6 +315,31 @@ def _axes(plot: _Plot, label: str) -> list[str]:
         f'<text x="14" y="{middle:.1f}" text-anchor="middle" '
         f'transform="rotate(-90 14 {middle:.1f})">{escape(label)}</text>'
     )
+    return parts
+
+
+def _dithered_quality(result: DitheredResult, metric: Metric) -> float:
+    if metric is Metric.PSNR:
+        return result.psnr
+    return result.ssim if metric is Metric.SSIM else result.delta_e
+
+
+def _dithered_series(
+    plot: _Plot, dithered: list[tuple[KResult, DitheredResult]], values: list[float], metric: Metric
+) -> list[str]:
+    """The dithered PNGs: a dashed line and one ``dithered-point`` per k."""
+    pairs = list(zip(dithered, values, strict=True))
+    coords = [(plot.x_of(result.png_bytes), plot.y_of(value)) for (_, result), value in pairs]
+    parts = [
+        '<polyline class="line dithered" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords) + '"/>'
+    ]
+    for ((step, result), value), (x, y) in zip(pairs, coords, strict=True):
+        shown = "lossless" if not math.isfinite(value) else f"{value:.4g}"
+        tip = f"k={step.k} dithered: {human_bytes(result.png_bytes)}, {_METRIC_LABEL[metric]} {shown}"
+        parts.append(
+            f'<circle class="dithered-point" data-k="{step.k}" cx="{x:.1f}" cy="{y:.1f}" r="4">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
     return parts
 
 

@@ -49,23 +49,25 @@ class Tile:
 
 
 def contact_sheet(
-    tiles: Sequence[Tile],
+    tiles: Sequence[Tile | None],
     *,
     thumb: int = DEFAULT_THUMB,
     title: str = "",
     columns: int | None = None,
 ) -> NDArray[np.uint8]:
-    """Draw ``tiles`` in a grid (``columns`` defaults to ``ceil(sqrt(n))``) as an RGB array."""
+    """Draw ``tiles`` in a grid (``columns`` defaults to ``ceil(sqrt(n))``) as an RGB array; a
+    ``None`` tile is an empty cell."""
     from PIL import Image, ImageDraw
 
-    if not tiles:
+    if not any(tile is not None for tile in tiles):
         raise ValueError("a contact sheet needs at least one tile")
     if thumb < SHEET_MIN_THUMB:
         raise ValueError(f"thumb must be at least {SHEET_MIN_THUMB} pixels")
     columns = columns or math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / columns)
-    thumbs = [_thumbnail(tile, thumb) for tile in tiles]
-    lines = max(len(tile.caption) for tile in tiles)
+    cells = [(index, tile) for index, tile in enumerate(tiles) if tile is not None]
+    thumbs = [_thumbnail(tile, thumb) for _, tile in cells]
+    lines = max(len(tile.caption) for _, tile in cells)
     cell_w = max(thumb, max(image.width for image in thumbs)) + 2 * _PAD
     cell_h = max(image.height for image in thumbs) + 2 * _PAD + lines * _LINE
     header = _LINE + _PAD if title else 0
@@ -74,7 +76,7 @@ def contact_sheet(
     font = caption_font(_FONT_SIZE)
     if title:
         draw.text((_PAD * 2, _PAD), title, fill=_TEXT, font=font)
-    for index, (tile, image) in enumerate(zip(tiles, thumbs, strict=True)):
+    for (index, tile), image in zip(cells, thumbs, strict=True):
         left = _PAD + (index % columns) * cell_w + (cell_w - image.width) // 2
         top = header + _PAD + (index // columns) * cell_h + _PAD
         sheet.paste(image, (left, top))
@@ -99,30 +101,41 @@ def report_sheet(
     """The contact sheet of a report: the original, then each k captioned with size and PSNR.
 
     Each quantized tile is decoded from the report's PNG bytes, so the sheet shows exactly the
-    files that were measured. The recommended k is framed.
+    files that were measured. The recommended k is framed. A report with dithered PNGs gets a
+    second row: each k dithered, under the same k undithered.
     """
-    from kmimg.io import load_image
     from kmimg.report import human_bytes
 
-    tiles = [
+    tiles: list[Tile | None] = [
         Tile(rgb, alpha, ("original", f"{human_bytes(report.input_bytes)} {input_format}".strip())),
     ]
     for step in report.steps:
-        decoded = load_image(f"k={step.k}", data=report.pngs[step.k])
-        psnr = "lossless" if math.isinf(step.psnr) else f"PSNR {step.psnr:.2f} dB"
         head = f"k={step.k}" + (" (recommended)" if step.k == report.recommended_k else "")
-        tiles.append(
-            Tile(
-                decoded.rgb,
-                decoded.alpha,
-                (head, f"{human_bytes(step.png_bytes)}, {psnr}"),
-                highlight=step.k == report.recommended_k,
+        recommended = step.k == report.recommended_k
+        tiles.append(_k_tile(report.pngs[step.k], head, step.png_bytes, step.psnr, highlight=recommended))
+    columns = None
+    if report.dithered_pngs:
+        columns = len(tiles)
+        tiles.append(None)
+        for step in report.steps:
+            assert step.dithered is not None
+            head = f"k={step.k} dithered {report.dither:g}"
+            tiles.append(
+                _k_tile(report.dithered_pngs[step.k], head, step.dithered.png_bytes, step.dithered.psnr)
             )
-        )
     wanted = ", ".join(target.describe(ascii_only=True) for target in report.targets)
     verdict = f"k={report.recommended_k}" if report.recommended_k is not None else "no k meets it"
     title = f"{name}  {report.width}x{report.height}  target {wanted}: {verdict}"
-    return contact_sheet(tiles, thumb=thumb, title=title)
+    return contact_sheet(tiles, thumb=thumb, title=title, columns=columns)
+
+
+def _k_tile(png: bytes, head: str, size: int, psnr: float, *, highlight: bool = False) -> Tile:
+    from kmimg.io import load_image
+    from kmimg.report import human_bytes
+
+    decoded = load_image(head, data=png)
+    shown = "lossless" if math.isinf(psnr) else f"PSNR {psnr:.2f} dB"
+    return Tile(decoded.rgb, decoded.alpha, (head, f"{human_bytes(size)}, {shown}"), highlight=highlight)
 
 
 def _thumbnail(tile: Tile, size: int) -> Image.Image:
