@@ -655,9 +655,12 @@ def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return np.stack([(distinct >> np.uint32(s)) & np.uint32(0xFF) for s in shifts], axis=1).astype(np.uint8)
 
 
-def _finish(palette: NDArray[np.uint8], labels: NDArray[np.intp], counts: NDArray[np.int64]) -> FittedPalette:
-    """Drop unused entries and order the palette by descending pixel count (ties by colour)."""
-    used = np.flatnonzero(counts > 0)
+def _finish(
+    palette: NDArray[np.uint8], labels: NDArray[np.intp], counts: NDArray[np.int64], kept: int = 0
+) -> FittedPalette:
+    """Drop unused entries, except the first ``kept`` (kept colours stay, used or not), and order
+    the palette by descending pixel count (ties by colour)."""
+    used = np.flatnonzero((counts > 0) | (np.arange(len(palette)) < kept))
     order = used[np.lexsort((np.arange(len(used)), -counts[used]))]
     remap = np.full(len(palette), -1, dtype=np.intp)
     remap[order] = np.arange(len(order))
@@ -736,7 +739,7 @@ def fit_palette_keeping(
     palette = np.vstack([keep, free]).astype(np.uint8)
     labels = nearest_center(features, palette_features(palette, space, luma_extra=extra))
     counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
-    return _finish_keeping(palette, labels, counts, m)
+    return _finish(palette, labels, counts, kept=m)
 
 
 def _as_width(colors: NDArray[np.uint8], channels: int) -> NDArray[np.uint8]:
@@ -868,14 +871,3 @@ def _fixed_rounded_passes(
             break
         free = moved
     return free
-
-
-def _finish_keeping(
-    palette: NDArray[np.uint8], labels: NDArray[np.intp], counts: NDArray[np.int64], kept: int
-) -> FittedPalette:
-    """:func:`_finish` that never drops the first ``kept`` entries, used or not."""
-    used = np.flatnonzero((counts > 0) | (np.arange(len(palette)) < kept))
-    order = used[np.lexsort((np.arange(len(used)), -counts[used]))]
-    remap = np.full(len(palette), -1, dtype=np.intp)
-    remap[order] = np.arange(len(order))
-    return FittedPalette(colors=palette[order], labels=remap[labels], counts=counts[order])
