@@ -82,6 +82,34 @@ def test_light_modules_do_not_load_numpy(module: str) -> None:
     assert done.stdout.strip() == "False"
 
 
+COMMAND_MODULES = ("quantize", "segment", "compress_report", "classify", "palette")
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["segment", "--help"], {"segment"}),
+        (["classify", "--help"], {"classify"}),
+        (["compress-report", "--help"], {"compress_report"}),
+        # quantize's --palette / --shared-palette options come from the palette command's module.
+        (["quantize", "--help"], {"quantize", "palette"}),
+        (["--help"], set(COMMAND_MODULES)),
+        (["no-such-command"], set(COMMAND_MODULES)),
+    ],
+)
+def test_a_start_imports_only_the_command_it_runs(argv: list[str], loaded: set[str]) -> None:
+    """``kmimg segment`` does not pay for the other commands' modules (issue 11: start-up)."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['kmimg', *{argv!r}]\n"
+        "from kmimg.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {COMMAND_MODULES!r} if 'kmimg.cli.' + m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().splitlines()[-1] == str(sorted(loaded))
+
+
 def _defaults(command: str) -> dict[str, object]:
     """Each option's default as the command line declares it (Click's view of the Typer app)."""
     import typer.main

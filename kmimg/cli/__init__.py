@@ -6,6 +6,7 @@ Commands parse options, call the pure core once per input, write outputs through
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Annotated, Any, Optional
 
@@ -60,17 +61,21 @@ def _first_line(exc: Exception) -> str:
     return " ".join(message.split()).rstrip(".")
 
 
-app = typer.Typer(
-    cls=_OneLineErrors,
-    name="kmimg",
-    help="k-means image processing: colour quantization, segmentation, compression reports, grouping.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain Click help: greppable, no box drawing in scripts' logs.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+def _new_app() -> typer.Typer:
+    """The root Typer app with no commands yet (see :func:`build_app`)."""
+    root = typer.Typer(
+        cls=_OneLineErrors,
+        name="kmimg",
+        help="k-means image processing: colour quantization, segmentation, compression reports, grouping.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        # Plain Click help: greppable, no box drawing in scripts' logs.
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    root.callback()(_root)
+    return root
 
 
 def _show_version(value: bool) -> None:
@@ -79,7 +84,6 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[
         Optional[bool],  # noqa: UP045 - Typer resolves annotations at run time
@@ -89,17 +93,45 @@ def _root(
     """k-means image processing: colour quantization, segmentation, compression reports, grouping."""
 
 
-def _register() -> None:
-    # One module per command; each adds itself to the app (its heavy imports stay inside).
-    from kmimg.cli import classify, compress_report, palette, quantize, segment
+#: Each command's module in this package, in the order ``kmimg --help`` lists them. A module's
+#: ``register(app)`` adds its command; its heavy imports stay inside the command.
+COMMANDS = {
+    "quantize": "quantize",
+    "segment": "segment",
+    "compress-report": "compress_report",
+    "classify": "classify",
+    "palette": "palette",
+}
 
-    for command in (quantize, segment, compress_report, classify, palette):
-        command.register(app)
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``kmimg`` app with every command, or with just the command ``only``.
+
+    A start of ``kmimg quantize`` imports the quantize module and not the other four, whose
+    option declarations and dataclasses cost ~20-30 ms of a start-up that pngquant finishes a
+    whole small job in (issue 11). The help and the error for an unknown command get them all.
+    """
+    root = _new_app()
+    for name, module in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(f"kmimg.cli.{module}").register(root)
+    return root
 
 
-_register()
+def _invoked(argv: list[str]) -> str | None:
+    """The command named on the command line (the root takes no option with a value), if any."""
+    word = next((word for word in argv if not word.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``kmimg.cli.app``, the app with every command, built on first use (tests, embedding)."""
+    if name == "app":
+        globals()["app"] = built = build_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="kmimg")
+    build_app(_invoked(sys.argv[1:]))(prog_name="kmimg")
