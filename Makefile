@@ -11,11 +11,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c kmimg/_png.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c kmimg/_png.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
@@ -54,7 +54,7 @@ wheel-check: $(VENV)/.installed
 
 # kmimg as users install it (not editable: no import hook at start-up), for make bench.
 BENCH_VENV ?= .venv-bench
-$(BENCH_VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c $(wildcard kmimg/*.py kmimg/*/*.py)
+$(BENCH_VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c kmimg/_png.c $(wildcard kmimg/*.py kmimg/*/*.py)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	rm -rf build

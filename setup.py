@@ -1,5 +1,5 @@
-"""Build of kmimg's C extensions, ``kmimg._engine`` (k-means) and ``kmimg._dither`` (error
-diffusion); everything else is in pyproject.toml.
+"""Build of kmimg's C extensions, ``kmimg._engine`` (k-means), ``kmimg._dither`` (error
+diffusion) and ``kmimg._png`` (PNG row filters); everything else is in pyproject.toml.
 
 FMA contraction is turned off so that the kernel rounds every product and sum exactly as the
 numpy code it replaces did, on every processor (GCC contracts ``a * b + c`` by default on
@@ -18,5 +18,6 @@ setup(
             extra_compile_args=FLAGS,
         ),
         Extension("kmimg._dither", sources=["kmimg/_dither.c"], extra_compile_args=FLAGS),
+        Extension("kmimg._png", sources=["kmimg/_png.c"], extra_compile_args=FLAGS),
     ]
 )

@@ -214,7 +214,7 @@ def compress_report(
     progress
         Called with each k once it is measured.
     """
-    from kmimg.io import encode_png
+    from kmimg.io.png import reference_png_bytes
     from kmimg.quantize import analyze
 
     if not targets:
@@ -228,7 +228,7 @@ def compress_report(
     analysis = analyze(rgb, alpha)
     height, width = rgb.shape[:2]
     truecolor = rgb if alpha is None else np.dstack([rgb, alpha])
-    sizes = _Sizes(width * height, input_bytes, len(encode_png(truecolor)))
+    sizes = _Sizes(width * height, input_bytes, reference_png_bytes(truecolor))
     png24_bytes = sizes.png24
     steps: list[KResult] = []
     pngs: dict[int, bytes] = {}

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import kmimg.quantize
 from kmimg import metrics
 from kmimg.cli.documents import aggregate_fields, report_fields, target_fields
-from kmimg.io import encode_indexed_png, encode_png, load_image
+from kmimg.io import encode_indexed_png, load_image
+from kmimg.io.png import reference_png_bytes
 from kmimg.options import parse_ks
 from kmimg.quantize import QuantizeOptions, quantize
 from kmimg.report import (
@@ -119,7 +120,7 @@ def test_sweep_is_ascending_and_measures_agree(noisy_rgb: np.ndarray, photo_repo
     report = photo_report
     assert [s.k for s in report.steps] == [2, 4, 16]
     assert (report.width, report.height) == (40, 30)
-    assert report.png24_bytes == len(encode_png(noisy_rgb))
+    assert report.png24_bytes == reference_png_bytes(noisy_rgb)
     for s in report.steps:
         png = report.pngs[s.k]
         assert s.png_bytes == len(png)
@@ -189,7 +190,7 @@ def test_alpha_uses_an_rgba_truecolour_reference(noisy_rgb: np.ndarray) -> None:
     rgb = noisy_rgb.copy()
     rgb[alpha == 0] = 0
     report = compress_report(rgb, alpha, input_bytes=1, ks=(4,))
-    assert report.png24_bytes == len(encode_png(np.dstack([rgb, alpha])))
+    assert report.png24_bytes == reference_png_bytes(np.dstack([rgb, alpha]))
     assert load_image("k", data=report.pngs[4]).alpha is not None
 
 

@@ -4,6 +4,7 @@ cluster order, statistics and rendering."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 from kmimg.options import SegmentOptions, parse_background
 from kmimg.segment import (
     contour_image,
+    count_foreground_regions,
     count_regions,
     cutout_image,
     mask_image,
@@ -238,6 +240,18 @@ def test_regions_are_counted_with_8_connectivity() -> None:
     image[12:16, 12:16] = 255
     result = segment(image, SegmentOptions(k=2, sigma=0))
     assert result.clusters[1].regions == 2
+
+
+def test_regions_can_be_left_uncounted_and_nothing_else_changes() -> None:
+    image = np.zeros((20, 20, 3), dtype=np.uint8)
+    image[2:5, 2:5] = 255
+    image[12:16, 12:16] = 255
+    counted = segment(image, SegmentOptions(k=2, sigma=0))
+    uncounted = segment(image, SegmentOptions(k=2, sigma=0), count_regions=False)
+    np.testing.assert_array_equal(uncounted.labels, counted.labels)
+    assert [c.regions for c in uncounted.clusters] == [None, None]
+    assert [replace(c, regions=None) for c in counted.clusters] == list(uncounted.clusters)
+    assert count_foreground_regions(uncounted) == count_foreground_regions(counted) == 2
 
 
 # ----------------------------------------------------------------------------- background

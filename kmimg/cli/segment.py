@@ -53,6 +53,8 @@ class SegmentTask:
     max_pixels: int
     contour_color: tuple[int, int, int] | None
     allow_truncated: bool = False
+    #: Count regions (for --json and the terminal table only: a labelling of the whole image).
+    measure: bool = True
     #: The input's bytes, read by the client of a cluster run (workers share no file system).
     data: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -68,7 +70,8 @@ class SegmentedFile:
     fit_shape: tuple[int, int]
     background: tuple[int, ...]
     foreground_fraction: float
-    foreground_regions: int
+    #: None when not counted (no --json, not on a terminal).
+    foreground_regions: int | None
     regions_merged: int
     pixels_changed: int
     clusters: tuple[ClusterStats, ...]
@@ -209,6 +212,7 @@ def segment_command(
                 max_pixels=max_pixels,
                 contour_color=color,
                 allow_truncated=allow_truncated,
+                measure=json_dest is not None or reporter.fancy,
             )
             for item, targets, masks in planned
             if item.source not in refused
@@ -301,7 +305,7 @@ def segment_one(task: SegmentTask) -> Produced[SegmentedFile]:
     picture = load_image(
         task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
     )
-    result = segment(picture.rgb, task.options, alpha=picture.alpha)
+    result = segment(picture.rgb, task.options, alpha=picture.alpha, count_regions=task.measure)
     renderers: dict[str, Callable[[], NDArray[np.uint8]]] = {
         Emit.SEG.value: lambda: segmented_image(result),
         Emit.LABELS.value: lambda: result.labels,
@@ -327,7 +331,7 @@ def segment_one(task: SegmentTask) -> Produced[SegmentedFile]:
         result.fit_shape,
         result.background,
         float(result.foreground.mean()),
-        count_foreground_regions(result),
+        count_foreground_regions(result) if task.measure else None,
         result.regions_merged,
         result.pixels_changed,
         result.clusters,
