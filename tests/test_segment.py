@@ -482,3 +482,24 @@ def test_automatic_contour_colour_differs_from_the_clusters() -> None:
     colour = overlay[drawn][0]
     assert tuple(colour) != (255, 0, 0)
     assert tuple(colour) != (0, 0, 0)
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize("shape", [(7, 9, 3), (100, 37, 3), (33, 250, 3)])
+def test_smoothing_in_strips_is_scipys_gaussian_filter_to_the_bit(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str, shape: tuple[int, int, int]
+) -> None:
+    from scipy import ndimage
+
+    from kmimg.segment import smooth
+
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    expected = np.stack(
+        [
+            ndimage.gaussian_filter(image[..., c], sigma=2.0, mode="nearest", output=np.float32)
+            for c in range(3)
+        ],
+        axis=-1,
+    )
+    np.testing.assert_array_equal(smooth(image, 2.0), expected)
