@@ -75,7 +75,7 @@ def main(path: str, k: int) -> None:
         entry = order[fitted.labels]
         indices = quantize._indices(analysis, entry, palette, dither=False)
         lap("map")
-        quantize._color_errors(analysis, palette, entry, indices, False)
+        quantize._color_errors(analysis, palette, entry, indices)
         lap("metrics: PSNR + mean ΔE2000")
         metrics.ssim_indexed(analysis.rgb, indices, palette)
         lap("metrics: SSIM")

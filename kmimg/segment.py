@@ -724,7 +724,10 @@ def count_regions(mask: NDArray[np.bool_]) -> int:
 
 def segmented_image(segmentation: Segmentation) -> NDArray[np.uint8]:
     """Every pixel replaced by its cluster's mean colour, ``(h, w, 3)``."""
-    return np.asarray(segmentation.colors[segmentation.labels], dtype=np.uint8)
+    out = np.empty((*segmentation.labels.shape, 3), dtype=np.uint8)
+    for c in range(3):  # a lookup per channel: half the time of one (h, w, 3) fancy index
+        np.take(segmentation.colors[:, c], segmentation.labels, out=out[..., c])
+    return out
 
 
 def mask_image(segmentation: Segmentation, index: int) -> NDArray[np.uint8]:
@@ -738,16 +741,16 @@ def cutout_image(
     """RGBA image: foreground pixels as in the input (with its alpha), background fully
     transparent with colour 0 (nothing hidden under alpha 0)."""
     foreground = segmentation.foreground
-    opacity = np.full(rgb.shape[:2], 255, dtype=np.uint8) if alpha is None else alpha
-    out = np.zeros((*rgb.shape[:2], 4), dtype=np.uint8)
-    out[..., :3] = np.where(foreground[..., None], rgb, 0)
-    out[..., 3] = np.where(foreground, opacity, 0)
+    out = np.empty((*rgb.shape[:2], 4), dtype=np.uint8)
+    # uint8 x bool: the value where True, 0 elsewhere (twice as fast as np.where here).
+    np.multiply(rgb, foreground[..., None], out=out[..., :3])
+    np.multiply(np.uint8(255) if alpha is None else alpha, foreground, out=out[..., 3])
     return out
 
 
 def contour_color(segmentation: Segmentation) -> tuple[int, int, int]:
     """The candidate colour farthest (in RGB) from every cluster's mean colour."""
-    used = segmentation.colors[np.bincount(segmentation.labels.ravel(), minlength=segmentation.k) > 0]
+    used = segmentation.colors[[cluster.pixels > 0 for cluster in segmentation.clusters]]
     candidates = np.array(CONTOUR_COLORS, dtype=np.float64)
     distance = np.linalg.norm(candidates[:, None, :] - used[None, :, :].astype(np.float64), axis=2)
     best = int(np.argmax(distance.min(axis=1)))
@@ -767,7 +770,7 @@ def contour_image(
     """
     edges = _widen(boundaries(segmentation.labels), max(rgb.shape[:2]) // 800)
     out = rgb.copy()
-    out[edges] = np.array(color or contour_color(segmentation), dtype=np.uint8)
+    np.copyto(out, np.array(color or contour_color(segmentation), dtype=np.uint8), where=edges[..., None])
     return out
 
 
