@@ -176,8 +176,11 @@ def encode_indexed_png(
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 
-#: Bytes per piece when a large image's data is deflated in parallel pieces.
-DEFLATE_PIECE = 1 << 20
+#: Bytes per piece when an image's data is deflated in parallel pieces: 256 KiB, so that an
+#: ordinary photo's indexed data (0.3-2 MB at 8 bits) uses both cores too; on the 8 hold-out
+#: photos the files grow by 0.01-0.03 % against 1 MiB pieces (each piece starts from its
+#: predecessor's window), and a 2 MP k = 16 result deflates in 0.06 s instead of 0.08.
+DEFLATE_PIECE = 1 << 18
 _WINDOW = 1 << 15
 
 
