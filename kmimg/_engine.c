@@ -547,7 +547,7 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
                 double step = (double)rows[(size_t)a * (size_t)dim + (size_t)d] - (double)rows[(size_t)j * (size_t)dim + (size_t)d];
                 squared += step * step;
             }
-            Keyed item = {sqrt(squared), j};
+            Keyed item = {squared, j}; /* squared: the same order, a root only for those kept */
             /* j rises, so among equal distances a later j sorts last: only a strictly smaller
              * distance moves ahead of a kept one */
             if (count == keep && !(item.key < keyed[keep - 1].key)) continue;
@@ -558,10 +558,10 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
             }
             keyed[at] = item;
         }
-        nb->beyond[a] = count > nb->listed ? keyed[nb->listed].key : INFINITY;
+        nb->beyond[a] = count > nb->listed ? sqrt(keyed[nb->listed].key) : INFINITY;
         for (Py_ssize_t s = 0; s < nb->listed; s++) {
             nb->index[(size_t)a * (size_t)nb->listed + (size_t)s] = (int32_t)keyed[s].index;
-            nb->dist[(size_t)a * (size_t)nb->listed + (size_t)s] = keyed[s].key;
+            nb->dist[(size_t)a * (size_t)nb->listed + (size_t)s] = sqrt(keyed[s].key);
         }
     }
     free(keyed);
@@ -605,10 +605,11 @@ typedef struct {
     int64_t fastest;
     const double *half;
     const Neighbours *neighbours;
+    const double *near_move; /* per centre: the largest move among its listed neighbours */
 } Moves;
 
 static Moves moves_of(const double *move, Py_ssize_t m, double largest) {
-    Moves moved = {move, largest, 0.0, 0, NULL, NULL};
+    Moves moved = {move, largest, 0.0, 0, NULL, NULL, NULL};
     if (!move) return moved;
     for (Py_ssize_t j = 1; j < m; j++)
         if (move[j] > move[moved.fastest]) moved.fastest = j;
@@ -617,26 +618,58 @@ static Moves moves_of(const double *move, Py_ssize_t m, double largest) {
     return moved;
 }
 
-/* One Hamerly step for points start..stop-1 (see refresh); returns how many were searched. */
-static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, double *up, double *low,
-                                const Moves *moved, double margin, Py_ssize_t start, Py_ssize_t stop) {
+/* The nearest centre and runner-up of x by a full search: through the cell lists of the
+ * range when they can be had (`lists`: 2 not built yet, 0 built, 1 not worth it or out of
+ * memory; `rows` the centres in index order), else the projection search. */
+static inline Nearest full_search(Cells *g, int *lists, const float *rows, const Centers *c, const float *x,
+                                  Py_ssize_t start, Py_ssize_t stop, const float *p, int64_t warm) {
+    if (*lists == 2) *lists = cells_init(g, rows, c->m, c->dim, x, start, stop) == 0 ? 0 : 1;
+    if (*lists == 0) {
+        int ok = 1;
+        Nearest found = cells_nearest(g, p, &ok);
+        if (ok) return found;
+    }
+    return nearest_one(p, c, warm, 1);
+}
+
+/* One Hamerly step for points start..stop-1 (see refresh); returns how many were searched.
+ * rows: the centres in index order (float32), for the cell lists of a full search. */
+static Py_ssize_t refresh_range(const Centers *c, const float *rows, const float *x, int64_t *lab, double *up,
+                                double *low, const Moves *moved, double margin, Py_ssize_t start, Py_ssize_t stop) {
     const int dim = c->dim;
     const double *move = moved->move;
     Py_ssize_t searched = 0;
+    Cells g;
+    int lists = 2;
     for (Py_ssize_t i = start; i < stop; i++) {
         const float *p = x + (size_t)i * (size_t)dim;
         if (move) {
-            up[i] += move[lab[i]];
-            /* a point's lower bound shrinks by the largest move of the *other* centres */
-            low[i] -= lab[i] == moved->fastest ? moved->runner_up : moved->largest;
+            const int64_t a = lab[i];
+            const double before = low[i];
+            up[i] += move[a];
+            /* a point's lower bound shrinks by the largest move of the *other* centres ... */
+            const double global = before - (a == moved->fastest ? moved->runner_up : moved->largest);
+            /* ... or, with the own centre's neighbour list, by the largest move among the listed
+             * neighbours, while a centre not listed is at least beyond - up away (the triangle
+             * inequality through the own centre): the lower of the two holds for every centre */
+            const double *beyond = moved->neighbours ? moved->neighbours->beyond : NULL;
+            const double listed = beyond ? before - moved->near_move[a] : global;
+            double local = beyond && beyond[a] - up[i] < listed ? beyond[a] - up[i] : listed;
+            low[i] = local > global ? local : global;
             /* no other centre is nearer than the lower bound, nor nearer than twice the half
              * distance to the own centre's nearest neighbour minus the distance to the own */
-            double bound = low[i];
-            if (moved->half && moved->half[lab[i]] > bound) bound = moved->half[lab[i]];
+            const double half = moved->half ? moved->half[a] : -INFINITY;
+            double bound = low[i] > half ? low[i] : half;
             if (up[i] + margin < bound) continue;
-            /* Hamerly's second test: the exact distance to its own centre may settle it */
-            float own = squared_distance(p, c->rows + (size_t)c->where[lab[i]] * (size_t)dim, dim);
+            /* Hamerly's second test: the exact distance to its own centre may settle it (and
+             * raises the bound on the centres not listed) */
+            float own = squared_distance(p, c->rows + (size_t)c->where[a] * (size_t)dim, dim);
             up[i] = sqrt((double)own);
+            if (beyond) {
+                local = beyond[a] - up[i] < listed ? beyond[a] - up[i] : listed;
+                low[i] = local > global ? local : global;
+                bound = low[i] > half ? low[i] : half;
+            }
             if (up[i] + margin < bound) continue;
             if (moved->neighbours) {
                 int sure = 0;
@@ -650,12 +683,13 @@ static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, 
                 }
             }
         }
-        Nearest found = nearest_one(p, c, move ? lab[i] : -1, 1);
+        Nearest found = move ? nearest_one(p, c, lab[i], 1) : full_search(&g, &lists, rows, c, x, start, stop, p, -1);
         lab[i] = found.label;
         up[i] = sqrt((double)found.best);
         low[i] = sqrt((double)found.second);
         searched++;
     }
+    if (lists == 0) cells_free(&g);
     return searched;
 }
 
@@ -667,7 +701,7 @@ static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, 
 
 typedef struct {
     const Centers *c;
-    const float *x;
+    const float *rows, *x;
     int64_t *lab;
     double *up, *low;
     const Moves *moved;
@@ -677,25 +711,25 @@ typedef struct {
 
 static void *run_piece(void *arg) {
     Piece *p = (Piece *)arg;
-    refresh_range(p->c, p->x, p->lab, p->up, p->low, p->moved, p->margin, p->start, p->stop);
+    refresh_range(p->c, p->rows, p->x, p->lab, p->up, p->low, p->moved, p->margin, p->start, p->stop);
     return NULL;
 }
 
 /* refresh_range over all n points, on up to `threads` threads (disjoint slices: the same
  * result whatever the number). */
-static void refresh_all(const Centers *c, const float *x, int64_t *lab, double *up, double *low, const Moves *moved,
-                        double margin, Py_ssize_t n, int threads) {
+static void refresh_all(const Centers *c, const float *rows, const float *x, int64_t *lab, double *up, double *low,
+                        const Moves *moved, double margin, Py_ssize_t n, int threads) {
     Py_ssize_t count = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
     if (count > n / MIN_PIECE) count = n / MIN_PIECE;
     if (count <= 1) {
-        refresh_range(c, x, lab, up, low, moved, margin, 0, n);
+        refresh_range(c, rows, x, lab, up, low, moved, margin, 0, n);
         return;
     }
     Piece pieces[MAX_THREADS];
     Py_ssize_t step = (n + count - 1) / count;
     for (Py_ssize_t t = 0; t < count; t++) {
         Py_ssize_t start = t * step, stop = start + step < n ? start + step : n;
-        Piece piece = {c, x, lab, up, low, moved, margin, start, stop};
+        Piece piece = {c, rows, x, lab, up, low, moved, margin, start, stop};
         pieces[t] = piece;
     }
 #ifndef _WIN32
@@ -728,7 +762,7 @@ static void costliest(const double *cost, Py_ssize_t n, Py_ssize_t count, unsign
 typedef struct {
     float *c32;
     int64_t *lab, *empty;
-    double *up, *low, *mass, *sums, *updated, *move, *cost, *half;
+    double *up, *low, *mass, *sums, *updated, *move, *cost, *half, *near_move;
     Py_ssize_t *worst;
     unsigned char *taken;
 } Scratch;
@@ -745,6 +779,7 @@ static void scratch_free(Scratch *s) {
     free(s->move);
     free(s->cost);
     free(s->half);
+    free(s->near_move);
     free(s->worst);
     free(s->taken);
 }
@@ -762,10 +797,11 @@ static int scratch_init(Scratch *s, Py_ssize_t n, Py_ssize_t m, int dim) {
     s->move = (double *)malloc(sizeof(double) * mm);
     s->cost = (double *)malloc(sizeof(double) * nn);
     s->half = (double *)malloc(sizeof(double) * mm);
+    s->near_move = (double *)malloc(sizeof(double) * mm);
     s->worst = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mm);
     s->taken = (unsigned char *)malloc(nn);
     if (!s->c32 || !s->lab || !s->empty || !s->up || !s->low || !s->mass || !s->sums || !s->updated || !s->move ||
-        !s->cost || !s->half || !s->worst || !s->taken) {
+        !s->cost || !s->half || !s->near_move || !s->worst || !s->taken) {
         scratch_free(s);
         return -1;
     }
@@ -806,9 +842,15 @@ static void relax_steps(const double *centers, const double *mass, double *updat
 }
 
 /* Returns the passes run, or -1 when out of memory. See lloyd() for the contract. */
+/* Each point's centre and Hamerly bounds after the last pass, relative to the final centres. */
+typedef struct {
+    int64_t *lab;
+    double *up, *low;
+} Bounds;
+
 static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double *centers, Py_ssize_t n,
                                Py_ssize_t m, int dim, Py_ssize_t passes, double tol, double relax, double margin,
-                               int threads) {
+                               int threads, const Bounds *out) {
     Scratch s;
     memset(&s, 0, sizeof(s));
     if (scratch_init(&s, n, m, dim) < 0) return -1;
@@ -831,12 +873,21 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
                 listed = 1;
                 /* Hamerly's s(j), from the nearest neighbour (shrunk a little: never too large) */
                 for (Py_ssize_t j = 0; j < m; j++) s.half[j] = 0.5 * nb.dist[(size_t)j * (size_t)nb.listed] * (1.0 - 1e-9);
+                for (Py_ssize_t j = 0; j < m; j++) {
+                    double most = 0.0;
+                    for (Py_ssize_t r = 0; r < nb.listed; r++) {
+                        double step = s.move[nb.index[(size_t)j * (size_t)nb.listed + (size_t)r]];
+                        most = step > most ? step : most;
+                    }
+                    s.near_move[j] = most;
+                }
+                moved.near_move = s.near_move;
             } else {
                 half_gaps(centers, m, dim, s.half);
             }
             moved.half = s.half;
         }
-        refresh_all(&c, x, s.lab, s.up, s.low, &moved, margin, n, threads);
+        refresh_all(&c, s.c32, x, s.lab, s.up, s.low, &moved, margin, n, threads);
         if (listed) neighbours_free(&nb);
         centers_free(&c);
         pass++;
@@ -884,6 +935,16 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
         memcpy(centers, s.updated, sizeof(double) * (size_t)m * dd);
         if (shift <= tol && !empties) break;
     }
+    if (out && pass > 0) {
+        /* the last assignment's bounds, widened by the centres' last move */
+        Moves moved = moves_of(s.move, m, largest);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t a = s.lab[i];
+            out->lab[i] = a;
+            out->up[i] = s.up[i] + s.move[a];
+            out->low[i] = s.low[i] - (a == moved.fastest ? moved.runner_up : moved.largest);
+        }
+    }
     scratch_free(&s);
     return pass;
 }
@@ -901,31 +962,95 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
  * On the dense colour sets of photos plain Lloyd creeps (the inertia still falls 0.01 % a pass
  * after 40 passes); relax 2 gets further in 15 passes than plain Lloyd in 40. */
 static PyObject *lloyd(PyObject *self, PyObject *args) {
-    PyObject *features, *points, *weights, *centers;
+    PyObject *features, *points, *weights, *centers, *labels = Py_None, *up = Py_None, *low = Py_None;
     Py_ssize_t n, m, passes;
     int dim, threads;
     double tol, relax, margin;
-    if (!PyArg_ParseTuple(args, "OOniOOnndddi", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
-                          &relax, &margin, &threads))
+    if (!PyArg_ParseTuple(args, "OOniOOnndddi|OOO", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
+                          &relax, &margin, &threads, &labels, &up, &low))
         return NULL;
     if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1 || passes < 0 || !(relax > 0 && relax <= 2)) {
         PyErr_SetString(PyExc_ValueError, "lloyd: bad shape");
         return NULL;
     }
-    Buf b[4] = {{0}};
+    int bounded = labels != Py_None;
+    Buf b[7] = {{0}};
     if (get_buffer(features, &b[0], 0, 8 * dim, n, "features") < 0 || get_buffer(points, &b[1], 0, 4 * dim, n, "points") < 0 ||
-        get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(centers, &b[3], 1, 8 * dim, m, "centers") < 0) {
-        release(b, 4);
+        get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(centers, &b[3], 1, 8 * dim, m, "centers") < 0 ||
+        (bounded && (get_buffer(labels, &b[4], 1, 8, n, "labels") < 0 || get_buffer(up, &b[5], 1, 8, n, "up") < 0 ||
+                     get_buffer(low, &b[6], 1, 8, n, "low") < 0))) {
+        release(b, 7);
         return NULL;
     }
+    Bounds out = {bounded ? (int64_t *)b[4].view.buf : NULL, bounded ? (double *)b[5].view.buf : NULL,
+                  bounded ? (double *)b[6].view.buf : NULL};
     Py_ssize_t done;
     Py_BEGIN_ALLOW_THREADS
     done = lloyd_passes((const double *)b[0].view.buf, (const float *)b[1].view.buf, (const double *)b[2].view.buf,
-                        (double *)b[3].view.buf, n, m, dim, passes, tol, relax, margin, threads);
+                        (double *)b[3].view.buf, n, m, dim, passes, tol, relax, margin, threads, bounded ? &out : NULL);
     Py_END_ALLOW_THREADS
-    release(b, 4);
+    release(b, 7);
     if (done < 0) return PyErr_NoMemory();
     return PyLong_FromSsize_t(done);
+}
+
+/* settle(points, n, dim, centers, m, labels, up, low, margin, threads)
+ *
+ * The nearest of the centers float32 (m, dim) for every point of points float32 (n, dim), given
+ * a previous answer: labels[i] a centre and up[i] >= the distance to it, low[i] <= the distance to
+ * any other centre (both in feature units, not squared). A point whose bounds settle it keeps its
+ * label (its centre is strictly nearest); the others are searched (the exact distance to the own
+ * centre first, then the own centre's neighbours, then every centre), and receive the exact
+ * nearest (the lowest index on a tie), its distance and the runner-up's. The labels are those
+ * of a full search, whatever the bounds, as long as they hold. */
+static PyObject *settle(PyObject *self, PyObject *args) {
+    PyObject *points, *centers, *labels, *up, *low;
+    Py_ssize_t n, m;
+    int dim, threads;
+    double margin;
+    if (!PyArg_ParseTuple(args, "OniOnOOOdi", &points, &n, &dim, &centers, &m, &labels, &up, &low, &margin, &threads))
+        return NULL;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1) {
+        PyErr_SetString(PyExc_ValueError, "settle: bad shape");
+        return NULL;
+    }
+    Buf b[5] = {{0}};
+    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(centers, &b[1], 0, 4 * dim, m, "centers") < 0 ||
+        get_buffer(labels, &b[2], 1, 8, n, "labels") < 0 || get_buffer(up, &b[3], 1, 8, n, "up") < 0 ||
+        get_buffer(low, &b[4], 1, 8, n, "low") < 0) {
+        release(b, 5);
+        return NULL;
+    }
+    const float *x = (const float *)b[0].view.buf, *rows = (const float *)b[1].view.buf;
+    int64_t *lab = (int64_t *)b[2].view.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (lab[i] < 0 || lab[i] >= m) {
+            release(b, 5);
+            PyErr_SetString(PyExc_ValueError, "settle: label out of range");
+            return NULL;
+        }
+    }
+    double *zero = (double *)calloc((size_t)m, sizeof(double));
+    Centers c;
+    int failed = !zero || centers_init(&c, rows, m, dim) < 0;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        Moves moved = moves_of(zero, m, 0.0); /* the bounds given already hold for these centres */
+        Neighbours nb;
+        int listed = m > 8 && neighbours_init(&nb, rows, m, dim) == 0;
+        if (listed) {
+            moved.neighbours = &nb;
+            moved.near_move = zero;
+        }
+        refresh_all(&c, rows, x, lab, (double *)b[3].view.buf, (double *)b[4].view.buf, &moved, margin, n, threads);
+        if (listed) neighbours_free(&nb);
+        centers_free(&c);
+        Py_END_ALLOW_THREADS
+    }
+    free(zero);
+    release(b, 5);
+    if (failed) return PyErr_NoMemory();
+    Py_RETURN_NONE;
 }
 
 /* cluster_sums(features, n, dim, weights, labels, k, mass, sums)
@@ -970,6 +1095,117 @@ static PyObject *cluster_sums(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* Sorts keys[0..count) (non-negative, below 2**bits) ascending, carrying idx along: an LSD
+ * radix sort by 11-bit digits (stable); tmp_key and tmp_idx are scratch of the same size. */
+static void radix_sort(int64_t *keys, int64_t *idx, int64_t *tmp_key, int64_t *tmp_idx, Py_ssize_t count, int bits) {
+    size_t counts[2048];
+    for (int shift = 0; shift < bits; shift += 11) {
+        memset(counts, 0, sizeof(counts));
+        for (Py_ssize_t j = 0; j < count; j++) counts[((uint64_t)keys[j] >> shift) & 2047]++;
+        size_t at = 0;
+        for (int digit = 0; digit < 2048; digit++) {
+            size_t here = counts[digit];
+            counts[digit] = at;
+            at += here;
+        }
+        for (Py_ssize_t j = 0; j < count; j++) {
+            size_t to = counts[((uint64_t)keys[j] >> shift) & 2047]++;
+            tmp_key[to] = keys[j];
+            tmp_idx[to] = idx[j];
+        }
+        int64_t *swap = keys;
+        memcpy(keys, tmp_key, sizeof(int64_t) * (size_t)count);
+        memcpy(idx, tmp_idx, sizeof(int64_t) * (size_t)count);
+        (void)swap;
+    }
+}
+
+/* grid_cells(features, n, dim, grid, inverse) -> count
+ * The occupied cells of a regular grid over the points' bounding box, as numpy computes them:
+ * per axis low = min, span = max(max - low, 1e-9), cell = min(int64((x - low) * (grid / span)),
+ * grid - 1), key = (cell_0 * grid + cell_1) * grid + ...; inverse[i] receives the rank of point
+ * i's key among the distinct keys in ascending order (np.unique's return_inverse), and the
+ * number of distinct keys is returned. An open-addressing hash table finds the distinct keys in
+ * O(n) (numpy sorts all n keys), and only those are sorted (radix). grid**dim must fit in 62 bits. */
+static PyObject *grid_cells(PyObject *self, PyObject *args) {
+    PyObject *features, *inverse;
+    Py_ssize_t n, grid;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OninO", &features, &n, &dim, &grid, &inverse)) return NULL;
+    double limit = 1.0;
+    for (int d = 0; d < dim && dim >= 1 && dim <= MAX_DIM; d++) limit *= (double)grid;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || grid < 1 || !(limit < 4.6e18)) {
+        PyErr_SetString(PyExc_ValueError, "grid_cells: bad shape");
+        return NULL;
+    }
+    Buf b[2] = {{0}};
+    if (get_buffer(features, &b[0], 0, 8 * dim, n, "features") < 0 || get_buffer(inverse, &b[1], 1, 8, n, "inverse") < 0) {
+        release(b, 2);
+        return NULL;
+    }
+    const double *f = (const double *)b[0].view.buf;
+    int64_t *out = (int64_t *)b[1].view.buf;
+    size_t size = 16;
+    while (size < 2 * (size_t)n) size <<= 1;
+    int64_t *table = (int64_t *)malloc(sizeof(int64_t) * size); /* key + 1, 0: empty */
+    int64_t *slot_of = (int64_t *)malloc(sizeof(int64_t) * size); /* per slot: its distinct key's number */
+    int64_t *keys = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);    /* the distinct keys, then sorted */
+    int64_t *idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);     /* their numbers, then ranks */
+    int64_t *tmp_key = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    int64_t *tmp_idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    Py_ssize_t count = 0;
+    int failed = !table || !slot_of || !keys || !idx || !tmp_key || !tmp_idx;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        double low[MAX_DIM], scale[MAX_DIM];
+        for (int d = 0; d < dim; d++) {
+            double lo = f[d], hi = f[d];
+            for (Py_ssize_t i = 1; i < n; i++) {
+                double v = f[(size_t)i * (size_t)dim + (size_t)d];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            double span = hi - lo;
+            low[d] = lo;
+            scale[d] = (double)grid / (span > 1e-9 ? span : 1e-9);
+        }
+        memset(table, 0, sizeof(int64_t) * size);
+        const unsigned shift = (unsigned)(64 - __builtin_ctzll((unsigned long long)size));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t key = 0;
+            for (int d = 0; d < dim; d++) {
+                int64_t cell = (int64_t)((f[(size_t)i * (size_t)dim + (size_t)d] - low[d]) * scale[d]);
+                key = key * grid + (cell < grid - 1 ? cell : grid - 1);
+            }
+            size_t slot = (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ull) >> shift);
+            while (table[slot] && table[slot] != key + 1) slot = (slot + 1) & (size - 1);
+            if (!table[slot]) {
+                table[slot] = key + 1;
+                slot_of[slot] = count;
+                keys[count] = key;
+                idx[count] = count;
+                count++;
+            }
+            out[i] = (int64_t)slot;
+        }
+        int bits = 1;
+        while (bits < 63 && (double)((int64_t)1 << bits) < limit) bits++;
+        radix_sort(keys, idx, tmp_key, tmp_idx, count, bits);
+        for (Py_ssize_t r = 0; r < count; r++) tmp_idx[idx[r]] = r; /* the rank of each distinct key */
+        for (Py_ssize_t i = 0; i < n; i++) out[i] = tmp_idx[slot_of[out[i]]];
+        Py_END_ALLOW_THREADS
+    }
+    free(table);
+    free(slot_of);
+    free(keys);
+    free(idx);
+    free(tmp_key);
+    free(tmp_idx);
+    release(b, 2);
+    if (failed) return PyErr_NoMemory();
+    return PyLong_FromSsize_t(count);
 }
 
 /* One greedy k-means++ step (scikit-learn's variant), as kmimg's numpy code did it:
@@ -1120,7 +1356,7 @@ static PyObject *starts(PyObject *self, PyObject *args) {
             double *c = out + (size_t)s * (size_t)k * (size_t)dim;
             for (Py_ssize_t j = 0; j < k; j++) /* fewer distinct points than k: repeat (numpy.resize) */
                 memcpy(c + (size_t)j * (size_t)dim, f + (size_t)chosen[j % got] * (size_t)dim, sizeof(double) * (size_t)dim);
-            if (lloyd_passes(f, x, w, c, n, k, dim, passes, tol, relax, margin, threads) < 0) {
+            if (lloyd_passes(f, x, w, c, n, k, dim, passes, tol, relax, margin, threads, NULL) < 0) {
                 failed = 1;
                 break;
             }
@@ -1149,6 +1385,8 @@ static PyMethodDef methods[] = {
     {"lloyd", lloyd, METH_VARARGS, "Weighted Lloyd passes with Hamerly's bounds; returns passes run."},
     {"cluster_sums", cluster_sums, METH_VARARGS, "Weighted mass and feature sums per cluster."},
     {"starts", starts, METH_VARARGS, "Several k-means++ + Lloyd fits of one point set."},
+    {"settle", settle, METH_VARARGS, "Nearest centres from a previous assignment and its bounds."},
+    {"grid_cells", grid_cells, METH_VARARGS, "The occupied cells of a regular grid over points: inverse and count."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -283,17 +283,20 @@ def fit_palette(
     # sample fit is already close: below k = 32 one pass gets 0.003 of the 0.0035 dB that three
     # give on a 12 MP photo.
     passes = schedule.full_pass_count(k, len(features))
-    centers = _lloyd_passes(
+    centers, last = _lloyd_bounded(
         features, table.counts, centers, passes, tol=schedule.tol, relax=schedule.relax(k)
     )
-    palette = fit.palette_of(centers)
-    features = features if mapped is fit else mapped.features_of(table.colors)
-    labels = nearest_center(features, mapped.features_of(palette))
+    colors = fit.colors_of(centers)
+    palette = _unique_rows(colors)
+    if mapped is fit:  # from the last pass's assignment: most colours keep their entry
+        nearest = _settle(features, fit.features_of(palette), last, centers, _row_index(palette, colors))
+    else:
+        features = mapped.features_of(table.colors)
+        nearest = _assign(features, mapped.features_of(palette))
     if len(features) <= schedule.many_colors:
         rounded = schedule.rounded_pass_count(k)
-        palette, labels = _rounded_passes(
-            features, table.counts, palette, labels, mapped.features_of, mapped.palette_of, passes=rounded
-        )
+        palette, nearest = _rounded_passes(features, table.counts, palette, nearest, mapped, passes=rounded)
+    labels = nearest.labels
     counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
     return _finish(palette, labels, counts)
 
@@ -316,12 +319,16 @@ class _FeatureSpace:
             features[:, :3] = levels[colors[:, :3]]
         return _stretch_luma(features, self.extra) if self.extra else features
 
-    def palette_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
-        """Distinct 8-bit colours of the centres (rounded, clipped)."""
+    def colors_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
+        """The 8-bit colour of each centre (rounded, clipped), one row per centre."""
         centers = _unstretch_luma(centers, self.extra) if self.extra else np.array(centers, dtype=np.float64)
         if self.gamma != 1.0:
             centers[:, :3] = 255.0 * (np.clip(centers[:, :3], 0.0, 255.0) / 255.0) ** (1.0 / self.gamma)
-        return _unique_rows(from_features(centers, self.space, self.channels))
+        return from_features(centers, self.space, self.channels)
+
+    def palette_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
+        """Distinct 8-bit colours of the centres (rounded, clipped), in lexicographic order."""
+        return _unique_rows(self.colors_of(centers))
 
 
 def _stretch_luma(features: NDArray[np.float64], extra: float = _LUMA_EXTRA) -> NDArray[np.float64]:
@@ -360,29 +367,92 @@ def _rounded_passes(
     features: NDArray[np.float64],
     weights: NDArray[np.int64],
     palette: NDArray[np.uint8],
-    labels: NDArray[np.intp],
-    features_of: Callable[[NDArray[np.uint8]], NDArray[np.float64]],
-    palette_of: Callable[[NDArray[np.float64]], NDArray[np.uint8]],
+    nearest: _Assignment,
+    space: _FeatureSpace,
     *,
     passes: int = DEFAULT_SCHEDULE.rounded_passes,
-) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
+) -> tuple[NDArray[np.uint8], _Assignment]:
     """Lloyd passes on the 8-bit palette itself: every entry moves to the rounded mean of the
     colours it received, then every colour goes to its nearest entry, until nothing changes.
 
     The float passes stop when centres move less than the schedule's ``tol``; rounding then shifts
     the boundaries between entries, and these passes settle them (+0.03 dB at k = 64 on the
-    sample photos).
+    sample photos). ``nearest`` is every colour's entry of ``palette`` with its bounds; each
+    pass re-assigns from the last one's bounds (:func:`_settle`), exactly as a full search would.
     """
     w = np.asarray(weights, dtype=np.float64)
     for _ in range(passes):
-        mass, sums = _cluster_sums(features, w, labels, len(palette))
+        mass, sums = _cluster_sums(features, w, nearest.labels, len(palette))
         filled = mass > 0
-        moved = palette_of(sums[filled] / mass[filled, None])
+        colors = space.colors_of(sums[filled] / mass[filled, None])
+        moved = _unique_rows(colors)
         if moved.shape == palette.shape and np.array_equal(moved, palette):
             break
+        origin = np.zeros(len(palette), dtype=np.intp)
+        origin[filled] = _row_index(moved, colors)
+        nearest = _settle(features, space.features_of(moved), nearest, space.features_of(palette), origin, filled)
         palette = moved
-        labels = nearest_center(features, features_of(palette))
-    return palette, labels
+    return palette, nearest
+
+
+@dataclass(frozen=True)
+class _Assignment:
+    """Each point's entry (``labels``) with Hamerly's bounds, in feature units: ``up`` >= the
+    distance to its entry, ``low`` <= the distance to any other entry."""
+
+    labels: NDArray[np.intp]
+    up: NDArray[np.float64]
+    low: NDArray[np.float64]
+
+
+def _assign(features: NDArray[np.float64], centers: NDArray[np.float64]) -> _Assignment:
+    """Every point's nearest centre by a full search, with exact bounds."""
+    labels, best, second = _nearest_two(features, centers)
+    return _Assignment(labels, np.sqrt(best.astype(np.float64)), np.sqrt(second.astype(np.float64)))
+
+
+def _settle(
+    features: NDArray[np.float64],
+    targets: NDArray[np.float64],
+    before: _Assignment,
+    sources: NDArray[np.float64],
+    origin: NDArray[np.intp],
+    moving: NDArray[np.bool_] | None = None,
+) -> _Assignment:
+    """Every point's nearest of the new centres ``targets``, from its assignment ``before`` to
+    the old centres ``sources``, where old centre j became new centre ``origin[j]`` (every new
+    centre is the image of some old one; ``moving`` marks the old centres that have points, all
+    when None).
+
+    A point's bound to its own centre widens by how far that centre moved, its bound to any other
+    by the largest move; points whose bounds still separate them keep their centre, the others
+    are searched (:func:`kmimg._engine.settle`). The labels equal a full search's.
+    """
+    shift = np.sqrt(np.einsum("ij,ij->i", targets[origin] - sources, targets[origin] - sources))
+    largest = float(shift[moving].max()) if moving is not None and moving.any() else float(shift.max())
+    labels = np.ascontiguousarray(origin[before.labels], dtype=np.intp)
+    up = before.up + shift[before.labels]
+    low = before.low - largest
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    c = np.ascontiguousarray(targets, dtype=np.float32)
+    n, dim = x.shape
+    if n:
+        _engine.settle(x, n, dim, c, len(c), labels, up, low, _BOUND_MARGIN, engine_threads())
+    return _Assignment(labels, up, low)
+
+
+def _row_keys(colors: NDArray[np.uint8]) -> NDArray[np.uint32]:
+    """One key per row of 8-bit colours, the first column most significant (lexicographic order)."""
+    channels = colors.shape[1]
+    keys = np.zeros(len(colors), dtype=np.uint32)
+    for d in range(channels):
+        keys |= colors[:, d].astype(np.uint32) << np.uint32(8 * (channels - 1 - d))
+    return keys
+
+
+def _row_index(palette: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.intp]:
+    """The index in ``palette`` (distinct rows in lexicographic order) of each row of ``colors``."""
+    return np.searchsorted(_row_keys(palette), _row_keys(colors)).astype(np.intp)
 
 
 def to_features(colors: NDArray[np.uint8], space: ColorSpace) -> NDArray[np.float64]:
@@ -509,16 +579,15 @@ def _reduce_to_cells(
     points are within a few levels of its centroid: k-means on the centroids has nearly the same optimum
     and the exact Lloyd passes over all colours that follow remove the difference.
     """
-    low = points.min(axis=0)
-    span = np.maximum(points.max(axis=0) - low, 1e-9)
-    cells = np.minimum(((points - low) * (grid / span)).astype(np.int64), grid - 1)
-    key = np.zeros(len(points), dtype=np.int64)
-    for d in range(points.shape[1]):
-        key = key * grid + cells[:, d]
-    unique, inverse = np.unique(key, return_inverse=True)
-    if len(unique) <= k:
+    f = np.ascontiguousarray(points, dtype=np.float64)
+    if not len(f):
         return points, weights
-    mass, sums = _cluster_sums(points, weights, inverse, len(unique))
+    inverse = np.empty(len(f), dtype=np.intp)
+    # The cells and their order as np.unique of the cell keys gives them (see _engine.grid_cells).
+    count = _engine.grid_cells(f, len(f), f.shape[1], grid, inverse)
+    if count <= k:
+        return points, weights
+    mass, sums = _cluster_sums(f, weights, inverse, count)
     return sums / mass[:, None], mass
 
 
@@ -578,6 +647,32 @@ def _lloyd_passes(
     x32 = f64.astype(np.float32)
     _engine.lloyd(f64, x32, n, dim, w, out, len(out), passes, tol, relax, _BOUND_MARGIN, engine_threads())
     return out
+
+
+def _lloyd_bounded(
+    features: NDArray[np.float64],
+    weights: NDArray[np.generic],
+    centers: NDArray[np.float64],
+    passes: int,
+    *,
+    tol: float = 0.0,
+    relax: float = 1.0,
+) -> tuple[NDArray[np.float64], _Assignment]:
+    """:func:`_lloyd_passes` (at least one pass), also returning each point's centre of the last
+    pass with Hamerly's bounds to the returned centres (for :func:`_settle`)."""
+    out = np.array(centers, dtype=np.float64, order="C")
+    f64 = np.ascontiguousarray(features, dtype=np.float64)
+    n, dim = f64.shape
+    if passes < 1 or not n:
+        return out, _assign(f64, out)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    labels = np.empty(n, dtype=np.intp)
+    up, low = np.empty(n), np.empty(n)
+    x32 = f64.astype(np.float32)
+    _engine.lloyd(
+        f64, x32, n, dim, w, out, len(out), passes, tol, relax, _BOUND_MARGIN, engine_threads(), labels, up, low
+    )
+    return out, _Assignment(labels, up, low)
 
 
 #: Bounds closer than this (in feature units) are searched again rather than trusted.
@@ -647,10 +742,7 @@ def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
     order, through one packed key a row (``np.unique`` on rows imports ``numpy.ma``, ~8 ms of a
     run's start-up)."""
     channels = colors.shape[1]
-    keys = np.zeros(len(colors), dtype=np.uint32)
-    for d in range(channels):  # the first column most significant: lexicographic order
-        keys |= colors[:, d].astype(np.uint32) << np.uint32(8 * (channels - 1 - d))
-    distinct, _ = _sorted_counts(keys)
+    distinct, _ = _sorted_counts(_row_keys(colors))  # the first column most significant
     shifts = [8 * (channels - 1 - d) for d in range(channels)]
     return np.stack([(distinct >> np.uint32(s)) & np.uint32(0xFF) for s in shifts], axis=1).astype(np.uint8)
 

@@ -167,3 +167,40 @@ def test_kernel_checks_buffer_sizes() -> None:
         _engine.nearest(points, 10, centers, 2, 3, labels, best, None, 0, 10)
     with pytest.raises(ValueError, match="bad shape or range"):
         _engine.nearest(points, 10, centers, 2, 3, np.zeros(10, dtype=np.intp), best, None, 0, 11)
+
+
+def _reference_cells(points: np.ndarray, weights: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grid cells as kmimg computed them in numpy: keys, np.unique, weighted centroids."""
+    low = points.min(axis=0)
+    span = np.maximum(points.max(axis=0) - low, 1e-9)
+    cells = np.minimum(((points - low) * (grid / span)).astype(np.int64), grid - 1)
+    key = np.zeros(len(points), dtype=np.int64)
+    for d in range(points.shape[1]):
+        key = key * grid + cells[:, d]
+    unique, inverse = np.unique(key, return_inverse=True)
+    mass = np.bincount(inverse, weights=weights, minlength=len(unique))
+    sums = np.stack(
+        [np.bincount(inverse, weights=weights * points[:, d], minlength=len(unique)) for d in range(points.shape[1])],
+        axis=1,
+    )
+    return sums / mass[:, None], mass
+
+
+@pytest.mark.parametrize("dim", [1, 3, 4])
+@pytest.mark.parametrize("grid", [1, 7, 24, 64, 128])
+def test_grid_cells_equal_the_numpy_cells_bit_for_bit(dim: int, grid: int) -> None:
+    rng = np.random.default_rng(grid * 10 + dim)
+    points = np.concatenate([_lattice(rng, 3000, dim, 17), rng.normal(120, 40, (3000, dim))])
+    points[5] = points[9]  # equal points share a cell
+    weights = rng.integers(1, 30, len(points)).astype(np.float64)
+    centroids, mass = cluster._reduce_to_cells(points, weights, k=0, grid=grid)
+    ref_centroids, ref_mass = _reference_cells(points, weights, grid)
+    np.testing.assert_array_equal(centroids, ref_centroids)
+    np.testing.assert_array_equal(mass, ref_mass)
+
+
+def test_grid_cells_of_one_repeated_point() -> None:
+    points = np.full((50, 3), 7.0)
+    centroids, mass = cluster._reduce_to_cells(points, np.ones(50), k=0, grid=64)
+    np.testing.assert_array_equal(centroids, [[7.0, 7.0, 7.0]])
+    np.testing.assert_array_equal(mass, [50.0])
