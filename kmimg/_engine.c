@@ -1208,98 +1208,178 @@ static PyObject *grid_cells(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
-/* One greedy k-means++ step (scikit-learn's variant), as kmimg's numpy code did it:
- * candidates = min(searchsorted(cumulative, draws * cumulative[-1]), n - 1); for each, the
- * potential sum(weights * min(closest, distance to it)); the candidate of the lowest potential
- * (the first on a tie) is chosen, closest becomes the distances with it and cumulative their
- * weighted running sum (all sums in point order). proj holds the points' projections on a unit
- * axis: a point whose projection is farther from a candidate's than its closest distance
- * cannot come nearer (min is then closest itself), so its distance is not computed. */
-static Py_ssize_t kpp_step(const float *x, Py_ssize_t n, int dim, const double *q, const double *w, double *near,
-                           double *cum, const double *draw, Py_ssize_t t, double *out) {
-    Py_ssize_t cand[64];
-    double potential[64];
-    double total = cum[n - 1];
-    Py_ssize_t chosen = 0;
-    for (Py_ssize_t j = 0; j < t; j++) {
-        double value = draw[j] * total;
-        Py_ssize_t lo = 0, hi = n;
-        while (lo < hi) { /* numpy.searchsorted, side='left' */
-            Py_ssize_t mid = lo + (hi - lo) / 2;
-            if (cum[mid] < value) lo = mid + 1;
-            else hi = mid;
-        }
-        cand[j] = lo < n - 1 ? lo : n - 1;
-        potential[j] = 0.0;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const float *p = x + (size_t)i * (size_t)dim;
-        double skip_beyond = near[i] * (1.0 + 1e-5) + 1e-4;
-        for (Py_ssize_t j = 0; j < t; j++) {
-            double gap = q[i] - q[cand[j]], value = near[i];
-            if (gap * gap <= skip_beyond) {
-                double dist = (double)squared_distance(p, x + (size_t)cand[j] * (size_t)dim, dim);
-                value = near[i] <= dist ? near[i] : dist;
-            }
-            out[(size_t)i * (size_t)t + (size_t)j] = value;
-            potential[j] += w[i] * value;
-        }
-    }
-    for (Py_ssize_t j = 1; j < t; j++)
-        if (potential[j] < potential[chosen]) chosen = j;
-    double running = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        near[i] = out[(size_t)i * (size_t)t + (size_t)chosen];
-        running += w[i] * near[i];
-        cum[i] = running;
-    }
-    return cand[chosen];
-}
-
-/* Scratch of greedy k-means++ over one point set (several starts reuse it). */
+/* Greedy k-means++ (scikit-learn's variant), as kmimg's numpy code did it: each step draws t
+ * candidates, candidate = min(searchsorted(cumulative, draw * cumulative[-1]), n - 1) (side
+ * 'left'), where cumulative is the running sum of weights * closest (closest: each point's
+ * squared distance to its nearest chosen centre, float32 sums as squared_distance computes
+ * them); the candidate that lowers the potential sum(weights * closest) most is chosen (the
+ * first on a tie) and closest becomes min(closest, distance to it).
+ *
+ * The gain of a candidate is summed only over the points it can come nearer to: the points are
+ * kept in lists by their nearest chosen centre a, each list sorted by that distance, farthest
+ * first. A point at distance r from a is no nearer than D - r to a candidate at distance D from
+ * a (triangle inequality), so only the points with 2 r > D can gain (with a margin far above
+ * float32 rounding): a list is read up to its first point closer than D / 2. The gains are the
+ * same sums over the same points whatever is skipped (a skipped point gains exactly 0), added
+ * list by list. */
 typedef struct {
-    double *q, *near, *cum, *trial;
+    double *near, *cum, *gain;
+    int64_t *next, *head, *chosen;
+    Keyed *moved;
+    float *rows; /* the chosen centres, (k, dim) */
 } Seeding;
 
 static void seeding_free(Seeding *s) {
-    free(s->q);
     free(s->near);
     free(s->cum);
-    free(s->trial);
+    free(s->gain);
+    free(s->next);
+    free(s->head);
+    free(s->chosen);
+    free(s->moved);
+    free(s->rows);
 }
 
-/* Allocates and projects the points on their axis of largest spread; 0, or -1. */
-static int seeding_init(Seeding *s, const float *x, Py_ssize_t n, int dim, Py_ssize_t t) {
-    s->q = (double *)malloc(sizeof(double) * (size_t)n);
-    s->near = (double *)malloc(sizeof(double) * (size_t)n);
-    s->cum = (double *)malloc(sizeof(double) * (size_t)n);
-    s->trial = (double *)malloc(sizeof(double) * (size_t)n * (size_t)t);
-    if (!s->q || !s->near || !s->cum || !s->trial) {
+/* 0, or -1 when out of memory. */
+static int seeding_init(Seeding *s, Py_ssize_t n, int dim, Py_ssize_t k) {
+    memset(s, 0, sizeof(*s));
+    size_t nn = (size_t)n, kk = (size_t)k;
+    s->near = (double *)malloc(sizeof(double) * nn);
+    s->cum = (double *)malloc(sizeof(double) * nn);
+    s->gain = (double *)malloc(sizeof(double) * 64);
+    s->next = (int64_t *)malloc(sizeof(int64_t) * nn);
+    s->head = (int64_t *)malloc(sizeof(int64_t) * kk);
+    s->chosen = (int64_t *)malloc(sizeof(int64_t) * kk);
+    s->moved = (Keyed *)malloc(sizeof(Keyed) * nn);
+    s->rows = (float *)malloc(sizeof(float) * kk * (size_t)dim);
+    if (!s->near || !s->cum || !s->gain || !s->next || !s->head || !s->chosen || !s->moved || !s->rows) {
         seeding_free(s);
         return -1;
     }
-    double axis[MAX_DIM];
-    spread_axis(x, n, dim, axis);
-    for (Py_ssize_t i = 0; i < n; i++) s->q[i] = project(axis, x + (size_t)i * (size_t)dim, dim);
     return 0;
 }
 
-/* Greedy k-means++ from `first`; writes the chosen indices, returns how many (see below). */
-static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t first,
-                              const double *draw, Py_ssize_t t, Py_ssize_t k, int64_t *out) {
-    const float *p0 = x + (size_t)first * (size_t)dim;
+/* The squared distance from its centre below which a point cannot come nearer to a point at
+ * squared distance `apart` from that centre: 2 r (1 + 1e-5) + 1e-3 < sqrt(apart) for r below
+ * it (rounded down a little: a point at the threshold is always read). */
+static inline double gain_threshold(double apart) {
+    double r = (sqrt(apart) - 1e-3) / (2.0 * (1.0 + 1e-5));
+    return r > 0 ? r * r * (1.0 - 1e-9) : 0.0;
+}
+
+static inline double between(const float *p, const float *q, int dim) {
+    double sum = 0.0;
+    for (int d = 0; d < dim; d++) {
+        double step = (double)p[d] - (double)q[d];
+        sum += step * step;
+    }
+    return sum;
+}
+
+/* One step: the chosen candidate's index among cand[0..t). */
+static Py_ssize_t kpp_choose(Seeding *s, const float *x, int dim, const double *w, const Py_ssize_t *cand, Py_ssize_t t,
+                             Py_ssize_t count) {
+    for (Py_ssize_t j = 0; j < t; j++) {
+        const float *c = x + (size_t)cand[j] * (size_t)dim;
+        double gain = 0.0;
+        for (Py_ssize_t a = 0; a < count; a++) {
+            const double least = gain_threshold(between(s->rows + (size_t)a * (size_t)dim, c, dim));
+            for (int64_t i = s->head[a]; i >= 0 && s->near[i] >= least; i = s->next[i]) {
+                double dist = (double)squared_distance(x + (size_t)i * (size_t)dim, c, dim);
+                if (dist < s->near[i]) gain += w[i] * (s->near[i] - dist);
+            }
+        }
+        s->gain[j] = gain;
+    }
+    Py_ssize_t best = 0;
+    for (Py_ssize_t j = 1; j < t; j++)
+        if (s->gain[j] > s->gain[best]) best = j;
+    return best;
+}
+
+/* by distance, farthest first, then by index */
+static int farthest_first(const void *a, const void *b) {
+    const Keyed *p = (const Keyed *)a, *q = (const Keyed *)b;
+    if (p->key > q->key) return -1;
+    if (p->key < q->key) return 1;
+    return (p->index > q->index) - (p->index < q->index);
+}
+
+/* Link the `count` points of s->moved (sorted) into the list of centre `a`. */
+static void kpp_link(Seeding *s, Py_ssize_t a, Py_ssize_t count) {
+    qsort(s->moved, (size_t)count, sizeof(Keyed), farthest_first);
+    s->head[a] = count ? s->moved[0].index : -1;
+    for (Py_ssize_t r = 0; r < count; r++) s->next[s->moved[r].index] = r + 1 < count ? s->moved[r + 1].index : -1;
+}
+
+/* Make point `index` the centre number `count`: the points it comes nearer to join its list. */
+static void kpp_take(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t index,
+                     Py_ssize_t count) {
+    const float *c = x + (size_t)index * (size_t)dim;
+    memcpy(s->rows + (size_t)count * (size_t)dim, c, sizeof(float) * (size_t)dim);
+    s->chosen[count] = index;
+    Py_ssize_t taken = 0;
+    for (Py_ssize_t a = 0; a < count; a++) {
+        const double least = gain_threshold(between(s->rows + (size_t)a * (size_t)dim, c, dim));
+        int64_t last = -1; /* the last point kept so far; the rest of the list keeps its order */
+        for (int64_t i = s->head[a], following; i >= 0 && s->near[i] >= least; i = following) {
+            following = s->next[i];
+            double dist = (double)squared_distance(x + (size_t)i * (size_t)dim, c, dim);
+            if (dist < s->near[i]) {
+                s->near[i] = dist;
+                s->moved[taken].key = dist;
+                s->moved[taken++].index = i;
+                if (last < 0) s->head[a] = following;
+                else s->next[last] = following;
+            } else {
+                last = i;
+            }
+        }
+    }
+    kpp_link(s, count, taken);
     double running = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        s->near[i] = (double)squared_distance(x + (size_t)i * (size_t)dim, p0, dim);
         running += w[i] * s->near[i];
         s->cum[i] = running;
     }
-    Py_ssize_t count = 0;
-    out[count++] = first;
+}
+
+/* Greedy k-means++ from `first`; writes the chosen indices, returns how many (fewer than k when
+ * every point is a centre already). */
+static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t first,
+                              const double *draw, Py_ssize_t t, Py_ssize_t k, int64_t *out) {
+    const float *p0 = x + (size_t)first * (size_t)dim;
+    memcpy(s->rows, p0, sizeof(float) * (size_t)dim);
+    s->chosen[0] = first;
+    double running = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        s->near[i] = (double)squared_distance(x + (size_t)i * (size_t)dim, p0, dim);
+        s->moved[i].key = s->near[i];
+        s->moved[i].index = i;
+        running += w[i] * s->near[i];
+        s->cum[i] = running;
+    }
+    kpp_link(s, 0, n);
+    Py_ssize_t count = 1;
+    Py_ssize_t cand[64];
     while (count < k && s->cum[n - 1] > 0) {
-        out[count] = kpp_step(x, n, dim, s->q, w, s->near, s->cum, draw + (size_t)(count - 1) * (size_t)t, t, s->trial);
+        const double *step = draw + (size_t)(count - 1) * (size_t)t;
+        double total = s->cum[n - 1];
+        for (Py_ssize_t j = 0; j < t; j++) {
+            double value = step[j] * total;
+            Py_ssize_t lo = 0, hi = n;
+            while (lo < hi) { /* numpy.searchsorted, side='left' */
+                Py_ssize_t mid = lo + (hi - lo) / 2;
+                if (s->cum[mid] < value) lo = mid + 1;
+                else hi = mid;
+            }
+            cand[j] = lo < n - 1 ? lo : n - 1;
+        }
+        Py_ssize_t best = kpp_choose(s, x, dim, w, cand, t, count);
+        kpp_take(s, x, n, dim, w, cand[best], count);
         count++;
     }
+    memcpy(out, s->chosen, sizeof(int64_t) * (size_t)count);
     return count;
 }
 
@@ -1347,7 +1427,7 @@ static PyObject *starts(PyObject *self, PyObject *args) {
     Seeding seeding;
     int64_t *chosen = (int64_t *)malloc(sizeof(int64_t) * (size_t)k);
     float *rows = (float *)malloc(sizeof(float) * (size_t)k * (size_t)dim);
-    int failed = !chosen || !rows || seeding_init(&seeding, x, n, dim, t) < 0;
+    int failed = !chosen || !rows || seeding_init(&seeding, n, dim, k) < 0;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t s = 0; s < count && !failed; s++) {
