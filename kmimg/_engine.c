@@ -841,11 +841,26 @@ static void relax_steps(const double *centers, const double *mass, double *updat
     }
 }
 
+/* From a neighbour list: Hamerly's s(j), half the distance to the nearest other centre (shrunk
+ * a little: never too large), and each centre's largest move among its listed neighbours. */
+static void neighbour_moves(const Neighbours *nb, const double *move, Py_ssize_t m, double *half, double *near_move) {
+    for (Py_ssize_t j = 0; j < m; j++) {
+        half[j] = 0.5 * nb->dist[(size_t)j * (size_t)nb->listed] * (1.0 - 1e-9);
+        double most = 0.0;
+        for (Py_ssize_t r = 0; r < nb->listed; r++) {
+            double step = move[nb->index[(size_t)j * (size_t)nb->listed + (size_t)r]];
+            most = step > most ? step : most;
+        }
+        near_move[j] = most;
+    }
+}
+
 /* Returns the passes run, or -1 when out of memory. See lloyd() for the contract. */
-/* Each point's centre and Hamerly bounds after the last pass, relative to the final centres. */
+/* Each point's centre and Hamerly bounds at the last pass's assignment, and how far each centre
+ * moved after it (to the returned centres). */
 typedef struct {
     int64_t *lab;
-    double *up, *low;
+    double *up, *low, *move;
 } Bounds;
 
 static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double *centers, Py_ssize_t n,
@@ -871,16 +886,7 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
             if (m > 8 && neighbours_init(&nb, s.c32, m, dim) == 0) {
                 moved.neighbours = &nb;
                 listed = 1;
-                /* Hamerly's s(j), from the nearest neighbour (shrunk a little: never too large) */
-                for (Py_ssize_t j = 0; j < m; j++) s.half[j] = 0.5 * nb.dist[(size_t)j * (size_t)nb.listed] * (1.0 - 1e-9);
-                for (Py_ssize_t j = 0; j < m; j++) {
-                    double most = 0.0;
-                    for (Py_ssize_t r = 0; r < nb.listed; r++) {
-                        double step = s.move[nb.index[(size_t)j * (size_t)nb.listed + (size_t)r]];
-                        most = step > most ? step : most;
-                    }
-                    s.near_move[j] = most;
-                }
+                neighbour_moves(&nb, s.move, m, s.half, s.near_move);
                 moved.near_move = s.near_move;
             } else {
                 half_gaps(centers, m, dim, s.half);
@@ -936,14 +942,11 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
         if (shift <= tol && !empties) break;
     }
     if (out && pass > 0) {
-        /* the last assignment's bounds, widened by the centres' last move */
-        Moves moved = moves_of(s.move, m, largest);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            int64_t a = s.lab[i];
-            out->lab[i] = a;
-            out->up[i] = s.up[i] + s.move[a];
-            out->low[i] = s.low[i] - (a == moved.fastest ? moved.runner_up : moved.largest);
-        }
+        /* the last assignment with its bounds, and how far each centre moved after it */
+        memcpy(out->lab, s.lab, sizeof(int64_t) * (size_t)n);
+        memcpy(out->up, s.up, sizeof(double) * (size_t)n);
+        memcpy(out->low, s.low, sizeof(double) * (size_t)n);
+        memcpy(out->move, s.move, sizeof(double) * (size_t)m);
     }
     scratch_free(&s);
     return pass;
@@ -962,93 +965,101 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
  * On the dense colour sets of photos plain Lloyd creeps (the inertia still falls 0.01 % a pass
  * after 40 passes); relax 2 gets further in 15 passes than plain Lloyd in 40. */
 static PyObject *lloyd(PyObject *self, PyObject *args) {
-    PyObject *features, *points, *weights, *centers, *labels = Py_None, *up = Py_None, *low = Py_None;
+    PyObject *features, *points, *weights, *centers, *labels = Py_None, *up = Py_None, *low = Py_None, *move = Py_None;
     Py_ssize_t n, m, passes;
     int dim, threads;
     double tol, relax, margin;
-    if (!PyArg_ParseTuple(args, "OOniOOnndddi|OOO", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
-                          &relax, &margin, &threads, &labels, &up, &low))
+    if (!PyArg_ParseTuple(args, "OOniOOnndddi|OOOO", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
+                          &relax, &margin, &threads, &labels, &up, &low, &move))
         return NULL;
     if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1 || passes < 0 || !(relax > 0 && relax <= 2)) {
         PyErr_SetString(PyExc_ValueError, "lloyd: bad shape");
         return NULL;
     }
     int bounded = labels != Py_None;
-    Buf b[7] = {{0}};
+    Buf b[8] = {{0}};
     if (get_buffer(features, &b[0], 0, 8 * dim, n, "features") < 0 || get_buffer(points, &b[1], 0, 4 * dim, n, "points") < 0 ||
         get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(centers, &b[3], 1, 8 * dim, m, "centers") < 0 ||
         (bounded && (get_buffer(labels, &b[4], 1, 8, n, "labels") < 0 || get_buffer(up, &b[5], 1, 8, n, "up") < 0 ||
-                     get_buffer(low, &b[6], 1, 8, n, "low") < 0))) {
-        release(b, 7);
+                     get_buffer(low, &b[6], 1, 8, n, "low") < 0 || get_buffer(move, &b[7], 1, 8, m, "move") < 0))) {
+        release(b, 8);
         return NULL;
     }
     Bounds out = {bounded ? (int64_t *)b[4].view.buf : NULL, bounded ? (double *)b[5].view.buf : NULL,
-                  bounded ? (double *)b[6].view.buf : NULL};
+                  bounded ? (double *)b[6].view.buf : NULL, bounded ? (double *)b[7].view.buf : NULL};
     Py_ssize_t done;
     Py_BEGIN_ALLOW_THREADS
     done = lloyd_passes((const double *)b[0].view.buf, (const float *)b[1].view.buf, (const double *)b[2].view.buf,
                         (double *)b[3].view.buf, n, m, dim, passes, tol, relax, margin, threads, bounded ? &out : NULL);
     Py_END_ALLOW_THREADS
-    release(b, 7);
+    release(b, 8);
     if (done < 0) return PyErr_NoMemory();
     return PyLong_FromSsize_t(done);
 }
 
-/* settle(points, n, dim, centers, m, labels, up, low, margin, threads)
+/* settle(points, n, dim, centers, m, move, labels, up, low, margin, threads)
  *
  * The nearest of the centers float32 (m, dim) for every point of points float32 (n, dim), given
- * a previous answer: labels[i] a centre and up[i] >= the distance to it, low[i] <= the distance to
- * any other centre (both in feature units, not squared). A point whose bounds settle it keeps its
- * label (its centre is strictly nearest); the others are searched (the exact distance to the own
- * centre first, then the own centre's neighbours, then every centre), and receive the exact
- * nearest (the lowest index on a tie), its distance and the runner-up's. The labels are those
- * of a full search, whatever the bounds, as long as they hold. */
+ * an earlier answer: labels[i] a centre, up[i] >= the point's distance to where that centre was
+ * and low[i] <= its distance to where any other was, and move[j] >= how far centre j has moved
+ * since (all in feature units, not squared), as between two Lloyd passes: Hamerly's test with
+ * the neighbour-local bounds of lloyd() settles most points, the others are searched. labels,
+ * up and low receive the exact nearest (the lowest index on a tie), as a full search gives it,
+ * with bounds for these centres. */
 static PyObject *settle(PyObject *self, PyObject *args) {
-    PyObject *points, *centers, *labels, *up, *low;
+    PyObject *points, *centers, *moves, *labels, *up, *low;
     Py_ssize_t n, m;
     int dim, threads;
     double margin;
-    if (!PyArg_ParseTuple(args, "OniOnOOOdi", &points, &n, &dim, &centers, &m, &labels, &up, &low, &margin, &threads))
+    if (!PyArg_ParseTuple(args, "OniOnOOOOdi", &points, &n, &dim, &centers, &m, &moves, &labels, &up, &low, &margin,
+                          &threads))
         return NULL;
     if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1) {
         PyErr_SetString(PyExc_ValueError, "settle: bad shape");
         return NULL;
     }
-    Buf b[5] = {{0}};
+    Buf b[6] = {{0}};
     if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(centers, &b[1], 0, 4 * dim, m, "centers") < 0 ||
-        get_buffer(labels, &b[2], 1, 8, n, "labels") < 0 || get_buffer(up, &b[3], 1, 8, n, "up") < 0 ||
-        get_buffer(low, &b[4], 1, 8, n, "low") < 0) {
-        release(b, 5);
+        get_buffer(moves, &b[2], 0, 8, m, "move") < 0 || get_buffer(labels, &b[3], 1, 8, n, "labels") < 0 ||
+        get_buffer(up, &b[4], 1, 8, n, "up") < 0 || get_buffer(low, &b[5], 1, 8, n, "low") < 0) {
+        release(b, 6);
         return NULL;
     }
     const float *x = (const float *)b[0].view.buf, *rows = (const float *)b[1].view.buf;
-    int64_t *lab = (int64_t *)b[2].view.buf;
+    const double *move = (const double *)b[2].view.buf;
+    int64_t *lab = (int64_t *)b[3].view.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (lab[i] < 0 || lab[i] >= m) {
-            release(b, 5);
+            release(b, 6);
             PyErr_SetString(PyExc_ValueError, "settle: label out of range");
             return NULL;
         }
     }
-    double *zero = (double *)calloc((size_t)m, sizeof(double));
+    double *half = (double *)malloc(sizeof(double) * (size_t)m);
+    double *near_move = (double *)malloc(sizeof(double) * (size_t)m);
     Centers c;
-    int failed = !zero || centers_init(&c, rows, m, dim) < 0;
+    int failed = !half || !near_move || centers_init(&c, rows, m, dim) < 0;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
-        Moves moved = moves_of(zero, m, 0.0); /* the bounds given already hold for these centres */
+        double largest = 0.0;
+        for (Py_ssize_t j = 0; j < m; j++) largest = move[j] > largest ? move[j] : largest;
+        Moves moved = moves_of(move, m, largest);
         Neighbours nb;
         int listed = m > 8 && neighbours_init(&nb, rows, m, dim) == 0;
         if (listed) {
+            neighbour_moves(&nb, move, m, half, near_move);
             moved.neighbours = &nb;
-            moved.near_move = zero;
+            moved.near_move = near_move;
+            moved.half = half;
         }
-        refresh_all(&c, rows, x, lab, (double *)b[3].view.buf, (double *)b[4].view.buf, &moved, margin, n, threads);
+        refresh_all(&c, rows, x, lab, (double *)b[4].view.buf, (double *)b[5].view.buf, &moved, margin, n, threads);
         if (listed) neighbours_free(&nb);
         centers_free(&c);
         Py_END_ALLOW_THREADS
     }
-    free(zero);
-    release(b, 5);
+    free(half);
+    free(near_move);
+    release(b, 6);
     if (failed) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }

@@ -31,6 +31,7 @@ def lloyd(
     labels: Any = None,
     up: Any = None,
     low: Any = None,
+    move: Any = None,
     /,
 ) -> int: ...
 def settle(
@@ -39,6 +40,7 @@ def settle(
     dim: int,
     centers: Any,
     m: int,
+    move: Any,
     labels: Any,
     up: Any,
     low: Any,

@@ -381,6 +381,7 @@ def _rounded_passes(
     pass re-assigns from the last one's bounds (:func:`_settle`), exactly as a full search would.
     """
     w = np.asarray(weights, dtype=np.float64)
+    points = features.astype(np.float32) if passes else None
     for _ in range(passes):
         mass, sums = _cluster_sums(features, w, nearest.labels, len(palette))
         filled = mass > 0
@@ -390,19 +391,22 @@ def _rounded_passes(
             break
         origin = np.zeros(len(palette), dtype=np.intp)
         origin[filled] = _row_index(moved, colors)
-        nearest = _settle(features, space.features_of(moved), nearest, space.features_of(palette), origin, filled)
+        before = space.features_of(palette)
+        nearest = _settle(features, space.features_of(moved), nearest, before, origin, filled, points=points)
         palette = moved
     return palette, nearest
 
 
 @dataclass(frozen=True)
 class _Assignment:
-    """Each point's entry (``labels``) with Hamerly's bounds, in feature units: ``up`` >= the
-    distance to its entry, ``low`` <= the distance to any other entry."""
+    """Each point's centre (``labels``) with Hamerly's bounds, in feature units: ``up`` >= the
+    distance to its centre, ``low`` <= the distance to any other; ``moved``, when given, how far
+    each centre has moved since (the bounds are then those of the centres before the move)."""
 
     labels: NDArray[np.intp]
     up: NDArray[np.float64]
     low: NDArray[np.float64]
+    moved: NDArray[np.float64] | None = None
 
 
 def _assign(features: NDArray[np.float64], centers: NDArray[np.float64]) -> _Assignment:
@@ -418,26 +422,34 @@ def _settle(
     sources: NDArray[np.float64],
     origin: NDArray[np.intp],
     moving: NDArray[np.bool_] | None = None,
+    *,
+    points: NDArray[np.float32] | None = None,
 ) -> _Assignment:
     """Every point's nearest of the new centres ``targets``, from its assignment ``before`` to
     the old centres ``sources``, where old centre j became new centre ``origin[j]`` (every new
     centre is the image of some old one; ``moving`` marks the old centres that have points, all
-    when None).
+    when None). ``before``'s bounds are overwritten (they become the result's); ``points`` is
+    ``features`` as float32 when the caller has it.
 
-    A point's bound to its own centre widens by how far that centre moved, its bound to any other
-    by the largest move; points whose bounds still separate them keep their centre, the others
-    are searched (:func:`kmimg._engine.settle`). The labels equal a full search's.
+    A new centre has moved at most as far as the farthest of the old centres that became it;
+    from those moves :func:`kmimg._engine.settle` runs one Hamerly step, as between two Lloyd
+    passes: points whose bounds still separate them keep their centre, the others are searched.
+    The labels equal a full search's.
     """
-    shift = np.sqrt(np.einsum("ij,ij->i", targets[origin] - sources, targets[origin] - sources))
-    largest = float(shift[moving].max()) if moving is not None and moving.any() else float(shift.max())
+    step = targets[origin] - sources
+    shift = np.sqrt(np.einsum("ij,ij->i", step, step))
+    if before.moved is not None:
+        shift += before.moved
+    keep = np.flatnonzero(moving) if moving is not None else np.arange(len(origin))
+    moved = np.zeros(len(targets))
+    np.maximum.at(moved, origin[keep], shift[keep])
     labels = np.ascontiguousarray(origin[before.labels], dtype=np.intp)
-    up = before.up + shift[before.labels]
-    low = before.low - largest
-    x = np.ascontiguousarray(features, dtype=np.float32)
+    up, low = before.up, before.low
+    x = np.ascontiguousarray(features if points is None else points, dtype=np.float32)
     c = np.ascontiguousarray(targets, dtype=np.float32)
     n, dim = x.shape
     if n:
-        _engine.settle(x, n, dim, c, len(c), labels, up, low, _BOUND_MARGIN, engine_threads())
+        _engine.settle(x, n, dim, c, len(c), moved, labels, up, low, _BOUND_MARGIN, engine_threads())
     return _Assignment(labels, up, low)
 
 
@@ -658,8 +670,8 @@ def _lloyd_bounded(
     tol: float = 0.0,
     relax: float = 1.0,
 ) -> tuple[NDArray[np.float64], _Assignment]:
-    """:func:`_lloyd_passes` (at least one pass), also returning each point's centre of the last
-    pass with Hamerly's bounds to the returned centres (for :func:`_settle`)."""
+    """:func:`_lloyd_passes`, also returning each point's centre of the last pass with its
+    Hamerly bounds and how far the centres moved after it (for :func:`_settle`)."""
     out = np.array(centers, dtype=np.float64, order="C")
     f64 = np.ascontiguousarray(features, dtype=np.float64)
     n, dim = f64.shape
@@ -667,12 +679,12 @@ def _lloyd_bounded(
         return out, _assign(f64, out)
     w = np.ascontiguousarray(weights, dtype=np.float64)
     labels = np.empty(n, dtype=np.intp)
-    up, low = np.empty(n), np.empty(n)
+    up, low, moved = np.empty(n), np.empty(n), np.empty(len(out))
     x32 = f64.astype(np.float32)
     _engine.lloyd(
-        f64, x32, n, dim, w, out, len(out), passes, tol, relax, _BOUND_MARGIN, engine_threads(), labels, up, low
+        f64, x32, n, dim, w, out, len(out), passes, tol, relax, _BOUND_MARGIN, engine_threads(), labels, up, low, moved
     )
-    return out, _Assignment(labels, up, low)
+    return out, _Assignment(labels, up, low, moved)
 
 
 #: Bounds closer than this (in feature units) are searched again rather than trusted.
