@@ -131,6 +131,11 @@ static int centers_init(Centers *c, const float *rows, Py_ssize_t m, int dim) {
 static inline float squared_distance(const float *x, const float *c, int dim) {
     float diff = x[0] - c[0];
     float sum = diff * diff;
+    if (dim == 3) { /* RGB: the same sums, unrolled */
+        float d1 = x[1] - c[1], d2 = x[2] - c[2];
+        sum = sum + d1 * d1;
+        return sum + d2 * d2;
+    }
     for (int d = 1; d < dim; d++) {
         diff = x[d] - c[d];
         sum = sum + diff * diff;
@@ -1399,7 +1404,8 @@ static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim,
  * `count` fits from different starts on one point set, each greedy k-means++ (from firsts[s],
  * with the draws[s] row) then Lloyd (as lloyd()); centers (count, k, dim) float64 receives each
  * fit and distances (count, n) float32 each point's squared distance to its nearest centre of
- * that fit, for the caller to weigh (the lowest inertia wins). */
+ * that fit, for the caller to weigh (the lowest inertia wins); with one start, distances are
+ * not written. */
 static PyObject *starts(PyObject *self, PyObject *args) {
     PyObject *features, *points, *weights, *firsts, *draws, *centers, *distances;
     Py_ssize_t n, t, k, count, passes;
@@ -1451,6 +1457,7 @@ static PyObject *starts(PyObject *self, PyObject *args) {
                 failed = 1;
                 break;
             }
+            if (count == 1) continue; /* one start: nothing to weigh, distances left unwritten */
             for (size_t v = 0; v < (size_t)k * (size_t)dim; v++) rows[v] = (float)c[v];
             Centers sorted;
             if (centers_init(&sorted, rows, k, dim) < 0) {

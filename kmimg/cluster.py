@@ -555,6 +555,8 @@ def _best_start(
     )  # fmt: skip
     # einsum, not BLAS: a threaded BLAS may sum in an order that depends on its thread count,
     # and a last-bit difference here could pick another start (other bytes).
+    if starts == 1:
+        return np.asarray(centers[0], dtype=np.float64)
     inertias = [float(np.einsum("i,i->", weights, distances[s])) for s in range(starts)]
     return np.asarray(centers[int(np.argmin(inertias))], dtype=np.float64)
 
