@@ -70,6 +70,7 @@ class Clock:
                 self.seconds[label] += elapsed - children
                 if self._stack:
                     self._stack[-1][0] += elapsed
+
         return wrapper
 
 

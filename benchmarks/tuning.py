@@ -63,7 +63,9 @@ def _noisy(rgb: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarra
 def _resized(rgb: np.ndarray, megapixels: float) -> np.ndarray:
     height, width = rgb.shape[:2]
     scale = math.sqrt(megapixels * 1e6 / (width * height))
-    image = Image.fromarray(rgb).resize((round(width * scale), round(height * scale)), Image.Resampling.LANCZOS)
+    image = Image.fromarray(rgb).resize(
+        (round(width * scale), round(height * scale)), Image.Resampling.LANCZOS
+    )
     return np.asarray(image)
 
 

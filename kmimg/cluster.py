@@ -80,6 +80,31 @@ class FitSchedule:
     SSIM +0.0002 -> +0.0009 against pngquant). The rounded passes are left out from ``large_k``
     (``large_k_rounded_passes`` 0): after the relaxed passes they gain 0.003 dB at k = 256 and
     nothing at k = 64, for 15 % of the fit's time.
+
+    Where the time goes (2026-12-02, issue 11 target 1; ``benchmarks/fit_split.py``, one thread,
+    ms of CPU per hold-out photo; the photos have 31,000-152,000 distinct colours, their samples
+    4,800-11,700 grid cells, and every full pass schedule ran to its end, 12 passes), before ->
+    after the engine work that kept every palette bit for bit:
+
+    ====== ===== ======= ======== ============= =========== ===== ======= ===========
+    k      total seeding starts'  refine passes full passes map   rounded sample+cells
+                         passes   on the cells
+    ====== ===== ======= ======== ============= =========== ===== ======= ===========
+    16     86    4       8        5             19 -> 19    5     23 -> 9 20 -> 11
+    64     111   11      10       11 -> 7       48 -> 40    8 -> 4 0      19 -> 10
+    256    221   57 -> 26 27 -> 23 0            102 -> 79   18 -> 7 0     17 -> 10
+    ====== ===== ======= ======== ============= =========== ===== ======= ===========
+
+    (totals after: 73 / 86 / 145 ms; the "map" and "rounded" columns after are the re-assignment
+    from the last pass's bounds.) What is left is mostly Lloyd passes, and each one counts: on the
+    tuning set (``benchmarks/tuning.py``, never the judged photos) 6 full passes instead of 12 lose
+    0.012 / 0.020 dB at k = 64 / 256, 3 lose 0.026 / 0.047; passes on the 64-level cells of every
+    colour cannot stand in for them (30 cell passes + 4 full: -0.015 / -0.020 dB), and seeding on
+    coarser cells (32 or 48 levels) costs 0.02-0.05 dB at k = 256. Finer cells (96-128 levels, 30
+    passes, then 4 full) gain 0.01-0.02 dB but cost more than the passes they replace. Seed-to-seed
+    noise of the tuning means: about 0.01 dB and 0.001 SSIM at k = 16, 0.005 dB and 0.0004 SSIM at
+    k = 64, 0.002 dB and 0.0001 SSIM at k = 256 (seeds 0-2) -- the hold-out SSIM margins at k = 64
+    and 256 (+0.0009, +0.0010) leave no room for a schedule change that is not clearly better.
     """
 
     #: Lloyd passes on the grid cells of the sample (below / from ``large_k``), their stopping shift.
@@ -684,7 +709,22 @@ def _lloyd_bounded(
     up, low, moved = np.empty(n), np.empty(n), np.empty(len(out))
     x32 = f64.astype(np.float32)
     _engine.lloyd(
-        f64, x32, n, dim, w, out, len(out), passes, tol, relax, _BOUND_MARGIN, engine_threads(), labels, up, low, moved
+        f64,
+        x32,
+        n,
+        dim,
+        w,
+        out,
+        len(out),
+        passes,
+        tol,
+        relax,
+        _BOUND_MARGIN,
+        engine_threads(),
+        labels,
+        up,
+        low,
+        moved,
     )
     return out, _Assignment(labels, up, low, moved)
 
