@@ -131,6 +131,11 @@ static int centers_init(Centers *c, const float *rows, Py_ssize_t m, int dim) {
 static inline float squared_distance(const float *x, const float *c, int dim) {
     float diff = x[0] - c[0];
     float sum = diff * diff;
+    if (dim == 3) { /* RGB: the same sums, unrolled */
+        float d1 = x[1] - c[1], d2 = x[2] - c[2];
+        sum = sum + d1 * d1;
+        return sum + d2 * d2;
+    }
     for (int d = 1; d < dim; d++) {
         diff = x[d] - c[d];
         sum = sum + diff * diff;
@@ -547,7 +552,7 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
                 double step = (double)rows[(size_t)a * (size_t)dim + (size_t)d] - (double)rows[(size_t)j * (size_t)dim + (size_t)d];
                 squared += step * step;
             }
-            Keyed item = {sqrt(squared), j};
+            Keyed item = {squared, j}; /* squared: the same order, a root only for those kept */
             /* j rises, so among equal distances a later j sorts last: only a strictly smaller
              * distance moves ahead of a kept one */
             if (count == keep && !(item.key < keyed[keep - 1].key)) continue;
@@ -558,10 +563,10 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
             }
             keyed[at] = item;
         }
-        nb->beyond[a] = count > nb->listed ? keyed[nb->listed].key : INFINITY;
+        nb->beyond[a] = count > nb->listed ? sqrt(keyed[nb->listed].key) : INFINITY;
         for (Py_ssize_t s = 0; s < nb->listed; s++) {
             nb->index[(size_t)a * (size_t)nb->listed + (size_t)s] = (int32_t)keyed[s].index;
-            nb->dist[(size_t)a * (size_t)nb->listed + (size_t)s] = keyed[s].key;
+            nb->dist[(size_t)a * (size_t)nb->listed + (size_t)s] = sqrt(keyed[s].key);
         }
     }
     free(keyed);
@@ -605,10 +610,11 @@ typedef struct {
     int64_t fastest;
     const double *half;
     const Neighbours *neighbours;
+    const double *near_move; /* per centre: the largest move among its listed neighbours */
 } Moves;
 
 static Moves moves_of(const double *move, Py_ssize_t m, double largest) {
-    Moves moved = {move, largest, 0.0, 0, NULL, NULL};
+    Moves moved = {move, largest, 0.0, 0, NULL, NULL, NULL};
     if (!move) return moved;
     for (Py_ssize_t j = 1; j < m; j++)
         if (move[j] > move[moved.fastest]) moved.fastest = j;
@@ -617,26 +623,58 @@ static Moves moves_of(const double *move, Py_ssize_t m, double largest) {
     return moved;
 }
 
-/* One Hamerly step for points start..stop-1 (see refresh); returns how many were searched. */
-static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, double *up, double *low,
-                                const Moves *moved, double margin, Py_ssize_t start, Py_ssize_t stop) {
+/* The nearest centre and runner-up of x by a full search: through the cell lists of the
+ * range when they can be had (`lists`: 2 not built yet, 0 built, 1 not worth it or out of
+ * memory; `rows` the centres in index order), else the projection search. */
+static inline Nearest full_search(Cells *g, int *lists, const float *rows, const Centers *c, const float *x,
+                                  Py_ssize_t start, Py_ssize_t stop, const float *p, int64_t warm) {
+    if (*lists == 2) *lists = cells_init(g, rows, c->m, c->dim, x, start, stop) == 0 ? 0 : 1;
+    if (*lists == 0) {
+        int ok = 1;
+        Nearest found = cells_nearest(g, p, &ok);
+        if (ok) return found;
+    }
+    return nearest_one(p, c, warm, 1);
+}
+
+/* One Hamerly step for points start..stop-1 (see refresh); returns how many were searched.
+ * rows: the centres in index order (float32), for the cell lists of a full search. */
+static Py_ssize_t refresh_range(const Centers *c, const float *rows, const float *x, int64_t *lab, double *up,
+                                double *low, const Moves *moved, double margin, Py_ssize_t start, Py_ssize_t stop) {
     const int dim = c->dim;
     const double *move = moved->move;
     Py_ssize_t searched = 0;
+    Cells g;
+    int lists = 2;
     for (Py_ssize_t i = start; i < stop; i++) {
         const float *p = x + (size_t)i * (size_t)dim;
         if (move) {
-            up[i] += move[lab[i]];
-            /* a point's lower bound shrinks by the largest move of the *other* centres */
-            low[i] -= lab[i] == moved->fastest ? moved->runner_up : moved->largest;
+            const int64_t a = lab[i];
+            const double before = low[i];
+            up[i] += move[a];
+            /* a point's lower bound shrinks by the largest move of the *other* centres ... */
+            const double global = before - (a == moved->fastest ? moved->runner_up : moved->largest);
+            /* ... or, with the own centre's neighbour list, by the largest move among the listed
+             * neighbours, while a centre not listed is at least beyond - up away (the triangle
+             * inequality through the own centre): the lower of the two holds for every centre */
+            const double *beyond = moved->neighbours ? moved->neighbours->beyond : NULL;
+            const double listed = beyond ? before - moved->near_move[a] : global;
+            double local = beyond && beyond[a] - up[i] < listed ? beyond[a] - up[i] : listed;
+            low[i] = local > global ? local : global;
             /* no other centre is nearer than the lower bound, nor nearer than twice the half
              * distance to the own centre's nearest neighbour minus the distance to the own */
-            double bound = low[i];
-            if (moved->half && moved->half[lab[i]] > bound) bound = moved->half[lab[i]];
+            const double half = moved->half ? moved->half[a] : -INFINITY;
+            double bound = low[i] > half ? low[i] : half;
             if (up[i] + margin < bound) continue;
-            /* Hamerly's second test: the exact distance to its own centre may settle it */
-            float own = squared_distance(p, c->rows + (size_t)c->where[lab[i]] * (size_t)dim, dim);
+            /* Hamerly's second test: the exact distance to its own centre may settle it (and
+             * raises the bound on the centres not listed) */
+            float own = squared_distance(p, c->rows + (size_t)c->where[a] * (size_t)dim, dim);
             up[i] = sqrt((double)own);
+            if (beyond) {
+                local = beyond[a] - up[i] < listed ? beyond[a] - up[i] : listed;
+                low[i] = local > global ? local : global;
+                bound = low[i] > half ? low[i] : half;
+            }
             if (up[i] + margin < bound) continue;
             if (moved->neighbours) {
                 int sure = 0;
@@ -650,12 +688,13 @@ static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, 
                 }
             }
         }
-        Nearest found = nearest_one(p, c, move ? lab[i] : -1, 1);
+        Nearest found = move ? nearest_one(p, c, lab[i], 1) : full_search(&g, &lists, rows, c, x, start, stop, p, -1);
         lab[i] = found.label;
         up[i] = sqrt((double)found.best);
         low[i] = sqrt((double)found.second);
         searched++;
     }
+    if (lists == 0) cells_free(&g);
     return searched;
 }
 
@@ -667,7 +706,7 @@ static Py_ssize_t refresh_range(const Centers *c, const float *x, int64_t *lab, 
 
 typedef struct {
     const Centers *c;
-    const float *x;
+    const float *rows, *x;
     int64_t *lab;
     double *up, *low;
     const Moves *moved;
@@ -677,25 +716,25 @@ typedef struct {
 
 static void *run_piece(void *arg) {
     Piece *p = (Piece *)arg;
-    refresh_range(p->c, p->x, p->lab, p->up, p->low, p->moved, p->margin, p->start, p->stop);
+    refresh_range(p->c, p->rows, p->x, p->lab, p->up, p->low, p->moved, p->margin, p->start, p->stop);
     return NULL;
 }
 
 /* refresh_range over all n points, on up to `threads` threads (disjoint slices: the same
  * result whatever the number). */
-static void refresh_all(const Centers *c, const float *x, int64_t *lab, double *up, double *low, const Moves *moved,
-                        double margin, Py_ssize_t n, int threads) {
+static void refresh_all(const Centers *c, const float *rows, const float *x, int64_t *lab, double *up, double *low,
+                        const Moves *moved, double margin, Py_ssize_t n, int threads) {
     Py_ssize_t count = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
     if (count > n / MIN_PIECE) count = n / MIN_PIECE;
     if (count <= 1) {
-        refresh_range(c, x, lab, up, low, moved, margin, 0, n);
+        refresh_range(c, rows, x, lab, up, low, moved, margin, 0, n);
         return;
     }
     Piece pieces[MAX_THREADS];
     Py_ssize_t step = (n + count - 1) / count;
     for (Py_ssize_t t = 0; t < count; t++) {
         Py_ssize_t start = t * step, stop = start + step < n ? start + step : n;
-        Piece piece = {c, x, lab, up, low, moved, margin, start, stop};
+        Piece piece = {c, rows, x, lab, up, low, moved, margin, start, stop};
         pieces[t] = piece;
     }
 #ifndef _WIN32
@@ -728,7 +767,7 @@ static void costliest(const double *cost, Py_ssize_t n, Py_ssize_t count, unsign
 typedef struct {
     float *c32;
     int64_t *lab, *empty;
-    double *up, *low, *mass, *sums, *updated, *move, *cost, *half;
+    double *up, *low, *mass, *sums, *updated, *move, *cost, *half, *near_move;
     Py_ssize_t *worst;
     unsigned char *taken;
 } Scratch;
@@ -745,6 +784,7 @@ static void scratch_free(Scratch *s) {
     free(s->move);
     free(s->cost);
     free(s->half);
+    free(s->near_move);
     free(s->worst);
     free(s->taken);
 }
@@ -762,10 +802,11 @@ static int scratch_init(Scratch *s, Py_ssize_t n, Py_ssize_t m, int dim) {
     s->move = (double *)malloc(sizeof(double) * mm);
     s->cost = (double *)malloc(sizeof(double) * nn);
     s->half = (double *)malloc(sizeof(double) * mm);
+    s->near_move = (double *)malloc(sizeof(double) * mm);
     s->worst = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mm);
     s->taken = (unsigned char *)malloc(nn);
     if (!s->c32 || !s->lab || !s->empty || !s->up || !s->low || !s->mass || !s->sums || !s->updated || !s->move ||
-        !s->cost || !s->half || !s->worst || !s->taken) {
+        !s->cost || !s->half || !s->near_move || !s->worst || !s->taken) {
         scratch_free(s);
         return -1;
     }
@@ -805,10 +846,31 @@ static void relax_steps(const double *centers, const double *mass, double *updat
     }
 }
 
+/* From a neighbour list: Hamerly's s(j), half the distance to the nearest other centre (shrunk
+ * a little: never too large), and each centre's largest move among its listed neighbours. */
+static void neighbour_moves(const Neighbours *nb, const double *move, Py_ssize_t m, double *half, double *near_move) {
+    for (Py_ssize_t j = 0; j < m; j++) {
+        half[j] = 0.5 * nb->dist[(size_t)j * (size_t)nb->listed] * (1.0 - 1e-9);
+        double most = 0.0;
+        for (Py_ssize_t r = 0; r < nb->listed; r++) {
+            double step = move[nb->index[(size_t)j * (size_t)nb->listed + (size_t)r]];
+            most = step > most ? step : most;
+        }
+        near_move[j] = most;
+    }
+}
+
 /* Returns the passes run, or -1 when out of memory. See lloyd() for the contract. */
+/* Each point's centre and Hamerly bounds at the last pass's assignment, and how far each centre
+ * moved after it (to the returned centres). */
+typedef struct {
+    int64_t *lab;
+    double *up, *low, *move;
+} Bounds;
+
 static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double *centers, Py_ssize_t n,
                                Py_ssize_t m, int dim, Py_ssize_t passes, double tol, double relax, double margin,
-                               int threads) {
+                               int threads, const Bounds *out) {
     Scratch s;
     memset(&s, 0, sizeof(s));
     if (scratch_init(&s, n, m, dim) < 0) return -1;
@@ -829,14 +891,14 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
             if (m > 8 && neighbours_init(&nb, s.c32, m, dim) == 0) {
                 moved.neighbours = &nb;
                 listed = 1;
-                /* Hamerly's s(j), from the nearest neighbour (shrunk a little: never too large) */
-                for (Py_ssize_t j = 0; j < m; j++) s.half[j] = 0.5 * nb.dist[(size_t)j * (size_t)nb.listed] * (1.0 - 1e-9);
+                neighbour_moves(&nb, s.move, m, s.half, s.near_move);
+                moved.near_move = s.near_move;
             } else {
                 half_gaps(centers, m, dim, s.half);
             }
             moved.half = s.half;
         }
-        refresh_all(&c, x, s.lab, s.up, s.low, &moved, margin, n, threads);
+        refresh_all(&c, s.c32, x, s.lab, s.up, s.low, &moved, margin, n, threads);
         if (listed) neighbours_free(&nb);
         centers_free(&c);
         pass++;
@@ -884,6 +946,13 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
         memcpy(centers, s.updated, sizeof(double) * (size_t)m * dd);
         if (shift <= tol && !empties) break;
     }
+    if (out && pass > 0) {
+        /* the last assignment with its bounds, and how far each centre moved after it */
+        memcpy(out->lab, s.lab, sizeof(int64_t) * (size_t)n);
+        memcpy(out->up, s.up, sizeof(double) * (size_t)n);
+        memcpy(out->low, s.low, sizeof(double) * (size_t)n);
+        memcpy(out->move, s.move, sizeof(double) * (size_t)m);
+    }
     scratch_free(&s);
     return pass;
 }
@@ -901,31 +970,103 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
  * On the dense colour sets of photos plain Lloyd creeps (the inertia still falls 0.01 % a pass
  * after 40 passes); relax 2 gets further in 15 passes than plain Lloyd in 40. */
 static PyObject *lloyd(PyObject *self, PyObject *args) {
-    PyObject *features, *points, *weights, *centers;
+    PyObject *features, *points, *weights, *centers, *labels = Py_None, *up = Py_None, *low = Py_None, *move = Py_None;
     Py_ssize_t n, m, passes;
     int dim, threads;
     double tol, relax, margin;
-    if (!PyArg_ParseTuple(args, "OOniOOnndddi", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
-                          &relax, &margin, &threads))
+    if (!PyArg_ParseTuple(args, "OOniOOnndddi|OOOO", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
+                          &relax, &margin, &threads, &labels, &up, &low, &move))
         return NULL;
     if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1 || passes < 0 || !(relax > 0 && relax <= 2)) {
         PyErr_SetString(PyExc_ValueError, "lloyd: bad shape");
         return NULL;
     }
-    Buf b[4] = {{0}};
+    int bounded = labels != Py_None;
+    Buf b[8] = {{0}};
     if (get_buffer(features, &b[0], 0, 8 * dim, n, "features") < 0 || get_buffer(points, &b[1], 0, 4 * dim, n, "points") < 0 ||
-        get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(centers, &b[3], 1, 8 * dim, m, "centers") < 0) {
-        release(b, 4);
+        get_buffer(weights, &b[2], 0, 8, n, "weights") < 0 || get_buffer(centers, &b[3], 1, 8 * dim, m, "centers") < 0 ||
+        (bounded && (get_buffer(labels, &b[4], 1, 8, n, "labels") < 0 || get_buffer(up, &b[5], 1, 8, n, "up") < 0 ||
+                     get_buffer(low, &b[6], 1, 8, n, "low") < 0 || get_buffer(move, &b[7], 1, 8, m, "move") < 0))) {
+        release(b, 8);
         return NULL;
     }
+    Bounds out = {bounded ? (int64_t *)b[4].view.buf : NULL, bounded ? (double *)b[5].view.buf : NULL,
+                  bounded ? (double *)b[6].view.buf : NULL, bounded ? (double *)b[7].view.buf : NULL};
     Py_ssize_t done;
     Py_BEGIN_ALLOW_THREADS
     done = lloyd_passes((const double *)b[0].view.buf, (const float *)b[1].view.buf, (const double *)b[2].view.buf,
-                        (double *)b[3].view.buf, n, m, dim, passes, tol, relax, margin, threads);
+                        (double *)b[3].view.buf, n, m, dim, passes, tol, relax, margin, threads, bounded ? &out : NULL);
     Py_END_ALLOW_THREADS
-    release(b, 4);
+    release(b, 8);
     if (done < 0) return PyErr_NoMemory();
     return PyLong_FromSsize_t(done);
+}
+
+/* settle(points, n, dim, centers, m, move, labels, up, low, margin, threads)
+ *
+ * The nearest of the centers float32 (m, dim) for every point of points float32 (n, dim), given
+ * an earlier answer: labels[i] a centre, up[i] >= the point's distance to where that centre was
+ * and low[i] <= its distance to where any other was, and move[j] >= how far centre j has moved
+ * since (all in feature units, not squared), as between two Lloyd passes: Hamerly's test with
+ * the neighbour-local bounds of lloyd() settles most points, the others are searched. labels,
+ * up and low receive the exact nearest (the lowest index on a tie), as a full search gives it,
+ * with bounds for these centres. */
+static PyObject *settle(PyObject *self, PyObject *args) {
+    PyObject *points, *centers, *moves, *labels, *up, *low;
+    Py_ssize_t n, m;
+    int dim, threads;
+    double margin;
+    if (!PyArg_ParseTuple(args, "OniOnOOOOdi", &points, &n, &dim, &centers, &m, &moves, &labels, &up, &low, &margin,
+                          &threads))
+        return NULL;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1) {
+        PyErr_SetString(PyExc_ValueError, "settle: bad shape");
+        return NULL;
+    }
+    Buf b[6] = {{0}};
+    if (get_buffer(points, &b[0], 0, 4 * dim, n, "points") < 0 || get_buffer(centers, &b[1], 0, 4 * dim, m, "centers") < 0 ||
+        get_buffer(moves, &b[2], 0, 8, m, "move") < 0 || get_buffer(labels, &b[3], 1, 8, n, "labels") < 0 ||
+        get_buffer(up, &b[4], 1, 8, n, "up") < 0 || get_buffer(low, &b[5], 1, 8, n, "low") < 0) {
+        release(b, 6);
+        return NULL;
+    }
+    const float *x = (const float *)b[0].view.buf, *rows = (const float *)b[1].view.buf;
+    const double *move = (const double *)b[2].view.buf;
+    int64_t *lab = (int64_t *)b[3].view.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (lab[i] < 0 || lab[i] >= m) {
+            release(b, 6);
+            PyErr_SetString(PyExc_ValueError, "settle: label out of range");
+            return NULL;
+        }
+    }
+    double *half = (double *)malloc(sizeof(double) * (size_t)m);
+    double *near_move = (double *)malloc(sizeof(double) * (size_t)m);
+    Centers c;
+    int failed = !half || !near_move || centers_init(&c, rows, m, dim) < 0;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        double largest = 0.0;
+        for (Py_ssize_t j = 0; j < m; j++) largest = move[j] > largest ? move[j] : largest;
+        Moves moved = moves_of(move, m, largest);
+        Neighbours nb;
+        int listed = m > 8 && neighbours_init(&nb, rows, m, dim) == 0;
+        if (listed) {
+            neighbour_moves(&nb, move, m, half, near_move);
+            moved.neighbours = &nb;
+            moved.near_move = near_move;
+            moved.half = half;
+        }
+        refresh_all(&c, rows, x, lab, (double *)b[4].view.buf, (double *)b[5].view.buf, &moved, margin, n, threads);
+        if (listed) neighbours_free(&nb);
+        centers_free(&c);
+        Py_END_ALLOW_THREADS
+    }
+    free(half);
+    free(near_move);
+    release(b, 6);
+    if (failed) return PyErr_NoMemory();
+    Py_RETURN_NONE;
 }
 
 /* cluster_sums(features, n, dim, weights, labels, k, mass, sums)
@@ -972,98 +1113,289 @@ static PyObject *cluster_sums(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* One greedy k-means++ step (scikit-learn's variant), as kmimg's numpy code did it:
- * candidates = min(searchsorted(cumulative, draws * cumulative[-1]), n - 1); for each, the
- * potential sum(weights * min(closest, distance to it)); the candidate of the lowest potential
- * (the first on a tie) is chosen, closest becomes the distances with it and cumulative their
- * weighted running sum (all sums in point order). proj holds the points' projections on a unit
- * axis: a point whose projection is farther from a candidate's than its closest distance
- * cannot come nearer (min is then closest itself), so its distance is not computed. */
-static Py_ssize_t kpp_step(const float *x, Py_ssize_t n, int dim, const double *q, const double *w, double *near,
-                           double *cum, const double *draw, Py_ssize_t t, double *out) {
-    Py_ssize_t cand[64];
-    double potential[64];
-    double total = cum[n - 1];
-    Py_ssize_t chosen = 0;
-    for (Py_ssize_t j = 0; j < t; j++) {
-        double value = draw[j] * total;
-        Py_ssize_t lo = 0, hi = n;
-        while (lo < hi) { /* numpy.searchsorted, side='left' */
-            Py_ssize_t mid = lo + (hi - lo) / 2;
-            if (cum[mid] < value) lo = mid + 1;
-            else hi = mid;
+/* Sorts keys[0..count) (non-negative, below 2**bits) ascending, carrying idx along: an LSD
+ * radix sort by 11-bit digits (stable); tmp_key and tmp_idx are scratch of the same size. */
+static void radix_sort(int64_t *keys, int64_t *idx, int64_t *tmp_key, int64_t *tmp_idx, Py_ssize_t count, int bits) {
+    size_t counts[2048];
+    for (int shift = 0; shift < bits; shift += 11) {
+        memset(counts, 0, sizeof(counts));
+        for (Py_ssize_t j = 0; j < count; j++) counts[((uint64_t)keys[j] >> shift) & 2047]++;
+        size_t at = 0;
+        for (int digit = 0; digit < 2048; digit++) {
+            size_t here = counts[digit];
+            counts[digit] = at;
+            at += here;
         }
-        cand[j] = lo < n - 1 ? lo : n - 1;
-        potential[j] = 0.0;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const float *p = x + (size_t)i * (size_t)dim;
-        double skip_beyond = near[i] * (1.0 + 1e-5) + 1e-4;
-        for (Py_ssize_t j = 0; j < t; j++) {
-            double gap = q[i] - q[cand[j]], value = near[i];
-            if (gap * gap <= skip_beyond) {
-                double dist = (double)squared_distance(p, x + (size_t)cand[j] * (size_t)dim, dim);
-                value = near[i] <= dist ? near[i] : dist;
-            }
-            out[(size_t)i * (size_t)t + (size_t)j] = value;
-            potential[j] += w[i] * value;
+        for (Py_ssize_t j = 0; j < count; j++) {
+            size_t to = counts[((uint64_t)keys[j] >> shift) & 2047]++;
+            tmp_key[to] = keys[j];
+            tmp_idx[to] = idx[j];
         }
+        int64_t *swap = keys;
+        memcpy(keys, tmp_key, sizeof(int64_t) * (size_t)count);
+        memcpy(idx, tmp_idx, sizeof(int64_t) * (size_t)count);
+        (void)swap;
     }
-    for (Py_ssize_t j = 1; j < t; j++)
-        if (potential[j] < potential[chosen]) chosen = j;
-    double running = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        near[i] = out[(size_t)i * (size_t)t + (size_t)chosen];
-        running += w[i] * near[i];
-        cum[i] = running;
-    }
-    return cand[chosen];
 }
 
-/* Scratch of greedy k-means++ over one point set (several starts reuse it). */
+/* grid_cells(features, n, dim, grid, inverse) -> count
+ * The occupied cells of a regular grid over the points' bounding box, as numpy computes them:
+ * per axis low = min, span = max(max - low, 1e-9), cell = min(int64((x - low) * (grid / span)),
+ * grid - 1), key = (cell_0 * grid + cell_1) * grid + ...; inverse[i] receives the rank of point
+ * i's key among the distinct keys in ascending order (np.unique's return_inverse), and the
+ * number of distinct keys is returned. An open-addressing hash table finds the distinct keys in
+ * O(n) (numpy sorts all n keys), and only those are sorted (radix). grid**dim must fit in 62 bits. */
+static PyObject *grid_cells(PyObject *self, PyObject *args) {
+    PyObject *features, *inverse;
+    Py_ssize_t n, grid;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OninO", &features, &n, &dim, &grid, &inverse)) return NULL;
+    double limit = 1.0;
+    for (int d = 0; d < dim && dim >= 1 && dim <= MAX_DIM; d++) limit *= (double)grid;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || grid < 1 || !(limit < 4.6e18)) {
+        PyErr_SetString(PyExc_ValueError, "grid_cells: bad shape");
+        return NULL;
+    }
+    Buf b[2] = {{0}};
+    if (get_buffer(features, &b[0], 0, 8 * dim, n, "features") < 0 || get_buffer(inverse, &b[1], 1, 8, n, "inverse") < 0) {
+        release(b, 2);
+        return NULL;
+    }
+    const double *f = (const double *)b[0].view.buf;
+    int64_t *out = (int64_t *)b[1].view.buf;
+    size_t size = 16;
+    while (size < 2 * (size_t)n) size <<= 1;
+    int64_t *table = (int64_t *)malloc(sizeof(int64_t) * size); /* key + 1, 0: empty */
+    int64_t *slot_of = (int64_t *)malloc(sizeof(int64_t) * size); /* per slot: its distinct key's number */
+    int64_t *keys = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);    /* the distinct keys, then sorted */
+    int64_t *idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);     /* their numbers, then ranks */
+    int64_t *tmp_key = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    int64_t *tmp_idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    Py_ssize_t count = 0;
+    int failed = !table || !slot_of || !keys || !idx || !tmp_key || !tmp_idx;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        double low[MAX_DIM], scale[MAX_DIM];
+        for (int d = 0; d < dim; d++) {
+            double lo = f[d], hi = f[d];
+            for (Py_ssize_t i = 1; i < n; i++) {
+                double v = f[(size_t)i * (size_t)dim + (size_t)d];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            double span = hi - lo;
+            low[d] = lo;
+            scale[d] = (double)grid / (span > 1e-9 ? span : 1e-9);
+        }
+        memset(table, 0, sizeof(int64_t) * size);
+        const unsigned shift = (unsigned)(64 - __builtin_ctzll((unsigned long long)size));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t key = 0;
+            for (int d = 0; d < dim; d++) {
+                int64_t cell = (int64_t)((f[(size_t)i * (size_t)dim + (size_t)d] - low[d]) * scale[d]);
+                key = key * grid + (cell < grid - 1 ? cell : grid - 1);
+            }
+            size_t slot = (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ull) >> shift);
+            while (table[slot] && table[slot] != key + 1) slot = (slot + 1) & (size - 1);
+            if (!table[slot]) {
+                table[slot] = key + 1;
+                slot_of[slot] = count;
+                keys[count] = key;
+                idx[count] = count;
+                count++;
+            }
+            out[i] = (int64_t)slot;
+        }
+        int bits = 1;
+        while (bits < 63 && (double)((int64_t)1 << bits) < limit) bits++;
+        radix_sort(keys, idx, tmp_key, tmp_idx, count, bits);
+        for (Py_ssize_t r = 0; r < count; r++) tmp_idx[idx[r]] = r; /* the rank of each distinct key */
+        for (Py_ssize_t i = 0; i < n; i++) out[i] = tmp_idx[slot_of[out[i]]];
+        Py_END_ALLOW_THREADS
+    }
+    free(table);
+    free(slot_of);
+    free(keys);
+    free(idx);
+    free(tmp_key);
+    free(tmp_idx);
+    release(b, 2);
+    if (failed) return PyErr_NoMemory();
+    return PyLong_FromSsize_t(count);
+}
+
+/* Greedy k-means++ (scikit-learn's variant), as kmimg's numpy code did it: each step draws t
+ * candidates, candidate = min(searchsorted(cumulative, draw * cumulative[-1]), n - 1) (side
+ * 'left'), where cumulative is the running sum of weights * closest (closest: each point's
+ * squared distance to its nearest chosen centre, float32 sums as squared_distance computes
+ * them); the candidate that lowers the potential sum(weights * closest) most is chosen (the
+ * first on a tie) and closest becomes min(closest, distance to it).
+ *
+ * The gain of a candidate is summed only over the points it can come nearer to: the points are
+ * kept in lists by their nearest chosen centre a, each list sorted by that distance, farthest
+ * first. A point at distance r from a is no nearer than D - r to a candidate at distance D from
+ * a (triangle inequality), so only the points with 2 r > D can gain (with a margin far above
+ * float32 rounding): a list is read up to its first point closer than D / 2. The gains are the
+ * same sums over the same points whatever is skipped (a skipped point gains exactly 0), added
+ * list by list. */
 typedef struct {
-    double *q, *near, *cum, *trial;
+    double *near, *cum, *gain;
+    int64_t *next, *head, *chosen;
+    Keyed *moved;
+    float *rows; /* the chosen centres, (k, dim) */
 } Seeding;
 
 static void seeding_free(Seeding *s) {
-    free(s->q);
     free(s->near);
     free(s->cum);
-    free(s->trial);
+    free(s->gain);
+    free(s->next);
+    free(s->head);
+    free(s->chosen);
+    free(s->moved);
+    free(s->rows);
 }
 
-/* Allocates and projects the points on their axis of largest spread; 0, or -1. */
-static int seeding_init(Seeding *s, const float *x, Py_ssize_t n, int dim, Py_ssize_t t) {
-    s->q = (double *)malloc(sizeof(double) * (size_t)n);
-    s->near = (double *)malloc(sizeof(double) * (size_t)n);
-    s->cum = (double *)malloc(sizeof(double) * (size_t)n);
-    s->trial = (double *)malloc(sizeof(double) * (size_t)n * (size_t)t);
-    if (!s->q || !s->near || !s->cum || !s->trial) {
+/* 0, or -1 when out of memory. */
+static int seeding_init(Seeding *s, Py_ssize_t n, int dim, Py_ssize_t k) {
+    memset(s, 0, sizeof(*s));
+    size_t nn = (size_t)n, kk = (size_t)k;
+    s->near = (double *)malloc(sizeof(double) * nn);
+    s->cum = (double *)malloc(sizeof(double) * nn);
+    s->gain = (double *)malloc(sizeof(double) * 64);
+    s->next = (int64_t *)malloc(sizeof(int64_t) * nn);
+    s->head = (int64_t *)malloc(sizeof(int64_t) * kk);
+    s->chosen = (int64_t *)malloc(sizeof(int64_t) * kk);
+    s->moved = (Keyed *)malloc(sizeof(Keyed) * nn);
+    s->rows = (float *)malloc(sizeof(float) * kk * (size_t)dim);
+    if (!s->near || !s->cum || !s->gain || !s->next || !s->head || !s->chosen || !s->moved || !s->rows) {
         seeding_free(s);
         return -1;
     }
-    double axis[MAX_DIM];
-    spread_axis(x, n, dim, axis);
-    for (Py_ssize_t i = 0; i < n; i++) s->q[i] = project(axis, x + (size_t)i * (size_t)dim, dim);
     return 0;
 }
 
-/* Greedy k-means++ from `first`; writes the chosen indices, returns how many (see below). */
-static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t first,
-                              const double *draw, Py_ssize_t t, Py_ssize_t k, int64_t *out) {
-    const float *p0 = x + (size_t)first * (size_t)dim;
+/* The squared distance from its centre below which a point cannot come nearer to a point at
+ * squared distance `apart` from that centre: 2 r (1 + 1e-5) + 1e-3 < sqrt(apart) for r below
+ * it (rounded down a little: a point at the threshold is always read). */
+static inline double gain_threshold(double apart) {
+    double r = (sqrt(apart) - 1e-3) / (2.0 * (1.0 + 1e-5));
+    return r > 0 ? r * r * (1.0 - 1e-9) : 0.0;
+}
+
+static inline double between(const float *p, const float *q, int dim) {
+    double sum = 0.0;
+    for (int d = 0; d < dim; d++) {
+        double step = (double)p[d] - (double)q[d];
+        sum += step * step;
+    }
+    return sum;
+}
+
+/* One step: the chosen candidate's index among cand[0..t). */
+static Py_ssize_t kpp_choose(Seeding *s, const float *x, int dim, const double *w, const Py_ssize_t *cand, Py_ssize_t t,
+                             Py_ssize_t count) {
+    for (Py_ssize_t j = 0; j < t; j++) {
+        const float *c = x + (size_t)cand[j] * (size_t)dim;
+        double gain = 0.0;
+        for (Py_ssize_t a = 0; a < count; a++) {
+            const double least = gain_threshold(between(s->rows + (size_t)a * (size_t)dim, c, dim));
+            for (int64_t i = s->head[a]; i >= 0 && s->near[i] >= least; i = s->next[i]) {
+                double dist = (double)squared_distance(x + (size_t)i * (size_t)dim, c, dim);
+                if (dist < s->near[i]) gain += w[i] * (s->near[i] - dist);
+            }
+        }
+        s->gain[j] = gain;
+    }
+    Py_ssize_t best = 0;
+    for (Py_ssize_t j = 1; j < t; j++)
+        if (s->gain[j] > s->gain[best]) best = j;
+    return best;
+}
+
+/* by distance, farthest first, then by index */
+static int farthest_first(const void *a, const void *b) {
+    const Keyed *p = (const Keyed *)a, *q = (const Keyed *)b;
+    if (p->key > q->key) return -1;
+    if (p->key < q->key) return 1;
+    return (p->index > q->index) - (p->index < q->index);
+}
+
+/* Link the `count` points of s->moved (sorted) into the list of centre `a`. */
+static void kpp_link(Seeding *s, Py_ssize_t a, Py_ssize_t count) {
+    qsort(s->moved, (size_t)count, sizeof(Keyed), farthest_first);
+    s->head[a] = count ? s->moved[0].index : -1;
+    for (Py_ssize_t r = 0; r < count; r++) s->next[s->moved[r].index] = r + 1 < count ? s->moved[r + 1].index : -1;
+}
+
+/* Make point `index` the centre number `count`: the points it comes nearer to join its list. */
+static void kpp_take(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t index,
+                     Py_ssize_t count) {
+    const float *c = x + (size_t)index * (size_t)dim;
+    memcpy(s->rows + (size_t)count * (size_t)dim, c, sizeof(float) * (size_t)dim);
+    s->chosen[count] = index;
+    Py_ssize_t taken = 0;
+    for (Py_ssize_t a = 0; a < count; a++) {
+        const double least = gain_threshold(between(s->rows + (size_t)a * (size_t)dim, c, dim));
+        int64_t last = -1; /* the last point kept so far; the rest of the list keeps its order */
+        for (int64_t i = s->head[a], following; i >= 0 && s->near[i] >= least; i = following) {
+            following = s->next[i];
+            double dist = (double)squared_distance(x + (size_t)i * (size_t)dim, c, dim);
+            if (dist < s->near[i]) {
+                s->near[i] = dist;
+                s->moved[taken].key = dist;
+                s->moved[taken++].index = i;
+                if (last < 0) s->head[a] = following;
+                else s->next[last] = following;
+            } else {
+                last = i;
+            }
+        }
+    }
+    kpp_link(s, count, taken);
     double running = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        s->near[i] = (double)squared_distance(x + (size_t)i * (size_t)dim, p0, dim);
         running += w[i] * s->near[i];
         s->cum[i] = running;
     }
-    Py_ssize_t count = 0;
-    out[count++] = first;
+}
+
+/* Greedy k-means++ from `first`; writes the chosen indices, returns how many (fewer than k when
+ * every point is a centre already). */
+static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t first,
+                              const double *draw, Py_ssize_t t, Py_ssize_t k, int64_t *out) {
+    const float *p0 = x + (size_t)first * (size_t)dim;
+    memcpy(s->rows, p0, sizeof(float) * (size_t)dim);
+    s->chosen[0] = first;
+    double running = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        s->near[i] = (double)squared_distance(x + (size_t)i * (size_t)dim, p0, dim);
+        s->moved[i].key = s->near[i];
+        s->moved[i].index = i;
+        running += w[i] * s->near[i];
+        s->cum[i] = running;
+    }
+    kpp_link(s, 0, n);
+    Py_ssize_t count = 1;
+    Py_ssize_t cand[64];
     while (count < k && s->cum[n - 1] > 0) {
-        out[count] = kpp_step(x, n, dim, s->q, w, s->near, s->cum, draw + (size_t)(count - 1) * (size_t)t, t, s->trial);
+        const double *step = draw + (size_t)(count - 1) * (size_t)t;
+        double total = s->cum[n - 1];
+        for (Py_ssize_t j = 0; j < t; j++) {
+            double value = step[j] * total;
+            Py_ssize_t lo = 0, hi = n;
+            while (lo < hi) { /* numpy.searchsorted, side='left' */
+                Py_ssize_t mid = lo + (hi - lo) / 2;
+                if (s->cum[mid] < value) lo = mid + 1;
+                else hi = mid;
+            }
+            cand[j] = lo < n - 1 ? lo : n - 1;
+        }
+        Py_ssize_t best = kpp_choose(s, x, dim, w, cand, t, count);
+        kpp_take(s, x, n, dim, w, cand[best], count);
         count++;
     }
+    memcpy(out, s->chosen, sizeof(int64_t) * (size_t)count);
     return count;
 }
 
@@ -1072,7 +1404,8 @@ static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim,
  * `count` fits from different starts on one point set, each greedy k-means++ (from firsts[s],
  * with the draws[s] row) then Lloyd (as lloyd()); centers (count, k, dim) float64 receives each
  * fit and distances (count, n) float32 each point's squared distance to its nearest centre of
- * that fit, for the caller to weigh (the lowest inertia wins). */
+ * that fit, for the caller to weigh (the lowest inertia wins); with one start, distances are
+ * not written. */
 static PyObject *starts(PyObject *self, PyObject *args) {
     PyObject *features, *points, *weights, *firsts, *draws, *centers, *distances;
     Py_ssize_t n, t, k, count, passes;
@@ -1111,7 +1444,7 @@ static PyObject *starts(PyObject *self, PyObject *args) {
     Seeding seeding;
     int64_t *chosen = (int64_t *)malloc(sizeof(int64_t) * (size_t)k);
     float *rows = (float *)malloc(sizeof(float) * (size_t)k * (size_t)dim);
-    int failed = !chosen || !rows || seeding_init(&seeding, x, n, dim, t) < 0;
+    int failed = !chosen || !rows || seeding_init(&seeding, n, dim, k) < 0;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t s = 0; s < count && !failed; s++) {
@@ -1120,10 +1453,11 @@ static PyObject *starts(PyObject *self, PyObject *args) {
             double *c = out + (size_t)s * (size_t)k * (size_t)dim;
             for (Py_ssize_t j = 0; j < k; j++) /* fewer distinct points than k: repeat (numpy.resize) */
                 memcpy(c + (size_t)j * (size_t)dim, f + (size_t)chosen[j % got] * (size_t)dim, sizeof(double) * (size_t)dim);
-            if (lloyd_passes(f, x, w, c, n, k, dim, passes, tol, relax, margin, threads) < 0) {
+            if (lloyd_passes(f, x, w, c, n, k, dim, passes, tol, relax, margin, threads, NULL) < 0) {
                 failed = 1;
                 break;
             }
+            if (count == 1) continue; /* one start: nothing to weigh, distances left unwritten */
             for (size_t v = 0; v < (size_t)k * (size_t)dim; v++) rows[v] = (float)c[v];
             Centers sorted;
             if (centers_init(&sorted, rows, k, dim) < 0) {
@@ -1149,6 +1483,8 @@ static PyMethodDef methods[] = {
     {"lloyd", lloyd, METH_VARARGS, "Weighted Lloyd passes with Hamerly's bounds; returns passes run."},
     {"cluster_sums", cluster_sums, METH_VARARGS, "Weighted mass and feature sums per cluster."},
     {"starts", starts, METH_VARARGS, "Several k-means++ + Lloyd fits of one point set."},
+    {"settle", settle, METH_VARARGS, "Nearest centres from a previous assignment and its bounds."},
+    {"grid_cells", grid_cells, METH_VARARGS, "The occupied cells of a regular grid over points: inverse and count."},
     {NULL, NULL, 0, NULL},
 };
 

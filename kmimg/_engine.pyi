@@ -28,8 +28,26 @@ def lloyd(
     relax: float,
     margin: float,
     threads: int,
+    labels: Any = None,
+    up: Any = None,
+    low: Any = None,
+    move: Any = None,
     /,
 ) -> int: ...
+def settle(
+    points: Any,
+    n: int,
+    dim: int,
+    centers: Any,
+    m: int,
+    move: Any,
+    labels: Any,
+    up: Any,
+    low: Any,
+    margin: float,
+    threads: int,
+    /,
+) -> None: ...
 def cluster_sums(
     features: Any, n: int, dim: int, weights: Any, labels: Any, k: int, mass: Any, sums: Any, /
 ) -> None: ...
@@ -53,3 +71,4 @@ def starts(
     distances: Any,
     /,
 ) -> None: ...
+def grid_cells(features: Any, n: int, dim: int, grid: int, inverse: Any, /) -> int: ...

@@ -80,6 +80,31 @@ class FitSchedule:
     SSIM +0.0002 -> +0.0009 against pngquant). The rounded passes are left out from ``large_k``
     (``large_k_rounded_passes`` 0): after the relaxed passes they gain 0.003 dB at k = 256 and
     nothing at k = 64, for 15 % of the fit's time.
+
+    Where the time goes (2026-12-02, issue 11 target 1; ``benchmarks/fit_split.py``, one thread,
+    ms of CPU per hold-out photo; the photos have 31,000-152,000 distinct colours, their samples
+    4,800-11,700 grid cells, and every full pass schedule ran to its end, 12 passes), before ->
+    after the engine work that kept every palette bit for bit:
+
+    ====== ===== ======= ======== ============= =========== ===== ======= ===========
+    k      total seeding starts'  refine passes full passes map   rounded sample+cells
+                         passes   on the cells
+    ====== ===== ======= ======== ============= =========== ===== ======= ===========
+    16     86    4       8        5             19 -> 19    5     23 -> 9 20 -> 11
+    64     111   11      10       11 -> 7       48 -> 40    8 -> 4 0      19 -> 10
+    256    221   57 -> 26 27 -> 23 0            102 -> 79   18 -> 7 0     17 -> 10
+    ====== ===== ======= ======== ============= =========== ===== ======= ===========
+
+    (totals after: 73 / 86 / 145 ms; the "map" and "rounded" columns after are the re-assignment
+    from the last pass's bounds.) What is left is mostly Lloyd passes, and each one counts: on the
+    tuning set (``benchmarks/tuning.py``, never the judged photos) 6 full passes instead of 12 lose
+    0.012 / 0.020 dB at k = 64 / 256, 3 lose 0.026 / 0.047; passes on the 64-level cells of every
+    colour cannot stand in for them (30 cell passes + 4 full: -0.015 / -0.020 dB), and seeding on
+    coarser cells (32 or 48 levels) costs 0.02-0.05 dB at k = 256. Finer cells (96-128 levels, 30
+    passes, then 4 full) gain 0.01-0.02 dB but cost more than the passes they replace. Seed-to-seed
+    noise of the tuning means: about 0.01 dB and 0.001 SSIM at k = 16, 0.005 dB and 0.0004 SSIM at
+    k = 64, 0.002 dB and 0.0001 SSIM at k = 256 (seeds 0-2) -- the hold-out SSIM margins at k = 64
+    and 256 (+0.0009, +0.0010) leave no room for a schedule change that is not clearly better.
     """
 
     #: Lloyd passes on the grid cells of the sample (below / from ``large_k``), their stopping shift.
@@ -283,17 +308,20 @@ def fit_palette(
     # sample fit is already close: below k = 32 one pass gets 0.003 of the 0.0035 dB that three
     # give on a 12 MP photo.
     passes = schedule.full_pass_count(k, len(features))
-    centers = _lloyd_passes(
+    centers, last = _lloyd_bounded(
         features, table.counts, centers, passes, tol=schedule.tol, relax=schedule.relax(k)
     )
-    palette = fit.palette_of(centers)
-    features = features if mapped is fit else mapped.features_of(table.colors)
-    labels = nearest_center(features, mapped.features_of(palette))
+    colors = fit.colors_of(centers)
+    palette = _unique_rows(colors)
+    if mapped is fit:  # from the last pass's assignment: most colours keep their entry
+        nearest = _settle(features, fit.features_of(palette), last, centers, _row_index(palette, colors))
+    else:
+        features = mapped.features_of(table.colors)
+        nearest = _assign(features, mapped.features_of(palette))
     if len(features) <= schedule.many_colors:
         rounded = schedule.rounded_pass_count(k)
-        palette, labels = _rounded_passes(
-            features, table.counts, palette, labels, mapped.features_of, mapped.palette_of, passes=rounded
-        )
+        palette, nearest = _rounded_passes(features, table.counts, palette, nearest, mapped, passes=rounded)
+    labels = nearest.labels
     counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
     return _finish(palette, labels, counts)
 
@@ -316,12 +344,16 @@ class _FeatureSpace:
             features[:, :3] = levels[colors[:, :3]]
         return _stretch_luma(features, self.extra) if self.extra else features
 
-    def palette_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
-        """Distinct 8-bit colours of the centres (rounded, clipped)."""
+    def colors_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
+        """The 8-bit colour of each centre (rounded, clipped), one row per centre."""
         centers = _unstretch_luma(centers, self.extra) if self.extra else np.array(centers, dtype=np.float64)
         if self.gamma != 1.0:
             centers[:, :3] = 255.0 * (np.clip(centers[:, :3], 0.0, 255.0) / 255.0) ** (1.0 / self.gamma)
-        return _unique_rows(from_features(centers, self.space, self.channels))
+        return from_features(centers, self.space, self.channels)
+
+    def palette_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
+        """Distinct 8-bit colours of the centres (rounded, clipped), in lexicographic order."""
+        return _unique_rows(self.colors_of(centers))
 
 
 def _stretch_luma(features: NDArray[np.float64], extra: float = _LUMA_EXTRA) -> NDArray[np.float64]:
@@ -360,29 +392,104 @@ def _rounded_passes(
     features: NDArray[np.float64],
     weights: NDArray[np.int64],
     palette: NDArray[np.uint8],
-    labels: NDArray[np.intp],
-    features_of: Callable[[NDArray[np.uint8]], NDArray[np.float64]],
-    palette_of: Callable[[NDArray[np.float64]], NDArray[np.uint8]],
+    nearest: _Assignment,
+    space: _FeatureSpace,
     *,
     passes: int = DEFAULT_SCHEDULE.rounded_passes,
-) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
+) -> tuple[NDArray[np.uint8], _Assignment]:
     """Lloyd passes on the 8-bit palette itself: every entry moves to the rounded mean of the
     colours it received, then every colour goes to its nearest entry, until nothing changes.
 
     The float passes stop when centres move less than the schedule's ``tol``; rounding then shifts
     the boundaries between entries, and these passes settle them (+0.03 dB at k = 64 on the
-    sample photos).
+    sample photos). ``nearest`` is every colour's entry of ``palette`` with its bounds; each
+    pass re-assigns from the last one's bounds (:func:`_settle`), exactly as a full search would.
     """
     w = np.asarray(weights, dtype=np.float64)
+    points = features.astype(np.float32) if passes else None
     for _ in range(passes):
-        mass, sums = _cluster_sums(features, w, labels, len(palette))
+        mass, sums = _cluster_sums(features, w, nearest.labels, len(palette))
         filled = mass > 0
-        moved = palette_of(sums[filled] / mass[filled, None])
+        colors = space.colors_of(sums[filled] / mass[filled, None])
+        moved = _unique_rows(colors)
         if moved.shape == palette.shape and np.array_equal(moved, palette):
             break
+        origin = np.zeros(len(palette), dtype=np.intp)
+        origin[filled] = _row_index(moved, colors)
+        before = space.features_of(palette)
+        nearest = _settle(features, space.features_of(moved), nearest, before, origin, filled, points=points)
         palette = moved
-        labels = nearest_center(features, features_of(palette))
-    return palette, labels
+    return palette, nearest
+
+
+@dataclass(frozen=True)
+class _Assignment:
+    """Each point's centre (``labels``) with Hamerly's bounds, in feature units: ``up`` >= the
+    distance to its centre, ``low`` <= the distance to any other; ``moved``, when given, how far
+    each centre has moved since (the bounds are then those of the centres before the move)."""
+
+    labels: NDArray[np.intp]
+    up: NDArray[np.float64]
+    low: NDArray[np.float64]
+    moved: NDArray[np.float64] | None = None
+
+
+def _assign(features: NDArray[np.float64], centers: NDArray[np.float64]) -> _Assignment:
+    """Every point's nearest centre by a full search, with exact bounds."""
+    labels, best, second = _nearest_two(features, centers)
+    return _Assignment(labels, np.sqrt(best.astype(np.float64)), np.sqrt(second.astype(np.float64)))
+
+
+def _settle(
+    features: NDArray[np.float64],
+    targets: NDArray[np.float64],
+    before: _Assignment,
+    sources: NDArray[np.float64],
+    origin: NDArray[np.intp],
+    moving: NDArray[np.bool_] | None = None,
+    *,
+    points: NDArray[np.float32] | None = None,
+) -> _Assignment:
+    """Every point's nearest of the new centres ``targets``, from its assignment ``before`` to
+    the old centres ``sources``, where old centre j became new centre ``origin[j]`` (every new
+    centre is the image of some old one; ``moving`` marks the old centres that have points, all
+    when None). ``before``'s bounds are overwritten (they become the result's); ``points`` is
+    ``features`` as float32 when the caller has it.
+
+    A new centre has moved at most as far as the farthest of the old centres that became it;
+    from those moves :func:`kmimg._engine.settle` runs one Hamerly step, as between two Lloyd
+    passes: points whose bounds still separate them keep their centre, the others are searched.
+    The labels equal a full search's.
+    """
+    step = targets[origin] - sources
+    shift = np.sqrt(np.einsum("ij,ij->i", step, step))
+    if before.moved is not None:
+        shift += before.moved
+    keep = np.flatnonzero(moving) if moving is not None else np.arange(len(origin))
+    moved = np.zeros(len(targets))
+    np.maximum.at(moved, origin[keep], shift[keep])
+    labels = np.ascontiguousarray(origin[before.labels], dtype=np.intp)
+    up, low = before.up, before.low
+    x = np.ascontiguousarray(features if points is None else points, dtype=np.float32)
+    c = np.ascontiguousarray(targets, dtype=np.float32)
+    n, dim = x.shape
+    if n:
+        _engine.settle(x, n, dim, c, len(c), moved, labels, up, low, _BOUND_MARGIN, engine_threads())
+    return _Assignment(labels, up, low)
+
+
+def _row_keys(colors: NDArray[np.uint8]) -> NDArray[np.uint32]:
+    """One key per row of 8-bit colours, the first column most significant (lexicographic order)."""
+    channels = colors.shape[1]
+    keys = np.zeros(len(colors), dtype=np.uint32)
+    for d in range(channels):
+        keys |= colors[:, d].astype(np.uint32) << np.uint32(8 * (channels - 1 - d))
+    return keys
+
+
+def _row_index(palette: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.intp]:
+    """The index in ``palette`` (distinct rows in lexicographic order) of each row of ``colors``."""
+    return np.searchsorted(_row_keys(palette), _row_keys(colors)).astype(np.intp)
 
 
 def to_features(colors: NDArray[np.uint8], space: ColorSpace) -> NDArray[np.float64]:
@@ -473,6 +580,8 @@ def _best_start(
     )  # fmt: skip
     # einsum, not BLAS: a threaded BLAS may sum in an order that depends on its thread count,
     # and a last-bit difference here could pick another start (other bytes).
+    if starts == 1:
+        return np.asarray(centers[0], dtype=np.float64)
     inertias = [float(np.einsum("i,i->", weights, distances[s])) for s in range(starts)]
     return np.asarray(centers[int(np.argmin(inertias))], dtype=np.float64)
 
@@ -509,16 +618,15 @@ def _reduce_to_cells(
     points are within a few levels of its centroid: k-means on the centroids has nearly the same optimum
     and the exact Lloyd passes over all colours that follow remove the difference.
     """
-    low = points.min(axis=0)
-    span = np.maximum(points.max(axis=0) - low, 1e-9)
-    cells = np.minimum(((points - low) * (grid / span)).astype(np.int64), grid - 1)
-    key = np.zeros(len(points), dtype=np.int64)
-    for d in range(points.shape[1]):
-        key = key * grid + cells[:, d]
-    unique, inverse = np.unique(key, return_inverse=True)
-    if len(unique) <= k:
+    f = np.ascontiguousarray(points, dtype=np.float64)
+    if not len(f):
         return points, weights
-    mass, sums = _cluster_sums(points, weights, inverse, len(unique))
+    inverse = np.empty(len(f), dtype=np.intp)
+    # The cells and their order as np.unique of the cell keys gives them (see _engine.grid_cells).
+    count = _engine.grid_cells(f, len(f), f.shape[1], grid, inverse)
+    if count <= k:
+        return points, weights
+    mass, sums = _cluster_sums(f, weights, inverse, count)
     return sums / mass[:, None], mass
 
 
@@ -578,6 +686,47 @@ def _lloyd_passes(
     x32 = f64.astype(np.float32)
     _engine.lloyd(f64, x32, n, dim, w, out, len(out), passes, tol, relax, _BOUND_MARGIN, engine_threads())
     return out
+
+
+def _lloyd_bounded(
+    features: NDArray[np.float64],
+    weights: NDArray[np.generic],
+    centers: NDArray[np.float64],
+    passes: int,
+    *,
+    tol: float = 0.0,
+    relax: float = 1.0,
+) -> tuple[NDArray[np.float64], _Assignment]:
+    """:func:`_lloyd_passes`, also returning each point's centre of the last pass with its
+    Hamerly bounds and how far the centres moved after it (for :func:`_settle`)."""
+    out = np.array(centers, dtype=np.float64, order="C")
+    f64 = np.ascontiguousarray(features, dtype=np.float64)
+    n, dim = f64.shape
+    if passes < 1 or not n:
+        return out, _assign(f64, out)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    labels = np.empty(n, dtype=np.intp)
+    up, low, moved = np.empty(n), np.empty(n), np.empty(len(out))
+    x32 = f64.astype(np.float32)
+    _engine.lloyd(
+        f64,
+        x32,
+        n,
+        dim,
+        w,
+        out,
+        len(out),
+        passes,
+        tol,
+        relax,
+        _BOUND_MARGIN,
+        engine_threads(),
+        labels,
+        up,
+        low,
+        moved,
+    )
+    return out, _Assignment(labels, up, low, moved)
 
 
 #: Bounds closer than this (in feature units) are searched again rather than trusted.
@@ -647,10 +796,7 @@ def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
     order, through one packed key a row (``np.unique`` on rows imports ``numpy.ma``, ~8 ms of a
     run's start-up)."""
     channels = colors.shape[1]
-    keys = np.zeros(len(colors), dtype=np.uint32)
-    for d in range(channels):  # the first column most significant: lexicographic order
-        keys |= colors[:, d].astype(np.uint32) << np.uint32(8 * (channels - 1 - d))
-    distinct, _ = _sorted_counts(keys)
+    distinct, _ = _sorted_counts(_row_keys(colors))  # the first column most significant
     shifts = [8 * (channels - 1 - d) for d in range(channels)]
     return np.stack([(distinct >> np.uint32(s)) & np.uint32(0xFF) for s in shifts], axis=1).astype(np.uint8)
 

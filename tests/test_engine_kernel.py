@@ -167,3 +167,77 @@ def test_kernel_checks_buffer_sizes() -> None:
         _engine.nearest(points, 10, centers, 2, 3, labels, best, None, 0, 10)
     with pytest.raises(ValueError, match="bad shape or range"):
         _engine.nearest(points, 10, centers, 2, 3, np.zeros(10, dtype=np.intp), best, None, 0, 11)
+
+
+def _reference_cells(points: np.ndarray, weights: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grid cells as kmimg computed them in numpy: keys, np.unique, weighted centroids."""
+    low = points.min(axis=0)
+    span = np.maximum(points.max(axis=0) - low, 1e-9)
+    cells = np.minimum(((points - low) * (grid / span)).astype(np.int64), grid - 1)
+    key = np.zeros(len(points), dtype=np.int64)
+    for d in range(points.shape[1]):
+        key = key * grid + cells[:, d]
+    unique, inverse = np.unique(key, return_inverse=True)
+    mass = np.bincount(inverse, weights=weights, minlength=len(unique))
+    sums = np.stack(
+        [
+            np.bincount(inverse, weights=weights * points[:, d], minlength=len(unique))
+            for d in range(points.shape[1])
+        ],
+        axis=1,
+    )
+    return sums / mass[:, None], mass
+
+
+@pytest.mark.parametrize("dim", [1, 3, 4])
+@pytest.mark.parametrize("grid", [1, 7, 24, 64, 128])
+def test_grid_cells_equal_the_numpy_cells_bit_for_bit(dim: int, grid: int) -> None:
+    rng = np.random.default_rng(grid * 10 + dim)
+    points = np.concatenate([_lattice(rng, 3000, dim, 17), rng.normal(120, 40, (3000, dim))])
+    points[5] = points[9]  # equal points share a cell
+    weights = rng.integers(1, 30, len(points)).astype(np.float64)
+    centroids, mass = cluster._reduce_to_cells(points, weights, k=0, grid=grid)
+    ref_centroids, ref_mass = _reference_cells(points, weights, grid)
+    np.testing.assert_array_equal(centroids, ref_centroids)
+    np.testing.assert_array_equal(mass, ref_mass)
+
+
+def test_grid_cells_of_one_repeated_point() -> None:
+    points = np.full((50, 3), 7.0)
+    centroids, mass = cluster._reduce_to_cells(points, np.ones(50), k=0, grid=64)
+    np.testing.assert_array_equal(centroids, [[7.0, 7.0, 7.0]])
+    np.testing.assert_array_equal(mass, [50.0])
+
+
+@pytest.mark.parametrize(("m", "dim"), [(5, 3), (16, 3), (64, 4), (256, 3)])
+def test_settle_gives_a_full_search_s_labels(m: int, dim: int) -> None:
+    """The re-assignment from an earlier assignment's bounds (the mapping onto the rounded palette,
+    the rounded passes) equals a full search, ties to the lowest index included: integer points
+    and centres, moved by up to a few units, one centre a duplicate of another."""
+    rng = np.random.default_rng(m * 10 + dim)
+    points = _lattice(rng, 6000, dim, 33) + rng.integers(0, 3, (6000, dim))
+    old = points[rng.choice(len(points), m, replace=False)] + rng.normal(0, 2, (m, dim))
+    before = cluster._assign(points, old)
+    new = np.rint(old + rng.normal(0, 1.5, (m, dim)))
+    new[m // 2] = new[0]  # two old centres become equal new ones
+    settled = cluster._settle(points, new, before, old, np.arange(m))
+    labels, best, second = _reference_nearest(points, new)
+    np.testing.assert_array_equal(settled.labels, labels)
+    assert np.all(settled.up + 1e-3 >= np.sqrt(best.astype(np.float64)))  # bounds that still hold
+    assert np.all(settled.low <= np.sqrt(second.astype(np.float64)) + 1e-3)
+
+
+def test_lloyd_bounds_hold_for_the_returned_centres() -> None:
+    rng = np.random.default_rng(4)
+    points = np.clip(rng.normal(128, 40, (5000, 3)), 0, 255).round()
+    weights = rng.integers(1, 20, len(points)).astype(np.float64)
+    start = points[rng.choice(len(points), 40, replace=False)] + 0.5
+    centers, last = cluster._lloyd_bounded(points, weights, start, 6, relax=2.0)
+    np.testing.assert_array_equal(centers, cluster._lloyd_passes(points, weights, start, 6, relax=2.0))
+    assert last.moved is not None
+    # The last assignment's bounds, widened by the last move, hold for the returned centres.
+    labels, _, _ = _reference_nearest(points, centers)
+    up = last.up + last.moved[last.labels]
+    assert np.all(up + 1e-3 >= np.sqrt(((points - centers[last.labels]) ** 2).sum(axis=1)))
+    settled = cluster._settle(points, centers, last, centers, np.arange(len(centers)))
+    np.testing.assert_array_equal(settled.labels, labels)

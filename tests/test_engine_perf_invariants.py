@@ -290,14 +290,14 @@ def test_photos_with_many_colours_get_few_full_passes(
 
     schedule = replace(cluster.DEFAULT_SCHEDULE, many_colors=1000)  # this table counts as a large photo's
     full: list[int] = []
-    original = cluster._lloyd_passes
+    original = cluster._lloyd_bounded  # the passes over every colour (they also give the bounds)
 
     def spy(features, weights, centers, count, *, tol=0.0, relax=1.0):  # type: ignore[no-untyped-def]
         if len(features) == len(table.colors):
             full.append(count)
         return original(features, weights, centers, count, tol=tol, relax=relax)
 
-    monkeypatch.setattr(cluster, "_lloyd_passes", spy)
+    monkeypatch.setattr(cluster, "_lloyd_bounded", spy)
     table = build_color_table(rng.integers(0, 256, (5000, 3), dtype=np.uint8))
     fitted = fit_palette(table, k=k, seed=0, schedule=schedule)
     assert full[-1] == passes  # the polish over every colour, after the fit on the sample
@@ -313,14 +313,14 @@ def test_large_palettes_get_few_over_relaxed_full_passes(
     import kmimg.cluster as cluster
 
     full: list[tuple[int, float]] = []
-    original = cluster._lloyd_passes
+    original = cluster._lloyd_bounded
 
     def spy(features, weights, centers, count, *, tol=0.0, relax=1.0):  # type: ignore[no-untyped-def]
         if len(features) == len(table.colors):
             full.append((count, relax))
         return original(features, weights, centers, count, tol=tol, relax=relax)
 
-    monkeypatch.setattr(cluster, "_lloyd_passes", spy)
+    monkeypatch.setattr(cluster, "_lloyd_bounded", spy)
     table = build_color_table(rng.integers(0, 256, (5000, 3), dtype=np.uint8))
     fit_palette(table, k=k, seed=0)
     assert full[-1] == (passes, relax)

@@ -90,6 +90,8 @@ def test_rounded_passes_never_increase_the_error_and_settle(rng: np.random.Gener
     table = build_color_table(pixels)
     features = table.colors.astype(np.float64)
 
+    space = cluster._FeatureSpace(ColorSpace.RGB, 3)  # plain RGB: rounded, clipped, distinct
+
     def palette_of(centers: np.ndarray) -> np.ndarray:
         return np.unique(np.clip(np.rint(centers), 0, 255).astype(np.uint8), axis=0)
 
@@ -105,11 +107,15 @@ def test_rounded_passes_never_increase_the_error_and_settle(rng: np.random.Gener
         diff = features - palette[labels].astype(np.float64)
         return float(np.sum(table.counts * np.sum(diff * diff, axis=1)))
 
-    palette, settled = cluster._rounded_passes(features, table.counts, start, labels, features_of, palette_of)
-    assert error(palette, settled) < error(start, labels)
-    np.testing.assert_array_equal(settled, nearest_center(features, features_of(palette)))
+    np.testing.assert_array_equal(space.palette_of(centers), start)
+    nearest = cluster._assign(features, features_of(start))
+    np.testing.assert_array_equal(nearest.labels, labels)
+    palette, settled = cluster._rounded_passes(features, table.counts, start, nearest, space)
+    assert error(palette, settled.labels) < error(start, labels)
+    # Each pass re-assigns from the last one's bounds: the labels of a full search.
+    np.testing.assert_array_equal(settled.labels, nearest_center(features, features_of(palette)))
     # Settled: one more round of passes moves no entry.
-    again, _ = cluster._rounded_passes(features, table.counts, palette, settled, features_of, palette_of)
+    again, _ = cluster._rounded_passes(features, table.counts, palette, settled, space)
     np.testing.assert_array_equal(again, palette)
 
 
