@@ -28,6 +28,12 @@ class UsageError(KmimgError, ValueError):
     """Options that contradict each other, found before any work is done."""
 
 
+class ClusterLostError(KmimgError, ConnectionError):
+    """The Dask scheduler went away in the middle of a batch (``--scheduler``): the outputs
+    completed before are in place, no partial file is left, the other inputs were not done.
+    The CLI exits 3."""
+
+
 class PaletteError(UsageError):
     """A palette file or a ``--keep`` colour cannot be used: malformed, empty, more than 256
     colours, not a colour. The message names the file (and line) or quotes the value, and says

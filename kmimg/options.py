@@ -184,12 +184,19 @@ class GroupOptions:
     #: for k-means++: on the digits with seed 0 that gives accuracy 0.725 instead of 0.792.
     n_init: int = 10
     standardize: bool = False
+    #: ``None``: ``KMeans`` on every vector at once. A number: ``MiniBatchKMeans`` fed that many
+    #: vectors at a time, the rest kept on disk (folders too big to hold; docs/classify.md).
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.MAX_K:
             raise ValueError(f"k must be between 1 and {self.MAX_K}, got {self.k}")
         if self.n_init < 1:
             raise ValueError("n_init must be at least 1")
+        if self.batch_size is not None and self.batch_size < self.k:
+            raise ValueError(
+                f"--batch-size {self.batch_size} is below -k {self.k}: every batch must hold k vectors"
+            )
 
 
 #: The ks ``compress-report`` sweeps when none are given: every power of two a PNG palette holds.

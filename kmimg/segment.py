@@ -36,7 +36,6 @@ clusters are fitted on the visible pixels.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +44,7 @@ from numpy.typing import NDArray
 from kmimg._threads import ordered_map, pieces
 from kmimg.cluster import nearest_center, weighted_kmeans
 from kmimg.colorspace import rgb_to_lab, unpack_colors
+from kmimg.notes import ignoring
 from kmimg.options import SegmentOptions as SegmentOptions
 from kmimg.options import parse_background
 from kmimg.types import ColorSpace
@@ -451,8 +451,8 @@ def minibatch_kmeans(x: NDArray[np.floating], k: int, *, seed: int) -> NDArray[n
         random_state=seed,
         compute_labels=False,  # every pixel is labelled afterwards, from the 8-bit colours
     )
-    with warnings.catch_warnings(), threadpool_limits(limits=1):
-        warnings.simplefilter("ignore", RuntimeWarning)  # duplicate points: empty clusters
+    # Duplicate points leave clusters empty (a RuntimeWarning): dropped in this thread only.
+    with ignoring(RuntimeWarning), threadpool_limits(limits=1):
         for _ in range(_STEPS):
             model.partial_fit(x[rng.integers(0, len(x), size=_BATCH_SIZE)])
     return np.asarray(model.cluster_centers_, dtype=np.float64)

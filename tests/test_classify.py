@@ -361,3 +361,59 @@ def test_labels_csv_with_a_third_column_is_refused() -> None:
 
     with pytest.raises(InputError, match="line 2"):
         parse_labels_csv("file,label\na.png,3,extra\n")
+
+
+# ----------------------------------------------------------------------------- in batches
+
+
+def _blobs(rng: np.random.Generator, per: int = 60) -> np.ndarray:
+    centres = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 5.0, 5.0]])
+    return np.concatenate([c + rng.normal(0, 0.4, (per, 3)) for c in centres])
+
+
+def test_batches_read_at_most_batch_size_vectors_at_a_time_and_find_the_blobs() -> None:
+    from kmimg.classify import cluster_features, cluster_in_batches
+
+    data = _blobs(np.random.default_rng(3))
+    largest = []
+
+    def rows(indices: np.ndarray) -> np.ndarray:
+        assert np.all(np.diff(indices) > 0)
+        largest.append(len(indices))
+        return data[indices]
+
+    streamed = cluster_in_batches(rows, len(data), k=3, batch_size=25, seed=1)
+    assert max(largest) <= 25
+    whole = cluster_features(data, k=3, seed=1)
+    assert np.array_equal(streamed.labels, whole.labels)  # numbered by size, ties by first member
+    assert np.allclose(streamed.centers, whole.centers, atol=0.2)
+    assert streamed.distinct == 3
+    again = cluster_in_batches(rows, len(data), k=3, batch_size=25, seed=1)
+    assert np.array_equal(again.distances, streamed.distances)
+
+
+def test_batches_standardize_and_count_distinct_vectors_up_to_k() -> None:
+    from kmimg.classify import cluster_in_batches
+
+    data = np.repeat(np.array([[0.0, 10.0], [1.0, 30.0]]), 10, axis=0)
+    grouping = cluster_in_batches(lambda i: data[i], len(data), k=3, batch_size=4, standardize=True)
+    assert grouping.distinct == 2
+    assert sorted(grouping.sizes.tolist()) == [0, 10, 10]
+    assert np.allclose(sorted(grouping.centers[grouping.sizes > 0][:, 1]), [10.0, 30.0])
+    with pytest.raises(ValueError, match="batch_size must be at least k"):
+        cluster_in_batches(lambda i: data[i], len(data), k=3, batch_size=2)
+
+
+def test_the_spill_file_gives_back_rows_put_in_any_order(tmp_path: Path) -> None:
+    from kmimg.io.spill import RowSpill
+
+    rows = np.arange(40, dtype=np.float64).reshape(10, 4)
+    with RowSpill(4, folder=str(tmp_path)) as spill:
+        for index in (3, 0, 9, 1, 2, 5, 4, 7, 6, 8):
+            spill.put(index, rows[index])
+        assert np.array_equal(spill.rows(np.array([0, 1, 2, 5, 7, 8])), rows[[0, 1, 2, 5, 7, 8]])
+        assert list(tmp_path.iterdir()) == []  # no name on disk: gone however the process ends
+    with RowSpill(4) as spill:
+        spill.put(0, rows[0])
+        with pytest.raises(ValueError, match="row 3 was never stored"):
+            spill.rows(np.array([3]))

@@ -129,6 +129,52 @@ def test_digits_accuracy_matches_the_seed(digits: Path, tmp_path: Path) -> None:
         assert image.height > 2 * 64
 
 
+def test_digits_in_batches_stay_near_kmeans_and_any_jobs_gives_the_same(digits: Path, tmp_path: Path) -> None:
+    """--batch-size 1024: MiniBatchKMeans fed 1,024 vectors at a time (docs/classify.md has the
+    figures: seed 0 gives 0.7919, KMeans 0.7919); -j 1 and -j 2 give the same bytes."""
+    found = {}
+    for jobs in ("1", "2"):
+        summary, table = tmp_path / f"j{jobs}.json", tmp_path / f"j{jobs}.csv"
+        result = run(
+            *[str(digits), "-k", "10", "--seed", "0", "--batch-size", "1024", "-j", jobs],
+            *["--labels", str(digits / "labels.csv"), "--json", str(summary), "--csv", str(table)],
+        )
+        assert result.exit_code == 0, result.output
+        found[jobs] = json.loads(summary.read_text()), table.read_bytes()
+    document, rows = found["1"]
+    assert rows == found["2"][1]
+    document.pop("seconds"), found["2"][0].pop("seconds")
+    assert document == found["2"][0]
+    assert document["options"]["batch_size"] == 1024
+    assert abs(document["evaluation"]["accuracy"] - SEED_ACCURACY) < 0.03
+    assert sum(c["size"] for c in document["clusters"]) == 1797
+
+
+def test_batch_size_below_k_is_a_usage_error(shapes: Path) -> None:
+    result = run(str(shapes), "-k", "3", "--batch-size", "2")
+    assert result.exit_code == 2
+    assert result.stderr == "kmimg: error: --batch-size 2 is below -k 3: every batch must hold k vectors\n"
+
+
+def test_batches_of_shapes_find_the_three_kinds_and_a_failure_is_skipped(
+    shapes: Path, tmp_path: Path
+) -> None:
+    (shapes / "broken.png").write_text("not an image")
+    summary = tmp_path / "s.json"
+    result = run(
+        str(shapes), "-k", "3", "--batch-size", "4", "--standardize", "--json", str(summary), "-j", "2"
+    )
+    assert result.exit_code == 1
+    document = json.loads(summary.read_text())
+    assert document["images"] == 12
+    assert [Path(f["input"]).name for f in document["failures"]] == ["broken.png"]
+    kinds: dict[int, set[int]] = {}
+    for name, cluster in clusters_of(document).items():
+        kinds.setdefault(int(name[3:5]) % 3, set()).add(cluster)
+    assert all(len(clusters) == 1 for clusters in kinds.values()), kinds
+    assert len({next(iter(c)) for c in kinds.values()}) == 3
+
+
 # ----------------------------------------------------------------------------- outputs
 
 

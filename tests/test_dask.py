@@ -22,6 +22,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from kmimg.cli import app
+from kmimg.cli.dask_pool import NO_TLS
 
 pytest.importorskip("distributed")
 
@@ -248,6 +249,18 @@ def test_classify_on_the_cluster_gives_the_local_clusters(
     assert len(local_files) == 8
 
 
+def test_classify_in_batches_on_the_cluster_gives_the_local_clusters(
+    images: Path, tmp_path: Path, cluster: Cluster
+) -> None:
+    """--batch-size: the vectors arrive from the workers into this process's temporary file."""
+    command = ["classify", str(images), "-k", "2", "--batch-size", "4", "--csv", "OUT.csv"]
+    local, remote = local_and_cluster(command, "OUT", tmp_path, cluster.address)
+    assert (local.exit_code, remote.returncode) == (1, 1)
+    same_lines(local.stderr, remote.stderr, tmp_path)
+    assert (tmp_path / "cluster.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert len((tmp_path / "local.csv").read_text().splitlines()) == 1 + 8
+
+
 def test_palettes_on_the_cluster_are_the_local_ones(images: Path, tmp_path: Path, cluster: Cluster) -> None:
     photos = [str(path) for path in sorted(images.glob("img*.png"))]
     for command in (
@@ -376,3 +389,229 @@ def test_the_command_line_loads_nothing_of_dask() -> None:
     code = "import sys, kmimg.cli; print(sorted(m for m in sys.modules if m.startswith(('dask', 'distrib'))))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- TLS, threads
+
+
+def make_certificates(folder: Path) -> dict[str, tuple[Path, Path]]:
+    """A throw-away CA and, signed by it, certificates for a scheduler, a worker and a client
+    (each valid for 127.0.0.1 and localhost): ``name -> (cert.pem, key.pem)``, the CA's too."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def write(name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
+        paths = folder / f"{name}.pem", folder / f"{name}.key"
+        paths[0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        paths[1].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return paths
+
+    def builder(subject: str, issuer: str, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        builder("kmimg test CA", "kmimg test CA", ca_key)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    found = {"ca": write("ca", ca, ca_key)}
+    names = x509.SubjectAlternativeName(
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    )
+    for name in ("scheduler", "worker", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            builder(name, "kmimg test CA", key)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(names, critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        found[name] = write(name, cert, key)
+    return found
+
+
+@dataclass(frozen=True)
+class TlsCluster:
+    address: str
+    #: Dask's security configuration of a client, as environment variables (Dask reads them).
+    client_env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster]:
+    """A TLS-only scheduler and one worker running two tasks at once (two threads), on loopback."""
+    folder = tmp_path_factory.mktemp("tls")
+    certs = make_certificates(folder)
+    info = folder / "scheduler.json"
+
+    def tls(name: str) -> list[str]:
+        cert, key = certs[name]
+        return ["--tls-ca-file", str(certs["ca"][0]), "--tls-cert", str(cert), "--tls-key", str(key)]
+
+    scheduler_args = ["scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port", "0"]
+    scheduler_args += ["--no-dashboard", "--scheduler-file", str(info), *tls("scheduler")]
+    processes = [_start(scheduler_args, folder / "scheduler.log")]
+    try:
+        _wait_for(folder / "scheduler.log", "Scheduler at:", processes[0])
+        address = json.loads(info.read_text())["address"]
+        assert address.startswith("tls://127.0.0.1:")
+        worker_args = ["worker", address, "--nthreads", "2", "--no-nanny", "--no-dashboard", *tls("worker")]
+        processes.append(_start(worker_args, folder / "worker.log"))
+        _wait_for(folder / "worker.log", "Registered to:", processes[1])
+        cert, key = certs["client"]
+        env = {
+            "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(certs["ca"][0]),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(cert),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(key),
+        }
+        yield TlsCluster(address, env)
+    finally:
+        for process in processes:
+            process.kill()
+        for process in processes:
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight truncated PNGs: each decodes with --allow-truncated and one warning naming it."""
+    folder = tmp_path_factory.mktemp("damaged") / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for index in range(8):
+        whole = folder / f"cut{index}.png"
+        Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(whole)
+        whole.write_bytes(whole.read_bytes()[: -300 - 40 * index])
+    return folder
+
+
+def test_tls_with_certificates_writes_the_local_bytes_and_warnings_stay_with_their_files(
+    damaged: Path, tmp_path: Path, tls_cluster: TlsCluster
+) -> None:
+    """Over TLS, Dask's security configuration from the environment; on a worker running two
+    tasks at once, every warning names its own file, once."""
+    command = ["quantize", str(damaged), "--out-dir", "OUT", "-k", "8", "--allow-truncated"]
+    local = runner.invoke(app, [arg.replace("OUT", str(tmp_path / "local")) for arg in command] + ["-j", "2"])
+    remote = kmimg(
+        *(arg.replace("OUT", str(tmp_path / "cluster")) for arg in command),
+        "--scheduler",
+        tls_cluster.address,
+        env=tls_cluster.client_env,
+    )
+    assert (local.exit_code, remote.returncode) == (0, 0), remote.stderr
+    assert files_under(tmp_path / "cluster") == files_under(tmp_path / "local")
+    assert len(files_under(tmp_path / "local")) == 8
+    lines = remote.stderr.splitlines()
+    assert sorted(lines) == sorted(local.stderr.splitlines())
+    assert sorted(line.split(": ")[2] for line in lines) == sorted(str(p) for p in damaged.iterdir())
+    assert all("--allow-truncated" in line for line in lines), lines
+
+
+def test_tls_without_good_client_certificates_is_one_line_and_exit_2(
+    images: Path, tmp_path: Path, tls_cluster: TlsCluster
+) -> None:
+    """No configuration, a CA but no client certificate, a client certificate of another CA."""
+    ca = "DASK_DISTRIBUTED__COMM__TLS__CA_FILE"
+    strangers = make_certificates(tmp_path)
+    forged = {
+        **tls_cluster.client_env,
+        "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(strangers["client"][0]),
+        "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(strangers["client"][1]),
+    }
+    out = tmp_path / "out"
+    lines = []
+    for env in ({}, {ca: tls_cluster.client_env[ca]}, forged):
+        done = kmimg(
+            *["quantize", str(images), "--out-dir", str(out)], "--scheduler", tls_cluster.address, env=env
+        )
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+        lines.append(done.stderr)
+        assert not out.exists()
+    prefix = f"kmimg: error: cannot connect to the Dask scheduler at {tls_cluster.address}: "
+    assert lines[:2] == [f"{prefix}{NO_TLS}\n"] * 2
+    assert lines[2].startswith(prefix), lines[2]
+
+
+# ----------------------------------------------------------------------------- losing the scheduler
+
+
+def test_losing_the_scheduler_mid_run_is_one_line_exit_3_and_no_partial_file(tmp_path: Path) -> None:
+    """The scheduler killed (SIGKILL) while a batch runs: one error line, exit 3, within
+    seconds; the outputs completed before stay, whole, and no temporary file is left."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    for index in range(16):
+        Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(folder / f"n{index:02d}.png")
+    info = tmp_path / "scheduler.json"
+    args = [
+        "scheduler",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--scheduler-file",
+        str(info),
+    ]
+    scheduler = _start(args, tmp_path / "scheduler.log")
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        _wait_for(tmp_path / "scheduler.log", "Scheduler at:", scheduler)
+        address = json.loads(info.read_text())["address"]
+        workers = start_workers(address, tmp_path, ["lone"])
+        out = tmp_path / "out"
+        command = ["quantize", str(folder), "-k", "16", "--sample", "0", "--out-dir", str(out)]
+        run = subprocess.Popen(
+            [sys.executable, "-m", "kmimg", *command, "--scheduler", address],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not (out.exists() and any(out.glob("*-k16.png"))) and run.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        scheduler.kill()
+        killed = time.monotonic()
+        _, errors = run.communicate(timeout=60)
+        seconds = time.monotonic() - killed
+    finally:
+        for process in [scheduler, *workers]:
+            process.kill()
+            process.wait()
+    assert run.returncode == 3, errors
+    assert errors == (
+        f"kmimg: error: lost the Dask scheduler at {address} mid-run: the outputs completed before are "
+        "in place, the other inputs were not done\n"
+    )
+    assert seconds < 15
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 16
+    assert all(path.name.endswith("-k16.png") for path in written), written  # no temporary file
+    for path in written:
+        with Image.open(path) as image:
+            image.load()

@@ -21,7 +21,6 @@ import signal
 import sys
 import threading
 import traceback
-import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 
     from kmimg.io.files import OutputFile
 
-from kmimg.cli.frame import Reporter, warning_line
+from kmimg.cli.frame import Reporter
 from kmimg.cli.paths import STDIO, display_name
 from kmimg.errors import KmimgError, UsageError
 
@@ -88,6 +87,7 @@ def run_batch(
     fail_fast: bool = False,
     label: str = "working",
     refused: Mapping[str, str] | None = None,
+    keep: Callable[[int, R], R] | None = None,
 ) -> Outcome[R]:
     """Run ``work`` on every task and put the files it makes in place: in worker processes when
     ``jobs > 1`` (``None``: one per core, what ``--jobs`` left out means), on the Dask cluster
@@ -99,6 +99,10 @@ def run_batch(
     inputs turned down while planning (an existing output, say) to their reasons: they are
     reported first and lead the failures. An unreachable scheduler is a :class:`UsageError`
     raised before any task is read.
+
+    ``keep(index, result)``, called here with each result as it arrives (in the order they
+    finish, ``index`` its task's place), returns what the outcome keeps in its place: a command
+    that consumes its results as they come (classify's ``--batch-size``) keeps a smaller one.
     """
     outcome: Outcome[R] = Outcome()
     with _pool_for(
@@ -108,7 +112,9 @@ def run_batch(
             failure = Failure(display_name(source), reason)
             reporter.error(failure.source, failure.reason)
             outcome.failures.append(failure)
-        slots = _collect(tasks, work, pool, reporter, name_of=name_of, fail_fast=fail_fast, label=label)
+        slots = _collect(
+            tasks, work, pool, reporter, name_of=name_of, fail_fast=fail_fast, label=label, keep=keep
+        )
     for slot in slots:
         if isinstance(slot, Failure):
             outcome.failures.append(slot)
@@ -126,6 +132,7 @@ def _collect(
     name_of: Callable[[T], str],
     fail_fast: bool,
     label: str,
+    keep: Callable[[int, R], R] | None = None,
 ) -> list[R | Failure | None]:
     """Every task's result or failure in task order, reported as each arrives."""
     slots: list[R | Failure | None] = [None] * len(tasks)
@@ -136,7 +143,7 @@ def _collect(
         else:
             found = _pooled_results(tasks, pool, stop=stopping.is_set)
         for index, value, notes in found:
-            slots[index] = value
+            slots[index] = value if keep is None or isinstance(value, Failure) else keep(index, value)
             advance(name_of(tasks[index]))
             for note in notes:
                 reporter.warning(note)
@@ -462,14 +469,17 @@ def guarded_with_warnings(work: Callable[[T], R], task: T) -> tuple[R | Failure,
     ``<input>: <message>`` (deduplicated), for the parent process to report.
 
     Recording them here, in whichever process runs the task, keeps worker processes from
-    printing raw Python warning text and keeps each warning next to its input.
+    printing raw Python warning text and keeps each warning next to its input. They are
+    collected in this thread's context (:mod:`kmimg.notes`), not with the process-wide
+    :func:`warnings.catch_warnings`: tasks running at once on the threads of one Dask worker
+    each keep their own.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    from kmimg.notes import collecting
+
+    with collecting() as caught:
         value = guarded(work, task)
     display = _display(task)
-    lines = (warning_line(record.message, record.category) for record in caught)
-    return value, tuple(dict.fromkeys(f"{display}: {line}" for line in lines))
+    return value, tuple(dict.fromkeys(f"{display}: {text}" for text, _ in caught))
 
 
 def guarded(work: Callable[[T], R], task: T) -> R | Failure:

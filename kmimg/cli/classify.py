@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.classify import Clustering, Evaluation
+    from kmimg.classify import Clustering, Evaluation, RowReader
+    from kmimg.io.spill import RowSpill
 
 FEATURES = FeatureOptions()
 GROUPS = GroupOptions()
@@ -127,6 +130,17 @@ def classify_command(
         int,
         typer.Option("--n-init", help="k-means restarts from different seedings; the best is kept.", min=1),
     ] = GROUPS.n_init,
+    batch_size: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--batch-size",
+            help="Fit with MiniBatchKMeans, N feature vectors at a time, the others kept in a temporary "
+            "file: memory bounded by N, for folders too big to hold (N >= K) [default: KMeans on all].",
+            min=1,
+            metavar="N",
+            show_default=False,
+        ),
+    ] = GROUPS.batch_size,
     labels: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -204,7 +218,9 @@ def classify_command(
     with command(quiet=quiet, debug=debug) as reporter:
         outputs = _outputs(csv_dest, json_dest, montage, link_dir, copy=copy, force=force)
         options = opt.checked(FeatureOptions, kind=features, size=parse_size(size), color=color, bins=bins)
-        groups = opt.checked(GroupOptions, k=clusters, seed=seed, n_init=n_init, standardize=standardize)
+        groups = opt.checked(
+            GroupOptions, k=clusters, seed=seed, n_init=n_init, standardize=standardize, batch_size=batch_size
+        )
         items = _inputs(inputs, recursive=recursive, link_dir=link_dir)
         label_of = _read_labels(labels, [item.source for item in items]) if labels is not None else None
         _check_outputs(items, outputs)
@@ -212,19 +228,21 @@ def classify_command(
         tasks = [
             FeatureTask(item.source, item.relative, options, max_pixels, allow_truncated) for item in items
         ]
-        outcome = run_batch(
-            tasks,
-            features_of,
-            name_of=lambda task: task.source,
-            reporter=reporter,
-            jobs=jobs,
-            scheduler=scheduler,
-            fail_fast=fail_fast,
-            label="reading",
-        )
-        if fail_fast and outcome.failures:
-            finish(outcome)
-        grouping = _cluster(reporter, outcome.results, groups)
+        with _streaming(groups, options) as stream:
+            outcome = run_batch(
+                tasks,
+                features_of,
+                name_of=lambda task: task.source,
+                reporter=reporter,
+                jobs=jobs,
+                scheduler=scheduler,
+                fail_fast=fail_fast,
+                label="reading",
+                keep=None if stream is None else stream.keep,
+            )
+            if fail_fast and outcome.failures:
+                finish(outcome)
+            grouping = _cluster(reporter, outcome.results, groups, stream)
         truth, evaluation = _evaluate(reporter, outcome.results, grouping, labels, label_of)
         found = _Found(outcome, grouping, truth, evaluation, options)
         links = _place_links(reporter, found, outputs)
@@ -233,18 +251,7 @@ def classify_command(
         if outputs.csv is not None:
             write_document(classify_csv(outcome.results, grouping, truth, evaluation), outputs.csv)
         if outputs.json is not None:
-            settings = {"k": clusters, "seed": seed, "n_init": n_init, "standardize": standardize}
-            document = classify_document(
-                options,
-                outcome,
-                grouping,
-                evaluation,
-                truth,
-                links,
-                settings=settings,
-                seconds=clock.seconds(),
-            )
-            write_json(document, outputs.json)
+            _write_json(outputs.json, found, groups, links, clock.seconds())
         if not quiet:
             _print_summary(reporter, grouping, evaluation)
         finish(outcome)
@@ -355,25 +362,96 @@ def features_of(task: FeatureTask) -> Produced[FeatureRecord]:
     return Produced(FeatureRecord(task.source, task.relative, vector))
 
 
-def _cluster(reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions) -> Clustering:
-    """k-means over the feature vectors read; a warning when clusters must stay empty."""
+@dataclass
+class _Streamed:
+    """``--batch-size``: each feature vector goes to a temporary file as it arrives (its task's
+    place is its row); the records the batch keeps hold none."""
+
+    spill: RowSpill
+    rows: list[int] = field(default_factory=list)
+
+    def keep(self, index: int, record: FeatureRecord) -> FeatureRecord:
+        import numpy as np
+
+        self.spill.put(index, record.vector)
+        self.rows.append(index)
+        return FeatureRecord(record.source, record.relative, np.empty(0))
+
+    def reader(self) -> RowReader:
+        """The vectors of the records read (in input order, as the outcome lists them) by number."""
+        import numpy as np
+
+        order = np.array(sorted(self.rows), dtype=np.intp)
+        return lambda numbers: self.spill.rows(order[numbers])
+
+
+@contextlib.contextmanager
+def _streaming(groups: GroupOptions, options: FeatureOptions) -> Iterator[_Streamed | None]:
+    if groups.batch_size is None:
+        yield None
+        return
+    from kmimg.io.spill import RowSpill
+
+    with RowSpill(options.length) as spill:
+        yield _Streamed(spill)
+
+
+def _cluster(
+    reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions, stream: _Streamed | None = None
+) -> Clustering:
+    """k-means over the feature vectors read (from the temporary file with ``--batch-size``); a
+    warning when clusters must stay empty."""
     import numpy as np
 
-    from kmimg.classify import cluster_features
+    from kmimg.classify import cluster_features, cluster_in_batches
 
     k = groups.k
     if len(records) < k:
         raise InputError(f"{len(records)} image{'s' if len(records) != 1 else ''} read, fewer than -k {k}")
-    matrix = np.stack([record.vector for record in records])
-    grouping = cluster_features(
-        matrix, k=k, seed=groups.seed, n_init=groups.n_init, standardize=groups.standardize
-    )
+    if stream is not None and groups.batch_size is not None:
+        grouping = cluster_in_batches(
+            stream.reader(),
+            len(records),
+            k=k,
+            batch_size=groups.batch_size,
+            seed=groups.seed,
+            n_init=groups.n_init,
+            standardize=groups.standardize,
+        )
+    else:
+        matrix = np.stack([record.vector for record in records])
+        grouping = cluster_features(
+            matrix, k=k, seed=groups.seed, n_init=groups.n_init, standardize=groups.standardize
+        )
     if grouping.distinct < k:
         reporter.warning(
             f"only {grouping.distinct} distinct feature vectors for {k} clusters: "
             f"{int((grouping.sizes == 0).sum())} clusters are empty"
         )
     return grouping
+
+
+def _write_json(
+    destination: str, found: _Found, groups: GroupOptions, links: dict[int, str], seconds: float
+) -> None:
+    settings = {
+        "k": groups.k,
+        "seed": groups.seed,
+        "n_init": groups.n_init,
+        "standardize": groups.standardize,
+        "batch_size": groups.batch_size,
+    }
+    document = classify_document(
+        found.options,
+        found.outcome,
+        found.grouping,
+        found.evaluation,
+        found.truth,
+        links,
+        settings=settings,
+        seconds=seconds,
+    )
+    write_json(document, destination)
 
 
 def _evaluate(

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from kmimg._version import __version__
 from kmimg.cli.batch import Failure, Outcome1, Produced, committed, guarded_with_warnings, placed
 from kmimg.cli.paths import display_name
-from kmimg.errors import KmimgError, KmimgWarning, UsageError
+from kmimg.errors import ClusterLostError, KmimgError, KmimgWarning, UsageError
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -53,7 +53,7 @@ def dask_pool(
     import dask
 
     client = connect(address, debug=debug)
-    pool = DaskPool(client, work, fail_fast, workers=max(1, sum(client.nthreads().values())))
+    pool = DaskPool(client, work, fail_fast, workers=max(1, sum(client.nthreads().values())), address=address)
     # The inputs are in the tasks on purpose (a retry needs nothing else): no size warning.
     try:
         with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 TiB"}):
@@ -140,7 +140,18 @@ def _handshake(address: str) -> None:
     except MemoryError:  # it answered, but not in Dask's protocol (a frame length of exabytes)
         raise UsageError(f"cannot connect to the Dask scheduler at {address}: not a Dask scheduler") from None
     except Exception as exc:  # noqa: BLE001 - TLS set-up, timeouts, refusals: one line, exit 2
-        raise UsageError(f"cannot connect to the Dask scheduler at {address}: {_reason(exc)}") from None
+        reason = _reason(exc)
+        if "ssl_context" in reason:  # Dask's words for "no TLS configuration for a client"
+            reason = NO_TLS
+        raise UsageError(f"cannot connect to the Dask scheduler at {address}: {reason}") from None
+
+
+#: What a ``tls://`` address without a client certificate in Dask's configuration gets.
+NO_TLS = (
+    "no TLS certificate for a client in Dask's configuration (distributed.comm.tls.ca-file, "
+    "client.cert and client.key, or DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._CLIENT__CERT, "
+    "..._CLIENT__KEY)"
+)
 
 
 def _reason(exc: BaseException) -> str:
@@ -186,6 +197,7 @@ class DaskPool:
     work: Callable[[Any], Produced[Any]]
     fail_fast: bool
     workers: int
+    address: str = ""
     outstanding: set[Future] = field(default_factory=set)
     finished: queue.SimpleQueue[Future] = field(default_factory=queue.SimpleQueue)
     halted: bool = False
@@ -194,10 +206,8 @@ class DaskPool:
     _run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def submit(self, chunk: Sequence[Any]) -> Any:
-        if self.lost:  # the scheduler is gone: the rest fails at once, one line per input
-            handle = _Lost()
-            self.finished.put(handle)
-            return handle
+        if self.lost:
+            raise ClusterLostError(LOST.format(address=self.address))
         loaded = [_loaded(task) for task in chunk]
         key = f"kmimg-{self._run}-{next(self._keys)}"
         future = self.client.submit(chunk_on_cluster, self.work, loaded, self.fail_fast, key=key, pure=False)
@@ -232,6 +242,8 @@ class DaskPool:
                 placed = [_place(outcomes[0], tasks[0])]
             else:
                 placed = committed(tasks, lambda index: _place(outcomes[index], tasks[index]))
+        if self.lost:  # the chunks that did arrive are in place; the run ends here, one line
+            raise ClusterLostError(LOST.format(address=self.address))
         found, start = [], 0
         for _, chunk in done:
             found.append(placed[start : start + len(chunk)])
@@ -241,11 +253,9 @@ class DaskPool:
     def _outcomes(self, future: Future, chunk: Sequence[Any]) -> list[Outcome1 | None]:
         from distributed import KilledWorker
 
-        if isinstance(future, _Lost) or (future.status == "cancelled" and not self.halted):
+        if future.status == "cancelled":
             # Dask cancels every future when the client loses its scheduler for good.
-            self.lost = True
-            reason = LOST
-        elif future.status == "cancelled":
+            self.lost = self.lost or not self.halted
             return [None] * len(chunk)
         else:
             try:
@@ -285,15 +295,11 @@ def _interrupt_after() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-#: Why an input failed when the scheduler went away mid-run.
-LOST = "lost the connection to the Dask scheduler before it was done"
-
-
-class _Lost:
-    """The handle of a chunk not sent: the scheduler is gone."""
-
-    def release(self) -> None:
-        pass
+#: The one line of a run whose scheduler went away mid-run (exit 3).
+LOST = (
+    "lost the Dask scheduler at {address} mid-run: the outputs completed before are in place, "
+    "the other inputs were not done"
+)
 
 
 def _loaded(task: Any) -> Any:

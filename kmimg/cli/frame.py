@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from kmimg.errors import KmimgError, UsageError
+from kmimg.errors import ClusterLostError, KmimgError, UsageError
 
 if TYPE_CHECKING:
     from kmimg.cli.batch import Outcome
@@ -33,6 +33,9 @@ class ExitCode(IntEnum):
     FAILED = 1
     #: Bad usage: unknown option, invalid value, conflicting outputs; nothing was done.
     USAGE = 2
+    #: The Dask scheduler was lost mid-run (``--scheduler``): the outputs completed before are
+    #: in place, no partial file was left, the other inputs were not done.
+    CLUSTER_LOST = 3
     #: Interrupted by Ctrl-C (SIGINT); no partial file was left behind.
     INTERRUPTED = 130
 
@@ -115,7 +118,8 @@ class Stopwatch:
 def boundary(reporter: Reporter) -> Iterator[None]:
     """The one place where errors become a stderr line and an exit code.
 
-    :class:`UsageError` exits 2, any other :class:`KmimgError` 1, Ctrl-C 130; with ``--debug``
+    :class:`UsageError` exits 2, :class:`ClusterLostError` 3, any other :class:`KmimgError` 1,
+    Ctrl-C 130; with ``--debug``
     the traceback is shown as well.
     """
     import typer
@@ -129,6 +133,10 @@ def boundary(reporter: Reporter) -> Iterator[None]:
         _show_traceback(reporter)
         reporter.error("", str(exc))
         raise typer.Exit(ExitCode.USAGE) from None
+    except ClusterLostError as exc:
+        _show_traceback(reporter)
+        reporter.error("", str(exc))
+        raise typer.Exit(ExitCode.CLUSTER_LOST) from None
     except KmimgError as exc:
         _show_traceback(reporter)
         reporter.error("", str(exc))

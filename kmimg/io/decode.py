@@ -14,7 +14,6 @@ import io
 import struct
 import sys
 import threading
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from kmimg.errors import InputError, KmimgWarning, LimitError
+from kmimg.errors import InputError, LimitError
 from kmimg.io.png import PngFacts, check_pixels, inspect_png
+from kmimg.notes import Note, collecting, warn
 from kmimg.options import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -132,8 +132,7 @@ def load_image(
     notes: list[str] = []
     png = inspect_png(raw, max_pixels) if kind == "PNG" else None
     damage = png.damage if png is not None else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with collecting() as caught:  # Pillow's warnings, this thread's only (kmimg.notes)
         try:
             if damage is not None:
                 raise _Damaged(damage)
@@ -148,7 +147,7 @@ def load_image(
             notes.append(f"{exc}; decoded what is there, the rest is filled in (--allow-truncated)")
     notes[:0] = _warning_lines(caught)
     for note in dict.fromkeys(notes):
-        warnings.warn(note, KmimgWarning, stacklevel=2)
+        warn(note, stacklevel=2)
     return Picture(rgb=rgb, alpha=alpha, source=str(source), format=image_format, byte_size=len(raw))
 
 
@@ -200,7 +199,7 @@ def _decode(
             try:
                 upright = ImageOps.exif_transpose(image)
             except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the orientation
-                warnings.warn("unreadable EXIF orientation ignored", KmimgWarning, stacklevel=1)
+                warn("unreadable EXIF orientation ignored", stacklevel=1)
                 upright = image
             rgb, alpha = _to_rgb_alpha(_to_srgb(upright), png=png)
     except _PillowCannotRead:
@@ -302,7 +301,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
             return image
         converted = ImageCms.applyTransform(image, transform)
     except (ImportError, OSError, ValueError, TypeError) as exc:  # ImageCms.PyCMSError is an OSError
-        warnings.warn(f"embedded ICC profile ignored: {_reason(exc)}", KmimgWarning, stacklevel=1)
+        warn(f"embedded ICC profile ignored: {_reason(exc)}", stacklevel=1)
         return image
     assert converted is not None
     return converted
@@ -386,14 +385,9 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
-    lines = []
-    for record in caught:
-        if issubclass(record.category, Image.DecompressionBombWarning):
-            continue  # the pixel limit is kmimg's own (--max-pixels), checked before decoding
-        text = str(record.message).strip()
-        lines.append(text.splitlines()[0] if text else record.category.__name__)
-    return lines
+def _warning_lines(caught: list[Note]) -> list[str]:
+    # Pillow's bomb warning: the pixel limit is kmimg's own (--max-pixels), checked before decoding.
+    return [text for text, category in caught if not issubclass(category, Image.DecompressionBombWarning)]
 
 
 # ----------------------------------------------------------------------------- modes
