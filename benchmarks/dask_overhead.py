@@ -15,7 +15,8 @@ Measured, in alternating runs (the machine is shared: medians, and the paired ra
 From these, on paper: throughput on 8 and 64 workers, and the number of workers at which the
 client's share (its CPU per file, or a 1 Gb/s link) becomes the limit.
 
-Run: ``.venv/bin/python benchmarks/dask_overhead.py [--reps N] [--k K]`` (needs ``kmimg[dask]``).
+Run: ``.venv/bin/python benchmarks/dask_overhead.py [--reps N] [--k K] [--threads 2]`` (needs
+``kmimg[dask]``; ``--threads 2``: one worker process running two tasks at once on threads).
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def timed(argv: list[str]) -> Run:
     return Run(wall, cpu)
 
 
-def start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
-    """``dask scheduler`` and ``dask worker --nworkers 2 --nthreads 1`` on 127.0.0.1."""
+def start_cluster(folder: Path, threads: int = 1) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """``dask scheduler`` and ``dask worker --nworkers 2 --nthreads 1`` on 127.0.0.1 (with
+    ``threads=2``: ``--nworkers 1 --nthreads 2``, two tasks at once in one process)."""
     info = folder / "scheduler.json"
     log = (folder / "dask.log").open("wb")
     scheduler = subprocess.Popen(
@@ -106,7 +108,10 @@ def start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
         time.sleep(0.1)
     address = json.loads(info.read_text())["address"]
     workers = subprocess.Popen(
-        [str(DASK), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+        [
+            *[str(DASK), "worker", address, "--nworkers", str(2 // threads), "--nthreads", str(threads)],
+            "--no-dashboard",
+        ],
         stdout=log,
         stderr=log,
     )
@@ -129,11 +134,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("-k", type=int, default=16)
+    parser.add_argument(
+        "--threads", type=int, choices=(1, 2), default=1, help="threads per worker process (2: one process)"
+    )
     args = parser.parse_args()
     photos = folder_of_photos()
     one = sorted(photos.iterdir())[0]
     scratch = Path(tempfile.mkdtemp(prefix="kmimg-dask-bench-"))
-    address, processes = start_cluster(scratch)
+    address, processes = start_cluster(scratch, args.threads)
     try:
         ways = {"jobs2": ["-j", "2"], "dask2": ["--scheduler", address]}
         runs: dict[str, list[Run]] = {f"{w}-{n}": [] for w in ways for n in (1, FILES)}

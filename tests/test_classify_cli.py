@@ -203,6 +203,7 @@ def test_shapes_grouped_with_json_and_labels(shapes: Path, tmp_path: Path) -> No
         "size": [8, 8],
         "color": False,
         "bins": None,
+        "batch_size": None,
     }
     assert document["evaluation"]["accuracy"] == 1.0
     assert document["evaluation"]["adjusted_rand_index"] == pytest.approx(1.0)

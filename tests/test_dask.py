@@ -47,6 +47,18 @@ def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes], seconds: f
         time.sleep(0.05)
 
 
+def _scheduler_address(info: Path, seconds: float = 30) -> str:
+    """The address in a scheduler file, once the scheduler has finished writing it (its log
+    line can come first: an empty or partial file was read under load)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return str(json.loads(info.read_text())["address"])
+        except (OSError, ValueError, KeyError):
+            assert time.monotonic() < deadline, f"{info.name}: no address within {seconds} s"
+            time.sleep(0.05)
+
+
 def start_workers(address: str, folder: Path, names: list[str]) -> list[subprocess.Popen[bytes]]:
     """Worker processes (no nanny: killing one kills the worker), registered with the scheduler."""
     args = ["worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name"]
@@ -81,7 +93,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     processes = [_start(args, folder / "scheduler.log")]
     try:
         _wait_for(folder / "scheduler.log", "Scheduler at:", processes[0])
-        address = json.loads(info.read_text())["address"]
+        address = _scheduler_address(info)
         processes += start_workers(address, folder, ["w0", "w1", "victim"])
         yield Cluster(address, processes[-1])
     finally:
@@ -475,7 +487,7 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster
     processes = [_start(scheduler_args, folder / "scheduler.log")]
     try:
         _wait_for(folder / "scheduler.log", "Scheduler at:", processes[0])
-        address = json.loads(info.read_text())["address"]
+        address = _scheduler_address(info)
         assert address.startswith("tls://127.0.0.1:")
         worker_args = ["worker", address, "--nthreads", "2", "--no-nanny", "--no-dashboard", *tls("worker")]
         processes.append(_start(worker_args, folder / "worker.log"))
@@ -582,7 +594,7 @@ def test_losing_the_scheduler_mid_run_is_one_line_exit_3_and_no_partial_file(tmp
     workers: list[subprocess.Popen[bytes]] = []
     try:
         _wait_for(tmp_path / "scheduler.log", "Scheduler at:", scheduler)
-        address = json.loads(info.read_text())["address"]
+        address = _scheduler_address(info)
         workers = start_workers(address, tmp_path, ["lone"])
         out = tmp_path / "out"
         command = ["quantize", str(folder), "-k", "16", "--sample", "0", "--out-dir", str(out)]
