@@ -47,6 +47,12 @@ def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes], seconds: f
         time.sleep(0.05)
 
 
+def _scheduler_args(info: Path) -> list[str]:
+    """``dask scheduler`` on a free loopback port, writing its address to ``info``."""
+    loopback = ["--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+    return ["scheduler", *loopback, "--scheduler-file", str(info)]
+
+
 def _scheduler_address(info: Path, seconds: float = 30) -> str:
     """The address in a scheduler file, once the scheduler has finished writing it (its log
     line can come first: an empty or partial file was read under load)."""
@@ -80,16 +86,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A scheduler with three single-threaded workers, all on loopback."""
     folder = tmp_path_factory.mktemp("cluster")
     info = folder / "scheduler.json"
-    args = [
-        "scheduler",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--no-dashboard",
-        "--scheduler-file",
-        str(info),
-    ]
+    args = _scheduler_args(info)
     processes = [_start(args, folder / "scheduler.log")]
     try:
         _wait_for(folder / "scheduler.log", "Scheduler at:", processes[0])
@@ -580,16 +577,7 @@ def test_losing_the_scheduler_mid_run_is_one_line_exit_3_and_no_partial_file(tmp
     for index in range(16):
         Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(folder / f"n{index:02d}.png")
     info = tmp_path / "scheduler.json"
-    args = [
-        "scheduler",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--no-dashboard",
-        "--scheduler-file",
-        str(info),
-    ]
+    args = _scheduler_args(info)
     scheduler = _start(args, tmp_path / "scheduler.log")
     workers: list[subprocess.Popen[bytes]] = []
     try:
