@@ -1,10 +1,12 @@
 """Every batch command (palette included) on a real Dask cluster (``--scheduler``): a scheduler
 and three workers started as processes on 127.0.0.1, kmimg run as a process against them, and
 every output compared byte for byte with a local run. Also: a worker killed mid-batch, an
-unreachable scheduler, a file that fails, and kmimg without Dask installed."""
+unreachable scheduler, a file that fails, and kmimg without Dask installed; a TLS cluster; a
+cluster behind a real dask-gateway server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -615,3 +617,159 @@ def test_losing_the_scheduler_mid_run_is_one_line_exit_3_and_no_partial_file(tmp
     for path in written:
         with Image.open(path) as image:
             image.load()
+
+
+# dask-gateway: ``--scheduler gateway://PROXY/NAME``. A real gateway server on 127.0.0.1 (its proxy,
+# its API and its local-process backend) starts a cluster of two worker processes; kmimg, run as a
+# process, asks the gateway for the cluster's credentials and writes the bytes of a local run.
+
+CONFIG = """
+c.DaskGateway.address = "127.0.0.1:{api}"
+c.Proxy.address = "127.0.0.1:{web}"
+c.Proxy.tcp_address = "127.0.0.1:{tcp}"
+c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
+c.DaskGateway.authenticator_class = "dask_gateway_server.auth.SimpleAuthenticator"
+c.LocalBackend.clusters_directory = {clusters!r}
+c.ClusterConfig.scheduler_cmd = [{dask!r}, "scheduler"]
+c.ClusterConfig.worker_cmd = [{dask!r}, "worker"]
+c.ClusterConfig.worker_cores = 1
+c.ClusterConfig.environment = {{"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}}
+c.ClusterConfig.idle_timeout = 0
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _serving(port: int, server: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    """Wait until the gateway answers on ``port`` through its proxy (the proxy listens before
+    the gateway has given it the API's route)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert server.poll() is None, log.read_text(errors="replace")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        assert time.monotonic() < deadline, f"no gateway on port {port} within {seconds} s"
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class GatewayCluster:
+    #: What ``GatewayCluster.scheduler_address`` gives: ``gateway://127.0.0.1:PORT/NAME``.
+    address: str
+    #: The environment naming the gateway server, as a dask-gateway user has it configured.
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayCluster]:
+    Gateway = pytest.importorskip("dask_gateway").Gateway
+    pytest.importorskip("dask_gateway_server")
+    folder = tmp_path_factory.mktemp("gateway")
+    api, web, tcp = free_port(), free_port(), free_port()
+    config = folder / "dask_gateway_config.py"
+    clusters = str(folder / "clusters")
+    config.write_text(CONFIG.format(api=api, web=web, tcp=tcp, clusters=clusters, dask=str(DASK)))
+    log = folder / "gateway.log"
+    with log.open("wb") as handle:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "dask_gateway_server", "-f", str(config)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=WORKER_ENV,
+            cwd=folder,
+        )
+    try:
+        _serving(web, server, log)
+        env = {"DASK_GATEWAY__ADDRESS": f"http://127.0.0.1:{web}"}  # the proxy: from the address
+
+        # dask-gateway's synchronous client objects raise from __del__ once closed: the
+        # asynchronous ones, as kmimg uses them, do not.
+        async def start() -> str:
+            address = env["DASK_GATEWAY__ADDRESS"]
+            async with Gateway(address, proxy_address=tcp, auth="basic", asynchronous=True) as client:
+                cluster = await client.new_cluster(shutdown_on_close=False)
+                await cluster.scale(2)
+                async with cluster.get_client(set_as_default=False) as dask_client:
+                    await dask_client.wait_for_workers(2, timeout=90)
+                await cluster.close(shutdown=False)
+                return str(cluster.scheduler_address)
+
+        yield GatewayCluster(asyncio.run(start()), env)
+    finally:  # the gateway stops its clusters (their scheduler and workers) when it stops
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_quantize_on_a_gateway_cluster_writes_the_local_bytes(
+    images: Path, tmp_path: Path, gateway: GatewayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert gateway.address.startswith("gateway://127.0.0.1:")
+    for name, value in gateway.env.items():  # the remote run reads them; the local one ignores them
+        monkeypatch.setenv(name, value)
+    photos = [str(path) for path in sorted(images.glob("img*.png"))]
+    for command in (
+        ["quantize", str(images), "--out-dir", "OUT/each", "-k", "12", "--json", "OUT/each.json"],
+        ["quantize", *photos, "-k", "8", "--shared-palette", "--out-dir", "OUT/shared"],
+    ):
+        local, remote = local_and_cluster(command, "OUT", tmp_path, gateway.address)
+        failed = 1 if str(images) in command else 0  # notes.png fails, the same way
+        assert (local.exit_code, remote.returncode) == (failed, failed), remote.stderr
+        same_lines(local.stderr, remote.stderr, tmp_path)
+    found = files_under(tmp_path / "cluster")
+    assert found.keys() == files_under(tmp_path / "local").keys()
+    assert len(found) == 8 + 8 + 1
+    pngs = {name: data for name, data in found.items() if name.endswith(".png")}
+    assert pngs == {name: data for name, data in files_under(tmp_path / "local").items() if name in pngs}
+
+
+def test_an_unknown_gateway_cluster_is_one_line_and_exit_2(
+    images: Path, tmp_path: Path, gateway: GatewayCluster
+) -> None:
+    proxy = gateway.address.rsplit("/", 1)[0]
+    started = time.monotonic()
+    unknown = f"{proxy}/nosuch"
+    done = kmimg("quantize", str(images), "--out-dir", str(tmp_path), "--scheduler", unknown, env=gateway.env)
+    assert time.monotonic() - started < 30
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"kmimg: error: cannot connect to the dask-gateway cluster {unknown}: ")
+    assert done.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gateway_address_without_a_gateway_server_configured_is_one_line_and_exit_2(
+    images: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("dask_gateway")
+    done = kmimg(
+        "quantize", str(images), "--out-dir", str(tmp_path), "--scheduler", "gateway://127.0.0.1:1/abc"
+    )
+    assert done.returncode == 2
+    assert "Set gateway.address in Dask's configuration (or DASK_GATEWAY__ADDRESS=" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_without_dask_gateway_a_gateway_address_says_what_to_install(images: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['dask_gateway'] = None; from kmimg.cli import main; "
+        f"sys.argv = ['kmimg', 'quantize', {str(images)!r}, '--out-dir', {str(tmp_path)!r}, "
+        "'--scheduler', 'gateway://127.0.0.1:8786/abc']; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    expected = "a dask-gateway cluster needs pip install dask-gateway"
+    assert done.stderr == f"kmimg: error: --scheduler gateway://127.0.0.1:8786/abc: {expected}\n"

@@ -68,9 +68,10 @@ Scheduler = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--scheduler",
-        help="Run the batch on the Dask cluster at this address (tcp://HOST:8786, tls://...) "
-        "[default: $DASK_SCHEDULER_ADDRESS unless --jobs is given]; outputs are written here, "
-        "byte-identical to a local run. Needs pip install 'kmimg[dask]'; see docs/cluster.md.",
+        help="Run the batch on the Dask cluster at this address (tcp://HOST:8786, tls://..., "
+        "gateway://PROXY/NAME) [default: $DASK_SCHEDULER_ADDRESS unless --jobs is given]; "
+        "outputs are written here, byte-identical to a local run. Needs pip install 'kmimg[dask]'; "
+        "see docs/cluster.md.",
         metavar="ADDRESS",
         show_default=False,
     ),

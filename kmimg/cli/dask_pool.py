@@ -77,10 +77,14 @@ def connect(address: str, *, debug: bool) -> Client:
     except ImportError:
         raise UsageError(f"--scheduler needs Dask's distributed package: {INSTALL_HINT}") from None
     _quiet_logs(debug)
-    _refuse_closed_port(address)
-    _handshake(address)
+    if address.startswith(GATEWAY):
+        address, security = gateway_cluster(address)
+    else:
+        security = distributed.Security()  # Dask's configuration (distributed.comm.tls)
+        _refuse_closed_port(address)
+    _handshake(address, security)
     try:
-        client = distributed.Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
+        client = distributed.Client(address, security=security, timeout=CONNECT_SECONDS, set_as_default=False)
     except Exception as exc:  # noqa: BLE001 - whatever the reason, one line and exit 2
         raise UsageError(f"cannot connect to the Dask scheduler at {address}: {_reason(exc)}") from None
     try:
@@ -122,16 +126,15 @@ def _refuse_closed_port(address: str) -> None:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {_reason(exc)}") from None
 
 
-def _handshake(address: str) -> None:
-    """Speak Dask to ``address`` once, with Dask's security configuration, before making a
-    client: a failed :class:`~distributed.Client` lingers and blocks the exit for 20 s."""
+def _handshake(address: str, security: Any) -> None:
+    """Speak Dask to ``address`` once, with ``security``, before making a client: a failed
+    :class:`~distributed.Client` lingers and blocks the exit for 20 s."""
     import asyncio
 
     from distributed.comm import connect
-    from distributed.security import Security
 
     async def greet() -> None:
-        arguments = Security().get_connection_args("client")
+        arguments = security.get_connection_args("client")
         comm = await connect(address, timeout=CONNECT_SECONDS, **arguments)
         await comm.close()
 
@@ -144,6 +147,49 @@ def _handshake(address: str) -> None:
         if "ssl_context" in reason:  # Dask's words for "no TLS configuration for a client"
             reason = NO_TLS
         raise UsageError(f"cannot connect to the Dask scheduler at {address}: {reason}") from None
+
+
+#: The scheme of a dask-gateway cluster's address, as ``GatewayCluster.scheduler_address`` gives
+#: it: ``gateway://PROXY-HOST:PORT/CLUSTER-NAME``.
+GATEWAY = "gateway://"
+GATEWAY_HINT = "pip install dask-gateway"
+
+
+def gateway_cluster(address: str) -> tuple[str, Any]:
+    """The scheduler address and the cluster's own TLS credentials of the dask-gateway cluster
+    at ``address`` (``gateway://PROXY/NAME``), asked of the gateway server that Dask's
+    configuration names (``gateway.address``, ``gateway.auth``: dask-gateway's own settings)."""
+    import asyncio
+
+    import dask
+
+    try:
+        from dask_gateway import Gateway
+    except ImportError:
+        raise UsageError(f"--scheduler {address}: a dask-gateway cluster needs {GATEWAY_HINT}") from None
+    proxy, _, name = address.removeprefix(GATEWAY).partition("/")
+    if not proxy or not name or "/" in name:
+        raise UsageError(
+            f"--scheduler {address}: a dask-gateway address is gateway://PROXY-HOST:PORT/CLUSTER-NAME"
+        )
+    if not dask.config.get("gateway.address", None):
+        raise UsageError(
+            f"--scheduler {address}: which gateway server? Set gateway.address in Dask's configuration "
+            "(or DASK_GATEWAY__ADDRESS=https://gateway-host)"
+        )
+
+    async def ask() -> tuple[str, Any]:
+        async with Gateway(proxy_address=proxy, asynchronous=True) as gateway:
+            cluster = await gateway.connect(name)
+            try:
+                return str(cluster.scheduler_address), cluster.security
+            finally:
+                await cluster.close(shutdown=False)
+
+    try:
+        return asyncio.run(asyncio.wait_for(ask(), CONNECT_SECONDS))
+    except Exception as exc:  # noqa: BLE001 - unknown cluster, refused login, no answer: one line
+        raise UsageError(f"cannot connect to the dask-gateway cluster {address}: {_reason(exc)}") from None
 
 
 #: What a ``tls://`` address without a client certificate in Dask's configuration gets.
