@@ -35,9 +35,14 @@ runner = CliRunner()
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """``dask ARGS`` as a process, its output in ``log``."""
+    return _spawn([str(DASK), *args], log)
+
+
+def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as handle:
         return subprocess.Popen(
-            [str(DASK), *args], stdout=handle, stderr=subprocess.STDOUT, env=WORKER_ENV, cwd=log.parent
+            command, stdout=handle, stderr=subprocess.STDOUT, env=WORKER_ENV, cwd=log.parent
         )
 
 
@@ -339,7 +344,8 @@ def test_ctrl_c_cancels_the_cluster_work_and_leaves_no_partial_file(tmp_path: Pa
             image.load()  # complete
 
 
-def closed_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on (for a gateway to take, or to find closed)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -348,7 +354,7 @@ def closed_port() -> int:
 def test_an_unreachable_scheduler_is_one_line_and_exit_2_before_any_work(
     images: Path, tmp_path: Path
 ) -> None:
-    address = f"tcp://127.0.0.1:{closed_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     done = kmimg(
         "quantize", str(images), "--out-dir", str(tmp_path / "out"), "--scheduler", address, timeout=30
     )
@@ -360,7 +366,7 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2_before_any_work(
 def test_the_environment_variable_names_the_scheduler_unless_jobs_is_given(
     images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    address = f"tcp://127.0.0.1:{closed_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     image = str(images / "img0.png")
     assert (
         kmimg(
@@ -638,12 +644,6 @@ c.ClusterConfig.idle_timeout = 0
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _serving(port: int, server: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
     """Wait until the gateway answers on ``port`` through its proxy (the proxy listens before
     the gateway has given it the API's route)."""
@@ -681,14 +681,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayCluster
     clusters = str(folder / "clusters")
     config.write_text(CONFIG.format(api=api, web=web, tcp=tcp, clusters=clusters, dask=str(DASK)))
     log = folder / "gateway.log"
-    with log.open("wb") as handle:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "dask_gateway_server", "-f", str(config)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env=WORKER_ENV,
-            cwd=folder,
-        )
+    server = _spawn([sys.executable, "-m", "dask_gateway_server", "-f", str(config)], log)
     try:
         _serving(web, server, log)
         env = {"DASK_GATEWAY__ADDRESS": f"http://127.0.0.1:{web}"}  # the proxy: from the address
