@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from kmimg.io.files import OutputFile
 
+from kmimg import _gc
 from kmimg.cli.frame import Reporter
 from kmimg.cli.paths import STDIO, display_name
 from kmimg.errors import KmimgError, UsageError
@@ -143,6 +144,7 @@ def _collect(
         else:
             found = _pooled_results(tasks, pool, stop=stopping.is_set)
         for index, value, notes in found:
+            _gc.resume()  # the start-up is over (see kmimg._gc)
             slots[index] = value if keep is None or isinstance(value, Failure) else keep(index, value)
             advance(name_of(tasks[index]))
             for note in notes:
@@ -478,6 +480,7 @@ def guarded_with_warnings(work: Callable[[T], R], task: T) -> tuple[R | Failure,
 
     with collecting() as caught:
         value = guarded(work, task)
+    _gc.resume()  # this process's start-up (its first task's imports) is over: see kmimg._gc
     display = _display(task)
     return value, tuple(dict.fromkeys(f"{display}: {text}" for text, _ in caught))
 
