@@ -372,8 +372,6 @@ def plan_palette(
 ) -> PalettePlan:
     """Check ``--palette``, ``--shared-palette``, ``--palette-out`` and ``--keep`` together and
     read the palette file, before any work (every problem exits 2)."""
-    from kmimg.palette.files import format_of
-
     if palette_file is not None:
         clash = next(
             (
@@ -394,6 +392,8 @@ def plan_palette(
     if palette_out is not None:
         if palette_out == STDIO:
             raise UsageError("--palette-out needs a file name (.gpl, .act, .hex, .txt or .json)")
+        from kmimg.palette.files import format_of  # ~10 ms of imports a plain quantize does without
+
         format_of(palette_out)
     kept = parse_keep_option(keep, k)
     return PalettePlan(
