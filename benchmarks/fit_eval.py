@@ -52,10 +52,16 @@ def pngquant_bytes(source: Path, k: int) -> int:
 
 
 def kmimg_rgb(
-    analysis: quantize.Analysis, k: int, schedule: cluster.FitSchedule
+    analysis: quantize.Analysis,
+    k: int,
+    schedule: cluster.FitSchedule,
+    sample: int = cluster.DEFAULT_SAMPLE,
+    seed: int = 0,
 ) -> tuple[np.ndarray, float, int]:
     begin = time.process_time()
-    fitted = cluster.fit_palette(analysis.table, k=k, seed=0, schedule=schedule, space=SPACE)
+    fitted = cluster.fit_palette(
+        analysis.table, k=k, seed=seed, schedule=schedule, space=SPACE, sample=sample
+    )
     seconds = time.process_time() - begin
     palette, _counts, order = quantize._png_palette(fitted, analysis)
     indices = quantize._indices(analysis, order[fitted.labels], palette, dither=False)
@@ -78,6 +84,8 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], help="FitSchedule field=value")
     parser.add_argument("--images", default="", help="comma-separated stems (default: all 8)")
     parser.add_argument("--per-image", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample", type=int, default=cluster.DEFAULT_SAMPLE, help="pixels sampled (0: all)")
     parser.add_argument(
         "--samples", action="store_true", help="the sample images instead (the old tuning set)"
     )
@@ -100,7 +108,7 @@ def main() -> int:
     for k in ks:
         dpsnr, dssim, fit_s, ours_bytes, theirs_bytes = [], [], 0.0, 0, 0
         for path, picture, analysis in zip(paths, pictures, analyses, strict=True):
-            ours, seconds, size = kmimg_rgb(analysis, k, schedule)
+            ours, seconds, size = kmimg_rgb(analysis, k, schedule, args.sample, args.seed)
             fit_s += seconds
             theirs = pngquant_rgb(path, k)
             ours_bytes += size

@@ -11,7 +11,7 @@ so kmimg always works on the histogram:
    of several starts for small k, Lloyd iterations to convergence), polishes the centres with
    Lloyd passes over *all* distinct colours, rounds them to 8-bit colours and drops duplicates,
    then runs Lloyd passes on the rounded palette until it settles. From k = 32 up (RGB) the
-   distance is ``dR^2 + dG^2 + dB^2 + 0.8 dY^2`` (Y = luma): a little colour error traded
+   distance is ``dR^2 + dG^2 + dB^2 + 0.9 dY^2`` (Y = luma): a little colour error traded
    for luma detail, which SSIM weighs. Below k = 32 the fit runs on gamma-adjusted channels
    with a larger luma term (more entries for dark tones), and the rounded passes and the mapping
    use the plain distance (see :class:`FitSchedule`). The k-means loops are kmimg's own C
@@ -81,6 +81,15 @@ class FitSchedule:
     (``large_k_rounded_passes`` 0): after the relaxed passes they gain 0.003 dB at k = 256 and
     nothing at k = 64, for 15 % of the fit's time.
 
+    Random numbers (2026-12-02, issue 11): the sample and the seeding draw from kmimg's own
+    generator (:func:`uniforms`, :func:`kmimg._engine.multinomial`) instead of ``numpy.random``,
+    whose import cost ~15-20 ms per run. Other numbers, other local optima: on the hold-out
+    photos the k = 64 SSIM margin against pngquant over seeds 0-3 was +0.00001 / +0.0001 /
+    +0.0009 / +0.0003 (numpy's stream had given +0.0009 at seed 0: the margin was always thin),
+    so ``luma_extra`` went 0.8 -> 0.9: +0.0007 / +0.0007 / +0.0011 / +0.0007 for 0.005 dB at k = 64
+    (hold-out k = 256: -0.005 dB, SSIM +0.0002; tuning set, k = 64 / 256: -0.014 / -0.007 dB,
+    SSIM +0.0003 / +0.0003; ``benchmarks/fit_eval.py --seed N --set luma_extra=0.9``).
+
     Where the time goes (2026-12-02, issue 11 target 1; ``benchmarks/fit_split.py``, one thread,
     ms of CPU per hold-out photo; the photos have 31,000-152,000 distinct colours, their samples
     4,800-11,700 grid cells, and every full pass schedule ran to its end, 12 passes), before ->
@@ -125,7 +134,7 @@ class FitSchedule:
     large_k_rounded_passes: int = 0
     large_k: int = 32
     #: Weight of the squared luma difference in the distance (RGB), from and below ``large_k``.
-    luma_extra: float = 0.8
+    luma_extra: float = 0.9
     small_k_luma_extra: float = 1.5
     #: Below ``large_k`` (RGB) the fit runs on colour channels raised to this power (0-255 scale).
     small_k_gamma: float = 0.85
@@ -175,6 +184,22 @@ _CHUNK = 1 << 16
 #: Fewer points than this are not split between threads (a thread hand-off costs ~50 us).
 _MIN_PIECE = 8192
 _LOOKUP_MIN_PIXELS = 1 << 17
+#: The streams of the fit's random numbers (kmimg._engine's SplitMix64), one per use: the pixel
+#: sample and the k-means++ seeding draw unrelated numbers from the same seed.
+_SAMPLING = 1
+_SEEDING = 2
+
+
+def uniforms(seed: int, stream: int, count: int) -> NDArray[np.float64]:
+    """``count`` uniform numbers in [0, 1) of ``seed``'s ``stream``, the same on every machine.
+
+    kmimg's own generator (:mod:`kmimg._engine`, SplitMix64) rather than ``numpy.random``: the
+    fit needs a few thousand numbers, and importing ``numpy.random`` costs ~15-20 ms of a
+    start-up that pngquant finishes a small job in (issue 11).
+    """
+    out = np.empty(count, dtype=np.float64)
+    _engine.uniforms(seed, stream, out, count)
+    return out
 
 
 @dataclass(frozen=True)
@@ -529,7 +554,6 @@ def _kmeans_centers(
     fit_x, fit_w = _sample(features, weights, sample=sample, seed=seed, k=k)
     if len(fit_x) > schedule.cell_min_points:
         fit_x, fit_w = _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.grid)
-    rng = np.random.default_rng(seed)
     inits = schedule.starts(k)
     # Small palettes land in poorer local optima and are cheap to refit: keep the best of a
     # few starts, each fitted on a coarser grid, and refine only the winner on the fit set.
@@ -538,7 +562,7 @@ def _kmeans_centers(
     )
     passes, relax = schedule.sample_pass_count(k), schedule.relax(k)
     best = _best_start(
-        coarse_x, coarse_w, k=k, starts=inits, rng=rng, passes=passes, tol=schedule.tol, relax=relax
+        coarse_x, coarse_w, k=k, starts=inits, seed=seed, passes=passes, tol=schedule.tol, relax=relax
     )
     if inits > 1:
         best = _lloyd_passes(fit_x, fit_w, best, passes, tol=schedule.tol, relax=relax)
@@ -551,7 +575,7 @@ def _best_start(
     *,
     k: int,
     starts: int,
-    rng: np.random.Generator,
+    seed: int,
     passes: int,
     tol: float,
     relax: float = 1.0,
@@ -560,9 +584,9 @@ def _best_start(
     passes, over-relaxed by ``relax`` as in :func:`_lloyd_passes`), all run by one call of
     :func:`kmimg._engine.starts`.
 
-    The random numbers are drawn here in the order one start after another would draw them:
-    per start, the first centre as ``rng.choice(n, p=weights / weights.sum())`` draws it (one
-    uniform number against the cumulative probabilities), then ``2 + log k`` numbers a step.
+    The random numbers (:func:`uniforms`, stream :data:`_SEEDING`) are drawn here, per start:
+    one for the first centre (against the cumulative weights, as ``choice(n, p=weights / sum)``
+    would draw it), then ``2 + log k`` a step.
     """
     x64 = np.ascontiguousarray(points, dtype=np.float64)
     w = np.ascontiguousarray(weights, dtype=np.float64)
@@ -570,7 +594,7 @@ def _best_start(
     trials = 2 + int(np.log(k))
     cdf = np.cumsum(w / w.sum())
     cdf /= cdf[-1]
-    numbers = rng.random(starts * (1 + (k - 1) * trials)).reshape(starts, -1)
+    numbers = uniforms(seed, _SEEDING, starts * (1 + (k - 1) * trials)).reshape(starts, -1)
     firsts = np.minimum(np.searchsorted(cdf, numbers[:, 0], side="right"), n - 1).astype(np.intp)
     centers = np.empty((starts, k, dim))
     distances = np.empty((starts, n), dtype=np.float32)
@@ -605,8 +629,7 @@ def weighted_kmeans(
     """
     x = np.ascontiguousarray(points, dtype=np.float64)
     w = np.ones(len(x)) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    return _best_start(x, w, k=k, starts=max(1, starts), rng=rng, passes=passes, tol=tol)
+    return _best_start(x, w, k=k, starts=max(1, starts), seed=seed, passes=passes, tol=tol)
 
 
 def _reduce_to_cells(
@@ -638,12 +661,14 @@ def _sample(
     seed: int,
     k: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Draw ``sample`` pixels (with replacement) from the histogram, as a smaller histogram."""
+    """Draw ``sample`` pixels (with replacement, every pixel equally likely: a multinomial sample,
+    :func:`kmimg._engine.multinomial`) from the histogram, as a smaller histogram."""
     total = int(weights.sum())
     if sample <= 0 or total <= sample:
         return features, weights.astype(np.float64)
-    rng = np.random.default_rng(seed)
-    drawn = rng.multinomial(sample, weights / total)
+    drawn = np.empty(len(weights), dtype=np.int64)
+    counts = np.ascontiguousarray(weights, dtype=np.int64)
+    _engine.multinomial(counts, len(counts), sample, seed, _SAMPLING, drawn)
     keep = np.flatnonzero(drawn)
     if len(keep) <= k:
         return features, weights.astype(np.float64)

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 PACKAGE = Path(__file__).resolve().parents[1] / "kmimg"
 #: Longest function body (lines, docstring excluded) docs/architecture.md allows.
@@ -175,3 +177,19 @@ def test_picture_and_limit_defaults_are_said_once(command: str, option: str, con
     import kmimg.options
 
     assert _defaults(command)[option] == getattr(kmimg.options, constant)
+
+
+def test_a_quantize_run_does_not_import_numpy_random(tmp_path: Path) -> None:
+    """The fit draws its numbers from kmimg's own generator: ``numpy.random`` costs ~15-20 ms of
+    a start-up that pngquant finishes a small job in (issue 11)."""
+    source = tmp_path / "in.png"
+    Image.fromarray(np.arange(64 * 48 * 3, dtype=np.uint32).reshape(48, 64, 3).astype(np.uint8)).save(source)
+    code = (
+        "import sys\n"
+        f"sys.argv = ['kmimg', 'quantize', {str(source)!r}, '-k', '8', '-o', {str(tmp_path / 'out.png')!r}]\n"
+        "from kmimg.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('numpy' in sys.modules, 'numpy.random' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().splitlines()[-1] == "True False"

@@ -98,8 +98,27 @@ def test_cluster_sums_refuse_a_label_out_of_range() -> None:
         cluster._cluster_sums(features, np.ones(3), np.array([0, 5, 1], dtype=np.intp), 2)
 
 
+class _Numbers:
+    """The fit's seeding numbers (``cluster.uniforms`` of a seed, stream ``_SEEDING``) handed out
+    in order, with the two draws the reference makes from them (``choice`` as numpy's
+    ``Generator.choice(n, p=p)`` turns one uniform number into an index)."""
+
+    def __init__(self, seed: int) -> None:
+        self.numbers = cluster.uniforms(seed, cluster._SEEDING, 1 << 16)
+        self.at = 0
+
+    def random(self, count: int) -> np.ndarray:
+        self.at += count
+        return self.numbers[self.at - count : self.at]
+
+    def choice(self, n: int, p: np.ndarray) -> int:
+        cdf = np.cumsum(p)
+        cdf /= cdf[-1]
+        return min(int(np.searchsorted(cdf, self.random(1)[0], side="right")), n - 1)
+
+
 def _reference_kmeans_plusplus(
-    points: np.ndarray, weights: np.ndarray, *, k: int, rng: np.random.Generator
+    points: np.ndarray, weights: np.ndarray, *, k: int, rng: _Numbers
 ) -> np.ndarray:
     """kmimg's greedy weighted k-means++ as it was written in numpy."""
     n = len(points)
@@ -135,9 +154,8 @@ def test_kmeans_plusplus_picks_the_same_seeds(k: int, n: int, dim: int) -> None:
     points = _lattice(rng, n, dim, 33) + rng.normal(0, 0.5, (n, dim))
     weights = rng.integers(1, 50, n).astype(np.float64)
     # One start and no Lloyd pass: the seeds themselves.
-    rng = np.random.default_rng(11)
-    ours = cluster._best_start(points, weights, k=k, starts=1, rng=rng, passes=0, tol=0.0)
-    theirs = _reference_kmeans_plusplus(points, weights, k=k, rng=np.random.default_rng(11))
+    ours = cluster._best_start(points, weights, k=k, starts=1, seed=11, passes=0, tol=0.0)
+    theirs = _reference_kmeans_plusplus(points, weights, k=k, rng=_Numbers(11))
     np.testing.assert_array_equal(ours, theirs)
 
 
@@ -145,9 +163,8 @@ def test_several_starts_keep_the_lowest_inertia_as_one_start_after_another_would
     rng = np.random.default_rng(2)
     points = _lattice(rng, 3000, 3, 33) + rng.normal(0, 0.5, (3000, 3))
     weights = rng.integers(1, 50, 3000).astype(np.float64)
-    start_rng = np.random.default_rng(3)
-    together = cluster._best_start(points, weights, k=12, starts=5, rng=start_rng, passes=20, tol=0.05)
-    one_by_one = np.random.default_rng(3)
+    together = cluster._best_start(points, weights, k=12, starts=5, seed=3, passes=20, tol=0.05)
+    one_by_one = _Numbers(3)
     best, best_inertia = None, np.inf
     for _ in range(5):
         seeds = _reference_kmeans_plusplus(points, weights, k=12, rng=one_by_one)
@@ -241,3 +258,47 @@ def test_lloyd_bounds_hold_for_the_returned_centres() -> None:
     assert np.all(up + 1e-3 >= np.sqrt(((points - centers[last.labels]) ** 2).sum(axis=1)))
     settled = cluster._settle(points, centers, last, centers, np.arange(len(centers)))
     np.testing.assert_array_equal(settled.labels, labels)
+
+
+def test_uniforms_are_deterministic_in_range_and_differ_between_seeds_and_streams() -> None:
+    first = cluster.uniforms(7, cluster._SEEDING, 10_000)
+    np.testing.assert_array_equal(first, cluster.uniforms(7, cluster._SEEDING, 10_000))
+    assert first.min() >= 0.0 and first.max() < 1.0
+    assert abs(first.mean() - 0.5) < 0.02
+    assert not np.array_equal(first, cluster.uniforms(8, cluster._SEEDING, 10_000))
+    assert not np.array_equal(first, cluster.uniforms(7, cluster._SAMPLING, 10_000))
+    # The same numbers on every machine: integers through a fixed finaliser (SplitMix64).
+    np.testing.assert_array_equal(cluster.uniforms(0, 0, 1) * 2.0**53 % 1.0, [0.0])
+
+
+def _multinomial(counts: np.ndarray, draws: int, seed: int = 0) -> np.ndarray:
+    out = np.full(len(counts), -1, dtype=np.int64)
+    _engine.multinomial(np.ascontiguousarray(counts, dtype=np.int64), len(counts), draws, seed, 1, out)
+    return out
+
+
+def test_multinomial_draws_every_pixel_equally_often() -> None:
+    rng = np.random.default_rng(5)
+    counts = np.concatenate([rng.integers(1, 4, 5000), [0, 0], rng.integers(1, 4000, 50), [1]])
+    drawn = _multinomial(counts, 400_000)
+    assert drawn.sum() == 400_000
+    assert (drawn[counts == 0] == 0).all()
+    np.testing.assert_array_equal(drawn, _multinomial(counts, 400_000))
+    assert not np.array_equal(drawn, _multinomial(counts, 400_000, seed=1))
+    expected = 400_000 * counts / counts.sum()
+    seen = counts > 0
+    # Pearson's statistic per degree of freedom is about 1 for a multinomial sample.
+    chi2 = float((((drawn - expected) ** 2)[seen] / expected[seen]).sum()) / (seen.sum() - 1)
+    assert 0.9 < chi2 < 1.1
+    big = counts >= 1000
+    np.testing.assert_allclose(drawn[big], expected[big], rtol=0.1)
+
+
+def test_multinomial_edges() -> None:
+    assert _multinomial(np.array([3]), 10).tolist() == [10]
+    assert _multinomial(np.array([0, 5, 0]), 7).tolist() == [0, 7, 0]
+    assert _multinomial(np.array([2, 2]), 0).tolist() == [0, 0]
+    with pytest.raises(ValueError, match="positive sum"):
+        _multinomial(np.array([0, 0]), 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        _multinomial(np.array([4, -1]), 3)
