@@ -255,8 +255,10 @@ def test_deflate_in_pieces_is_one_valid_stream_whatever_the_threads(
     indices = np.repeat(rng.integers(0, 200, (300, 40), dtype=np.uint8), 8, axis=1)
     palette = np.column_stack([rng.integers(0, 256, (200, 3)), np.full(200, 255)]).astype(np.uint8)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(kio_png, "MIN_DEFLATE_PIECE", 1 << 20)
     serial = encode_indexed_png(indices, palette)  # one piece: plain zlib
     monkeypatch.setattr(kio_png, "DEFLATE_PIECE", 5000)
+    monkeypatch.setattr(kio_png, "MIN_DEFLATE_PIECE", 4096)
     pieces = encode_indexed_png(indices, palette)
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
     assert encode_indexed_png(indices, palette) == pieces
@@ -265,6 +267,15 @@ def test_deflate_in_pieces_is_one_valid_stream_whatever_the_threads(
     assert zlib.decompress(_idat(serial)) == raw
     assert len(pieces) <= len(serial) * 1.02  # each piece is primed with its predecessor's window
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(pieces))), indices)
+
+
+def test_deflate_pieces_are_quarters_between_the_bounds() -> None:
+    from kmimg.io.png import DEFLATE_PIECE, MIN_DEFLATE_PIECE, _piece_size
+
+    assert _piece_size(1000) == MIN_DEFLATE_PIECE  # one piece: a plain zlib stream
+    assert _piece_size(185_250) == 49_152  # a 0.37 MP photo at 4 bits: 4 pieces of 12 pages
+    assert _piece_size(400_000) == 102_400
+    assert _piece_size(50_000_000) == DEFLATE_PIECE
 
 
 @pytest.mark.parametrize(("height", "width"), [(7, 7), (8, 13), (140, 9), (31, 300)])

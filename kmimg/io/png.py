@@ -176,19 +176,29 @@ def encode_indexed_png(
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 
-#: Bytes per piece when an image's data is deflated in parallel pieces: 256 KiB, so that an
-#: ordinary photo's indexed data (0.3-2 MB at 8 bits) uses both cores too; on the 8 hold-out
-#: photos the files grow by 0.01-0.03 % against 1 MiB pieces (each piece starts from its
-#: predecessor's window), and a 2 MP k = 16 result deflates in 0.06 s instead of 0.08.
+#: Bytes per piece when an image's data is deflated in parallel pieces: at most 256 KiB; on the
+#: 8 hold-out photos the files grow by 0.01-0.03 % against 1 MiB pieces (each piece starts from
+#: its predecessor's window), and a 2 MP k = 16 result deflates in 0.06 s instead of 0.08.
 DEFLATE_PIECE = 1 << 18
+#: ... and at least 32 KiB: smaller data is one plain zlib stream. In between the data is cut
+#: into quarters (whole 4 KiB), so that a small photo's 0.1-0.4 MB of indices keeps 2-4 threads
+#: busy too (issue 11: a 0.37 MP photo at k = 16 deflated in one piece took ~25 ms).
+MIN_DEFLATE_PIECE = 1 << 15
 _WINDOW = 1 << 15
+
+
+def _piece_size(length: int) -> int:
+    """Bytes per deflated piece for ``length`` bytes of data: a function of the length alone,
+    so that the bytes never depend on the number of threads."""
+    quarter = -(-length // 4)
+    return min(DEFLATE_PIECE, max(MIN_DEFLATE_PIECE, -(-quarter // 4096) * 4096))
 
 
 def _deflate(
     data: NDArray[np.uint8], *, level: int = INDEXED_PNG_LEVEL, mem_level: int = INDEXED_PNG_MEMLEVEL
 ) -> bytes:
-    """One zlib stream of ``data`` at ``level`` (default :data:`INDEXED_PNG_LEVEL`), deflated in pieces of
-    :data:`DEFLATE_PIECE` bytes on several threads (zlib releases the GIL), as pigz does.
+    """One zlib stream of ``data`` at ``level`` (default :data:`INDEXED_PNG_LEVEL`), deflated in pieces
+    (:func:`_piece_size`) on several threads (zlib releases the GIL), as pigz does.
 
     Each piece starts with the previous piece's last 32 KiB as its dictionary and ends with a
     sync flush, so the pieces concatenate into one valid stream only a few bytes longer than a
@@ -196,17 +206,18 @@ def _deflate(
     number of threads; data of one piece or less is deflated exactly as before.
     """
     view = data.data
-    if len(data) <= DEFLATE_PIECE:
+    size = _piece_size(len(data))
+    if len(data) <= size:
         deflater = _deflater(15, level, mem_level)
         return deflater.compress(view) + deflater.flush()
 
     def piece(start: int) -> bytes:
-        stop = start + DEFLATE_PIECE
+        stop = start + size
         deflater = _deflater(-15, level, mem_level, bytes(view[max(0, start - _WINDOW) : start]))
         body = deflater.compress(view[start:stop])
         return body + deflater.flush(zlib.Z_FINISH if stop >= len(data) else zlib.Z_SYNC_FLUSH)
 
-    pieces = ordered_map(piece, range(0, len(data), DEFLATE_PIECE))
+    pieces = ordered_map(piece, range(0, len(data), size))
     header = _deflater(15, level, mem_level).flush()[:2]  # CMF and FLG: the same for any data at this level
     return header + b"".join(pieces) + struct.pack(">I", zlib.adler32(view))
 
