@@ -93,8 +93,9 @@ COMMAND_MODULES = ("quantize", "segment", "compress_report", "classify", "palett
         (["segment", "--help"], {"segment"}),
         (["classify", "--help"], {"classify"}),
         (["compress-report", "--help"], {"compress_report"}),
-        # quantize's --palette / --shared-palette options come from the palette command's module.
-        (["quantize", "--help"], {"quantize", "palette"}),
+        # quantize's --palette / --shared-palette options come from kmimg.cli.palette_plan; the
+        # palette command's module is imported only for a shared fit.
+        (["quantize", "--help"], {"quantize"}),
         (["--help"], set(COMMAND_MODULES)),
         (["no-such-command"], set(COMMAND_MODULES)),
     ],

@@ -1,6 +1,6 @@
 """``kmimg palette``: fit one palette across images and write it as a palette file; and what
-``kmimg quantize --palette / --shared-palette / --keep`` share with it (reading palette files,
-the histogram pass, the shared fit)."""
+``kmimg quantize --shared-palette`` shares with it (the histogram pass, the shared fit).
+Checking quantize's palette options and reading palette files is :mod:`kmimg.cli.palette_plan`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from kmimg.cli import _options as opt
 from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
 from kmimg.cli.documents import palette_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
+from kmimg.cli.palette_plan import Keep, PalettePlan, parse_keep_option
 from kmimg.cli.paths import STDIO, InputItem, check_side_output, expand_inputs
-from kmimg.errors import PaletteError, UsageError
+from kmimg.errors import UsageError
 from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
 from kmimg.types import ColorSpace, PaletteWeight
 
@@ -30,15 +31,6 @@ if TYPE_CHECKING:
 
 DEFAULTS = QuantizeOptions()
 
-Keep = Annotated[
-    Optional[str],  # noqa: UP045 - Typer resolves annotations at run time
-    typer.Option(
-        "--keep",
-        help="Colours that must be palette entries, bit-exact: #rrggbb[,#rrggbb...] (they count towards K).",
-        metavar="COLOR[,COLOR...]",
-        show_default=False,
-    ),
-]
 Weight = Annotated[
     PaletteWeight,
     typer.Option("--weight", help="Across images, every pixel counts the same, or every image does."),
@@ -183,41 +175,6 @@ def _check_palette_outputs(output: str | None, swatch: Path | None, json_dest: s
 # ----------------------------------------------------------------------------- shared with quantize
 
 
-def parse_keep_option(text: str | None, k: int) -> NDArray[np.uint8] | None:
-    """The ``--keep`` colours as ``(m, 3)`` RGB rows (a :class:`PaletteError` when one is not a
-    colour, a :class:`UsageError` when there are more than ``k``)."""
-    if text is None:
-        return None
-    from kmimg.palette.files import parse_keep
-
-    rows = parse_keep(text).colors[:, :3]
-    if len(rows) > k:
-        raise UsageError(f"--keep lists {len(rows)} colours, more than -k {k}")
-    return rows
-
-
-def read_palette_file(path: str) -> Palette:
-    """A palette file (any format of :mod:`kmimg.palette.files`, or an image whose colours are
-    the palette), read before any work: every problem is a :class:`PaletteError` (exit 2)."""
-    from kmimg.errors import InputError
-    from kmimg.io import load_image, read_source
-    from kmimg.palette.files import palette_from_pixels, parse_palette, png_palette
-
-    try:
-        raw = read_source(path)
-        if Path(path).suffix.lower() not in (".png", ".gif", ".bmp"):
-            return parse_palette(raw, source=path)
-        found = png_palette(raw, source=path) if raw.startswith(b"\x89PNG") else None
-        if found is not None:
-            return found
-        picture = load_image(path)
-        return palette_from_pixels(picture.rgb, picture.alpha, source=path)
-    except PaletteError:
-        raise
-    except InputError as exc:
-        raise PaletteError(f"{path}: {exc}") from None
-
-
 def write_palette_file(palette: Palette, destination: str) -> None:
     """Write ``palette`` atomically in the format its extension names; ``-``: hex lines on
     standard output."""
@@ -339,68 +296,6 @@ def show_blocks(reporter: Reporter, palette: Palette, shares: list[float] | None
 # ----------------------------------------------------------------------------- quantize's palette options
 
 
-@dataclass(frozen=True)
-class PalettePlan:
-    """Where ``kmimg quantize`` takes its palette from: fitted per image (``fitted``), fitted
-    once across the inputs (``shared``), or a file (its path); decided before any work."""
-
-    source: str = "fitted"
-    keep: NDArray[np.uint8] | None = None
-    fixed: NDArray[np.uint8] | None = None
-    palette_out: str | None = None
-
-    @property
-    def shared(self) -> bool:
-        return self.source == "shared"
-
-    @property
-    def keep_rows(self) -> tuple[tuple[int, int, int], ...]:
-        """The kept colours for a per-image fit (a shared fit takes them itself)."""
-        if self.keep is None or self.shared:
-            return ()
-        return tuple((int(r), int(g), int(b)) for r, g, b in self.keep.tolist())
-
-
-def plan_palette(
-    palette_file: str | None,
-    *,
-    shared: bool,
-    palette_out: str | None,
-    keep: str | None,
-    k: int,
-    k_given: bool,
-) -> PalettePlan:
-    """Check ``--palette``, ``--shared-palette``, ``--palette-out`` and ``--keep`` together and
-    read the palette file, before any work (every problem exits 2)."""
-    if palette_file is not None:
-        clash = next(
-            (
-                name
-                for name, used in (
-                    ("--shared-palette", shared),
-                    ("--palette-out", palette_out),
-                    ("--keep", keep),
-                    ("-k", k_given),
-                )
-                if used
-            ),
-            None,
-        )
-        if clash:
-            raise UsageError(f"--palette and {clash} cannot be combined: the palette file gives the colours")
-        return PalettePlan(source=palette_file, fixed=read_palette_file(palette_file).colors)
-    if palette_out is not None:
-        if palette_out == STDIO:
-            raise UsageError("--palette-out needs a file name (.gpl, .act, .hex, .txt or .json)")
-        from kmimg.palette.files import format_of  # ~10 ms of imports a plain quantize does without
-
-        format_of(palette_out)
-    kept = parse_keep_option(keep, k)
-    return PalettePlan(
-        source="shared" if shared or palette_out else "fitted", keep=kept, palette_out=palette_out
-    )
-
-
 def shared_palette(
     plan: PalettePlan,
     items: list[InputItem],
@@ -446,27 +341,3 @@ def shared_palette(
     if not total.any_transparent:
         return palette.colors
     return np.vstack([palette.colors, np.zeros((1, 4), dtype=np.uint8)])
-
-
-def palette_for(
-    plan: PalettePlan,
-    tasks: list[tuple[InputItem, str]],
-    options: QuantizeOptions,
-    *,
-    reporter: Reporter,
-    jobs: int | None,
-    scheduler: str | None = None,
-    max_pixels: int,
-    allow_truncated: bool,
-) -> NDArray[np.uint8] | None:
-    """The palette every task maps onto: the file's, the shared one (fitted now, from every
-    planned input, also those whose output is refused), or ``None`` (each image its own fit)."""
-    if not plan.shared:
-        return plan.fixed
-    if plan.palette_out is not None:
-        check_side_output(plan.palette_out, "--palette-out", tasks)
-    return shared_palette(
-        plan, [item for item, _ in tasks], k=options.k, seed=options.seed, space=options.space,
-        sample=options.sample, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
-        allow_truncated=allow_truncated,
-    )  # fmt: skip

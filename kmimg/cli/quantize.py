@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from kmimg.cli import _options as opt
-from kmimg.cli import palette as palette_cli
+from kmimg.cli import palette_plan as palette_cli
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
 from kmimg.cli.batch import Produced, run_batch, without_data
-from kmimg.cli.documents import quantize_document, write_json
 from kmimg.cli.frame import Reporter, Stopwatch, command, finish
 from kmimg.cli.paths import (
     STDIO,
@@ -210,6 +209,8 @@ def quantize_command(
             refused=refused,
         )
         if json_dest is not None:
+            from kmimg.cli.documents import quantize_document, write_json  # json: only with --json
+
             write_json(quantize_document(outcome.results, outcome.failures), json_dest)
         if reporter.fancy:
             _print_summary(reporter, outcome.results)

@@ -1,0 +1,156 @@
+"""What ``kmimg quantize`` takes its palette from (``--palette``, ``--shared-palette``,
+``--palette-out``, ``--keep``), checked before any work. The shared fit itself, and the
+``kmimg palette`` command, are in :mod:`kmimg.cli.palette`: a plain ``kmimg quantize`` does not
+import them (issue 11: their dataclasses and options cost ~5 ms of every start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from kmimg.cli.paths import STDIO, InputItem, check_side_output
+from kmimg.errors import PaletteError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from kmimg.cli.frame import Reporter
+    from kmimg.options import QuantizeOptions
+    from kmimg.palette.files import Palette
+
+Keep = Annotated[
+    Optional[str],  # noqa: UP045 - Typer resolves annotations at run time
+    typer.Option(
+        "--keep",
+        help="Colours that must be palette entries, bit-exact: #rrggbb[,#rrggbb...] (they count towards K).",
+        metavar="COLOR[,COLOR...]",
+        show_default=False,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class PalettePlan:
+    """Where ``kmimg quantize`` takes its palette from: fitted per image (``fitted``), fitted
+    once across the inputs (``shared``), or a file (its path); decided before any work."""
+
+    source: str = "fitted"
+    keep: NDArray[np.uint8] | None = None
+    fixed: NDArray[np.uint8] | None = None
+    palette_out: str | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.source == "shared"
+
+    @property
+    def keep_rows(self) -> tuple[tuple[int, int, int], ...]:
+        """The kept colours for a per-image fit (a shared fit takes them itself)."""
+        if self.keep is None or self.shared:
+            return ()
+        return tuple((int(r), int(g), int(b)) for r, g, b in self.keep.tolist())
+
+
+def plan_palette(
+    palette_file: str | None,
+    *,
+    shared: bool,
+    palette_out: str | None,
+    keep: str | None,
+    k: int,
+    k_given: bool,
+) -> PalettePlan:
+    """Check ``--palette``, ``--shared-palette``, ``--palette-out`` and ``--keep`` together and
+    read the palette file, before any work (every problem exits 2)."""
+    if palette_file is not None:
+        clash = next(
+            (
+                name
+                for name, used in (
+                    ("--shared-palette", shared),
+                    ("--palette-out", palette_out),
+                    ("--keep", keep),
+                    ("-k", k_given),
+                )
+                if used
+            ),
+            None,
+        )
+        if clash:
+            raise UsageError(f"--palette and {clash} cannot be combined: the palette file gives the colours")
+        return PalettePlan(source=palette_file, fixed=read_palette_file(palette_file).colors)
+    if palette_out is not None:
+        if palette_out == STDIO:
+            raise UsageError("--palette-out needs a file name (.gpl, .act, .hex, .txt or .json)")
+        from kmimg.palette.files import format_of  # ~10 ms of imports a plain quantize does without
+
+        format_of(palette_out)
+    kept = parse_keep_option(keep, k)
+    return PalettePlan(
+        source="shared" if shared or palette_out else "fitted", keep=kept, palette_out=palette_out
+    )
+
+
+def parse_keep_option(text: str | None, k: int) -> NDArray[np.uint8] | None:
+    """The ``--keep`` colours as ``(m, 3)`` RGB rows (a :class:`PaletteError` when one is not a
+    colour, a :class:`UsageError` when there are more than ``k``)."""
+    if text is None:
+        return None
+    from kmimg.palette.files import parse_keep
+
+    rows = parse_keep(text).colors[:, :3]
+    if len(rows) > k:
+        raise UsageError(f"--keep lists {len(rows)} colours, more than -k {k}")
+    return rows
+
+
+def read_palette_file(path: str) -> Palette:
+    """A palette file (any format of :mod:`kmimg.palette.files`, or an image whose colours are
+    the palette), read before any work: every problem is a :class:`PaletteError` (exit 2)."""
+    from kmimg.errors import InputError
+    from kmimg.io import load_image, read_source
+    from kmimg.palette.files import palette_from_pixels, parse_palette, png_palette
+
+    try:
+        raw = read_source(path)
+        if Path(path).suffix.lower() not in (".png", ".gif", ".bmp"):
+            return parse_palette(raw, source=path)
+        found = png_palette(raw, source=path) if raw.startswith(b"\x89PNG") else None
+        if found is not None:
+            return found
+        picture = load_image(path)
+        return palette_from_pixels(picture.rgb, picture.alpha, source=path)
+    except PaletteError:
+        raise
+    except InputError as exc:
+        raise PaletteError(f"{path}: {exc}") from None
+
+
+def palette_for(
+    plan: PalettePlan,
+    tasks: list[tuple[InputItem, str]],
+    options: QuantizeOptions,
+    *,
+    reporter: Reporter,
+    jobs: int | None,
+    scheduler: str | None = None,
+    max_pixels: int,
+    allow_truncated: bool,
+) -> NDArray[np.uint8] | None:
+    """The palette every task maps onto: the file's, the shared one (fitted now, from every
+    planned input, also those whose output is refused), or ``None`` (each image its own fit)."""
+    if not plan.shared:
+        return plan.fixed
+    if plan.palette_out is not None:
+        check_side_output(plan.palette_out, "--palette-out", tasks)
+    from kmimg.cli.palette import shared_palette
+
+    return shared_palette(
+        plan, [item for item, _ in tasks], k=options.k, seed=options.seed, space=options.space,
+        sample=options.sample, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
+        allow_truncated=allow_truncated,
+    )  # fmt: skip
