@@ -1399,6 +1399,71 @@ static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim,
     return count;
 }
 
+/* The work of one call of starts(): every start is independent (its own seeding scratch, its
+ * own slice of centers and distances), so starts run on separate threads without changing any
+ * result; worker v takes the starts v, v + workers, ... */
+typedef struct {
+    const double *f;
+    const float *x;
+    const double *w;
+    const int64_t *first;
+    const double *draw;
+    double *out;
+    float *dist;
+    Py_ssize_t n;
+    int dim;
+    Py_ssize_t t, k, count, passes;
+    double tol, relax, margin;
+    int threads;
+    Py_ssize_t workers;
+    int inner; /* threads of each start's Lloyd passes */
+} StartJob;
+
+typedef struct {
+    const StartJob *job;
+    Py_ssize_t index;
+    int failed;
+} StartWorker;
+
+/* One start: greedy k-means++ from first[s], Lloyd passes, and (several starts) each point's
+ * distance to its nearest centre for the caller to weigh. 0, or -1 when out of memory. */
+static int run_start(const StartJob *j, Py_ssize_t s, Seeding *seeding, int64_t *chosen, float *rows) {
+    Py_ssize_t n = j->n, k = j->k;
+    int dim = j->dim;
+    Py_ssize_t got = seeding_run(seeding, j->x, n, dim, j->w, j->first[s], j->draw + (size_t)s * (size_t)j->t * (size_t)(k - 1),
+                                 j->t, k, chosen);
+    double *c = j->out + (size_t)s * (size_t)k * (size_t)dim;
+    for (Py_ssize_t q = 0; q < k; q++) /* fewer distinct points than k: repeat (numpy.resize) */
+        memcpy(c + (size_t)q * (size_t)dim, j->f + (size_t)chosen[q % got] * (size_t)dim, sizeof(double) * (size_t)dim);
+    if (lloyd_passes(j->f, j->x, j->w, c, n, k, dim, j->passes, j->tol, j->relax, j->margin, j->inner, NULL) < 0) return -1;
+    if (j->count == 1) return 0; /* one start: nothing to weigh, distances left unwritten */
+    for (size_t v = 0; v < (size_t)k * (size_t)dim; v++) rows[v] = (float)c[v];
+    Centers sorted;
+    if (centers_init(&sorted, rows, k, dim) < 0) return -1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        j->dist[(size_t)s * (size_t)n + (size_t)i] = nearest_one(j->x + (size_t)i * (size_t)dim, &sorted, -1, 0).best;
+    centers_free(&sorted);
+    return 0;
+}
+
+static void *run_starts(void *arg) {
+    StartWorker *me = (StartWorker *)arg;
+    const StartJob *j = me->job;
+    Seeding seeding;
+    int64_t *chosen = (int64_t *)malloc(sizeof(int64_t) * (size_t)j->k);
+    float *rows = (float *)malloc(sizeof(float) * (size_t)j->k * (size_t)j->dim);
+    if (!chosen || !rows || seeding_init(&seeding, j->n, j->dim, j->k) < 0) {
+        me->failed = 1;
+    } else {
+        for (Py_ssize_t s = me->index; s < j->count && !me->failed; s += j->workers)
+            if (run_start(j, s, &seeding, chosen, rows) < 0) me->failed = 1;
+        seeding_free(&seeding);
+    }
+    free(chosen);
+    free(rows);
+    return NULL;
+}
+
 /* starts(features, points, n, dim, weights, firsts, draws, t, k, count, passes, tol, relax, margin,
  *        threads, centers, distances)
  * `count` fits from different starts on one point set, each greedy k-means++ (from firsts[s],
@@ -1441,38 +1506,33 @@ static PyObject *starts(PyObject *self, PyObject *args) {
             return NULL;
         }
     }
-    Seeding seeding;
-    int64_t *chosen = (int64_t *)malloc(sizeof(int64_t) * (size_t)k);
-    float *rows = (float *)malloc(sizeof(float) * (size_t)k * (size_t)dim);
-    int failed = !chosen || !rows || seeding_init(&seeding, n, dim, k) < 0;
-    if (!failed) {
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t s = 0; s < count && !failed; s++) {
-            Py_ssize_t got = seeding_run(&seeding, x, n, dim, w, first[s], draw + (size_t)s * (size_t)t * (size_t)(k - 1), t,
-                                         k, chosen);
-            double *c = out + (size_t)s * (size_t)k * (size_t)dim;
-            for (Py_ssize_t j = 0; j < k; j++) /* fewer distinct points than k: repeat (numpy.resize) */
-                memcpy(c + (size_t)j * (size_t)dim, f + (size_t)chosen[j % got] * (size_t)dim, sizeof(double) * (size_t)dim);
-            if (lloyd_passes(f, x, w, c, n, k, dim, passes, tol, relax, margin, threads, NULL) < 0) {
-                failed = 1;
-                break;
-            }
-            if (count == 1) continue; /* one start: nothing to weigh, distances left unwritten */
-            for (size_t v = 0; v < (size_t)k * (size_t)dim; v++) rows[v] = (float)c[v];
-            Centers sorted;
-            if (centers_init(&sorted, rows, k, dim) < 0) {
-                failed = 1;
-                break;
-            }
-            for (Py_ssize_t i = 0; i < n; i++)
-                dist[(size_t)s * (size_t)n + (size_t)i] = nearest_one(x + (size_t)i * (size_t)dim, &sorted, -1, 0).best;
-            centers_free(&sorted);
-        }
-        Py_END_ALLOW_THREADS
-        seeding_free(&seeding);
+    StartJob job = {f, x, w, first, draw, out, dist, n, dim, t, k, count, passes, tol, relax, margin, threads, 0, 1};
+    Py_ssize_t workers = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
+    if (workers > count) workers = count;
+    job.workers = workers;
+    job.inner = workers > 1 ? 1 : threads; /* the threads go to the starts, or into each start's passes */
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    StartWorker crew[MAX_THREADS];
+    for (Py_ssize_t v = 0; v < workers; v++) {
+        crew[v].job = &job;
+        crew[v].index = v;
+        crew[v].failed = 0;
     }
-    free(chosen);
-    free(rows);
+#ifndef _WIN32
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (Py_ssize_t v = 1; v < workers; v++) started[v] = pthread_create(&ids[v], NULL, run_starts, &crew[v]) == 0;
+    run_starts(&crew[0]);
+    for (Py_ssize_t v = 1; v < workers; v++) {
+        if (started[v]) pthread_join(ids[v], NULL);
+        else run_starts(&crew[v]); /* no thread to be had: do it here */
+    }
+#else
+    for (Py_ssize_t v = 0; v < workers; v++) run_starts(&crew[v]);
+#endif
+    for (Py_ssize_t v = 0; v < workers; v++) failed |= crew[v].failed;
+    Py_END_ALLOW_THREADS
     release(b, 7);
     if (failed) return PyErr_NoMemory();
     Py_RETURN_NONE;
