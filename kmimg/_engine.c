@@ -25,6 +25,26 @@
 #endif
 
 #define MAX_DIM 8
+#define MAX_THREADS 16
+
+/* fn(items + v * size) for v in [0, count): item 0 on the calling thread, the others on threads
+ * of their own (inline when no thread can be had). The items must be independent: the result is
+ * then the same whatever the count. */
+static void in_parallel(void *(*fn)(void *), void *items, size_t size, Py_ssize_t count) {
+    char *base = (char *)items;
+#ifndef _WIN32
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (Py_ssize_t v = 1; v < count; v++) started[v] = pthread_create(&ids[v], NULL, fn, base + (size_t)v * size) == 0;
+    if (count > 0) fn(base);
+    for (Py_ssize_t v = 1; v < count; v++) {
+        if (started[v]) pthread_join(ids[v], NULL);
+        else fn(base + (size_t)v * size); /* no thread to be had: do it here */
+    }
+#else
+    for (Py_ssize_t v = 0; v < count; v++) fn(base + (size_t)v * size);
+#endif
+}
 
 /* Centres sorted by their projection on one axis, for a pruned exact search.
  *
@@ -526,24 +546,29 @@ static void neighbours_free(Neighbours *nb) {
     free(nb->beyond);
 }
 
-/* 0, or -1 when out of memory. rows: the centres (m, dim) float32, in index order. */
-static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int dim) {
-    memset(nb, 0, sizeof(*nb));
-    nb->listed = m - 1 < NEIGHBOURS ? m - 1 : NEIGHBOURS;
-    size_t cells = (size_t)m * (size_t)(nb->listed > 0 ? nb->listed : 1);
-    nb->index = (int32_t *)malloc(sizeof(int32_t) * cells);
-    nb->dist = (double *)malloc(sizeof(double) * cells);
-    nb->beyond = (double *)malloc(sizeof(double) * (size_t)m);
+/* Rows [start, stop) of a neighbour list (each centre's row depends on the centres only). */
+typedef struct {
+    Neighbours *nb;
+    const float *rows;
+    Py_ssize_t m, start, stop;
+    int dim, failed;
+} NeighbourRows;
+
+static void *neighbour_rows(void *arg) {
+    NeighbourRows *r = (NeighbourRows *)arg;
+    Neighbours *nb = r->nb;
+    const float *rows = r->rows;
+    const Py_ssize_t m = r->m;
+    const int dim = r->dim;
     /* the listed + 1 nearest, kept sorted by (distance, index) as they are found: the first
      * `listed` are the list, the next one's distance is `beyond` (the nearest not listed) */
     Py_ssize_t keep = nb->listed + 1;
     Keyed *keyed = (Keyed *)malloc(sizeof(Keyed) * (size_t)keep);
-    if (!nb->index || !nb->dist || !nb->beyond || !keyed) {
-        free(keyed);
-        neighbours_free(nb);
-        return -1;
+    if (!keyed) {
+        r->failed = 1;
+        return NULL;
     }
-    for (Py_ssize_t a = 0; a < m; a++) {
+    for (Py_ssize_t a = r->start; a < r->stop; a++) {
         Py_ssize_t count = 0;
         for (Py_ssize_t j = 0; j < m; j++) {
             if (j == a) continue;
@@ -570,6 +595,41 @@ static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int 
         }
     }
     free(keyed);
+    return NULL;
+}
+
+/* Centres fewer than this are listed on one thread (m^2 distances: 128 centres ~0.3 ms). */
+#define MIN_LISTED_PIECE 64
+
+/* 0, or -1 when out of memory. rows: the centres (m, dim) float32, in index order; the rows
+ * are split between up to `threads` threads. */
+static int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int dim, int threads) {
+    memset(nb, 0, sizeof(*nb));
+    nb->listed = m - 1 < NEIGHBOURS ? m - 1 : NEIGHBOURS;
+    size_t cells = (size_t)m * (size_t)(nb->listed > 0 ? nb->listed : 1);
+    nb->index = (int32_t *)malloc(sizeof(int32_t) * cells);
+    nb->dist = (double *)malloc(sizeof(double) * cells);
+    nb->beyond = (double *)malloc(sizeof(double) * (size_t)m);
+    if (!nb->index || !nb->dist || !nb->beyond) {
+        neighbours_free(nb);
+        return -1;
+    }
+    Py_ssize_t count = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
+    if (count > m / MIN_LISTED_PIECE) count = m / MIN_LISTED_PIECE;
+    if (count < 1) count = 1;
+    NeighbourRows parts[MAX_THREADS];
+    Py_ssize_t step = (m + count - 1) / count;
+    for (Py_ssize_t v = 0; v < count; v++) {
+        Py_ssize_t start = v * step, stop = start + step < m ? start + step : m;
+        NeighbourRows part = {nb, rows, m, start, stop, dim, 0};
+        parts[v] = part;
+    }
+    in_parallel(neighbour_rows, parts, sizeof(NeighbourRows), count);
+    for (Py_ssize_t v = 0; v < count; v++)
+        if (parts[v].failed) {
+            neighbours_free(nb);
+            return -1;
+        }
     return 0;
 }
 
@@ -702,7 +762,6 @@ static Py_ssize_t refresh_range(const Centers *c, const float *rows, const float
 
 /* Points fewer than this are not split between threads. */
 #define MIN_PIECE 8192
-#define MAX_THREADS 16
 
 typedef struct {
     const Centers *c;
@@ -737,18 +796,7 @@ static void refresh_all(const Centers *c, const float *rows, const float *x, int
         Piece piece = {c, rows, x, lab, up, low, moved, margin, start, stop};
         pieces[t] = piece;
     }
-#ifndef _WIN32
-    pthread_t ids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (Py_ssize_t t = 1; t < count; t++) started[t] = pthread_create(&ids[t], NULL, run_piece, &pieces[t]) == 0;
-    run_piece(&pieces[0]);
-    for (Py_ssize_t t = 1; t < count; t++) {
-        if (started[t]) pthread_join(ids[t], NULL);
-        else run_piece(&pieces[t]); /* no thread to be had: do it here */
-    }
-#else
-    for (Py_ssize_t t = 0; t < count; t++) run_piece(&pieces[t]);
-#endif
+    in_parallel(run_piece, pieces, sizeof(Piece), count);
 }
 
 /* The `count` points that cost most (weight x squared distance to their nearest centre), most
@@ -888,7 +936,7 @@ static Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w,
         Neighbours nb;
         int listed = 0;
         if (pass > 0) {
-            if (m > 8 && neighbours_init(&nb, s.c32, m, dim) == 0) {
+            if (m > 8 && neighbours_init(&nb, s.c32, m, dim, threads) == 0) {
                 moved.neighbours = &nb;
                 listed = 1;
                 neighbour_moves(&nb, s.move, m, s.half, s.near_move);
@@ -1050,7 +1098,7 @@ static PyObject *settle(PyObject *self, PyObject *args) {
         for (Py_ssize_t j = 0; j < m; j++) largest = move[j] > largest ? move[j] : largest;
         Moves moved = moves_of(move, m, largest);
         Neighbours nb;
-        int listed = m > 8 && neighbours_init(&nb, rows, m, dim) == 0;
+        int listed = m > 8 && neighbours_init(&nb, rows, m, dim, threads) == 0;
         if (listed) {
             neighbour_moves(&nb, move, m, half, near_move);
             moved.neighbours = &nb;
@@ -1519,18 +1567,7 @@ static PyObject *starts(PyObject *self, PyObject *args) {
         crew[v].index = v;
         crew[v].failed = 0;
     }
-#ifndef _WIN32
-    pthread_t ids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (Py_ssize_t v = 1; v < workers; v++) started[v] = pthread_create(&ids[v], NULL, run_starts, &crew[v]) == 0;
-    run_starts(&crew[0]);
-    for (Py_ssize_t v = 1; v < workers; v++) {
-        if (started[v]) pthread_join(ids[v], NULL);
-        else run_starts(&crew[v]); /* no thread to be had: do it here */
-    }
-#else
-    for (Py_ssize_t v = 0; v < workers; v++) run_starts(&crew[v]);
-#endif
+    in_parallel(run_starts, crew, sizeof(StartWorker), workers);
     for (Py_ssize_t v = 0; v < workers; v++) failed |= crew[v].failed;
     Py_END_ALLOW_THREADS
     release(b, 7);
