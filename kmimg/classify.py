@@ -37,12 +37,13 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg.errors import InputError
 from kmimg.notes import ignoring
 from kmimg.options import FeatureOptions as FeatureOptions
@@ -157,7 +158,7 @@ def feature_image(vector: NDArray[np.float64], options: FeatureOptions) -> NDArr
 # ----------------------------------------------------------------------------- clustering
 
 
-@dataclass(frozen=True)
+@frozen
 class Clustering:
     """Result of :func:`cluster_features` for ``n`` images and ``k`` clusters.
 
@@ -399,7 +400,7 @@ def _size_order(labels: NDArray[np.intp], k: int) -> NDArray[np.intp]:
 # ----------------------------------------------------------------------------- evaluation
 
 
-@dataclass(frozen=True)
+@frozen
 class Evaluation:
     """Clusters against known labels (only images with a label count).
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from kmimg import _engine
+from kmimg._records import frozen
 from kmimg._threads import engine_threads, ordered_map, pieces
 from kmimg.colorspace import LUMA_WEIGHTS, lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
 from kmimg.options import DEFAULT_SAMPLE
@@ -46,7 +46,7 @@ _LUMA = np.array(LUMA_WEIGHTS)  # the weights of metrics.luma
 _LUMA_UNIT = _LUMA / np.sqrt(_LUMA @ _LUMA)
 
 
-@dataclass(frozen=True)
+@frozen
 class FitSchedule:
     """How much work :func:`fit_palette` does, by image and palette size: every tuning figure
     of the fit in one place, passed in rather than patched (tests and benchmarks vary it).
@@ -202,7 +202,7 @@ def uniforms(seed: int, stream: int, count: int) -> NDArray[np.float64]:
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class ColorTable:
     """Distinct colours of an image's visible pixels with their pixel counts.
 
@@ -289,7 +289,7 @@ def _table_by_bincount(keys: NDArray[np.uint32]) -> ColorTable:
     return ColorTable(colors=unpack_colors(unique, 3), counts=counts, spread=spread)
 
 
-@dataclass(frozen=True)
+@frozen
 class FittedPalette:
     """Result of :func:`fit_palette`.
 
@@ -351,7 +351,7 @@ def fit_palette(
     return _finish(palette, labels, counts)
 
 
-@dataclass(frozen=True)
+@frozen
 class _FeatureSpace:
     """Colours to clustering features and back: ``space``'s features, in RGB optionally with
     each colour channel raised to ``gamma`` (on a 0-255 scale: below 1 spreads dark tones
@@ -447,7 +447,7 @@ def _rounded_passes(
     return palette, nearest
 
 
-@dataclass(frozen=True)
+@frozen
 class _Assignment:
     """Each point's centre (``labels``) with Hamerly's bounds, in feature units: ``up`` >= the
     distance to its centre, ``low`` <= the distance to any other; ``moved``, when given, how far

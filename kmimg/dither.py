@@ -20,11 +20,11 @@ the diffusion. Deterministic: one serial pass, the same for any number of thread
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg.colorspace import LUMA_WEIGHTS
 from kmimg.options import DEFAULT_DITHER_LEVEL
 
@@ -42,7 +42,7 @@ MIN_ERR2 = 2.0 * (255.0 / 256.0) ** 2
 OVERSHOOT = 0.1
 
 
-@dataclass(frozen=True)
+@frozen
 class Kernel:
     """Everything the diffusion loop reads besides the pixels and the palette: the working
     space's ``matrix`` (sRGB values to working coordinates), the share of the error applied,

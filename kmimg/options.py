@@ -13,9 +13,9 @@ once, in their command's module under :mod:`kmimg.cli`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import ClassVar
 
+from kmimg._records import frozen
 from kmimg.types import ColorSpace, FeatureKind
 
 #: Largest width x height of an input (``--max-pixels``), checked from the header.
@@ -28,7 +28,7 @@ DEFAULT_SAMPLE = 250_000
 DEFAULT_DITHER_LEVEL = 1.0
 
 
-@dataclass(frozen=True)
+@frozen
 class QuantizeOptions:
     """Options of one quantization (``kmimg quantize``, and every k of ``compress-report``)."""
 
@@ -59,7 +59,7 @@ class QuantizeOptions:
 BACKGROUND_RULES = ("auto", "dark", "light")
 
 
-@dataclass(frozen=True)
+@frozen
 class SegmentOptions:
     """Options of one segmentation (``kmimg segment``; see :mod:`kmimg.segment`).
 
@@ -121,7 +121,7 @@ def parse_background(text: str, k: int) -> str | tuple[int, ...]:
     return indices
 
 
-@dataclass(frozen=True)
+@frozen
 class FeatureOptions:
     """How ``kmimg classify`` turns an image into a feature vector (see :mod:`kmimg.classify`)."""
 
@@ -171,7 +171,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-@dataclass(frozen=True)
+@frozen
 class GroupOptions:
     """How ``kmimg classify`` clusters the feature vectors (see :func:`kmimg.classify.cluster_features`)."""
 

@@ -12,11 +12,12 @@ clustered together with the colour. Dithering (:mod:`kmimg.dither`, ``options.di
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg.cluster import (
     ColorTable,
     FittedPalette,
@@ -33,7 +34,7 @@ MIN_K = QuantizeOptions.MIN_K
 MAX_K = QuantizeOptions.MAX_K
 
 
-@dataclass(frozen=True)
+@frozen
 class Analysis:
     """What quantizing an image at any k starts from: pixels, visibility, colour histogram."""
 
@@ -48,7 +49,7 @@ class Analysis:
         return len(self.table.colors)
 
 
-@dataclass(frozen=True)
+@frozen
 class Quality:
     """How close a quantized image is to its input: PSNR in dB (``inf`` when lossless), mean
     SSIM of the luma, mean CIEDE2000 of the visible pixels."""
@@ -58,7 +59,7 @@ class Quality:
     delta_e: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Quantized:
     """A quantized image.
 

@@ -30,13 +30,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg.options import DEFAULT_KS, DEFAULT_TARGET_PSNR, QuantizeOptions
 from kmimg.types import ColorSpace
 
@@ -52,7 +53,7 @@ class Metric(str, Enum):
     DELTA_E = "delta_e2000"
 
 
-@dataclass(frozen=True)
+@frozen
 class Target:
     """A quality threshold: PSNR and SSIM must be at least ``value``, ΔE2000 at most ``value``."""
 
@@ -90,7 +91,7 @@ class Target:
 DEFAULT_TARGET = Target(Metric.PSNR, DEFAULT_TARGET_PSNR)
 
 
-@dataclass(frozen=True)
+@frozen
 class DitheredResult:
     """One k's PNG mapped with dithering onto the same palette: its size (``bytes_vs_plain`` is
     ``png_bytes`` over the undithered PNG's) and quality, and the seconds the dithering, its
@@ -107,7 +108,7 @@ class DitheredResult:
     seconds: float
 
 
-@dataclass(frozen=True)
+@frozen
 class KResult:
     """Measures of one image quantized at one k. ``psnr`` is ``inf`` for a lossless result."""
 
@@ -133,7 +134,7 @@ class KResult:
         return self.delta_e
 
 
-@dataclass(frozen=True)
+@frozen
 class CompressReport:
     """The k sweep of one image.
 
@@ -259,7 +260,7 @@ def compress_report(
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Sizes:
     """What every k's PNG is compared with: the pixel count, the input file, a truecolour PNG."""
 
@@ -352,7 +353,7 @@ def human_bytes(count: int) -> str:
     return f"{value / 1000.0:.1f} GB"
 
 
-@dataclass(frozen=True)
+@frozen
 class Aggregate:
     """Totals over several reports at their recommended k.
 

@@ -36,11 +36,12 @@ clusters are fitted on the visible pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg._threads import ordered_map, pieces
 from kmimg.cluster import nearest_center, weighted_kmeans
 from kmimg.colorspace import rgb_to_lab, unpack_colors
@@ -79,7 +80,7 @@ CONTOUR_COLORS: tuple[tuple[int, int, int], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class BoundingBox:
     """Smallest axis-aligned box holding a cluster's pixels (x, y of the top-left pixel)."""
 
@@ -89,7 +90,7 @@ class BoundingBox:
     height: int
 
 
-@dataclass(frozen=True)
+@frozen
 class ClusterStats:
     """What the JSON says about one cluster (``index`` is its label value)."""
 
@@ -106,7 +107,7 @@ class ClusterStats:
     transparent: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class Segmentation:
     """A segmented image.
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from kmimg.io.files import OutputFile
 
 from kmimg import _gc
+from kmimg._records import frozen
 from kmimg.cli.frame import Reporter
 from kmimg.cli.paths import STDIO, display_name
 from kmimg.errors import KmimgError, UsageError
@@ -41,7 +42,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass(frozen=True)
+@frozen
 class Failure:
     """An input that could not be processed, and why (one line)."""
 
@@ -50,7 +51,7 @@ class Failure:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Produced(Generic[R]):
     """What a work function hands back: its typed result and the files it made, still in memory
     (the writer stage of the batch room puts them in place; a work function may also return a

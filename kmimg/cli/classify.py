@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from kmimg._records import frozen
 from kmimg.cli import _options as opt
 from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
 from kmimg.cli.documents import classify_csv, classify_document, write_document, write_json
@@ -42,7 +43,7 @@ FEATURES = FeatureOptions()
 GROUPS = GroupOptions()
 
 
-@dataclass(frozen=True)
+@frozen
 class FeatureTask:
     """One input whose feature vector to compute (in a worker process)."""
 
@@ -55,7 +56,7 @@ class FeatureTask:
     data: bytes | None = field(default=None, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class FeatureRecord:
     """One input's feature vector."""
 
@@ -257,7 +258,7 @@ def classify_command(
         finish(outcome)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Outputs:
     """Where classify writes: CSV and JSON documents, the montage, the cluster folders."""
 
@@ -269,7 +270,7 @@ class _Outputs:
     force: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class _Found:
     """What the run found: the features read, their clusters and, with labels, the evaluation."""
 

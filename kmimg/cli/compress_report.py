@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from kmimg._records import frozen
 from kmimg.cli import _options as opt
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
 from kmimg.cli.batch import Outcome, Produced, run_batch, scheduler_address
@@ -49,7 +50,7 @@ DEFAULT_KS_TEXT = ",".join(map(str, DEFAULT_KS))
 SHEET_SUFFIX = "-sheet.png"
 
 
-@dataclass(frozen=True)
+@frozen
 class ReportTask:
     """One image to sweep and where its optional outputs go."""
 
@@ -76,7 +77,7 @@ class ReportTask:
         return display_name(self.source)
 
 
-@dataclass(frozen=True)
+@frozen
 class ReportRecord:
     """The outcome of one image: its report (PNG bytes dropped) and what was written."""
 
@@ -378,7 +379,7 @@ def _warn_unmet(reporter: Reporter, records: list[ReportRecord], *, best_request
 # ----------------------------------------------------------------------------- documents
 
 
-@dataclass(frozen=True)
+@frozen
 class _Settings:
     """The settings of the whole run, for the documents."""
 

@@ -5,12 +5,12 @@ Checking quantize's palette options and reading palette files is :mod:`kmimg.cli
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from kmimg._records import frozen
 from kmimg.cli import _options as opt
 from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
 from kmimg.cli.documents import palette_document, write_json
@@ -37,7 +37,7 @@ Weight = Annotated[
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class HistogramTask:
     """One input whose colour histogram goes into a shared palette."""
 
@@ -48,7 +48,7 @@ class HistogramTask:
     data: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class PaletteRun:
     """What ``kmimg palette`` made, for its JSON document: the palette, each entry's share of the
     (weighted) pixels, the kept colours, the inputs, and the options that shaped it."""
@@ -66,7 +66,7 @@ class PaletteRun:
     failures: list[Failure]
 
 
-@dataclass(frozen=True)
+@frozen
 class Measured:
     """An input's colour histogram, as a worker sends it back."""
 

@@ -5,12 +5,12 @@ import them (issue 11: their dataclasses and options cost ~5 ms of every start-u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from kmimg._records import frozen
 from kmimg.cli.paths import STDIO, InputItem, check_side_output
 from kmimg.errors import PaletteError, UsageError
 
@@ -33,7 +33,7 @@ Keep = Annotated[
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class PalettePlan:
     """Where ``kmimg quantize`` takes its palette from: fitted per image (``fitted``), fitted
     once across the inputs (``shared``), or a file (its path); decided before any work."""

@@ -9,9 +9,9 @@ import contextlib
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from kmimg._records import frozen
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
 
@@ -26,7 +26,7 @@ STDIO = "-"
 NAME_MAX = 255
 
 
-@dataclass(frozen=True)
+@frozen
 class InputItem:
     """One input: ``source`` is a path or ``-``; ``relative`` is its path below the folder it
     was found in (for mirroring into ``--out-dir``), or its bare name."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from kmimg._records import frozen
 from kmimg.cli import _options as opt
 from kmimg.cli import palette_plan as palette_cli
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 DEFAULTS = QuantizeOptions()
 
 
-@dataclass(frozen=True)
+@frozen
 class QuantizeTask:
     """One input to quantize and where its PNG goes (``-`` for stdout)."""
 
@@ -63,7 +64,7 @@ class QuantizeTask:
         return len(self.palette)
 
 
-@dataclass(frozen=True)
+@frozen
 class QuantizedFile:
     """What a worker hands back for one written PNG: enough for its JSON record and its row in
     the summary table (the pixels stay in the worker)."""

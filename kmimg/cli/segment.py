@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kmimg._records import frozen
 from kmimg.cli import _options as opt
 from kmimg.cli.batch import Produced, run_batch, without_data
 from kmimg.cli.documents import segment_document, write_json
@@ -42,7 +43,7 @@ FLAT_COMPRESS_LEVEL = 6
 PHOTO_COMPRESS_LEVEL = 1
 
 
-@dataclass(frozen=True)
+@frozen
 class SegmentTask:
     """One input to segment and where each of its outputs goes."""
 
@@ -59,7 +60,7 @@ class SegmentTask:
     data: bytes | None = field(default=None, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class SegmentedFile:
     """What a worker hands back for one segmented input: enough for its JSON record and its row
     in the summary table (the label map stays in the worker)."""

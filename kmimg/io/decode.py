@@ -15,7 +15,6 @@ import struct
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -23,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from kmimg._records import frozen
 from kmimg.errors import InputError, LimitError
 from kmimg.io.png import PngFacts, check_pixels, inspect_png
 from kmimg.notes import Note, collecting, warn
@@ -37,7 +37,7 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 STDIO = "-"
 
 
-@dataclass(frozen=True)
+@frozen
 class Picture:
     """A decoded image: 8-bit sRGB pixels plus an optional alpha plane.
 

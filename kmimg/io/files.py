@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kmimg._records import frozen
 from kmimg.errors import InputError, OutputError
 
 #: The target name of standard output.
@@ -80,7 +81,7 @@ def _create_temporary(folder: Path, prefix: str) -> tuple[int, str]:
             continue
 
 
-@dataclass(frozen=True)
+@frozen
 class _Pending:
     """A complete temporary file waiting for its group's commit to be renamed to ``target``."""
 
@@ -234,7 +235,7 @@ def _umask() -> int:
     return mask
 
 
-@dataclass(frozen=True)
+@frozen
 class OutputFile:
     """An output made in memory by work that never touches the file system (it may have run
     on another machine), for :func:`write_outputs` to put in place.

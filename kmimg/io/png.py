@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg._threads import ordered_map
 from kmimg.errors import InputError, LimitError
 
@@ -35,7 +35,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 
 
-@dataclass(frozen=True)
+@frozen
 class PngFacts:
     """What the chunk walk learnt: IHDR fields, and damage found after a valid header."""
 

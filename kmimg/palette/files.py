@@ -26,13 +26,13 @@ import json
 import re
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg.errors import PaletteError
 
 #: A PNG palette holds at most this many entries.
@@ -56,7 +56,7 @@ _EXTENSIONS |= {".txt": PaletteFormat.HEX, ".json": PaletteFormat.JSON}
 EXTENSIONS = tuple(_EXTENSIONS)
 
 
-@dataclass(frozen=True)
+@frozen
 class Palette:
     """An ordered list of colours: ``colors`` ``(m, 4)`` RGBA uint8, ``1 <= m <= 256``;
     ``names`` one name per colour (``""`` when unnamed) or empty; ``title`` the palette's name."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg.cluster import ColorTable, FittedPalette, fit_palette, fit_palette_keeping
 from kmimg.colorspace import pack_colors, unpack_colors
 from kmimg.options import DEFAULT_SAMPLE
@@ -30,7 +31,7 @@ from kmimg.types import ColorSpace, PaletteWeight
 IMAGE_WEIGHT = 1 << 30
 
 
-@dataclass(frozen=True)
+@frozen
 class Histogram:
     """One image's visible colours: ``keys`` packed RGBA (:func:`kmimg.colorspace.pack_colors`,
     alpha 255 for opaque images) in ascending order, ``counts`` their pixels; ``hidden`` the

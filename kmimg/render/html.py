@@ -14,9 +14,9 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 
+from kmimg._records import frozen
 from kmimg.report import Aggregate, CompressReport, DitheredResult, KResult, Metric, dither_note, human_bytes
 from kmimg.types import psnr_text
 
@@ -48,7 +48,7 @@ img.sheet { max-width: 100%; height: auto; border: 1px solid #ddd; }
 """
 
 
-@dataclass(frozen=True)
+@frozen
 class HtmlEntry:
     """One image of the page: its name, format, report and contact sheet PNG (if any)."""
 
@@ -274,7 +274,7 @@ def quality_chart(report: CompressReport) -> str:
     return "".join(parts)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Plot:
     """The chart's plotting area: quality ``low``..``high`` upwards, 0..``x_high`` bytes across."""
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg.options import MONTAGE_MIN_THUMB, MONTAGE_THUMB
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ _FRAME = (200, 40, 40)
 EMPTY_FRAME = (190, 190, 190)
 
 
-@dataclass(frozen=True)
+@frozen
 class ClusterRow:
     """One cluster in a montage: its centre as an RGB image (``None`` for an empty cluster,
     drawn as an empty frame), member images, caption lines."""

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kmimg._records import frozen
 from kmimg.options import SHEET_MIN_THUMB, SHEET_THUMB
 from kmimg.render.montage import caption_font, fit_tile
 
@@ -38,7 +38,7 @@ _HIGHLIGHT = (0, 128, 64)
 _CHECKER = (204, 204, 204)
 
 
-@dataclass(frozen=True)
+@frozen
 class Tile:
     """One cell of a sheet: an image (optional alpha), caption lines, and whether to mark it."""
 
