@@ -1289,8 +1289,8 @@ static PyObject *grid_cells(PyObject *self, PyObject *args) {
 typedef struct {
     double *near, *cum, *gain;
     int64_t *next, *head, *chosen;
-    Keyed *moved;
-    float *rows; /* the chosen centres, (k, dim) */
+    Keyed *moved, *spare; /* spare: the merge sort's other half */
+    float *rows;          /* the chosen centres, (k, dim) */
 } Seeding;
 
 static void seeding_free(Seeding *s) {
@@ -1301,6 +1301,7 @@ static void seeding_free(Seeding *s) {
     free(s->head);
     free(s->chosen);
     free(s->moved);
+    free(s->spare);
     free(s->rows);
 }
 
@@ -1315,8 +1316,9 @@ static int seeding_init(Seeding *s, Py_ssize_t n, int dim, Py_ssize_t k) {
     s->head = (int64_t *)malloc(sizeof(int64_t) * kk);
     s->chosen = (int64_t *)malloc(sizeof(int64_t) * kk);
     s->moved = (Keyed *)malloc(sizeof(Keyed) * nn);
+    s->spare = (Keyed *)malloc(sizeof(Keyed) * nn);
     s->rows = (float *)malloc(sizeof(float) * kk * (size_t)dim);
-    if (!s->near || !s->cum || !s->gain || !s->next || !s->head || !s->chosen || !s->moved || !s->rows) {
+    if (!s->near || !s->cum || !s->gain || !s->next || !s->head || !s->chosen || !s->moved || !s->spare || !s->rows) {
         seeding_free(s);
         return -1;
     }
@@ -1361,17 +1363,46 @@ static Py_ssize_t kpp_choose(Seeding *s, const float *x, int dim, const double *
     return best;
 }
 
-/* by distance, farthest first, then by index */
-static int farthest_first(const void *a, const void *b) {
-    const Keyed *p = (const Keyed *)a, *q = (const Keyed *)b;
-    if (p->key > q->key) return -1;
-    if (p->key < q->key) return 1;
-    return (p->index > q->index) - (p->index < q->index);
+/* by distance, farthest first, then by index (a total order: the indices differ) */
+static inline int farther(const Keyed *p, const Keyed *q) {
+    return p->key > q->key || (p->key == q->key && p->index < q->index);
+}
+
+#define SORT_RUN 16
+
+/* Sort a[0..count) farthest first: insertion-sorted runs, then bottom-up merges through
+ * `spare` (count items). The order is total, so the result is qsort's; the comparison is
+ * inlined, about a fifth of the seeding's time with qsort's callback (2026-12-03). */
+static void sort_farthest_first(Keyed *a, Keyed *spare, Py_ssize_t count) {
+    for (Py_ssize_t lo = 0; lo < count; lo += SORT_RUN) {
+        Py_ssize_t hi = lo + SORT_RUN < count ? lo + SORT_RUN : count;
+        for (Py_ssize_t i = lo + 1; i < hi; i++) {
+            Keyed item = a[i];
+            Py_ssize_t j = i;
+            for (; j > lo && farther(&item, &a[j - 1]); j--) a[j] = a[j - 1];
+            a[j] = item;
+        }
+    }
+    Keyed *from = a, *to = spare;
+    for (Py_ssize_t width = SORT_RUN; width < count; width *= 2) {
+        for (Py_ssize_t lo = 0; lo < count; lo += 2 * width) {
+            Py_ssize_t mid = lo + width < count ? lo + width : count;
+            Py_ssize_t hi = lo + 2 * width < count ? lo + 2 * width : count;
+            Py_ssize_t i = lo, j = mid, out = lo;
+            while (i < mid && j < hi) to[out++] = farther(&from[j], &from[i]) ? from[j++] : from[i++];
+            while (i < mid) to[out++] = from[i++];
+            while (j < hi) to[out++] = from[j++];
+        }
+        Keyed *swap = from;
+        from = to;
+        to = swap;
+    }
+    if (from != a) memcpy(a, from, sizeof(Keyed) * (size_t)count);
 }
 
 /* Link the `count` points of s->moved (sorted) into the list of centre `a`. */
 static void kpp_link(Seeding *s, Py_ssize_t a, Py_ssize_t count) {
-    qsort(s->moved, (size_t)count, sizeof(Keyed), farthest_first);
+    sort_farthest_first(s->moved, s->spare, count);
     s->head[a] = count ? s->moved[0].index : -1;
     for (Py_ssize_t r = 0; r < count; r++) s->next[s->moved[r].index] = r + 1 < count ? s->moved[r + 1].index : -1;
 }
