@@ -1,4 +1,5 @@
-/* kmimg._png: PNG row filtering for kmimg's truecolour and grey PNG writer (kmimg/io/png.py).
+/* kmimg._png: PNG row filtering for kmimg's truecolour and grey PNG writer, and the reverse
+ * for its reader of plain 8-bit PNGs (kmimg/io/png.py).
  *
  * filter_rows(source, height, row_bytes, bpp, out, start, stop) writes rows start..stop-1 of
  * `source` (height x row_bytes bytes, `bpp` bytes per pixel) into `out` (height x
@@ -8,11 +9,16 @@
  *
  * A row depends only on itself and the row above in `source`, so disjoint row ranges may run
  * on separate threads (the GIL is released) and the bytes never depend on how they are split.
+ *
+ * unfilter_rows(data, height, row_bytes, bpp, out) -> 0, or the 1-based number of the first row
+ * whose filter type is not 0-4: the inverse, from inflated PNG data (height x (row_bytes + 1)
+ * bytes) to the pixel rows (height x row_bytes bytes).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static inline int paeth(int a, int b, int c) {
     int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
@@ -106,11 +112,76 @@ static PyObject *filter_rows(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Row x from its filtered bytes f (type `type`) and the row above b (all zero for the first
+ * row); 0, or -1 for an unknown type. */
+static int unfilter_row(int type, const uint8_t *f, const uint8_t *b, Py_ssize_t n, int bpp, uint8_t *x) {
+    Py_ssize_t head = n < bpp ? n : bpp;
+    switch (type) {
+    case 0:
+        memcpy(x, f, (size_t)n);
+        break;
+    case 1:
+        for (Py_ssize_t i = 0; i < head; i++) x[i] = f[i];
+        for (Py_ssize_t i = bpp; i < n; i++) x[i] = (uint8_t)(f[i] + x[i - bpp]);
+        break;
+    case 2:
+        for (Py_ssize_t i = 0; i < n; i++) x[i] = (uint8_t)(f[i] + b[i]);
+        break;
+    case 3:
+        for (Py_ssize_t i = 0; i < head; i++) x[i] = (uint8_t)(f[i] + (b[i] >> 1));
+        for (Py_ssize_t i = bpp; i < n; i++) x[i] = (uint8_t)(f[i] + ((x[i - bpp] + b[i]) >> 1));
+        break;
+    case 4:
+        for (Py_ssize_t i = 0; i < head; i++) x[i] = (uint8_t)(f[i] + b[i]); /* paeth(0, b, 0) = b */
+        for (Py_ssize_t i = bpp; i < n; i++) x[i] = (uint8_t)(f[i] + paeth(x[i - bpp], b[i], b[i - bpp]));
+        break;
+    default:
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *unfilter_rows(PyObject *self, PyObject *args) {
+    Py_buffer data, out;
+    Py_ssize_t height, row_bytes;
+    int bpp;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nniw*", &data, &height, &row_bytes, &bpp, &out)) return NULL;
+    if (height < 0 || row_bytes < 0 || bpp < 1 || bpp > 8 || data.len != height * (row_bytes + 1) ||
+        out.len != height * row_bytes) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "unfilter_rows: buffer sizes do not match the image");
+        return NULL;
+    }
+    const uint8_t *src = (const uint8_t *)data.buf;
+    uint8_t *dst = (uint8_t *)out.buf;
+    uint8_t *zero = (uint8_t *)calloc((size_t)row_bytes + 1, 1);
+    if (!zero) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&out);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t bad = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t y = 0; y < height && !bad; y++) {
+        const uint8_t *row = src + y * (row_bytes + 1);
+        uint8_t *x = dst + y * row_bytes;
+        if (unfilter_row(row[0], row + 1, y ? x - row_bytes : zero, row_bytes, bpp, x) < 0) bad = y + 1;
+    }
+    Py_END_ALLOW_THREADS;
+    free(zero);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    return PyLong_FromSsize_t(bad);
+}
+
 static PyMethodDef methods[] = {
     {"filter_rows", filter_rows, METH_VARARGS, "Filter PNG rows (libpng's minimum-sum heuristic)."},
+    {"unfilter_rows", unfilter_rows, METH_VARARGS, "Undo PNG row filters (8-bit samples)."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "kmimg._png", "PNG row filtering.", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "kmimg._png", "PNG row filtering and unfiltering.", -1, methods};
 
 PyMODINIT_FUNC PyInit__png(void) { return PyModule_Create(&module); }

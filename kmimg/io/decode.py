@@ -20,16 +20,15 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from kmimg._records import frozen
 from kmimg.errors import InputError, LimitError
-from kmimg.io.png import PngFacts, check_pixels, inspect_png
+from kmimg.io.png import PngFacts, check_pixels, inspect_png, read_plain_png
 from kmimg.notes import Note, collecting, warn
 from kmimg.options import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
-    from PIL import ImageCms
+    from PIL import Image, ImageCms
 
 #: Decoders kmimg opens; anything else is refused even if Pillow could read it.
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
@@ -132,6 +131,10 @@ def load_image(
     notes: list[str] = []
     png = inspect_png(raw, max_pixels) if kind == "PNG" else None
     damage = png.damage if png is not None else None
+    plain = read_plain_png(raw) if png is not None and damage is None else None
+    if plain is not None:  # Pillow's pixels, without Pillow (see read_plain_png)
+        rgb, alpha = _plain_to_rgb_alpha(plain)
+        return Picture(rgb=rgb, alpha=alpha, source=str(source), format="PNG", byte_size=len(raw))
     with collecting() as caught:  # Pillow's warnings, this thread's only (kmimg.notes)
         try:
             if damage is not None:
@@ -193,6 +196,8 @@ def _not_an_image(raw: bytes) -> str:
 def _decode(
     raw: bytes, kind: str, max_pixels: int, *, png: PngFacts | None, lenient: bool
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str]:
+    from PIL import ImageOps
+
     try:
         with _pillow_settings(lenient=lenient), _opened(raw, kind, max_pixels) as image:
             image_format = str(image.format)
@@ -315,7 +320,7 @@ def _is_identity(transform: ImageCms.ImageCmsTransform, mode: str) -> bool:
     """Whether an RGB profile's transform to sRGB moves no colour of a 16-level grid (4,096
     colours) by more than one level: the profile is sRGB (or as good as), and applying it
     to every pixel (~0.15 s for 12 megapixels) would only add LittleCMS's rounding noise."""
-    from PIL import ImageCms
+    from PIL import Image, ImageCms
 
     grid = np.stack(np.meshgrid(_PROBE_LEVELS, _PROBE_LEVELS, _PROBE_LEVELS, indexing="ij"), axis=-1)
     probe = grid.reshape(64, 64, 3)
@@ -338,6 +343,8 @@ def _pillow_settings(*, lenient: bool) -> Iterator[None]:
     caller's ``max_pixels`` from the header instead (Pillow would refuse above twice its fixed
     limit, whatever ``--max-pixels`` says).
     """
+    from PIL import Image, ImageFile
+
     with _PILLOW_LOCK:
         saved = ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
         ImageFile.LOAD_TRUNCATED_IMAGES = lenient
@@ -351,6 +358,8 @@ def _pillow_settings(*, lenient: bool) -> Iterator[None]:
 @contextlib.contextmanager
 def _opened(raw: bytes, kind: str, max_pixels: int) -> Iterator[Image.Image]:
     """Open (header only), check the size, then decode the first frame."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         image = Image.open(io.BytesIO(raw), formats=(kind,))
     except UnidentifiedImageError:
@@ -387,6 +396,10 @@ def _reason(exc: BaseException) -> str:
 
 def _warning_lines(caught: list[Note]) -> list[str]:
     # Pillow's bomb warning: the pixel limit is kmimg's own (--max-pixels), checked before decoding.
+    if not caught:
+        return []
+    from PIL import Image
+
     return [text for text, category in caught if not issubclass(category, Image.DecompressionBombWarning)]
 
 
@@ -420,6 +433,17 @@ def _to_rgb_alpha(
     if not has_alpha:
         return np.ascontiguousarray(pixels), None
     return _finish(np.ascontiguousarray(pixels[..., :3]), np.ascontiguousarray(pixels[..., 3]))
+
+
+def _plain_to_rgb_alpha(pixels: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
+    """:func:`_to_rgb_alpha`'s result for the pixels of a plain PNG (grey, grey + alpha, RGB
+    or RGBA, as :func:`~kmimg.io.png.read_plain_png` returns them)."""
+    channels = pixels.shape[2]
+    if channels == 3:
+        return pixels, None
+    colour = pixels[..., :3] if channels == 4 else _grey_to_rgb(pixels[..., 0])
+    alpha = np.ascontiguousarray(pixels[..., channels - 1]) if channels in (2, 4) else None
+    return _finish(np.ascontiguousarray(colour), alpha)
 
 
 def _has_alpha(image: Image.Image) -> bool:
