@@ -80,6 +80,13 @@ static void filter_row(const uint8_t *x, const uint8_t *b, Py_ssize_t n, int bpp
     apply(best, x, b, n, bpp, out + 1);
 }
 
+/* Release both buffers of a call and return `result` (NULL with the error set, or a value). */
+static PyObject *released(Py_buffer *first, Py_buffer *second, PyObject *result) {
+    PyBuffer_Release(first);
+    PyBuffer_Release(second);
+    return result;
+}
+
 static PyObject *filter_rows(PyObject *self, PyObject *args) {
     Py_buffer source, out;
     Py_ssize_t height, row_bytes, start, stop;
@@ -90,19 +97,13 @@ static PyObject *filter_rows(PyObject *self, PyObject *args) {
     int bad = height < 0 || row_bytes < 0 || bpp < 1 || bpp > 8 || start < 0 || stop > height || start > stop ||
               source.len != height * row_bytes || out.len != height * (row_bytes + 1);
     if (bad) {
-        PyBuffer_Release(&source);
-        PyBuffer_Release(&out);
         PyErr_SetString(PyExc_ValueError, "filter_rows: buffer sizes do not match the image");
-        return NULL;
+        return released(&source, &out, NULL);
     }
     const uint8_t *src = (const uint8_t *)source.buf;
     uint8_t *dst = (uint8_t *)out.buf;
     uint8_t *scratch = (uint8_t *)calloc((size_t)row_bytes * 2 + 1, 1); /* a row, and a zero row */
-    if (!scratch) {
-        PyBuffer_Release(&source);
-        PyBuffer_Release(&out);
-        return PyErr_NoMemory();
-    }
+    if (!scratch) return released(&source, &out, PyErr_NoMemory());
     const uint8_t *zero = scratch + row_bytes + 1;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t y = start; y < stop; y++) {
@@ -111,9 +112,7 @@ static PyObject *filter_rows(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS;
     free(scratch);
-    PyBuffer_Release(&source);
-    PyBuffer_Release(&out);
-    Py_RETURN_NONE;
+    return released(&source, &out, Py_NewRef(Py_None));
 }
 
 /* Sub, Average and Paeth rows, one pixel at a time with the pixel to the left (a) and above
@@ -184,19 +183,13 @@ static PyObject *unfilter_rows(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*nniw*", &data, &height, &row_bytes, &bpp, &out)) return NULL;
     if (height < 0 || row_bytes < 0 || bpp < 1 || bpp > 8 || row_bytes % bpp || data.len != height * (row_bytes + 1) ||
         out.len != height * row_bytes) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&out);
         PyErr_SetString(PyExc_ValueError, "unfilter_rows: buffer sizes do not match the image");
-        return NULL;
+        return released(&data, &out, NULL);
     }
     const uint8_t *src = (const uint8_t *)data.buf;
     uint8_t *dst = (uint8_t *)out.buf;
     uint8_t *zero = (uint8_t *)calloc((size_t)row_bytes + 1, 1);
-    if (!zero) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&out);
-        return PyErr_NoMemory();
-    }
+    if (!zero) return released(&data, &out, PyErr_NoMemory());
     Py_ssize_t bad = 0;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t y = 0; y < height && !bad; y++) {
@@ -206,9 +199,7 @@ static PyObject *unfilter_rows(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS;
     free(zero);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&out);
-    return PyLong_FromSsize_t(bad);
+    return released(&data, &out, PyLong_FromSsize_t(bad));
 }
 
 static PyMethodDef methods[] = {
