@@ -45,15 +45,15 @@ sys.path.insert(0, str(HERE))
 
 import inputs  # noqa: E402  (sibling module)
 
-import kmimg.cluster as cluster  # noqa: E402
+import kmimg.colorfit as cluster  # noqa: E402
+from kmimg.core.quantize import QuantizeOptions, analyze, quantize_analysis  # noqa: E402
 from kmimg.io import load_image  # noqa: E402
-from kmimg.quantize import QuantizeOptions, analyze, quantize_analysis  # noqa: E402
 
 _PRIVATE = ("_sample", "_reduce_to_cells", "_kmeans_centers", "DEFAULT_SCHEDULE", "_nearest_with_distance")
 _MOVED = [name for name in _PRIVATE if not hasattr(cluster, name)]
 if _MOVED:
     raise SystemExit(
-        "engine_vs_sklearn.py: kmimg.cluster no longer has "
+        "engine_vs_sklearn.py: kmimg.colorfit no longer has "
         + ", ".join(_MOVED)
         + "; this comparison reads kmimg's fit set through them (see _kmeans_centers) -- update it"
     )

@@ -3,7 +3,7 @@
 ``python benchmarks/fit_eval.py [--ks 8,16,64,256] [--set NAME=VALUE ...] [--images a,b] [--tuning]``
 
 For each hold-out photo (``inputs.holdout_inputs``) and k it fits with ``cluster.fit_palette``
-under a :class:`kmimg.cluster.FitSchedule` (the default, or with ``--set`` fields replaced),
+under a :class:`kmimg.colorfit.FitSchedule` (the default, or with ``--set`` fields replaced),
 maps the pixels as ``kmimg quantize`` does, and prints kmimg's mean PSNR / SSIM minus
 pngquant's per k (pngquant's outputs are made once, ``--nofs``, and cached under
 ``benchmarks/work/fit-eval``), the mean ΔPSNR over the k, and the fit's CPU seconds
@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inputs
 import tuning
 
-from kmimg import cluster, metrics, quantize
+from kmimg import colorfit as cluster
+from kmimg import metrics
+from kmimg.core import quantize
 from kmimg.io import encode_indexed_png, load_image
 
 CACHE = inputs.WORK / "fit-eval"

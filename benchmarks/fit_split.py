@@ -2,7 +2,7 @@
 
 ``python benchmarks/fit_split.py [--ks 16,64,256] [--repeat 3] [IMAGE ...]``
 
-Runs :func:`kmimg.cluster.fit_palette` on each image (default: the 8 hold-out photos) with its
+Runs :func:`kmimg.colorfit.fit_palette` on each image (default: the 8 hold-out photos) with its
 steps wrapped in timers (``time.process_time``, each step's own time without the steps it
 calls) and prints, per k, the median over ``--repeat`` runs of the milliseconds per image of
 each step: the feature conversion, the pixel sample, the grid cells, the starts (greedy
@@ -29,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import inputs
 
-from kmimg import _engine, cluster, quantize
+from kmimg import _engine
+from kmimg import colorfit as cluster
 from kmimg._threads import engine_threads
+from kmimg.core import quantize
 from kmimg.io import load_image
 
 STEPS = (

@@ -5,7 +5,7 @@ for each phase of ``kmimg quantize`` done by hand with the library -- decode, hi
 map, metrics (PSNR + mean ΔE2000 + SSIM, which the CLI computes for its JSON record), encode --
 with the metrics also split into their two parts, and the peak RSS in MB.
 
-The phases call a few private helpers of ``kmimg.quantize`` (``_png_palette``, ``_indices``,
+The phases call a few private helpers of ``kmimg.core.quantize`` (``_png_palette``, ``_indices``,
 ``_color_errors``). If an engine change moves them, the script says so on stderr and falls back
 to timing ``quantize.quantize`` as one phase ("histogram + fit + map + metrics"), with
 ``"coarse": true`` in the JSON.
@@ -47,7 +47,9 @@ def peak_rss_kb() -> int:
 
 
 def main(path: str, k: int) -> None:
-    from kmimg import cluster, metrics, quantize
+    from kmimg import colorfit as cluster
+    from kmimg import metrics
+    from kmimg.core import quantize
     from kmimg.io import encode_indexed_png, load_image
 
     lap("import")
@@ -57,7 +59,7 @@ def main(path: str, k: int) -> None:
     missing = [name for name in helpers if not hasattr(quantize, name)]
     if missing or not hasattr(quantize, "analyze"):
         print(
-            f"phases.py: kmimg.quantize has no {', '.join(missing) or 'analyze'} any more; "
+            f"phases.py: kmimg.core.quantize has no {', '.join(missing) or 'analyze'} any more; "
             "timing quantize.quantize as one phase",
             file=sys.stderr,
         )

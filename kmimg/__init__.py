@@ -16,31 +16,31 @@ from kmimg.errors import InputError, KmimgError, LimitError, OutputError, Palett
 from kmimg.types import ColorSpace
 
 # Public name -> (module, attribute). The functions named like their modules are exported as
-# ``quantize_image`` and ``segment_image``: importing ``kmimg.quantize`` sets the package
+# ``quantize_image`` and ``segment_image``: importing ``kmimg.core.quantize`` sets the package
 # attribute ``quantize`` to the module, so a lazy function of that name could not stay put.
 _LAZY = {
     "QuantizeOptions": ("kmimg.options", "QuantizeOptions"),
-    "Quantized": ("kmimg.quantize", "Quantized"),
-    "Quality": ("kmimg.quantize", "Quality"),
-    "analyze": ("kmimg.quantize", "analyze"),
-    "quantize_image": ("kmimg.quantize", "quantize"),
-    "quantize_analysis": ("kmimg.quantize", "quantize_analysis"),
-    "quantize_onto": ("kmimg.quantize", "quantize_onto"),
-    "Palette": ("kmimg.palette.files", "Palette"),
-    "parse_palette": ("kmimg.palette.files", "parse_palette"),
-    "format_palette": ("kmimg.palette.files", "format_palette"),
+    "Quantized": ("kmimg.core.quantize", "Quantized"),
+    "Quality": ("kmimg.core.quantize", "Quality"),
+    "analyze": ("kmimg.core.quantize", "analyze"),
+    "quantize_image": ("kmimg.core.quantize", "quantize"),
+    "quantize_analysis": ("kmimg.core.quantize", "quantize_analysis"),
+    "quantize_onto": ("kmimg.core.quantize", "quantize_onto"),
+    "Palette": ("kmimg.palettes.files", "Palette"),
+    "parse_palette": ("kmimg.palettes.files", "parse_palette"),
+    "format_palette": ("kmimg.palettes.files", "format_palette"),
     "load_image": ("kmimg.io", "load_image"),
     "Picture": ("kmimg.io", "Picture"),
-    "segment_image": ("kmimg.segment", "segment"),
+    "segment_image": ("kmimg.core.segment", "segment"),
     "SegmentOptions": ("kmimg.options", "SegmentOptions"),
-    "Segmentation": ("kmimg.segment", "Segmentation"),
-    "compress_report": ("kmimg.report", "compress_report"),
-    "CompressReport": ("kmimg.report", "CompressReport"),
-    "Target": ("kmimg.report", "Target"),
-    "image_features": ("kmimg.classify", "image_features"),
+    "Segmentation": ("kmimg.core.segment", "Segmentation"),
+    "compress_report": ("kmimg.core.report", "compress_report"),
+    "CompressReport": ("kmimg.core.report", "CompressReport"),
+    "Target": ("kmimg.core.report", "Target"),
+    "image_features": ("kmimg.core.classify", "image_features"),
     "FeatureOptions": ("kmimg.options", "FeatureOptions"),
-    "cluster_features": ("kmimg.classify", "cluster_features"),
-    "evaluate": ("kmimg.classify", "evaluate"),
+    "cluster_features": ("kmimg.core.classify", "cluster_features"),
+    "evaluate": ("kmimg.core.classify", "evaluate"),
 }
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Dithering: mapping an image to a fitted palette with error diffusion (``--dither LEVEL``).
 
-Pure, like :mod:`kmimg.quantize`, which calls :func:`dither_indices` after the plain mapping.
+Pure, like :mod:`kmimg.core.quantize`, which calls :func:`dither_indices` after the plain mapping.
 The method, chosen by SSIMULACRA2 and FLIP against pngquant (``benchmarks/dither.py``,
 ``benchmarks/NOTES.md``):
 

@@ -61,7 +61,7 @@ BACKGROUND_RULES = ("auto", "dark", "light")
 
 @frozen
 class SegmentOptions:
-    """Options of one segmentation (``kmimg segment``; see :mod:`kmimg.segment`).
+    """Options of one segmentation (``kmimg segment``; see :mod:`kmimg.core.segment`).
 
     ``background`` is ``"auto"``, ``"dark"``, ``"light"`` or cluster indices such as ``"0"``
     or ``"0,2"`` (see :func:`parse_background`).
@@ -123,7 +123,7 @@ def parse_background(text: str, k: int) -> str | tuple[int, ...]:
 
 @frozen
 class FeatureOptions:
-    """How ``kmimg classify`` turns an image into a feature vector (see :mod:`kmimg.classify`)."""
+    """How ``kmimg classify`` turns an image into a feature vector (see :mod:`kmimg.core.classify`)."""
 
     MAX_SIDE: ClassVar[int] = 256
     MIN_BINS: ClassVar[int] = 2
@@ -173,7 +173,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 @frozen
 class GroupOptions:
-    """How ``kmimg classify`` clusters the feature vectors (see :func:`kmimg.classify.cluster_features`)."""
+    """How ``kmimg classify`` clusters the feature vectors (see
+    :func:`kmimg.core.classify.cluster_features`)."""
 
     MAX_K: ClassVar[int] = 1000
 

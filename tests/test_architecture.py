@@ -55,7 +55,13 @@ def test_no_function_body_is_longer_than_the_limit() -> None:
 def test_imports_point_one_way() -> None:
     """Only the CLI (and ``python -m kmimg``) imports the CLI; the io rooms import no command
     core, engine or renderer."""
-    cores = ("kmimg.quantize", "kmimg.segment", "kmimg.report", "kmimg.classify", "kmimg.cluster")
+    cores = (
+        "kmimg.core.quantize",
+        "kmimg.core.segment",
+        "kmimg.core.report",
+        "kmimg.core.classify",
+        "kmimg.colorfit",
+    )
     wrong = []
     for name, tree in _modules():
         imported = _imports(tree)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from kmimg.classify import (
+from kmimg.core.classify import (
     cluster_features,
     color_histogram,
     evaluate,
@@ -356,7 +356,7 @@ def test_evaluation_properties(pairs: list[tuple[int, str]]) -> None:
 def test_labels_csv_with_a_third_column_is_refused() -> None:
     import pytest
 
-    from kmimg.classify import parse_labels_csv
+    from kmimg.core.classify import parse_labels_csv
     from kmimg.errors import InputError
 
     with pytest.raises(InputError, match="line 2"):
@@ -372,7 +372,7 @@ def _blobs(rng: np.random.Generator, per: int = 60) -> np.ndarray:
 
 
 def test_batches_read_at_most_batch_size_vectors_at_a_time_and_find_the_blobs() -> None:
-    from kmimg.classify import cluster_features, cluster_in_batches
+    from kmimg.core.classify import cluster_features, cluster_in_batches
 
     data = _blobs(np.random.default_rng(3))
     largest = []
@@ -393,7 +393,7 @@ def test_batches_read_at_most_batch_size_vectors_at_a_time_and_find_the_blobs() 
 
 
 def test_batches_standardize_and_count_distinct_vectors_up_to_k() -> None:
-    from kmimg.classify import cluster_in_batches
+    from kmimg.core.classify import cluster_in_batches
 
     data = np.repeat(np.array([[0.0, 10.0], [1.0, 30.0]]), 10, axis=0)
     grouping = cluster_in_batches(lambda i: data[i], len(data), k=3, batch_size=4, standardize=True)

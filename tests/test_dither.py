@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from kmimg import dither
 from kmimg.cli import app
 from kmimg.cli._dither import expand_bare_dither
-from kmimg.quantize import QuantizeOptions, quantize
+from kmimg.core.quantize import QuantizeOptions, quantize
 from kmimg.types import ColorSpace
 
 runner = CliRunner()

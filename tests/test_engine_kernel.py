@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kmimg.cluster as cluster
+import kmimg.colorfit as cluster
 from kmimg import _engine
 
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from kmimg import metrics
 from kmimg.cli import app
-from kmimg.cluster import build_color_table, fit_palette, nearest_center
+from kmimg.colorfit import build_color_table, fit_palette, nearest_center
 from kmimg.io import encode_indexed_png
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -41,7 +41,7 @@ def test_nearest_center_is_exact_on_8bit_colours(rng: np.random.Generator) -> No
 def test_fit_is_deterministic_and_separates_many_clusters(rng: np.random.Generator) -> None:
     from dataclasses import replace
 
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     schedule = replace(cluster.DEFAULT_SCHEDULE, cell_min_points=1000)  # take the grid-cell path
     centers = rng.integers(20, 236, (12, 3))
@@ -58,7 +58,7 @@ def test_fit_is_deterministic_and_separates_many_clusters(rng: np.random.Generat
 def test_quantize_does_not_import_scikit_learn() -> None:
     code = (
         "import sys, numpy as np\n"
-        "from kmimg.quantize import quantize, QuantizeOptions\n"
+        "from kmimg.core.quantize import quantize, QuantizeOptions\n"
         "rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)\n"
         "quantize(rgb, None, QuantizeOptions(k=8))\n"
         "print('sklearn' in sys.modules)\n"
@@ -154,8 +154,8 @@ def test_engine_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) 
 def test_figures_do_not_depend_on_the_thread_count(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str
 ) -> None:
-    import kmimg.cluster as cluster
-    from kmimg.quantize import QuantizeOptions, quantize
+    import kmimg.colorfit as cluster
+    from kmimg.core.quantize import QuantizeOptions, quantize
 
     rgb = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
     monkeypatch.setattr(cluster, "_CHUNK", 4096)  # several chunks for the nearest-centre search
@@ -173,7 +173,7 @@ def test_figures_do_not_depend_on_the_thread_count(
 
 
 def test_rgb_keys_packed_in_place_equal_pack_colors(rng: np.random.Generator) -> None:
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
     from kmimg.colorspace import pack_colors
 
     pixels = rng.integers(0, 256, (1000, 3), dtype=np.uint8)
@@ -181,7 +181,7 @@ def test_rgb_keys_packed_in_place_equal_pack_colors(rng: np.random.Generator) ->
 
 
 def test_large_and_small_tables_agree(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     pixels = rng.integers(0, 30, (20_000, 3), dtype=np.uint8)
     small = build_color_table(pixels)
@@ -297,7 +297,7 @@ def test_photos_with_many_colours_get_few_full_passes(
 ) -> None:
     from dataclasses import replace
 
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     schedule = replace(cluster.DEFAULT_SCHEDULE, many_colors=1000)  # this table counts as a large photo's
     full: list[int] = []
@@ -321,7 +321,7 @@ def test_photos_with_many_colours_get_few_full_passes(
 def test_large_palettes_get_few_over_relaxed_full_passes(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, k: int, passes: int, relax: float
 ) -> None:
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     full: list[tuple[int, float]] = []
     original = cluster._lloyd_bounded
@@ -342,7 +342,7 @@ def _plain_lloyd(
 ) -> np.ndarray:
     """Textbook weighted Lloyd with the same empty-cluster rule, a full search every pass; with
     ``relax``, every pass but the last three moves a centre ``relax`` times the way to its mean."""
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     centers = centers.astype(np.float64).copy()
     for done in range(1, passes + 1):
@@ -363,7 +363,7 @@ def _plain_lloyd(
 
 @pytest.mark.parametrize(("k", "spread"), [(3, 60.0), (24, 40.0), (80, 25.0)])
 def test_bounded_lloyd_passes_equal_plain_lloyd(rng: np.random.Generator, k: int, spread: float) -> None:
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     features = np.clip(rng.normal(128, spread, (6000, 3)), 0, 255).round()
     weights = rng.integers(1, 20, len(features)).astype(np.float64)
@@ -378,7 +378,7 @@ def test_over_relaxed_passes_equal_textbook_over_relaxation(
     rng: np.random.Generator, k: int, spread: float, relax: float
 ) -> None:
     """The bounds widen by the relaxed move, so skipping points stays exact."""
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     features = np.clip(rng.normal(128, spread, (6000, 3)), 0, 255).round()
     weights = rng.integers(1, 20, len(features)).astype(np.float64)
@@ -391,7 +391,7 @@ def test_over_relaxed_passes_equal_textbook_over_relaxation(
 
 
 def test_three_passes_or_fewer_are_never_relaxed(rng: np.random.Generator) -> None:
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     features = np.clip(rng.normal(128, 40, (3000, 3)), 0, 255).round()
     weights = rng.integers(1, 20, len(features)).astype(np.float64)
@@ -407,7 +407,7 @@ def test_three_passes_or_fewer_are_never_relaxed(rng: np.random.Generator) -> No
 
 @pytest.mark.parametrize("relax", [0.0, -1.0, 2.5, float("nan")])
 def test_engine_refuses_a_relaxation_outside_0_to_2(relax: float) -> None:
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     points = np.arange(30, dtype=np.float64).reshape(10, 3)
     with pytest.raises(ValueError, match="bad shape"):
@@ -415,7 +415,7 @@ def test_engine_refuses_a_relaxation_outside_0_to_2(relax: float) -> None:
 
 
 def test_nearest_two_gives_the_runner_up(rng: np.random.Generator) -> None:
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     points = rng.normal(0, 50, (3000, 4))
     centers = rng.normal(0, 50, (19, 4))

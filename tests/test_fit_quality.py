@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import kmimg.cluster as cluster
-from kmimg.cluster import build_color_table, fit_palette, nearest_center, to_features
+import kmimg.colorfit as cluster
+from kmimg.colorfit import build_color_table, fit_palette, nearest_center, to_features
 from kmimg.types import ColorSpace
 
 LUMA = np.array([0.299, 0.587, 0.114])

@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from kmimg.errors import PaletteError, UsageError
-from kmimg.palette.files import (
+from kmimg.palettes.files import (
     Palette,
     PaletteFormat,
     format_act,

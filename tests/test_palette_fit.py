@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from kmimg.cluster import build_color_table, fit_palette, fit_palette_keeping
+from kmimg.colorfit import build_color_table, fit_palette, fit_palette_keeping
+from kmimg.core.quantize import QuantizeOptions, analyze, quantize, quantize_onto
 from kmimg.errors import InputError
 from kmimg.io import encode_indexed_png, load_image
-from kmimg.palette.shared import IMAGE_WEIGHT, HistogramSum, fit_shared, histogram_of
-from kmimg.quantize import QuantizeOptions, analyze, quantize, quantize_onto
+from kmimg.palettes.shared import IMAGE_WEIGHT, HistogramSum, fit_shared, histogram_of
 from kmimg.types import PaletteWeight
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from kmimg import metrics
+from kmimg.core.quantize import QuantizeOptions, analyze, quantize, quantize_analysis
 from kmimg.io import encode_indexed_png, load_image
-from kmimg.quantize import QuantizeOptions, analyze, quantize, quantize_analysis
 from kmimg.types import ColorSpace
 
 

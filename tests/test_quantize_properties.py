@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from kmimg.core.quantize import QuantizeOptions, quantize
 from kmimg.io import encode_indexed_png
-from kmimg.quantize import QuantizeOptions, quantize
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

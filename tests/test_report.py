@@ -10,14 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import kmimg.quantize
+import kmimg.core.quantize
 from kmimg import metrics
 from kmimg.cli.documents import aggregate_fields, report_fields, target_fields
-from kmimg.io import encode_indexed_png, load_image
-from kmimg.io.png import reference_png_bytes
-from kmimg.options import parse_ks
-from kmimg.quantize import QuantizeOptions, quantize
-from kmimg.report import (
+from kmimg.core.quantize import QuantizeOptions, quantize
+from kmimg.core.report import (
     DEFAULT_TARGET,
     Aggregate,
     CompressReport,
@@ -29,6 +26,9 @@ from kmimg.report import (
     human_bytes,
     recommend,
 )
+from kmimg.io import encode_indexed_png, load_image
+from kmimg.io.png import reference_png_bytes
+from kmimg.options import parse_ks
 from kmimg.types import ColorSpace
 
 
@@ -145,13 +145,13 @@ def test_png_at_each_k_is_byte_identical_to_quantize(noisy_rgb: np.ndarray) -> N
 
 def test_histogram_is_built_once_for_all_ks(noisy_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    original = kmimg.quantize.analyze
+    original = kmimg.core.quantize.analyze
 
-    def counting(*args: object, **kwargs: object) -> kmimg.quantize.Analysis:
+    def counting(*args: object, **kwargs: object) -> kmimg.core.quantize.Analysis:
         calls.append(1)
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(kmimg.quantize, "analyze", counting)
+    monkeypatch.setattr(kmimg.core.quantize, "analyze", counting)
     compress_report(noisy_rgb, input_bytes=1, ks=(2, 4, 8, 16))
     assert len(calls) == 1
 

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from kmimg import metrics
 from kmimg.cli import app
+from kmimg.core.quantize import QuantizeOptions, analyze, quantize, quantize_analysis, redither
+from kmimg.core.report import DITHER_ADVICE, CompressReport, Metric, Target, compress_report, dither_note
 from kmimg.io import encode_indexed_png, load_image
-from kmimg.quantize import QuantizeOptions, analyze, quantize, quantize_analysis, redither
 from kmimg.render.html import HtmlEntry, quality_chart, render_html
 from kmimg.render.sheet import report_sheet
-from kmimg.report import DITHER_ADVICE, CompressReport, Metric, Target, compress_report, dither_note
 from kmimg.types import ColorSpace
 
 ROOT = Path(__file__).resolve().parent.parent

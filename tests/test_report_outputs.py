@@ -10,10 +10,10 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from kmimg.core.report import CompressReport, Metric, Target, aggregate, compress_report
 from kmimg.io import encode_png
 from kmimg.render.html import HtmlEntry, quality_chart, render_html
 from kmimg.render.sheet import Tile, contact_sheet, report_sheet
-from kmimg.report import CompressReport, Metric, Target, aggregate, compress_report
 
 SVG = "{http://www.w3.org/2000/svg}"
 GREEN = (0, 128, 64)

@@ -12,8 +12,7 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from kmimg.options import SegmentOptions, parse_background
-from kmimg.segment import (
+from kmimg.core.segment import (
     contour_image,
     count_foreground_regions,
     count_regions,
@@ -23,6 +22,7 @@ from kmimg.segment import (
     segment,
     segmented_image,
 )
+from kmimg.options import SegmentOptions, parse_background
 from kmimg.types import ColorSpace
 
 H, W = 120, 160
@@ -334,7 +334,7 @@ def test_minibatch_fit_of_a_full_size_image_is_within_1_percent_of_kmeans(sample
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
-    from kmimg.segment import EXACT_FIT_PIXELS, fit_features, minibatch_kmeans, smooth
+    from kmimg.core.segment import EXACT_FIT_PIXELS, fit_features, minibatch_kmeans, smooth
 
     image = np.asarray(Image.open(samples / "china.jpg").convert("RGB"))
     options = SegmentOptions(k=k, max_side=0)
@@ -354,7 +354,7 @@ def test_minibatch_fit_of_a_full_size_image_is_within_1_percent_of_kmeans(sample
 def test_exact_fit_matches_kmeans_on_the_default_fit_image(samples: Path) -> None:
     from sklearn.cluster import KMeans
 
-    from kmimg.segment import fit_features, kmeans, shrink, smooth
+    from kmimg.core.segment import fit_features, kmeans, shrink, smooth
 
     image = np.asarray(Image.open(samples / "coffee.png").convert("RGB"))
     options = SegmentOptions(k=4)
@@ -491,7 +491,7 @@ def test_smoothing_in_strips_is_scipys_gaussian_filter_to_the_bit(
 ) -> None:
     from scipy import ndimage
 
-    from kmimg.segment import smooth
+    from kmimg.core.segment import smooth
 
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
     image = rng.integers(0, 256, shape, dtype=np.uint8)

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from kmimg.segment import SegmentOptions, cutout_image, mask_image, segment
+from kmimg.core.segment import SegmentOptions, cutout_image, mask_image, segment
 from kmimg.types import ColorSpace
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

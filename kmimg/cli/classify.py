@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.classify import Clustering, Evaluation, RowReader
+    from kmimg.core.classify import Clustering, Evaluation, RowReader
     from kmimg.io.spill import RowSpill
 
 FEATURES = FeatureOptions()
@@ -336,7 +336,7 @@ def _read_labels(path: Path, sources: list[str]) -> dict[str, str]:
     """The label of each of the ``sources`` that the labels file names, read and matched before
     any image is read: an unreadable or malformed file, or one giving a source two labels, is a
     usage error."""
-    from kmimg.classify import match_labels, parse_labels_csv
+    from kmimg.core.classify import match_labels, parse_labels_csv
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -353,7 +353,7 @@ def _read_labels(path: Path, sources: list[str]) -> dict[str, str]:
 def features_of(task: FeatureTask) -> Produced[FeatureRecord]:
     """Load one image and compute its feature vector (runs in a worker, on a cluster too; the
     fit over all vectors runs here)."""
-    from kmimg.classify import image_features
+    from kmimg.core.classify import image_features
     from kmimg.io import load_image
 
     picture = load_image(
@@ -404,7 +404,7 @@ def _cluster(
     warning when clusters must stay empty."""
     import numpy as np
 
-    from kmimg.classify import cluster_features, cluster_in_batches
+    from kmimg.core.classify import cluster_features, cluster_in_batches
 
     k = groups.k
     if len(records) < k:
@@ -464,7 +464,7 @@ def _evaluate(
 ) -> tuple[dict[int, str], Evaluation | None]:
     if labels is None or label_of is None:
         return {}, None
-    from kmimg.classify import evaluate
+    from kmimg.core.classify import evaluate
 
     truth = {index: label_of[r.source] for index, r in enumerate(records) if r.source in label_of}
     missing = len(records) - len(truth)

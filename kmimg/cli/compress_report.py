@@ -1,6 +1,6 @@
 """``kmimg compress-report``: how many colours does an image need?
 
-Sweeps k over one or more images (:func:`kmimg.report.compress_report`), recommends the smallest
+Sweeps k over one or more images (:func:`kmimg.core.report.compress_report`), recommends the smallest
 k meeting a quality target, and shows the same numbers as a terminal table, JSON, a contact sheet
 PNG (:mod:`kmimg.render.sheet`) and a self-contained HTML page (:mod:`kmimg.render.html`).
 """
@@ -44,7 +44,7 @@ from kmimg.options import (
 from kmimg.types import ColorSpace, psnr_text
 
 if TYPE_CHECKING:
-    from kmimg.report import CompressReport, DitheredResult, Target
+    from kmimg.core.report import CompressReport, DitheredResult, Target
 
 DEFAULT_KS_TEXT = ",".join(map(str, DEFAULT_KS))
 SHEET_SUFFIX = "-sheet.png"
@@ -228,7 +228,7 @@ def compress_report_command(
 
 
 def _targets(psnr: float | None, ssim: float | None, delta_e: float | None) -> tuple[Target, ...]:
-    from kmimg.report import Metric, Target
+    from kmimg.core.report import Metric, Target
 
     given = [(Metric.PSNR, psnr), (Metric.SSIM, ssim), (Metric.DELTA_E, delta_e)]
     try:
@@ -311,9 +311,9 @@ def _run(
 def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) -> Produced[ReportRecord]:
     """Sweep one image; returns its record and its best PNG and contact sheet (runs in a worker,
     touches no file: the batch room writes them, refusing an existing best PNG without --force)."""
+    from kmimg.core.report import compress_report
     from kmimg.io import OutputFile, encode_png, load_image
     from kmimg.render.sheet import report_sheet
-    from kmimg.report import compress_report
 
     clock = Stopwatch()
     picture = load_image(
@@ -398,9 +398,9 @@ def _write_documents(
         write_json(report_document(outcome, ks, targets, seed, space, dither=settings.dither), json_dest)
     if html is not None:
         from kmimg import __version__
+        from kmimg.core.report import aggregate
         from kmimg.io import write_atomic
         from kmimg.render.html import HtmlEntry, render_html
-        from kmimg.report import aggregate
 
         entries = [
             HtmlEntry(record.display, record.input_format, record.report, record.sheet_png)
@@ -435,7 +435,7 @@ def _print_tables(reporter: Reporter, records: list[ReportRecord]) -> None:
 def _image_table(record: ReportRecord) -> Any:
     from rich.table import Table
 
-    from kmimg.report import dither_note, human_bytes
+    from kmimg.core.report import dither_note, human_bytes
 
     report = record.report
     wanted = ", ".join(target.describe() for target in report.targets)
@@ -495,7 +495,7 @@ def _dithered_cells(dithered: DitheredResult) -> list[str]:
 def _summary_table(records: list[ReportRecord]) -> Any:
     from rich.table import Table
 
-    from kmimg.report import aggregate, human_bytes
+    from kmimg.core.report import aggregate, human_bytes
 
     table = Table(title="summary at the recommended k", show_edge=False, title_justify="left")
     for column in ("image", "input", "PNG24", "k", "PNG at k", "saved vs input", "saved vs PNG24", "PSNR dB"):
@@ -535,6 +535,6 @@ def _summary_table(records: list[ReportRecord]) -> Any:
 
 
 def _signed(count: int) -> str:
-    from kmimg.report import human_bytes
+    from kmimg.core.report import human_bytes
 
     return ("−" if count < 0 else "") + human_bytes(abs(count))

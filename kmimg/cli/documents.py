@@ -18,16 +18,16 @@ from kmimg.cli.paths import STDIO, display_name
 from kmimg.types import EMIT_ORDER, ColorSpace, FeatureKind
 
 if TYPE_CHECKING:
-    from kmimg.classify import Clustering, Evaluation
     from kmimg.cli.batch import Failure, Outcome
     from kmimg.cli.classify import FeatureRecord
     from kmimg.cli.compress_report import ReportRecord
     from kmimg.cli.palette import PaletteRun
     from kmimg.cli.quantize import QuantizedFile
     from kmimg.cli.segment import SegmentedFile
+    from kmimg.core.classify import Clustering, Evaluation
+    from kmimg.core.report import Aggregate, CompressReport, DitheredResult, KResult, Target
+    from kmimg.core.segment import ClusterStats
     from kmimg.options import FeatureOptions
-    from kmimg.report import Aggregate, CompressReport, DitheredResult, KResult, Target
-    from kmimg.segment import ClusterStats
 
 SCHEMA_VERSION = 1
 QUANTIZE_SCHEMA = "kmimg.quantize"
@@ -209,7 +209,7 @@ def report_document(
     """The ``kmimg.compress-report`` document: settings, one sweep per image, totals, failures.
     ``dither`` is the level each k was also measured dithered at (0.0: not; then every k's
     ``dithered`` is ``null``)."""
-    from kmimg.report import aggregate
+    from kmimg.core.report import aggregate
 
     results = []
     for record in outcome.results:
@@ -420,7 +420,7 @@ def classify_csv(
 def palette_document(run: PaletteRun) -> dict[str, Any]:
     """``kmimg palette --json``: the palette in its order (index, hex, rgb, alpha, share, kept),
     the options that shaped it, and the inputs."""
-    from kmimg.palette.files import hex_code
+    from kmimg.palettes.files import hex_code
 
     kept = set() if run.kept is None else {tuple(int(v) for v in row) for row in run.kept}
     entries = []

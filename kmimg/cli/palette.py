@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.cluster import FittedPalette
-    from kmimg.palette.files import Palette
-    from kmimg.palette.shared import Histogram, HistogramSum
+    from kmimg.colorfit import FittedPalette
+    from kmimg.palettes.files import Palette
+    from kmimg.palettes.shared import Histogram, HistogramSum
 
 DEFAULTS = QuantizeOptions()
 
@@ -162,7 +162,7 @@ def palette_command(
 
 
 def _check_palette_outputs(output: str | None, swatch: Path | None, json_dest: str | None) -> None:
-    from kmimg.palette.files import format_of
+    from kmimg.palettes.files import format_of
 
     if output is not None and output != STDIO:
         format_of(output)
@@ -179,7 +179,7 @@ def write_palette_file(palette: Palette, destination: str) -> None:
     """Write ``palette`` atomically in the format its extension names; ``-``: hex lines on
     standard output."""
     from kmimg.io import write_atomic, write_stdout
-    from kmimg.palette.files import PaletteFormat, format_of, format_palette
+    from kmimg.palettes.files import PaletteFormat, format_of, format_palette
 
     if destination == STDIO:
         write_stdout(format_palette(palette, PaletteFormat.HEX))
@@ -192,9 +192,9 @@ def write_palette_file(palette: Palette, destination: str) -> None:
 def measure_one(task: HistogramTask) -> Produced[Measured]:
     """Load one input and count its colours (runs in a worker, on a cluster too: the histograms
     are merged here)."""
+    from kmimg.core.quantize import analyze
     from kmimg.io import load_image
-    from kmimg.palette.shared import histogram_of
-    from kmimg.quantize import analyze
+    from kmimg.palettes.shared import histogram_of
 
     picture = load_image(
         task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
@@ -217,7 +217,7 @@ def merge_histograms(
 ) -> tuple[HistogramSum, Outcome[Measured]]:
     """The merged histogram of every input (in worker processes); the sum is exact, so it does
     not depend on the order of the inputs or on ``jobs``."""
-    from kmimg.palette.shared import HistogramSum
+    from kmimg.palettes.shared import HistogramSum
 
     tasks = [HistogramTask(item.source, max_pixels, allow_truncated) for item in items]
     outcome = run_batch(
@@ -245,7 +245,7 @@ def fit_merged(
     sample: int,
 ) -> FittedPalette:
     """The shared fit of at most ``k`` colours (a usage error when no input has a visible pixel)."""
-    from kmimg.palette.shared import fit_shared
+    from kmimg.palettes.shared import fit_shared
 
     if not len(total.table().colors) and keep is None:
         raise UsageError("no visible pixels in any input")
@@ -254,7 +254,7 @@ def fit_merged(
 
 def fitted_palette(fitted: FittedPalette, *, title: str = "") -> Palette:
     """The fitted colours as a :class:`Palette` (RGBA), in the fit's order (descending share)."""
-    from kmimg.palette.files import palette_from_rgb
+    from kmimg.palettes.files import palette_from_rgb
 
     return palette_from_rgb(fitted.colors, title=title)
 
@@ -281,7 +281,7 @@ def show_blocks(reporter: Reporter, palette: Palette, shares: list[float] | None
     """The palette on the terminal (stderr): a colour block, index, hex code and share a line."""
     from rich.text import Text
 
-    from kmimg.palette.files import hex_code
+    from kmimg.palettes.files import hex_code
 
     console = reporter.console()
     for index, row in enumerate(palette.colors.tolist()):

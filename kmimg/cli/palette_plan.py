@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from kmimg.cli.frame import Reporter
     from kmimg.options import QuantizeOptions
-    from kmimg.palette.files import Palette
+    from kmimg.palettes.files import Palette
 
 Keep = Annotated[
     Optional[str],  # noqa: UP045 - Typer resolves annotations at run time
@@ -86,7 +86,7 @@ def plan_palette(
     if palette_out is not None:
         if palette_out == STDIO:
             raise UsageError("--palette-out needs a file name (.gpl, .act, .hex, .txt or .json)")
-        from kmimg.palette.files import format_of  # ~10 ms of imports a plain quantize does without
+        from kmimg.palettes.files import format_of  # ~10 ms of imports a plain quantize does without
 
         format_of(palette_out)
     kept = parse_keep_option(keep, k)
@@ -100,7 +100,7 @@ def parse_keep_option(text: str | None, k: int) -> NDArray[np.uint8] | None:
     colour, a :class:`UsageError` when there are more than ``k``)."""
     if text is None:
         return None
-    from kmimg.palette.files import parse_keep
+    from kmimg.palettes.files import parse_keep
 
     rows = parse_keep(text).colors[:, :3]
     if len(rows) > k:
@@ -109,11 +109,11 @@ def parse_keep_option(text: str | None, k: int) -> NDArray[np.uint8] | None:
 
 
 def read_palette_file(path: str) -> Palette:
-    """A palette file (any format of :mod:`kmimg.palette.files`, or an image whose colours are
+    """A palette file (any format of :mod:`kmimg.palettes.files`, or an image whose colours are
     the palette), read before any work: every problem is a :class:`PaletteError` (exit 2)."""
     from kmimg.errors import InputError
     from kmimg.io import load_image, read_source
-    from kmimg.palette.files import palette_from_pixels, parse_palette, png_palette
+    from kmimg.palettes.files import palette_from_pixels, parse_palette, png_palette
 
     try:
         raw = read_source(path)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.quantize import Quality
+    from kmimg.core.quantize import Quality
 
 DEFAULTS = QuantizeOptions()
 
@@ -254,8 +254,8 @@ def _plan(
 def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     """Load, quantize and encode one input; returns its record and its PNG (runs in a worker,
     touches no file: the batch room writes the PNG)."""
+    from kmimg.core.quantize import analyze, quantize, quantize_onto
     from kmimg.io import OutputFile, encode_indexed_png, load_image
-    from kmimg.quantize import analyze, quantize, quantize_onto
 
     clock = Stopwatch()
     picture = load_image(

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.segment import ClusterStats, Segmentation
+    from kmimg.core.segment import ClusterStats, Segmentation
 
 DEFAULTS = SegmentOptions()
 DEFAULT_EMIT = "seg,cutout,contours"
@@ -299,8 +299,14 @@ def segment_one(task: SegmentTask) -> Produced[SegmentedFile]:
     """Load, segment, render and encode one input's outputs; returns its record and its files
     (runs in a worker, touches no file: the batch room writes them)."""
     from kmimg._threads import ordered_map
+    from kmimg.core.segment import (
+        contour_image,
+        count_foreground_regions,
+        cutout_image,
+        segment,
+        segmented_image,
+    )
     from kmimg.io import OutputFile, encode_png, load_image
-    from kmimg.segment import contour_image, count_foreground_regions, cutout_image, segment, segmented_image
 
     clock = Stopwatch()
     picture = load_image(
@@ -342,7 +348,7 @@ def segment_one(task: SegmentTask) -> Produced[SegmentedFile]:
 
 
 def _mask_renderer(result: Segmentation, index: int) -> Callable[[], NDArray[np.uint8]]:
-    from kmimg.segment import mask_image
+    from kmimg.core.segment import mask_image
 
     return lambda: mask_image(result, index)
 

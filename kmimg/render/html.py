@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from html import escape
 
 from kmimg._records import frozen
-from kmimg.report import Aggregate, CompressReport, DitheredResult, KResult, Metric, dither_note, human_bytes
+from kmimg.core.report import (
+    Aggregate,
+    CompressReport,
+    DitheredResult,
+    KResult,
+    Metric,
+    dither_note,
+    human_bytes,
+)
 from kmimg.types import psnr_text
 
 _CHART_W = 560

@@ -27,7 +27,7 @@ from kmimg.options import MONTAGE_MIN_THUMB, MONTAGE_THUMB
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
 
-    from kmimg.classify import Clustering, Evaluation
+    from kmimg.core.classify import Clustering, Evaluation
     from kmimg.options import FeatureOptions
 
 #: Side of the square each tile is fitted into (``--thumb``).
@@ -158,9 +158,9 @@ def classify_montage(
     thumb: int = DEFAULT_THUMB,
 ) -> NDArray[np.uint8]:
     """The ``kmimg classify --montage`` picture: each cluster's centre drawn as an image (see
-    :func:`kmimg.classify.feature_image`), captioned with its size (and majority label), next
+    :func:`kmimg.core.classify.feature_image`), captioned with its size (and majority label), next
     to ``tiles[cluster]``, its members nearest the centre first."""
-    from kmimg.classify import feature_image
+    from kmimg.core.classify import feature_image
 
     rows = []
     for cluster in range(grouping.k):

@@ -25,7 +25,7 @@ from kmimg.render.montage import caption_font, fit_tile
 if TYPE_CHECKING:
     from PIL import Image
 
-    from kmimg.report import CompressReport
+    from kmimg.core.report import CompressReport
 
 #: Longest side of a thumbnail in a contact sheet, in pixels (``--thumb``).
 DEFAULT_THUMB = SHEET_THUMB
@@ -104,7 +104,7 @@ def report_sheet(
     files that were measured. The recommended k is framed. A report with dithered PNGs gets a
     second row: each k dithered, under the same k undithered.
     """
-    from kmimg.report import human_bytes
+    from kmimg.core.report import human_bytes
 
     tiles: list[Tile | None] = [
         Tile(rgb, alpha, ("original", f"{human_bytes(report.input_bytes)} {input_format}".strip())),
@@ -130,8 +130,8 @@ def report_sheet(
 
 
 def _k_tile(png: bytes, head: str, size: int, psnr: float, *, highlight: bool = False) -> Tile:
+    from kmimg.core.report import human_bytes
     from kmimg.io import load_image
-    from kmimg.report import human_bytes
 
     decoded = load_image(head, data=png)
     shown = "lossless" if math.isinf(psnr) else f"PSNR {psnr:.2f} dB"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg.palette.files import hex_code
+from kmimg.palettes.files import hex_code
 from kmimg.render.montage import caption_font
 
 _CELL = (112, 64)  # width, height of a colour block

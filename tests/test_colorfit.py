@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from kmimg.cluster import DEFAULT_SCHEDULE, build_color_table, fit_palette, nearest_center
+from kmimg.colorfit import DEFAULT_SCHEDULE, build_color_table, fit_palette, nearest_center
 from kmimg.types import ColorSpace
 
 if TYPE_CHECKING:
-    from kmimg.cluster import ColorTable
+    from kmimg.colorfit import ColorTable
 
 
 def test_color_table_counts_distinct_colours() -> None:
@@ -25,7 +25,7 @@ def test_color_table_counts_distinct_colours() -> None:
 
 def expected_table(pixels: np.ndarray) -> dict[tuple[int, ...], int]:
     """Each distinct colour of ``pixels`` and its pixel count, counted independently of
-    kmimg.cluster (numpy's row-wise unique)."""
+    kmimg.colorfit (numpy's row-wise unique)."""
     colors, counts = np.unique(pixels, axis=0, return_counts=True)
     return {tuple(color): count for color, count in zip(colors.tolist(), counts.tolist(), strict=True)}
 
@@ -41,7 +41,7 @@ def expected_spread(table: ColorTable, pixels: np.ndarray, values: np.ndarray) -
 
 
 def test_bincount_table_matches_unique_table(rng: np.random.Generator) -> None:
-    import kmimg.cluster as cluster
+    import kmimg.colorfit as cluster
 
     pixels = rng.integers(0, 40, (5000, 3), dtype=np.uint8)
     by_unique = build_color_table(pixels)
@@ -125,7 +125,7 @@ def test_k_below_one_is_refused(noisy_rgb: np.ndarray) -> None:
 
 
 def test_unique_rows_equal_numpy_unique_on_rows() -> None:
-    from kmimg.cluster import _unique_rows
+    from kmimg.colorfit import _unique_rows
 
     rng = np.random.default_rng(4)
     for channels in (3, 4):

@@ -9,8 +9,8 @@ adds them up. The sum is exact, so it cannot depend on the order in which images
   weight in an image is its count scaled to that total and rounded to an integer (at least 1,
   so that no colour of any image disappears), and those integers are added.
 
-The merged table goes through the same fit as one image's (:func:`kmimg.cluster.fit_palette`,
-or :func:`kmimg.cluster.fit_palette_keeping` with kept colours).
+The merged table goes through the same fit as one image's (:func:`kmimg.colorfit.fit_palette`,
+or :func:`kmimg.colorfit.fit_palette_keeping` with kept colours).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg._records import frozen
-from kmimg.cluster import ColorTable, FittedPalette, fit_palette, fit_palette_keeping
+from kmimg.colorfit import ColorTable, FittedPalette, fit_palette, fit_palette_keeping
 from kmimg.colorspace import pack_colors, unpack_colors
 from kmimg.options import DEFAULT_SAMPLE
 from kmimg.types import ColorSpace, PaletteWeight
@@ -86,7 +86,7 @@ class HistogramSum:
 
     def table(self) -> ColorTable:
         """The merged colour table: RGB when every colour is opaque, else RGBA; colours in
-        ascending key order, as :func:`kmimg.cluster.build_color_table` gives them."""
+        ascending key order, as :func:`kmimg.colorfit.build_color_table` gives them."""
         self._fold()
         keys = self._keys[0] if self._keys else np.zeros(0, dtype=np.uint32)
         counts = self._counts[0] if self._counts else np.zeros(0, dtype=np.int64)
@@ -130,7 +130,7 @@ def fit_shared(
     sample: int = DEFAULT_SAMPLE,
 ) -> FittedPalette:
     """Fit at most ``k`` colours to the merged histogram (``keep``: colours that must be
-    entries, see :func:`kmimg.cluster.fit_palette_keeping`). The caller leaves room for the
+    entries, see :func:`kmimg.colorfit.fit_palette_keeping`). The caller leaves room for the
     transparent entry when :attr:`HistogramSum.any_transparent`."""
     table = merged.table()
     if keep is not None and len(keep):

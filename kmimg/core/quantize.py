@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg._records import frozen
-from kmimg.cluster import (
+from kmimg.colorfit import (
     ColorTable,
     FittedPalette,
     build_color_table,

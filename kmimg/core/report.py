@@ -1,7 +1,7 @@
 """Compression report: how many colours does an image need?
 
 For one image, :func:`compress_report` quantizes at every requested k with the engine of
-``kmimg quantize`` (the colour histogram of :func:`kmimg.quantize.analyze` is built once and
+``kmimg quantize`` (the colour histogram of :func:`kmimg.core.quantize.analyze` is built once and
 reused for every k), encodes each result as an indexed PNG in memory and measures:
 
 - ``png_bytes`` and bits per pixel (``8 * bytes / (width * height)``);
@@ -42,7 +42,7 @@ from kmimg.options import DEFAULT_KS, DEFAULT_TARGET_PSNR, QuantizeOptions
 from kmimg.types import ColorSpace
 
 if TYPE_CHECKING:
-    from kmimg.quantize import Analysis, Quantized
+    from kmimg.core.quantize import Analysis, Quantized
 
 
 class Metric(str, Enum):
@@ -215,8 +215,8 @@ def compress_report(
     progress
         Called with each k once it is measured.
     """
+    from kmimg.core.quantize import analyze
     from kmimg.io.png import reference_png_bytes
-    from kmimg.quantize import analyze
 
     if not targets:
         raise ValueError("give at least one target")
@@ -274,9 +274,9 @@ def _measure(
 ) -> tuple[KResult, bytes, bytes | None]:
     """One k of the sweep: quantized, encoded and measured (``meets_target`` left to the caller),
     and, with ``dither`` > 0, dithered onto the same palette, encoded and measured."""
+    from kmimg.core.quantize import quantize_analysis
     from kmimg.io import encode_indexed_png
     from kmimg.metrics import bits_per_pixel
-    from kmimg.quantize import quantize_analysis
 
     clock = time.perf_counter()
     result = quantize_analysis(analysis, options)
@@ -303,9 +303,9 @@ def _measure(
 def _measure_dithered(
     analysis: Analysis, plain: Quantized, level: float, sizes: _Sizes, plain_bytes: int
 ) -> tuple[DitheredResult, bytes]:
+    from kmimg.core.quantize import redither
     from kmimg.io import encode_indexed_png
     from kmimg.metrics import bits_per_pixel
-    from kmimg.quantize import redither
 
     clock = time.perf_counter()
     result = redither(analysis, plain, level)

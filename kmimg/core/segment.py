@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 from kmimg._records import frozen
 from kmimg._threads import ordered_map, pieces
-from kmimg.cluster import nearest_center, weighted_kmeans
+from kmimg.colorfit import nearest_center, weighted_kmeans
 from kmimg.colorspace import rgb_to_lab, unpack_colors
 from kmimg.notes import ignoring
 from kmimg.options import SegmentOptions as SegmentOptions
@@ -415,7 +415,7 @@ def fit_features(
 def kmeans(x: NDArray[np.floating], k: int, *, seed: int) -> NDArray[np.float64]:
     """Exact k-means of the rows of ``x``: the best (lowest inertia) of :data:`_N_INIT` runs of
     greedy k-means++ seeding and Lloyd passes, by the quantize engine
-    (:func:`kmimg.cluster.weighted_kmeans`), until no centre moves more than scikit-learn's
+    (:func:`kmimg.colorfit.weighted_kmeans`), until no centre moves more than scikit-learn's
     tolerance (``_TOL`` of the mean variance, as a squared shift) allows.
 
     Not scikit-learn: importing ``sklearn.cluster`` costs about a second, ten times this fit on
