@@ -39,7 +39,9 @@ from kmimg import _engine
 from kmimg._records import frozen
 from kmimg._threads import engine_threads, ordered_map, pieces
 from kmimg.colorspace import LUMA_WEIGHTS, lab_to_rgb, pack_colors, rgb_to_lab, unpack_colors
+from kmimg.line_fit import fit_on_line, line_positions
 from kmimg.options import DEFAULT_SAMPLE
+from kmimg.translucency import rgba_colors, rgba_features
 from kmimg.types import ColorSpace
 
 _LUMA = np.array(LUMA_WEIGHTS)  # the weights of metrics.luma
@@ -145,6 +147,7 @@ class FitSchedule:
     cell_min_points: int = 20_000
     grid: int = 64
     coarse_grid: int = 24
+    coarse_min_points: int = 0
 
     def starts(self, k: int) -> int:
         return max(1, min(self.max_inits, self.init_budget // k))
@@ -323,6 +326,9 @@ def fit_palette(
     if len(table.colors) <= k:
         labels = np.arange(len(table.colors), dtype=np.intp)
         return _finish(table.colors, labels, table.counts)
+    on_line = _fit_on_line(table, k=k, space=space)
+    if on_line is not None:
+        return on_line
     fit = _FeatureSpace(space, table.channels, schedule.luma_weight(k, space), schedule.gamma(k, space))
     # Below large_k the palette is fitted in a space that favours luma and dark tones and then
     # settled and mapped by the plain distance (see FitSchedule); from large_k in one space.
@@ -351,6 +357,29 @@ def fit_palette(
     return _finish(palette, labels, counts)
 
 
+def _fit_on_line(
+    table: ColorTable, *, k: int, space: ColorSpace, fixed: NDArray[np.uint8] | None = None
+) -> FittedPalette | None:
+    """The exact fit of :mod:`kmimg.line_fit` when the table's colours (and the ``fixed``
+    colour, one of the k) lie on one line of the plain feature space; ``None`` otherwise. The
+    colours are then mapped by the plain distance of that space."""
+    plain = _FeatureSpace(space, table.channels)
+    features = plain.features_of(table.colors)
+    pinned = None if fixed is None else plain.features_of(_as_width(fixed, table.channels))[0]
+    positions = line_positions(features, pinned)
+    if positions is None:
+        return None
+
+    def writable(centres: NDArray[np.float64]) -> NDArray[np.float64]:
+        return plain.features_of(plain.colors_of(centres))
+
+    centres = fit_on_line(features, table.counts.astype(np.float64), positions, k, writable, pinned)
+    palette = _unique_rows(plain.colors_of(centres))
+    labels = nearest_center(features, plain.features_of(palette))
+    counts = np.bincount(labels, weights=table.counts, minlength=len(palette)).astype(np.int64)
+    return _finish(palette, labels, counts)
+
+
 @frozen
 class _FeatureSpace:
     """Colours to clustering features and back: ``space``'s features, in RGB optionally with
@@ -364,7 +393,9 @@ class _FeatureSpace:
 
     def features_of(self, colors: NDArray[np.uint8]) -> NDArray[np.float64]:
         features = to_features(colors, self.space)
-        if self.gamma != 1.0:  # through a table of the 256 levels: a power per colour costs ~10 ms
+        if self.gamma != 1.0 and self.channels == 4:  # on the composite over mid-grey
+            features[:, :3] = 255.0 * (np.clip(features[:, :3], 0.0, 255.0) / 255.0) ** self.gamma
+        elif self.gamma != 1.0:  # through a table of the 256 levels: a power per colour costs ~10 ms
             levels = 255.0 * (np.arange(256, dtype=np.float64) / 255.0) ** self.gamma
             features[:, :3] = levels[colors[:, :3]]
         return _stretch_luma(features, self.extra) if self.extra else features
@@ -518,22 +549,18 @@ def _row_index(palette: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray
 
 
 def to_features(colors: NDArray[np.uint8], space: ColorSpace) -> NDArray[np.float64]:
-    """Colour (RGB or RGBA uint8) to clustering features in ``space``."""
-    rgb = colors[:, :3]
-    base = rgb.astype(np.float64) if space is ColorSpace.RGB else rgb_to_lab(rgb)
-    if colors.shape[1] == 3:
-        return base
-    # Alpha on the same scale as the colour axes: 0..255 in RGB, 0..100 in Lab (like L*).
-    alpha_scale = 1.0 if space is ColorSpace.RGB else 100.0 / 255.0
-    return np.column_stack([base, colors[:, 3].astype(np.float64) * alpha_scale])
+    """Colour (RGB or RGBA uint8) to clustering features in ``space``; RGBA colours in the
+    alpha-aware space of :mod:`kmimg.translucency`."""
+    if colors.shape[1] == 4:
+        return rgba_features(colors, space)
+    return colors.astype(np.float64) if space is ColorSpace.RGB else rgb_to_lab(colors)
 
 
 def from_features(features: NDArray[np.float64], space: ColorSpace, channels: int) -> NDArray[np.uint8]:
     """Clustering features back to 8-bit colours (rounded, clipped)."""
-    rgb = features[:, :3] if space is ColorSpace.RGB else lab_to_rgb(features[:, :3])
     if channels == 4:
-        alpha_scale = 1.0 if space is ColorSpace.RGB else 100.0 / 255.0
-        rgb = np.column_stack([rgb, features[:, 3] / alpha_scale])
+        return rgba_colors(features, space)
+    rgb = features[:, :3] if space is ColorSpace.RGB else lab_to_rgb(features[:, :3])
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
@@ -557,14 +584,13 @@ def _kmeans_centers(
     inits = schedule.starts(k)
     # Small palettes land in poorer local optima and are cheap to refit: keep the best of a
     # few starts, each fitted on a coarser grid, and refine only the winner on the fit set.
-    coarse_x, coarse_w = (
-        _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.coarse_grid) if inits > 1 else (fit_x, fit_w)
-    )
+    coarse = inits > 1 and len(fit_x) > schedule.coarse_min_points
+    coarse_x, coarse_w = _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.coarse_grid) if coarse else (fit_x, fit_w)
     passes, relax = schedule.sample_pass_count(k), schedule.relax(k)
     best = _best_start(
         coarse_x, coarse_w, k=k, starts=inits, seed=seed, passes=passes, tol=schedule.tol, relax=relax
     )
-    if inits > 1:
+    if coarse:
         best = _lloyd_passes(fit_x, fit_w, best, passes, tol=schedule.tol, relax=relax)
     return best
 

@@ -137,8 +137,12 @@ def quantize(
 
 def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: bool = True) -> Quantized:
     """Quantize an already analysed image; lets a k sweep reuse one histogram."""
-    k_colors = options.k - 1 if analysis.has_transparent else options.k
-    fitted = _fit(analysis, options, k_colors)
+    import os
+    if os.environ.get("KM_FIXED") and analysis.has_transparent and analysis.table.channels == 4 and not options.keep:
+        fitted = fit_palette_keeping(analysis.table, np.zeros((1, 4), dtype=np.uint8), k=options.k, seed=options.seed, space=options.space, sample=options.sample)
+    else:
+        k_colors = options.k - 1 if analysis.has_transparent else options.k
+        fitted = _fit(analysis, options, k_colors)
     palette, counts, order = _png_palette(fitted, analysis)
     entry_of_color = order[fitted.labels]
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
@@ -194,7 +198,12 @@ def _png_palette(
     if colors.shape[1] == 3:
         colors = np.column_stack([colors, np.full(len(colors), 255, dtype=np.uint8)])
     counts = fitted.counts
-    if analysis.has_transparent:
+    zero = np.flatnonzero(colors[:, 3] == 0)
+    if analysis.has_transparent and len(zero):
+        assert analysis.visible is not None
+        counts = counts.copy()
+        counts[zero[0]] += int((~analysis.visible).sum())
+    elif analysis.has_transparent:
         assert analysis.visible is not None
         hidden = int((~analysis.visible).sum())
         colors = np.vstack([colors, np.zeros((1, 4), dtype=np.uint8)])

@@ -1,0 +1,84 @@
+"""Translucent colours as they are seen: the distance between two RGBA colours is the error seen
+when both are composited over a dark background and over a light one.
+
+A pixel of colour ``c`` (0-255) and opacity ``A = a / 255`` shows ``c A`` over black and
+``c A + 255 (1 - A)`` over white. kmimg clusters, maps and dithers translucent images on the sum
+of the squared differences of those two composites, halved:
+
+    d^2 = 1/2 * (|Δ(c A)|^2 + |Δ(c A) - Δa|^2)
+
+- the colour of a pixel counts in proportion to how visible it is (premultiplied), so an almost
+  invisible pixel's colour takes almost no palette room;
+- an alpha error counts as what it is, the error seen over light and over dark.
+
+In RGB the two composites are linear in ``(c A, a)``, and the same distance is, exactly, that of
+four numbers: the composite over mid-grey, ``g = c A + 127.5 (1 - A)``, and ``sqrt(3)/2 a``
+(:func:`rgba_features`; expand the squares to check). For an opaque pixel ``g`` is its colour,
+so kmimg's colour rules (the luma term, the small-k gamma of :class:`kmimg.cluster.FitSchedule`)
+apply to ``g`` unchanged, and an image without translucency is fitted exactly as before. Every
+fully transparent pixel is the one point ``g = 127.5, a = 0``.
+
+In CIELAB the composites are not linear in the colour, so the features are the two composites
+themselves, each in CIELAB (six numbers, scaled by ``1/sqrt(2)``).
+
+Back to 8-bit colours (:func:`rgba_colors`): alpha is rounded first, then the colour that gives
+the feature's composite at that alpha. An entry whose alpha rounds to 255 is its composite
+rounded, bit for bit what an opaque fit gives; an entry whose alpha rounds to 0 is
+``(0, 0, 0, 0)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kmimg.colorspace import lab_to_rgb, rgb_to_lab
+from kmimg.types import ColorSpace
+
+#: Weight of the alpha feature (0-255 scale) beside the mid-grey composite: see the module docstring.
+ALPHA_WEIGHT = math.sqrt(3.0) / 2.0
+#: The background the three colour features are composited over (the midpoint of black and white).
+MID_GREY = 127.5
+_HALF = 1.0 / math.sqrt(2.0)
+
+
+def premultiplied(colors: NDArray[np.uint8]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(c A, a)`` of RGBA rows: the colour over black (0-255 floats) and the alpha (0-255)."""
+    alpha = colors[:, 3].astype(np.float64)
+    return colors[:, :3].astype(np.float64) * (alpha / 255.0)[:, None], alpha
+
+
+def rgba_features(colors: NDArray[np.uint8], space: ColorSpace) -> NDArray[np.float64]:
+    """The features of RGBA colours ``(n, 4)`` uint8 in ``space``: ``(n, 4)`` in RGB, ``(n, 6)``
+    in CIELAB (module docstring)."""
+    black, alpha = premultiplied(colors)
+    if space is ColorSpace.RGB:
+        grey = black + (255.0 - alpha)[:, None] * (MID_GREY / 255.0)
+        return np.column_stack([grey, alpha * ALPHA_WEIGHT])
+    white = black + (255.0 - alpha)[:, None]
+    return np.column_stack([rgb_to_lab(black), rgb_to_lab(white)]) * _HALF
+
+
+def rgba_colors(features: NDArray[np.float64], space: ColorSpace) -> NDArray[np.uint8]:
+    """8-bit RGBA colours of features (the inverse of :func:`rgba_features`, rounded)."""
+    if space is ColorSpace.RGB:
+        alpha = np.clip(np.rint(features[:, 3] / ALPHA_WEIGHT), 0.0, 255.0)
+        black = features[:, :3] - (255.0 - alpha)[:, None] * (MID_GREY / 255.0)
+    else:
+        over_black = lab_to_rgb(features[:, :3] / _HALF)
+        over_white = lab_to_rgb(features[:, 3:] / _HALF)
+        alpha = np.clip(np.rint(255.0 - (over_white - over_black).mean(axis=1)), 0.0, 255.0)
+        black = (over_black + over_white - (255.0 - alpha)[:, None]) / 2.0
+    return straight_colors(black, alpha)
+
+
+def straight_colors(black: NDArray[np.float64], alpha: NDArray[np.float64]) -> NDArray[np.uint8]:
+    """8-bit straight (un-premultiplied) RGBA of colours over black ``(n, 3)`` at the integer
+    alphas ``alpha`` ``(n,)``: ``c = 255 (c A) / a``, rounded and clipped; ``(0, 0, 0, 0)`` where
+    ``a`` is 0. At ``a`` = 255 the colour is ``c A`` rounded: no drift for opaque entries."""
+    opacity = np.where(alpha > 0, alpha, 255.0) / 255.0
+    colour = np.clip(np.rint(black / opacity[:, None]), 0.0, 255.0)
+    colour[alpha == 0] = 0.0
+    return np.column_stack([colour, alpha]).astype(np.uint8)
