@@ -208,10 +208,7 @@ def translucent_inputs(which: str) -> list[Path]:
     makers = {"shape": shape_image, "text": text_image, "sprites": sprites_image, "icon": icon_image}
     for kind, count in COUNTS.items():
         for i in range(count):
-            if kind == "cutout":
-                image = cutout_image(rng, photos[i % len(photos)])
-            else:
-                image = makers[kind](rng)
+            image = cutout_image(rng, photos[i % len(photos)]) if kind == "cutout" else makers[kind](rng)
             inputs._save(Image.fromarray(image, "RGBA"), folder / f"{kind}-{i:02d}.png")
     return paths
 
@@ -223,7 +220,8 @@ def main() -> int:
             alpha = rgba[..., 3]
             soft = float(((alpha > 0) & (alpha < 255)).mean())
             colours = len(np.unique(rgba.reshape(-1, 4).view(np.uint32)))
-            print(f"{which:7s} {path.name:16s} {rgba.shape[1]}x{rgba.shape[0]} {colours:7d} colours, {soft:.0%} soft")
+            size = f"{rgba.shape[1]}x{rgba.shape[0]}"
+            print(f"{which:7s} {path.name:16s} {size:9s} {colours:7d} colours, {soft:.0%} soft")
     return 0
 
 

@@ -147,7 +147,7 @@ class FitSchedule:
     cell_min_points: int = 20_000
     grid: int = 64
     coarse_grid: int = 24
-    coarse_min_points: int = 0
+    coarse_min_points: int = 2048
 
     def starts(self, k: int) -> int:
         return max(1, min(self.max_inits, self.init_budget // k))
@@ -585,7 +585,9 @@ def _kmeans_centers(
     # Small palettes land in poorer local optima and are cheap to refit: keep the best of a
     # few starts, each fitted on a coarser grid, and refine only the winner on the fit set.
     coarse = inits > 1 and len(fit_x) > schedule.coarse_min_points
-    coarse_x, coarse_w = _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.coarse_grid) if coarse else (fit_x, fit_w)
+    coarse_x, coarse_w = (
+        _reduce_to_cells(fit_x, fit_w, k=k, grid=schedule.coarse_grid) if coarse else (fit_x, fit_w)
+    )
     passes, relax = schedule.sample_pass_count(k), schedule.relax(k)
     best = _best_start(
         coarse_x, coarse_w, k=k, starts=inits, seed=seed, passes=passes, tol=schedule.tol, relax=relax
@@ -876,19 +878,13 @@ def palette_features(
     return _stretch_luma(features, luma_extra) if luma_extra else features
 
 
-def nearest_entries(
-    colors: NDArray[np.uint8],
-    palette: NDArray[np.uint8],
-    *,
-    space: ColorSpace = ColorSpace.RGB,
-    schedule: FitSchedule = DEFAULT_SCHEDULE,
+def nearest_colors(
+    colors: NDArray[np.uint8], palette: NDArray[np.uint8], *, space: ColorSpace = ColorSpace.RGB
 ) -> NDArray[np.intp]:
-    """The nearest entry of ``palette`` for each colour (rows of the same width), by the
-    distance colours are mapped by for a palette of that size; ties go to the lowest index."""
-    extra = schedule.mapping_luma_weight(len(palette), space)
-    return nearest_center(
-        palette_features(colors, space, luma_extra=extra), palette_features(palette, space, luma_extra=extra)
-    )
+    """The nearest entry of ``palette`` for each colour (rows of the same width) by the plain
+    distance of ``space`` (the alpha-aware one for RGBA rows), whatever the palette's size; ties
+    go to the lowest index. The one rule for mapping onto a given palette."""
+    return nearest_center(to_features(colors, space), to_features(palette, space))
 
 
 def fit_palette_keeping(

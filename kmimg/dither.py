@@ -240,10 +240,12 @@ def color_errors(
     palette: NDArray[np.uint8],
     indices: NDArray[np.uint8],
 ) -> tuple[float, float]:
-    """Mean squared error per sample (R, G, B, and A when ``alpha`` is given) and mean
-    CIEDE2000 of a dithered image over its ``visible`` pixels, a strip of pixels at a time
-    (a dithered image has no colour-to-entry function to measure by, as the plain one does)."""
+    """Mean squared error per sample (R, G, B; premultiplied R, G, B and A when ``alpha`` is
+    given) and mean CIEDE2000 of a dithered image over its ``visible`` pixels, a strip of pixels
+    at a time (a dithered image has no colour-to-entry function to measure by, as the plain one
+    does)."""
     from kmimg import metrics
+    from kmimg.translucency import premultiplied_rgba
 
     flat_rgb, flat_indices = rgb.reshape(-1, 3), indices.reshape(-1)
     channels = 3 if alpha is None else 4
@@ -259,7 +261,10 @@ def color_errors(
             original, output = original[visible[rows]], output[visible[rows]]
         if not len(original):
             continue
-        diff = original.astype(np.float64) - output.astype(np.float64)
+        if alpha is not None:
+            diff = premultiplied_rgba(original) - premultiplied_rgba(output)
+        else:
+            diff = original.astype(np.float64) - output.astype(np.float64)
         squared += float(np.einsum("ij,ij->", diff, diff))
         delta_e += metrics.delta_e2000_images(original[:, :3], output[:, :3]) * len(original)
         total += len(original)

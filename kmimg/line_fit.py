@@ -29,7 +29,9 @@ MAX_POINTS = 512
 _OFF_LINE = 1e-9
 
 
-def line_positions(points: NDArray[np.float64], fixed: NDArray[np.float64] | None = None) -> NDArray[np.float64] | None:
+def line_positions(
+    points: NDArray[np.float64], fixed: NDArray[np.float64] | None = None
+) -> NDArray[np.float64] | None:
     """Each point's position along the line through ``points`` ``(n, d)`` (and ``fixed``, the
     last position, when given), or ``None`` when they are not all on one line, or are fewer than
     two or more than :data:`MAX_POINTS`."""
@@ -92,7 +94,11 @@ def _run_costs(
     holds = (i <= pinned) & (pinned <= j)
     if fixed is not None:
         centre[holds] = fixed
-    error = run_second - 2.0 * np.einsum("ij,ij->i", centre, run_first) + np.einsum("ij,ij->i", centre, centre) * run_mass
+    error = (
+        run_second
+        - 2.0 * np.einsum("ij,ij->i", centre, run_first)
+        + np.einsum("ij,ij->i", centre, centre) * run_mass
+    )
     cost = np.full((n, n), np.inf)
     cost[i, j] = np.maximum(error, 0.0)
     centres = np.zeros((n, n, d))

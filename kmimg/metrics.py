@@ -31,12 +31,15 @@ _LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
 
 
 def weighted_mse(
-    original: NDArray[np.uint8], output: NDArray[np.uint8], weights: NDArray[np.generic]
+    original: NDArray[np.uint8] | NDArray[np.float64],
+    output: NDArray[np.uint8] | NDArray[np.float64],
+    weights: NDArray[np.generic],
 ) -> float:
     """Mean squared error per sample over colour pairs weighted by ``weights``.
 
     The samples are the channels both sides have: R, G, B for ``(n, 3)`` against anything, and
-    R, G, B, A when both are ``(n, 4)`` (translucent images: an alpha error is an error too).
+    all four when both are ``(n, 4)`` (kmimg compares premultiplied R, G, B and alpha of
+    translucent images, :func:`kmimg.translucency.premultiplied_rgba`).
     """
     total = float(np.sum(weights))
     if not total:

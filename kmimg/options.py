@@ -26,6 +26,9 @@ MAX_SEED = 2**32 - 1
 DEFAULT_SAMPLE = 250_000
 #: Dithering level of a bare ``--dither`` (0-1, as pngquant's ``--floyd``; 0 = no dithering).
 DEFAULT_DITHER_LEVEL = 1.0
+#: Alpha below which a pixel becomes fully transparent when the palette holds no translucent
+#: colour (a palette file without alpha), unless ``--alpha-threshold`` says otherwise.
+DEFAULT_ALPHA_THRESHOLD = 128
 
 
 @frozen
@@ -43,10 +46,23 @@ class QuantizeOptions:
     sample: int = DEFAULT_SAMPLE
     #: Colours that must be palette entries, bit-exact (RGB triples; ``--keep``).
     keep: tuple[tuple[int, int, int], ...] = ()
+    #: The palette slot of fully transparent pixels (``--transparent-index``): always a
+    #: transparent entry, never a visible pixel's; ``None``: wherever it falls, and only if needed.
+    transparent_index: int | None = None
+    #: Alpha below which pixels become fully transparent and from which opaque, before anything
+    #: else (``--alpha-threshold``); ``None``: graded alpha is kept (see
+    #: :data:`DEFAULT_ALPHA_THRESHOLD` for palettes without translucent colours).
+    alpha_threshold: int | None = None
 
     def __post_init__(self) -> None:
         if not self.MIN_K <= self.k <= self.MAX_K:
             raise ValueError(f"k must be between {self.MIN_K} and {self.MAX_K}, got {self.k}")
+        if self.transparent_index is not None and not 0 <= self.transparent_index < self.MAX_K:
+            raise ValueError(
+                f"transparent index must be between 0 and {self.MAX_K - 1}, got {self.transparent_index}"
+            )
+        if self.alpha_threshold is not None and not 1 <= self.alpha_threshold <= 255:
+            raise ValueError(f"alpha threshold must be between 1 and 255, got {self.alpha_threshold}")
         if self.sample < 0:
             raise ValueError("sample must be 0 (all pixels) or positive")
         if not 0.0 <= self.dither <= 1.0:

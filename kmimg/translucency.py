@@ -50,6 +50,13 @@ def premultiplied(colors: NDArray[np.uint8]) -> tuple[NDArray[np.float64], NDArr
     return colors[:, :3].astype(np.float64) * (alpha / 255.0)[:, None], alpha
 
 
+def premultiplied_rgba(colors: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """RGBA rows as ``(R A, G A, B A, alpha)`` on the 0-255 scale: what kmimg's PSNR of a
+    translucent image compares (the colour counts as much as it is seen)."""
+    black, alpha = premultiplied(colors)
+    return np.column_stack([black, alpha])
+
+
 def rgba_features(colors: NDArray[np.uint8], space: ColorSpace) -> NDArray[np.float64]:
     """The features of RGBA colours ``(n, 4)`` uint8 in ``space``: ``(n, 4)`` in RGB, ``(n, 6)``
     in CIELAB (module docstring)."""

@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 import kmimg.colorfit as cluster
 from kmimg.colorfit import build_color_table, fit_palette, nearest_center, to_features
+from kmimg.translucency import ALPHA_WEIGHT
 from kmimg.types import ColorSpace
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -167,16 +168,24 @@ def test_over_relaxed_passes_get_further_than_as_many_plain_ones() -> None:
 
 @given(arrays(np.uint8, st.tuples(st.integers(1, 40), st.sampled_from([3, 4]))))
 def test_fit_space_turns_8_bit_colours_back_into_themselves(colors: np.ndarray) -> None:
+    """Every 8-bit colour comes back from its features, but a fully transparent one, which has
+    no colour to see: it comes back as (0, 0, 0, 0)."""
     space = cluster._FeatureSpace(ColorSpace.RGB, colors.shape[1], extra=1.5, gamma=0.85)
+    if colors.shape[1] == 4:
+        colors = np.where(colors[:, 3:] == 0, 0, colors).astype(np.uint8)
     np.testing.assert_array_equal(space.palette_of(space.features_of(colors)), cluster._unique_rows(colors))
 
 
 def test_fit_space_gamma_spreads_dark_tones_and_leaves_alpha_alone() -> None:
-    rgba = np.array([[0, 0, 0, 10], [8, 8, 8, 20], [240, 240, 240, 30], [248, 248, 248, 40]], dtype=np.uint8)
+    """In RGBA the gamma applies to the composite over mid-grey (an opaque pixel's colour)."""
+    rgba = np.array(
+        [[0, 0, 0, 255], [8, 8, 8, 255], [240, 240, 240, 255], [248, 248, 248, 40]], dtype=np.uint8
+    )
+    rgba[3, 3] = 255
     features = cluster._FeatureSpace(ColorSpace.RGB, 4, gamma=0.85).features_of(rgba)
     assert features[1, 0] - features[0, 0] > 8 * 1.5  # dark steps grow ...
     assert features[3, 0] - features[2, 0] < 8  # ... bright ones shrink
-    np.testing.assert_array_equal(features[:, 3], rgba[:, 3])
+    np.testing.assert_allclose(features[:, 3], rgba[:, 3] * ALPHA_WEIGHT)
 
 
 def test_small_palettes_give_dark_tones_more_entries_than_the_plain_fit() -> None:

@@ -137,7 +137,11 @@ def test_alpha_errors_count_in_psnr(dither: float) -> None:
     rgba = result.to_rgba()
     assert len(np.unique(rgba[..., 3])) <= 2
     assert result.psnr < 30  # 16 alpha levels in 2 entries is far from lossless
-    expected = metrics.psnr(np.dstack([rgb, alpha]), rgba)
+    # premultiplied R, G, B and alpha: the colour counts as much as it is seen
+    opacity = alpha[..., None] / 255.0
+    expected = metrics.psnr(
+        np.dstack([rgb * opacity, alpha]), np.dstack([rgba[..., :3] * (rgba[..., 3:] / 255.0), rgba[..., 3]])
+    )
     assert result.psnr == pytest.approx(expected, abs=1e-9)
 
 

@@ -4,10 +4,20 @@ Pure: takes arrays, returns a :class:`Quantized` result; the CLI does the readin
 :func:`analyze` does the per-image work that does not depend on k (the colour histogram) so
 that a sweep over several k (``compress-report``) pays for it once.
 
-Transparency policy: fully transparent pixels (alpha 0) take no part in the fit and all map to
-one palette entry ``(0, 0, 0, 0)``, which counts towards k; translucent alpha values are
-clustered together with the colour. Dithering (:mod:`kmimg.dither`, ``options.dither`` the level,
-0 = none) applies to fully opaque pixels; the others are mapped without it.
+Transparency (``docs/quantize.md``, "Transparency"):
+
+- fully transparent pixels (alpha 0) are all one palette entry, ``(0, 0, 0, 0)``, which counts
+  towards k (:func:`fit_colors`): in an image with translucent pixels it is a fixed centre of the
+  fit, which nearly invisible pixels may join; in an image whose other pixels are all opaque it
+  is an entry beside the k - 1 fitted colours;
+- translucent pixels are fitted, mapped and dithered in the alpha-aware space of
+  :mod:`kmimg.translucency` (the error seen over black and over white);
+- ``options.transparent_index`` puts the transparent entry at that slot, always;
+- ``options.alpha_threshold`` makes alpha binary before anything else (:func:`binary_alpha`), as
+  mapping onto a palette without translucent colours does at :data:`DEFAULT_ALPHA_THRESHOLD`.
+
+Dithering (:mod:`kmimg.dither`, ``options.dither`` the level, 0 = none) diffuses the error of
+every visible pixel; fully transparent pixels keep the transparent entry.
 """
 
 from __future__ import annotations
@@ -24,10 +34,12 @@ from kmimg.colorfit import (
     build_color_table,
     fit_palette,
     fit_palette_keeping,
-    nearest_entries,
+    nearest_colors,
 )
 from kmimg.errors import InputError
+from kmimg.options import DEFAULT_ALPHA_THRESHOLD
 from kmimg.options import QuantizeOptions as QuantizeOptions
+from kmimg.translucency import premultiplied_rgba
 from kmimg.types import ColorSpace
 
 MIN_K = QuantizeOptions.MIN_K
@@ -137,13 +149,15 @@ def quantize(
 
 def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: bool = True) -> Quantized:
     """Quantize an already analysed image; lets a k sweep reuse one histogram."""
-    import os
-    if os.environ.get("KM_FIXED") and analysis.has_transparent and analysis.table.channels == 4 and not options.keep:
-        fitted = fit_palette_keeping(analysis.table, np.zeros((1, 4), dtype=np.uint8), k=options.k, seed=options.seed, space=options.space, sample=options.sample)
-    else:
-        k_colors = options.k - 1 if analysis.has_transparent else options.k
-        fitted = _fit(analysis, options, k_colors)
-    palette, counts, order = _png_palette(fitted, analysis)
+    if options.alpha_threshold is not None:
+        analysis = binary_alpha(analysis, options.alpha_threshold)
+    if options.transparent_index is not None and options.transparent_index >= options.k:
+        raise InputError(
+            f"--transparent-index {options.transparent_index} is not a slot of {options.k} colours"
+        )
+    transparent = analysis.has_transparent or options.transparent_index is not None
+    fitted = fit_colors(analysis.table, options, transparent=transparent)
+    palette, counts, order = _png_palette(fitted, analysis, options.transparent_index)
     entry_of_color = order[fitted.labels]
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
     dither = options.dither > 0.0
@@ -176,43 +190,81 @@ def redither(analysis: Analysis, plain: Quantized, level: float, *, measure: boo
     return Quantized(indices=indices, palette=plain.palette, counts=counts, quality=quality, options=options)
 
 
-def _fit(analysis: Analysis, options: QuantizeOptions, k: int) -> FittedPalette:
-    if not options.keep:
-        return fit_palette(analysis.table, k=k, seed=options.seed, space=options.space, sample=options.sample)
-    if len(options.keep) > k:
+def binary_alpha(analysis: Analysis, threshold: int) -> Analysis:
+    """The analysis of the image with alpha below ``threshold`` made 0 and the rest 255."""
+    if analysis.alpha is None:
+        return analysis
+    alpha = np.where(analysis.alpha >= threshold, 255, 0).astype(np.uint8)
+    return analyze(analysis.rgb, alpha)
+
+
+#: The fully transparent entry, in every palette that needs one.
+TRANSPARENT = np.zeros((1, 4), dtype=np.uint8)
+
+
+def fit_colors(table: ColorTable, options: QuantizeOptions, *, transparent: bool) -> FittedPalette:
+    """The palette of at most ``options.k`` entries fitted to ``table``; with ``transparent``
+    one of them is the transparent entry ``(0, 0, 0, 0)`` (in ``colors``, RGBA, with the pixels
+    the table gives it; the caller adds the fully transparent ones).
+
+    In a translucent (RGBA) table the transparent entry is a fixed centre of the fit, so that
+    nearly invisible pixels join it; in an opaque table no colour can, and it stands beside the
+    ``k - 1`` fitted colours. ``options.keep`` colours are entries too, bit-exact.
+    """
+    room = options.k - 1 if transparent else options.k
+    if len(options.keep) > room:
         raise InputError(
-            f"--keep lists {len(options.keep)} colours, but k = {options.k} leaves {k} beside the "
+            f"--keep lists {len(options.keep)} colours, but k = {options.k} leaves {room} beside the "
             "transparent entry"
         )
     keep = np.array(options.keep, dtype=np.uint8).reshape(-1, 3)
-    return fit_palette_keeping(
-        analysis.table, keep, k=k, seed=options.seed, space=options.space, sample=options.sample
-    )
+    seed, space, sample = options.seed, options.space, options.sample
+    if transparent and table.channels == 4:
+        fixed = np.vstack([_as_rgba(keep), TRANSPARENT])
+        return fit_palette_keeping(table, fixed, k=options.k, seed=seed, space=space, sample=sample)
+    if len(keep):
+        fitted = fit_palette_keeping(table, keep, k=room, seed=seed, space=space, sample=sample)
+    else:
+        fitted = fit_palette(table, k=room, seed=seed, space=space, sample=sample)
+    return _with_transparent(fitted) if transparent else fitted
+
+
+def _as_rgba(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    if colors.shape[1] == 4:
+        return colors
+    return np.column_stack([colors, np.full(len(colors), 255, dtype=np.uint8)])
+
+
+def _with_transparent(fitted: FittedPalette) -> FittedPalette:
+    """``fitted`` (opaque colours) with the transparent entry last, serving no colour."""
+    colors = np.vstack([_as_rgba(fitted.colors), TRANSPARENT])
+    return FittedPalette(colors=colors, labels=fitted.labels, counts=np.append(fitted.counts, 0))
 
 
 def _png_palette(
-    fitted: FittedPalette, analysis: Analysis
+    fitted: FittedPalette, analysis: Analysis, transparent_index: int | None
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.intp]]:
-    """RGBA palette in PNG order, pixel counts per entry, and fitted-entry -> PNG-entry map."""
-    colors = fitted.colors
-    if colors.shape[1] == 3:
-        colors = np.column_stack([colors, np.full(len(colors), 255, dtype=np.uint8)])
-    counts = fitted.counts
-    zero = np.flatnonzero(colors[:, 3] == 0)
-    if analysis.has_transparent and len(zero):
-        assert analysis.visible is not None
-        counts = counts.copy()
-        counts[zero[0]] += int((~analysis.visible).sum())
-    elif analysis.has_transparent:
-        assert analysis.visible is not None
-        hidden = int((~analysis.visible).sum())
-        colors = np.vstack([colors, np.zeros((1, 4), dtype=np.uint8)])
-        counts = np.append(counts, hidden)
-    # Non-opaque entries first keep the tRNS chunk short; stable so count order is kept.
-    png_order = np.argsort(colors[:, 3] == 255, kind="stable")
+    """RGBA palette in PNG order, pixel counts per entry, and fitted-entry -> PNG-entry map.
+
+    PNG order: entries that are not opaque first (a short tRNS chunk), each group in the fit's
+    order (descending pixel count); the transparent entry moved to ``transparent_index`` when
+    given (the palette padded with unused black entries if it is shorter)."""
+    colors = _as_rgba(fitted.colors)
+    counts = np.array(fitted.counts, dtype=np.int64)
+    clear = np.flatnonzero(colors[:, 3] == 0)
+    if len(clear) and analysis.visible is not None:
+        counts[clear[0]] += int((~analysis.visible).sum())
+    order = np.argsort(colors[:, 3] == 255, kind="stable")
+    if transparent_index is not None:
+        pad = max(0, transparent_index + 1 - len(colors))
+        colors = np.vstack([colors, np.tile([0, 0, 0, 255], (pad, 1)).astype(np.uint8)])
+        counts = np.append(counts, np.zeros(pad, dtype=np.int64))
+        order = np.append(order, np.arange(len(order), len(colors)))
+        zero = int(np.flatnonzero(colors[order, 3] == 0)[0])
+        order = np.insert(np.delete(order, zero), transparent_index, order[zero])
     entry = np.empty(len(colors), dtype=np.intp)
-    entry[png_order] = np.arange(len(colors))
-    return colors[png_order], counts[png_order], entry[: len(fitted.colors)]
+    entry[order] = np.arange(len(colors))
+    return colors[order], counts[order], entry[: len(fitted.colors)]
 
 
 def _indices(
@@ -221,13 +273,17 @@ def _indices(
     palette: NDArray[np.uint8],
     *,
     dither: float,
+    transparent: int | None = None,
 ) -> NDArray[np.uint8]:
+    """Each pixel's entry: its colour's, and ``transparent`` (the first entry of alpha 0 when
+    ``None``) for fully transparent pixels; then the dithering."""
     height, width = analysis.rgb.shape[:2]
     per_visible = np.asarray(analysis.table.spread(entry_of_color.astype(np.uint8)), dtype=np.uint8)
     if analysis.visible is None:
         flat = per_visible
     else:
-        flat = np.full(height * width, _transparent_entry(palette), dtype=np.uint8)
+        clear = _transparent_entry(palette) if transparent is None else transparent
+        flat = np.full(height * width, clear, dtype=np.uint8)
         flat[analysis.visible] = per_visible
     indices = flat.reshape(height, width)
     if dither > 0.0:
@@ -262,14 +318,14 @@ def _color_errors(
     entry_of_color: NDArray[np.intp] | None,
     indices: NDArray[np.uint8],
 ) -> tuple[float, float]:
-    """PSNR (over R, G, B, and A for translucent images) and mean CIEDE2000 over the visible
-    pixels."""
+    """PSNR (over R, G, B; over premultiplied R, G, B and A for translucent images) and mean
+    CIEDE2000 over the visible pixels."""
     from kmimg import metrics
 
     table = analysis.table
     if entry_of_color is not None:
         mapped = palette[entry_of_color]
-        mse = metrics.weighted_mse(table.colors, mapped, table.counts)
+        mse = metrics.weighted_mse(*_measured_pair(table.colors, mapped), table.counts)
         delta_e = metrics.mean_delta_e2000_indexed(table.colors, palette, entry_of_color, table.counts)
         return metrics.psnr_from_mse(mse), delta_e
     from kmimg.dither import color_errors  # a dithered image is measured pixel by pixel
@@ -279,45 +335,94 @@ def _color_errors(
     return metrics.psnr_from_mse(mse), delta_e
 
 
+def _measured_pair(
+    colors: NDArray[np.uint8], mapped: NDArray[np.uint8]
+) -> tuple[NDArray[np.float64] | NDArray[np.uint8], NDArray[np.float64] | NDArray[np.uint8]]:
+    """What PSNR compares: the colours, or for RGBA colours premultiplied RGB and alpha."""
+    if colors.shape[1] == 3:
+        return colors, mapped[:, :3]
+    return premultiplied_rgba(colors), premultiplied_rgba(mapped)
+
+
 def quantize_onto(
     analysis: Analysis, palette: NDArray[np.uint8], options: QuantizeOptions, *, measure: bool = True
 ) -> Quantized:
     """Map an analysed image onto a given palette ``(m, 4)`` RGBA, fitting nothing.
 
     The result's palette is ``palette`` itself, in its order, every entry kept (used or not), so
-    that index *i* means the same colour in every image mapped onto it. Fully transparent pixels
-    take the first entry with alpha 0; when there is none, one ``(0, 0, 0, 0)`` entry is added
-    *after* the palette's colours (an :class:`~kmimg.errors.InputError` if it already has 256).
-    Visible pixels go to the nearest entry that is not fully transparent (by the distance the
-    fit uses for a palette of that size, in ``options.space``); ``options.dither`` applies.
+    that index *i* means the same colour in every image mapped onto it. The transparent slot:
+    ``options.transparent_index`` (that entry's alpha set to 0), else the first entry of alpha 0;
+    when there is none and the image has fully transparent pixels, one ``(0, 0, 0, 0)`` entry is
+    added *after* the palette's colours (an :class:`~kmimg.errors.InputError` if it already has
+    256). When the palette holds no translucent colour, alpha is made binary first
+    (``options.alpha_threshold``, else :data:`DEFAULT_ALPHA_THRESHOLD`). Visible pixels go to the
+    nearest entry by the plain distance of ``options.space`` (alpha-aware for translucent
+    pixels), whatever the palette's size; ``options.dither`` applies.
     """
-    palette = np.ascontiguousarray(palette, dtype=np.uint8)
-    if analysis.has_transparent and not bool((palette[:, 3] == 0).any()):
-        if len(palette) >= MAX_K:
-            raise InputError(
-                f"has transparent pixels, but the palette already holds {MAX_K} colours (no room for "
-                "the transparent entry)"
-            )
-        palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
-    entry_of_color = _entries_of_colors(analysis.table, palette, options.space)
-    indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
+    palette = np.array(palette, dtype=np.uint8, order="C")
+    analysis = _alpha_for(analysis, palette, options.alpha_threshold)
+    slot = _transparent_slot(palette, options.transparent_index, analysis.has_transparent)
+    if slot == len(palette):
+        palette = np.vstack([palette, TRANSPARENT])
+    elif slot >= 0:
+        palette[slot, 3] = 0
+    entry_of_color = _entries_of_colors(analysis.table, palette, options.space, slot)
+    transparent = slot if slot >= 0 else None
+    indices = _indices(analysis, entry_of_color, palette, dither=options.dither, transparent=transparent)
     dither = options.dither > 0.0
     quality = _quality(analysis, palette, None if dither else entry_of_color, indices) if measure else None
     counts = np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64)
     return Quantized(indices=indices, palette=palette, counts=counts, quality=quality, options=options)
 
 
-def _entries_of_colors(table: ColorTable, palette: NDArray[np.uint8], space: ColorSpace) -> NDArray[np.intp]:
-    """Each visible colour's entry: the nearest among the entries that are not fully
-    transparent (all entries when every one is), compared in RGBA when any is translucent."""
+def _alpha_for(analysis: Analysis, palette: NDArray[np.uint8], threshold: int | None) -> Analysis:
+    """The analysis with binary alpha when asked, or when the palette has no translucent colour."""
+    translucent_palette = bool(((palette[:, 3] > 0) & (palette[:, 3] < 255)).any())
+    if threshold is None and (translucent_palette or analysis.table.channels == 3):
+        return analysis
+    return binary_alpha(analysis, DEFAULT_ALPHA_THRESHOLD if threshold is None else threshold)
+
+
+def _transparent_slot(palette: NDArray[np.uint8], index: int | None, needed: bool) -> int:
+    """The entry of fully transparent pixels: ``index``, the first of alpha 0, a new one at the
+    end (``len(palette)``) when ``needed``, or -1."""
+    if index is not None:
+        if index >= len(palette):
+            raise InputError(
+                f"--transparent-index {index} is not a slot of the palette's {len(palette)} colours"
+            )
+        return index
+    zero = np.flatnonzero(palette[:, 3] == 0)
+    if len(zero):
+        return int(zero[0])
+    if not needed:
+        return -1
+    if len(palette) >= MAX_K:
+        raise InputError(
+            f"has transparent pixels, but the palette already holds {MAX_K} colours (no room for the "
+            "transparent entry; --transparent-index N makes slot N transparent)"
+        )
+    return len(palette)
+
+
+def _entries_of_colors(
+    table: ColorTable, palette: NDArray[np.uint8], space: ColorSpace, slot: int
+) -> NDArray[np.intp]:
+    """Each visible colour's entry: the nearest by the plain distance of ``space``, among the
+    entries that are not fully transparent, and the transparent ``slot`` for translucent colours
+    (alpha-aware: a nearly invisible pixel may be nearest to it)."""
     candidates = np.flatnonzero(palette[:, 3] > 0)
+    if table.channels == 4 and slot >= 0:
+        candidates = np.union1d(candidates, [slot])
     if not len(candidates):
         candidates = np.arange(len(palette))
     choices = palette[candidates]
+    if slot >= 0 and table.channels == 4:
+        choices = choices.copy()
+        choices[candidates == slot] = 0  # the slot as the transparent point, whatever its colour
     colors = table.colors
     if bool((choices[:, 3] < 255).any()) or table.channels == 4:
-        if table.channels == 3:
-            colors = np.column_stack([colors, np.full(len(colors), 255, dtype=np.uint8)])
+        colors = _as_rgba(colors)
     else:
         choices = choices[:, :3]
-    return np.asarray(candidates[nearest_entries(colors, choices, space=space)], dtype=np.intp)
+    return np.asarray(candidates[nearest_colors(colors, choices, space=space)], dtype=np.intp)
