@@ -7,15 +7,19 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint typecheck pytest clean bench bench-dither wheel-check
 
+# The C extensions' files (kmimg/_engine*.c, _dither.c, _png.c and their internal headers): a
+# change to any of them rebuilds the installed extensions.
+C_FILES := $(wildcard kmimg/*.c kmimg/*.h)
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c kmimg/_png.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py MANIFEST.in $(C_FILES) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c kmimg/_png.c | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml setup.py MANIFEST.in $(C_FILES) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
@@ -36,25 +40,31 @@ pytest: $(VENV)/.installed-test
 
 test: lint typecheck pytest
 
-# The wheel as a user's pip builds it (pure Python or with compiled extensions, whatever
-# `pip wheel` makes), installed with its dependencies into a fresh virtual environment, and
-# `kmimg --version` run from it outside the source tree, so that nothing is imported from here.
+# The wheel as a user's pip builds it from the sdist (pure Python or with compiled extensions,
+# whatever `pip wheel` makes), so that a file the sdist leaves out (a C header) fails here;
+# installed with its dependencies into a fresh virtual environment, and `kmimg --version` run
+# from it outside the source tree, so that nothing is imported from here.
 # build/ is setuptools' scratch folder: files left there by an earlier build would go into the wheel.
-wheel-check: $(VENV)/.installed
+$(VENV)/.installed-build: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet build
+	touch $@
+
+wheel-check: $(VENV)/.installed $(VENV)/.installed-build
 	@set -eu; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp" build' EXIT; \
 	rm -rf build; \
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir "$$tmp/dist" .; \
+	$(BIN)/python -m build --quiet --sdist --outdir "$$tmp/sdist" . >/dev/null; \
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir "$$tmp/dist" "$$tmp"/sdist/kmimg-*.tar.gz; \
 	$(PYTHON) -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/python" -m pip install --quiet "$$tmp"/dist/kmimg-*.whl; \
 	expected="kmimg $$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("kmimg"))')"; \
 	got=$$(cd "$$tmp" && "$$tmp/venv/bin/kmimg" --version); \
-	echo "wheel-check: $$(basename "$$tmp"/dist/kmimg-*.whl): $$got"; \
+	echo "wheel-check: $$(basename "$$tmp"/sdist/kmimg-*.tar.gz) -> $$(basename "$$tmp"/dist/kmimg-*.whl): $$got"; \
 	test "$$got" = "$$expected" || { echo "wheel-check: expected '$$expected'"; exit 1; }
 
 
 # kmimg as users install it (not editable: no import hook at start-up), for make bench.
 BENCH_VENV ?= .venv-bench
-$(BENCH_VENV)/.installed: pyproject.toml setup.py kmimg/_engine.c kmimg/_dither.c kmimg/_png.c $(wildcard kmimg/*.py kmimg/*/*.py)
+$(BENCH_VENV)/.installed: pyproject.toml setup.py MANIFEST.in $(C_FILES) $(wildcard kmimg/*.py kmimg/*/*.py)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	rm -rf build
