@@ -10,14 +10,28 @@ from setuptools import Extension, setup
 
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math"]
 
+#: One extension module from one file per algorithm (the map is in kmimg/_engine.h).
+ENGINE = [
+    "kmimg/_engine.c",
+    "kmimg/_engine_search.c",
+    "kmimg/_engine_bounds.c",
+    "kmimg/_engine_lloyd.c",
+    "kmimg/_engine_grid.c",
+    "kmimg/_engine_seeding.c",
+    "kmimg/_engine_random.c",
+]
+#: The internal headers (also in MANIFEST.in, so that an sdist builds): a change rebuilds.
+BUFFERS = "kmimg/_buffers.h"
+
 setup(
     ext_modules=[
         Extension(
             "kmimg._engine",
-            sources=["kmimg/_engine.c"],
+            sources=ENGINE,
+            depends=["kmimg/_engine.h", BUFFERS],
             extra_compile_args=FLAGS,
         ),
-        Extension("kmimg._dither", sources=["kmimg/_dither.c"], extra_compile_args=FLAGS),
-        Extension("kmimg._png", sources=["kmimg/_png.c"], extra_compile_args=FLAGS),
+        Extension("kmimg._dither", sources=["kmimg/_dither.c"], depends=[BUFFERS], extra_compile_args=FLAGS),
+        Extension("kmimg._png", sources=["kmimg/_png.c"], depends=[BUFFERS], extra_compile_args=FLAGS),
     ]
 )

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_buffers.h"
+
 #define MAX_ENTRIES 256
 #define GRID 32
 #define CELLS (GRID * GRID * GRID)
@@ -232,42 +234,21 @@ static void diffuse_rows(const Products *t, Palette *pal, const Rules *r, const 
     }
 }
 
-typedef struct {
-    Py_buffer rgb, keep, palette, ids, matrix, out;
-} Buffers;
+/* The call's arrays, in the order of diffuse()'s arguments. */
+enum { RGB, KEEP, PALETTE, IDS, MATRIX, OUT, ARRAYS };
 
-static void release(Buffers *b) {
-    Py_buffer *all[] = {&b->rgb, &b->keep, &b->palette, &b->ids, &b->matrix, &b->out};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (all[i]->obj != NULL) PyBuffer_Release(all[i]);
-}
-
-static int too_small(const Py_buffer *b, Py_ssize_t need, const char *name) {
-    if (b->len < need) {
-        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, need %zd", name, b->len, need);
-        return 1;
-    }
-    return 0;
-}
-
-static int check(const Buffers *b, Py_ssize_t n, Py_ssize_t m, int has_keep) {
-    return too_small(&b->rgb, 3 * n, "rgb") || (has_keep && too_small(&b->keep, n, "keep")) ||
-           too_small(&b->palette, 3 * m, "palette") || too_small(&b->ids, m, "ids") ||
-           too_small(&b->matrix, 9 * (Py_ssize_t)sizeof(double), "matrix") || too_small(&b->out, n, "out");
-}
-
-static int run(const Buffers *b, int has_keep, Py_ssize_t width, Py_ssize_t height, int m, const Rules *r) {
+static int run(const Buf *b, int has_keep, Py_ssize_t width, Py_ssize_t height, int m, const Rules *r) {
     double *err = calloc((size_t)(6 * (width + 2)), sizeof(double));
     Palette *pal = malloc(sizeof(Palette));
     Products *t = malloc(sizeof(Products));
-    const double *matrix = (const double *)b->matrix.buf;
+    const double *matrix = (const double *)b[MATRIX].view.buf;
     int failed = err == NULL || pal == NULL || t == NULL;
     if (!failed) {
-        Image im = {(const uint8_t *)b->rgb.buf, has_keep ? (const uint8_t *)b->keep.buf : NULL,
-                    (const uint8_t *)b->ids.buf, (uint8_t *)b->out.buf, width, height};
+        Image im = {(const uint8_t *)b[RGB].view.buf, has_keep ? (const uint8_t *)b[KEEP].view.buf : NULL,
+                    (const uint8_t *)b[IDS].view.buf, (uint8_t *)b[OUT].view.buf, width, height};
         Py_BEGIN_ALLOW_THREADS
         products_init(matrix, t);
-        failed = palette_init(matrix, (const uint8_t *)b->palette.buf, m, r, pal) != 0;
+        failed = palette_init(matrix, (const uint8_t *)b[PALETTE].view.buf, m, r, pal) != 0;
         if (!failed) diffuse_rows(t, pal, r, &im, err);
         Py_END_ALLOW_THREADS
         free(pal->lists);
@@ -279,40 +260,38 @@ static int run(const Buffers *b, int has_keep, Py_ssize_t width, Py_ssize_t heig
 }
 
 /* diffuse(rgb, keep, width, height, palette, ids, m, matrix, strength, min_err2, max_err2,
- *         (lo0, lo1, lo2), (hi0, hi1, hi2), out); keep (nonzero: leave the pixel) may be None. */
+ *         (lo0, lo1, lo2), (hi0, hi1, hi2), out); keep (nonzero: leave the pixel) may be None.
+ * rgb and out hold width x height pixels (3 bytes and 1), keep 1 byte a pixel, palette m RGB
+ * entries, ids m bytes, matrix 9 doubles. */
 static PyObject *diffuse(PyObject *self, PyObject *args) {
     (void)self;
-    Buffers b;
-    memset(&b, 0, sizeof(b));
-    PyObject *keep_obj;
+    PyObject *rgb, *keep, *palette, *ids, *matrix, *out;
     Py_ssize_t width, height;
     int m;
     Rules r;
-    if (!PyArg_ParseTuple(args, "y*Onny*y*iy*ddd(ddd)(ddd)w*:diffuse", &b.rgb, &keep_obj, &width, &height,
-                          &b.palette, &b.ids, &m, &b.matrix, &r.strength, &r.min_err2, &r.max_err2, &r.lo[0],
-                          &r.lo[1], &r.lo[2], &r.hi[0], &r.hi[1], &r.hi[2], &b.out))
-        goto fail;
-    int has_keep = keep_obj != Py_None;
-    if (has_keep && PyObject_GetBuffer(keep_obj, &b.keep, PyBUF_SIMPLE) < 0) goto fail;
-    if (width < 1 || height < 1 || m < 1 || m > MAX_ENTRIES) {
+    if (!PyArg_ParseTuple(args, "OOnnOOiOddd(ddd)(ddd)O:diffuse", &rgb, &keep, &width, &height, &palette, &ids, &m,
+                          &matrix, &r.strength, &r.min_err2, &r.max_err2, &r.lo[0], &r.lo[1], &r.lo[2], &r.hi[0],
+                          &r.hi[1], &r.hi[2], &out))
+        return NULL;
+    if (width < 1 || height < 1 || height > PY_SSIZE_T_MAX / width || m < 1 || m > MAX_ENTRIES) {
         PyErr_SetString(PyExc_ValueError, "diffuse: bad size or palette length");
-        goto fail;
+        return NULL;
     }
     for (int c = 0; c < 3; c++)
         if (!(r.hi[c] > r.lo[c])) {
             PyErr_SetString(PyExc_ValueError, "diffuse: empty working box");
-            goto fail;
+            return NULL;
         }
-    if (check(&b, width * height, m, has_keep)) goto fail;
-    if (run(&b, has_keep, width, height, m, &r) != 0) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    release(&b);
-    Py_RETURN_NONE;
-fail:
-    release(&b);
-    return NULL;
+    Py_ssize_t n = width * height;
+    int has_keep = keep != Py_None;
+    Buf b[ARRAYS] = {{0}};
+    if (buffer_get(rgb, &b[RGB], 0, 3, n, "rgb") < 0 || (has_keep && buffer_get(keep, &b[KEEP], 0, 1, n, "keep") < 0) ||
+        buffer_get(palette, &b[PALETTE], 0, 3, m, "palette") < 0 || buffer_get(ids, &b[IDS], 0, 1, m, "ids") < 0 ||
+        buffer_get(matrix, &b[MATRIX], 0, (Py_ssize_t)sizeof(double), 9, "matrix") < 0 ||
+        buffer_get(out, &b[OUT], 1, 1, n, "out") < 0)
+        return buffers_done(b, ARRAYS, NULL);
+    int failed = run(b, has_keep, width, height, m, &r) != 0;
+    return buffers_done(b, ARRAYS, failed ? PyErr_NoMemory() : Py_NewRef(Py_None));
 }
 
 static PyMethodDef methods[] = {

@@ -1,4 +1,5 @@
-"""Types of the C extension kmimg._engine (kmimg/_engine.c); arrays are passed as buffers."""
+"""Types of the C extension kmimg._engine (kmimg/_engine*.c, map in kmimg/_engine.h); arrays are
+passed as buffers."""
 
 from typing import Any
 

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_buffers.h"
+
 /* The PNG specification's Paeth predictor, (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c),
  * written as two selections that compile to conditional moves: photos' rows are mostly Paeth,
  * and the branches of the usual form mispredict on their noise. */
@@ -80,30 +82,25 @@ static void filter_row(const uint8_t *x, const uint8_t *b, Py_ssize_t n, int bpp
     apply(best, x, b, n, bpp, out + 1);
 }
 
-/* Release both buffers of a call and return `result` (NULL with the error set, or a value). */
-static PyObject *released(Py_buffer *first, Py_buffer *second, PyObject *result) {
-    PyBuffer_Release(first);
-    PyBuffer_Release(second);
-    return result;
-}
-
 static PyObject *filter_rows(PyObject *self, PyObject *args) {
-    Py_buffer source, out;
+    PyObject *source, *out;
     Py_ssize_t height, row_bytes, start, stop;
     int bpp;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nniw*nn", &source, &height, &row_bytes, &bpp, &out, &start, &stop))
+    if (!PyArg_ParseTuple(args, "OnniOnn", &source, &height, &row_bytes, &bpp, &out, &start, &stop)) return NULL;
+    if (height < 0 || row_bytes < 0 || row_bytes == PY_SSIZE_T_MAX || bpp < 1 || bpp > 8 || start < 0 ||
+        stop > height || start > stop) {
+        PyErr_SetString(PyExc_ValueError, "filter_rows: bad sizes or row range");
         return NULL;
-    int bad = height < 0 || row_bytes < 0 || bpp < 1 || bpp > 8 || start < 0 || stop > height || start > stop ||
-              source.len != height * row_bytes || out.len != height * (row_bytes + 1);
-    if (bad) {
-        PyErr_SetString(PyExc_ValueError, "filter_rows: buffer sizes do not match the image");
-        return released(&source, &out, NULL);
     }
-    const uint8_t *src = (const uint8_t *)source.buf;
-    uint8_t *dst = (uint8_t *)out.buf;
+    Buf b[2] = {{0}};
+    if (buffer_get(source, &b[0], 0, row_bytes, height, "source") < 0 ||
+        buffer_get(out, &b[1], 1, row_bytes + 1, height, "out") < 0)
+        return buffers_done(b, 2, NULL);
+    const uint8_t *src = (const uint8_t *)b[0].view.buf;
+    uint8_t *dst = (uint8_t *)b[1].view.buf;
     uint8_t *scratch = (uint8_t *)calloc((size_t)row_bytes * 2 + 1, 1); /* a row, and a zero row */
-    if (!scratch) return released(&source, &out, PyErr_NoMemory());
+    if (!scratch) return buffers_done(b, 2, PyErr_NoMemory());
     const uint8_t *zero = scratch + row_bytes + 1;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t y = start; y < stop; y++) {
@@ -112,7 +109,7 @@ static PyObject *filter_rows(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS;
     free(scratch);
-    return released(&source, &out, Py_NewRef(Py_None));
+    return buffers_done(b, 2, Py_NewRef(Py_None));
 }
 
 /* Sub, Average and Paeth rows, one pixel at a time with the pixel to the left (a) and above
@@ -176,20 +173,23 @@ static int unfilter_row(int type, const uint8_t *f, const uint8_t *b, Py_ssize_t
 }
 
 static PyObject *unfilter_rows(PyObject *self, PyObject *args) {
-    Py_buffer data, out;
+    PyObject *data, *out;
     Py_ssize_t height, row_bytes;
     int bpp;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nniw*", &data, &height, &row_bytes, &bpp, &out)) return NULL;
-    if (height < 0 || row_bytes < 0 || bpp < 1 || bpp > 8 || row_bytes % bpp || data.len != height * (row_bytes + 1) ||
-        out.len != height * row_bytes) {
-        PyErr_SetString(PyExc_ValueError, "unfilter_rows: buffer sizes do not match the image");
-        return released(&data, &out, NULL);
+    if (!PyArg_ParseTuple(args, "OnniO", &data, &height, &row_bytes, &bpp, &out)) return NULL;
+    if (height < 0 || row_bytes < 0 || row_bytes == PY_SSIZE_T_MAX || bpp < 1 || bpp > 8 || row_bytes % bpp) {
+        PyErr_SetString(PyExc_ValueError, "unfilter_rows: bad sizes");
+        return NULL;
     }
-    const uint8_t *src = (const uint8_t *)data.buf;
-    uint8_t *dst = (uint8_t *)out.buf;
+    Buf b[2] = {{0}};
+    if (buffer_get(data, &b[0], 0, row_bytes + 1, height, "data") < 0 ||
+        buffer_get(out, &b[1], 1, row_bytes, height, "out") < 0)
+        return buffers_done(b, 2, NULL);
+    const uint8_t *src = (const uint8_t *)b[0].view.buf;
+    uint8_t *dst = (uint8_t *)b[1].view.buf;
     uint8_t *zero = (uint8_t *)calloc((size_t)row_bytes + 1, 1);
-    if (!zero) return released(&data, &out, PyErr_NoMemory());
+    if (!zero) return buffers_done(b, 2, PyErr_NoMemory());
     Py_ssize_t bad = 0;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t y = 0; y < height && !bad; y++) {
@@ -199,7 +199,7 @@ static PyObject *unfilter_rows(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS;
     free(zero);
-    return released(&data, &out, PyLong_FromSsize_t(bad));
+    return buffers_done(b, 2, PyLong_FromSsize_t(bad));
 }
 
 static PyMethodDef methods[] = {

@@ -302,3 +302,33 @@ def test_multinomial_edges() -> None:
         _multinomial(np.array([0, 0]), 3)
     with pytest.raises(ValueError, match="non-negative"):
         _multinomial(np.array([4, -1]), 3)
+
+
+def test_every_extension_takes_buffers_one_way() -> None:
+    """kmimg/_buffers.h: a buffer of the wrong size is a ValueError naming the argument, and an
+    output that cannot be written is refused before any work (in all three extensions)."""
+    from kmimg import _dither, _png
+
+    with pytest.raises(ValueError, match="out: 13 bytes, but the sizes given need 14"):
+        _png.filter_rows(bytes(12), 2, 6, 3, bytearray(13), 0, 2)
+    with pytest.raises(ValueError, match="data: 11 bytes"):
+        _png.unfilter_rows(bytes(11), 2, 5, 1, bytearray(10))
+    with pytest.raises(BufferError):
+        _png.unfilter_rows(bytes(12), 2, 5, 1, bytes(10))  # read-only output
+    matrix = np.eye(3)
+    rgb, palette, ids = (
+        np.zeros((2, 2, 3), np.uint8),
+        np.zeros((2, 3), np.uint8),
+        np.arange(2, dtype=np.uint8),
+    )
+    box = ((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
+    with pytest.raises(ValueError, match="keep: 3 bytes"):
+        _dither.diffuse(
+            rgb, np.zeros(3, np.uint8), 2, 2, palette, ids, 2, matrix, 1.0, 0.0, 1e9, *box, bytearray(4)
+        )
+    with pytest.raises(ValueError, match="matrix: 64 bytes"):
+        _dither.diffuse(
+            rgb, None, 2, 2, palette, ids, 2, matrix.ravel()[:8], 1.0, 0.0, 1e9, *box, bytearray(4)
+        )
+    with pytest.raises(ValueError, match="size out of range"):
+        _engine.uniforms(0, 0, np.zeros(1), 2**62)

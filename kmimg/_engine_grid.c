@@ -1,0 +1,111 @@
+/* kmimg._engine: the occupied cells of a regular grid over the points (grid_cells()), which
+ * kmimg/cluster.py merges the fit's sample into.
+ */
+#include "_engine.h"
+
+/* Sorts keys[0..count) (non-negative, below 2**bits) ascending, carrying idx along: an LSD
+ * radix sort by 11-bit digits (stable); tmp_key and tmp_idx are scratch of the same size. */
+static void radix_sort(int64_t *keys, int64_t *idx, int64_t *tmp_key, int64_t *tmp_idx, Py_ssize_t count, int bits) {
+    size_t counts[2048];
+    for (int shift = 0; shift < bits; shift += 11) {
+        memset(counts, 0, sizeof(counts));
+        for (Py_ssize_t j = 0; j < count; j++) counts[((uint64_t)keys[j] >> shift) & 2047]++;
+        size_t at = 0;
+        for (int digit = 0; digit < 2048; digit++) {
+            size_t here = counts[digit];
+            counts[digit] = at;
+            at += here;
+        }
+        for (Py_ssize_t j = 0; j < count; j++) {
+            size_t to = counts[((uint64_t)keys[j] >> shift) & 2047]++;
+            tmp_key[to] = keys[j];
+            tmp_idx[to] = idx[j];
+        }
+        int64_t *swap = keys;
+        memcpy(keys, tmp_key, sizeof(int64_t) * (size_t)count);
+        memcpy(idx, tmp_idx, sizeof(int64_t) * (size_t)count);
+        (void)swap;
+    }
+}
+
+/* grid_cells(features, n, dim, grid, inverse) -> count
+ * The occupied cells of a regular grid over the points' bounding box, as numpy computes them:
+ * per axis low = min, span = max(max - low, 1e-9), cell = min(int64((x - low) * (grid / span)),
+ * grid - 1), key = (cell_0 * grid + cell_1) * grid + ...; inverse[i] receives the rank of point
+ * i's key among the distinct keys in ascending order (np.unique's return_inverse), and the
+ * number of distinct keys is returned. An open-addressing hash table finds the distinct keys in
+ * O(n) (numpy sorts all n keys), and only those are sorted (radix). grid**dim must fit in 62 bits. */
+PyObject *py_grid_cells(PyObject *self, PyObject *args) {
+    PyObject *features, *inverse;
+    Py_ssize_t n, grid;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OninO", &features, &n, &dim, &grid, &inverse)) return NULL;
+    double limit = 1.0;
+    for (int d = 0; d < dim && dim >= 1 && dim <= MAX_DIM; d++) limit *= (double)grid;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || grid < 1 || !(limit < 4.6e18)) {
+        PyErr_SetString(PyExc_ValueError, "grid_cells: bad shape");
+        return NULL;
+    }
+    Buf b[2] = {{0}};
+    if (buffer_get(features, &b[0], 0, 8 * dim, n, "features") < 0 || buffer_get(inverse, &b[1], 1, 8, n, "inverse") < 0)
+        return buffers_done(b, 2, NULL);
+    const double *f = (const double *)b[0].view.buf;
+    int64_t *out = (int64_t *)b[1].view.buf;
+    size_t size = 16;
+    while (size < 2 * (size_t)n) size <<= 1;
+    int64_t *table = (int64_t *)malloc(sizeof(int64_t) * size); /* key + 1, 0: empty */
+    int64_t *slot_of = (int64_t *)malloc(sizeof(int64_t) * size); /* per slot: its distinct key's number */
+    int64_t *keys = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);    /* the distinct keys, then sorted */
+    int64_t *idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);     /* their numbers, then ranks */
+    int64_t *tmp_key = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    int64_t *tmp_idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    Py_ssize_t count = 0;
+    int failed = !table || !slot_of || !keys || !idx || !tmp_key || !tmp_idx;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        double low[MAX_DIM], scale[MAX_DIM];
+        for (int d = 0; d < dim; d++) {
+            double lo = f[d], hi = f[d];
+            for (Py_ssize_t i = 1; i < n; i++) {
+                double v = f[(size_t)i * (size_t)dim + (size_t)d];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            double span = hi - lo;
+            low[d] = lo;
+            scale[d] = (double)grid / (span > 1e-9 ? span : 1e-9);
+        }
+        memset(table, 0, sizeof(int64_t) * size);
+        const unsigned shift = (unsigned)(64 - __builtin_ctzll((unsigned long long)size));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t key = 0;
+            for (int d = 0; d < dim; d++) {
+                int64_t cell = (int64_t)((f[(size_t)i * (size_t)dim + (size_t)d] - low[d]) * scale[d]);
+                key = key * grid + (cell < grid - 1 ? cell : grid - 1);
+            }
+            size_t slot = (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ull) >> shift);
+            while (table[slot] && table[slot] != key + 1) slot = (slot + 1) & (size - 1);
+            if (!table[slot]) {
+                table[slot] = key + 1;
+                slot_of[slot] = count;
+                keys[count] = key;
+                idx[count] = count;
+                count++;
+            }
+            out[i] = (int64_t)slot;
+        }
+        int bits = 1;
+        while (bits < 63 && (double)((int64_t)1 << bits) < limit) bits++;
+        radix_sort(keys, idx, tmp_key, tmp_idx, count, bits);
+        for (Py_ssize_t r = 0; r < count; r++) tmp_idx[idx[r]] = r; /* the rank of each distinct key */
+        for (Py_ssize_t i = 0; i < n; i++) out[i] = tmp_idx[slot_of[out[i]]];
+        Py_END_ALLOW_THREADS
+    }
+    free(table);
+    free(slot_of);
+    free(keys);
+    free(idx);
+    free(tmp_key);
+    free(tmp_idx);
+    return buffers_done(b, 2, failed ? PyErr_NoMemory() : PyLong_FromSsize_t(count));
+}
