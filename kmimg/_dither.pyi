@@ -3,19 +3,21 @@
 from typing import Any
 
 def diffuse(
-    rgb: Any,
+    pixels: Any,
     keep: Any | None,
     width: int,
     height: int,
+    channels: int,
     palette: Any,
     ids: Any,
     m: int,
     matrix: Any,
+    alpha_weight: float,
     strength: float,
     min_err2: float,
     max_err2: float,
-    lo: tuple[float, float, float],
-    hi: tuple[float, float, float],
+    lo: tuple[float, float, float, float],
+    hi: tuple[float, float, float, float],
     out: Any,
     /,
 ) -> None: ...

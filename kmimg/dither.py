@@ -12,9 +12,17 @@ The method, chosen by SSIMULACRA2 and FLIP against pngquant (``benchmarks/dither
   vector (no clipped channels, so no hue shifts), and large errors damped (no lone specks);
 - ``level`` (0-1, as pngquant's ``--floyd``) scales the diffusion; 0 means no dithering.
 
+Images with translucent pixels are dithered in kmimg's alpha-aware space
+(:mod:`kmimg.translucency`): the working coordinates are the composite over mid-grey through the
+same luma-weighting matrix, and the alpha times :data:`ALPHA_WEIGHT`; the error of both is
+diffused (libimagequant diffuses alpha error too), so soft shadows and glows do not band. The
+alpha of a target is clipped to [0, 255]. Fully transparent pixels keep their plain index (the
+transparent entry), take no error and give none: they stay exactly transparent, as pngquant
+keeps them. In an image whose alpha is only 0 or 255 the opaque pixels are dithered among the
+opaque entries.
+
 The loop is in C (``kmimg/_dither.c``); :func:`reference_diffuse` is the same loop in Python,
-for the tests. Pixels that are not fully opaque keep their plain index and take no part in
-the diffusion. Deterministic: one serial pass, the same for any number of threads or jobs.
+for the tests. Deterministic: one serial pass, the same for any number of threads or jobs.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from numpy.typing import NDArray
 from kmimg._records import frozen
 from kmimg.colorspace import LUMA_WEIGHTS
 from kmimg.options import DEFAULT_DITHER_LEVEL
+from kmimg.translucency import MID_GREY
 
 #: Level of a bare ``--dither`` (pngquant's default ``--floyd=1``).
 DEFAULT_LEVEL = DEFAULT_DITHER_LEVEL
@@ -40,21 +49,26 @@ DAMP_FLOOR = 0.001 * 255.0**2
 MIN_ERR2 = 2.0 * (255.0 / 256.0) ** 2
 #: The target colour may leave the cube by this share of its side (libimagequant's 0.1).
 OVERSHOOT = 0.1
+#: Weight of alpha (0-255) in the working space of translucent images, beside the luma-weighted
+#: composite over mid-grey (see :mod:`kmimg.translucency`).
+ALPHA_WEIGHT = 1.5
 
 
 @frozen
 class Kernel:
     """Everything the diffusion loop reads besides the pixels and the palette: the working
-    space's ``matrix`` (sRGB values to working coordinates), the share of the error applied,
-    the squared errors below which nothing is diffused and above which it is damped, and the
-    box (working coordinates) that holds the targets."""
+    space's ``matrix`` (sRGB values to working coordinates) and, for RGBA pixels, the weight of
+    alpha; the share of the error applied, the squared errors below which nothing is diffused
+    and above which it is damped, and the box (working coordinates, alpha's last) that holds the
+    targets."""
 
     matrix: NDArray[np.float64]
     strength: float
     min_err2: float
     max_err2: float
-    lo: tuple[float, float, float]
-    hi: tuple[float, float, float]
+    lo: tuple[float, float, float, float]
+    hi: tuple[float, float, float, float]
+    alpha_weight: float
 
 
 def level_strength(level: float) -> float:
@@ -83,8 +97,9 @@ def make_kernel(level: float, mean_err2: float) -> Kernel:
         strength=level_strength(level),
         min_err2=MIN_ERR2,
         max_err2=max(DAMP_FACTOR * mean_err2, DAMP_FLOOR),
-        lo=lo,
-        hi=hi,
+        lo=(*lo, 0.0),
+        hi=(*hi, 255.0 * ALPHA_WEIGHT),
+        alpha_weight=ALPHA_WEIGHT,
     )
 
 
@@ -104,50 +119,90 @@ def dither_indices(
     plain: NDArray[np.uint8],
     level: float,
 ) -> NDArray[np.uint8]:
-    """Indices of ``rgb`` (h, w, 3) into the RGBA ``palette`` with error diffusion at
-    ``level``; pixels with ``alpha`` < 255 keep their ``plain`` (undithered) index, and the
-    plain mapping's error sets the damping threshold."""
-    entries = np.flatnonzero(palette[:, 3] == 255)
-    if level == 0.0 or len(entries) < 2:
+    """Indices of ``rgb`` (h, w, 3) with ``alpha`` into the RGBA ``palette`` with error diffusion
+    at ``level`` (see the module docstring); the plain (undithered) mapping ``plain`` sets the
+    damping threshold and stays the index of fully transparent pixels."""
+    job = _job(rgb, alpha, palette, plain)
+    if level == 0.0 or job is None:
         return plain
     from kmimg import _dither
 
-    kernel = make_kernel(level, _mean_err2(rgb, plain, palette))
-    keep = None if alpha is None else np.ascontiguousarray(alpha != 255, dtype=np.uint8)
+    pixels, keep, entries = job
+    channels = pixels.shape[-1]
+    kernel = make_kernel(level, _mean_err2(pixels, plain, palette, keep))
     out = np.array(plain, dtype=np.uint8, order="C")
     height, width = plain.shape
     _dither.diffuse(
-        np.ascontiguousarray(rgb),
-        keep,
-        width,
-        height,
-        np.ascontiguousarray(palette[entries, :3]),
-        entries.astype(np.uint8),
-        len(entries),
-        kernel.matrix,
-        kernel.strength,
-        kernel.min_err2,
-        kernel.max_err2,
-        kernel.lo,
-        kernel.hi,
-        out,
-    )
+        pixels, keep, width, height, channels, np.ascontiguousarray(palette[entries, :channels]),
+        entries.astype(np.uint8), len(entries), kernel.matrix, kernel.alpha_weight, kernel.strength,
+        kernel.min_err2, kernel.max_err2, kernel.lo, kernel.hi, out,
+    )  # fmt: skip
     return out
 
 
-def _mean_err2(rgb: NDArray[np.uint8], plain: NDArray[np.uint8], palette: NDArray[np.uint8]) -> float:
-    """Mean squared error of the plain mapping in the working space (``|d|² + w (y . d)²``),
-    over every 7th pixel of a large image (every pixel of a small one). Element-wise numpy
+def _job(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    palette: NDArray[np.uint8],
+    plain: NDArray[np.uint8],
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, NDArray[np.intp]] | None:
+    """The pixels the loop reads (RGB, or RGBA when any is translucent), the pixels it leaves
+    (``None``: none) and the entries it may choose; ``None`` when there is nothing to dither."""
+    keep: NDArray[np.uint8] | None
+    translucent = alpha is not None and bool(((alpha > 0) & (alpha < 255)).any())
+    if translucent:
+        assert alpha is not None
+        entries = np.arange(len(palette))
+        pixels = np.ascontiguousarray(np.dstack([rgb, alpha]))
+        keep = np.ascontiguousarray(alpha == 0, dtype=np.uint8)
+    else:
+        entries = np.flatnonzero(palette[:, 3] == 255)
+        pixels = np.ascontiguousarray(rgb)
+        keep = None if alpha is None else np.ascontiguousarray(alpha != 255, dtype=np.uint8)
+    return (pixels, keep, entries) if len(entries) >= 2 else None
+
+
+def working(pixels: NDArray[np.uint8], matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Colours ``(n, 3)`` RGB or ``(n, 4)`` RGBA in the working space (alpha-aware for RGBA),
+    element-wise in the loop's order of operations."""
+    v = [pixels[:, c].astype(np.float64) for c in range(3)]
+    if pixels.shape[1] == 4:
+        opacity = pixels[:, 3].astype(np.float64) / 255.0
+        rest = (255.0 - pixels[:, 3].astype(np.float64)) * (MID_GREY / 255.0)
+        v = [channel * opacity + rest for channel in v]
+    m = matrix.reshape(-1)
+    out = [(m[3 * r] * v[0] + m[3 * r + 1] * v[1]) + m[3 * r + 2] * v[2] for r in range(3)]
+    if pixels.shape[1] == 4:
+        out.append(pixels[:, 3].astype(np.float64) * ALPHA_WEIGHT)
+    return np.stack(out, axis=1)
+
+
+def _mean_err2(
+    pixels: NDArray[np.uint8],
+    plain: NDArray[np.uint8],
+    palette: NDArray[np.uint8],
+    keep: NDArray[np.uint8] | None,
+) -> float:
+    """Mean squared error of the plain mapping in the working space over the pixels the loop
+    dithers, every 7th pixel of a large image (every pixel of a small one). Element-wise numpy
     (no BLAS), so that the figure is the same for any number of threads."""
     step = 7 if plain.size > 70_000 else 1
-    pixels = rgb.reshape(-1, 3)[::step]
-    mapped = palette[plain.reshape(-1)[::step], :3]
-    if not len(pixels):
+    channels = pixels.shape[-1]
+    flat = pixels.reshape(-1, channels)[::step]
+    mapped = palette[plain.reshape(-1)[::step], :channels]
+    if channels == 3:  # every pixel, as kmimg measured it before translucent dithering
+        d = [flat[:, c].astype(np.float64) - mapped[:, c] for c in range(3)]
+        luma = (d[0] * LUMA_WEIGHTS[0] + d[1] * LUMA_WEIGHTS[1]) + d[2] * LUMA_WEIGHTS[2]
+        squared = (d[0] * d[0] + d[1] * d[1]) + d[2] * d[2] + LUMA_WEIGHT * (luma * luma)
+        return float(np.mean(squared)) if len(flat) else 0.0
+    assert keep is not None
+    dithered = keep.reshape(-1)[::step] == 0
+    flat, mapped = flat[dithered], mapped[dithered]
+    if not len(flat):
         return 0.0
-    d = [pixels[:, c].astype(np.float64) - mapped[:, c] for c in range(3)]
-    luma = (d[0] * LUMA_WEIGHTS[0] + d[1] * LUMA_WEIGHTS[1]) + d[2] * LUMA_WEIGHTS[2]
-    squared = (d[0] * d[0] + d[1] * d[1]) + d[2] * d[2] + LUMA_WEIGHT * (luma * luma)
-    return float(np.mean(squared))
+    matrix = luma_matrix(LUMA_WEIGHT)
+    w = working(flat, matrix) - working(mapped, matrix)
+    return float(np.mean(((w[:, 0] * w[:, 0] + w[:, 1] * w[:, 1]) + w[:, 2] * w[:, 2]) + w[:, 3] * w[:, 3]))
 
 
 # ----------------------------------------------------------------------------- reference
@@ -162,46 +217,43 @@ def reference_diffuse(
 ) -> NDArray[np.uint8]:
     """:func:`dither_indices` in pure Python, operation for operation as ``_dither.c`` (with
     a plain scan for the nearest entry); for the tests, on small images."""
-    entries = [int(e) for e in np.flatnonzero(palette[:, 3] == 255)]
-    if level == 0.0 or len(entries) < 2:
+    job = _job(rgb, alpha, palette, plain)
+    if level == 0.0 or job is None:
         return plain
-    kernel = make_kernel(level, _mean_err2(rgb, plain, palette))
-    m = [float(v) for v in kernel.matrix.reshape(-1)]
-    rows = [_work(m, palette[e, :3]) for e in entries]
+    pixels, keep, entries = job
+    dim = pixels.shape[-1]
+    kernel = make_kernel(level, _mean_err2(pixels, plain, palette, keep))
+    rows = [list(row) for row in working(palette[entries, :dim], kernel.matrix)]
     height, width = plain.shape
     out = plain.copy()
-    this_row = [[0.0, 0.0, 0.0] for _ in range(width + 2)]
+    this_row = [[0.0] * dim for _ in range(width + 2)]
     forward = True
     for y in range(height):
-        next_row = [[0.0, 0.0, 0.0] for _ in range(width + 2)]
+        next_row = [[0.0] * dim for _ in range(width + 2)]
         for x in range(width) if forward else range(width - 1, -1, -1):
-            if alpha is not None and alpha[y, x] != 255:
+            if keep is not None and keep[y, x]:
                 continue
-            target = _target(kernel, _work(m, rgb[y, x]), this_row[x + 1])
+            target = _target(kernel, list(working(pixels[y, x][None, :], kernel.matrix)[0]), this_row[x + 1])
             dists = [_dist2(row, target) for row in rows]
             j = dists.index(min(dists))
             out[y, x] = entries[j]
-            e = [target[c] - rows[j][c] for c in range(3)]
-            if (e[0] * e[0] + e[1] * e[1]) + e[2] * e[2] > kernel.max_err2:
+            e = [target[c] - rows[j][c] for c in range(dim)]
+            if _dist2(e, [0.0] * dim) > kernel.max_err2:
                 e = [v * 0.75 for v in e]
             _spread(this_row, next_row, x + 1, 1 if forward else -1, e)
         this_row, forward = next_row, not forward
     return out
 
 
-def _work(m: list[float], rgb: NDArray[np.uint8]) -> list[float]:
-    v = [float(c) for c in rgb]
-    return [(m[3 * r] * v[0] + m[3 * r + 1] * v[1]) + m[3 * r + 2] * v[2] for r in range(3)]
-
-
 def _dist2(a: list[float], b: list[float]) -> float:
-    d = [a[c] - b[c] for c in range(3)]
-    return (d[0] * d[0] + d[1] * d[1]) + d[2] * d[2]
+    d = [a[c] - b[c] for c in range(len(a))]
+    total = (d[0] * d[0] + d[1] * d[1]) + d[2] * d[2]
+    return total + d[3] * d[3] if len(d) == 4 else total
 
 
 def _target(kernel: Kernel, px: list[float], err: list[float]) -> list[float]:
     s = [v * kernel.strength for v in err]
-    e2 = (s[0] * s[0] + s[1] * s[1]) + s[2] * s[2]
+    e2 = _dist2(s, [0.0] * len(s))
     if e2 < kernel.min_err2:
         return px
     ratio = 1.0
@@ -214,13 +266,16 @@ def _target(kernel: Kernel, px: list[float], err: list[float]) -> list[float]:
     ratio = max(ratio, 0.0)
     if e2 > kernel.max_err2:
         ratio *= 0.8
-    return [px[c] + s[c] * ratio for c in range(3)]
+    target = [px[c] + s[c] * ratio for c in range(3)]
+    if len(px) == 4:
+        target.append(min(max(px[3] + s[3], kernel.lo[3]), kernel.hi[3]))
+    return target
 
 
 def _spread(
     this_row: list[list[float]], next_row: list[list[float]], x: int, step: int, e: list[float]
 ) -> None:
-    for c in range(3):
+    for c in range(len(e)):
         this_row[x + step][c] += e[c] * (7.0 / 16.0)
         next_row[x + step][c] += e[c] * (1.0 / 16.0)
         next_row[x][c] += e[c] * (5.0 / 16.0)

@@ -91,7 +91,7 @@ def palette_command(
         typer.Option(
             "--output",
             "-o",
-            help="Palette file: .gpl, .act, .hex, .txt or .json by its extension; '-' writes hex "
+            help="Palette file: .gpl, .act, .pal, .hex, .txt or .json by its extension; '-' writes hex "
             "lines to standard output. Overwrites.",
             metavar="FILE|-",
         ),

@@ -85,7 +85,7 @@ def plan_palette(
         return PalettePlan(source=palette_file, fixed=read_palette_file(palette_file).colors)
     if palette_out is not None:
         if palette_out == STDIO:
-            raise UsageError("--palette-out needs a file name (.gpl, .act, .hex, .txt or .json)")
+            raise UsageError("--palette-out needs a file name (.gpl, .act, .pal, .hex, .txt or .json)")
         from kmimg.palettes.files import format_of  # ~10 ms of imports a plain quantize does without
 
         format_of(palette_out)
@@ -93,6 +93,17 @@ def plan_palette(
     return PalettePlan(
         source="shared" if shared or palette_out else "fitted", keep=kept, palette_out=palette_out
     )
+
+
+def check_transparent_index(plan: PalettePlan, options: QuantizeOptions) -> None:
+    """``--transparent-index`` names a slot of the palette: of the file's colours, or of K."""
+    index = options.transparent_index
+    if index is None:
+        return
+    size = options.k if plan.fixed is None else len(plan.fixed)
+    if index >= size:
+        where = f"the palette's {size} colours" if plan.fixed is not None else f"-k {size} colours"
+        raise UsageError(f"--transparent-index {index} is not a slot of {where}")
 
 
 def parse_keep_option(text: str | None, k: int) -> NDArray[np.uint8] | None:

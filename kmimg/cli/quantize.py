@@ -128,8 +128,8 @@ def quantize_command(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--palette",
-            help="Map every input onto this palette (.gpl, .act, .hex, .txt, .json, or a PNG of at most "
-            "256 colours), fitting nothing: the PLTE lists the file's colours in the file's order.",
+            help="Map every input onto this palette (.gpl, .act, .pal, .hex, .txt, .json, or a PNG of at "
+            "most 256 colours), fitting nothing: the PLTE lists the file's colours in the file's order.",
             metavar="FILE",
         ),
     ] = None,
@@ -149,6 +149,28 @@ def quantize_command(
         ),
     ] = None,
     keep: palette_cli.Keep = None,
+    transparent_index: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--transparent-index",
+            help="The palette slot of fully transparent pixels, always transparent (0 for most game "
+            "engines; with --palette it may reuse a colour's slot).",
+            min=0,
+            max=QuantizeOptions.MAX_K - 1,
+            metavar="N",
+        ),
+    ] = None,
+    alpha_threshold: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--alpha-threshold",
+            help="Make alpha binary first: below A fully transparent, from A opaque (default for a "
+            "--palette without translucent colours: 128).",
+            min=1,
+            max=255,
+            metavar="A",
+        ),
+    ] = None,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -174,8 +196,9 @@ def quantize_command(
         )  # fmt: skip
         options = opt.checked(
             QuantizeOptions, k=colors, seed=seed, space=space, dither=level, sample=sample,
-            keep=plan.keep_rows,
+            keep=plan.keep_rows, transparent_index=transparent_index, alpha_threshold=alpha_threshold,
         )  # fmt: skip
+        palette_cli.check_transparent_index(plan, options)
         tasks, refused = _plan(
             inputs, suffix=_suffix(colors, palette_file), output=output, out_dir=out_dir, recursive=recursive,
             force=force,

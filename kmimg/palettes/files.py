@@ -14,6 +14,10 @@ the line (or entry) and the reason.
 - **Hex lists** ``.hex`` / ``.txt`` (as palette sites share them): one ``#rrggbb`` or ``rrggbb``
   a line; ``#rrggbbaa`` (CSS order) and Paint.NET's ``aarrggbb`` (eight digits, no ``#``) are
   read too; ``;`` and ``//`` lines and ``#`` followed by a space are comments.
+- **JASC-PAL** ``.pal`` (Paint Shop Pro; many retro tools, Aseprite and palette sites share it):
+  ``JASC-PAL``, ``0100``, the colour count, then one ``R G B`` line per colour (a fourth number,
+  alpha, as some tools write it, is read too). Written as Paint Shop Pro writes it, with CRLF line
+  ends. A Microsoft RIFF palette (binary, also called ``.pal``) is read too.
 - **JSON** ``.json``: ``{"name": ..., "colors": [{"hex": "#rrggbb", "alpha": 255, "name": ...}]}``;
   reading also takes a plain list of hex strings, ``"rgb": [r, g, b(, a)]`` entries, and a
   ``"palette"`` list (as ``kmimg quantize --json`` and ``kmimg palette --json`` write it).
@@ -48,10 +52,11 @@ class PaletteFormat(str, Enum):
     ACT = "act"
     HEX = "hex"
     JSON = "json"
+    PAL = "pal"
 
 
 _EXTENSIONS = {".gpl": PaletteFormat.GPL, ".act": PaletteFormat.ACT, ".hex": PaletteFormat.HEX}
-_EXTENSIONS |= {".txt": PaletteFormat.HEX, ".json": PaletteFormat.JSON}
+_EXTENSIONS |= {".txt": PaletteFormat.HEX, ".json": PaletteFormat.JSON, ".pal": PaletteFormat.PAL}
 #: Extensions of palette files, for messages.
 EXTENSIONS = tuple(_EXTENSIONS)
 
@@ -108,6 +113,7 @@ def parse_palette(raw: bytes, *, source: str, kind: PaletteFormat | None = None)
         PaletteFormat.ACT: parse_act,
         PaletteFormat.HEX: parse_hex,
         PaletteFormat.JSON: parse_json,
+        PaletteFormat.PAL: parse_pal,
     }[kind]
     return parse(raw, source=source)
 
@@ -119,6 +125,7 @@ def format_palette(palette: Palette, kind: PaletteFormat, *, source: str = "") -
         PaletteFormat.ACT: format_act,
         PaletteFormat.HEX: format_hex,
         PaletteFormat.JSON: format_json,
+        PaletteFormat.PAL: format_pal,
     }[kind]
     return write(palette, source=source)
 
@@ -222,6 +229,66 @@ def format_act(palette: Palette, *, source: str = "") -> bytes:
     clear = np.flatnonzero(colors[:, 3] == 0)
     transparent = int(clear[0]) if len(clear) else _ACT_NO_TRANSPARENCY
     return body.tobytes() + struct.pack(">HH", len(colors), transparent)
+
+
+# JASC-PAL and RIFF palettes ---------------------------------------------------------------------
+
+_JASC_MAGIC = "JASC-PAL"
+_RIFF_MAGIC = b"RIFF"
+
+
+def parse_pal(raw: bytes, *, source: str) -> Palette:
+    """Parse a ``.pal`` file: a JASC-PAL text palette or a Microsoft RIFF palette."""
+    if raw.startswith(_RIFF_MAGIC):
+        return _parse_riff_pal(raw, source)
+    lines = _text(raw, source).splitlines()
+    if not lines or lines[0].strip() != _JASC_MAGIC:
+        raise PaletteError(
+            f"{source}: line 1: not a JASC palette (the first line must be '{_JASC_MAGIC}') "
+            "nor a RIFF palette"
+        )
+    if len(lines) < 3 or not lines[2].strip().isdigit():
+        raise PaletteError(f"{source}: line 3: expected the number of colours, got {_line(lines, 2)!r}")
+    count = int(lines[2])
+    rows = [
+        _pal_row(line.strip(), source, number)
+        for number, line in enumerate(lines[3:], start=4)
+        if line.strip()
+    ]
+    if len(rows) != count:
+        raise PaletteError(f"{source}: says it holds {count} colours, but lists {len(rows)}")
+    return _finish(rows, [""] * len(rows), "", source)
+
+
+def _line(lines: list[str], index: int) -> str:
+    return lines[index].strip() if index < len(lines) else ""
+
+
+def _pal_row(line: str, source: str, number: int) -> tuple[int, ...]:
+    words = line.split()
+    if len(words) not in (3, 4) or not all(_is_byte(word) for word in words):
+        raise PaletteError(f"{source}: line {number}: expected 'R G B' with values 0-255, got {line!r}")
+    return (*(int(word) for word in words), 255)[:4]
+
+
+def _parse_riff_pal(raw: bytes, source: str) -> Palette:
+    """A RIFF ``PAL `` form: a ``data`` chunk of version 0x0300, a count and R G B flags quads."""
+    if len(raw) < 24 or raw[8:12] != b"PAL " or raw[12:16] != b"data":
+        raise PaletteError(f"{source}: a RIFF file, but not a palette (no 'PAL ' form with a 'data' chunk)")
+    size, version, count = struct.unpack("<IHH", raw[16:24])
+    if version != 0x0300 or size < 4 + 4 * count or len(raw) < 24 + 4 * count:
+        raise PaletteError(f"{source}: a damaged RIFF palette (version {version:#06x}, {count} colours)")
+    quads = np.frombuffer(raw[24 : 24 + 4 * count], dtype=np.uint8).reshape(count, 4)
+    rows: list[tuple[int, ...]] = [(int(r), int(g), int(b), 255) for r, g, b, _ in quads.tolist()]
+    return _finish(rows, [""] * count, "", source)
+
+
+def format_pal(palette: Palette, *, source: str = "") -> bytes:
+    """A JASC-PAL palette as Paint Shop Pro writes it (CRLF line ends, no names)."""
+    _refuse_alpha(palette, "a JASC palette", source)
+    lines = [_JASC_MAGIC, "0100", str(len(palette))]
+    lines += [f"{r} {g} {b}" for r, g, b, _ in palette.colors.tolist()]
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 # Hex lists --------------------------------------------------------------------------------------
