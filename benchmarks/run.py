@@ -16,6 +16,9 @@ Sections (``--only``, comma-separated; the default runs them all):
 - ``segment``   target 5: ``kmimg segment`` on the 12 MP hold-out photo
 - ``phases``    phase table: 0.5 MP hold-out photo at k = 256 and 16, the 12 MP photo at k = 16
 - ``startup``, ``scaling``   start-up and the 1-48 MP sweep (information, no target)
+- ``translucent`` issue 24: translucent images against pngquant and libimagequant (PSNR three
+  ways, bytes, dithered SSIMULACRA2, time against opaque twins; ``translucent.py``)
+- ``grey``      issue 24: grey photos at every k from 4 to 32 against pngquant
 
 Quality figures of every method come from :mod:`kmimg.metrics` on the decoded output PNGs, so all
 methods are judged by the same code. A ratio is the median of the ratios of neighbouring
@@ -46,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import inputs  # noqa: E402  (sibling module, found through the path line above)
+import translucent  # noqa: E402
 
 from kmimg import metrics  # noqa: E402
 
@@ -60,7 +64,10 @@ SPEED_KS = (16, 64, 256)
 PQ = "pngquant"
 PQ1 = "pngquant, OMP_NUM_THREADS=1"
 METHODS = ("kmimg", "pngquant", "imagemagick", "pillow-mediancut", "pillow-fastoctree", "sklearn-recipe")
-SECTIONS = ("quality", "onefile", "folder", "small", "12mp", "segment", "phases", "startup", "scaling")
+SECTIONS = (
+    "quality", "onefile", "folder", "small", "12mp", "segment", "phases", "startup", "scaling", "translucent",
+    "grey",
+)  # fmt: skip
 #: pngquant gets the small files in chunks of this many paths (xargs): one argv stays far below
 #: the kernel's limit (ARG_MAX, 2 MB here; 10,000 paths are about 0.7 MB).
 SMALL_CHUNK = 2500
@@ -281,6 +288,13 @@ TARGETS = {
     "5a segment": "12 MP, `kmimg segment photo.png --out-dir D` (k = 2, default outputs): "
     "<= 1.0x pngquant's time (k = 16) and <= 600 MB",
     "5b segment --max-side 0": "the same with `--max-side 0`: <= 3x pngquant's time and <= 1.5 GB",
+    "24a translucent PSNR": "judged translucent set, k = 16/64/256: mean gain >= +0.3 dB over pngquant and "
+    "over libimagequant, premultiplied, over black and over white",
+    "24b worst image": "no translucent image more than 0.3 dB behind pngquant, premultiplied",
+    "24c bytes": "translucent PNG bytes <= 1.05x pngquant's at every k",
+    "24d dithered": "`--dither` SSIMULACRA2 over white >= pngquant's default dithering, k = 16 and 64",
+    "24e grey": "grey photos, every k from 4 to 32: mean gain >= +0.2 dB, no photo more than 0.05 dB behind",
+    "24f time": "a translucent image costs <= 1.3x the same image opaque (whole process)",
 }
 
 
@@ -1098,6 +1112,16 @@ def bench_scaling(report: Report, reps: int, sizes: Sequence[int]) -> None:
     report.table(["MP", "kmimg wall s", "kmimg s/MP", "kmimg RSS MB", "pngquant s", "pngquant MB"], rows)
 
 
+# ----------------------------------------------------------------------------- translucent (issue 24)
+
+
+def bench_translucent(report: Report, reps: int) -> None:
+    out = OUT / "translucent"
+    translucent.bench_translucent(report, out, KMIMG)
+    translucent.bench_translucent_dither(report, out, KMIMG)
+    translucent.bench_translucent_time(report, KMIMG, alternate, paired_ratio, max(reps, 3))
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -1189,8 +1213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scaling": lambda: bench_scaling(
             report, 1, inputs.SWEEP_MEGAPIXELS[:3] if args.quick else inputs.SWEEP_MEGAPIXELS
         ),
+        "translucent": lambda: bench_translucent(report, batch_reps),
+        "grey": lambda: translucent.bench_grey(report, OUT / "grey", KMIMG),
     }
-    needs_pq = {"onefile", "folder", "small", "segment"}
+    needs_pq = {"onefile", "folder", "small", "segment", "translucent", "grey"}
     for name in SECTIONS:
         if name not in sections or (name in needs_pq and not has_pq):
             continue
@@ -1212,7 +1238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"- Load average at the end: {load_end}. The machine is shared with other jobs: single "
         "absolute times are noisy, compare the ratios of alternating runs.",
         "",
-        "## Targets (issue 11)",
+        "## Targets (issues 11 and 24)",
         "",
         "Judged on the hold-out photos (scikit-image's bundled photos, `benchmarks/inputs.py`), never on "
         "`sample_images/`.",

@@ -193,7 +193,7 @@ def test_shapes_grouped_with_json_and_labels(shapes: Path, tmp_path: Path) -> No
     assert result.stdout == ""  # --json given: no CSV on standard output
     document = json.loads(summary.read_text())
     assert document["schema"] == "kmimg.classify"
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["options"] == {
         "k": 3,
         "seed": 0,

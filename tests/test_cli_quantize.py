@@ -53,7 +53,7 @@ def test_single_input_with_output_and_json(photo: Path, tmp_path: Path) -> None:
     assert result.stderr == ""  # not a terminal: quiet
     document = json.loads(summary.read_text())
     assert document["schema"] == "kmimg.quantize"
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["failures"] == []
     (record,) = document["results"]
     assert record["input"] == str(photo)

@@ -321,14 +321,16 @@ def test_every_extension_takes_buffers_one_way() -> None:
         np.zeros((2, 3), np.uint8),
         np.arange(2, dtype=np.uint8),
     )
-    box = ((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
+    box = ((0.0, 0.0, 0.0, 0.0), (255.0, 255.0, 255.0, 255.0))
     with pytest.raises(ValueError, match="keep: 3 bytes"):
         _dither.diffuse(
-            rgb, np.zeros(3, np.uint8), 2, 2, palette, ids, 2, matrix, 1.0, 0.0, 1e9, *box, bytearray(4)
+            rgb, np.zeros(3, np.uint8), 2, 2, 3, palette, ids, 2, matrix, 1.0, 1.0, 0.0, 1e9, *box, bytearray(4)
         )
     with pytest.raises(ValueError, match="matrix: 64 bytes"):
         _dither.diffuse(
-            rgb, None, 2, 2, palette, ids, 2, matrix.ravel()[:8], 1.0, 0.0, 1e9, *box, bytearray(4)
+            rgb, None, 2, 2, 3, palette, ids, 2, matrix.ravel()[:8], 1.0, 1.0, 0.0, 1e9, *box, bytearray(4)
         )
+    with pytest.raises(ValueError, match="pixels: 12 bytes"):  # 4 channels: RGBA pixels
+        _dither.diffuse(rgb, None, 2, 2, 4, palette, ids, 2, matrix, 1.0, 1.0, 0.0, 1e9, *box, bytearray(4))
     with pytest.raises(ValueError, match="size out of range"):
         _engine.uniforms(0, 0, np.zeros(1), 2**62)

@@ -65,7 +65,7 @@ def test_flower_json_agrees_with_the_written_files(samples: Path, tmp_path: Path
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document["schema"] == "kmimg.compress-report" and document["schema_version"] == 1
+    assert document["schema"] == "kmimg.compress-report" and document["schema_version"] == 2
     assert document["targets"] == [{"metric": "psnr", "op": ">=", "value": 32.0}]
     (entry,) = document["results"]
     rows = entry["ks"]

@@ -194,7 +194,7 @@ def photo(write_png, gradient: np.ndarray) -> Path:  # type: ignore[no-untyped-d
 
 def test_json_has_a_dithered_object_per_k_equal_to_quantize_dither(photo: Path, tmp_path: Path) -> None:
     document = report_json(str(photo), "--ks", "3,9", "--seed", "4", "--dither", "0.6")
-    assert document["schema_version"] == 1 and document["dither"] == 0.6
+    assert document["schema_version"] == 2 and document["dither"] == 0.6
     for row in document["results"][0]["ks"]:
         dithered = row["dithered"]
         assert set(dithered) == {

@@ -61,7 +61,7 @@ def test_every_output_with_json(photo: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in out_dir.iterdir()) == ["photo" + s for s in ALL_SUFFIXES]
     document = json.loads(result.stdout)
     assert document["schema"] == "kmimg.segment"
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["failures"] == []
     (record,) = document["results"]
     assert (record["input"], record["width"], record["height"], record["k"]) == (str(photo), 70, 50, 2)

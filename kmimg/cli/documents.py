@@ -2,7 +2,7 @@
 of ``classify``, built from the results in one place, with the rules they share (``<stdin>`` for
 standard input, PSNR ``null`` for a lossless result, the schema header, the failures list).
 
-A JSON document is ``{"schema": "kmimg.<command>", "schema_version": 1, "kmimg_version": ...}``
+A JSON document is ``{"schema": "kmimg.<command>", "schema_version": 2, "kmimg_version": ...}``
 followed by the command's fields; changing a field's meaning bumps ``schema_version``. The
 summary tables on the terminal are made from the same records.
 """
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from kmimg.core.segment import ClusterStats
     from kmimg.options import FeatureOptions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 QUANTIZE_SCHEMA = "kmimg.quantize"
 SEGMENT_SCHEMA = "kmimg.segment"
 REPORT_SCHEMA = "kmimg.compress-report"

@@ -153,7 +153,9 @@ def palette_for(
     allow_truncated: bool,
 ) -> NDArray[np.uint8] | None:
     """The palette every task maps onto: the file's, the shared one (fitted now, from every
-    planned input, also those whose output is refused), or ``None`` (each image its own fit)."""
+    planned input, also those whose output is refused), or ``None`` (each image its own fit).
+    ``--transparent-index`` is checked against the palette's size first (exit 2, nothing done)."""
+    check_transparent_index(plan, options)
     if not plan.shared:
         return plan.fixed
     if plan.palette_out is not None:

@@ -198,7 +198,6 @@ def quantize_command(
             QuantizeOptions, k=colors, seed=seed, space=space, dither=level, sample=sample,
             keep=plan.keep_rows, transparent_index=transparent_index, alpha_threshold=alpha_threshold,
         )  # fmt: skip
-        palette_cli.check_transparent_index(plan, options)
         tasks, refused = _plan(
             inputs, suffix=_suffix(colors, palette_file), output=output, out_dir=out_dir, recursive=recursive,
             force=force,
