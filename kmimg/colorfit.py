@@ -879,12 +879,20 @@ def palette_features(
 
 
 def nearest_colors(
-    colors: NDArray[np.uint8], palette: NDArray[np.uint8], *, space: ColorSpace = ColorSpace.RGB
+    colors: NDArray[np.uint8],
+    palette: NDArray[np.uint8],
+    *,
+    space: ColorSpace = ColorSpace.RGB,
+    luma_extra: float = 0.0,
 ) -> NDArray[np.intp]:
     """The nearest entry of ``palette`` for each colour (rows of the same width) by the plain
-    distance of ``space`` (the alpha-aware one for RGBA rows), whatever the palette's size; ties
-    go to the lowest index. The one rule for mapping onto a given palette."""
-    return nearest_center(to_features(colors, space), to_features(palette, space))
+    distance of ``space`` (the alpha-aware one for RGBA rows), plus ``luma_extra`` times the
+    squared luma difference when asked, whatever the palette's size; ties go to the lowest
+    index. The one rule for mapping onto a given palette."""
+    return nearest_center(
+        palette_features(colors, space, luma_extra=luma_extra),
+        palette_features(palette, space, luma_extra=luma_extra),
+    )
 
 
 def fit_palette_keeping(

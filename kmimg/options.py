@@ -16,7 +16,7 @@ import re
 from typing import ClassVar
 
 from kmimg._records import frozen
-from kmimg.types import ColorSpace, FeatureKind
+from kmimg.types import ColorSpace, FeatureKind, Nearest
 
 #: Largest width x height of an input (``--max-pixels``), checked from the header.
 DEFAULT_MAX_PIXELS = 250_000_000
@@ -53,6 +53,8 @@ class QuantizeOptions:
     #: else (``--alpha-threshold``); ``None``: graded alpha is kept (see
     #: :data:`DEFAULT_ALPHA_THRESHOLD` for palettes without translucent colours).
     alpha_threshold: int | None = None
+    #: How pixels are matched to a given palette (``--nearest``; a fitted palette uses its fit's).
+    nearest: Nearest = Nearest.PLAIN
 
     def __post_init__(self) -> None:
         if not self.MIN_K <= self.k <= self.MAX_K:
@@ -63,6 +65,8 @@ class QuantizeOptions:
             )
         if self.alpha_threshold is not None and not 1 <= self.alpha_threshold <= 255:
             raise ValueError(f"alpha threshold must be between 1 and 255, got {self.alpha_threshold}")
+        if self.nearest is Nearest.LUMA and self.space is not ColorSpace.RGB:
+            raise ValueError("--nearest luma weights luma in RGB; with --space lab use --nearest plain")
         if self.sample < 0:
             raise ValueError("sample must be 0 (all pixels) or positive")
         if not 0.0 <= self.dither <= 1.0:

@@ -324,7 +324,21 @@ def test_every_extension_takes_buffers_one_way() -> None:
     box = ((0.0, 0.0, 0.0, 0.0), (255.0, 255.0, 255.0, 255.0))
     with pytest.raises(ValueError, match="keep: 3 bytes"):
         _dither.diffuse(
-            rgb, np.zeros(3, np.uint8), 2, 2, 3, palette, ids, 2, matrix, 1.0, 1.0, 0.0, 1e9, *box, bytearray(4)
+            rgb,
+            np.zeros(3, np.uint8),
+            2,
+            2,
+            3,
+            palette,
+            ids,
+            2,
+            matrix,
+            1.0,
+            1.0,
+            0.0,
+            1e9,
+            *box,
+            bytearray(4),
         )
     with pytest.raises(ValueError, match="matrix: 64 bytes"):
         _dither.diffuse(

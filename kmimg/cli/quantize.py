@@ -27,7 +27,7 @@ from kmimg.cli.paths import (
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
 from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
-from kmimg.types import psnr_text
+from kmimg.types import Nearest, psnr_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -171,6 +171,14 @@ def quantize_command(
             metavar="A",
         ),
     ] = None,
+    nearest: Annotated[
+        Nearest,
+        typer.Option(
+            "--nearest",
+            help="Match pixels to a --palette or shared palette by the plain distance of --space (best "
+            "PSNR) or, in RGB, with luma weighted more (better SSIM).",
+        ),
+    ] = DEFAULTS.nearest,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -197,17 +205,13 @@ def quantize_command(
         options = opt.checked(
             QuantizeOptions, k=colors, seed=seed, space=space, dither=level, sample=sample,
             keep=plan.keep_rows, transparent_index=transparent_index, alpha_threshold=alpha_threshold,
+            nearest=nearest,
         )  # fmt: skip
         tasks, refused = _plan(
             inputs, suffix=_suffix(colors, palette_file), output=output, out_dir=out_dir, recursive=recursive,
             force=force,
         )  # fmt: skip
-        if any(target == STDIO for _, target in tasks):
-            if json_dest == STDIO:
-                raise UsageError("--json - and a PNG on standard output cannot share it")
-            if sys.stdout.isatty():
-                raise UsageError("refusing to write PNG data to a terminal; redirect it or use -o PATH")
-        check_side_output(json_dest, "--json", tasks)
+        _check_streams(tasks, json_dest)
         fixed = palette_cli.palette_for(
             plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
             allow_truncated=allow_truncated,
@@ -238,6 +242,16 @@ def quantize_command(
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
         finish(outcome)
+
+
+def _check_streams(tasks: list[tuple[InputItem, str]], json_dest: str | None) -> None:
+    """A PNG on standard output shares it with nothing and never goes to a terminal."""
+    if any(target == STDIO for _, target in tasks):
+        if json_dest == STDIO:
+            raise UsageError("--json - and a PNG on standard output cannot share it")
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write PNG data to a terminal; redirect it or use -o PATH")
+    check_side_output(json_dest, "--json", tasks)
 
 
 def _suffix(colors: int, palette_file: str | None) -> str:

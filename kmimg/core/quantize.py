@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from kmimg._records import frozen
 from kmimg.colorfit import (
+    DEFAULT_SCHEDULE,
     ColorTable,
     FittedPalette,
     build_color_table,
@@ -40,7 +41,7 @@ from kmimg.errors import InputError
 from kmimg.options import DEFAULT_ALPHA_THRESHOLD
 from kmimg.options import QuantizeOptions as QuantizeOptions
 from kmimg.translucency import premultiplied_rgba
-from kmimg.types import ColorSpace
+from kmimg.types import Nearest
 
 MIN_K = QuantizeOptions.MIN_K
 MAX_K = QuantizeOptions.MAX_K
@@ -366,7 +367,7 @@ def quantize_onto(
         palette = np.vstack([palette, TRANSPARENT])
     elif slot >= 0:
         palette[slot, 3] = 0
-    entry_of_color = _entries_of_colors(analysis.table, palette, options.space, slot)
+    entry_of_color = _entries_of_colors(analysis.table, palette, options, slot)
     transparent = slot if slot >= 0 else None
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither, transparent=transparent)
     dither = options.dither > 0.0
@@ -406,11 +407,11 @@ def _transparent_slot(palette: NDArray[np.uint8], index: int | None, needed: boo
 
 
 def _entries_of_colors(
-    table: ColorTable, palette: NDArray[np.uint8], space: ColorSpace, slot: int
+    table: ColorTable, palette: NDArray[np.uint8], options: QuantizeOptions, slot: int
 ) -> NDArray[np.intp]:
-    """Each visible colour's entry: the nearest by the plain distance of ``space``, among the
-    entries that are not fully transparent, and the transparent ``slot`` for translucent colours
-    (alpha-aware: a nearly invisible pixel may be nearest to it)."""
+    """Each visible colour's entry: the nearest by ``options.nearest`` in ``options.space``,
+    among the entries that are not fully transparent, and the transparent ``slot`` for
+    translucent colours (alpha-aware: a nearly invisible pixel may be nearest to it)."""
     candidates = np.flatnonzero(palette[:, 3] > 0)
     if table.channels == 4 and slot >= 0:
         candidates = np.union1d(candidates, [slot])
@@ -425,4 +426,6 @@ def _entries_of_colors(
         colors = _as_rgba(colors)
     else:
         choices = choices[:, :3]
-    return np.asarray(candidates[nearest_colors(colors, choices, space=space)], dtype=np.intp)
+    extra = DEFAULT_SCHEDULE.luma_extra if options.nearest is Nearest.LUMA else 0.0
+    chosen = nearest_colors(colors, choices, space=options.space, luma_extra=extra)
+    return np.asarray(candidates[chosen], dtype=np.intp)
