@@ -23,7 +23,6 @@ from kmimg.cluster import (
     FittedPalette,
     build_color_table,
     fit_palette,
-    fit_palette_keeping,
     nearest_entries,
 )
 from kmimg.errors import InputError
@@ -180,9 +179,9 @@ def _fit(analysis: Analysis, options: QuantizeOptions, k: int) -> FittedPalette:
             f"--keep lists {len(options.keep)} colours, but k = {options.k} leaves {k} beside the "
             "transparent entry"
         )
-    keep = np.array(options.keep, dtype=np.uint8).reshape(-1, 3)
-    return fit_palette_keeping(
-        analysis.table, keep, k=k, seed=options.seed, space=options.space, sample=options.sample
+    keep = np.array(list(dict.fromkeys(options.keep)), dtype=np.uint8).reshape(-1, 3)  # each colour once
+    return fit_palette(
+        analysis.table, k=k, seed=options.seed, space=options.space, sample=options.sample, fixed=keep
     )
 
 
