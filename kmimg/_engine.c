@@ -1,4 +1,4 @@
-/* kmimg._engine: the inner loops of kmimg's k-means engine (kmimg/cluster.py), in C.
+/* kmimg._engine: the inner loops of kmimg's k-means engine (kmimg/colorfit.py), in C.
  *
  * One extension module built from the files listed in _engine.h (one per algorithm); this one
  * holds the module's table of functions and the helper that runs independent pieces of work on

@@ -1,5 +1,5 @@
 /* kmimg/_engine.h: the internal header of the C extension kmimg._engine (the inner loops of
- * kmimg's k-means engine, kmimg/cluster.py), shared by its files:
+ * kmimg's k-means engine, kmimg/colorfit.py), shared by its files:
  *
  *   _engine.c          the module: its table of functions, and in_parallel (threads)
  *   _engine_search.c   the nearest centre: the projection search and the cell lists; nearest()
@@ -273,11 +273,12 @@ typedef struct {
     double *up, *low, *move;
 } Bounds;
 
-/* Weighted Lloyd passes (_engine_lloyd.c); returns the passes run, or -1 when out of memory.
- * See lloyd() there for the contract; out (NULL: not wanted) receives the last assignment. */
+/* Weighted Lloyd passes (_engine_lloyd.c) moving all but the first `fixed` centres; returns the
+ * passes run, or -1 when out of memory. See lloyd() there for the contract; out (NULL: not
+ * wanted) receives the last assignment. */
 Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double *centers, Py_ssize_t n, Py_ssize_t m,
-                        int dim, Py_ssize_t passes, double tol, double relax, double margin, int threads,
-                        const Bounds *out);
+                        Py_ssize_t fixed, int dim, Py_ssize_t passes, double tol, double relax, double margin,
+                        int threads, const Bounds *out);
 
 /* The functions of the module's table (_engine.c), one file each by algorithm. */
 PyObject *py_nearest(PyObject *self, PyObject *args);

@@ -33,6 +33,7 @@ def lloyd(
     up: Any = None,
     low: Any = None,
     move: Any = None,
+    fixed: int = 0,
     /,
 ) -> int: ...
 def settle(
@@ -70,6 +71,7 @@ def starts(
     threads: int,
     centers: Any,
     distances: Any,
+    fixed: int = 0,
     /,
 ) -> None: ...
 def grid_cells(features: Any, n: int, dim: int, grid: int, inverse: Any, /) -> int: ...

@@ -1,5 +1,5 @@
 /* kmimg._engine: the occupied cells of a regular grid over the points (grid_cells()), which
- * kmimg/cluster.py merges the fit's sample into.
+ * kmimg/colorfit.py merges the fit's sample into.
  */
 #include "_engine.h"
 

@@ -68,9 +68,11 @@ static int scratch_init(Scratch *s, Py_ssize_t n, Py_ssize_t m, int dim) {
 /* The last passes of an over-relaxed run are plain Lloyd passes (relax 1). */
 #define PLAIN_TAIL 3
 
-/* Over-relaxation: centre j moves from c to c + relax * (mean - c) (relax 1: to the mean). */
-static void relax_steps(const double *centers, const double *mass, double *updated, Py_ssize_t m, int dim, double relax) {
-    for (Py_ssize_t j = 0; j < m; j++) {
+/* Over-relaxation: centre j moves from c to c + relax * (mean - c) (relax 1: to the mean); the
+ * first `fixed` centres do not move. */
+static void relax_steps(const double *centers, const double *mass, double *updated, Py_ssize_t m, Py_ssize_t fixed,
+                        int dim, double relax) {
+    for (Py_ssize_t j = fixed; j < m; j++) {
         if (!(mass[j] > 0)) continue;
         for (int d = 0; d < dim; d++) {
             size_t v = (size_t)j * (size_t)dim + (size_t)d;
@@ -80,8 +82,8 @@ static void relax_steps(const double *centers, const double *mass, double *updat
 }
 
 Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double *centers, Py_ssize_t n,
-                        Py_ssize_t m, int dim, Py_ssize_t passes, double tol, double relax, double margin, int threads,
-                        const Bounds *out) {
+                        Py_ssize_t m, Py_ssize_t fixed, int dim, Py_ssize_t passes, double tol, double relax,
+                        double margin, int threads, const Bounds *out) {
     Scratch s;
     memset(&s, 0, sizeof(s));
     if (scratch_init(&s, n, m, dim) < 0) return -1;
@@ -121,15 +123,17 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
             s.mass[j] += w[i];
             for (int d = 0; d < dim; d++) s.sums[(size_t)j * dd + (size_t)d] += w[i] * f[(size_t)i * dd + (size_t)d];
         }
+        /* a fixed centre stays where it is, with points or without (never an empty cluster) */
         Py_ssize_t empties = 0;
         for (Py_ssize_t j = 0; j < m; j++) {
+            int moves = j >= fixed && s.mass[j] > 0;
             for (int d = 0; d < dim; d++) {
                 size_t v = (size_t)j * dd + (size_t)d;
-                s.updated[v] = s.mass[j] > 0 ? s.sums[v] / s.mass[j] : centers[v];
+                s.updated[v] = moves ? s.sums[v] / s.mass[j] : centers[v];
             }
-            if (!(s.mass[j] > 0)) s.empty[empties++] = j;
+            if (j >= fixed && !(s.mass[j] > 0)) s.empty[empties++] = j;
         }
-        if (relax != 1.0 && pass <= passes - PLAIN_TAIL) relax_steps(centers, s.mass, s.updated, m, dim, relax);
+        if (relax != 1.0 && pass <= passes - PLAIN_TAIL) relax_steps(centers, s.mass, s.updated, m, fixed, dim, relax);
         if (empties) {
             /* an empty cluster takes the point that costs most (its own exact distance) */
             for (Py_ssize_t i = 0; i < n; i++)
@@ -168,11 +172,15 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
     return pass;
 }
 
-/* lloyd(features, points, n, dim, weights, centers, m, passes, tol, relax, margin, threads) -> passes
+/* lloyd(features, points, n, dim, weights, centers, m, passes, tol, relax, margin, threads
+ *       [, labels, up, low, move, fixed]) -> passes
  *
  * Weighted Lloyd iterations on features float64 (n, dim) (points: the same as float32, for the
  * search), moving centers float64 (m, dim) in place; stops early when no centre moves more
- * than tol along any axis. An empty cluster is moved onto the point that costs most. Hamerly's
+ * than tol along any axis. An empty cluster is moved onto the point that costs most. The first
+ * `fixed` centres (any feature vectors, 0 by default) take part in every assignment but never
+ * move, and a fixed centre without points is not an empty cluster. With labels, up, low and
+ * move (None: not wanted) the last pass's assignment and bounds come back (see Bounds). Hamerly's
  * bounds (2010) spare most of the nearest-centre search after the first pass; they only skip
  * points whose centre cannot have changed, so the centres are exactly those of plain Lloyd.
  *
@@ -182,13 +190,14 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
  * after 40 passes); relax 2 gets further in 15 passes than plain Lloyd in 40. */
 PyObject *py_lloyd(PyObject *self, PyObject *args) {
     PyObject *features, *points, *weights, *centers, *labels = Py_None, *up = Py_None, *low = Py_None, *move = Py_None;
-    Py_ssize_t n, m, passes;
+    Py_ssize_t n, m, passes, fixed = 0;
     int dim, threads;
     double tol, relax, margin;
-    if (!PyArg_ParseTuple(args, "OOniOOnndddi|OOOO", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
-                          &relax, &margin, &threads, &labels, &up, &low, &move))
+    if (!PyArg_ParseTuple(args, "OOniOOnndddi|OOOOn", &features, &points, &n, &dim, &weights, &centers, &m, &passes, &tol,
+                          &relax, &margin, &threads, &labels, &up, &low, &move, &fixed))
         return NULL;
-    if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1 || passes < 0 || !(relax > 0 && relax <= 2)) {
+    if (dim < 1 || dim > MAX_DIM || n < 1 || m < 1 || passes < 0 || !(relax > 0 && relax <= 2) || fixed < 0 ||
+        fixed > m) {
         PyErr_SetString(PyExc_ValueError, "lloyd: bad shape");
         return NULL;
     }
@@ -205,7 +214,8 @@ PyObject *py_lloyd(PyObject *self, PyObject *args) {
     Py_ssize_t done;
     Py_BEGIN_ALLOW_THREADS
     done = lloyd_passes((const double *)b[0].view.buf, (const float *)b[1].view.buf, (const double *)b[2].view.buf,
-                        (double *)b[3].view.buf, n, m, dim, passes, tol, relax, margin, threads, bounded ? &out : NULL);
+                        (double *)b[3].view.buf, n, m, fixed, dim, passes, tol, relax, margin, threads,
+                        bounded ? &out : NULL);
     Py_END_ALLOW_THREADS
     return buffers_done(b, 8, done < 0 ? PyErr_NoMemory() : PyLong_FromSsize_t(done));
 }

@@ -18,7 +18,7 @@
  * list by list. */
 typedef struct {
     double *near, *cum, *gain;
-    int64_t *next, *head, *chosen;
+    int64_t *next, *head, *chosen, *label; /* label: each point's nearest given centre */
     Keyed *moved, *spare; /* spare: the merge sort's other half */
     float *rows;          /* the chosen centres, (k, dim) */
 } Seeding;
@@ -30,6 +30,7 @@ static void seeding_free(Seeding *s) {
     free(s->next);
     free(s->head);
     free(s->chosen);
+    free(s->label);
     free(s->moved);
     free(s->spare);
     free(s->rows);
@@ -45,10 +46,11 @@ static int seeding_init(Seeding *s, Py_ssize_t n, int dim, Py_ssize_t k) {
     s->next = (int64_t *)malloc(sizeof(int64_t) * nn);
     s->head = (int64_t *)malloc(sizeof(int64_t) * kk);
     s->chosen = (int64_t *)malloc(sizeof(int64_t) * kk);
+    s->label = (int64_t *)malloc(sizeof(int64_t) * nn);
     s->moved = (Keyed *)malloc(sizeof(Keyed) * nn);
     s->spare = (Keyed *)malloc(sizeof(Keyed) * nn);
     s->rows = (float *)malloc(sizeof(float) * kk * (size_t)dim);
-    if (!s->near || !s->cum || !s->gain || !s->next || !s->head || !s->chosen || !s->moved || !s->spare || !s->rows) {
+    if (!s->near || !s->cum || !s->gain || !s->next || !s->head || !s->chosen || !s->label || !s->moved || !s->spare || !s->rows) {
         seeding_free(s);
         return -1;
     }
@@ -169,10 +171,9 @@ static void kpp_take(Seeding *s, const float *x, Py_ssize_t n, int dim, const do
     }
 }
 
-/* Greedy k-means++ from `first`; writes the chosen indices, returns how many (fewer than k when
- * every point is a centre already). */
-static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t first,
-                              const double *draw, Py_ssize_t t, Py_ssize_t k, int64_t *out) {
+/* The first centre: the point `first`. Returns 1, the centres so far. */
+static Py_ssize_t seeding_from_point(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w,
+                                     Py_ssize_t first) {
     const float *p0 = x + (size_t)first * (size_t)dim;
     memcpy(s->rows, p0, sizeof(float) * (size_t)dim);
     s->chosen[0] = first;
@@ -185,10 +186,58 @@ static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim,
         s->cum[i] = running;
     }
     kpp_link(s, 0, n);
-    Py_ssize_t count = 1;
+    return 1;
+}
+
+/* The first `fixed` centres given (float64 (fixed, dim), any feature vectors, as float32 for the
+ * distances): each point joins the list of its nearest (the lowest index on a tie). Returns
+ * `fixed`, the centres so far; their chosen indices are -1 (no point). */
+static Py_ssize_t seeding_from_given(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w,
+                                     const double *given, Py_ssize_t fixed) {
+    for (size_t v = 0; v < (size_t)fixed * (size_t)dim; v++) s->rows[v] = (float)given[v];
+    double running = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float *p = x + (size_t)i * (size_t)dim;
+        float best = squared_distance(p, s->rows, dim);
+        int64_t label = 0;
+        for (Py_ssize_t a = 1; a < fixed; a++) {
+            float dist = squared_distance(p, s->rows + (size_t)a * (size_t)dim, dim);
+            if (dist < best) {
+                best = dist;
+                label = a;
+            }
+        }
+        s->near[i] = (double)best;
+        s->label[i] = label;
+        running += w[i] * s->near[i];
+        s->cum[i] = running;
+    }
+    for (Py_ssize_t a = 0; a < fixed; a++) {
+        Py_ssize_t count = 0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (s->label[i] == a) {
+                s->moved[count].key = s->near[i];
+                s->moved[count++].index = i;
+            }
+        kpp_link(s, a, count);
+        s->chosen[a] = -1;
+    }
+    return fixed;
+}
+
+/* Greedy k-means++ from the point `first`, or (fixed > 0) continuing from the `fixed` centres
+ * `given`; writes the chosen point indices (-1 for a given centre) and returns how many centres
+ * there are (fewer than k when every point is a centre already). The draws of step r (r = 0 for
+ * the first centre chosen after the start) are draw[r * t .. r * t + t). */
+static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t first,
+                              const double *given, Py_ssize_t fixed, const double *draw, Py_ssize_t t, Py_ssize_t k,
+                              int64_t *out) {
+    Py_ssize_t count = fixed > 0 ? seeding_from_given(s, x, n, dim, w, given, fixed)
+                                 : seeding_from_point(s, x, n, dim, w, first);
+    const Py_ssize_t begin = count;
     Py_ssize_t cand[64];
     while (count < k && s->cum[n - 1] > 0) {
-        const double *step = draw + (size_t)(count - 1) * (size_t)t;
+        const double *step = draw + (size_t)(count - begin) * (size_t)t;
         double total = s->cum[n - 1];
         for (Py_ssize_t j = 0; j < t; j++) {
             double value = step[j] * total;
@@ -224,7 +273,7 @@ typedef struct {
     Py_ssize_t t, k, count, passes;
     double tol, relax, margin;
     int threads;
-    Py_ssize_t workers;
+    Py_ssize_t workers, fixed;
     int inner; /* threads of each start's Lloyd passes */
 } StartJob;
 
@@ -234,17 +283,22 @@ typedef struct {
     int failed;
 } StartWorker;
 
-/* One start: greedy k-means++ from first[s], Lloyd passes, and (several starts) each point's
- * distance to its nearest centre for the caller to weigh. 0, or -1 when out of memory. */
+/* One start: greedy k-means++ from first[s] (or from the fixed centres, the first rows of the
+ * start's centres), Lloyd passes, and (several starts) each point's distance to its nearest
+ * centre for the caller to weigh. 0, or -1 when out of memory. */
 static int run_start(const StartJob *j, Py_ssize_t s, Seeding *seeding, int64_t *chosen, float *rows) {
-    Py_ssize_t n = j->n, k = j->k;
+    Py_ssize_t n = j->n, k = j->k, fixed = j->fixed;
     int dim = j->dim;
-    Py_ssize_t got = seeding_run(seeding, j->x, n, dim, j->w, j->first[s], j->draw + (size_t)s * (size_t)j->t * (size_t)(k - 1),
-                                 j->t, k, chosen);
     double *c = j->out + (size_t)s * (size_t)k * (size_t)dim;
-    for (Py_ssize_t q = 0; q < k; q++) /* fewer distinct points than k: repeat (numpy.resize) */
-        memcpy(c + (size_t)q * (size_t)dim, j->f + (size_t)chosen[q % got] * (size_t)dim, sizeof(double) * (size_t)dim);
-    if (lloyd_passes(j->f, j->x, j->w, c, n, k, dim, j->passes, j->tol, j->relax, j->margin, j->inner, NULL) < 0) return -1;
+    Py_ssize_t got = seeding_run(seeding, j->x, n, dim, j->w, j->first[s], c, fixed,
+                                 j->draw + (size_t)s * (size_t)j->t * (size_t)(k - 1), j->t, k, chosen);
+    Py_ssize_t picked = got - fixed; /* the centres chosen among the points */
+    for (Py_ssize_t q = fixed; q < k; q++) { /* fewer distinct points than k: repeat (numpy.resize) */
+        Py_ssize_t index = picked > 0 ? chosen[fixed + (q - fixed) % picked] : (q - fixed) % n;
+        memcpy(c + (size_t)q * (size_t)dim, j->f + (size_t)index * (size_t)dim, sizeof(double) * (size_t)dim);
+    }
+    if (lloyd_passes(j->f, j->x, j->w, c, n, k, fixed, dim, j->passes, j->tol, j->relax, j->margin, j->inner, NULL) < 0)
+        return -1;
     if (j->count == 1) return 0; /* one start: nothing to weigh, distances left unwritten */
     for (size_t v = 0; v < (size_t)k * (size_t)dim; v++) rows[v] = (float)c[v];
     Centers sorted;
@@ -274,22 +328,24 @@ static void *run_starts(void *arg) {
 }
 
 /* starts(features, points, n, dim, weights, firsts, draws, t, k, count, passes, tol, relax, margin,
- *        threads, centers, distances)
+ *        threads, centers, distances[, fixed])
  * `count` fits from different starts on one point set, each greedy k-means++ (from firsts[s],
  * with the draws[s] row) then Lloyd (as lloyd()); centers (count, k, dim) float64 receives each
  * fit and distances (count, n) float32 each point's squared distance to its nearest centre of
  * that fit, for the caller to weigh (the lowest inertia wins); with one start, distances are
- * not written. */
+ * not written. With fixed > 0 the caller puts `fixed` centres (any feature vectors) in the
+ * first rows of every start's centers: the seeding continues from them instead of from a first
+ * point (firsts[s] is not used), and the Lloyd passes never move them. */
 PyObject *py_starts(PyObject *self, PyObject *args) {
     PyObject *features, *points, *weights, *firsts, *draws, *centers, *distances;
-    Py_ssize_t n, t, k, count, passes;
+    Py_ssize_t n, t, k, count, passes, fixed = 0;
     int dim, threads;
     double tol, relax, margin;
-    if (!PyArg_ParseTuple(args, "OOniOOOnnnndddiOO", &features, &points, &n, &dim, &weights, &firsts, &draws, &t, &k,
-                          &count, &passes, &tol, &relax, &margin, &threads, &centers, &distances))
+    if (!PyArg_ParseTuple(args, "OOniOOOnnnndddiOO|n", &features, &points, &n, &dim, &weights, &firsts, &draws, &t, &k,
+                          &count, &passes, &tol, &relax, &margin, &threads, &centers, &distances, &fixed))
         return NULL;
     if (dim < 1 || dim > MAX_DIM || n < 1 || t < 1 || t > 64 || k < 1 || count < 1 || passes < 0 ||
-        !(relax > 0 && relax <= 2)) {
+        !(relax > 0 && relax <= 2) || fixed < 0 || fixed > k) {
         PyErr_SetString(PyExc_ValueError, "starts: bad shape");
         return NULL;
     }
@@ -313,7 +369,7 @@ PyObject *py_starts(PyObject *self, PyObject *args) {
             return buffers_done(b, 7, NULL);
         }
     }
-    StartJob job = {f, x, w, first, draw, out, dist, n, dim, t, k, count, passes, tol, relax, margin, threads, 0, 1};
+    StartJob job = {f, x, w, first, draw, out, dist, n, dim, t, k, count, passes, tol, relax, margin, threads, 0, fixed, 1};
     Py_ssize_t workers = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
     if (workers > count) workers = count;
     job.workers = workers;

@@ -14,7 +14,7 @@ of the squared differences of those two composites, halved:
 In RGB the two composites are linear in ``(c A, a)``, and the same distance is, exactly, that of
 four numbers: the composite over mid-grey, ``g = c A + 127.5 (1 - A)``, and ``sqrt(3)/2 a``
 (:func:`rgba_features`; expand the squares to check). For an opaque pixel ``g`` is its colour,
-so kmimg's colour rules (the luma term, the small-k gamma of :class:`kmimg.cluster.FitSchedule`)
+so kmimg's colour rules (the luma term, the small-k gamma of :class:`kmimg.colorfit.FitSchedule`)
 apply to ``g`` unchanged, and an image without translucency is fitted exactly as before. Every
 fully transparent pixel is the one point ``g = 127.5, a = 0``.
 

@@ -13,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from kmimg.cli import app
+from kmimg.errors import PaletteError
 from kmimg.palettes.files import PaletteFormat, format_palette, palette_from_rgb, parse_palette
 
 runner = CliRunner()
@@ -165,9 +166,9 @@ def test_riff_palettes_are_read_and_damaged_pal_files_named() -> None:
     np.testing.assert_array_equal(
         parse_palette(riff, source="w.pal").colors, [[1, 2, 3, 255], [250, 0, 10, 255]]
     )
-    with pytest.raises(Exception, match="x.pal: says it holds 3 colours, but lists 2"):
+    with pytest.raises(PaletteError, match=r"x\.pal: says it holds 3 colours, but lists 2"):
         parse_palette(b"JASC-PAL\n0100\n3\n1 2 3\n4 5 6\n", source="x.pal")
-    with pytest.raises(Exception, match="y.pal: line 4: expected 'R G B'"):
+    with pytest.raises(PaletteError, match=r"y\.pal: line 4: expected 'R G B'"):
         parse_palette(b"JASC-PAL\n0100\n1\n1 2 300\n", source="y.pal")
 
 

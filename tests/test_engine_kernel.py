@@ -348,3 +348,146 @@ def test_every_extension_takes_buffers_one_way() -> None:
         _dither.diffuse(rgb, None, 2, 2, 4, palette, ids, 2, matrix, 1.0, 1.0, 0.0, 1e9, *box, bytearray(4))
     with pytest.raises(ValueError, match="size out of range"):
         _engine.uniforms(0, 0, np.zeros(1), 2**62)
+
+
+# Fixed centres: the first m centres take part in every assignment and never move -----------------
+
+
+def _reference_lloyd(
+    points: np.ndarray,
+    weights: np.ndarray,
+    centers: np.ndarray,
+    passes: int,
+    *,
+    fixed: int,
+    relax: float = 1.0,
+) -> np.ndarray:
+    """Weighted Lloyd as the kernel computes it, written out: a full search every pass, sums in
+    point order (np.bincount), the first ``fixed`` centres never move and are never empty, an
+    empty free centre takes the costliest point, over-relaxation but in the last three passes."""
+    centers = centers.astype(np.float64).copy()
+    free = np.arange(len(centers)) >= fixed
+    for done in range(1, passes + 1):
+        labels, best, _ = _reference_nearest(points, centers)
+        mass = np.bincount(labels, weights=weights, minlength=len(centers))
+        sums = np.stack(
+            [
+                np.bincount(labels, weights=weights * points[:, d], minlength=len(centers))
+                for d in range(points.shape[1])
+            ],
+            axis=1,
+        )
+        moves = free & (mass > 0)
+        updated = centers.copy()
+        updated[moves] = sums[moves] / mass[moves, None]
+        if relax != 1.0 and done <= passes - 3:
+            updated[moves] = centers[moves] + relax * (updated[moves] - centers[moves])
+        empty = np.flatnonzero(free & (mass == 0))
+        worst = np.argsort(-(weights * best.astype(np.float64)), kind="stable")[: len(empty)]
+        updated[empty[: len(worst)]] = points[worst]
+        centers = updated
+    return centers
+
+
+@pytest.mark.parametrize(("k", "fixed", "relax"), [(3, 1, 1.0), (12, 3, 2.0), (40, 5, 1.0), (90, 2, 2.0)])
+def test_lloyd_with_fixed_centres_equals_the_reference_bit_for_bit(k: int, fixed: int, relax: float) -> None:
+    rng = np.random.default_rng(k + fixed)
+    points = _lattice(rng, 6000, 3, 33) + rng.integers(0, 3, (6000, 3))
+    weights = rng.integers(1, 20, len(points)).astype(np.float64)
+    start = points[rng.choice(len(points), k, replace=False)] + rng.normal(0, 3, (k, 3))
+    start[:fixed] = rng.normal(128, 50, (fixed, 3))  # any feature vectors, not points
+    start[0] = [900.0, -50.0, 900.0]  # a fixed centre no point comes to: not an empty cluster
+    start[-1] = [900.0, 900.0, 900.0]  # a free one: empty on the first pass, moved to a point
+    ours = cluster._lloyd_passes(points, weights, start, 25, relax=relax, fixed=fixed)
+    np.testing.assert_array_equal(
+        ours, _reference_lloyd(points, weights, start, 25, fixed=fixed, relax=relax)
+    )
+    np.testing.assert_array_equal(ours[:fixed], start[:fixed])
+    bounded, last = cluster._lloyd_bounded(points, weights, start, 25, relax=relax, fixed=fixed)
+    np.testing.assert_array_equal(bounded, ours)
+    assert last.moved is not None and not last.moved[:fixed].any()
+
+
+def _reference_seeding(
+    points: np.ndarray, weights: np.ndarray, *, k: int, fixed: np.ndarray, rng: _Numbers
+) -> np.ndarray:
+    """:func:`_reference_kmeans_plusplus` continuing from ``fixed`` centres instead of a first point
+    (whose number is drawn and not used)."""
+    n = len(points)
+    trials = 2 + int(np.log(k))
+    x32 = points.astype(np.float32)
+
+    def squared(centers: np.ndarray) -> np.ndarray:
+        diff = x32[:, None, :] - centers[None, :, :].astype(np.float32)
+        return np.asarray(np.einsum("ijk,ijk->ij", diff, diff), dtype=np.float64)
+
+    rng.random(1)
+    chosen: list[int] = []
+    closest = squared(fixed).min(axis=1)
+    for _ in range(len(fixed), k):
+        cumulative = np.cumsum(weights * closest)
+        total = float(cumulative[-1])
+        if total <= 0:
+            break
+        candidates = np.minimum(np.searchsorted(cumulative, rng.random(trials) * total), n - 1)
+        trial = np.minimum(closest[:, None], squared(x32[candidates]))
+        best = int(np.argmin(np.einsum("i,ij->j", weights, trial)))
+        chosen.append(int(candidates[best]))
+        closest = np.ascontiguousarray(trial[:, best])
+    picked = np.resize(np.asarray(chosen), k - len(fixed)) if chosen else np.arange(k - len(fixed)) % n
+    return np.vstack([fixed, points[picked]])
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "dim", "m"), [(2, 40, 3, 1), (16, 3000, 3, 3), (64, 5000, 4, 5), (256, 8000, 3, 2)]
+)
+def test_kmeans_plusplus_continues_from_fixed_centres(k: int, n: int, dim: int, m: int) -> None:
+    rng = np.random.default_rng(k)
+    points = _lattice(rng, n, dim, 33) + rng.normal(0, 0.5, (n, dim))
+    weights = rng.integers(1, 50, n).astype(np.float64)
+    fixed = rng.normal(128, 60, (m, dim))
+    ours = cluster._best_start(points, weights, k=k, starts=1, seed=11, passes=0, tol=0.0, fixed=fixed)
+    np.testing.assert_array_equal(
+        ours, _reference_seeding(points, weights, k=k, fixed=fixed, rng=_Numbers(11))
+    )
+
+
+def test_starts_with_fixed_centres_keep_the_lowest_inertia_of_the_reference_fits() -> None:
+    rng = np.random.default_rng(6)
+    points = _lattice(rng, 3000, 3, 33) + rng.normal(0, 0.5, (3000, 3))
+    weights = rng.integers(1, 50, 3000).astype(np.float64)
+    fixed = np.array([[0.0, 0.0, 0.0], [255.0, 10.5, 3.25]])
+    together = cluster._best_start(points, weights, k=10, starts=4, seed=3, passes=15, tol=0.05, fixed=fixed)
+    numbers, best, lowest = _Numbers(3), None, np.inf
+    for _ in range(4):
+        seeds = _reference_seeding(points, weights, k=10, fixed=fixed, rng=numbers)
+        numbers.random((10 - 1) * (2 + int(np.log(10))) - (10 - 2) * (2 + int(np.log(10))))  # unused draws
+        centers = cluster._lloyd_passes(points, weights, seeds, 15, tol=0.05, fixed=2)
+        inertia = float(np.einsum("i,i->", weights, cluster._nearest_with_distance(points, centers)[1]))
+        if inertia < lowest:
+            best, lowest = centers, inertia
+    np.testing.assert_array_equal(together, best)
+    np.testing.assert_array_equal(together[:2], fixed)
+
+
+def test_every_point_on_a_fixed_centre_leaves_the_free_ones_on_points() -> None:
+    points = np.array([[0.0, 0.0, 0.0]] * 5 + [[9.0, 9.0, 9.0]] * 5)
+    fixed = np.array([[0.0, 0.0, 0.0], [9.0, 9.0, 9.0]])
+    centers = cluster._best_start(points, np.ones(10), k=4, starts=1, seed=0, passes=3, tol=0.0, fixed=fixed)
+    np.testing.assert_array_equal(centers[:2], fixed)
+    assert {tuple(row) for row in centers[2:].tolist()} <= {(0.0, 0.0, 0.0), (9.0, 9.0, 9.0)}
+
+
+def test_rounded_passes_keep_the_fixed_entries_and_give_a_full_search_s_labels() -> None:
+    rng = np.random.default_rng(8)
+    colors = np.unique(rng.integers(0, 256, (4000, 3)).astype(np.uint8), axis=0)
+    weights = rng.integers(1, 30, len(colors))
+    space = cluster._FeatureSpace(cluster.ColorSpace.RGB, 3)
+    features = space.features_of(colors)
+    palette = np.vstack([[[7, 7, 7], [250, 0, 0]], np.unique(colors[rng.choice(len(colors), 14)], axis=0)])
+    palette = palette.astype(np.uint8)
+    start = cluster._assign(features, space.features_of(palette))
+    rounded, nearest = cluster._rounded_passes(features, weights, palette, start, space, passes=5, fixed=2)
+    np.testing.assert_array_equal(rounded[:2], palette[:2])
+    assert len(np.unique(rounded, axis=0)) == len(rounded)
+    np.testing.assert_array_equal(nearest.labels, _reference_nearest(features, space.features_of(rounded))[0])

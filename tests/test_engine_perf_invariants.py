@@ -303,10 +303,10 @@ def test_photos_with_many_colours_get_few_full_passes(
     full: list[int] = []
     original = cluster._lloyd_bounded  # the passes over every colour (they also give the bounds)
 
-    def spy(features, weights, centers, count, *, tol=0.0, relax=1.0):  # type: ignore[no-untyped-def]
+    def spy(features, weights, centers, count, *, tol=0.0, relax=1.0, fixed=0):  # type: ignore[no-untyped-def]
         if len(features) == len(table.colors):
             full.append(count)
-        return original(features, weights, centers, count, tol=tol, relax=relax)
+        return original(features, weights, centers, count, tol=tol, relax=relax, fixed=fixed)
 
     monkeypatch.setattr(cluster, "_lloyd_bounded", spy)
     table = build_color_table(rng.integers(0, 256, (5000, 3), dtype=np.uint8))
@@ -326,10 +326,10 @@ def test_large_palettes_get_few_over_relaxed_full_passes(
     full: list[tuple[int, float]] = []
     original = cluster._lloyd_bounded
 
-    def spy(features, weights, centers, count, *, tol=0.0, relax=1.0):  # type: ignore[no-untyped-def]
+    def spy(features, weights, centers, count, *, tol=0.0, relax=1.0, fixed=0):  # type: ignore[no-untyped-def]
         if len(features) == len(table.colors):
             full.append((count, relax))
-        return original(features, weights, centers, count, tol=tol, relax=relax)
+        return original(features, weights, centers, count, tol=tol, relax=relax, fixed=fixed)
 
     monkeypatch.setattr(cluster, "_lloyd_bounded", spy)
     table = build_color_table(rng.integers(0, 256, (5000, 3), dtype=np.uint8))

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from kmimg.colorfit import build_color_table, fit_palette, fit_palette_keeping
+from kmimg.colorfit import build_color_table, fit_palette
 from kmimg.core.quantize import QuantizeOptions, analyze, quantize, quantize_onto
 from kmimg.errors import InputError
 from kmimg.io import encode_indexed_png, load_image
@@ -84,7 +84,7 @@ KEEP = np.array([[230, 0, 18], [255, 255, 255], [1, 2, 3]], dtype=np.uint8)
 
 def test_kept_colours_are_entries_bit_exact_and_count_towards_k(samples: Path) -> None:
     table = build_color_table(crops(samples)[0].reshape(-1, 3))
-    fitted = fit_palette_keeping(table, KEEP, k=12, seed=3)
+    fitted = fit_palette(table, k=12, seed=3, fixed=KEEP)
     assert len(fitted.colors) == 12
     rows = {tuple(row) for row in fitted.colors.tolist()}
     assert {tuple(row) for row in KEEP.tolist()} <= rows
@@ -241,3 +241,27 @@ def test_mapping_onto_any_palette_keeps_it_exactly(
         colors = image[..., :3][visible].astype(np.int64)
         distances = ((colors[:, None, :] - palette[None, :, :].astype(np.int64)) ** 2).sum(-1)
         assert (distances[np.arange(len(colors)), result.indices[visible]] == distances.min(axis=1)).all()
+
+
+def test_fixed_centres_need_not_be_colours_of_the_table(noisy_rgb: np.ndarray) -> None:
+    """A fixed entry anywhere (here a fully transparent one in an RGBA table that has none) stays
+    bit-exact, used or not, and counts towards k; the fit around it is the ordinary one."""
+    rgba = np.column_stack([noisy_rgb.reshape(-1, 3), np.full(noisy_rgb.size // 3, 200, dtype=np.uint8)])
+    table = build_color_table(rgba)
+    fixed = np.array([[0, 0, 0, 0], [255, 0, 0, 255]], dtype=np.uint8)
+    fitted = fit_palette(table, k=10, seed=1, fixed=fixed)
+    rows = [tuple(row) for row in fitted.colors.tolist()]
+    assert len(rows) == len(set(rows)) == 10 and {(0, 0, 0, 0), (255, 0, 0, 255)} <= set(rows)
+    np.testing.assert_array_equal(fitted.colors, fit_palette(table, k=10, seed=1, fixed=fixed).colors)
+
+
+def test_fixed_colours_are_checked(noisy_rgb: np.ndarray) -> None:
+    table = build_color_table(noisy_rgb.reshape(-1, 3))
+    with pytest.raises(ValueError, match="more than k"):
+        fit_palette(table, k=2, fixed=KEEP)
+    with pytest.raises(ValueError, match="distinct"):
+        fit_palette(table, k=8, fixed=np.vstack([KEEP, KEEP[:1]]))
+    with pytest.raises(ValueError, match="uint8"):
+        fit_palette(table, k=8, fixed=KEEP.astype(np.float64))
+    lossless = fit_palette(build_color_table(KEEP[:2]), k=5, fixed=KEEP)  # every colour fits
+    assert {tuple(row) for row in lossless.colors.tolist()} == {tuple(row) for row in KEEP.tolist()}

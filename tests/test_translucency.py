@@ -101,7 +101,7 @@ def test_translucent_fit_reaches_the_optimum_of_its_space_nearly(rng: np.random.
     rgb, alpha = _sprite(rng)
     table = analyze(rgb, alpha).table
     features = colorfit.to_features(table.colors, ColorSpace.RGB)
-    fitted = colorfit.fit_palette_keeping(table, np.zeros((1, 4), dtype=np.uint8), k=6)
+    fitted = colorfit.fit_palette(table, k=6, fixed=np.zeros((1, 4), dtype=np.uint8))
     _, ours = colorfit._nearest_with_distance(features, colorfit.to_features(fitted.colors, ColorSpace.RGB))
     best = np.inf
     for seed in range(20):
@@ -187,7 +187,7 @@ def test_soft_shadows_are_dithered_and_transparent_pixels_stay(rng: np.random.Ge
     """A shadow's alpha ramp is dithered (indices change beside the plain mapping, and the mean
     alpha stays closer to the original's than the plain mapping's), while fully transparent
     pixels keep the transparent entry."""
-    y, x = np.mgrid[0:64, 0:96]
+    x = np.mgrid[0:64, 0:96][1]
     alpha = np.clip(x * 2.7 - 20, 0, 255).astype(np.uint8)
     rgb = np.zeros((64, 96, 3), dtype=np.uint8)
     plain = quantize(rgb, alpha, QuantizeOptions(k=4))

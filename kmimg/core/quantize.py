@@ -34,7 +34,6 @@ from kmimg.colorfit import (
     FittedPalette,
     build_color_table,
     fit_palette,
-    fit_palette_keeping,
     nearest_colors,
 )
 from kmimg.errors import InputError
@@ -218,15 +217,13 @@ def fit_colors(table: ColorTable, options: QuantizeOptions, *, transparent: bool
             f"--keep lists {len(options.keep)} colours, but k = {options.k} leaves {room} beside the "
             "transparent entry"
         )
-    keep = np.array(options.keep, dtype=np.uint8).reshape(-1, 3)
+    keep = np.array(list(dict.fromkeys(options.keep)), dtype=np.uint8).reshape(-1, 3)  # each colour once
     seed, space, sample = options.seed, options.space, options.sample
     if transparent and table.channels == 4:
         fixed = np.vstack([_as_rgba(keep), TRANSPARENT])
-        return fit_palette_keeping(table, fixed, k=options.k, seed=seed, space=space, sample=sample)
-    if len(keep):
-        fitted = fit_palette_keeping(table, keep, k=room, seed=seed, space=space, sample=sample)
-    else:
-        fitted = fit_palette(table, k=room, seed=seed, space=space, sample=sample)
+        return fit_palette(table, k=options.k, seed=seed, space=space, sample=sample, fixed=fixed)
+    kept = keep if len(keep) else None
+    fitted = fit_palette(table, k=room, seed=seed, space=space, sample=sample, fixed=kept)
     return _with_transparent(fitted) if transparent else fitted
 
 

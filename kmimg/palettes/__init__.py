@@ -2,4 +2,4 @@
 fitted across many images (:mod:`kmimg.palettes.shared`), and the swatch picture of a palette
 (:mod:`kmimg.render.swatch`). Mapping an image onto a given palette is
 :func:`kmimg.core.quantize.quantize_onto`; fixed-centre k-means for kept colours is
-:func:`kmimg.colorfit.fit_palette_keeping`."""
+:func:`kmimg.colorfit.fit_palette` with ``fixed`` colours."""

@@ -10,7 +10,7 @@ adds them up. The sum is exact, so it cannot depend on the order in which images
   so that no colour of any image disappears), and those integers are added.
 
 The merged table goes through the same fit as one image's (:func:`kmimg.colorfit.fit_palette`,
-or :func:`kmimg.colorfit.fit_palette_keeping` with kept colours).
+with the kept colours as its ``fixed`` ones).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg._records import frozen
-from kmimg.colorfit import ColorTable, FittedPalette, fit_palette, fit_palette_keeping
+from kmimg.colorfit import ColorTable, FittedPalette, fit_palette
 from kmimg.colorspace import pack_colors, unpack_colors
 from kmimg.options import DEFAULT_SAMPLE
 from kmimg.types import ColorSpace, PaletteWeight
@@ -130,11 +130,11 @@ def fit_shared(
     sample: int = DEFAULT_SAMPLE,
 ) -> FittedPalette:
     """Fit at most ``k`` colours to the merged histogram (``keep``: colours that must be
-    entries, see :func:`kmimg.colorfit.fit_palette_keeping`). The caller leaves room for the
+    entries, ``fixed`` of :func:`kmimg.colorfit.fit_palette`). The caller leaves room for the
     transparent entry when :attr:`HistogramSum.any_transparent`."""
     table = merged.table()
     if keep is not None and len(keep):
-        return fit_palette_keeping(table, keep, k=k, seed=seed, space=space, sample=sample)
+        return fit_palette(table, k=k, seed=seed, space=space, sample=sample, fixed=keep)
     if not len(table.colors):
         raise ValueError("no visible pixels in any image")
     return fit_palette(table, k=k, seed=seed, space=space, sample=sample)
