@@ -29,13 +29,15 @@ def _composites(colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @given(rgba_rows, rgba_rows)
 def test_distance_is_the_error_over_black_and_over_white(first: np.ndarray, second: np.ndarray) -> None:
-    """The squared feature distance of two colours is half the sum of the squared differences of
-    their composites over black and over white (kmimg.translucency's definition)."""
+    """The squared feature distance of two colours is the mean of the squared differences of
+    their composites over black and over white, plus a quarter of the squared alpha difference
+    (kmimg.translucency's definition)."""
     n = min(len(first), len(second))
     a, b = first[:n], second[:n]
     fa, fb = rgba_features(a, ColorSpace.RGB), rgba_features(b, ColorSpace.RGB)
     (black_a, white_a), (black_b, white_b) = _composites(a), _composites(b)
     seen = 0.5 * (((black_a - black_b) ** 2).sum(axis=1) + ((white_a - white_b) ** 2).sum(axis=1))
+    seen += 0.25 * (a[:, 3].astype(np.float64) - b[:, 3]) ** 2
     np.testing.assert_allclose(((fa - fb) ** 2).sum(axis=1), seen, rtol=1e-9, atol=1e-6)
 
 
