@@ -24,7 +24,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from kmimg.cli import app
-from kmimg.cli.dask_pool import NO_TLS
+from kmimg.jobs.dask_pool import NO_TLS
 
 pytest.importorskip("distributed")
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -14,12 +11,14 @@ import typer
 
 from kmimg._records import frozen
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
 from kmimg.cli.documents import classify_csv, classify_document, write_document, write_json
-from kmimg.cli.frame import Reporter, Stopwatch, command, finish
-from kmimg.cli.paths import STDIO, InputItem, check_side_output, cluster_folder, expand_inputs, unique_name
+from kmimg.cli.frame import Reporter, command, finish
 from kmimg.errors import InputError, KmimgError, UsageError
 from kmimg.io.files import ensure_folder
+from kmimg.jobs.batch import run_batch
+from kmimg.jobs.classify import FeatureRecord, FeatureTask, Streamed, cluster_records, features_of, streaming
+from kmimg.jobs.paths import STDIO, InputItem, check_side_output, cluster_folder, expand_inputs, unique_name
+from kmimg.jobs.tasks import Failure, ImageInput, Outcome, Stopwatch
 from kmimg.options import (
     DEFAULT_MAX_PIXELS,
     MONTAGE_MAX_THUMB,
@@ -36,33 +35,10 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.core.classify import Clustering, Evaluation, RowReader
-    from kmimg.io.spill import RowSpill
+    from kmimg.core.classify import Clustering, Evaluation
 
 FEATURES = FeatureOptions()
 GROUPS = GroupOptions()
-
-
-@frozen
-class FeatureTask:
-    """One input whose feature vector to compute (in a worker process)."""
-
-    source: str
-    relative: Path
-    options: FeatureOptions
-    max_pixels: int
-    allow_truncated: bool = False
-    #: The input's bytes, read by the client of a cluster run (workers share no file system).
-    data: bytes | None = field(default=None, repr=False, compare=False)
-
-
-@frozen
-class FeatureRecord:
-    """One input's feature vector."""
-
-    source: str
-    relative: Path
-    vector: NDArray[np.float64]
 
 
 Inputs = Annotated[
@@ -227,14 +203,14 @@ def classify_command(
         _check_outputs(items, outputs)
         clock = Stopwatch()
         tasks = [
-            FeatureTask(item.source, item.relative, options, max_pixels, allow_truncated) for item in items
+            FeatureTask(ImageInput(item.source), item.relative, options, max_pixels, allow_truncated)
+            for item in items
         ]
-        with _streaming(groups, options) as stream:
+        with streaming(groups, options) as stream:
             outcome = run_batch(
                 tasks,
                 features_of,
-                name_of=lambda task: task.source,
-                reporter=reporter,
+                listener=reporter,
                 jobs=jobs,
                 scheduler=scheduler,
                 fail_fast=fail_fast,
@@ -350,83 +326,14 @@ def _read_labels(path: Path, sources: list[str]) -> dict[str, str]:
     return {sources[index]: label for index, label in found.items()}
 
 
-def features_of(task: FeatureTask) -> Produced[FeatureRecord]:
-    """Load one image and compute its feature vector (runs in a worker, on a cluster too; the
-    fit over all vectors runs here)."""
-    from kmimg.core.classify import image_features
-    from kmimg.io import load_image
-
-    picture = load_image(
-        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
-    )
-    vector = image_features(picture.rgb, picture.alpha, task.options)
-    return Produced(FeatureRecord(task.source, task.relative, vector))
-
-
-@dataclass
-class _Streamed:
-    """``--batch-size``: each feature vector goes to a temporary file as it arrives (its task's
-    place is its row); the records the batch keeps hold none."""
-
-    spill: RowSpill
-    rows: list[int] = field(default_factory=list)
-
-    def keep(self, index: int, record: FeatureRecord) -> FeatureRecord:
-        import numpy as np
-
-        self.spill.put(index, record.vector)
-        self.rows.append(index)
-        return FeatureRecord(record.source, record.relative, np.empty(0))
-
-    def reader(self) -> RowReader:
-        """The vectors of the records read (in input order, as the outcome lists them) by number."""
-        import numpy as np
-
-        order = np.array(sorted(self.rows), dtype=np.intp)
-        return lambda numbers: self.spill.rows(order[numbers])
-
-
-@contextlib.contextmanager
-def _streaming(groups: GroupOptions, options: FeatureOptions) -> Iterator[_Streamed | None]:
-    if groups.batch_size is None:
-        yield None
-        return
-    from kmimg.io.spill import RowSpill
-
-    with RowSpill(options.length) as spill:
-        yield _Streamed(spill)
-
-
 def _cluster(
-    reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions, stream: _Streamed | None = None
+    reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions, stream: Streamed | None = None
 ) -> Clustering:
-    """k-means over the feature vectors read (from the temporary file with ``--batch-size``); a
-    warning when clusters must stay empty."""
-    import numpy as np
-
-    from kmimg.core.classify import cluster_features, cluster_in_batches
-
-    k = groups.k
-    if len(records) < k:
-        raise InputError(f"{len(records)} image{'s' if len(records) != 1 else ''} read, fewer than -k {k}")
-    if stream is not None and groups.batch_size is not None:
-        grouping = cluster_in_batches(
-            stream.reader(),
-            len(records),
-            k=k,
-            batch_size=groups.batch_size,
-            seed=groups.seed,
-            n_init=groups.n_init,
-            standardize=groups.standardize,
-        )
-    else:
-        matrix = np.stack([record.vector for record in records])
-        grouping = cluster_features(
-            matrix, k=k, seed=groups.seed, n_init=groups.n_init, standardize=groups.standardize
-        )
-    if grouping.distinct < k:
+    """:func:`~kmimg.jobs.classify.cluster_records`; a warning when clusters must stay empty."""
+    grouping = cluster_records(records, groups, stream)
+    if grouping.distinct < groups.k:
         reporter.warning(
-            f"only {grouping.distinct} distinct feature vectors for {k} clusters: "
+            f"only {grouping.distinct} distinct feature vectors for {groups.k} clusters: "
             f"{int((grouping.sizes == 0).sum())} clusters are empty"
         )
     return grouping
