@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -13,11 +12,21 @@ from kmimg._records import frozen
 from kmimg.cli import _options as opt
 from kmimg.cli.documents import classify_csv, classify_document, write_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
-from kmimg.errors import InputError, KmimgError, UsageError
+from kmimg.errors import KmimgError, UsageError
 from kmimg.io.files import ensure_folder
 from kmimg.jobs.batch import run_batch
-from kmimg.jobs.classify import FeatureRecord, FeatureTask, Streamed, cluster_records, features_of, streaming
-from kmimg.jobs.paths import STDIO, InputItem, check_side_output, cluster_folder, expand_inputs, unique_name
+from kmimg.jobs.classify import (
+    FeatureRecord,
+    FeatureTask,
+    Streamed,
+    classify_inputs,
+    cluster_records,
+    evaluate_records,
+    features_of,
+    read_labels,
+    streaming,
+)
+from kmimg.jobs.paths import STDIO, InputItem, check_side_output, cluster_folder, unique_name
 from kmimg.jobs.tasks import Failure, ImageInput, Outcome, Stopwatch
 from kmimg.options import (
     DEFAULT_MAX_PIXELS,
@@ -198,8 +207,8 @@ def classify_command(
         groups = opt.checked(
             GroupOptions, k=clusters, seed=seed, n_init=n_init, standardize=standardize, batch_size=batch_size
         )
-        items = _inputs(inputs, recursive=recursive, link_dir=link_dir)
-        label_of = _read_labels(labels, [item.source for item in items]) if labels is not None else None
+        items = classify_inputs(inputs, recursive=recursive, link_dir=link_dir)
+        label_of = read_labels(labels, [item.source for item in items]) if labels is not None else None
         _check_outputs(items, outputs)
         clock = Stopwatch()
         tasks = [
@@ -294,38 +303,6 @@ def _check_outputs(items: list[InputItem], outputs: _Outputs) -> None:
 # ----------------------------------------------------------------------------- steps
 
 
-def _inputs(inputs: list[str], *, recursive: bool, link_dir: Path | None) -> list[InputItem]:
-    items = expand_inputs(inputs, recursive=recursive)
-    if link_dir is not None:
-        # The links of an earlier run inside a scanned folder are this command's own outputs,
-        # not new images: reading them back would grow the set on every run.
-        own = Path(os.path.abspath(link_dir))
-        items = [item for item in items if own not in Path(os.path.abspath(item.source)).parents]
-    if any(item.is_stdin for item in items):
-        raise UsageError("classify reads files and folders, not standard input")
-    if not items:  # expand_inputs found some, all of them under --link-dir
-        raise UsageError(f"{inputs[0]}: no images (other than the links in --link-dir {link_dir})")
-    return items
-
-
-def _read_labels(path: Path, sources: list[str]) -> dict[str, str]:
-    """The label of each of the ``sources`` that the labels file names, read and matched before
-    any image is read: an unreadable or malformed file, or one giving a source two labels, is a
-    usage error."""
-    from kmimg.core.classify import match_labels, parse_labels_csv
-
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"{path}: cannot read labels: {reason}") from None
-    try:
-        found = match_labels(parse_labels_csv(text), base=path.parent, inputs=sources)
-    except InputError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    return {sources[index]: label for index, label in found.items()}
-
-
 def _cluster(
     reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions, stream: Streamed | None = None
 ) -> Clustering:
@@ -371,17 +348,13 @@ def _evaluate(
 ) -> tuple[dict[int, str], Evaluation | None]:
     if labels is None or label_of is None:
         return {}, None
-    from kmimg.core.classify import evaluate
-
-    truth = {index: label_of[r.source] for index, r in enumerate(records) if r.source in label_of}
+    truth, evaluation = evaluate_records(records, grouping, label_of)
     missing = len(records) - len(truth)
     if not truth:
         reporter.warning(f"{labels}: names none of the {len(records)} images; no evaluation")
-        return {}, None
-    if missing:
+    elif missing:
         reporter.warning(f"{labels}: no label for {missing} of {len(records)} images; evaluated without them")
-    indices = sorted(truth)
-    return truth, evaluate(grouping.labels[indices], [truth[i] for i in indices])
+    return truth, evaluation
 
 
 def _place_links(reporter: Reporter, found: _Found, outputs: _Outputs) -> dict[int, str]:

@@ -18,19 +18,23 @@ from kmimg.cli import _options as opt
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
 from kmimg.cli.documents import report_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
-from kmimg.errors import UsageError
-from kmimg.io.files import check_writable_folder
 from kmimg.jobs.batch import run_batch
 from kmimg.jobs.paths import (
     STDIO,
-    InputItem,
-    check_outputs,
     check_side_output,
     expand_inputs,
-    output_path,
 )
 from kmimg.jobs.pool import scheduler_address
-from kmimg.jobs.report import ReportRecord, ReportTask, report_one
+from kmimg.jobs.report import (
+    SHEET_SUFFIX,
+    ReportRecord,
+    ReportTask,
+    check_single_output,
+    plan_best,
+    plan_sheets,
+    report_one,
+    report_targets,
+)
 from kmimg.jobs.tasks import ImageInput, Outcome
 from kmimg.options import (
     DEFAULT_KS,
@@ -47,7 +51,6 @@ if TYPE_CHECKING:
     from kmimg.core.report import DitheredResult, Target
 
 DEFAULT_KS_TEXT = ",".join(map(str, DEFAULT_KS))
-SHEET_SUFFIX = "-sheet.png"
 
 
 def register(app: typer.Typer) -> None:
@@ -146,11 +149,11 @@ def compress_report_command(
     with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
         ks = parse_ks(ks_text)
         level = dither_level(dither, no_dither)
-        targets = _targets(target_psnr, target_ssim, target_de)
+        targets = report_targets(target_psnr, target_ssim, target_de)
         items = expand_inputs(inputs, recursive=recursive)
-        sheets, refused = _plan_sheets(items, sheet, force=force)
-        _plan_best(items, write_best, ks)
-        _check_single_output(items, html, "--html")
+        sheets, refused = plan_sheets(items, sheet, force=force)
+        plan_best(items, write_best, ks)
+        check_single_output(items, html, "--html")
         outputs = [(item, str(sheets.get(item.source, STDIO))) for item in items]
         check_side_output(json_dest, "--json", outputs)
         check_side_output(str(html) if html is not None else None, "--html", outputs)
@@ -181,58 +184,6 @@ def compress_report_command(
         if reporter.fancy:
             _print_tables(reporter, outcome.results)
         finish(outcome)
-
-
-def _targets(psnr: float | None, ssim: float | None, delta_e: float | None) -> tuple[Target, ...]:
-    from kmimg.core.report import Metric, Target
-
-    given = [(Metric.PSNR, psnr), (Metric.SSIM, ssim), (Metric.DELTA_E, delta_e)]
-    try:
-        targets = tuple(Target(metric, value) for metric, value in given if value is not None)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return targets or (Target(Metric.PSNR, DEFAULT_TARGET_PSNR),)
-
-
-def _plan_sheets(
-    items: list[InputItem], sheet: Path | None, *, force: bool
-) -> tuple[dict[str, Path], dict[str, str]]:
-    """Each input's contact sheet path, and inputs refused because theirs exists (no --force)."""
-    if sheet is None:
-        return {}, {}
-    if sheet.suffix.lower() == ".png":
-        if len(items) != 1:
-            raise UsageError("--sheet FILE.png takes one input; give a folder for several inputs")
-        _check_single_output(items, sheet, "--sheet")
-        return {items[0].source: sheet}, {}
-    check_writable_folder(sheet)
-    pairs = [(item, output_path(item, suffix=SHEET_SUFFIX, out_dir=sheet)) for item in items]
-    refused = check_outputs(pairs, force=force)
-    return {item.source: path for item, path in pairs}, refused
-
-
-def _plan_best(items: list[InputItem], best_dir: Path | None, ks: tuple[int, ...]) -> None:
-    """Check the --write-best folder can be made; refuse, for every k that may be recommended, two inputs
-    that would share a file name and a file name that is an input (even with --force).
-
-    Whether the recommended file already exists is checked after the sweep, when k is known.
-    """
-    if best_dir is None:
-        return
-    check_writable_folder(best_dir)
-    for k in ks:
-        check_outputs(
-            [(item, output_path(item, suffix=f"-k{k}.png", out_dir=best_dir)) for item in items], force=True
-        )
-
-
-def _check_single_output(items: list[InputItem], target: Path | None, option: str) -> None:
-    if target is None:
-        return
-    if target.is_dir():
-        raise UsageError(f"{option} {target} is a folder; give a file name")
-    for item in items:
-        check_outputs([(item, target)], force=True)
 
 
 def _run(

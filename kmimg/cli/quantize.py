@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -13,18 +12,13 @@ from kmimg.cli import palette_plan as palette_cli
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
 from kmimg.cli.frame import Reporter, command, finish
 from kmimg.errors import UsageError
-from kmimg.io.files import check_writable_folder
 from kmimg.jobs.batch import run_batch
 from kmimg.jobs.paths import (
     STDIO,
-    InputItem,
-    check_outputs,
     check_side_output,
     display_name,
-    expand_inputs,
-    output_path,
 )
-from kmimg.jobs.quantize import QuantizeTask, quantize_one
+from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
 from kmimg.jobs.tasks import ImageInput
 from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
 from kmimg.types import psnr_text
@@ -126,10 +120,10 @@ def quantize_command(
             QuantizeOptions, k=colors, seed=seed, space=space, dither=level, sample=sample,
             keep=plan.keep_rows,
         )  # fmt: skip
-        tasks, refused = _plan(
-            inputs, suffix=_suffix(colors, palette_file), output=output, out_dir=out_dir, recursive=recursive,
-            force=force,
-        )  # fmt: skip
+        suffix = output_suffix(colors, palette_file)
+        tasks, refused = plan_outputs(
+            inputs, suffix=suffix, output=output, out_dir=out_dir, recursive=recursive, force=force
+        )
         if any(target == STDIO for _, target in tasks):
             if json_dest == STDIO:
                 raise UsageError("--json - and a PNG on standard output cannot share it")
@@ -166,37 +160,10 @@ def quantize_command(
         finish(outcome)
 
 
-def _suffix(colors: int, palette_file: str | None) -> str:
-    """``-kK.png``, or ``-<palette name>.png`` for outputs mapped onto a palette file."""
-    return f"-{Path(palette_file).stem}.png" if palette_file else f"-k{colors}.png"
-
-
 def _given(ctx: typer.Context, name: str) -> bool:
     """Whether option ``name`` was on the command line (not its default)."""
     source = ctx.get_parameter_source(name)  # Click's ParameterSource (Typer may vendor Click)
     return source is not None and source.name == "COMMANDLINE"
-
-
-def _plan(
-    inputs: list[str], *, suffix: str, output: str | None, out_dir: Path | None, recursive: bool, force: bool
-) -> tuple[list[tuple[InputItem, str]], dict[str, str]]:
-    """Inputs with their output targets, and the inputs refused before any work."""
-    items = expand_inputs(inputs, recursive=recursive)
-    if output is not None and len(items) != 1:
-        raise UsageError("-o/--output needs exactly one input; use --out-dir for several")
-    if output is not None and out_dir is not None:
-        raise UsageError("give -o/--output or --out-dir, not both")
-    if output is not None:
-        if output != STDIO:
-            check_outputs([(items[0], Path(output))], force=True)
-        return [(items[0], output)], {}
-    if items[0].is_stdin and len(items) == 1 and out_dir is None:
-        return [(items[0], STDIO)], {}
-    if out_dir is not None:
-        check_writable_folder(out_dir)
-    pairs = [(item, output_path(item, suffix=suffix, out_dir=out_dir)) for item in items]
-    refused = check_outputs(pairs, force=force)
-    return [(item, str(path)) for item, path in pairs], refused
 
 
 def _print_summary(reporter: Reporter, results: list[QuantizedFile]) -> None:

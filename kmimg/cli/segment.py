@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,21 +9,15 @@ import typer
 from kmimg.cli import _options as opt
 from kmimg.cli.documents import segment_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
-from kmimg.errors import UsageError
-from kmimg.io.files import check_writable_folder
 from kmimg.jobs.batch import run_batch
 from kmimg.jobs.paths import (
-    InputItem,
-    check_outputs,
     check_side_output,
     display_name,
-    expand_inputs,
-    output_path,
 )
-from kmimg.jobs.segment import SegmentedFile, SegmentTask, segment_one
+from kmimg.jobs.segment import SegmentedFile, SegmentTask, parse_color, parse_emit, plan_outputs, segment_one
 from kmimg.jobs.tasks import ImageInput
 from kmimg.options import DEFAULT_MAX_PIXELS, SegmentOptions
-from kmimg.types import EMIT_ORDER, ColorSpace, Emit
+from kmimg.types import ColorSpace
 
 DEFAULTS = SegmentOptions()
 DEFAULT_EMIT = "seg,cutout,contours"
@@ -148,7 +141,7 @@ def segment_command(
         )
         wanted = parse_emit(emit)
         color = parse_color(contour_color)
-        planned, refused = _plan(
+        planned, refused = plan_outputs(
             inputs, wanted=wanted, k=clusters, out_dir=out_dir, recursive=recursive, force=force
         )
         runnable = [
@@ -182,63 +175,6 @@ def segment_command(
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
         finish(outcome)
-
-
-def parse_emit(text: str) -> tuple[Emit, ...]:
-    """``--emit`` as outputs in the fixed order seg, labels, masks, cutout, contours."""
-    names = {part.strip().lower() for part in text.split(",") if part.strip()}
-    if "all" in names:
-        return EMIT_ORDER
-    known = {e.value for e in Emit}
-    unknown = sorted(names - known)
-    if unknown or not names:
-        raise UsageError(
-            f"--emit takes a comma-separated list of {', '.join(sorted(known))} or all; got {text!r}"
-        )
-    return tuple(e for e in EMIT_ORDER if e.value in names)
-
-
-def parse_color(text: str) -> tuple[int, int, int] | None:
-    """``auto`` (None) or ``#rrggbb``."""
-    value = text.strip().lower()
-    if value == "auto":
-        return None
-    digits = value.removeprefix("#")
-    if len(digits) != 6 or any(c not in "0123456789abcdef" for c in digits):
-        raise UsageError(f"--contour-color takes auto or #rrggbb; got {text!r}")
-    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-
-
-def _plan(
-    inputs: list[str],
-    *,
-    wanted: tuple[Emit, ...],
-    k: int,
-    out_dir: Path | None,
-    recursive: bool,
-    force: bool,
-) -> tuple[list[tuple[InputItem, dict[str, str], tuple[str, ...]]], dict[str, str]]:
-    """Every input's output files, all checked before any work; and the inputs refused."""
-    items = expand_inputs(inputs, recursive=recursive)
-    if out_dir is not None:
-        check_writable_folder(out_dir)
-    planned = []
-    pairs: list[tuple[InputItem, Path]] = []
-    for item in items:
-        targets: dict[str, str] = {}
-        masks: tuple[str, ...] = ()
-        for kind in wanted:
-            if kind is Emit.MASKS:
-                paths = [output_path(item, suffix=f"-mask-{i}.png", out_dir=out_dir) for i in range(k)]
-                masks = tuple(str(path) for path in paths)
-                pairs.extend((item, path) for path in paths)
-            else:
-                path = output_path(item, suffix=f"-{kind.value}.png", out_dir=out_dir)
-                targets[kind.value] = str(path)
-                pairs.append((item, path))
-        planned.append((item, targets, masks))
-    refused = check_outputs(pairs, force=force)
-    return planned, refused
 
 
 def _print_summary(reporter: Reporter, results: list[SegmentedFile]) -> None:

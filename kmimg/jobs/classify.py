@@ -5,13 +5,15 @@ feature vector; and the k-means over every vector read, held in memory or, with
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kmimg._records import frozen
-from kmimg.errors import InputError
+from kmimg.errors import InputError, UsageError
+from kmimg.jobs.paths import InputItem, expand_inputs
 from kmimg.jobs.tasks import FileTask, Produced
 from kmimg.options import FeatureOptions, GroupOptions
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.core.classify import Clustering, RowReader
+    from kmimg.core.classify import Clustering, Evaluation, RowReader
     from kmimg.io.spill import RowSpill
 
 
@@ -111,3 +113,49 @@ def cluster_records(
     return cluster_features(
         matrix, k=k, seed=groups.seed, n_init=groups.n_init, standardize=groups.standardize
     )
+
+
+def classify_inputs(inputs: list[str], *, recursive: bool, link_dir: Path | None) -> list[InputItem]:
+    items = expand_inputs(inputs, recursive=recursive)
+    if link_dir is not None:
+        # The links of an earlier run inside a scanned folder are this command's own outputs,
+        # not new images: reading them back would grow the set on every run.
+        own = Path(os.path.abspath(link_dir))
+        items = [item for item in items if own not in Path(os.path.abspath(item.source)).parents]
+    if any(item.is_stdin for item in items):
+        raise UsageError("classify reads files and folders, not standard input")
+    if not items:  # expand_inputs found some, all of them under --link-dir
+        raise UsageError(f"{inputs[0]}: no images (other than the links in --link-dir {link_dir})")
+    return items
+
+
+def read_labels(path: Path, sources: list[str]) -> dict[str, str]:
+    """The label of each of the ``sources`` that the labels file names, read and matched before
+    any image is read: an unreadable or malformed file, or one giving a source two labels, is a
+    usage error."""
+    from kmimg.core.classify import match_labels, parse_labels_csv
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{path}: cannot read labels: {reason}") from None
+    try:
+        found = match_labels(parse_labels_csv(text), base=path.parent, inputs=sources)
+    except InputError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return {sources[index]: label for index, label in found.items()}
+
+
+def evaluate_records(
+    records: list[FeatureRecord], grouping: Clustering, label_of: dict[str, str]
+) -> tuple[dict[int, str], Evaluation | None]:
+    """The known label of each record by its place, and how well the clusters match them
+    (``None`` when no record has a label): the unlabelled records are left out."""
+    from kmimg.core.classify import evaluate
+
+    truth = {index: label_of[r.source] for index, r in enumerate(records) if r.source in label_of}
+    if not truth:
+        return {}, None
+    indices = sorted(truth)
+    return truth, evaluate(grouping.labels[indices], [truth[i] for i in indices])

@@ -3,10 +3,13 @@ quantized (fitted, or mapped onto a given palette) and encoded as an indexed PNG
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kmimg._records import frozen
-from kmimg.jobs.paths import STDIO
+from kmimg.errors import UsageError
+from kmimg.io.files import check_writable_folder
+from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
 from kmimg.options import QuantizeOptions
 
@@ -91,3 +94,30 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
         clock.seconds(),
     )
     return Produced(record, (OutputFile(task.target, png),))
+
+
+def output_suffix(colors: int, palette_file: str | None) -> str:
+    """``-kK.png``, or ``-<palette name>.png`` for outputs mapped onto a palette file."""
+    return f"-{Path(palette_file).stem}.png" if palette_file else f"-k{colors}.png"
+
+
+def plan_outputs(
+    inputs: list[str], *, suffix: str, output: str | None, out_dir: Path | None, recursive: bool, force: bool
+) -> tuple[list[tuple[InputItem, str]], dict[str, str]]:
+    """Inputs with their output targets, and the inputs refused before any work."""
+    items = expand_inputs(inputs, recursive=recursive)
+    if output is not None and len(items) != 1:
+        raise UsageError("-o/--output needs exactly one input; use --out-dir for several")
+    if output is not None and out_dir is not None:
+        raise UsageError("give -o/--output or --out-dir, not both")
+    if output is not None:
+        if output != STDIO:
+            check_outputs([(items[0], Path(output))], force=True)
+        return [(items[0], output)], {}
+    if items[0].is_stdin and len(items) == 1 and out_dir is None:
+        return [(items[0], STDIO)], {}
+    if out_dir is not None:
+        check_writable_folder(out_dir)
+    pairs = [(item, output_path(item, suffix=suffix, out_dir=out_dir)) for item in items]
+    refused = check_outputs(pairs, force=force)
+    return [(item, str(path)) for item, path in pairs], refused

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kmimg._records import frozen
-from kmimg.jobs.paths import STDIO, InputItem, display_name, output_path
+from kmimg.errors import UsageError
+from kmimg.io.files import check_writable_folder
+from kmimg.jobs.paths import STDIO, InputItem, check_outputs, display_name, output_path
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
+from kmimg.options import DEFAULT_TARGET_PSNR
 from kmimg.types import ColorSpace
 
 if TYPE_CHECKING:
@@ -110,3 +113,58 @@ def _best_path(task: ReportTask, report: CompressReport) -> Path | None:
         return None
     item = InputItem(task.source, task.relative)
     return output_path(item, suffix=f"-k{report.recommended_k}.png", out_dir=task.best_dir)
+
+
+SHEET_SUFFIX = "-sheet.png"
+
+
+def report_targets(psnr: float | None, ssim: float | None, delta_e: float | None) -> tuple[Target, ...]:
+    from kmimg.core.report import Metric, Target
+
+    given = [(Metric.PSNR, psnr), (Metric.SSIM, ssim), (Metric.DELTA_E, delta_e)]
+    try:
+        targets = tuple(Target(metric, value) for metric, value in given if value is not None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return targets or (Target(Metric.PSNR, DEFAULT_TARGET_PSNR),)
+
+
+def plan_sheets(
+    items: list[InputItem], sheet: Path | None, *, force: bool
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Each input's contact sheet path, and inputs refused because theirs exists (no --force)."""
+    if sheet is None:
+        return {}, {}
+    if sheet.suffix.lower() == ".png":
+        if len(items) != 1:
+            raise UsageError("--sheet FILE.png takes one input; give a folder for several inputs")
+        check_single_output(items, sheet, "--sheet")
+        return {items[0].source: sheet}, {}
+    check_writable_folder(sheet)
+    pairs = [(item, output_path(item, suffix=SHEET_SUFFIX, out_dir=sheet)) for item in items]
+    refused = check_outputs(pairs, force=force)
+    return {item.source: path for item, path in pairs}, refused
+
+
+def plan_best(items: list[InputItem], best_dir: Path | None, ks: tuple[int, ...]) -> None:
+    """Check the --write-best folder can be made; refuse, for every k that may be recommended, two inputs
+    that would share a file name and a file name that is an input (even with --force).
+
+    Whether the recommended file already exists is checked after the sweep, when k is known.
+    """
+    if best_dir is None:
+        return
+    check_writable_folder(best_dir)
+    for k in ks:
+        check_outputs(
+            [(item, output_path(item, suffix=f"-k{k}.png", out_dir=best_dir)) for item in items], force=True
+        )
+
+
+def check_single_output(items: list[InputItem], target: Path | None, option: str) -> None:
+    if target is None:
+        return
+    if target.is_dir():
+        raise UsageError(f"{option} {target} is a folder; give a file name")
+    for item in items:
+        check_outputs([(item, target)], force=True)

@@ -3,16 +3,18 @@ segmented, and each asked-for output rendered and encoded; its record."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kmimg._records import frozen
+from kmimg.errors import UsageError
+from kmimg.io.files import check_writable_folder
+from kmimg.jobs.paths import InputItem, check_outputs, expand_inputs, output_path
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
 from kmimg.options import SegmentOptions
-from kmimg.types import Emit
+from kmimg.types import EMIT_ORDER, Emit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import numpy as np
     from numpy.typing import NDArray
 
@@ -66,32 +68,19 @@ def segment_one(task: SegmentTask) -> Produced[SegmentedFile]:
     """Load, segment, render and encode one input's outputs; returns its record and its files
     (runs in a worker, touches no file: the batch room writes them)."""
     from kmimg._threads import ordered_map
-    from kmimg.core.segment import (
-        contour_image,
-        count_foreground_regions,
-        cutout_image,
-        segment,
-        segmented_image,
-    )
-    from kmimg.io import OutputFile, encode_png
+    from kmimg.core.segment import count_foreground_regions, segment
+    from kmimg.io import OutputFile
 
     clock = Stopwatch()
     picture = task.input.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
     result = segment(picture.rgb, task.options, alpha=picture.alpha, count_regions=task.measure)
-    renderers: dict[str, Callable[[], NDArray[np.uint8]]] = {
-        Emit.SEG.value: lambda: segmented_image(result),
-        Emit.LABELS.value: lambda: result.labels,
-        Emit.CUTOUT.value: lambda: cutout_image(picture.rgb, picture.alpha, result),
-        Emit.CONTOURS.value: lambda: contour_image(picture.rgb, result, task.contour_color),
-    }
-    files = [(target, renderers[kind]) for kind, target in task.targets.items()]
-    files += [(target, _mask_renderer(result, i)) for i, target in enumerate(task.masks)]
-    photographic = {task.targets.get(Emit.CUTOUT.value), task.targets.get(Emit.CONTOURS.value)}
+    files = [(target, kind) for kind, target in task.targets.items()]
+    files += [(target, f"mask-{i}") for i, target in enumerate(task.masks)]
 
-    def encode(file: tuple[str, Callable[[], NDArray[np.uint8]]]) -> OutputFile:
-        target, render = file
-        level = PHOTO_COMPRESS_LEVEL if target in photographic else FLAT_COMPRESS_LEVEL
-        return OutputFile(target, encode_png(render(), compress_level=level))
+    def encode(file: tuple[str, str]) -> OutputFile:
+        target, name = file
+        pixels = render_output(name, picture.rgb, picture.alpha, result, task.contour_color)
+        return OutputFile(target, encode_output(name, pixels))
 
     # Pillow's encoder releases the GIL: the outputs are rendered and deflated side by side (one
     # thread per core, none in batch workers); each file's bytes do not depend on it.
@@ -112,7 +101,89 @@ def segment_one(task: SegmentTask) -> Produced[SegmentedFile]:
     return Produced(record, encoded)
 
 
-def _mask_renderer(result: Segmentation, index: int) -> Callable[[], NDArray[np.uint8]]:
-    from kmimg.core.segment import mask_image
+def render_output(
+    name: str,
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    result: Segmentation,
+    contour_color: tuple[int, int, int] | None,
+) -> NDArray[np.uint8]:
+    """The pixels of one output: ``seg``, ``labels``, ``cutout``, ``contours`` or ``mask-N``."""
+    from kmimg.core.segment import contour_image, cutout_image, mask_image, segmented_image
 
-    return lambda: mask_image(result, index)
+    if name.startswith("mask-"):
+        return mask_image(result, int(name.removeprefix("mask-")))
+    if name == Emit.SEG.value:
+        return segmented_image(result)
+    if name == Emit.LABELS.value:
+        return result.labels
+    if name == Emit.CUTOUT.value:
+        return cutout_image(rgb, alpha, result)
+    if name == Emit.CONTOURS.value:
+        return contour_image(rgb, result, contour_color)
+    raise ValueError(f"unknown segment output {name!r}")
+
+
+def encode_output(name: str, pixels: NDArray[np.uint8]) -> bytes:
+    """An output's PNG at its zlib level (the cut-out and contours carry the photo's detail)."""
+    from kmimg.io import encode_png
+
+    photographic = name in (Emit.CUTOUT.value, Emit.CONTOURS.value)
+    return encode_png(pixels, compress_level=PHOTO_COMPRESS_LEVEL if photographic else FLAT_COMPRESS_LEVEL)
+
+
+def parse_emit(text: str) -> tuple[Emit, ...]:
+    """``--emit`` as outputs in the fixed order seg, labels, masks, cutout, contours."""
+    names = {part.strip().lower() for part in text.split(",") if part.strip()}
+    if "all" in names:
+        return EMIT_ORDER
+    known = {e.value for e in Emit}
+    unknown = sorted(names - known)
+    if unknown or not names:
+        raise UsageError(
+            f"--emit takes a comma-separated list of {', '.join(sorted(known))} or all; got {text!r}"
+        )
+    return tuple(e for e in EMIT_ORDER if e.value in names)
+
+
+def parse_color(text: str) -> tuple[int, int, int] | None:
+    """``auto`` (None) or ``#rrggbb``."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    digits = value.removeprefix("#")
+    if len(digits) != 6 or any(c not in "0123456789abcdef" for c in digits):
+        raise UsageError(f"--contour-color takes auto or #rrggbb; got {text!r}")
+    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+
+
+def plan_outputs(
+    inputs: list[str],
+    *,
+    wanted: tuple[Emit, ...],
+    k: int,
+    out_dir: Path | None,
+    recursive: bool,
+    force: bool,
+) -> tuple[list[tuple[InputItem, dict[str, str], tuple[str, ...]]], dict[str, str]]:
+    """Every input's output files, all checked before any work; and the inputs refused."""
+    items = expand_inputs(inputs, recursive=recursive)
+    if out_dir is not None:
+        check_writable_folder(out_dir)
+    planned = []
+    pairs: list[tuple[InputItem, Path]] = []
+    for item in items:
+        targets: dict[str, str] = {}
+        masks: tuple[str, ...] = ()
+        for kind in wanted:
+            if kind is Emit.MASKS:
+                paths = [output_path(item, suffix=f"-mask-{i}.png", out_dir=out_dir) for i in range(k)]
+                masks = tuple(str(path) for path in paths)
+                pairs.extend((item, path) for path in paths)
+            else:
+                path = output_path(item, suffix=f"-{kind.value}.png", out_dir=out_dir)
+                targets[kind.value] = str(path)
+                pairs.append((item, path))
+        planned.append((item, targets, masks))
+    refused = check_outputs(pairs, force=force)
+    return planned, refused
