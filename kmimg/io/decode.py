@@ -105,6 +105,14 @@ def load_image(
     ICC profile, modes and bit depths); its ``format`` is Pillow's, or ``"PIL"``, and
     ``byte_size`` that of its pixels. Anything else is a :class:`TypeError` naming ``image``.
 
+    >>> import kmimg, numpy as np
+    >>> picture = kmimg.load_image(np.linspace(0.0, 1.0, 12).reshape(3, 4))  # grey floats in [0, 1]
+    >>> picture.rgb.shape, picture.rgb[2, 3].tolist(), picture.alpha
+    ((3, 4, 3), [255, 255, 255], None)
+    >>> with open("sample_images/coins.png", "rb") as file:
+    ...     kmimg.load_image(file).rgb.shape
+    (303, 384, 3)
+
     The format is judged from the content (a JPEG named ``.png`` is a JPEG) and must be one of
     :data:`ALLOWED_FORMATS`. Policies: the first frame of animated or multi-page files; EXIF
     orientation applied; 16-bit samples scaled to 8 bits; an embedded ICC profile applied to give

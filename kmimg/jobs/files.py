@@ -220,7 +220,15 @@ def segment_files(
     """``kmimg segment`` over files and folders: the ``emit`` outputs (``seg``, ``labels``,
     ``masks``, ``cutout``, ``contours`` or ``all``) of each input written as ``NAME-seg.png``...
     next to it or into ``out_dir``. The other options are :func:`kmimg.segment`'s (``sigma``,
-    ``max_side``, ``spatial``, ``space``, ``flatten``, ``min_region``, ``background``, ``seed``)."""
+    ``max_side``, ``spatial``, ``space``, ``flatten``, ``min_region``, ``background``, ``seed``).
+
+    Examples
+    --------
+    >>> import kmimg
+    >>> done = kmimg.segment_files(["sample_images/coins.png"], 2, out_dir="out/seg", emit="seg,labels")
+    >>> done[0].outputs
+    ('out/seg/coins-seg.png', 'out/seg/coins-labels.png')
+    """
     from kmimg.api import contour_rgb, segment_options
     from kmimg.jobs.segment import SegmentTask, parse_emit, plan_outputs, segment_one
 
@@ -278,7 +286,15 @@ def compress_report_files(
     """``kmimg compress-report`` over files and folders: each image quantized at every k of
     ``ks``, measured, and the smallest k meeting the targets recommended (PSNR >= 32 dB when no
     target is given); ``write_best`` (a folder) receives each recommended PNG, ``sheet`` (a
-    folder, or a ``.png`` for one input) the contact sheets."""
+    folder, or a ``.png`` for one input) the contact sheets.
+
+    Examples
+    --------
+    >>> import kmimg
+    >>> done = kmimg.compress_report_files("sample_images/flower.jpg", [16, 64, 256], write_best="out/best")
+    >>> done[0].record.report.recommended_k, done[0].outputs
+    (64, ('out/best/flower-k64.png',))
+    """
     from kmimg.api import quantize_options
     from kmimg.jobs.paths import expand_inputs
     from kmimg.jobs.report import ReportTask, plan_best, plan_sheets, report_one, report_targets
@@ -335,7 +351,15 @@ def classify_files(
     """``kmimg classify`` over files and folders: every readable image's feature vector, the
     vectors grouped into ``k`` clusters by k-means; each image's cluster and distance to its
     centre. An image that cannot be read is left out of the grouping (its result says why);
-    fewer readable images than ``k`` is an :class:`~kmimg.errors.InputError`."""
+    fewer readable images than ``k`` is an :class:`~kmimg.errors.InputError`.
+
+    Examples
+    --------
+    >>> import kmimg
+    >>> groups = kmimg.classify_files("sample_images", 2, features="histogram", jobs=1)
+    >>> sorted({r.record.cluster for r in groups})
+    [0, 1]
+    """
     from kmimg.api import _seed
     from kmimg.jobs.classify import classify_inputs, cluster_records, features_of, streaming
 
