@@ -148,6 +148,16 @@ def test_no_run_time_import_circles() -> None:
     assert _cycles(_import_graph()) == []
 
 
+def test_no_module_is_named_like_a_public_name() -> None:
+    """Importing ``kmimg.X`` sets the package attribute ``X``: a module named like a public
+    function (``kmimg.quantize``) would shadow it once anything imported the module."""
+    import kmimg
+
+    top = {name.split(".")[1] for name, _ in _modules() if name.count(".") >= 1}
+    assert not top & set(kmimg.__all__)
+    assert {"api", "core", "jobs", "colorfit"} <= top
+
+
 def test_the_rules_can_fail() -> None:
     """The checks above see what they look for (a guard against a walk that finds nothing)."""
     modules = dict(_modules())
