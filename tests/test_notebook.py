@@ -146,3 +146,21 @@ def test_quantize_files_over_a_folder_with_one_broken_file(
         assert result.ok and result.record is not None and result.record.colors_used <= 8
         (output,) = result.outputs
         assert Path(output).read_bytes() == (tmp_path / "cli" / Path(output).name).read_bytes()
+
+
+def test_palette_files_writes_the_cli_palette_and_none_when_an_input_fails(
+    folder: Path, tmp_path: Path
+) -> None:
+    photos = [folder / f"photo{i}.png" for i in range(4)]
+    run = kmimg.palette_files(photos, 6, jobs=2)
+    assert run.palette is not None and [Path(r.input).name for r in run.files] == [p.name for p in photos]
+    run.palette.save(tmp_path / "api.gpl")
+    cli = runner.invoke(
+        app, ["palette", *map(str, photos), "-k", "6", "-o", str(tmp_path / "cli" / "api.gpl")]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert (tmp_path / "api.gpl").read_bytes() == (tmp_path / "cli" / "api.gpl").read_bytes()
+    assert kmimg.palette(photos, 6).palette.tolist() == run.palette.palette.tolist()
+    failed = kmimg.palette_files(folder, 6, jobs=1)
+    assert failed.palette is None
+    assert [Path(r.input).name for r in failed.files if not r.ok] == ["broken.png"]

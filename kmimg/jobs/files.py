@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 
+import numpy as np
+
 from kmimg._records import frozen
 from kmimg.jobs.batch import Silent, run_batch
 from kmimg.jobs.tasks import Failure, ImageInput
@@ -30,9 +32,11 @@ from kmimg.options import (
     FeatureOptions,
     GroupOptions,
 )
-from kmimg.types import ColorSpace, FeatureKind
+from kmimg.types import ColorSpace, FeatureKind, PaletteWeight
 
 if TYPE_CHECKING:
+    from kmimg.api import PaletteResult
+    from kmimg.jobs.palette import Measured
     from kmimg.jobs.paths import InputItem
     from kmimg.jobs.quantize import QuantizedFile
     from kmimg.jobs.report import ReportRecord
@@ -66,6 +70,13 @@ class Membership:
 
     cluster: int
     distance: float
+
+
+def _executor(jobs: int | None, scheduler: str | None) -> None:
+    if jobs is not None and scheduler:
+        raise ValueError("give jobs or scheduler, not both")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be a positive integer or None (one per core), got {jobs!r}")
 
 
 def _sources(inputs: Inputs) -> list[str]:
@@ -137,6 +148,7 @@ def quantize_files(
     >>> [(r.input, r.ok, r.record.colors_used) for r in done][:2]
     [('sample_images/astronaut.png', True, 8), ('sample_images/chelsea.png', True, 8)]
     """
+    _executor(jobs, scheduler)
     from kmimg.api import palette_rows, quantize_options
     from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
 
@@ -229,6 +241,7 @@ def segment_files(
     >>> done[0].outputs
     ('out/seg/coins-seg.png', 'out/seg/coins-labels.png')
     """
+    _executor(jobs, scheduler)
     from kmimg.api import contour_rgb, segment_options
     from kmimg.jobs.segment import SegmentTask, parse_emit, plan_outputs, segment_one
 
@@ -295,6 +308,7 @@ def compress_report_files(
     >>> done[0].record.report.recommended_k, done[0].outputs
     (64, ('out/best/flower-k64.png',))
     """
+    _executor(jobs, scheduler)
     from kmimg.api import quantize_options
     from kmimg.jobs.paths import expand_inputs
     from kmimg.jobs.report import ReportTask, plan_best, plan_sheets, report_one, report_targets
@@ -360,6 +374,7 @@ def classify_files(
     >>> sorted({r.record.cluster for r in groups})
     [0, 1]
     """
+    _executor(jobs, scheduler)
     from kmimg.api import _seed
     from kmimg.jobs.classify import classify_inputs, cluster_records, features_of, streaming
 
@@ -398,8 +413,69 @@ def _feature_tasks(
 __all__ = [
     "FileResult",
     "Membership",
+    "PaletteRun",
     "classify_files",
     "compress_report_files",
+    "palette_files",
     "quantize_files",
     "segment_files",
 ]
+
+
+@frozen
+class PaletteRun:
+    """What :func:`palette_files` made: the palette (``None`` when an input failed: it would
+    not be the palette of all of them, as ``kmimg palette`` writes none then) and one
+    :class:`FileResult` per input (its record the image's size and colour histogram)."""
+
+    palette: PaletteResult | None
+    files: list[FileResult[Measured]]
+
+
+def palette_files(
+    inputs: Inputs,
+    k: int = 16,
+    *,
+    weight: PaletteWeight | str = PaletteWeight.PIXELS,
+    keep: Any = (),
+    seed: int = 0,
+    space: ColorSpace | str = ColorSpace.RGB,
+    sample: int = DEFAULT_SAMPLE,
+    recursive: bool = False,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    allow_truncated: bool = False,
+) -> PaletteRun:
+    """``kmimg palette`` over files and folders: each input's colour histogram counted on the
+    executors (worker processes, or the Dask cluster at ``scheduler``), the histograms merged
+    exactly and one palette of at most ``k`` colours fitted, as :func:`kmimg.palette` does.
+
+    Examples
+    --------
+    >>> import kmimg
+    >>> run = kmimg.palette_files("sample_images", 8, jobs=2)
+    >>> run.palette.palette.shape, all(result.ok for result in run.files)
+    ((8, 4), True)
+    >>> run.palette.save("out/samples.gpl")  # the bytes of `kmimg palette sample_images -k 8 -o ...`
+    """
+    _executor(jobs, scheduler)
+    from kmimg.api import PaletteResult, _weight, keep_rows, quantize_options
+    from kmimg.jobs.palette import fit_merged, merge_histograms, palette_shares
+    from kmimg.jobs.paths import expand_inputs
+
+    checked = quantize_options(k, space=space, seed=seed, sample=sample)
+    kept = keep_rows(keep, k=k)
+    items = expand_inputs(_sources(inputs), recursive=recursive)
+    listener = Silent()
+    total, outcome = merge_histograms(
+        [ImageInput(item.source) for item in items], weight=_weight(weight), listener=listener, jobs=jobs,
+        scheduler=scheduler, max_pixels=max_pixels, allow_truncated=allow_truncated,
+    )  # fmt: skip
+    done = {measured.source: measured for measured in outcome.results}
+    files = _per_input(items, done, outcome.failures, listener, outputs_of=lambda _: ())
+    if outcome.failures:
+        return PaletteRun(None, files)
+    rows = None if not kept else np.array(kept, dtype=np.uint8)
+    fitted = fit_merged(total, k=k, keep=rows, seed=checked.seed, space=checked.space, sample=checked.sample)
+    return PaletteRun(PaletteResult(fitted, tuple(palette_shares(fitted))), files)
