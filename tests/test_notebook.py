@@ -164,3 +164,28 @@ def test_palette_files_writes_the_cli_palette_and_none_when_an_input_fails(
     failed = kmimg.palette_files(folder, 6, jobs=1)
     assert failed.palette is None
     assert [Path(r.input).name for r in failed.files if not r.ok] == ["broken.png"]
+
+
+def test_segment_and_report_files_write_the_cli_bytes(folder: Path, tmp_path: Path) -> None:
+    done = kmimg.segment_files(folder, 3, out_dir=tmp_path / "api", emit="all", min_region=4, jobs=2)
+    assert [r.ok for r in done] == [False, True, True, True, True]
+    args = ["segment", str(folder), "-k", "3", "--emit", "all", "--min-region", "4"]
+    assert runner.invoke(app, [*args, "--out-dir", str(tmp_path / "cli")]).exit_code == 1
+    for result in done[1:]:
+        assert len(result.outputs) == 4 + 3
+        for output in result.outputs:
+            assert Path(output).read_bytes() == (tmp_path / "cli" / Path(output).name).read_bytes()
+    reports = kmimg.compress_report_files(
+        folder, [4, 64], target_psnr=25, write_best=tmp_path / "best", jobs=1
+    )
+    assert [r.ok for r in reports] == [False, True, True, True, True]
+    args = ["compress-report", str(folder), "--ks", "4,64", "--target-psnr", "25", "-j", "2"]
+    assert runner.invoke(app, [*args, "--write-best", str(tmp_path / "cli-best")]).exit_code == 1
+    written = sorted(output for result in reports for output in result.outputs)
+    assert written and [Path(path).name for path in written] == sorted(
+        p.name for p in (tmp_path / "cli-best").iterdir()
+    )
+    for output in written:
+        assert Path(output).read_bytes() == (tmp_path / "cli-best" / Path(output).name).read_bytes()
+    with pytest.raises(ValueError, match="jobs or scheduler"):
+        kmimg.segment_files(folder, jobs=2, scheduler="tcp://127.0.0.1:1")

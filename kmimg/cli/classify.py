@@ -25,6 +25,7 @@ from kmimg.jobs.classify import (
     features_of,
     read_labels,
     streaming,
+    write_montage,
 )
 from kmimg.jobs.paths import STDIO, InputItem, check_side_output, cluster_folder, unique_name
 from kmimg.jobs.tasks import Failure, ImageInput, Outcome, Stopwatch
@@ -41,9 +42,6 @@ from kmimg.options import (
 from kmimg.types import FeatureKind
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
-
     from kmimg.core.classify import Clustering, Evaluation
 
 FEATURES = FeatureOptions()
@@ -233,7 +231,10 @@ def classify_command(
         found = _Found(outcome, grouping, truth, evaluation, options)
         links = _place_links(reporter, found, outputs)
         if montage is not None:
-            _write_montage(montage, found, members, thumb, max_pixels, allow_truncated)
+            write_montage(
+                montage, found.records, found.grouping, found.options, found.evaluation, members=members,
+                thumb=thumb, max_pixels=max_pixels, allow_truncated=allow_truncated,
+            )  # fmt: skip
         if outputs.csv is not None:
             write_document(classify_csv(outcome.results, grouping, truth, evaluation), outputs.csv)
         if outputs.json is not None:
@@ -379,27 +380,6 @@ def _place_links(reporter: Reporter, found: _Found, outputs: _Outputs) -> dict[i
             continue
         placed[index] = str(target)
     return placed
-
-
-def _write_montage(
-    path: Path, found: _Found, members: int, thumb: int, max_pixels: int, allow_truncated: bool
-) -> None:
-    """The montage of the cluster centres and their nearest members, read again from disk."""
-    from kmimg.io import encode_png, load_image, write_atomic
-    from kmimg.render.montage import classify_montage, flatten_alpha
-
-    def tile(index: int) -> NDArray[np.uint8]:
-        source = found.records[index].source
-        picture = load_image(source, max_pixels=max_pixels, allow_truncated=allow_truncated)
-        return flatten_alpha(picture.rgb, picture.alpha)
-
-    grouping = found.grouping
-    tiles = [[tile(index) for index in grouping.members(cluster, members)] for cluster in range(grouping.k)]
-    pixels = classify_montage(
-        grouping, tiles, found.options, found.evaluation, captions_in_one_line=members > 0, thumb=thumb
-    )
-    ensure_folder(path.parent if str(path.parent) else Path("."))
-    write_atomic(path, encode_png(pixels))
 
 
 def _print_summary(reporter: Reporter, grouping: Clustering, evaluation: Evaluation | None) -> None:

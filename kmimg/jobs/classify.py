@@ -159,3 +159,34 @@ def evaluate_records(
         return {}, None
     indices = sorted(truth)
     return truth, evaluate(grouping.labels[indices], [truth[i] for i in indices])
+
+
+def write_montage(
+    path: Path,
+    records: list[FeatureRecord],
+    grouping: Clustering,
+    options: FeatureOptions,
+    evaluation: Evaluation | None,
+    *,
+    members: int,
+    thumb: int,
+    max_pixels: int,
+    allow_truncated: bool = False,
+) -> None:
+    """The montage of the cluster centres and their ``members`` nearest images (read again
+    from disk), written as a PNG at ``path``."""
+    from kmimg.io import encode_png, load_image, write_atomic
+    from kmimg.io.files import ensure_folder
+    from kmimg.render.montage import classify_montage, flatten_alpha
+
+    def tile(index: int) -> NDArray[np.uint8]:
+        source = records[index].source
+        picture = load_image(source, max_pixels=max_pixels, allow_truncated=allow_truncated)
+        return flatten_alpha(picture.rgb, picture.alpha)
+
+    tiles = [[tile(index) for index in grouping.members(cluster, members)] for cluster in range(grouping.k)]
+    pixels = classify_montage(
+        grouping, tiles, options, evaluation, captions_in_one_line=members > 0, thumb=thumb
+    )
+    ensure_folder(path.parent if str(path.parent) else Path("."))
+    write_atomic(path, encode_png(pixels))

@@ -314,7 +314,9 @@ def compress_report_files(
     from kmimg.jobs.report import ReportTask, plan_best, plan_sheets, report_one, report_targets
 
     checked = quantize_options(2, space=space, dither=dither, seed=seed)
-    steps = tuple(sorted({quantize_options(k).k for k in ks}))
+    steps = tuple(sorted({k for k in ks}))
+    if any(isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 256 for k in steps):
+        raise ValueError(f"ks must hold palette sizes 2-256, got {list(ks)}")
     if not steps:
         raise ValueError("ks must hold at least one k")
     targets = report_targets(target_psnr, target_ssim, target_de)
