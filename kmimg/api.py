@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from kmimg._records import frozen
 from kmimg.core.quantize import Quantized
+from kmimg.errors import InputError
 from kmimg.options import (
     DEFAULT_DITHER_LEVEL,
     DEFAULT_MAX_PIXELS,
@@ -136,10 +137,15 @@ def quantize(
     from kmimg.core.quantize import analyze, quantize_onto
     from kmimg.core.quantize import quantize as quantize_core
 
-    if fixed is None:
-        result = quantize_core(picture.rgb, picture.alpha, options, measure=measure)
-    else:
-        result = quantize_onto(analyze(picture.rgb, picture.alpha), fixed, options, measure=measure)
+    try:
+        if fixed is None:
+            result = quantize_core(picture.rgb, picture.alpha, options, measure=measure)
+        else:
+            result = quantize_onto(analyze(picture.rgb, picture.alpha), fixed, options, measure=measure)
+    except InputError as exc:  # the core words it for the command line (--keep)
+        if str(exc).startswith("--keep"):
+            raise ValueError(str(exc).removeprefix("--")) from None
+        raise
     return QuantizeResult(**{f.name: getattr(result, f.name) for f in dataclasses.fields(result)})
 
 

@@ -86,6 +86,11 @@ def test_grey_uint16_and_float_arrays_are_images() -> None:
         (lambda: kmimg.quantize(b"not an image"), kmimg.InputError, "not an image"),
         (lambda: kmimg.segment(np.zeros((9, 9), np.uint8), max_side=4), ValueError, "max_side must be"),
         (lambda: kmimg.palette([], 4), ValueError, "images must hold"),
+        (
+            lambda: kmimg.quantize(np.full((4, 4, 4), (9, 9, 9, 0), np.uint8), 2, keep="#ff0000,#00ff00"),
+            ValueError,
+            "^keep lists 2 colours, but k = 2 leaves 1",
+        ),
     ],
 )
 def test_errors_name_the_public_parameter(call: object, error: type[Exception], words: str) -> None:
