@@ -1,7 +1,7 @@
 """The typed errors kmimg raises.
 
 The core raises these; the CLI turns each into one ``kmimg: error: <path>: <reason>`` line and an
-exit code at a single place (:mod:`kmimg.cli._common`). Subclasses also derive from the matching
+exit code at a single place (:func:`kmimg.cli.frame.boundary`). Subclasses also derive from the matching
 builtin so library callers can catch them the usual way.
 """
 

@@ -35,6 +35,36 @@ def _imports(tree: ast.Module) -> set[str]:
     return names
 
 
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """The line numbers of the ``if TYPE_CHECKING:`` blocks (imports there never run)."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for inner in node.body:
+                lines.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+    return lines
+
+
+def _run_time_imports(name: str, tree: ast.Module, known: set[str]) -> set[str]:
+    """The kmimg modules that importing ``name`` (or calling its functions) imports: every
+    import statement outside ``if TYPE_CHECKING:``, at module level or in a function body,
+    ``from package import module`` resolved to the module. (A package's ``__init__`` that
+    imports its own modules is not a circle: Python runs it before them.)"""
+    skip = _type_checking_only(tree)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.update(
+                f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in known else node.module
+                for alias in node.names
+            )
+    return {m for m in found if m in known and m != name}
+
+
 def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     body = node.body
     if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -52,31 +82,91 @@ def test_no_function_body_is_longer_than_the_limit() -> None:
     assert not long, long
 
 
+#: The rooms below the batch layer: none of them imports ``kmimg.jobs`` or the public API.
+BELOW_JOBS = ("kmimg.core", "kmimg.colorfit", "kmimg.palettes", "kmimg.render", "kmimg.io", "kmimg.options")
+
+
 def test_imports_point_one_way() -> None:
-    """Only the CLI (and ``python -m kmimg``) imports the CLI; the io rooms import no command
-    core, engine or renderer."""
-    cores = (
-        "kmimg.core.quantize",
-        "kmimg.core.segment",
-        "kmimg.core.report",
-        "kmimg.core.classify",
-        "kmimg.colorfit",
-    )
+    """Only the CLI (and ``python -m kmimg``) imports the CLI; the batch room (``kmimg.jobs``)
+    and the public API sit below it and above the cores; the io rooms import no command core,
+    engine or renderer."""
+    cores = ("kmimg.core", "kmimg.colorfit")
     wrong = []
     for name, tree in _modules():
         imported = _imports(tree)
         if not name.startswith("kmimg.cli") and name != "kmimg.__main__":
             wrong += [f"{name} imports {m}" for m in imported if m.startswith("kmimg.cli")]
+        if name.startswith(BELOW_JOBS):
+            wrong += [f"{name} imports {m}" for m in imported if m.startswith(("kmimg.jobs", "kmimg.api"))]
         if name.startswith("kmimg.io"):
             wrong += [f"{name} imports {m}" for m in imported if m.startswith((*cores, "kmimg.render"))]
     assert not wrong, wrong
 
 
-def test_the_rules_can_fail() -> None:
-    """The two checks above see what they look for (a guard against a walk that finds nothing)."""
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _import_graph() -> dict[str, set[str]]:
     modules = dict(_modules())
-    assert {"kmimg.cli.batch", "kmimg.io.files", "kmimg.options", "kmimg.render.montage"} <= set(modules)
-    assert "kmimg.cli.frame" in _imports(modules["kmimg.cli.batch"])
+    known = set(modules)
+    return {name: _run_time_imports(name, tree, known) for name, tree in modules.items()}
+
+
+def test_no_run_time_import_circles() -> None:
+    """No module imports, at run time (module level or inside a function), a module that
+    imports it back, directly or through others (issue 25: batch <-> dask_pool, documents <->
+    the commands, palette_plan <-> cli.palette)."""
+    assert _cycles(_import_graph()) == []
+
+
+def test_no_module_is_named_like_a_public_name() -> None:
+    """Importing ``kmimg.X`` sets the package attribute ``X``: a module named like a public
+    function (``kmimg.quantize``) would shadow it once anything imported the module."""
+    import kmimg
+
+    top = {name.split(".")[1] for name, _ in _modules() if name.count(".") >= 1}
+    assert not top & set(kmimg.__all__)
+    assert {"api", "core", "jobs", "colorfit"} <= top
+
+
+def test_the_rules_can_fail() -> None:
+    """The checks above see what they look for (a guard against a walk that finds nothing)."""
+    modules = dict(_modules())
+    assert {"kmimg.jobs.batch", "kmimg.io.files", "kmimg.options", "kmimg.render.montage"} <= set(modules)
+    assert "kmimg.jobs.pool" in _imports(modules["kmimg.jobs.batch"])
+    graph = _import_graph()
+    assert "kmimg.jobs.dask_pool" in graph["kmimg.jobs.pool"]  # a function-level import
+    assert "kmimg.jobs.quantize" not in graph["kmimg.cli.documents"]  # TYPE_CHECKING only
+    assert _cycles({**graph, "kmimg.jobs.chunks": graph["kmimg.jobs.chunks"] | {"kmimg.jobs.pool"}})
     tree = ast.parse("def f():\n    '''doc'''\n" + "    x = 1\n" * (MAX_BODY_LINES + 1))
     function = tree.body[0]
     assert isinstance(function, ast.FunctionDef)

@@ -253,10 +253,15 @@ def test_all_lists_every_lazy_name() -> None:
     assert set(kmimg._LAZY) <= set(kmimg.__all__)
 
 
-def test_library_example_in_readme_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_library_example_in_readme_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The block runs in a scratch folder (its files go to out/) and prints what its comments say."""
     block = read(README).split("## As a library", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    monkeypatch.chdir(ROOT)
+    folder = scratch_folder(tmp_path)
+    (folder / "out").mkdir()
+    monkeypatch.chdir(folder)
     printed: list[str] = []
     monkeypatch.setattr("builtins.print", lambda *args: printed.append(" ".join(map(str, args))))
     exec(compile(block, "README.md", "exec"), {})
-    assert printed == ["16 29.53"]
+    said = [line.split("# ", 1)[1] for line in block.splitlines() if line.startswith("print(")]
+    assert printed == said == ["16 29.53", "6 of 6"]
+    assert (folder / "out" / "flower-k16.png").exists() and (folder / "out" / "coins-cutout.png").exists()

@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,11 @@ from skimage.metrics import structural_similarity
 from typer.testing import CliRunner
 
 from kmimg import metrics
+from kmimg._records import frozen
 from kmimg.cli import app
 from kmimg.colorfit import build_color_table, fit_palette, nearest_center
 from kmimg.io import encode_indexed_png
+from kmimg.jobs.tasks import FileTask, ImageInput
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -203,9 +204,9 @@ def test_large_and_small_tables_agree(rng: np.random.Generator, monkeypatch: pyt
     } == expected
 
 
-@dataclass(frozen=True)
-class _Probe:
-    source: str
+@frozen
+class _Probe(FileTask):
+    pass
 
 
 def _threads_seen(task: _Probe) -> tuple[str, int]:
@@ -215,17 +216,17 @@ def _threads_seen(task: _Probe) -> tuple[str, int]:
 
 
 def test_worker_processes_share_the_cores_without_oversubscribing() -> None:
-    from kmimg.cli.batch import _threads_per_worker, default_jobs, run_batch
     from kmimg.cli.frame import Reporter
+    from kmimg.jobs.batch import run_batch
+    from kmimg.jobs.local import default_jobs, threads_per_worker
 
     outcome = run_batch(
-        [_Probe("a"), _Probe("b"), _Probe("c")],
+        [_Probe(ImageInput("a")), _Probe(ImageInput("b")), _Probe(ImageInput("c"))],
         _threads_seen,
-        name_of=lambda task: task.source,
-        reporter=Reporter(quiet=True, interactive=False),
+        listener=Reporter(quiet=True, interactive=False),
         jobs=2,
     )
-    per_worker = _threads_per_worker(2)
+    per_worker = threads_per_worker(2)
     assert per_worker * 2 <= max(2, default_jobs())
     assert outcome.results == [(str(per_worker), per_worker)] * 3
 

@@ -11,13 +11,15 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import corpus
 import numpy as np
 import pytest
 from PIL import Image
+
+from kmimg._records import frozen
+from kmimg.jobs.tasks import FileTask, ImageInput
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -220,9 +222,9 @@ def test_pillow_log_lines_do_not_leak(tmp_path: Path) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Job:
-    source: str
+@frozen
+class Job(FileTask):
+    pass
 
 
 def die_on_three(job: Job) -> str:
@@ -232,13 +234,11 @@ def die_on_three(job: Job) -> str:
 
 
 def test_a_killed_worker_fails_its_tasks_not_the_run(capsys: pytest.CaptureFixture[str]) -> None:
-    from kmimg.cli.batch import run_batch
     from kmimg.cli.frame import Reporter
+    from kmimg.jobs.batch import run_batch
 
-    jobs = [Job(str(i)) for i in range(8)]
-    outcome = run_batch(
-        jobs, die_on_three, name_of=lambda j: j.source, reporter=Reporter(interactive=False), jobs=2
-    )
+    jobs = [Job(ImageInput(str(i))) for i in range(8)]
+    outcome = run_batch(jobs, die_on_three, listener=Reporter(interactive=False), jobs=2)
     failed = [f.source for f in outcome.failures]
     assert "3" in failed
     assert all(f.reason.startswith("worker process died") for f in outcome.failures)
@@ -264,13 +264,11 @@ def converge_badly(job: Job) -> str:
 def test_sklearn_warnings_in_tasks_are_one_line_per_input(
     jobs: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kmimg.cli.batch import run_batch
     from kmimg.cli.frame import Reporter
+    from kmimg.jobs.batch import run_batch
 
-    tasks = [Job(str(i)) for i in range(3)]
-    outcome = run_batch(
-        tasks, converge_badly, name_of=lambda j: j.source, reporter=Reporter(interactive=False), jobs=jobs
-    )
+    tasks = [Job(ImageInput(str(i))) for i in range(3)]
+    outcome = run_batch(tasks, converge_badly, listener=Reporter(interactive=False), jobs=jobs)
     assert outcome.results == ["0", "1", "2"]
     assert sorted(capsys.readouterr().err.splitlines()) == [
         f"kmimg: warning: {i}: Number of distinct clusters (1) found smaller than n_clusters (4)."

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from kmimg import _gc
-from kmimg.cli.batch import guarded_with_warnings
+from kmimg.jobs.chunks import guarded_with_warnings
+from kmimg.jobs.tasks import FileTask, ImageInput
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_resume_leaves_a_collector_it_did_not_turn_off() -> None:
 def test_a_finished_task_ends_the_start_up() -> None:
     gc.enable()
     _gc.defer()
-    value, notes = guarded_with_warnings(lambda task: task * 2, 21)
+    value, notes = guarded_with_warnings(lambda task: len(task.source) * 2, FileTask(ImageInput("x" * 21)))
     assert (value, notes) == (42, ())
     assert gc.isenabled()
 

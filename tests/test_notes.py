@@ -7,18 +7,19 @@ import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import pytest
 
 from kmimg import notes
-from kmimg.cli.batch import guarded_with_warnings
+from kmimg._records import frozen
 from kmimg.errors import KmimgWarning
+from kmimg.jobs.chunks import guarded_with_warnings
+from kmimg.jobs.tasks import FileTask, ImageInput
 
 
-@dataclass(frozen=True)
-class Task:
-    source: str
+@frozen
+class Task(FileTask):
+    pass
 
 
 def _in_step(barrier: threading.Barrier) -> Callable[[Task], str]:
@@ -39,7 +40,13 @@ def test_two_threads_warning_at_once_each_keep_their_own() -> None:
     for _ in range(20):  # the threads interleave differently each time
         work = _in_step(threading.Barrier(2))
         with ThreadPoolExecutor(2) as pool:
-            done = list(pool.map(guarded_with_warnings, [work, work], [Task("a.png"), Task("b.png")]))
+            done = list(
+                pool.map(
+                    guarded_with_warnings,
+                    [work, work],
+                    [Task(ImageInput("a.png")), Task(ImageInput("b.png"))],
+                )
+            )
         for (value, lines), name in zip(done, ["a.png", "b.png"], strict=True):
             assert value == name
             assert lines == (f"{name}: own note of {name}", f"{name}: library warning of {name}")
@@ -53,7 +60,7 @@ def test_the_same_warning_twice_is_collected_twice() -> None:
         warnings.warn("again", UserWarning, stacklevel=1)
 
     for name in ("a.png", "b.png"):
-        assert guarded_with_warnings(work, Task(name))[1] == (f"{name}: again",)
+        assert guarded_with_warnings(work, Task(ImageInput(name)))[1] == (f"{name}: again",)
 
 
 def test_outside_a_collector_warnings_are_the_usual_ones() -> None:
@@ -92,7 +99,7 @@ def test_a_decode_warning_in_a_thread_stays_with_its_image(tmp_path: pytest.Temp
 
     names = [f"{index}.png" for index in range(4)]
     with ThreadPoolExecutor(4) as pool:
-        done = list(pool.map(lambda name: guarded_with_warnings(work, Task(name)), names))
+        done = list(pool.map(lambda name: guarded_with_warnings(work, Task(ImageInput(name))), names))
     for (value, lines), name in zip(done, names, strict=True):
         assert value == name
         assert len(lines) == 1

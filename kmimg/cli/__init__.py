@@ -1,7 +1,7 @@
 """The ``kmimg`` command line: a Typer app whose commands live one per module in this package.
 
 Commands parse options, call the pure core once per input, write outputs through
-:mod:`kmimg.io` and report through :class:`kmimg.cli._common.Reporter`.
+:mod:`kmimg.io` and report through :class:`kmimg.cli.frame.Reporter`.
 """
 
 from __future__ import annotations

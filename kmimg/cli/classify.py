@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -14,12 +10,25 @@ import typer
 
 from kmimg._records import frozen
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
 from kmimg.cli.documents import classify_csv, classify_document, write_document, write_json
-from kmimg.cli.frame import Reporter, Stopwatch, command, finish
-from kmimg.cli.paths import STDIO, InputItem, check_side_output, cluster_folder, expand_inputs, unique_name
-from kmimg.errors import InputError, KmimgError, UsageError
+from kmimg.cli.frame import Reporter, command, finish
+from kmimg.errors import KmimgError, UsageError
 from kmimg.io.files import ensure_folder
+from kmimg.jobs.batch import run_batch
+from kmimg.jobs.classify import (
+    FeatureRecord,
+    FeatureTask,
+    Streamed,
+    classify_inputs,
+    cluster_records,
+    evaluate_records,
+    features_of,
+    read_labels,
+    streaming,
+    write_montage,
+)
+from kmimg.jobs.paths import STDIO, InputItem, check_side_output, cluster_folder, unique_name
+from kmimg.jobs.tasks import Failure, ImageInput, Outcome, Stopwatch
 from kmimg.options import (
     DEFAULT_MAX_PIXELS,
     MONTAGE_MAX_THUMB,
@@ -33,36 +42,10 @@ from kmimg.options import (
 from kmimg.types import FeatureKind
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
-
-    from kmimg.core.classify import Clustering, Evaluation, RowReader
-    from kmimg.io.spill import RowSpill
+    from kmimg.core.classify import Clustering, Evaluation
 
 FEATURES = FeatureOptions()
 GROUPS = GroupOptions()
-
-
-@frozen
-class FeatureTask:
-    """One input whose feature vector to compute (in a worker process)."""
-
-    source: str
-    relative: Path
-    options: FeatureOptions
-    max_pixels: int
-    allow_truncated: bool = False
-    #: The input's bytes, read by the client of a cluster run (workers share no file system).
-    data: bytes | None = field(default=None, repr=False, compare=False)
-
-
-@frozen
-class FeatureRecord:
-    """One input's feature vector."""
-
-    source: str
-    relative: Path
-    vector: NDArray[np.float64]
 
 
 Inputs = Annotated[
@@ -222,19 +205,19 @@ def classify_command(
         groups = opt.checked(
             GroupOptions, k=clusters, seed=seed, n_init=n_init, standardize=standardize, batch_size=batch_size
         )
-        items = _inputs(inputs, recursive=recursive, link_dir=link_dir)
-        label_of = _read_labels(labels, [item.source for item in items]) if labels is not None else None
+        items = classify_inputs(inputs, recursive=recursive, link_dir=link_dir)
+        label_of = read_labels(labels, [item.source for item in items]) if labels is not None else None
         _check_outputs(items, outputs)
         clock = Stopwatch()
         tasks = [
-            FeatureTask(item.source, item.relative, options, max_pixels, allow_truncated) for item in items
+            FeatureTask(ImageInput(item.source), item.relative, options, max_pixels, allow_truncated)
+            for item in items
         ]
-        with _streaming(groups, options) as stream:
+        with streaming(groups, options) as stream:
             outcome = run_batch(
                 tasks,
                 features_of,
-                name_of=lambda task: task.source,
-                reporter=reporter,
+                listener=reporter,
                 jobs=jobs,
                 scheduler=scheduler,
                 fail_fast=fail_fast,
@@ -248,7 +231,10 @@ def classify_command(
         found = _Found(outcome, grouping, truth, evaluation, options)
         links = _place_links(reporter, found, outputs)
         if montage is not None:
-            _write_montage(montage, found, members, thumb, max_pixels, allow_truncated)
+            write_montage(
+                montage, found.records, found.grouping, found.options, found.evaluation, members=members,
+                thumb=thumb, max_pixels=max_pixels, allow_truncated=allow_truncated,
+            )  # fmt: skip
         if outputs.csv is not None:
             write_document(classify_csv(outcome.results, grouping, truth, evaluation), outputs.csv)
         if outputs.json is not None:
@@ -318,115 +304,14 @@ def _check_outputs(items: list[InputItem], outputs: _Outputs) -> None:
 # ----------------------------------------------------------------------------- steps
 
 
-def _inputs(inputs: list[str], *, recursive: bool, link_dir: Path | None) -> list[InputItem]:
-    items = expand_inputs(inputs, recursive=recursive)
-    if link_dir is not None:
-        # The links of an earlier run inside a scanned folder are this command's own outputs,
-        # not new images: reading them back would grow the set on every run.
-        own = Path(os.path.abspath(link_dir))
-        items = [item for item in items if own not in Path(os.path.abspath(item.source)).parents]
-    if any(item.is_stdin for item in items):
-        raise UsageError("classify reads files and folders, not standard input")
-    if not items:  # expand_inputs found some, all of them under --link-dir
-        raise UsageError(f"{inputs[0]}: no images (other than the links in --link-dir {link_dir})")
-    return items
-
-
-def _read_labels(path: Path, sources: list[str]) -> dict[str, str]:
-    """The label of each of the ``sources`` that the labels file names, read and matched before
-    any image is read: an unreadable or malformed file, or one giving a source two labels, is a
-    usage error."""
-    from kmimg.core.classify import match_labels, parse_labels_csv
-
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"{path}: cannot read labels: {reason}") from None
-    try:
-        found = match_labels(parse_labels_csv(text), base=path.parent, inputs=sources)
-    except InputError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    return {sources[index]: label for index, label in found.items()}
-
-
-def features_of(task: FeatureTask) -> Produced[FeatureRecord]:
-    """Load one image and compute its feature vector (runs in a worker, on a cluster too; the
-    fit over all vectors runs here)."""
-    from kmimg.core.classify import image_features
-    from kmimg.io import load_image
-
-    picture = load_image(
-        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
-    )
-    vector = image_features(picture.rgb, picture.alpha, task.options)
-    return Produced(FeatureRecord(task.source, task.relative, vector))
-
-
-@dataclass
-class _Streamed:
-    """``--batch-size``: each feature vector goes to a temporary file as it arrives (its task's
-    place is its row); the records the batch keeps hold none."""
-
-    spill: RowSpill
-    rows: list[int] = field(default_factory=list)
-
-    def keep(self, index: int, record: FeatureRecord) -> FeatureRecord:
-        import numpy as np
-
-        self.spill.put(index, record.vector)
-        self.rows.append(index)
-        return FeatureRecord(record.source, record.relative, np.empty(0))
-
-    def reader(self) -> RowReader:
-        """The vectors of the records read (in input order, as the outcome lists them) by number."""
-        import numpy as np
-
-        order = np.array(sorted(self.rows), dtype=np.intp)
-        return lambda numbers: self.spill.rows(order[numbers])
-
-
-@contextlib.contextmanager
-def _streaming(groups: GroupOptions, options: FeatureOptions) -> Iterator[_Streamed | None]:
-    if groups.batch_size is None:
-        yield None
-        return
-    from kmimg.io.spill import RowSpill
-
-    with RowSpill(options.length) as spill:
-        yield _Streamed(spill)
-
-
 def _cluster(
-    reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions, stream: _Streamed | None = None
+    reporter: Reporter, records: list[FeatureRecord], groups: GroupOptions, stream: Streamed | None = None
 ) -> Clustering:
-    """k-means over the feature vectors read (from the temporary file with ``--batch-size``); a
-    warning when clusters must stay empty."""
-    import numpy as np
-
-    from kmimg.core.classify import cluster_features, cluster_in_batches
-
-    k = groups.k
-    if len(records) < k:
-        raise InputError(f"{len(records)} image{'s' if len(records) != 1 else ''} read, fewer than -k {k}")
-    if stream is not None and groups.batch_size is not None:
-        grouping = cluster_in_batches(
-            stream.reader(),
-            len(records),
-            k=k,
-            batch_size=groups.batch_size,
-            seed=groups.seed,
-            n_init=groups.n_init,
-            standardize=groups.standardize,
-        )
-    else:
-        matrix = np.stack([record.vector for record in records])
-        grouping = cluster_features(
-            matrix, k=k, seed=groups.seed, n_init=groups.n_init, standardize=groups.standardize
-        )
-    if grouping.distinct < k:
+    """:func:`~kmimg.jobs.classify.cluster_records`; a warning when clusters must stay empty."""
+    grouping = cluster_records(records, groups, stream)
+    if grouping.distinct < groups.k:
         reporter.warning(
-            f"only {grouping.distinct} distinct feature vectors for {k} clusters: "
+            f"only {grouping.distinct} distinct feature vectors for {groups.k} clusters: "
             f"{int((grouping.sizes == 0).sum())} clusters are empty"
         )
     return grouping
@@ -464,17 +349,13 @@ def _evaluate(
 ) -> tuple[dict[int, str], Evaluation | None]:
     if labels is None or label_of is None:
         return {}, None
-    from kmimg.core.classify import evaluate
-
-    truth = {index: label_of[r.source] for index, r in enumerate(records) if r.source in label_of}
+    truth, evaluation = evaluate_records(records, grouping, label_of)
     missing = len(records) - len(truth)
     if not truth:
         reporter.warning(f"{labels}: names none of the {len(records)} images; no evaluation")
-        return {}, None
-    if missing:
+    elif missing:
         reporter.warning(f"{labels}: no label for {missing} of {len(records)} images; evaluated without them")
-    indices = sorted(truth)
-    return truth, evaluate(grouping.labels[indices], [truth[i] for i in indices])
+    return truth, evaluation
 
 
 def _place_links(reporter: Reporter, found: _Found, outputs: _Outputs) -> dict[int, str]:
@@ -499,27 +380,6 @@ def _place_links(reporter: Reporter, found: _Found, outputs: _Outputs) -> dict[i
             continue
         placed[index] = str(target)
     return placed
-
-
-def _write_montage(
-    path: Path, found: _Found, members: int, thumb: int, max_pixels: int, allow_truncated: bool
-) -> None:
-    """The montage of the cluster centres and their nearest members, read again from disk."""
-    from kmimg.io import encode_png, load_image, write_atomic
-    from kmimg.render.montage import classify_montage, flatten_alpha
-
-    def tile(index: int) -> NDArray[np.uint8]:
-        source = found.records[index].source
-        picture = load_image(source, max_pixels=max_pixels, allow_truncated=allow_truncated)
-        return flatten_alpha(picture.rgb, picture.alpha)
-
-    grouping = found.grouping
-    tiles = [[tile(index) for index in grouping.members(cluster, members)] for cluster in range(grouping.k)]
-    pixels = classify_montage(
-        grouping, tiles, found.options, found.evaluation, captions_in_one_line=members > 0, thumb=thumb
-    )
-    ensure_folder(path.parent if str(path.parent) else Path("."))
-    write_atomic(path, encode_png(pixels))
 
 
 def _print_summary(reporter: Reporter, grouping: Clustering, evaluation: Evaluation | None) -> None:

@@ -8,8 +8,6 @@ PNG (:mod:`kmimg.render.sheet`) and a self-contained HTML page (:mod:`kmimg.rend
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -18,20 +16,26 @@ import typer
 from kmimg._records import frozen
 from kmimg.cli import _options as opt
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
-from kmimg.cli.batch import Outcome, Produced, run_batch, scheduler_address
 from kmimg.cli.documents import report_document, write_json
-from kmimg.cli.frame import Reporter, Stopwatch, command, finish
-from kmimg.cli.paths import (
+from kmimg.cli.frame import Reporter, command, finish
+from kmimg.jobs.batch import run_batch
+from kmimg.jobs.paths import (
     STDIO,
-    InputItem,
-    check_outputs,
     check_side_output,
-    display_name,
     expand_inputs,
-    output_path,
 )
-from kmimg.errors import UsageError
-from kmimg.io.files import check_writable_folder
+from kmimg.jobs.pool import scheduler_address
+from kmimg.jobs.report import (
+    SHEET_SUFFIX,
+    ReportRecord,
+    ReportTask,
+    check_single_output,
+    plan_best,
+    plan_sheets,
+    report_one,
+    report_targets,
+)
+from kmimg.jobs.tasks import ImageInput, Outcome
 from kmimg.options import (
     DEFAULT_KS,
     DEFAULT_MAX_PIXELS,
@@ -44,54 +48,9 @@ from kmimg.options import (
 from kmimg.types import ColorSpace, psnr_text
 
 if TYPE_CHECKING:
-    from kmimg.core.report import CompressReport, DitheredResult, Target
+    from kmimg.core.report import DitheredResult, Target
 
 DEFAULT_KS_TEXT = ",".join(map(str, DEFAULT_KS))
-SHEET_SUFFIX = "-sheet.png"
-
-
-@frozen
-class ReportTask:
-    """One image to sweep and where its optional outputs go."""
-
-    source: str
-    relative: Path
-    ks: tuple[int, ...]
-    targets: tuple[Target, ...]
-    seed: int
-    space: ColorSpace
-    max_pixels: int
-    best_dir: Path | None
-    sheet_path: Path | None
-    keep_sheet: bool
-    thumb: int
-    force: bool
-    allow_truncated: bool = False
-    #: Also measure each k dithered at this level (0 = not).
-    dither: float = 0.0
-    #: The input's bytes, read by the client of a cluster run (workers share no file system).
-    data: bytes | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def display(self) -> str:
-        return display_name(self.source)
-
-
-@frozen
-class ReportRecord:
-    """The outcome of one image: its report (PNG bytes dropped) and what was written."""
-
-    source: str
-    input_format: str
-    report: CompressReport
-    best_output: str | None
-    sheet_output: str | None
-    sheet_png: bytes | None
-    seconds: float
-
-    @property
-    def display(self) -> str:
-        return display_name(self.source)
 
 
 def register(app: typer.Typer) -> None:
@@ -190,11 +149,11 @@ def compress_report_command(
     with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
         ks = parse_ks(ks_text)
         level = dither_level(dither, no_dither)
-        targets = _targets(target_psnr, target_ssim, target_de)
+        targets = report_targets(target_psnr, target_ssim, target_de)
         items = expand_inputs(inputs, recursive=recursive)
-        sheets, refused = _plan_sheets(items, sheet, force=force)
-        _plan_best(items, write_best, ks)
-        _check_single_output(items, html, "--html")
+        sheets, refused = plan_sheets(items, sheet, force=force)
+        plan_best(items, write_best, ks)
+        check_single_output(items, html, "--html")
         outputs = [(item, str(sheets.get(item.source, STDIO))) for item in items]
         check_side_output(json_dest, "--json", outputs)
         check_side_output(str(html) if html is not None else None, "--html", outputs)
@@ -213,7 +172,7 @@ def compress_report_command(
             dither=level,
         )
         tasks = [
-            make_task(source=item.source, relative=item.relative, sheet_path=sheets.get(item.source))
+            make_task(ImageInput(item.source), relative=item.relative, sheet_path=sheets.get(item.source))
             for item in items
             if item.source not in refused
         ]
@@ -225,58 +184,6 @@ def compress_report_command(
         if reporter.fancy:
             _print_tables(reporter, outcome.results)
         finish(outcome)
-
-
-def _targets(psnr: float | None, ssim: float | None, delta_e: float | None) -> tuple[Target, ...]:
-    from kmimg.core.report import Metric, Target
-
-    given = [(Metric.PSNR, psnr), (Metric.SSIM, ssim), (Metric.DELTA_E, delta_e)]
-    try:
-        targets = tuple(Target(metric, value) for metric, value in given if value is not None)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return targets or (Target(Metric.PSNR, DEFAULT_TARGET_PSNR),)
-
-
-def _plan_sheets(
-    items: list[InputItem], sheet: Path | None, *, force: bool
-) -> tuple[dict[str, Path], dict[str, str]]:
-    """Each input's contact sheet path, and inputs refused because theirs exists (no --force)."""
-    if sheet is None:
-        return {}, {}
-    if sheet.suffix.lower() == ".png":
-        if len(items) != 1:
-            raise UsageError("--sheet FILE.png takes one input; give a folder for several inputs")
-        _check_single_output(items, sheet, "--sheet")
-        return {items[0].source: sheet}, {}
-    check_writable_folder(sheet)
-    pairs = [(item, output_path(item, suffix=SHEET_SUFFIX, out_dir=sheet)) for item in items]
-    refused = check_outputs(pairs, force=force)
-    return {item.source: path for item, path in pairs}, refused
-
-
-def _plan_best(items: list[InputItem], best_dir: Path | None, ks: tuple[int, ...]) -> None:
-    """Check the --write-best folder can be made; refuse, for every k that may be recommended, two inputs
-    that would share a file name and a file name that is an input (even with --force).
-
-    Whether the recommended file already exists is checked after the sweep, when k is known.
-    """
-    if best_dir is None:
-        return
-    check_writable_folder(best_dir)
-    for k in ks:
-        check_outputs(
-            [(item, output_path(item, suffix=f"-k{k}.png", out_dir=best_dir)) for item in items], force=True
-        )
-
-
-def _check_single_output(items: list[InputItem], target: Path | None, option: str) -> None:
-    if target is None:
-        return
-    if target.is_dir():
-        raise UsageError(f"{option} {target} is a folder; give a file name")
-    for item in items:
-        check_outputs([(item, target)], force=True)
 
 
 def _run(
@@ -292,77 +199,17 @@ def _run(
         # One image: show progress over its ks instead of over images.
         with reporter.progress(len(tasks[0].ks), f"{tasks[0].display}: k sweep") as advance:
             work = functools.partial(report_one, progress=lambda k: advance(str(k)))
-            return run_batch(
-                tasks, work, name_of=lambda t: t.source, reporter=reporter, jobs=1, refused=refused
-            )
+            return run_batch(tasks, work, listener=reporter, jobs=1, refused=refused)
     return run_batch(
         tasks,
         report_one,
-        name_of=lambda task: task.source,
-        reporter=reporter,
+        listener=reporter,
         jobs=jobs,
         scheduler=scheduler,
         fail_fast=fail_fast,
         label="compress-report",
         refused=refused,
     )
-
-
-def report_one(task: ReportTask, progress: Callable[[int], None] | None = None) -> Produced[ReportRecord]:
-    """Sweep one image; returns its record and its best PNG and contact sheet (runs in a worker,
-    touches no file: the batch room writes them, refusing an existing best PNG without --force)."""
-    from kmimg.core.report import compress_report
-    from kmimg.io import OutputFile, encode_png, load_image
-    from kmimg.render.sheet import report_sheet
-
-    clock = Stopwatch()
-    picture = load_image(
-        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
-    )
-    report = compress_report(
-        picture.rgb,
-        picture.alpha,
-        input_bytes=picture.byte_size,
-        ks=task.ks,
-        targets=task.targets,
-        seed=task.seed,
-        space=task.space,
-        dither=task.dither,
-        progress=progress,
-    )
-    best_path = _best_path(task, report)
-    sheet_png = None
-    if task.sheet_path is not None or task.keep_sheet:
-        name = task.display if task.source == STDIO else Path(task.source).name
-        pixels = report_sheet(
-            picture.rgb, picture.alpha, report, name=name, input_format=picture.format, thumb=task.thumb
-        )
-        sheet_png = encode_png(pixels)
-    files = []
-    if best_path is not None and report.recommended_k is not None:
-        png = report.pngs[report.recommended_k]
-        files.append(OutputFile(str(best_path), png, refuse_existing=not task.force))
-    if task.sheet_path is not None and sheet_png is not None:
-        files.append(OutputFile(str(task.sheet_path), sheet_png))
-    record = ReportRecord(
-        source=task.source,
-        input_format=picture.format,
-        report=report.without_pngs(),
-        best_output=None if best_path is None else str(best_path),
-        sheet_output=None if task.sheet_path is None else str(task.sheet_path),
-        sheet_png=sheet_png if task.keep_sheet else None,
-        seconds=clock.seconds(),
-    )
-    return Produced(record, tuple(files))
-
-
-def _best_path(task: ReportTask, report: CompressReport) -> Path | None:
-    """Where the recommended PNG goes (None: not asked for, or no k meets the target). Whether
-    it exists already is checked where it is written, on this machine."""
-    if task.best_dir is None or report.recommended_k is None:
-        return None
-    item = InputItem(task.source, task.relative)
-    return output_path(item, suffix=f"-k{report.recommended_k}.png", out_dir=task.best_dir)
 
 
 def _warn_unmet(reporter: Reporter, records: list[ReportRecord], *, best_requested: bool) -> None:

@@ -14,19 +14,19 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from kmimg.cli.paths import STDIO, display_name
+from kmimg.jobs.paths import STDIO, display_name
 from kmimg.types import EMIT_ORDER, ColorSpace, FeatureKind
 
 if TYPE_CHECKING:
-    from kmimg.cli.batch import Failure, Outcome
-    from kmimg.cli.classify import FeatureRecord
-    from kmimg.cli.compress_report import ReportRecord
-    from kmimg.cli.palette import PaletteRun
-    from kmimg.cli.quantize import QuantizedFile
-    from kmimg.cli.segment import SegmentedFile
     from kmimg.core.classify import Clustering, Evaluation
     from kmimg.core.report import Aggregate, CompressReport, DitheredResult, KResult, Target
     from kmimg.core.segment import ClusterStats
+    from kmimg.jobs.classify import FeatureRecord
+    from kmimg.jobs.palette import PaletteRun
+    from kmimg.jobs.quantize import QuantizedFile
+    from kmimg.jobs.report import ReportRecord
+    from kmimg.jobs.segment import SegmentedFile
+    from kmimg.jobs.tasks import Failure, Outcome
     from kmimg.options import FeatureOptions
 
 SCHEMA_VERSION = 2

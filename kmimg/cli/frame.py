@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import sys
-import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kmimg.errors import ClusterLostError, KmimgError, UsageError
 
 if TYPE_CHECKING:
-    from kmimg.cli.batch import Outcome
+    from kmimg.jobs.tasks import Failure, Outcome
 
 
 class ExitCode(IntEnum):
@@ -63,6 +62,12 @@ class Reporter:
     def warning(self, message: str) -> None:
         print(f"kmimg: warning: {one_line(message)}", file=sys.stderr)
 
+    def failed(self, failure: Failure) -> None:
+        """An input's error line (and, with ``--debug``, the traceback of an internal error)."""
+        self.error(failure.source, failure.reason)
+        if self.debug and failure.detail:
+            print(failure.detail, file=sys.stderr, end="")
+
     def console(self) -> Any:
         from rich.console import Console
 
@@ -102,16 +107,6 @@ def install_warning_handler(reporter: Reporter) -> None:
 def warning_line(message: Warning | str, category: type[Warning]) -> str:
     text = str(message).strip()
     return text.splitlines()[0] if text else category.__name__
-
-
-class Stopwatch:
-    """Seconds since creation, for the ``seconds`` field of JSON results."""
-
-    def __init__(self) -> None:
-        self._start = time.perf_counter()
-
-    def seconds(self) -> float:
-        return round(time.perf_counter() - self._start, 4)
 
 
 @contextlib.contextmanager

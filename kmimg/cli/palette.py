@@ -1,6 +1,6 @@
-"""``kmimg palette``: fit one palette across images and write it as a palette file; and what
-``kmimg quantize --shared-palette`` shares with it (the histogram pass, the shared fit).
-Checking quantize's palette options and reading palette files is :mod:`kmimg.cli.palette_plan`."""
+"""``kmimg palette``: fit one palette across images and write it as a palette file. The
+histogram pass and the shared fit, which ``kmimg quantize --shared-palette`` uses too, are
+:mod:`kmimg.jobs.palette`; checking quantize's palette options is :mod:`kmimg.cli.palette_plan`."""
 
 from __future__ import annotations
 
@@ -10,24 +10,26 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from kmimg._records import frozen
 from kmimg.cli import _options as opt
-from kmimg.cli.batch import Failure, Outcome, Produced, run_batch
 from kmimg.cli.documents import palette_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
-from kmimg.cli.palette_plan import Keep, PalettePlan, parse_keep_option
-from kmimg.cli.paths import STDIO, InputItem, check_side_output, expand_inputs
+from kmimg.cli.palette_plan import Keep, parse_keep_option
 from kmimg.errors import UsageError
+from kmimg.jobs.palette import (
+    PaletteRun,
+    fit_merged,
+    fitted_palette,
+    merge_histograms,
+    palette_shares,
+    write_palette_file,
+)
+from kmimg.jobs.paths import STDIO, check_side_output, expand_inputs
+from kmimg.jobs.tasks import ImageInput
 from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
 from kmimg.types import ColorSpace, PaletteWeight
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
-
-    from kmimg.colorfit import FittedPalette
     from kmimg.palettes.files import Palette
-    from kmimg.palettes.shared import Histogram, HistogramSum
 
 DEFAULTS = QuantizeOptions()
 
@@ -35,45 +37,6 @@ Weight = Annotated[
     PaletteWeight,
     typer.Option("--weight", help="Across images, every pixel counts the same, or every image does."),
 ]
-
-
-@frozen
-class HistogramTask:
-    """One input whose colour histogram goes into a shared palette."""
-
-    source: str
-    max_pixels: int
-    allow_truncated: bool = False
-    #: The input's bytes, read by the client of a cluster run (workers share no file system).
-    data: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
-
-
-@frozen
-class PaletteRun:
-    """What ``kmimg palette`` made, for its JSON document: the palette, each entry's share of the
-    (weighted) pixels, the kept colours, the inputs, and the options that shaped it."""
-
-    #: ``None`` when an input failed (no palette is made then).
-    palette: Palette | None
-    shares: list[float]
-    kept: NDArray[np.uint8] | None
-    inputs: list[Measured]
-    k_requested: int
-    weight: PaletteWeight
-    seed: int
-    space: ColorSpace
-    output: str | None
-    failures: list[Failure]
-
-
-@frozen
-class Measured:
-    """An input's colour histogram, as a worker sends it back."""
-
-    source: str
-    width: int
-    height: int
-    histogram: Histogram
 
 
 def register(app: typer.Typer) -> None:
@@ -138,9 +101,9 @@ def palette_command(
         ):
             check_side_output(destination, option, [(item, STDIO) for item in items])
         total, outcome = merge_histograms(
-            items,
+            [ImageInput(item.source) for item in items],
             weight=weight,
-            reporter=reporter,
+            listener=reporter,
             jobs=jobs,
             scheduler=scheduler,
             max_pixels=max_pixels,
@@ -153,7 +116,7 @@ def palette_command(
             finish(outcome)
         fitted = fit_merged(total, k=colors, keep=kept, seed=seed, space=space, sample=sample)
         palette = fitted_palette(fitted, title=Path(output).stem if output and output != STDIO else "kmimg")
-        run = dataclasses.replace(run, palette=palette, shares=_shares(fitted), output=output)
+        run = dataclasses.replace(run, palette=palette, shares=palette_shares(fitted), output=output)
         _write_outputs(palette, run.shares, output=output, swatch=swatch)
         if json_dest is not None:
             write_json(palette_document(run), json_dest)
@@ -170,98 +133,6 @@ def _check_palette_outputs(output: str | None, swatch: Path | None, json_dest: s
         raise UsageError("--json - and -o - cannot share standard output")
     if swatch is not None and output is not None and output != STDIO and Path(output) == swatch:
         raise UsageError("--swatch and -o name the same file")
-
-
-# ----------------------------------------------------------------------------- shared with quantize
-
-
-def write_palette_file(palette: Palette, destination: str) -> None:
-    """Write ``palette`` atomically in the format its extension names; ``-``: hex lines on
-    standard output."""
-    from kmimg.io import write_atomic, write_stdout
-    from kmimg.palettes.files import PaletteFormat, format_of, format_palette
-
-    if destination == STDIO:
-        write_stdout(format_palette(palette, PaletteFormat.HEX))
-        return
-    write_atomic(
-        destination, format_palette(palette, format_of(destination), source=destination), parents=True
-    )
-
-
-def measure_one(task: HistogramTask) -> Produced[Measured]:
-    """Load one input and count its colours (runs in a worker, on a cluster too: the histograms
-    are merged here)."""
-    from kmimg.core.quantize import analyze
-    from kmimg.io import load_image
-    from kmimg.palettes.shared import histogram_of
-
-    picture = load_image(
-        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
-    )
-    analysis = analyze(picture.rgb, picture.alpha)
-    hidden = 0 if analysis.visible is None else int((~analysis.visible).sum())
-    histogram = histogram_of(analysis.table, hidden=hidden)
-    return Produced(Measured(task.source, picture.width, picture.height, histogram))
-
-
-def merge_histograms(
-    items: list[InputItem],
-    *,
-    weight: PaletteWeight,
-    reporter: Reporter,
-    jobs: int | None,
-    scheduler: str | None = None,
-    max_pixels: int,
-    allow_truncated: bool,
-) -> tuple[HistogramSum, Outcome[Measured]]:
-    """The merged histogram of every input (in worker processes); the sum is exact, so it does
-    not depend on the order of the inputs or on ``jobs``."""
-    from kmimg.palettes.shared import HistogramSum
-
-    tasks = [HistogramTask(item.source, max_pixels, allow_truncated) for item in items]
-    outcome = run_batch(
-        tasks,
-        measure_one,
-        name_of=lambda task: task.source,
-        reporter=reporter,
-        jobs=jobs,
-        scheduler=scheduler,
-        label="counting colours",
-    )
-    total = HistogramSum(weight=weight)
-    for measured in outcome.results:
-        total.add(measured.histogram)
-    return total, outcome
-
-
-def fit_merged(
-    total: HistogramSum,
-    *,
-    k: int,
-    keep: NDArray[np.uint8] | None,
-    seed: int,
-    space: ColorSpace,
-    sample: int,
-) -> FittedPalette:
-    """The shared fit of at most ``k`` colours (a usage error when no input has a visible pixel)."""
-    from kmimg.palettes.shared import fit_shared
-
-    if not len(total.table().colors) and keep is None:
-        raise UsageError("no visible pixels in any input")
-    return fit_shared(total, k=k, keep=keep, seed=seed, space=space, sample=sample)
-
-
-def fitted_palette(fitted: FittedPalette, *, title: str = "") -> Palette:
-    """The fitted colours as a :class:`Palette` (RGBA), in the fit's order (descending share)."""
-    from kmimg.palettes.files import palette_from_rgb
-
-    return palette_from_rgb(fitted.colors, title=title)
-
-
-def _shares(fitted: FittedPalette) -> list[float]:
-    total = max(int(fitted.counts.sum()), 1)
-    return [int(count) / total for count in fitted.counts]
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -291,53 +162,3 @@ def show_blocks(reporter: Reporter, palette: Palette, shares: list[float] | None
         if shares is not None:
             line.append(f" {100 * shares[index]:5.1f} %")
         console.print(line)
-
-
-# ----------------------------------------------------------------------------- quantize's palette options
-
-
-def shared_palette(
-    plan: PalettePlan,
-    items: list[InputItem],
-    *,
-    k: int,
-    seed: int,
-    space: ColorSpace,
-    sample: int,
-    reporter: Reporter,
-    jobs: int | None,
-    scheduler: str | None = None,
-    max_pixels: int,
-    allow_truncated: bool,
-) -> NDArray[np.uint8]:
-    """One palette for all ``items`` (``(m, 4)`` RGBA): their merged histogram fitted to ``k``
-    colours, or ``k - 1`` and a transparent entry at the end when any input has fully
-    transparent pixels; saved to ``--palette-out`` when asked. Exits 1 (nothing written) when
-    an input cannot be read."""
-    import numpy as np
-
-    if any(item.is_stdin for item in items):
-        raise UsageError("--shared-palette reads every input twice: '-' (standard input) cannot be one")
-    total, outcome = merge_histograms(
-        items,
-        weight=PaletteWeight.PIXELS,
-        reporter=reporter,
-        jobs=jobs,
-        scheduler=scheduler,
-        max_pixels=max_pixels,
-        allow_truncated=allow_truncated,
-    )
-    if outcome.failures:
-        finish(outcome)
-    room = k - 1 if total.any_transparent else k
-    if plan.keep is not None and len(plan.keep) > room:
-        raise UsageError(
-            f"--keep lists {len(plan.keep)} colours, but -k {k} leaves {room} beside the transparent entry"
-        )
-    fitted = fit_merged(total, k=room, keep=plan.keep, seed=seed, space=space, sample=sample)
-    palette = fitted_palette(fitted, title=Path(plan.palette_out).stem if plan.palette_out else "kmimg")
-    if plan.palette_out is not None:
-        write_palette_file(palette, plan.palette_out)
-    if not total.any_transparent:
-        return palette.colors
-    return np.vstack([palette.colors, np.zeros((1, 4), dtype=np.uint8)])

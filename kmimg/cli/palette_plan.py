@@ -1,7 +1,7 @@
 """What ``kmimg quantize`` takes its palette from (``--palette``, ``--shared-palette``,
-``--palette-out``, ``--keep``), checked before any work. The shared fit itself, and the
-``kmimg palette`` command, are in :mod:`kmimg.cli.palette`: a plain ``kmimg quantize`` does not
-import them (issue 11: their dataclasses and options cost ~5 ms of every start-up)."""
+``--palette-out``, ``--keep``), checked before any work, and the shared palette fitted before
+the inputs are mapped onto it. The shared fit itself is :mod:`kmimg.jobs.palette`, imported only
+for it: a plain ``kmimg quantize`` does not pay for it (issue 11: ~5 ms of every start-up)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from kmimg._records import frozen
-from kmimg.cli.paths import STDIO, InputItem, check_side_output
-from kmimg.errors import PaletteError, UsageError
+from kmimg.cli.frame import finish
+from kmimg.errors import UsageError
+from kmimg.jobs.paths import STDIO, InputItem, check_side_output
 
 if TYPE_CHECKING:
     import numpy as np
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
     from kmimg.cli.frame import Reporter
     from kmimg.options import QuantizeOptions
-    from kmimg.palettes.files import Palette
 
 Keep = Annotated[
     Optional[str],  # noqa: UP045 - Typer resolves annotations at run time
@@ -82,6 +82,8 @@ def plan_palette(
         )
         if clash:
             raise UsageError(f"--palette and {clash} cannot be combined: the palette file gives the colours")
+        from kmimg.jobs.palette import read_palette_file
+
         return PalettePlan(source=palette_file, fixed=read_palette_file(palette_file).colors)
     if palette_out is not None:
         if palette_out == STDIO:
@@ -119,28 +121,6 @@ def parse_keep_option(text: str | None, k: int) -> NDArray[np.uint8] | None:
     return rows
 
 
-def read_palette_file(path: str) -> Palette:
-    """A palette file (any format of :mod:`kmimg.palettes.files`, or an image whose colours are
-    the palette), read before any work: every problem is a :class:`PaletteError` (exit 2)."""
-    from kmimg.errors import InputError
-    from kmimg.io import load_image, read_source
-    from kmimg.palettes.files import palette_from_pixels, parse_palette, png_palette
-
-    try:
-        raw = read_source(path)
-        if Path(path).suffix.lower() not in (".png", ".gif", ".bmp"):
-            return parse_palette(raw, source=path)
-        found = png_palette(raw, source=path) if raw.startswith(b"\x89PNG") else None
-        if found is not None:
-            return found
-        picture = load_image(path)
-        return palette_from_pixels(picture.rgb, picture.alpha, source=path)
-    except PaletteError:
-        raise
-    except InputError as exc:
-        raise PaletteError(f"{path}: {exc}") from None
-
-
 def palette_for(
     plan: PalettePlan,
     tasks: list[tuple[InputItem, str]],
@@ -160,10 +140,23 @@ def palette_for(
         return plan.fixed
     if plan.palette_out is not None:
         check_side_output(plan.palette_out, "--palette-out", tasks)
-    from kmimg.cli.palette import shared_palette
+    if any(item.is_stdin for item, _ in tasks):
+        raise UsageError("--shared-palette reads every input twice: '-' (standard input) cannot be one")
+    from kmimg.jobs.palette import merge_histograms, shared_colors, write_palette_file
+    from kmimg.jobs.tasks import ImageInput
+    from kmimg.types import PaletteWeight
 
-    return shared_palette(
-        plan, [item for item, _ in tasks], k=options.k, seed=options.seed, space=options.space,
-        sample=options.sample, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
-        allow_truncated=allow_truncated,
+    total, outcome = merge_histograms(
+        [ImageInput(item.source) for item, _ in tasks], weight=PaletteWeight.PIXELS, listener=reporter,
+        jobs=jobs, scheduler=scheduler, max_pixels=max_pixels, allow_truncated=allow_truncated,
     )  # fmt: skip
+    if outcome.failures:
+        finish(outcome)  # nothing is written: the palette would not be that of all the inputs
+    title = Path(plan.palette_out).stem if plan.palette_out else "kmimg"
+    palette, colors = shared_colors(
+        total, k=options.k, keep=plan.keep, seed=options.seed, space=options.space, sample=options.sample,
+        title=title,
+    )  # fmt: skip
+    if plan.palette_out is not None:
+        write_palette_file(palette, plan.palette_out)
+    return colors

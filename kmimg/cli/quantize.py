@@ -3,86 +3,31 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import field
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from kmimg._records import frozen
 from kmimg.cli import _options as opt
 from kmimg.cli import palette_plan as palette_cli
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
-from kmimg.cli.batch import Produced, run_batch, without_data
-from kmimg.cli.frame import Reporter, Stopwatch, command, finish
-from kmimg.cli.paths import (
+from kmimg.cli.frame import Reporter, command, finish
+from kmimg.errors import UsageError
+from kmimg.jobs.batch import run_batch
+from kmimg.jobs.paths import (
     STDIO,
     InputItem,
-    check_outputs,
     check_side_output,
     display_name,
-    expand_inputs,
-    output_path,
 )
-from kmimg.errors import UsageError
-from kmimg.io.files import check_writable_folder
+from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
+from kmimg.jobs.tasks import ImageInput
 from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
 from kmimg.types import Nearest, psnr_text
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
-
-    from kmimg.core.quantize import Quality
+    from kmimg.jobs.quantize import QuantizedFile
 
 DEFAULTS = QuantizeOptions()
-
-
-@frozen
-class QuantizeTask:
-    """One input to quantize and where its PNG goes (``-`` for stdout)."""
-
-    source: str
-    target: str
-    options: QuantizeOptions
-    max_pixels: int
-    allow_truncated: bool = False
-    #: Compute PSNR, SSIM and ΔE2000 (for --json and the terminal table only).
-    measure: bool = True
-    #: A given palette ``(m, 4)`` RGBA to map onto (fits nothing), and where it came from:
-    #: ``fitted`` (per image), ``shared`` or the palette file's path.
-    palette: NDArray[np.uint8] | None = None
-    palette_source: str = "fitted"
-    #: The input's bytes, read by the client of a cluster run (workers share no file system).
-    data: bytes | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def k_requested(self) -> int:
-        """The palette size asked for: ``-k``, or the palette file's number of colours."""
-        if self.palette is None or self.palette_source == "shared":
-            return self.options.k
-        return len(self.palette)
-
-
-@frozen
-class QuantizedFile:
-    """What a worker hands back for one written PNG: enough for its JSON record and its row in
-    the summary table (the pixels stay in the worker)."""
-
-    task: QuantizeTask
-    width: int
-    height: int
-    #: The PNG's palette ``(m, 4)`` RGBA and the pixels on each entry.
-    palette: NDArray[np.uint8]
-    counts: NDArray[np.int64]
-    quality: Quality | None
-    input_bytes: int
-    output_bytes: int
-    seconds: float
-
-    @property
-    def colors_used(self) -> int:
-        return len(self.palette)
 
 
 def register(app: typer.Typer) -> None:
@@ -207,28 +152,26 @@ def quantize_command(
             keep=plan.keep_rows, transparent_index=transparent_index, alpha_threshold=alpha_threshold,
             nearest=nearest,
         )  # fmt: skip
-        tasks, refused = _plan(
-            inputs, suffix=_suffix(colors, palette_file), output=output, out_dir=out_dir, recursive=recursive,
-            force=force,
-        )  # fmt: skip
+        suffix = output_suffix(colors, palette_file)
+        tasks, refused = plan_outputs(
+            inputs, suffix=suffix, output=output, out_dir=out_dir, recursive=recursive, force=force
+        )
         _check_streams(tasks, json_dest)
         fixed = palette_cli.palette_for(
             plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
             allow_truncated=allow_truncated,
         )  # fmt: skip
         measure = json_dest is not None or reporter.fancy
+        common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
         runnable = [
-            QuantizeTask(
-                item.source, target, options, max_pixels, allow_truncated, measure, fixed, plan.source
-            )
+            QuantizeTask(ImageInput(item.source), target, *common)
             for item, target in tasks
             if item.source not in refused
         ]
         outcome = run_batch(
             runnable,
             quantize_one,
-            name_of=lambda task: task.source,
-            reporter=reporter,
+            listener=reporter,
             jobs=jobs,
             scheduler=scheduler,
             fail_fast=fail_fast,
@@ -254,67 +197,10 @@ def _check_streams(tasks: list[tuple[InputItem, str]], json_dest: str | None) ->
     check_side_output(json_dest, "--json", tasks)
 
 
-def _suffix(colors: int, palette_file: str | None) -> str:
-    """``-kK.png``, or ``-<palette name>.png`` for outputs mapped onto a palette file."""
-    return f"-{Path(palette_file).stem}.png" if palette_file else f"-k{colors}.png"
-
-
 def _given(ctx: typer.Context, name: str) -> bool:
     """Whether option ``name`` was on the command line (not its default)."""
     source = ctx.get_parameter_source(name)  # Click's ParameterSource (Typer may vendor Click)
     return source is not None and source.name == "COMMANDLINE"
-
-
-def _plan(
-    inputs: list[str], *, suffix: str, output: str | None, out_dir: Path | None, recursive: bool, force: bool
-) -> tuple[list[tuple[InputItem, str]], dict[str, str]]:
-    """Inputs with their output targets, and the inputs refused before any work."""
-    items = expand_inputs(inputs, recursive=recursive)
-    if output is not None and len(items) != 1:
-        raise UsageError("-o/--output needs exactly one input; use --out-dir for several")
-    if output is not None and out_dir is not None:
-        raise UsageError("give -o/--output or --out-dir, not both")
-    if output is not None:
-        if output != STDIO:
-            check_outputs([(items[0], Path(output))], force=True)
-        return [(items[0], output)], {}
-    if items[0].is_stdin and len(items) == 1 and out_dir is None:
-        return [(items[0], STDIO)], {}
-    if out_dir is not None:
-        check_writable_folder(out_dir)
-    pairs = [(item, output_path(item, suffix=suffix, out_dir=out_dir)) for item in items]
-    refused = check_outputs(pairs, force=force)
-    return [(item, str(path)) for item, path in pairs], refused
-
-
-def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
-    """Load, quantize and encode one input; returns its record and its PNG (runs in a worker,
-    touches no file: the batch room writes the PNG)."""
-    from kmimg.core.quantize import analyze, quantize, quantize_onto
-    from kmimg.io import OutputFile, encode_indexed_png, load_image
-
-    clock = Stopwatch()
-    picture = load_image(
-        task.source, data=task.data, max_pixels=task.max_pixels, allow_truncated=task.allow_truncated
-    )
-    if task.palette is None:
-        result = quantize(picture.rgb, picture.alpha, task.options, measure=task.measure)
-    else:
-        analysis = analyze(picture.rgb, picture.alpha)
-        result = quantize_onto(analysis, task.palette, task.options, measure=task.measure)
-    png = encode_indexed_png(result.indices, result.palette)
-    size = (picture.width, picture.height)
-    record = QuantizedFile(
-        without_data(task),
-        *size,
-        result.palette,
-        result.counts,
-        result.quality,
-        picture.byte_size,
-        len(png),
-        clock.seconds(),
-    )
-    return Produced(record, (OutputFile(task.target, png),))
 
 
 def _print_summary(reporter: Reporter, results: list[QuantizedFile]) -> None:

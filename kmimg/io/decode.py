@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import struct
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -90,13 +91,27 @@ def _stdin_bytes() -> IO[bytes]:
 
 
 def load_image(
-    source: str | Path,
+    source: str | os.PathLike[str] | bytes | IO[bytes] | Image.Image | NDArray[Any],
     *,
     data: bytes | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allow_truncated: bool = False,
 ) -> Picture:
-    """Decode an image file (or ``data`` already read from it) to a :class:`Picture`.
+    """Decode an image to a :class:`Picture`: a file (or ``data`` already read from it), an
+    image file's bytes, a binary file object, a ``PIL.Image.Image`` of any mode, or a numpy
+    array (see :func:`picture_of_array`).
+
+    A ``PIL.Image`` goes through the same conversions as a decoded file (EXIF orientation,
+    ICC profile, modes and bit depths); its ``format`` is Pillow's, or ``"PIL"``, and
+    ``byte_size`` that of its pixels. Anything else is a :class:`TypeError` naming ``image``.
+
+    >>> import kmimg, numpy as np
+    >>> picture = kmimg.load_image(np.linspace(0.0, 1.0, 12).reshape(3, 4))  # grey floats in [0, 1]
+    >>> picture.rgb.shape, picture.rgb[2, 3].tolist(), picture.alpha
+    ((3, 4, 3), [255, 255, 255], None)
+    >>> with open("sample_images/coins.png", "rb") as file:
+    ...     kmimg.load_image(file).rgb.shape
+    (303, 384, 3)
 
     The format is judged from the content (a JPEG named ``.png`` is a JPEG) and must be one of
     :data:`ALLOWED_FORMATS`. Policies: the first frame of animated or multi-page files; EXIF
@@ -122,7 +137,12 @@ def load_image(
     LimitError
         Width x height exceeds ``max_pixels``, or a text chunk is a decompression bomb.
     """
-    raw = read_source(source) if data is None else data
+    if data is not None:
+        raw = data
+    elif isinstance(source, (str, os.PathLike)):
+        raw = read_source(os.fspath(source))
+    else:
+        return _load_object(source, max_pixels=max_pixels, allow_truncated=allow_truncated)
     if not raw:
         raise InputError("empty file")
     kind = sniff_format(raw)
@@ -152,6 +172,88 @@ def load_image(
     for note in dict.fromkeys(notes):
         warn(note, stacklevel=2)
     return Picture(rgb=rgb, alpha=alpha, source=str(source), format=image_format, byte_size=len(raw))
+
+
+def _load_object(image: object, *, max_pixels: int, allow_truncated: bool) -> Picture:
+    """:func:`load_image` of what is not a path: bytes, a binary file, a PIL image, an array."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return load_image(
+            "<bytes>", data=bytes(image), max_pixels=max_pixels, allow_truncated=allow_truncated
+        )
+    if hasattr(image, "read"):
+        raw = image.read()
+        if not isinstance(raw, bytes):
+            raise TypeError("image: a file object must be opened in binary mode ('rb')")
+        name = getattr(image, "name", None)
+        source = name if isinstance(name, str) else "<file>"
+        return load_image(source, data=raw, max_pixels=max_pixels, allow_truncated=allow_truncated)
+    if isinstance(image, np.ndarray):
+        return picture_of_array(image, max_pixels=max_pixels)
+    pil = sys.modules.get("PIL.Image")  # an object cannot be a PIL image unless Pillow is loaded
+    if pil is not None and isinstance(image, pil.Image):
+        return _picture_of_pil(image, max_pixels=max_pixels)
+    raise TypeError(
+        "image must be a path, bytes, a binary file, a PIL.Image or a numpy array; "
+        f"got {type(image).__name__}"
+    )
+
+
+def picture_of_array(array: NDArray[Any], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """A :class:`Picture` of an array shaped ``(h, w)`` (grey), ``(h, w, 3)`` (RGB) or
+    ``(h, w, 4)`` (RGBA): uint8 as is, uint16 scaled to 8 bits, floats in [0, 1] scaled to
+    0-255 and rounded (as a float TIFF is). Raises ``ValueError`` (naming ``image``) for another
+    shape, values out of range, or no pixels; ``TypeError`` for another dtype."""
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ValueError(f"image must be shaped (h, w), (h, w, 3) or (h, w, 4); got {array.shape}")
+    height, width = array.shape[:2]
+    if height == 0 or width == 0:
+        raise ValueError(f"image has no pixels (shape {array.shape})")
+    check_pixels(width, height, max_pixels)
+    samples = _array_to_8bit(array)
+    if samples.ndim == 2:
+        rgb, alpha = _grey_to_rgb(samples), None
+    else:
+        rgb = np.ascontiguousarray(samples[..., :3])
+        alpha = np.ascontiguousarray(samples[..., 3]) if samples.shape[2] == 4 else None
+    rgb, alpha = _finish(rgb.copy() if rgb is array else rgb, alpha)
+    return Picture(rgb=rgb, alpha=alpha, source="<array>", format="array", byte_size=int(array.nbytes))
+
+
+def _array_to_8bit(array: NDArray[Any]) -> NDArray[np.uint8]:
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if array.dtype == np.uint16:
+        return _scale_to_8bit(array, 65535.0)
+    if np.issubdtype(array.dtype, np.floating):
+        values = array.astype(np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("image has NaN or infinite values")
+        if values.min() < 0.0 or values.max() > 1.0:
+            raise ValueError(
+                f"image: float values must be in [0, 1], got {values.min():g} to {values.max():g}"
+            )
+        return np.rint(values * 255.0).astype(np.uint8)
+    raise TypeError(f"image must be uint8, uint16 or float in [0, 1]; got dtype {array.dtype}")
+
+
+def _picture_of_pil(image: Image.Image, *, max_pixels: int) -> Picture:
+    """A :class:`Picture` of a Pillow image, converted as a decoded file is."""
+    from PIL import ImageOps
+
+    _check_size(image, max_pixels)
+    with collecting() as caught:
+        try:
+            upright = ImageOps.exif_transpose(image)
+        except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the orientation
+            warn("unreadable EXIF orientation ignored", stacklevel=1)
+            upright = image
+        rgb, alpha = _to_rgb_alpha(_to_srgb(upright))
+    for note in dict.fromkeys(_warning_lines(caught)):
+        warn(note, stacklevel=3)
+    size = int(rgb.nbytes + (0 if alpha is None else alpha.nbytes))
+    return Picture(
+        rgb=rgb, alpha=alpha, source="<PIL image>", format=str(image.format or "PIL"), byte_size=size
+    )
 
 
 class _Damaged(Exception):

@@ -4,9 +4,9 @@ cluster through ``distributed``'s :class:`~distributed.Client`.
 No file system is shared with the workers. This process reads each input's bytes and embeds them
 in its task (not ``scatter``-ed data held by one worker: Dask can then re-run a task whose worker
 died, from the task alone); a worker runs the pure work function (bytes and options in, a
-:class:`~kmimg.cli.batch.Produced` of its result and the output bytes out); this process puts the
+:class:`~kmimg.jobs.tasks.Produced` of its result and the output bytes out); this process puts the
 files in place with the same atomic writes, overwrite policy and names as a local run
-(:func:`kmimg.cli.batch.committed`), so the outputs are byte-identical to a local run's.
+(:func:`kmimg.jobs.chunks.committed`), so the outputs are byte-identical to a local run's.
 
 Imported only when ``--scheduler`` (or ``DASK_SCHEDULER_ADDRESS``) is given: nothing of Dask is
 loaded otherwise. Workers import this module to run :func:`chunk_on_cluster`.
@@ -15,7 +15,6 @@ loaded otherwise. Workers import this module to run :func:`chunk_on_cluster`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import itertools
 import logging
@@ -32,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kmimg._version import __version__
-from kmimg.cli.batch import Failure, Outcome1, Produced, committed, guarded_with_warnings, placed
-from kmimg.cli.paths import display_name
 from kmimg.errors import ClusterLostError, KmimgError, KmimgWarning, UsageError
+from kmimg.jobs.chunks import Outcome1, committed, guarded_with_warnings, placed
+from kmimg.jobs.tasks import Failure, FileTask, Produced
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -311,7 +310,7 @@ class DaskPool:
                 reason = "Dask worker died running it, on every try (out of memory, or a crash in a decoder)"
             except Exception as exc:  # noqa: BLE001 - an unpicklable task, say: each input says so
                 reason = f"failed on the Dask cluster: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-        return [(Failure(display_name(str(getattr(t, "source", "?"))), reason), ()) for t in chunk]
+        return [(Failure(task.input.display, reason), ()) for task in chunk]
 
     def halt(self) -> None:
         self.halted = True
@@ -348,17 +347,12 @@ LOST = (
 )
 
 
-def _loaded(task: Any) -> Any:
+def _loaded(task: FileTask) -> FileTask | Failure:
     """``task`` with its input's bytes (read here), or the :class:`Failure` reading gave."""
-    source = getattr(task, "source", None)
-    if source is None or not hasattr(task, "data"):
-        return task
-    from kmimg.io.decode import read_source
-
     try:
-        return dataclasses.replace(task, data=read_source(source))
+        return task.with_input(task.input.read())
     except KmimgError as exc:
-        return Failure(display_name(source), str(exc))
+        return Failure(task.input.display, str(exc))
 
 
 def chunk_on_cluster(
@@ -420,7 +414,7 @@ def _libc() -> Any:
     return libc
 
 
-def _place(outcome: Outcome1 | None, task: Any) -> Outcome1 | None:
+def _place(outcome: Outcome1 | None, task: FileTask) -> Outcome1 | None:
     """Here: a task's files put in place; a file that cannot be written fails its input."""
     if outcome is None or isinstance(outcome[0], Failure):
         return outcome
@@ -428,4 +422,4 @@ def _place(outcome: Outcome1 | None, task: Any) -> Outcome1 | None:
     try:
         return placed(value), notes
     except KmimgError as exc:
-        return Failure(display_name(str(getattr(task, "source", "?"))), str(exc)), notes
+        return Failure(task.input.display, str(exc)), notes

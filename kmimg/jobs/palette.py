@@ -1,0 +1,201 @@
+"""One palette across many images (``kmimg palette``, ``quantize --shared-palette``,
+:func:`kmimg.palette`): each input's colour histogram counted (per file, in workers), the
+histograms merged exactly, the merged table fitted once; palette files read and written.
+
+The shared palette of a quantize run leaves room for the transparent entry: when any input has
+fully transparent pixels, ``k - 1`` colours are fitted and ``(0, 0, 0, 0)`` is added at the end
+(:func:`shared_colors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kmimg._records import frozen
+from kmimg.errors import PaletteError, UsageError
+from kmimg.jobs.batch import Listener, run_batch
+from kmimg.jobs.paths import STDIO
+from kmimg.jobs.tasks import Failure, FileTask, ImageInput, Outcome, Produced
+from kmimg.types import ColorSpace, PaletteWeight
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from kmimg.colorfit import FittedPalette
+    from kmimg.palettes.files import Palette
+    from kmimg.palettes.shared import Histogram, HistogramSum
+
+
+@frozen
+class HistogramTask(FileTask):
+    """One input whose colour histogram goes into a shared palette."""
+
+    max_pixels: int
+    allow_truncated: bool = False
+
+
+@frozen
+class Measured:
+    """An input's colour histogram, as a worker sends it back."""
+
+    source: str
+    width: int
+    height: int
+    histogram: Histogram
+
+
+@frozen
+class PaletteRun:
+    """What ``kmimg palette`` made, for its JSON document: the palette, each entry's share of the
+    (weighted) pixels, the kept colours, the inputs, and the options that shaped it."""
+
+    #: ``None`` when an input failed (no palette is made then).
+    palette: Palette | None
+    shares: list[float]
+    kept: NDArray[np.uint8] | None
+    inputs: list[Measured]
+    k_requested: int
+    weight: PaletteWeight
+    seed: int
+    space: ColorSpace
+    output: str | None
+    failures: list[Failure]
+
+
+def write_palette_file(palette: Palette, destination: str) -> None:
+    """Write ``palette`` atomically in the format its extension names; ``-``: hex lines on
+    standard output."""
+    from kmimg.io import write_atomic, write_stdout
+    from kmimg.palettes.files import PaletteFormat, format_of, format_palette
+
+    if destination == STDIO:
+        write_stdout(format_palette(palette, PaletteFormat.HEX))
+        return
+    write_atomic(
+        destination, format_palette(palette, format_of(destination), source=destination), parents=True
+    )
+
+
+def measure_one(task: HistogramTask) -> Produced[Measured]:
+    """Load one input and count its colours (runs in a worker, on a cluster too: the histograms
+    are merged here)."""
+    from kmimg.core.quantize import analyze
+    from kmimg.palettes.shared import histogram_of
+
+    picture = task.input.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
+    analysis = analyze(picture.rgb, picture.alpha)
+    hidden = 0 if analysis.visible is None else int((~analysis.visible).sum())
+    histogram = histogram_of(analysis.table, hidden=hidden)
+    return Produced(Measured(task.source, picture.width, picture.height, histogram))
+
+
+def merge_histograms(
+    inputs: Sequence[ImageInput],
+    *,
+    weight: PaletteWeight,
+    listener: Listener,
+    jobs: int | None,
+    scheduler: str | None = None,
+    max_pixels: int,
+    allow_truncated: bool,
+) -> tuple[HistogramSum, Outcome[Measured]]:
+    """The merged histogram of every input (in worker processes); the sum is exact, so it does
+    not depend on the order of the inputs or on ``jobs``."""
+    from kmimg.palettes.shared import HistogramSum
+
+    tasks = [HistogramTask(image, max_pixels, allow_truncated) for image in inputs]
+    outcome = run_batch(
+        tasks,
+        measure_one,
+        listener=listener,
+        jobs=jobs,
+        scheduler=scheduler,
+        label="counting colours",
+    )
+    total = HistogramSum(weight=weight)
+    for measured in outcome.results:
+        total.add(measured.histogram)
+    return total, outcome
+
+
+def fit_merged(
+    total: HistogramSum,
+    *,
+    k: int,
+    keep: NDArray[np.uint8] | None,
+    seed: int,
+    space: ColorSpace,
+    sample: int,
+) -> FittedPalette:
+    """The shared fit of at most ``k`` colours (a usage error when no input has a visible pixel)."""
+    from kmimg.palettes.shared import fit_shared
+
+    if not len(total.table().colors) and keep is None:
+        raise UsageError("no visible pixels in any input")
+    return fit_shared(total, k=k, keep=keep, seed=seed, space=space, sample=sample)
+
+
+def fitted_palette(fitted: FittedPalette, *, title: str = "") -> Palette:
+    """The fitted colours as a :class:`Palette` (RGBA), in the fit's order (descending share)."""
+    from kmimg.palettes.files import palette_from_rgb
+
+    return palette_from_rgb(fitted.colors, title=title)
+
+
+def palette_shares(fitted: FittedPalette) -> list[float]:
+    """Each fitted colour's share of the (weighted) pixels."""
+    total = max(int(fitted.counts.sum()), 1)
+    return [int(count) / total for count in fitted.counts]
+
+
+def shared_colors(
+    total: HistogramSum,
+    *,
+    k: int,
+    keep: NDArray[np.uint8] | None,
+    seed: int,
+    space: ColorSpace,
+    sample: int,
+    title: str,
+) -> tuple[Palette, NDArray[np.uint8]]:
+    """The palette a shared quantize run maps every input onto, as a palette file holds it and
+    as ``(m, 4)`` RGBA entries: ``k`` colours fitted to the merged histogram, or ``k - 1`` and a
+    transparent entry at the end when any input has fully transparent pixels (which then all
+    map to it)."""
+    import numpy as np
+
+    room = k - 1 if total.any_transparent else k
+    if keep is not None and len(keep) > room:
+        raise UsageError(
+            f"--keep lists {len(keep)} colours, but -k {k} leaves {room} beside the transparent entry"
+        )
+    fitted = fit_merged(total, k=room, keep=keep, seed=seed, space=space, sample=sample)
+    palette = fitted_palette(fitted, title=title)
+    if not total.any_transparent:
+        return palette, palette.colors
+    return palette, np.vstack([palette.colors, np.zeros((1, 4), dtype=np.uint8)])
+
+
+def read_palette_file(path: str) -> Palette:
+    """A palette file (any format of :mod:`kmimg.palettes.files`, or an image whose colours are
+    the palette), read before any work: every problem is a :class:`PaletteError` (exit 2)."""
+    from kmimg.errors import InputError
+    from kmimg.io import load_image, read_source
+    from kmimg.palettes.files import palette_from_pixels, parse_palette, png_palette
+
+    try:
+        raw = read_source(path)
+        if Path(path).suffix.lower() not in (".png", ".gif", ".bmp"):
+            return parse_palette(raw, source=path)
+        found = png_palette(raw, source=path) if raw.startswith(b"\x89PNG") else None
+        if found is not None:
+            return found
+        picture = load_image(path)
+        return palette_from_pixels(picture.rgb, picture.alpha, source=path)
+    except PaletteError:
+        raise
+    except InputError as exc:
+        raise PaletteError(f"{path}: {exc}") from None
