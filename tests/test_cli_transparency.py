@@ -207,3 +207,24 @@ def test_nearest_luma_is_refused_in_lab(tmp_path: Path) -> None:
     sprite = _sprite(tmp_path)
     done = run("quantize", sprite, "--space", "lab", "--nearest", "luma", "-o", tmp_path / "x.png")
     assert done.exit_code == 2 and "--nearest luma" in done.output
+
+
+def test_shared_palette_of_translucent_sprites_keeps_the_transparent_slot(tmp_path: Path) -> None:
+    """A shared palette fitted across translucent sprites (the transparent entry a fixed centre
+    of the shared fit) puts the transparent entry at --transparent-index in every output."""
+    first = _sprite(tmp_path)
+    rgba = np.asarray(Image.open(first))
+    second = tmp_path / "second.png"
+    Image.fromarray(np.ascontiguousarray(rgba[:, ::-1]), "RGBA").save(second)
+    out = tmp_path / "out"
+    done = run(
+        "quantize", first, second, "-k", 8, "--shared-palette", "--transparent-index", 0, "--out-dir", out
+    )
+    assert done.exit_code == 0, done.output
+    plte = [Image.open(out / f"{name}-k8.png").getpalette() for name in ("sprite", "second")]
+    assert plte[0] == plte[1]
+    for name, source in (("sprite", first), ("second", second)):
+        indices, palette = _indexed(out / f"{name}-k8.png")
+        assert palette[0, 3] == 0
+        assert (indices[np.asarray(Image.open(source))[..., 3] == 0] == 0).all()
+        assert ((palette[:, 3] > 0) & (palette[:, 3] < 255)).any()  # translucent entries were fitted

@@ -153,10 +153,7 @@ def palette_for(
     if outcome.failures:
         finish(outcome)  # nothing is written: the palette would not be that of all the inputs
     title = Path(plan.palette_out).stem if plan.palette_out else "kmimg"
-    palette, colors = shared_colors(
-        total, k=options.k, keep=plan.keep, seed=options.seed, space=options.space, sample=options.sample,
-        title=title,
-    )  # fmt: skip
+    palette, colors = shared_colors(total, options, keep=plan.keep, title=title)
     if plan.palette_out is not None:
         write_palette_file(palette, plan.palette_out)
     return colors

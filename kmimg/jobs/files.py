@@ -205,10 +205,7 @@ def _shared(
     if outcome.failures:
         return None, outcome.failures
     keep = np.array(options.keep, dtype=np.uint8).reshape(-1, 3) if options.keep else None
-    _, colors = shared_colors(
-        total, k=options.k, keep=keep, seed=options.seed, space=options.space, sample=options.sample,
-        title="kmimg",
-    )  # fmt: skip
+    _, colors = shared_colors(total, options, keep=keep, title="kmimg")
     return colors, None
 
 

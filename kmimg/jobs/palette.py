@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from kmimg.colorfit import FittedPalette
+    from kmimg.options import QuantizeOptions
     from kmimg.palettes.files import Palette
     from kmimg.palettes.shared import Histogram, HistogramSum
 
@@ -152,31 +153,41 @@ def palette_shares(fitted: FittedPalette) -> list[float]:
 
 
 def shared_colors(
-    total: HistogramSum,
-    *,
-    k: int,
-    keep: NDArray[np.uint8] | None,
-    seed: int,
-    space: ColorSpace,
-    sample: int,
-    title: str,
+    total: HistogramSum, options: QuantizeOptions, *, keep: NDArray[np.uint8] | None, title: str
 ) -> tuple[Palette, NDArray[np.uint8]]:
     """The palette a shared quantize run maps every input onto, as a palette file holds it and
-    as ``(m, 4)`` RGBA entries: ``k`` colours fitted to the merged histogram, or ``k - 1`` and a
-    transparent entry at the end when any input has fully transparent pixels (which then all
-    map to it)."""
+    as ``(m, 4)`` RGBA entries: ``options.k`` colours fitted to the merged histogram by the one
+    image's rule (:func:`kmimg.core.quantize.fit_colors`), or ``k - 1`` and the transparent entry
+    when any input has fully transparent pixels (or ``options.transparent_index`` asks for it):
+    last, or at that slot. The palette file holds the colours without the transparent entry."""
+    from dataclasses import replace
+
     import numpy as np
 
-    room = k - 1 if total.any_transparent else k
+    from kmimg.core.quantize import TRANSPARENT, fit_colors
+
+    table = total.table()
+    if not len(table.colors) and keep is None:
+        raise UsageError("no visible pixels in any input")
+    transparent = total.any_transparent or options.transparent_index is not None
+    room = options.k - 1 if transparent else options.k
     if keep is not None and len(keep) > room:
         raise UsageError(
-            f"--keep lists {len(keep)} colours, but -k {k} leaves {room} beside the transparent entry"
+            f"--keep lists {len(keep)} colours, but -k {options.k} leaves {room} beside the transparent entry"
         )
-    fitted = fit_merged(total, k=room, keep=keep, seed=seed, space=space, sample=sample)
-    palette = fitted_palette(fitted, title=title)
-    if not total.any_transparent:
+    from kmimg.palettes.files import palette_from_rgb
+
+    rows = () if keep is None else tuple((int(r), int(g), int(b)) for r, g, b in keep[:, :3].tolist())
+    fitted = fit_colors(table, replace(options, keep=rows), transparent=transparent)
+    palette = palette_from_rgb(fitted.colors, title=title)
+    if not transparent:
         return palette, palette.colors
-    return palette, np.vstack([palette.colors, np.zeros((1, 4), dtype=np.uint8)])
+    palette = replace(palette, colors=palette.colors[palette.colors[:, 3] > 0])
+    colors = palette.colors
+    slot = len(colors) if options.transparent_index is None else options.transparent_index
+    if slot > len(colors):  # unused black entries up to the slot game engines expect
+        colors = np.vstack([colors, np.tile(np.array([0, 0, 0, 255], np.uint8), (slot - len(colors), 1))])
+    return palette, np.insert(colors, slot, TRANSPARENT[0], axis=0)
 
 
 def read_palette_file(path: str) -> Palette:
