@@ -30,7 +30,7 @@ from kmimg.options import (
     QuantizeOptions,
     SegmentOptions,
 )
-from kmimg.types import ColorSpace, PaletteWeight
+from kmimg.types import ColorSpace, Nearest, PaletteWeight
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -93,6 +93,9 @@ def quantize(
     keep: Colors = (),
     seed: int = 0,
     sample: int = DEFAULT_SAMPLE,
+    transparent_index: int | None = None,
+    alpha_threshold: int | None = None,
+    nearest: Nearest | str = Nearest.PLAIN,
     measure: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allow_truncated: bool = False,
@@ -119,6 +122,12 @@ def quantize(
         Seed of the fit: the same image, options and seed give the same bytes.
     sample
         Pixels sampled for the fit (0 = all); every pixel is mapped.
+    transparent_index
+        The palette slot of fully transparent pixels, always transparent (``--transparent-index``).
+    alpha_threshold
+        Make alpha binary first: below it fully transparent, from it opaque (``--alpha-threshold``).
+    nearest
+        ``"plain"`` or ``"luma"``: how pixels are matched to a given ``palette`` (``--nearest``).
     measure
         Compute PSNR, SSIM and ΔE2000 (``result.quality``); ``False`` is faster.
 
@@ -133,7 +142,10 @@ def quantize(
     """
     picture = load_picture(image, max_pixels=max_pixels, allow_truncated=allow_truncated)
     fixed = None if palette is None else palette_rows(palette, k=k)
-    options = quantize_options(k, space=space, dither=dither, keep=keep, seed=seed, sample=sample)
+    options = quantize_options(
+        k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
+        transparent_index=transparent_index, alpha_threshold=alpha_threshold, nearest=nearest,
+    )  # fmt: skip
     from kmimg.core.quantize import analyze, quantize_onto
     from kmimg.core.quantize import quantize as quantize_core
 
@@ -427,6 +439,9 @@ def quantize_options(
     keep: Colors = (),
     seed: int = 0,
     sample: int = DEFAULT_SAMPLE,
+    transparent_index: int | None = None,
+    alpha_threshold: int | None = None,
+    nearest: Nearest | str = Nearest.PLAIN,
 ) -> QuantizeOptions:
     """The :class:`~kmimg.QuantizeOptions` of the public parameters, each checked by name."""
     k = _integer(k, "k")
@@ -435,9 +450,14 @@ def quantize_options(
     sample = _integer(sample, "sample")
     if sample < 0:
         raise ValueError(f"sample must be 0 (all pixels) or positive, got {sample}")
+    try:
+        match = Nearest(nearest)
+    except ValueError:
+        raise ValueError(f"nearest must be 'plain' or 'luma', got {nearest!r}") from None
     return QuantizeOptions(
         k=k, seed=_seed(seed), space=_space(space), dither=_dither_level(dither), sample=sample,
-        keep=keep_rows(keep, k=k),
+        keep=keep_rows(keep, k=k), transparent_index=transparent_index, alpha_threshold=alpha_threshold,
+        nearest=match,
     )  # fmt: skip
 
 

@@ -228,3 +228,15 @@ def test_shared_palette_of_translucent_sprites_keeps_the_transparent_slot(tmp_pa
         assert palette[0, 3] == 0
         assert (indices[np.asarray(Image.open(source))[..., 3] == 0] == 0).all()
         assert ((palette[:, 3] > 0) & (palette[:, 3] < 255)).any()  # translucent entries were fitted
+
+
+def test_library_takes_the_transparency_options() -> None:
+    import kmimg
+
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[2:6, 2:6] = (200, 30, 30, 128)
+    rgba[3:5, 3:5] = (20, 30, 230, 255)
+    result = kmimg.quantize(rgba, 4, transparent_index=0, alpha_threshold=100)
+    assert result.palette[0, 3] == 0 and set(result.palette[:, 3].tolist()) == {0, 255}
+    with pytest.raises(ValueError, match="nearest"):
+        kmimg.quantize(rgba, 4, nearest="closest")

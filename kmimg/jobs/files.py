@@ -125,6 +125,9 @@ def quantize_files(
     keep: Any = (),
     seed: int = 0,
     sample: int = DEFAULT_SAMPLE,
+    transparent_index: int | None = None,
+    alpha_threshold: int | None = None,
+    nearest: str = "plain",
     recursive: bool = False,
     force: bool = False,
     jobs: int | None = None,
@@ -138,7 +141,8 @@ def quantize_files(
     ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file),
     the same bytes as the command line's. ``palette`` maps onto given colours (a palette file's
     path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all
-    inputs first. ``jobs``: worker processes (``None``: one per core; ``DASK_SCHEDULER_ADDRESS``,
+    inputs first; ``transparent_index``, ``alpha_threshold`` and ``nearest`` as in
+    :func:`kmimg.quantize`. ``jobs``: worker processes (``None``: one per core; ``DASK_SCHEDULER_ADDRESS``,
     when set, as the command line); ``scheduler``: a Dask scheduler's address.
 
     Examples
@@ -152,7 +156,10 @@ def quantize_files(
     from kmimg.api import palette_rows, quantize_options
     from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
 
-    options = quantize_options(k, space=space, dither=dither, keep=keep, seed=seed, sample=sample)
+    options = quantize_options(
+        k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
+        transparent_index=transparent_index, alpha_threshold=alpha_threshold, nearest=nearest,
+    )  # fmt: skip
     fixed = None if palette is None else palette_rows(palette, k=k)
     by_file = os.fspath(palette) if isinstance(palette, (str, os.PathLike)) else None
     suffix = output_suffix(k, by_file)
