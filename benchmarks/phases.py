@@ -47,7 +47,6 @@ def peak_rss_kb() -> int:
 
 
 def main(path: str, k: int) -> None:
-    from kmimg import colorfit as cluster
     from kmimg import metrics
     from kmimg.core import quantize
     from kmimg.io import encode_indexed_png, load_image
@@ -71,9 +70,9 @@ def main(path: str, k: int) -> None:
     else:
         analysis = quantize.analyze(picture.rgb, picture.alpha)
         lap("histogram")
-        fitted = cluster.fit_palette(analysis.table, k=k, seed=0)
+        fitted = quantize.fit_colors(analysis.table, quantize.QuantizeOptions(k=k), transparent=False)
         lap("fit")
-        palette, _counts, order = quantize._png_palette(fitted, analysis)
+        palette, _counts, order = quantize._png_palette(fitted, analysis, None)
         entry = order[fitted.labels]
         indices = quantize._indices(analysis, entry, palette, dither=False)
         lap("map")
