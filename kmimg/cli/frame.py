@@ -198,4 +198,20 @@ def command(*, quiet: bool, debug: bool, numpy_threads: bool = True) -> Iterator
         skip_blas_threads()
     reporter = Reporter(quiet=quiet, debug=debug)
     with boundary(reporter):
-        yield reporter
+        try:
+            yield reporter
+        except Exception as exc:
+            if type(exc).__name__ != "Exit":  # typer.Exit: the batch's code, unless data was lost
+                raise
+            _check_stdout()
+            raise
+        _check_stdout()
+
+
+def _check_stdout() -> None:
+    """Data written to standard output that its reader left unread (``| head``) fails the run
+    (:func:`kmimg.io.files.check_stdout_delivered`)."""
+    if "kmimg.io.files" in sys.modules:
+        from kmimg.io.files import check_stdout_delivered
+
+        check_stdout_delivered()

@@ -12,7 +12,9 @@ import contextvars
 import functools
 import itertools
 import os
+import stat
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,10 +281,88 @@ def _write_each(files: Sequence[OutputFile]) -> None:
             write_atomic(file.target, file.data, parents=True)
 
 
+#: Whether :func:`write_stdout` wrote anything (what :func:`check_stdout_delivered` checks).
+_STDOUT_USED: list[bool] = []
+
+#: The one line a closed standard output gives (``kmimg ... | head``).
+STDOUT_CLOSED = "standard output was closed before all the data was read (broken pipe)"
+
+
 def write_stdout(data: bytes) -> None:
-    """Write bytes to standard output (used for ``-o -`` and ``--json -``)."""
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    """Write bytes to standard output (used for ``-o -`` and ``--json -``).
+
+    The bytes go to the file descriptor in a loop of ``os.write`` calls: a reader that closes
+    the pipe (``| head``) is an :class:`OutputError`, never silently short output. Standard
+    output is then pointed at ``/dev/null``, so that the interpreter's own flush at exit
+    prints nothing.
+    """
+    stream = sys.stdout
+    try:
+        stream.flush()
+        try:
+            handle = stream.fileno()
+        except (OSError, ValueError):  # not a file (a test's captured stream)
+            stream.buffer.write(data)
+            stream.buffer.flush()
+            return
+        stream.buffer.flush()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(handle, view) :]
+    except BrokenPipeError:
+        _silence_stdout()
+        raise OutputError(STDOUT_CLOSED) from None
+    _STDOUT_USED.append(True)
+
+
+def check_stdout_delivered(wait: float = 0.1) -> None:
+    """Raise :class:`OutputError` when data written to standard output was lost: the pipe's
+    reader is gone and left bytes unread (``kmimg quantize - < a.png | head -c 10``, where the
+    whole PNG fit in the pipe before ``head`` exited). Waits up to ``wait`` seconds for a
+    reader that has not finished yet: one that reads everything, or is still reading after
+    that, is success. Pipes on Linux (``FIONREAD`` and ``POLLERR``); elsewhere only the
+    broken-pipe error of :func:`write_stdout` is seen."""
+    if not _STDOUT_USED:
+        return
+    _STDOUT_USED.clear()
+    deadline = time.monotonic() + wait
+    try:
+        handle = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(handle).st_mode):
+            return
+        while _pipe_unread(handle) > 0:
+            if _pipe_closed(handle):
+                _silence_stdout()
+                raise OutputError(STDOUT_CLOSED)
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+    except (OSError, ValueError, ImportError, AttributeError) as exc:
+        if isinstance(exc, OutputError):
+            raise
+
+
+def _pipe_unread(handle: int) -> int:
+    import fcntl
+    import struct
+    import termios
+
+    return int(struct.unpack("i", fcntl.ioctl(handle, termios.FIONREAD, b"\0\0\0\0"))[0])
+
+
+def _pipe_closed(handle: int) -> bool:
+    import select
+
+    poller = select.poll()
+    poller.register(handle, select.POLLOUT)
+    return any(event & select.POLLERR for _, event in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 def check_writable_folder(folder: Path) -> None:
