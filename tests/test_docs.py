@@ -154,7 +154,7 @@ def test_readme_is_a_short_front_door() -> None:
 
 
 @pytest.mark.parametrize("path", [README, DOCS / "scripting.md"], ids=lambda p: p.name)
-@pytest.mark.parametrize("code", ["0", "1", "2", "3", "130"])
+@pytest.mark.parametrize("code", ["0", "1", "2", "3", "98", "99", "130"])
 def test_exit_codes_are_documented(path: Path, code: str) -> None:
     table = read(path).split("## Exit codes", 1)[1]
     assert f"| {code} |" in table

@@ -107,6 +107,7 @@ def quantize_fields(done: QuantizedFile) -> dict[str, Any]:
         "delta_e2000": round(quality.delta_e, 4) if quality else None,
         "input_bytes": done.input_bytes,
         "output_bytes": done.output_bytes,
+        "skipped": done.skipped or None,
         "seconds": done.seconds,
         "seed": task.options.seed,
         "space": task.options.space.value,

@@ -35,6 +35,12 @@ class ExitCode(IntEnum):
     #: The Dask scheduler was lost mid-run (``--scheduler``): the outputs completed before are
     #: in place, no partial file was left, the other inputs were not done.
     CLUSTER_LOST = 3
+    #: ``quantize --skip-if-larger``: some outputs were not written because they would not have
+    #: been smaller than their inputs; no input failed (pngquant's code).
+    SKIPPED_LARGER = 98
+    #: Reserved for ``quantize --quality MIN-MAX`` (issue 26, not implemented yet): some inputs
+    #: could not reach MIN and were not written; no input failed (pngquant's code).
+    QUALITY_TOO_LOW = 99
     #: Interrupted by Ctrl-C (SIGINT); no partial file was left behind.
     INTERRUPTED = 130
 
@@ -173,12 +179,15 @@ def _show_traceback(reporter: Reporter) -> None:
         traceback.print_exc()
 
 
-def finish(outcome: Outcome[Any]) -> None:
-    """Exit with the batch's exit code: 1 when any input failed."""
+def finish(outcome: Outcome[Any], *, skipped: ExitCode | None = None) -> None:
+    """Exit with the batch's exit code: 1 when any input failed, else ``skipped`` (98, 99) when
+    some inputs were deliberately not written, else 0."""
     import typer
 
     if outcome.failures:
         raise typer.Exit(ExitCode.FAILED)
+    if skipped is not None:
+        raise typer.Exit(skipped)
 
 
 def skip_blas_threads() -> None:

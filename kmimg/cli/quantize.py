@@ -10,7 +10,7 @@ import typer
 from kmimg.cli import _options as opt
 from kmimg.cli import palette_plan as palette_cli
 from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
-from kmimg.cli.frame import Reporter, command, finish
+from kmimg.cli.frame import ExitCode, Reporter, command, finish
 from kmimg.errors import UsageError
 from kmimg.jobs.batch import run_batch
 from kmimg.jobs.paths import (
@@ -124,6 +124,14 @@ def quantize_command(
             "PSNR) or, in RGB, with luma weighted more (better SSIM).",
         ),
     ] = DEFAULTS.nearest,
+    skip_if_larger: Annotated[
+        bool,
+        typer.Option(
+            "--skip-if-larger",
+            help="Write nothing for an input whose PNG would not be smaller than its file (a warning; "
+            "exit 98 when nothing failed).",
+        ),
+    ] = False,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -164,7 +172,7 @@ def quantize_command(
         measure = json_dest is not None or reporter.fancy
         common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
         runnable = [
-            QuantizeTask(ImageInput(item.source), target, *common)
+            QuantizeTask(ImageInput(item.source), target, *common, skip_if_larger=skip_if_larger)
             for item, target in tasks
             if item.source not in refused
         ]
@@ -184,7 +192,7 @@ def quantize_command(
             write_json(quantize_document(outcome.results, outcome.failures), json_dest)
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
-        finish(outcome)
+        finish(outcome, skipped=ExitCode.SKIPPED_LARGER if any(r.skipped for r in outcome.results) else None)
 
 
 def _check_streams(tasks: list[tuple[InputItem, str]], json_dest: str | None) -> None:
@@ -218,7 +226,7 @@ def _print_summary(reporter: Reporter, results: list[QuantizedFile]) -> None:
         quality = done.quality
         table.add_row(
             display_name(done.task.source),
-            "<stdout>" if done.task.target == STDIO else done.task.target,
+            _output_cell(done),
             str(done.colors_used),
             psnr_text(quality.psnr) if quality else "",
             f"{quality.ssim:.4f}" if quality else "",
@@ -227,3 +235,9 @@ def _print_summary(reporter: Reporter, results: list[QuantizedFile]) -> None:
             f"{done.seconds:.2f}",
         )
     reporter.console().print(table)
+
+
+def _output_cell(done: QuantizedFile) -> str:
+    if done.skipped:
+        return "not written: not smaller"
+    return "<stdout>" if done.task.target == STDIO else done.task.target

@@ -34,6 +34,8 @@ class QuantizeTask(FileTask):
     #: ``fitted`` (per image), ``shared`` or the palette file's path.
     palette: NDArray[np.uint8] | None = None
     palette_source: str = "fitted"
+    #: ``--skip-if-larger``: write nothing when the PNG would not be smaller than the input file.
+    skip_if_larger: bool = False
 
     @property
     def uses_stdio(self) -> bool:
@@ -62,10 +64,16 @@ class QuantizedFile:
     input_bytes: int
     output_bytes: int
     seconds: float
+    #: Why nothing was written (:data:`SKIPPED_LARGER`), or ``""``: the PNG was written.
+    skipped: str = ""
 
     @property
     def colors_used(self) -> int:
         return len(self.palette)
+
+
+#: :attr:`QuantizedFile.skipped` of a PNG not smaller than its input (``--skip-if-larger``).
+SKIPPED_LARGER = "larger"
 
 
 def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
@@ -83,6 +91,7 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
         result = quantize_onto(analysis, task.palette, task.options, measure=task.measure)
     png = encode_indexed_png(result.indices, result.palette)
     size = (picture.width, picture.height)
+    larger = task.skip_if_larger and len(png) >= picture.byte_size
     record = QuantizedFile(
         task.bare(),
         *size,
@@ -92,7 +101,16 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
         picture.byte_size,
         len(png),
         clock.seconds(),
+        SKIPPED_LARGER if larger else "",
     )
+    if larger:
+        from kmimg.notes import warn
+
+        warn(
+            f"not written: the {len(png):,}-byte PNG would not be smaller than the input "
+            f"({picture.byte_size:,} bytes; --skip-if-larger)"
+        )
+        return Produced(record)
     return Produced(record, (OutputFile(task.target, png),))
 
 

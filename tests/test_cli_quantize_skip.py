@@ -1,0 +1,107 @@
+"""`kmimg quantize` in build scripts (issue 26): `--skip-if-larger` and its exit code 98."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from kmimg.cli import app
+from kmimg.cli.frame import ExitCode
+
+runner = CliRunner()
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["quantize", *args])
+
+
+@pytest.fixture
+def small_jpeg(tmp_path: Path, noisy_rgb: np.ndarray) -> Path:
+    """A tiny JPEG of noise: its 256-colour PNG is bigger than the file."""
+    path = tmp_path / "in" / "small.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(noisy_rgb).save(path, quality=10)
+    return path
+
+
+@pytest.fixture
+def big_png(tmp_path: Path) -> Path:
+    """Four flat colours stored uncompressed: any indexed PNG of it is far smaller."""
+    path = tmp_path / "in" / "big.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blocks = np.zeros((60, 80, 3), dtype=np.uint8)
+    blocks[:30, :40] = (200, 30, 30)
+    blocks[30:, 40:] = (20, 90, 200)
+    blocks[:30, 40:] = (250, 250, 250)
+    Image.fromarray(blocks).save(path, compress_level=0)
+    return path
+
+
+def test_the_exit_codes_are_pngquants() -> None:
+    assert ExitCode.SKIPPED_LARGER == 98
+    assert ExitCode.QUALITY_TOO_LOW == 99
+
+
+def test_an_output_not_smaller_is_not_written(small_jpeg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run(str(small_jpeg), "-k", "256", "--skip-if-larger", "--out-dir", str(out), "--json", "-")
+    assert result.exit_code == 98, result.output
+    assert not (out / "small-k256.png").exists()
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"kmimg: warning: {small_jpeg}: not written: the ")
+    assert line.endswith(
+        f"would not be smaller than the input ({small_jpeg.stat().st_size:,} bytes; --skip-if-larger)"
+    )
+    document = json.loads(result.stdout)
+    (record,) = document["results"]
+    assert record["skipped"] == "larger" and document["failures"] == []
+    assert record["output_bytes"] >= record["input_bytes"] == small_jpeg.stat().st_size
+
+
+def test_without_the_option_it_is_written(small_jpeg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run(str(small_jpeg), "-k", "256", "--out-dir", str(out), "--json", "-")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert (out / "small-k256.png").exists()
+    assert json.loads(result.stdout)["results"][0]["skipped"] is None
+
+
+def test_a_batch_whose_only_problem_is_size_exits_98(small_jpeg: Path, big_png: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run(str(small_jpeg.parent), "-k", "256", "--skip-if-larger", "--out-dir", str(out))
+    assert result.exit_code == 98
+    assert sorted(p.name for p in out.iterdir()) == ["big-k256.png"]
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_real_failure_makes_it_1(small_jpeg: Path, big_png: Path, tmp_path: Path) -> None:
+    (small_jpeg.parent / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    result = run(
+        str(small_jpeg.parent), "-k", "256", "--skip-if-larger", "--out-dir", str(out), "--json", "-"
+    )
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert [r["skipped"] for r in document["results"]] == [None, "larger"]
+    assert [f["input"] for f in document["failures"]] == [str(small_jpeg.parent / "broken.png")]
+    assert (out / "big-k256.png").exists() and not (out / "small-k256.png").exists()
+
+
+def test_an_explicit_output_is_left_as_it_was(small_jpeg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "kept.png"
+    out.write_bytes(b"before")
+    assert run(str(small_jpeg), "-k", "256", "--skip-if-larger", "-o", str(out)).exit_code == 98
+    assert out.read_bytes() == b"before"
+
+
+def test_standard_output_gets_nothing(small_jpeg: Path) -> None:
+    result = runner.invoke(
+        app, ["quantize", "-", "-k", "256", "--skip-if-larger"], input=small_jpeg.read_bytes()
+    )
+    assert result.exit_code == 98
+    assert result.stdout_bytes == b""
