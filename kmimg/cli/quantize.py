@@ -57,6 +57,14 @@ def quantize_command(
         ),
     ] = None,
     out_dir: opt.OutDir = None,
+    ext: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--ext",
+            help="Name outputs NAME+EXT instead of NAME-kK.png ('--ext .png --force': PNGs in place).",
+            metavar="EXT",
+        ),
+    ] = None,
     recursive: opt.Recursive = False,
     force: opt.Force = False,
     seed: opt.Seed = DEFAULTS.seed,
@@ -144,7 +152,7 @@ def quantize_command(
     """Reduce images to at most K colours fitted by k-means; write indexed PNGs.
 
     Outputs go to -o PATH (one input), into --out-dir, or next to each input as NAME-kK.png
-    (NAME-PALETTE.png with --palette PALETTE.gpl).
+    (NAME-PALETTE.png with --palette PALETTE.gpl, NAME+EXT with --ext EXT).
     Existing files are not overwritten without --force (an explicit -o always overwrites).
 
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
@@ -160,10 +168,13 @@ def quantize_command(
             keep=plan.keep_rows, transparent_index=transparent_index, alpha_threshold=alpha_threshold,
             nearest=nearest,
         )  # fmt: skip
-        suffix = output_suffix(colors, palette_file)
+        if ext is not None and output is not None:
+            raise UsageError("give -o/--output or --ext, not both")
+        suffix = output_suffix(colors, palette_file, ext)
         tasks, refused = plan_outputs(
-            inputs, suffix=suffix, output=output, out_dir=out_dir, recursive=recursive, force=force
-        )
+            inputs, suffix=suffix, output=output, out_dir=out_dir, recursive=recursive, force=force,
+            in_place=ext is not None and force,
+        )  # fmt: skip
         _check_streams(tasks, json_dest)
         fixed = palette_cli.palette_for(
             plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,

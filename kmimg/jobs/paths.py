@@ -102,11 +102,14 @@ def output_path(item: InputItem, *, suffix: str, out_dir: Path | None) -> Path:
     return Path(item.source).with_name(name.name)
 
 
-def check_outputs(pairs: Sequence[tuple[InputItem, Path]], *, force: bool) -> dict[str, str]:
+def check_outputs(
+    pairs: Sequence[tuple[InputItem, Path]], *, force: bool, own_input_ok: bool = False
+) -> dict[str, str]:
     """Decide before any work which outputs cannot be written.
 
     Two inputs with the same output, an output that is its own input (also through a symbolic
-    or hard link) or any other input, are usage errors (:class:`UsageError`). An output folder
+    or hard link; allowed with ``own_input_ok``: ``quantize --ext .png --force`` rewrites
+    files in place) or any other input, are usage errors (:class:`UsageError`). An output folder
     that cannot be written is an :class:`OutputError`. An existing output without ``force``, or
     an output path that is a folder, fails only that input: the returned mapping gives such
     inputs' reasons. About one ``lstat`` per path: a folder of 10,000 icons is planned in
@@ -129,8 +132,11 @@ def check_outputs(pairs: Sequence[tuple[InputItem, Path]], *, force: bool) -> di
             raise UsageError(f"{item.display} and {seen[resolved]} would both write {target}")
         seen[resolved] = item.display
         keys = places.identities(target)
-        if any(key in own.get(item.source, ()) for key in keys):
-            raise UsageError(f"{item.display}: output {target} is the input itself")
+        mine = own.get(item.source, set())
+        if any(key in mine for key in keys):
+            if not own_input_ok:
+                raise UsageError(f"{item.display}: output {target} is the input itself")
+            keys = [key for key in keys if key not in mine]
         clobbered = next((inputs[key] for key in keys if key in inputs), None)
         if clobbered is not None:
             raise UsageError(f"{item.display}: output {target} is another input ({clobbered})")

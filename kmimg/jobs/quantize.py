@@ -3,6 +3,7 @@ quantized (fitted, or mapped onto a given palette) and encoded as an indexed PNG
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,15 +115,31 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     return Produced(record, (OutputFile(task.target, png),))
 
 
-def output_suffix(colors: int, palette_file: str | None) -> str:
-    """``-kK.png``, or ``-<palette name>.png`` for outputs mapped onto a palette file."""
+def output_suffix(colors: int, palette_file: str | None, ext: str | None = None) -> str:
+    """``-kK.png``, or ``-<palette name>.png`` for outputs mapped onto a palette file, or
+    ``ext`` (``--ext``) in place of either."""
+    if ext is not None:
+        if not ext or "/" in ext or "\0" in ext or (os.altsep and os.altsep in ext) or os.sep in ext:
+            raise UsageError(f"--ext {ext!r}: give the end of a file name, such as .png or -min.png")
+        return ext
     return f"-{Path(palette_file).stem}.png" if palette_file else f"-k{colors}.png"
 
 
 def plan_outputs(
-    inputs: list[str], *, suffix: str, output: str | None, out_dir: Path | None, recursive: bool, force: bool
+    inputs: list[str],
+    *,
+    suffix: str,
+    output: str | None,
+    out_dir: Path | None,
+    recursive: bool,
+    force: bool,
+    in_place: bool = False,
 ) -> tuple[list[tuple[InputItem, str]], dict[str, str]]:
-    """Inputs with their output targets, and the inputs refused before any work."""
+    """Inputs with their output targets, and the inputs refused before any work.
+
+    ``in_place`` (``--ext`` with ``--force``) lets an output be its own input (``--ext .png``):
+    it is replaced atomically, as every output is.
+    """
     items = expand_inputs(inputs, recursive=recursive)
     if output is not None and len(items) != 1:
         raise UsageError("-o/--output needs exactly one input; use --out-dir for several")
@@ -137,5 +154,5 @@ def plan_outputs(
     if out_dir is not None:
         check_writable_folder(out_dir)
     pairs = [(item, output_path(item, suffix=suffix, out_dir=out_dir)) for item in items]
-    refused = check_outputs(pairs, force=force)
+    refused = check_outputs(pairs, force=force, own_input_ok=in_place)
     return [(item, str(path)) for item, path in pairs], refused

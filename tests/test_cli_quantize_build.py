@@ -1,4 +1,4 @@
-"""`kmimg quantize` in build scripts (issue 26): `--skip-if-larger` and its exit code 98."""
+"""`kmimg quantize` in build scripts (issue 26): `--skip-if-larger` (exit 98), `--ext`, reruns."""
 
 from __future__ import annotations
 
@@ -105,3 +105,44 @@ def test_standard_output_gets_nothing(small_jpeg: Path) -> None:
     )
     assert result.exit_code == 98
     assert result.stdout_bytes == b""
+
+
+def test_ext_replaces_the_k_suffix(big_png: Path) -> None:
+    result = run(str(big_png), "-k", "4", "--ext", "-min.png")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in big_png.parent.iterdir()) == ["big-min.png", "big.png"]
+
+
+def test_ext_png_on_a_png_needs_force(big_png: Path) -> None:
+    before = big_png.read_bytes()
+    result = run(str(big_png), "-k", "4", "--ext", ".png")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"kmimg: error: {big_png}: output {big_png} is the input itself"
+    assert big_png.read_bytes() == before
+
+
+def test_ext_png_force_rewrites_in_place(big_png: Path, small_jpeg: Path) -> None:
+    before = big_png.stat().st_size
+    result = run(str(big_png.parent), "-k", "4", "--ext", ".png", "--force")
+    assert result.exit_code == 0, result.output
+    # No file added or lost but the JPEG's PNG; no temporary file left.
+    assert sorted(p.name for p in big_png.parent.iterdir()) == ["big.png", "small.jpg", "small.png"]
+    with Image.open(big_png) as image:
+        assert image.mode == "P" and image.size == (80, 60)
+    assert big_png.stat().st_size < before
+
+
+def test_in_place_with_skip_if_larger_leaves_the_file_byte_identical(small_jpeg: Path) -> None:
+    png = small_jpeg.with_suffix(".png")
+    Image.open(small_jpeg).save(png, optimize=True)  # already small: no 256-colour PNG beats it
+    before = png.read_bytes()
+    result = run(str(png), "-k", "256", "--ext", ".png", "--force", "--skip-if-larger")
+    assert result.exit_code == 98, result.output
+    assert png.read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [["--ext", "a/b"], ["--ext", ""], ["--ext", ".png", "-o", "x.png"]])
+def test_bad_ext_is_a_usage_error(big_png: Path, args: list[str]) -> None:
+    result = run(str(big_png), *args)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
