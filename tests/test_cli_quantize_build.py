@@ -146,3 +146,90 @@ def test_bad_ext_is_a_usage_error(big_png: Path, args: list[str]) -> None:
     result = run(str(big_png), *args)
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.fixture
+def folder(tmp_path: Path, samples: Path) -> Path:
+    """A folder of two photos, as a build script's assets."""
+    path = tmp_path / "f2"
+    path.mkdir()
+    for name in ("chelsea.png", "coins.png"):
+        (path / name).write_bytes((samples / name).read_bytes())
+    return path
+
+
+def contents(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+def test_a_rerun_without_force_is_refused_with_a_hint(folder: Path) -> None:
+    assert run(str(folder), "-k", "8").exit_code == 0
+    result = run(str(folder), "-k", "8")
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("; to rerun, add --force or --skip-existing")
+
+
+def test_a_rerun_with_force_skips_the_outputs_as_inputs(folder: Path) -> None:
+    assert run(str(folder), "-k", "8").exit_code == 0
+    first = contents(folder)
+    result = run(str(folder), "-k", "8", "--force", "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert contents(folder) == first  # rewritten from their sources, the same bytes; no -k8-k8.png
+    assert sorted(first) == ["chelsea-k8.png", "chelsea.png", "coins-k8.png", "coins.png"]
+    document = json.loads(result.stdout)
+    assert [r["input"] for r in document["results"]] == [
+        str(folder / "chelsea.png"),
+        str(folder / "coins.png"),
+    ]
+    assert document["skipped"] == [
+        {
+            "input": str(folder / "chelsea-k8.png"),
+            "reason": f"it is the output of {folder / 'chelsea.png'} (same naming rule)",
+        },
+        {
+            "input": str(folder / "coins-k8.png"),
+            "reason": f"it is the output of {folder / 'coins.png'} (same naming rule)",
+        },
+    ]
+    first_output, first_input = folder / "chelsea-k8.png", folder / "chelsea.png"
+    assert result.stderr.splitlines()[0] == (
+        f"kmimg: notice: {first_output}: skipped: it is the output of {first_input} (same naming rule)"
+    )
+    assert run(str(folder), "-k", "8", "--force", "-q").stderr == ""
+
+
+def test_skip_existing_resumes_a_stopped_batch(folder: Path) -> None:
+    assert run(str(folder / "coins.png"), "-k", "8").exit_code == 0  # the batch stopped after one file
+    done = (folder / "coins-k8.png").stat().st_mtime_ns
+    result = run(str(folder), "-k", "8", "--skip-existing", "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert (folder / "coins-k8.png").stat().st_mtime_ns == done  # left alone
+    assert (folder / "chelsea-k8.png").exists()
+    document = json.loads(result.stdout)
+    assert [r["input"] for r in document["results"]] == [str(folder / "chelsea.png")]
+    assert {s["input"]: s["reason"] for s in document["skipped"]}[str(folder / "coins.png")] == (
+        f"output {folder / 'coins-k8.png'} exists (--skip-existing)"
+    )
+    again = run(str(folder), "-k", "8", "--skip-existing")
+    assert again.exit_code == 0 and "kmimg: notice:" in again.stderr
+
+
+def test_force_and_skip_existing_conflict(folder: Path) -> None:
+    result = run(str(folder), "--force", "--skip-existing")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "kmimg: error: give --force or --skip-existing, not both"
+
+
+def test_in_place_run_twice(folder: Path) -> None:
+    for attempt in range(2):
+        before = contents(folder)
+        result = run(str(folder), "-k", "64", "--ext", ".png", "--force", "--skip-if-larger")
+        assert result.exit_code in (0, 98), result.output
+        after = contents(folder)
+        assert sorted(after) == sorted(before) == ["chelsea.png", "coins.png"]  # nothing added or lost
+        for name, data in after.items():
+            if data != before[name]:
+                with Image.open(folder / name) as image:
+                    assert image.mode == "P"
+        if attempt == 1:
+            assert result.exit_code == 98 and after == before

@@ -205,11 +205,18 @@ def test_output_equal_to_another_input_is_refused_before_work(tmp_path: Path) ->
     Image.fromarray(corpus.gradient()).save(a)
     b.write_bytes(a.read_bytes())
     before = b.read_bytes()
-    result = quantize(str(b), str(a), "--force")
+    result = quantize(str(b), str(a))
     assert result.exit_code == 2
     assert result.stderr.startswith(f"kmimg: error: {a}: output {b} is another input")
+    assert result.stderr.rstrip().endswith("to rerun, add --force or --skip-existing")
     assert b.read_bytes() == before
     assert not (tmp_path / "a-k16-k16.png").exists()  # nothing was done, not even for b
+    # With --force (a rerun), b is a's output by the naming rule: skipped as an input, rewritten.
+    result = quantize(str(b), str(a), "--force")
+    assert result.exit_code == 0
+    assert result.stderr.strip() == f"kmimg: notice: {b}: skipped: it is the output of {a} (same naming rule)"
+    assert b.read_bytes() != before
+    assert not (tmp_path / "a-k16-k16.png").exists()
 
 
 def test_two_inputs_one_output_nothing_written(tmp_path: Path) -> None:

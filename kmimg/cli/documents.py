@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kmimg.jobs.paths import STDIO, display_name
@@ -127,9 +127,14 @@ def _palette_entry(result: QuantizedFile, index: int, total: int) -> dict[str, A
     }
 
 
-def quantize_document(results: Sequence[QuantizedFile], failures: Sequence[Failure]) -> dict[str, Any]:
-    """The ``kmimg.quantize`` document: one record per written PNG, and the failures."""
-    return _per_file_document(QUANTIZE_SCHEMA, [quantize_fields(done) for done in results], failures)
+def quantize_document(
+    results: Sequence[QuantizedFile], failures: Sequence[Failure], skipped: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The ``kmimg.quantize`` document: one record per quantized input, the failures, and the
+    inputs skipped before any work (``--skip-existing``, outputs of other inputs) with why."""
+    document = _per_file_document(QUANTIZE_SCHEMA, [quantize_fields(done) for done in results], failures)
+    document["skipped"] = [{"input": source, "reason": reason} for source, reason in (skipped or {}).items()]
+    return document
 
 
 # ----------------------------------------------------------------------------- segment

@@ -35,11 +35,9 @@ class ExitCode(IntEnum):
     #: The Dask scheduler was lost mid-run (``--scheduler``): the outputs completed before are
     #: in place, no partial file was left, the other inputs were not done.
     CLUSTER_LOST = 3
-    #: ``quantize --skip-if-larger``: some outputs were not written because they would not have
-    #: been smaller than their inputs; no input failed (pngquant's code).
+    #: ``quantize --skip-if-larger``: outputs not smaller than their inputs were not written.
     SKIPPED_LARGER = 98
-    #: Reserved for ``quantize --quality MIN-MAX`` (issue 26, not implemented yet): some inputs
-    #: could not reach MIN and were not written; no input failed (pngquant's code).
+    #: Reserved for ``quantize --quality`` (issue 26, not implemented): inputs below MIN.
     QUALITY_TOO_LOW = 99
     #: Interrupted by Ctrl-C (SIGINT); no partial file was left behind.
     INTERRUPTED = 130
@@ -67,6 +65,11 @@ class Reporter:
 
     def warning(self, message: str) -> None:
         print(f"kmimg: warning: {one_line(message)}", file=sys.stderr)
+
+    def notice(self, message: str) -> None:
+        """Something done on purpose (an input skipped); not shown with ``quiet``."""
+        if not self.quiet:
+            print(f"kmimg: notice: {one_line(message)}", file=sys.stderr)
 
     def failed(self, failure: Failure) -> None:
         """An input's error line (and, with ``--debug``, the traceback of an internal error)."""
@@ -210,17 +213,12 @@ def command(*, quiet: bool, debug: bool, numpy_threads: bool = True) -> Iterator
         try:
             yield reporter
         except Exception as exc:
-            if type(exc).__name__ != "Exit":  # typer.Exit: the batch's code, unless data was lost
-                raise
-            _check_stdout()
+            if type(exc).__name__ == "Exit":  # typer.Exit: the batch's code, unless data was lost
+                _check_stdout()
             raise
         _check_stdout()
 
 
 def _check_stdout() -> None:
-    """Data written to standard output that its reader left unread (``| head``) fails the run
-    (:func:`kmimg.io.files.check_stdout_delivered`)."""
-    if "kmimg.io.files" in sys.modules:
-        from kmimg.io.files import check_stdout_delivered
-
-        check_stdout_delivered()
+    if "kmimg.io.files" in sys.modules:  # data its reader left unread (``| head``) fails the run
+        sys.modules["kmimg.io.files"].check_stdout_delivered()

@@ -60,13 +60,15 @@ def quantize_command(
     ext: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--ext",
-            help="Name outputs NAME+EXT instead of NAME-kK.png ('--ext .png --force': PNGs in place).",
-            metavar="EXT",
+            "--ext", help="Name outputs NAME+EXT, not NAME-kK.png (.png + --force: in place).", metavar="EXT"
         ),
     ] = None,
     recursive: opt.Recursive = False,
     force: opt.Force = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option("--skip-existing", help="Skip inputs whose output exists (resume a stopped batch)."),
+    ] = False,
     seed: opt.Seed = DEFAULTS.seed,
     space: opt.QuantizeSpace = DEFAULTS.space,
     dither: DitherLevel = None,
@@ -134,11 +136,7 @@ def quantize_command(
     ] = DEFAULTS.nearest,
     skip_if_larger: Annotated[
         bool,
-        typer.Option(
-            "--skip-if-larger",
-            help="Write nothing for an input whose PNG would not be smaller than its file (a warning; "
-            "exit 98 when nothing failed).",
-        ),
+        typer.Option("--skip-if-larger", help="Write no PNG that is not smaller than its input (exit 98)."),
     ] = False,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
@@ -171,10 +169,12 @@ def quantize_command(
         if ext is not None and output is not None:
             raise UsageError("give -o/--output or --ext, not both")
         suffix = output_suffix(colors, palette_file, ext)
-        tasks, refused = plan_outputs(
+        tasks, refused, skipped = plan_outputs(
             inputs, suffix=suffix, output=output, out_dir=out_dir, recursive=recursive, force=force,
-            in_place=ext is not None and force,
+            in_place=ext is not None and force, skip_existing=skip_existing,
         )  # fmt: skip
+        for source, reason in skipped.items():
+            reporter.notice(f"{source}: skipped: {reason}")
         _check_streams(tasks, json_dest)
         fixed = palette_cli.palette_for(
             plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
@@ -200,7 +200,7 @@ def quantize_command(
         if json_dest is not None:
             from kmimg.cli.documents import quantize_document, write_json  # json: only with --json
 
-            write_json(quantize_document(outcome.results, outcome.failures), json_dest)
+            write_json(quantize_document(outcome.results, outcome.failures, skipped), json_dest)
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
         finish(outcome, skipped=ExitCode.SKIPPED_LARGER if any(r.skipped for r in outcome.results) else None)
@@ -237,7 +237,7 @@ def _print_summary(reporter: Reporter, results: list[QuantizedFile]) -> None:
         quality = done.quality
         table.add_row(
             display_name(done.task.source),
-            _output_cell(done),
+            done.output_shown,
             str(done.colors_used),
             psnr_text(quality.psnr) if quality else "",
             f"{quality.ssim:.4f}" if quality else "",
@@ -246,9 +246,3 @@ def _print_summary(reporter: Reporter, results: list[QuantizedFile]) -> None:
             f"{done.seconds:.2f}",
         )
     reporter.console().print(table)
-
-
-def _output_cell(done: QuantizedFile) -> str:
-    if done.skipped:
-        return "not written: not smaller"
-    return "<stdout>" if done.task.target == STDIO else done.task.target

@@ -163,7 +163,7 @@ def quantize_files(
     fixed = None if palette is None else palette_rows(palette, k=k)
     by_file = os.fspath(palette) if isinstance(palette, (str, os.PathLike)) else None
     suffix = output_suffix(k, by_file)
-    planned, refused = plan_outputs(
+    planned, refused, _skipped = plan_outputs(
         _sources(inputs), suffix=suffix, output=None, out_dir=_folder(out_dir), recursive=recursive,
         force=force,
     )  # fmt: skip

@@ -150,6 +150,36 @@ def check_outputs(
     return refused
 
 
+def plan_rerun(
+    pairs: Sequence[tuple[InputItem, Path]], *, skip_existing: bool
+) -> tuple[list[tuple[InputItem, Path]], dict[str, str]]:
+    """The rule that makes a rerun of the same command work (``--force``, ``--skip-existing``):
+    an input that is the output of another input under the same naming rule (``NAME-k64.png``
+    beside ``NAME.png`` for ``-k 64``) is not an input, it is that input's output; with
+    ``skip_existing``, an input whose output exists is done already. Returns the pairs left and
+    the skipped inputs with their reasons. Paths are compared as absolute, normalized paths
+    (no system call): what this misses, :func:`check_outputs` still refuses."""
+    produced: dict[str, list[InputItem]] = {}
+    for item, target in pairs:
+        produced.setdefault(_plain(target), []).append(item)
+    kept: list[tuple[InputItem, Path]] = []
+    skipped: dict[str, str] = {}
+    for item, target in pairs:
+        makers = [] if item.is_stdin else produced.get(_plain(Path(item.source)), [])
+        maker = next((other for other in makers if other.source != item.source), None)
+        if maker is not None:
+            skipped[item.source] = f"it is the output of {maker.display} (same naming rule)"
+        elif skip_existing and os.path.lexists(target):
+            skipped[item.source] = f"output {target} exists (--skip-existing)"
+        else:
+            kept.append((item, target))
+    return kept, skipped
+
+
+def _plain(path: Path) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
 class _Places:
     """Paths resolved with each folder resolved once (``Path.resolve`` walks every component
     of every path: dozens of system calls per file in a folder of thousands)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from kmimg._records import frozen
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
-from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path
+from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path, plan_rerun
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
 from kmimg.options import QuantizeOptions
 
@@ -71,6 +71,13 @@ class QuantizedFile:
     @property
     def colors_used(self) -> int:
         return len(self.palette)
+
+    @property
+    def output_shown(self) -> str:
+        """The output as the summary table names it."""
+        if self.skipped:
+            return "not written: not smaller"
+        return "<stdout>" if self.task.target == STDIO else self.task.target
 
 
 #: :attr:`QuantizedFile.skipped` of a PNG not smaller than its input (``--skip-if-larger``).
@@ -134,12 +141,18 @@ def plan_outputs(
     recursive: bool,
     force: bool,
     in_place: bool = False,
-) -> tuple[list[tuple[InputItem, str]], dict[str, str]]:
-    """Inputs with their output targets, and the inputs refused before any work.
+    skip_existing: bool = False,
+) -> tuple[list[tuple[InputItem, str]], dict[str, str], dict[str, str]]:
+    """Inputs with their output targets, the inputs refused before any work, and the inputs
+    skipped (not failures), each with its reason.
 
     ``in_place`` (``--ext`` with ``--force``) lets an output be its own input (``--ext .png``):
-    it is replaced atomically, as every output is.
+    it is replaced atomically, as every output is. With ``force`` or ``skip_existing`` a rerun
+    works (:func:`~kmimg.jobs.paths.plan_rerun`): an input that is another input's output is
+    skipped, and ``skip_existing`` skips the inputs whose output exists.
     """
+    if force and skip_existing:
+        raise UsageError("give --force or --skip-existing, not both")
     items = expand_inputs(inputs, recursive=recursive)
     if output is not None and len(items) != 1:
         raise UsageError("-o/--output needs exactly one input; use --out-dir for several")
@@ -148,11 +161,19 @@ def plan_outputs(
     if output is not None:
         if output != STDIO:
             check_outputs([(items[0], Path(output))], force=True)
-        return [(items[0], output)], {}
+        return [(items[0], output)], {}, {}
     if items[0].is_stdin and len(items) == 1 and out_dir is None:
-        return [(items[0], STDIO)], {}
+        return [(items[0], STDIO)], {}, {}
     if out_dir is not None:
         check_writable_folder(out_dir)
     pairs = [(item, output_path(item, suffix=suffix, out_dir=out_dir)) for item in items]
-    refused = check_outputs(pairs, force=force, own_input_ok=in_place)
-    return [(item, str(path)) for item, path in pairs], refused
+    skipped: dict[str, str] = {}
+    if force or skip_existing:
+        pairs, skipped = plan_rerun(pairs, skip_existing=skip_existing)
+    try:
+        refused = check_outputs(pairs, force=force, own_input_ok=in_place)
+    except UsageError as exc:
+        if "is another input" in str(exc) and not (force or skip_existing):
+            raise UsageError(f"{exc}; to rerun, add --force or --skip-existing") from None
+        raise
+    return [(item, str(path)) for item, path in pairs], refused, skipped
