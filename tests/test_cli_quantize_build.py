@@ -233,3 +233,16 @@ def test_in_place_run_twice(folder: Path) -> None:
                     assert image.mode == "P"
         if attempt == 1:
             assert result.exit_code == 98 and after == before
+
+
+def test_skip_existing_with_an_explicit_output(big_png: Path, tmp_path: Path) -> None:
+    out = tmp_path / "done.png"
+    out.write_bytes(b"finished before")
+    result = run(str(big_png), "-o", str(out), "--skip-existing", "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == b"finished before"
+    document = json.loads(result.stdout)
+    assert document["results"] == [] and document["skipped"][0]["input"] == str(big_png)
+    out.unlink()
+    assert run(str(big_png), "-o", str(out), "--skip-existing").exit_code == 0
+    assert out.read_bytes().startswith(b"\x89PNG")

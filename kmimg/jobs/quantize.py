@@ -161,6 +161,8 @@ def plan_outputs(
     if output is not None:
         if output != STDIO:
             check_outputs([(items[0], Path(output))], force=True)
+            if skip_existing and os.path.lexists(output):
+                return [], {}, {items[0].source: f"output {output} exists (--skip-existing)"}
         return [(items[0], output)], {}, {}
     if items[0].is_stdin and len(items) == 1 and out_dir is None:
         return [(items[0], STDIO)], {}, {}
