@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import struct
 from typing import TYPE_CHECKING
 
-from kmimg.errors import InputError
+from kmimg.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -125,3 +126,74 @@ def _dds_mipmaps(raw: bytes) -> int:
         return 1
     flags, count = struct.unpack_from("<I", raw, 8)[0], struct.unpack_from("<I", raw, 28)[0]
     return int(count) if flags & 0x20000 else 1
+
+
+#: Name endings of image formats other than the ones kmimg writes: an output so named would hold
+#: bytes of another format than its name says.
+OTHER_IMAGE_SUFFIXES = frozenset(
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".avif",
+        ".heic",
+        ".heif",
+        ".jxl",
+        ".tga",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".pfm",
+        ".ico",
+        ".icns",
+        ".cur",
+        ".pcx",
+        ".sgi",
+        ".rgb",
+        ".rgba",
+        ".bw",
+        ".dds",
+        ".jp2",
+        ".j2k",
+        ".jpx",
+        ".jpf",
+        ".jpc",
+        ".j2c",
+        ".qoi",
+        ".psd",
+        ".xbm",
+        ".xpm",
+        ".exr",
+        ".hdr",
+        ".svg",
+        ".pdf",
+        ".eps",
+        ".ps",
+        ".mpo",
+        ".blp",
+        ".ras",
+        ".im",
+        ".msp",
+        ".fits",
+        ".fit",
+    ]
+)
+
+
+def output_format(name: str) -> str:
+    """The format an image output named ``name`` is written in: ``GIF`` for ``.gif``, else
+    ``PNG``; a name ending like another image format (``.jpg``, ``.bmp``...) is a
+    :class:`~kmimg.errors.UsageError`: PNG bytes are never written under another format's name."""
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix == ".gif":
+        return "GIF"
+    if suffix in OTHER_IMAGE_SUFFIXES:
+        raise UsageError(f"output {name}: kmimg writes PNG or GIF, not {suffix}; name it .png or .gif")
+    return "PNG"

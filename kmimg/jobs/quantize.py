@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from kmimg._records import frozen
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
+from kmimg.io.formats import output_format
 from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
 from kmimg.options import QuantizeOptions
@@ -69,8 +70,8 @@ class QuantizedFile:
 
 
 def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
-    """Load, quantize and encode one input; returns its record and its PNG (runs in a worker,
-    touches no file: the batch room writes the PNG)."""
+    """Load, quantize and encode one input; returns its record and its PNG, or GIF for a
+    target named ``.gif`` (runs in a worker, touches no file: the batch room writes it)."""
     from kmimg.core.quantize import analyze, quantize, quantize_onto
     from kmimg.io import OutputFile, encode_indexed_png
 
@@ -81,7 +82,12 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     else:
         analysis = analyze(picture.rgb, picture.alpha)
         result = quantize_onto(analysis, task.palette, task.options, measure=task.measure)
-    png = encode_indexed_png(result.indices, result.palette)
+    if task.target != STDIO and output_format(task.target) == "GIF":
+        from kmimg.io.gif import encode_indexed_gif
+
+        png = encode_indexed_gif(result.indices, result.palette)
+    else:
+        png = encode_indexed_png(result.indices, result.palette)
     size = (picture.width, picture.height)
     record = QuantizedFile(
         task.bare(),
@@ -112,6 +118,7 @@ def plan_outputs(
         raise UsageError("give -o/--output or --out-dir, not both")
     if output is not None:
         if output != STDIO:
+            output_format(output)  # a .jpg, .bmp... name: a usage error, nothing written
             check_outputs([(items[0], Path(output))], force=True)
         return [(items[0], output)], {}
     if items[0].is_stdin and len(items) == 1 and out_dir is None:
