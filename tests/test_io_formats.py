@@ -281,3 +281,13 @@ def test_chatter_of_a_decode_that_succeeds_is_one_warning(monkeypatch: pytest.Mo
     with pytest.warns(KmimgWarning) as caught:
         load_image("x.tga", data=saved(photo(), "TGA"))
     assert [str(w.message) for w in caught] == ["decoder said: JPEGLib: Warning, something about the file"]
+
+
+def test_icns_sizes_are_counted_in_pixels_with_their_scale() -> None:
+    data = saved(Image.new("RGB", (64, 64), (9, 8, 7)), "ICNS")
+    with pytest.warns(
+        KmimgWarning, match=r"ICNS holds \d+ sizes \(1024x1024, 512x512, .*the largest, 1024x1024"
+    ):
+        picture = load_image("app.icns", data=data)
+    assert (picture.width, picture.height) == (1024, 1024)
+    assert (picture.rgb == [9, 8, 7]).all()

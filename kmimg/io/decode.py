@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import struct
 import sys
 import threading
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from numpy.typing import NDArray
 from kmimg._records import frozen
 from kmimg.errors import InputError, LimitError
 from kmimg.io.chatter import captured, summary
-from kmimg.io.formats import identify, left_out
+from kmimg.io.formats import PILLOW_ERRORS, identify, left_out
 from kmimg.io.png import PngFacts, check_pixels, inspect_png, read_plain_png
 from kmimg.notes import Note, collecting, ignoring, warn
 from kmimg.options import DEFAULT_MAX_PIXELS
@@ -519,7 +518,7 @@ def _opened(raw: bytes, kind: str, max_pixels: int) -> Iterator[Image.Image]:
         if kind == "TIFF":
             raise _PillowCannotRead from None
         raise InputError(f"corrupt or unsupported {kind} file (the header cannot be read)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+    except PILLOW_ERRORS as exc:
         raise InputError(f"corrupt {kind} file: {_reason(exc)}") from None
     try:
         _check_size(image, max_pixels)
@@ -527,9 +526,10 @@ def _opened(raw: bytes, kind: str, max_pixels: int) -> Iterator[Image.Image]:
         if omitted is not None:
             warn(omitted, stacklevel=1)
         try:
-            image.seek(0)
+            if kind in ALLOWED_FORMATS:  # elsewhere the image open is the one to read (a PSD's
+                image.seek(0)  # composite is its frame 1's predecessor: seeking shows a layer)
             image.load()
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        except PILLOW_ERRORS as exc:
             raise _Damaged(f"damaged {kind} data: {_reason(exc)}") from None
         except MemoryError:
             raise LimitError("not enough memory to decode this image") from None

@@ -30,6 +30,21 @@ REFUSED_FORMATS = {
 #: with tifffile.
 OWN_SUFFIXES = frozenset({".tif", ".tiff"})
 
+#: What Pillow's plugins raise on a hostile or damaged file (the rarer ones from its less used
+#: plugins): one line for that input, never an internal error.
+PILLOW_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    NotImplementedError,
+    struct.error,
+)
+
 #: Formats whose files can hold several frames of an animation.
 ANIMATED_FORMATS = frozenset({"GIF", "PNG", "WEBP", "FLI", "AVIF"})
 
@@ -82,7 +97,7 @@ def identify(raw: bytes) -> str | None:
             return str(image.format)
     except UnidentifiedImageError:
         return None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
+    except PILLOW_ERRORS as exc:
         text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         raise InputError(f"corrupt image file: {text}") from None
 
@@ -96,8 +111,10 @@ def left_out(image: Image.Image, raw: bytes) -> str | None:
     """
     kind = str(image.format)
     if kind in ("ICO", "ICNS", "CUR"):
-        sizes = sorted({tuple(size[:2]) for size in image.info.get("sizes") or ()}, reverse=True)
-        if len(sizes) > 1:  # ICNS sizes are (width, height, scale)
+        # ICNS sizes are (width, height, scale): a 512x512 at scale 2 holds 1024x1024 pixels
+        scaled = ((size[0] * _scale(size), size[1] * _scale(size)) for size in image.info.get("sizes") or ())
+        sizes = sorted(set(scaled), reverse=True)
+        if len(sizes) > 1:
             shown = ", ".join(f"{size[0]}x{size[1]}" for size in sizes)
             largest = f"{image.width}x{image.height}"
             return f"{kind} holds {len(sizes)} sizes ({shown}); the largest, {largest}, was used"
@@ -105,12 +122,18 @@ def left_out(image: Image.Image, raw: bytes) -> str | None:
     if kind == "DDS":
         levels = _dds_mipmaps(raw)
         return f"DDS holds {levels} mipmap levels; only the full-size image was used" if levels > 1 else None
+    if kind in _ONE_PICTURE:
+        return None
     frames = _frame_count(image)
-    if frames <= 1 or kind in _ONE_PICTURE:
+    if frames <= 1:
         return None
     if kind in ANIMATED_FORMATS:
         return f"animated {kind}: only the first of its {frames} frames was used"
     return f"{kind} holds {frames} images; only the first was used, the other {frames - 1} were left out"
+
+
+def _scale(size: tuple[int, ...]) -> int:
+    return int(size[2]) if len(size) > 2 else 1
 
 
 def _frame_count(image: Image.Image) -> int:
