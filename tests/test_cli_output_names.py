@@ -91,3 +91,25 @@ def test_the_library_saves_gif_by_name_and_refuses_other_formats(tmp_path: Path)
     with pytest.raises(ValueError, match=r"not \.jpg"):
         result.save(tmp_path / "coins.jpg")
     assert not (tmp_path / "coins.jpg").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["palette", str(SAMPLES / "coins.png"), "-k", "4", "--swatch"], "--swatch"),
+        (["classify", str(SAMPLES), "-k", "2", "--montage"], "--montage"),
+    ],
+)
+@pytest.mark.parametrize("name", ["s.jpg", "s.gif"])
+def test_png_only_side_outputs_refuse_other_formats_names(
+    tmp_path: Path, argv: list[str], option: str, name: str
+) -> None:
+    target = tmp_path / name
+    result = runner.invoke(app, [*argv, str(target)])
+    assert result.exit_code == 2
+    suffix = Path(name).suffix
+    assert (
+        result.stderr
+        == f"kmimg: error: {option} {target}: this output is a PNG, not {suffix}; name it .png\n"
+    )
+    assert list(tmp_path.iterdir()) == []

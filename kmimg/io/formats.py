@@ -220,3 +220,11 @@ def output_format(name: str) -> str:
     if suffix in OTHER_IMAGE_SUFFIXES:
         raise UsageError(f"output {name}: kmimg writes PNG or GIF, not {suffix}; name it .png or .gif")
     return "PNG"
+
+
+def check_png_name(name: str, option: str) -> None:
+    """Refuse (:class:`~kmimg.errors.UsageError`) a PNG-only output (``--swatch``, ``--montage``)
+    named like another image format: its bytes would not be what its name says."""
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in OTHER_IMAGE_SUFFIXES or suffix == ".gif":
+        raise UsageError(f"{option} {name}: this output is a PNG, not {suffix}; name it .png")
