@@ -17,7 +17,7 @@ from PIL import Image, features
 from typer.testing import CliRunner
 
 from kmimg.cli import app
-from kmimg.errors import InputError, KmimgWarning
+from kmimg.errors import InputError, KmimgWarning, LimitError
 from kmimg.io import load_image
 from kmimg.io.chatter import captured, summary
 from kmimg.io.formats import REFUSED_FORMATS, scan_suffixes
@@ -291,3 +291,13 @@ def test_icns_sizes_are_counted_in_pixels_with_their_scale() -> None:
         picture = load_image("app.icns", data=data)
     assert (picture.width, picture.height) == (1024, 1024)
     assert (picture.rgb == [9, 8, 7]).all()
+
+
+def test_an_image_inside_an_icns_meets_the_pixel_limit_before_it_is_decoded() -> None:
+    import corpus
+
+    element = corpus.bomb_png(30000, 30000)  # a PNG declaring 900 megapixels, a few bytes long
+    body = b"ic08" + struct.pack(">I", 8 + len(element)) + element  # ic08: the 256x256 slot
+    data = b"icns" + struct.pack(">I", 8 + len(body)) + body
+    with pytest.raises(LimitError, match="an image inside the file is over the limit of 250000000 pixels"):
+        load_image("bomb.icns", data=data)

@@ -525,10 +525,15 @@ def _opened(raw: bytes, kind: str, max_pixels: int) -> Iterator[Image.Image]:
         omitted = left_out(image, raw)
         if omitted is not None:
             warn(omitted, stacklevel=1)
+        # Images inside this one (an ICNS's PNG or JPEG 2000 elements) meet the pixel limit as
+        # Pillow opens them while decoding: it refuses above twice MAX_IMAGE_PIXELS.
+        Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2)
         try:
             if kind in ALLOWED_FORMATS:  # elsewhere the image open is the one to read (a PSD's
                 image.seek(0)  # composite is its frame 1's predecessor: seeking shows a layer)
             image.load()
+        except Image.DecompressionBombError:
+            raise LimitError(f"an image inside the file is over the limit of {max_pixels} pixels") from None
         except PILLOW_ERRORS as exc:
             raise _Damaged(f"damaged {kind} data: {_reason(exc)}") from None
         except MemoryError:
