@@ -88,16 +88,19 @@ def test_each_format_family_is_read(name: str, format: str, mode: str, reported:
 def test_every_family_in_a_folder_gives_one_output_each(tmp_path: Path) -> None:
     folder = tmp_path / "assets"
     folder.mkdir()
-    for name, format, mode in [("tga", "TGA", "RGB"), ("ppm", "PPM", "RGB"), ("pcx", "PCX", "RGB")]:
-        (folder / f"photo-{name}.{name}").write_bytes(saved(photo().convert(mode), format))
+    names = ["tga", "ppm", "pgm", "ico", "pcx", "sgi", "dds"]
+    names += ["jp2"] if features.check("jpg_2000") else []
+    names += ["qoi"] if _qoi_writable() else []
+    formats = {"pgm": ("PPM", "L"), "ppm": ("PPM", "RGB"), "jp2": ("JPEG2000", "RGB"), "dds": ("DDS", "RGBA")}
+    for name in names:
+        format, mode = formats.get(name, (name.upper(), "RGB"))
+        params = {"sizes": [photo().size]} if name == "ico" else {}  # one size: no warning
+        (folder / f"photo-{name}.{name}").write_bytes(saved(photo().convert(mode), format, **params))
     (folder / "notes.txt").write_text("not an image")
     result = runner.invoke(app, ["quantize", str(folder), "-k", "4", "--out-dir", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "photo-pcx-k4.png",
-        "photo-ppm-k4.png",
-        "photo-tga-k4.png",
-    ]
+    assert result.stderr == ""
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"photo-{n}-k4.png" for n in names)
 
 
 def test_the_scan_takes_pillows_registered_suffixes_and_never_eps() -> None:
