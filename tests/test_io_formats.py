@@ -5,6 +5,7 @@ decoders write to file descriptor 2 turned into kmimg's one-line messages."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import subprocess
@@ -304,3 +305,17 @@ def test_an_image_inside_an_icns_meets_the_pixel_limit_before_it_is_decoded() ->
     data = b"icns" + struct.pack(">I", 8 + len(body)) + body
     with pytest.raises(LimitError, match="an image inside the file is over the limit of 250000000 pixels"):
         load_image("bomb.icns", data=data)
+
+
+def test_png_and_jpeg_inputs_load_none_of_pillows_other_plugins() -> None:
+    samples = Path(__file__).resolve().parent.parent / "sample_images"
+    code = (
+        "import sys; from kmimg.io import load_image; from kmimg.jobs.paths import expand_inputs\n"
+        f"load_image({str(samples / 'flower.jpg')!r}); load_image({str(samples / 'coins.png')!r})\n"
+        f"expand_inputs([{str(samples / 'coins.png')!r}], recursive=False)\n"
+        "import json; print(json.dumps(sorted(m for m in sys.modules if m.endswith('ImagePlugin'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert "PIL.TgaImagePlugin" not in loaded and "PIL.DdsImagePlugin" not in loaded
+    assert loaded <= {f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Ppm", "Png")}
