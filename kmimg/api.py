@@ -79,7 +79,16 @@ class QuantizeResult(Quantized):
 
     def save(self, target: Target) -> None:
         """Write :meth:`to_png`'s bytes to a path (atomically, as the command line does) or to a
-        binary file object."""
+        binary file object; a path ending in ``.gif`` gets a GIF89a of the same pixels instead,
+        and one ending like another image format (``.jpg``...) is a ``ValueError``."""
+        if isinstance(target, (str, os.PathLike)):
+            from kmimg.io.formats import output_format
+
+            if output_format(os.fspath(target)) == "GIF":
+                from kmimg.io.gif import encode_indexed_gif
+
+                save_bytes(encode_indexed_gif(self.indices, self.palette), target)
+                return
         save_bytes(self.to_png(), target)
 
 

@@ -366,10 +366,7 @@ def names_in(folder: Path) -> list[str]:
 def test_bad_standard_input_is_one_line_and_no_output() -> None:
     result = runner.invoke(app, ["quantize", "-"], input=corpus.bad_files()["random.png"])
     assert result.exit_code == 1
-    assert (
-        result.stderr
-        == "kmimg: error: <stdin>: not a supported image format (PNG, JPEG, GIF, BMP, TIFF, WebP)\n"
-    )
+    assert result.stderr == "kmimg: error: <stdin>: not a supported image format (no decoder recognises it)\n"
     assert result.stdout_bytes == b""
 
 

@@ -14,6 +14,7 @@ from kmimg.cli.documents import classify_csv, classify_document, write_document,
 from kmimg.cli.frame import Reporter, command, finish
 from kmimg.errors import KmimgError, UsageError
 from kmimg.io.files import ensure_folder
+from kmimg.io.formats import check_png_name
 from kmimg.jobs.batch import run_batch
 from kmimg.jobs.classify import (
     FeatureRecord,
@@ -298,6 +299,8 @@ def _check_outputs(items: list[InputItem], outputs: _Outputs) -> None:
     for option, destination in (("--json", outputs.json), ("--csv", outputs.csv)):
         check_side_output(destination, option, no_outputs)
     montage = str(outputs.montage) if outputs.montage is not None else None
+    if montage is not None:
+        check_png_name(montage, "--montage")
     check_side_output(montage, "--montage", no_outputs)
 
 

@@ -15,6 +15,7 @@ from kmimg.cli.documents import palette_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
 from kmimg.cli.palette_plan import Keep, parse_keep_option
 from kmimg.errors import UsageError
+from kmimg.io.formats import check_png_name
 from kmimg.jobs.palette import (
     PaletteRun,
     fit_merged,
@@ -131,6 +132,8 @@ def _check_palette_outputs(output: str | None, swatch: Path | None, json_dest: s
         format_of(output)
     if output == STDIO and json_dest == STDIO:
         raise UsageError("--json - and -o - cannot share standard output")
+    if swatch is not None:
+        check_png_name(str(swatch), "--swatch")
     if swatch is not None and output is not None and output != STDIO and Path(output) == swatch:
         raise UsageError("--swatch and -o name the same file")
 

@@ -1,10 +1,13 @@
 """Decoding inputs to arrays: 8-bit sRGB plus an optional alpha plane.
 
-Loading applies the EXIF orientation, takes the first frame of animated or multi-page files,
-converts any mode to 8-bit sRGB plus an optional alpha plane (16-bit samples are scaled, not
-clipped; ICC profiles applied), and refuses images over a pixel limit from the header before any
-pixel is decoded. The format is judged from the content and only the decoders in
-:data:`ALLOWED_FORMATS` are ever used; PNG structure is checked first by :mod:`kmimg.io.png`.
+Loading applies the EXIF orientation, takes one image of a file holding several (the rule and
+its warning: :func:`kmimg.io.formats.left_out`), converts any mode to 8-bit sRGB plus an
+optional alpha plane (16-bit samples are scaled, not clipped; ICC profiles applied), and
+refuses images over a pixel limit from the header before any pixel is decoded. The format is
+judged from the content: the formats of :data:`ALLOWED_FORMATS` by their first bytes, every
+other one through Pillow's registry (:mod:`kmimg.io.formats`, which refuses EPS/PostScript);
+PNG structure is checked first by :mod:`kmimg.io.png`. What native decoders write to file
+descriptor 2 while decoding becomes one warning (:mod:`kmimg.io.chatter`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import struct
 import sys
 import threading
 from collections.abc import Iterator
@@ -24,14 +26,17 @@ from numpy.typing import NDArray
 
 from kmimg._records import frozen
 from kmimg.errors import InputError, LimitError
+from kmimg.io.chatter import captured, summary
+from kmimg.io.formats import PILLOW_ERRORS, identify, left_out
 from kmimg.io.png import PngFacts, check_pixels, inspect_png, read_plain_png
-from kmimg.notes import Note, collecting, warn
+from kmimg.notes import Note, collecting, ignoring, warn
 from kmimg.options import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from PIL import Image, ImageCms
 
-#: Decoders kmimg opens; anything else is refused even if Pillow could read it.
+#: Formats kmimg knows by their first bytes, without importing Pillow's other plugins; every other
+#: format Pillow reads is identified through its registry (:func:`kmimg.io.formats.identify`).
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 
 STDIO = "-"
@@ -113,8 +118,11 @@ def load_image(
     ...     kmimg.load_image(file).rgb.shape
     (303, 384, 3)
 
-    The format is judged from the content (a JPEG named ``.png`` is a JPEG) and must be one of
-    :data:`ALLOWED_FORMATS`. Policies: the first frame of animated or multi-page files; EXIF
+    The format is judged from the content (a JPEG named ``.png`` is a JPEG; a TGA named ``.dat``
+    is a TGA): any raster format Pillow reads, and TIFFs through tifffile; EPS/PostScript is
+    refused (Ghostscript would run the file's program). Policies: one image of a file holding
+    several, with a warning naming what was left out (the largest size of an icon, the first
+    frame or page of anything else: :func:`kmimg.io.formats.left_out`); EXIF
     orientation applied; 16-bit samples scaled to 8 bits; an embedded ICC profile applied to give
     sRGB; untagged CMYK converted with Pillow's profile-less formula (Adobe inverted CMYK JPEGs
     included); CIELAB converted under D65; float or 32-bit RGB TIFFs read with tifffile; colours
@@ -124,7 +132,8 @@ def load_image(
 
     Library warnings raised while decoding (corrupt EXIF data, ...) are re-issued as one-line
     :class:`~kmimg.errors.KmimgWarning` warnings, as is the note that a damaged file was decoded
-    with ``allow_truncated``.
+    with ``allow_truncated``, and what native decoders wrote to file descriptor 2 (at most one
+    line, or none when it says nothing to a user: :mod:`kmimg.io.chatter`).
 
     Pillow's module-wide settings (``LOAD_TRUNCATED_IMAGES``, ``MAX_IMAGE_PIXELS``) are changed
     only while a lock is held and restored afterwards, so concurrent threads decode one at a time.
@@ -145,17 +154,59 @@ def load_image(
         return _load_object(source, max_pixels=max_pixels, allow_truncated=allow_truncated)
     if not raw:
         raise InputError("empty file")
-    kind = sniff_format(raw)
-    if kind is None:
-        raise InputError(_not_an_image(raw))
-    notes: list[str] = []
+    kind = sniff_format(raw) or _identify(raw)
     png = inspect_png(raw, max_pixels) if kind == "PNG" else None
     damage = png.damage if png is not None else None
     plain = read_plain_png(raw) if png is not None and damage is None else None
     if plain is not None:  # Pillow's pixels, without Pillow (see read_plain_png)
         rgb, alpha = _plain_to_rgb_alpha(plain)
         return Picture(rgb=rgb, alpha=alpha, source=str(source), format="PNG", byte_size=len(raw))
-    with collecting() as caught:  # Pillow's warnings, this thread's only (kmimg.notes)
+    rgb, alpha, image_format, notes = _decode_captured(
+        raw, kind, max_pixels, png=png, damage=damage, allow_truncated=allow_truncated
+    )
+    for note in dict.fromkeys(notes):
+        warn(note, stacklevel=2)
+    return Picture(rgb=rgb, alpha=alpha, source=str(source), format=image_format, byte_size=len(raw))
+
+
+def _identify(raw: bytes) -> str:
+    """The format of a file none of :data:`ALLOWED_FORMATS`' signatures matches, from Pillow's
+    registry (:func:`kmimg.io.formats.identify`), or an :class:`InputError` saying what it is."""
+    with _pillow_settings(lenient=False), ignoring(Warning):  # the decode raises them again
+        kind = identify(raw)
+    if kind is None:
+        raise InputError(_not_an_image(raw))
+    return kind
+
+
+def _decode_captured(
+    raw: bytes, kind: str, max_pixels: int, *, png: PngFacts | None, damage: str | None, allow_truncated: bool
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str, list[str]]:
+    """:func:`_decode_noting` with what native decoders write to file descriptor 2 caught
+    (:mod:`kmimg.io.chatter`): one more warning when the decode succeeds, the end of the error
+    line when it fails."""
+    chatter: list[str] = []
+    try:
+        with captured() as chatter:
+            rgb, alpha, image_format, notes = _decode_noting(
+                raw, kind, max_pixels, png=png, damage=damage, allow_truncated=allow_truncated
+            )
+    except InputError as exc:
+        said = summary(chatter)
+        if said is None:
+            raise
+        raise InputError(f"{exc}; {said}") from None
+    said = summary(chatter)
+    return rgb, alpha, image_format, [*notes, *([said] if said else [])]
+
+
+def _decode_noting(
+    raw: bytes, kind: str, max_pixels: int, *, png: PngFacts | None, damage: str | None, allow_truncated: bool
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str, list[str]]:
+    """:func:`_decode`, retried leniently for a damaged file when ``allow_truncated``; with the
+    warnings raised on the way (Pillow's, this thread's only: :mod:`kmimg.notes`)."""
+    notes: list[str] = []
+    with collecting() as caught:
         try:
             if damage is not None:
                 raise _Damaged(damage)
@@ -168,10 +219,7 @@ def load_image(
             except _Damaged as again:
                 raise InputError(f"{again} (even with --allow-truncated)") from None
             notes.append(f"{exc}; decoded what is there, the rest is filled in (--allow-truncated)")
-    notes[:0] = _warning_lines(caught)
-    for note in dict.fromkeys(notes):
-        warn(note, stacklevel=2)
-    return Picture(rgb=rgb, alpha=alpha, source=str(source), format=image_format, byte_size=len(raw))
+    return rgb, alpha, image_format, [*_warning_lines(caught), *notes]
 
 
 def _load_object(image: object, *, max_pixels: int, allow_truncated: bool) -> Picture:
@@ -285,14 +333,14 @@ def _not_an_image(raw: bytes) -> str:
         return "corrupt PNG signature (was the file transferred in text mode?)"
     head = raw[:512].lstrip().lower()
     if head.startswith((b"<svg", b"<?xml", b"<!doctype svg")) or b"<svg" in head:
-        return "SVG/XML text, not a raster image (PNG, JPEG, GIF, BMP, TIFF, WebP)"
+        return "SVG/XML text, not a raster image"
     try:
         text = raw[:4096].decode("utf-8")
     except UnicodeDecodeError:
         text = ""
     if text and all(ch.isprintable() or ch in "\t\r\n" for ch in text):
-        return "a text file, not an image (PNG, JPEG, GIF, BMP, TIFF, WebP)"
-    return "not a supported image format (PNG, JPEG, GIF, BMP, TIFF, WebP)"
+        return "a text file, not an image"
+    return "not a supported image format (no decoder recognises it)"
 
 
 def _decode(
@@ -333,6 +381,8 @@ def _decode_tiff_with_tifffile(
     try:
         with tifffile.TiffFile(io.BytesIO(raw)) as tiff:
             page = tiff.pages.first
+            if len(tiff.pages) > 1:
+                warn(f"TIFF holds {len(tiff.pages)} images; only the first was used", stacklevel=1)
             width, height = int(page.imagewidth), int(page.imagelength)
             if width <= 0 or height <= 0:
                 raise InputError("image has zero width or height")
@@ -468,14 +518,23 @@ def _opened(raw: bytes, kind: str, max_pixels: int) -> Iterator[Image.Image]:
         if kind == "TIFF":
             raise _PillowCannotRead from None
         raise InputError(f"corrupt or unsupported {kind} file (the header cannot be read)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+    except PILLOW_ERRORS as exc:
         raise InputError(f"corrupt {kind} file: {_reason(exc)}") from None
     try:
         _check_size(image, max_pixels)
+        omitted = left_out(image, raw)
+        if omitted is not None:
+            warn(omitted, stacklevel=1)
+        # Images inside this one (an ICNS's PNG or JPEG 2000 elements) meet the pixel limit as
+        # Pillow opens them while decoding: it refuses above twice MAX_IMAGE_PIXELS.
+        Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2)
         try:
-            image.seek(0)
+            if kind in ALLOWED_FORMATS:  # elsewhere the image open is the one to read (a PSD's
+                image.seek(0)  # composite is its frame 1's predecessor: seeking shows a layer)
             image.load()
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        except Image.DecompressionBombError:
+            raise LimitError(f"an image inside the file is over the limit of {max_pixels} pixels") from None
+        except PILLOW_ERRORS as exc:
             raise _Damaged(f"damaged {kind} data: {_reason(exc)}") from None
         except MemoryError:
             raise LimitError("not enough memory to decode this image") from None
@@ -502,7 +561,9 @@ def _warning_lines(caught: list[Note]) -> list[str]:
         return []
     from PIL import Image
 
-    return [text for text, category in caught if not issubclass(category, Image.DecompressionBombWarning)]
+    # Deprecation warnings speak to programmers about Pillow's API, not to users about a file.
+    dropped = (Image.DecompressionBombWarning, DeprecationWarning)
+    return [text for text, category in caught if not issubclass(category, dropped)]
 
 
 # ----------------------------------------------------------------------------- modes

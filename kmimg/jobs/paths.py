@@ -14,9 +14,11 @@ from pathlib import Path
 from kmimg._records import frozen
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
+from kmimg.io.formats import scan_suffixes
 
-#: File name endings a folder scan picks up (case-insensitive). Named files are judged by content.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
+#: A folder scan picks up the file name endings of :func:`kmimg.io.formats.scan_suffixes`
+#: (case-insensitive): every one Pillow registers for a format kmimg reads. Named files are
+#: judged by content, whatever their name.
 
 
 STDIO = "-"
@@ -71,11 +73,11 @@ def expand_inputs(inputs: Sequence[str], *, recursive: bool) -> list[InputItem]:
 
 def _scan_folder(folder: Path, *, recursive: bool) -> list[InputItem]:
     found: list[Path] = []
-    _walk(folder, Path(), recursive=recursive, found=found)
+    _walk(folder, Path(), recursive=recursive, found=found, suffixes=scan_suffixes())
     return [InputItem(str(folder / relative), relative) for relative in sorted(found)]
 
 
-def _walk(folder: Path, below: Path, *, recursive: bool, found: list[Path]) -> None:
+def _walk(folder: Path, below: Path, *, recursive: bool, found: list[Path], suffixes: frozenset[str]) -> None:
     """Image files under ``folder / below`` (relative to ``folder``), skipping hidden names and
     links to folders; one ``scandir`` per folder instead of a ``stat`` per file."""
     try:
@@ -88,8 +90,8 @@ def _walk(folder: Path, below: Path, *, recursive: bool, found: list[Path]) -> N
         relative = below / entry.name
         if entry.is_dir(follow_symlinks=False):
             if recursive:
-                _walk(folder, relative, recursive=recursive, found=found)
-        elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                _walk(folder, relative, recursive=recursive, found=found, suffixes=suffixes)
+        elif Path(entry.name).suffix.lower() in suffixes and entry.is_file():
             found.append(relative)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from kmimg._records import frozen
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
+from kmimg.io.formats import output_format
 from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path, plan_rerun
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
 from kmimg.options import QuantizeOptions
@@ -85,8 +86,8 @@ SKIPPED_LARGER = "larger"
 
 
 def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
-    """Load, quantize and encode one input; returns its record and its PNG (runs in a worker,
-    touches no file: the batch room writes the PNG)."""
+    """Load, quantize and encode one input; returns its record and its PNG, or GIF for a
+    target named ``.gif`` (runs in a worker, touches no file: the batch room writes it)."""
     from kmimg.core.quantize import analyze, quantize, quantize_onto
     from kmimg.io import OutputFile, encode_indexed_png
 
@@ -97,7 +98,12 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     else:
         analysis = analyze(picture.rgb, picture.alpha)
         result = quantize_onto(analysis, task.palette, task.options, measure=task.measure)
-    png = encode_indexed_png(result.indices, result.palette)
+    if task.target != STDIO and output_format(task.target) == "GIF":
+        from kmimg.io.gif import encode_indexed_gif
+
+        png = encode_indexed_gif(result.indices, result.palette)
+    else:
+        png = encode_indexed_png(result.indices, result.palette)
     size = (picture.width, picture.height)
     larger = task.skip_if_larger and len(png) >= picture.byte_size
     record = QuantizedFile(
@@ -128,6 +134,10 @@ def output_suffix(colors: int, palette_file: str | None, ext: str | None = None)
     if ext is not None:
         if not ext or "/" in ext or "\0" in ext or (os.altsep and os.altsep in ext) or os.sep in ext:
             raise UsageError(f"--ext {ext!r}: give the end of a file name, such as .png or -min.png")
+        try:  # --ext .jpg: PNG bytes are never written under another format's name
+            output_format(f"output{ext}")
+        except UsageError:
+            raise UsageError(f"--ext {ext}: kmimg writes PNG or GIF; end it with .png or .gif") from None
         return ext
     return f"-{Path(palette_file).stem}.png" if palette_file else f"-k{colors}.png"
 
@@ -160,6 +170,7 @@ def plan_outputs(
         raise UsageError("give -o/--output or --out-dir, not both")
     if output is not None:
         if output != STDIO:
+            output_format(output)  # a .jpg, .bmp... name: a usage error, nothing written
             check_outputs([(items[0], Path(output))], force=True)
             if skip_existing and os.path.lexists(output):
                 return [], {}, {items[0].source: f"output {output} exists (--skip-existing)"}
