@@ -927,31 +927,10 @@ def _lloyd_passes(
     """
     out = np.array(centers, dtype=np.float64, order="C")
     f64 = np.ascontiguousarray(features, dtype=np.float64)
-    n, dim = f64.shape
+    n = len(f64)
     if passes < 1 or not n or not len(out):
         return out
-    w = np.ascontiguousarray(weights, dtype=np.float64)
-    x32 = f64.astype(np.float32)
-    threads = engine_threads()
-    _engine.lloyd(
-        f64,
-        x32,
-        n,
-        dim,
-        w,
-        out,
-        len(out),
-        passes,
-        tol,
-        relax,
-        _BOUND_MARGIN,
-        threads,
-        None,
-        None,
-        None,
-        None,
-        fixed,
-    )
+    _run_lloyd(f64, weights, out, passes, tol, relax, fixed)
     return out
 
 
@@ -969,33 +948,35 @@ def _lloyd_bounded(
     Hamerly bounds and how far the centres moved after it (for :func:`_settle`)."""
     out = np.array(centers, dtype=np.float64, order="C")
     f64 = np.ascontiguousarray(features, dtype=np.float64)
-    n, dim = f64.shape
+    n = len(f64)
     if passes < 1 or not n:
         return out, _assign(f64, out)
-    w = np.ascontiguousarray(weights, dtype=np.float64)
     labels = np.empty(n, dtype=np.intp)
     up, low, moved = np.empty(n), np.empty(n), np.empty(len(out))
-    x32 = f64.astype(np.float32)
-    _engine.lloyd(
-        f64,
-        x32,
-        n,
-        dim,
-        w,
-        out,
-        len(out),
-        passes,
-        tol,
-        relax,
-        _BOUND_MARGIN,
-        engine_threads(),
-        labels,
-        up,
-        low,
-        moved,
-        fixed,
-    )
+    _run_lloyd(f64, weights, out, passes, tol, relax, fixed, (labels, up, low, moved))
     return out, _Assignment(labels, up, low, moved)
+
+
+def _run_lloyd(
+    f64: NDArray[np.float64],
+    weights: NDArray[np.generic],
+    out: NDArray[np.float64],
+    passes: int,
+    tol: float,
+    relax: float,
+    fixed: int,
+    last: tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+    | None = None,
+) -> None:
+    """One call of :func:`kmimg._engine.lloyd` on ``out`` (moved in place); ``last``: arrays
+    for each point's centre of the last pass, its bounds, and the centres' moves after it."""
+    n, dim = f64.shape
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    labels, up, low, moved = last if last is not None else (None, None, None, None)
+    _engine.lloyd(
+        f64, f64.astype(np.float32), n, dim, w, out, len(out), passes, tol, relax, _BOUND_MARGIN,
+        engine_threads(), labels, up, low, moved, fixed,
+    )  # fmt: skip
 
 
 #: Bounds closer than this (in feature units) are searched again rather than trusted.
