@@ -113,6 +113,29 @@ def _per_input(
     return results
 
 
+def _run_per_input(
+    tasks: Sequence[Any],
+    work: Callable[[Any], Any],
+    items: Sequence[InputItem],
+    refused: dict[str, str],
+    *,
+    source_of: Callable[[Any], str],
+    outputs_of: Callable[[Any], tuple[str, ...]],
+    jobs: int | None,
+    scheduler: str | None,
+    fail_fast: bool,
+    listener: Silent | None = None,
+) -> list[FileResult[Any]]:
+    """``tasks`` run on the command line's executors, then one :class:`FileResult` per planned
+    input (:func:`_per_input`), each record found by its input's source."""
+    listener = listener or Silent()
+    outcome = run_batch(
+        tasks, work, listener=listener, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast, refused=refused
+    )
+    done = {source_of(record): record for record in outcome.results}
+    return _per_input(items, done, outcome.failures, listener, outputs_of=outputs_of)
+
+
 def quantize_files(
     inputs: Inputs,
     k: int = 16,
@@ -175,14 +198,11 @@ def quantize_files(
         options, source = dataclasses.replace(options, keep=()), "shared"
     common = (options, max_pixels, allow_truncated, measure, fixed, source)
     tasks = [QuantizeTask(ImageInput(i.source), t, *common) for i, t in planned if i.source not in refused]
-    outcome = run_batch(
-        tasks, quantize_one, listener=listener, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
-        refused=refused,
+    return _run_per_input(
+        tasks, quantize_one, [item for item, _ in planned], refused, source_of=lambda r: r.task.source,
+        outputs_of=lambda r: (r.task.target,), jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
+        listener=listener,
     )  # fmt: skip
-    done = {record.task.source: record for record in outcome.results}
-    return _per_input(
-        [item for item, _ in planned], done, outcome.failures, listener, outputs_of=lambda r: (r.task.target,)
-    )
 
 
 def _folder(path: str | os.PathLike[str] | None) -> Path | None:
@@ -267,15 +287,10 @@ def segment_files(
         for item, targets, masks in planned
         if item.source not in refused
     ]
-    listener = Silent()
-    outcome = run_batch(
-        tasks, segment_one, listener=listener, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
-        refused=refused,
-    )  # fmt: skip
-    done = {record.task.source: record for record in outcome.results}
-    return _per_input(
-        [item for item, _, _ in planned], done, outcome.failures, listener,
-        outputs_of=lambda r: (*r.task.targets.values(), *r.task.masks),
+    return _run_per_input(
+        tasks, segment_one, [item for item, _, _ in planned], refused, source_of=lambda r: r.task.source,
+        outputs_of=lambda r: (*r.task.targets.values(), *r.task.masks), jobs=jobs, scheduler=scheduler,
+        fail_fast=fail_fast,
     )  # fmt: skip
 
 
@@ -337,15 +352,10 @@ def compress_report_files(
         for item in items
         if item.source not in refused
     ]
-    listener = Silent()
-    outcome = run_batch(
-        tasks, report_one, listener=listener, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
-        refused=refused,
-    )  # fmt: skip
-    done = {record.source: record for record in outcome.results}
-    return _per_input(
-        items, done, outcome.failures, listener,
-        outputs_of=lambda r: tuple(p for p in (r.best_output, r.sheet_output) if p is not None),
+    return _run_per_input(
+        tasks, report_one, items, refused, source_of=lambda r: r.source,
+        outputs_of=lambda r: tuple(p for p in (r.best_output, r.sheet_output) if p is not None), jobs=jobs,
+        scheduler=scheduler, fail_fast=fail_fast,
     )  # fmt: skip
 
 
