@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest api-docs clean bench bench-dither wheel-check sanitize
+.PHONY: demo test lint typecheck pytest api-docs clean bench bench-dither wheel-check sanitize corpus-check
 
 # The C extensions' files (kmimg/_engine*.c, _dither.c, _png.c and their internal headers): a
 # change to any of them rebuilds the installed extensions.
@@ -67,6 +67,13 @@ wheel-check: $(VENV)/.installed $(VENV)/.installed-build
 	echo "wheel-check: $$(basename "$$tmp"/sdist/kmimg-*.tar.gz) -> $$(basename "$$tmp"/dist/kmimg-*.whl): $$got"; \
 	test "$$got" = "$$expected" || { echo "wheel-check: expected '$$expected'"; exit 1; }
 
+
+# kmimg over Pillow's own test-image corpus (Tests/images of the sdist of the installed Pillow,
+# fetched from PyPI once into .cache/pillow-corpus/): every file Pillow decodes gives a PNG that
+# passes pngcheck, stderr holds only kmimg's one-line messages, < 2 min and < 1.5 GB (issue 27).
+corpus-check: $(VENV)/.installed-test
+	@command -v pngcheck >/dev/null || { echo "make corpus-check needs pngcheck: apt-get install -y pngcheck"; exit 1; }
+	$(BIN)/python benchmarks/pillow_corpus.py
 
 # The C extensions built with AddressSanitizer and UndefinedBehaviorSanitizer (-O1, every UBSan
 # finding fatal, FMA contraction off as in setup.py) beside a copy of the Python package in
