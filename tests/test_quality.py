@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -28,9 +29,9 @@ def photo(seed: int = 0, height: int = 96, width: int = 128) -> np.ndarray:
     base = np.stack([np.sin(3 * x + seed) * 0.5 + 0.5, np.cos(2 * y) * 0.5 + 0.5, (x * y) % 1.0], -1) * 255
     for _ in range(6):
         cy, cx, r = rng.integers(0, height), rng.integers(0, width), rng.integers(5, 25)
-        base[(np.mgrid[0:height, 0:width][0] - cy) ** 2 + (np.mgrid[0:height, 0:width][1] - cx) ** 2 < r * r] = (
-            rng.integers(0, 256, 3)
-        )
+        base[
+            (np.mgrid[0:height, 0:width][0] - cy) ** 2 + (np.mgrid[0:height, 0:width][1] - cx) ** 2 < r * r
+        ] = rng.integers(0, 256, 3)
     return np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
 
 
@@ -51,7 +52,9 @@ def test_the_scale_is_libimagequants_times_the_calibration(quality: int) -> None
     assert quality_to_mse(quality) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize(("mse", "quality"), [(4.633, 84), (13.152, 60), (13.466, 59), (2.160, 92), (5.130, 82)])
+@pytest.mark.parametrize(
+    ("mse", "quality"), [(4.633, 84), (13.152, 60), (13.466, 59), (2.160, 92), (5.130, 82)]
+)
 def test_the_scale_reads_pngquants_own_reports(mse: float, quality: int) -> None:
     """``pngquant -v`` printed these ``MSE=... (Q=...)`` pairs for hold-out photos: its MSE is
     the unit error times 65536 / 6, and the quality the highest whose limit it is within."""
@@ -63,7 +66,7 @@ def test_the_scale_reads_pngquants_own_reports(mse: float, quality: int) -> None
 def test_the_scale_falls_and_round_trips() -> None:
     limits = [quality_to_mse(q) for q in range(0, 101)]
     assert limits[0] == math.inf and limits[100] == 0.0
-    assert all(a > b for a, b in zip(limits, limits[1:]))
+    assert all(a > b for a, b in itertools.pairwise(limits))
     assert [mse_to_quality(quality_to_mse(q)) for q in range(1, 101)] == list(range(1, 101))
     assert mse_to_quality(0.0) == 100
     assert mse_to_quality(1e9) == 0
@@ -77,7 +80,7 @@ def test_parse_quality(text: str, expected: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("text", ["80-60", "101", "60-", "a", "", "-5-"])
 def test_parse_quality_refuses(text: str) -> None:
-    with pytest.raises(ValueError, match="quality|MIN"):
+    with pytest.raises(ValueError, match=r"quality|MIN"):
         parse_quality(text)
 
 
