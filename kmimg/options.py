@@ -108,10 +108,10 @@ class QualityGoal:
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"the {name} target must be a finite number")
-        if self.psnr is not None and self.psnr <= 0:
-            raise ValueError("a PSNR target must be positive")
-        if self.ssim is not None and not 0.0 < self.ssim <= 1.0:
-            raise ValueError("an SSIM target must be above 0 and at most 1")
+        if self.psnr is not None and self.psnr < 0:
+            raise ValueError("a PSNR target must not be negative")
+        if self.ssim is not None and not -1.0 <= self.ssim <= 1.0:
+            raise ValueError("an SSIM target must be between -1 and 1")
         if self.delta_e is not None and self.delta_e < 0:
             raise ValueError("a ΔE2000 target must not be negative")
         if self.maximum is None and self.psnr is None and self.ssim is None and self.delta_e is None:

@@ -293,6 +293,7 @@ def _step_fields(step: KResult) -> dict[str, Any]:
         "delta_e2000": round(step.delta_e, 4),
         "seconds": round(step.seconds, 4),
         "meets_target": step.meets_target,
+        "searched": step.searched,
         "dithered": None if step.dithered is None else _dithered_fields(step.dithered),
     }
 
