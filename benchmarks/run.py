@@ -19,6 +19,9 @@ Sections (``--only``, comma-separated; the default runs them all):
 - ``translucent`` issue 24: translucent images against pngquant and libimagequant (PSNR three
   ways, bytes, dithered SSIMULACRA2, time against opaque twins; ``translucent.py``)
 - ``grey``      issue 24: grey photos at every k from 4 to 32 against pngquant
+- ``quality-mode`` issue 26: ``quantize --quality 60-80`` on a folder against ``pngquant --quality
+  60-80`` per file (PSNR, bytes, images/s; ``quality_mode.py``, which also runs alone). Named so
+  because ``quality`` is the fixed-k comparison above
 
 Quality figures of every method come from :mod:`kmimg.metrics` on the decoded output PNGs, so all
 methods are judged by the same code. A ratio is the median of the ratios of neighbouring
@@ -49,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import inputs  # noqa: E402  (sibling module, found through the path line above)
+import quality_mode  # noqa: E402
 import translucent  # noqa: E402
 
 from kmimg import metrics  # noqa: E402
@@ -66,7 +70,7 @@ PQ1 = "pngquant, OMP_NUM_THREADS=1"
 METHODS = ("kmimg", "pngquant", "imagemagick", "pillow-mediancut", "pillow-fastoctree", "sklearn-recipe")
 SECTIONS = (
     "quality", "onefile", "folder", "small", "12mp", "segment", "phases", "startup", "scaling", "translucent",
-    "grey",
+    "grey", "quality-mode",
 )  # fmt: skip
 #: pngquant gets the small files in chunks of this many paths (xargs): one argv stays far below
 #: the kernel's limit (ARG_MAX, 2 MB here; 10,000 paths are about 0.7 MB).
@@ -1215,8 +1219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "translucent": lambda: bench_translucent(report, batch_reps),
         "grey": lambda: translucent.bench_grey(report, OUT / "grey", KMIMG),
+        "quality-mode": lambda: report.add(*quality_mode.measure(reps)),
     }
-    needs_pq = {"onefile", "folder", "small", "segment", "translucent", "grey"}
+    needs_pq = {"onefile", "folder", "small", "segment", "translucent", "grey", "quality-mode"}
     for name in SECTIONS:
         if name not in sections or (name in needs_pq and not has_pq):
             continue

@@ -21,7 +21,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from kmimg._version import __version__
-from kmimg.errors import InputError, KmimgError, LimitError, OutputError, PaletteError, UsageError
+from kmimg.errors import (
+    InputError,
+    KmimgError,
+    LimitError,
+    OutputError,
+    PaletteError,
+    QualityTooLowError,
+    UsageError,
+)
 from kmimg.types import ColorSpace
 
 if TYPE_CHECKING:
@@ -114,6 +122,7 @@ __all__ = [
     "PaletteRun",
     "Picture",
     "Quality",
+    "QualityTooLowError",
     "QuantizeOptions",
     "QuantizeResult",
     "Quantized",

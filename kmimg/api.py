@@ -27,8 +27,11 @@ from kmimg.options import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_SAMPLE,
     MAX_SEED,
+    QUALITY_MAX_K,
+    QualityGoal,
     QuantizeOptions,
     SegmentOptions,
+    parse_quality,
 )
 from kmimg.types import ColorSpace, Nearest, PaletteWeight
 
@@ -49,6 +52,8 @@ ImageSource = Union[str, "os.PathLike[str]", bytes, IO[bytes], "Image.Image", "N
 Target = Union[str, "os.PathLike[str]", IO[bytes]]
 #: Colours: ``"#rrggbb,#rrggbb"``, a sequence of ``"#rrggbb"`` strings or of ``(r, g, b)``.
 Colors = Union[str, Sequence[Union[str, Sequence[int]]]]  # noqa: UP007 - evaluated at run time (3.10)
+#: A quality (``quality=``): ``"60-80"``, ``(60, 80)``, ``80`` (meaning 0-80), or ``None``.
+QualityRange = Union[str, int, tuple[int, int], None]  # noqa: UP007 - evaluated at run time (3.10)
 
 
 @frozen
@@ -64,6 +69,10 @@ class QuantizeResult(Quantized):
     >>> result.to_pil().mode
     'P'
     """
+
+    #: Quality mode (``quality=``, ``target_*=``): the quality reached, 0-100 on pngquant's
+    #: scale (undithered; ``options.k`` is the palette size the search chose); ``None`` otherwise.
+    quality_score: int | None = None
 
     def to_png(self) -> bytes:
         """The indexed PNG, byte for byte what ``kmimg quantize`` writes for the same image
@@ -94,8 +103,12 @@ class QuantizeResult(Quantized):
 
 def quantize(
     image: ImageSource,
-    k: int = 16,
+    k: int | None = None,
     *,
+    quality: QualityRange = None,
+    target_psnr: float | None = None,
+    target_ssim: float | None = None,
+    target_de: float | None = None,
     space: ColorSpace | str = ColorSpace.RGB,
     dither: float | bool = 0.0,
     palette: Palette | str | os.PathLike[str] | NDArray[np.uint8] | Sequence[Sequence[int]] | None = None,
@@ -117,7 +130,16 @@ def quantize(
         A path, an image file's bytes, a binary file, a ``PIL.Image`` of any mode, or an array
         ``(h, w)``, ``(h, w, 3)`` or ``(h, w, 4)`` of uint8, uint16 or floats in [0, 1].
     k
-        Palette size, 2-256 (fully transparent pixels take one entry of the ``k``).
+        Palette size, 2-256 (fully transparent pixels take one entry of the ``k``); 16 when not
+        given, and in quality mode the most colours the search may use (256 when not given).
+    quality
+        Quality mode (``--quality``): ``"60-80"``, ``(60, 80)`` or ``80`` (``0-80``), on
+        pngquant's 0-100 scale: the fewest colours up to ``k`` that reach the maximum; a
+        :class:`~kmimg.errors.QualityTooLowError` when even ``k`` colours stay below the minimum.
+        ``result.options.k`` is the palette size chosen, ``result.quality_score`` the quality.
+    target_psnr, target_ssim, target_de
+        Quality mode too (``--target-*``): the fewest colours with PSNR and SSIM at least, mean
+        ΔE2000 at most, these (all that are given, with ``quality``'s maximum).
     space
         ``"rgb"`` (best PSNR) or ``"lab"`` (best ΔE2000): where colours are compared.
     dither
@@ -148,26 +170,70 @@ def quantize(
     >>> result.colors_used, round(result.psnr, 2)
     (16, 29.53)
     >>> result.save("out/flower-k16.png")  # the bytes `kmimg quantize -k 16` writes
+    >>> found = kmimg.quantize("sample_images/flower.jpg", quality="50-70")
+    >>> found.options.k, found.quality_score
+    (100, 71)
     """
+    goal = quality_goal(quality, target_psnr, target_ssim, target_de)
+    if goal is not None and palette is not None:
+        raise ValueError("quality and target_* fit a palette: not with palette")
+    k = (QUALITY_MAX_K if goal is not None else 16) if k is None else k
     picture = load_picture(image, max_pixels=max_pixels, allow_truncated=allow_truncated)
     fixed = None if palette is None else palette_rows(palette, k=k)
     options = quantize_options(
         k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
         transparent_index=transparent_index, alpha_threshold=alpha_threshold, nearest=nearest,
     )  # fmt: skip
-    from kmimg.core.quantize import analyze, quantize_onto
-    from kmimg.core.quantize import quantize as quantize_core
-
     try:
-        if fixed is None:
-            result = quantize_core(picture.rgb, picture.alpha, options, measure=measure)
-        else:
-            result = quantize_onto(analyze(picture.rgb, picture.alpha), fixed, options, measure=measure)
+        result, score = _quantized(picture, options, fixed, goal, measure=measure)
     except InputError as exc:  # the core words it for the command line (--keep)
         if str(exc).startswith("--keep"):
             raise ValueError(str(exc).removeprefix("--")) from None
         raise
-    return QuantizeResult(**{f.name: getattr(result, f.name) for f in dataclasses.fields(result)})
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    return QuantizeResult(**fields, quality_score=score)
+
+
+def _quantized(
+    picture: Picture,
+    options: QuantizeOptions,
+    fixed: NDArray[np.uint8] | None,
+    goal: QualityGoal | None,
+    *,
+    measure: bool,
+) -> tuple[Quantized, int | None]:
+    from kmimg.core.quantize import analyze, quantize_onto
+    from kmimg.core.quantize import quantize as quantize_core
+
+    if fixed is not None:
+        return quantize_onto(analyze(picture.rgb, picture.alpha), fixed, options, measure=measure), None
+    if goal is None:
+        return quantize_core(picture.rgb, picture.alpha, options, measure=measure), None
+    from kmimg.core.quality import quantize_to_goal
+    from kmimg.errors import QualityTooLowError
+
+    found = quantize_to_goal(analyze(picture.rgb, picture.alpha), options, goal, measure=measure)
+    if found.below_minimum:
+        raise QualityTooLowError(
+            f"quality {found.measured.quality} with {found.k} colours is below the minimum {goal.minimum}"
+        )
+    return found.quantized, found.measured.quality
+
+
+def quality_goal(
+    quality: QualityRange, psnr: float | None = None, ssim: float | None = None, delta_e: float | None = None
+) -> QualityGoal | None:
+    """The :class:`~kmimg.options.QualityGoal` of the public parameters (``None``: a fixed k)."""
+    if quality is None and psnr is None and ssim is None and delta_e is None:
+        return None
+    minimum, maximum = 0, None
+    if isinstance(quality, str):
+        minimum, maximum = parse_quality(quality)
+    elif isinstance(quality, tuple):
+        minimum, maximum = (_integer(value, "quality") for value in quality)
+    elif quality is not None:
+        maximum = _integer(quality, "quality")
+    return QualityGoal(minimum=minimum, maximum=maximum, psnr=psnr, ssim=ssim, delta_e=delta_e)
 
 
 @frozen

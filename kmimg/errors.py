@@ -28,6 +28,11 @@ class UsageError(KmimgError, ValueError):
     """Options that contradict each other, found before any work is done."""
 
 
+class QualityTooLowError(KmimgError, ValueError):
+    """Quality mode (``quality=``): even the largest palette allowed stays below the minimum
+    quality. The command line writes nothing for that input and exits 99."""
+
+
 class ClusterLostError(KmimgError, ConnectionError):
     """The Dask scheduler went away in the middle of a batch (``--scheduler``): the outputs
     completed before are in place, no partial file is left, the other inputs were not done.

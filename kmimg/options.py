@@ -12,6 +12,7 @@ once, in their command's module under :mod:`kmimg.cli`.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import ClassVar
 
@@ -73,6 +74,63 @@ class QuantizeOptions:
             raise ValueError(f"dither level must be between 0 and 1, got {self.dither}")
         if len(self.keep) > self.k:
             raise ValueError(f"--keep lists {len(self.keep)} colours, more than k = {self.k}")
+
+
+#: The palette size quality mode searches up to when ``-k`` is not given (pngquant's 256).
+QUALITY_MAX_K = 256
+
+
+@frozen
+class QualityGoal:
+    """What quality mode searches for (``quantize --quality``, ``--target-*``): the fewest colours
+    whose result reaches ``maximum`` on pngquant's 0-100 quality scale (when given) and every
+    target given; ``minimum``: below it even the largest palette is not written (exit 99).
+
+    Quality is kmimg's mean squared error in its alpha-aware space mapped to libimagequant's
+    scale (:mod:`kmimg.core.quality`). Targets: PSNR and SSIM at least, mean ΔE2000 at most.
+    """
+
+    MAX_QUALITY: ClassVar[int] = 100
+
+    minimum: int = 0
+    maximum: int | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    delta_e: float | None = None
+
+    def __post_init__(self) -> None:
+        top = self.MAX_QUALITY
+        if self.maximum is not None and not 0 <= self.minimum <= self.maximum <= top:
+            raise ValueError(f"quality must be MIN-MAX with 0 <= MIN <= MAX <= {top}")
+        if self.maximum is None and self.minimum:
+            raise ValueError("a minimum quality needs a maximum (--quality MIN-MAX)")
+        for name in ("psnr", "ssim", "delta_e"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"the {name} target must be a finite number")
+        if self.psnr is not None and self.psnr < 0:
+            raise ValueError("a PSNR target must not be negative")
+        if self.ssim is not None and not -1.0 <= self.ssim <= 1.0:
+            raise ValueError("an SSIM target must be between -1 and 1")
+        if self.delta_e is not None and self.delta_e < 0:
+            raise ValueError("a ΔE2000 target must not be negative")
+        if self.maximum is None and self.psnr is None and self.ssim is None and self.delta_e is None:
+            raise ValueError("a quality goal needs --quality or a --target-* value")
+
+
+def parse_quality(text: str) -> tuple[int, int]:
+    """``"60-80"`` -> ``(60, 80)``; ``"80"`` -> ``(0, 80)`` (pngquant's ``--quality``)."""
+    match = re.fullmatch(r"\s*(\d{1,3})?\s*(?:-\s*(\d{1,3}))?\s*", text)
+    if match is None or (match.group(1) is None and match.group(2) is None):
+        raise ValueError(f"{text!r} is not a quality like 60-80 or 80 (0-100)")
+    low, high = match.group(1), match.group(2)
+    if high is None:
+        minimum, maximum = 0, int(low)
+    else:
+        minimum, maximum = int(low or 0), int(high)
+    if not 0 <= minimum <= maximum <= QualityGoal.MAX_QUALITY:
+        raise ValueError(f"{text!r}: give MIN-MAX with 0 <= MIN <= MAX <= 100")
+    return minimum, maximum
 
 
 #: ``--background`` rules other than cluster indices.

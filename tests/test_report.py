@@ -118,7 +118,8 @@ def photo_report(noisy_rgb: np.ndarray) -> CompressReport:
 
 def test_sweep_is_ascending_and_measures_agree(noisy_rgb: np.ndarray, photo_report: CompressReport) -> None:
     report = photo_report
-    assert [s.k for s in report.steps] == [2, 4, 16]
+    assert [s.k for s in report.steps if not s.searched] == [2, 4, 16]
+    assert [s.k for s in report.steps if s.searched] == [report.recommended_k]  # found by the search
     assert (report.width, report.height) == (40, 30)
     assert report.png24_bytes == reference_png_bytes(noisy_rgb)
     for s in report.steps:
@@ -168,13 +169,14 @@ def test_few_colours_are_lossless_and_reported_as_null_psnr() -> None:
     rgb[:, 4:8] = (200, 10, 10)
     rgb[:, 8:] = (10, 10, 200)
     report = compress_report(rgb, input_bytes=100, ks=(2, 4), targets=(Target(Metric.PSNR, 60),))
-    two, four = report.steps
+    two, three, four = report.steps
     assert math.isfinite(two.psnr) and not two.meets_target
     assert math.isinf(four.psnr) and four.colors_used == 3 and four.meets_target
-    assert report.recommended_k == 4
+    assert three.searched and math.isinf(three.psnr) and three.meets_target  # the search's: 3 colours
+    assert report.recommended_k == 3
     fields = report_fields(report)
-    assert fields["ks"][1]["psnr"] is None
-    assert fields["recommended_k"] == 4 and fields["target_met"] is True
+    assert fields["ks"][2]["psnr"] is None and fields["ks"][1]["searched"] is True
+    assert fields["recommended_k"] == 3 and fields["target_met"] is True
 
 
 def test_no_k_meets_an_impossible_target(noisy_rgb: np.ndarray) -> None:
@@ -266,5 +268,7 @@ def test_recommendation_is_the_smallest_k_meeting_the_target(
     report = compress_report(rgb, input_bytes=1, ks=sorted(ks), targets=(Target(Metric.PSNR, target),))
     meeting = [s.k for s in report.steps if s.psnr >= target]
     assert report.recommended_k == (min(meeting) if meeting else None)
-    assert [s.k for s in report.steps] == sorted(ks)
+    assert [s.k for s in report.steps if not s.searched] == sorted(ks)
     assert all(s.colors_used <= s.k and s.meets_target == (s.k in meeting) for s in report.steps)
+    searched = [s for s in report.steps if s.searched]  # at most one: the search's k, which meets
+    assert len(searched) <= 1 and all(s.meets_target and s.k not in ks for s in searched)

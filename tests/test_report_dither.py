@@ -40,7 +40,7 @@ def gradient() -> np.ndarray:
 @pytest.fixture
 def dithered_report(gradient: np.ndarray) -> CompressReport:
     return compress_report(
-        gradient, input_bytes=5000, ks=(8, 2, 4), targets=(Target(Metric.PSNR, 25),), dither=1.0
+        gradient, input_bytes=5000, ks=(8, 2, 4), targets=(Target(Metric.PSNR, 25),), dither=1.0, search=False
     )
 
 
@@ -83,10 +83,11 @@ def test_dithered_measures_agree_with_the_decoded_png(
         assert not np.array_equal(decoded, load_image("p", data=report.pngs[step.k]).rgb)
 
 
-def test_dithering_leaves_the_undithered_sweep_and_the_recommendation_alone(
-    gradient: np.ndarray, dithered_report: CompressReport
-) -> None:
-    plain = compress_report(gradient, input_bytes=5000, ks=(2, 4, 8), targets=(Target(Metric.PSNR, 25),))
+def test_dithering_leaves_the_undithered_sweep_and_the_recommendation_alone(gradient: np.ndarray) -> None:
+    targets = (Target(Metric.PSNR, 25),)
+    plain = compress_report(gradient, input_bytes=5000, ks=(2, 4, 8), targets=targets)
+    dithered_report = compress_report(gradient, input_bytes=5000, ks=(8, 2, 4), targets=targets, dither=1.0)
+    assert any(step.searched for step in plain.steps)  # the search's k is dithered and measured too
     assert dict(plain.pngs) == dict(dithered_report.pngs)
     assert [replace(s, seconds=0) for s in plain.steps] == [
         replace(s, seconds=0, dithered=None) for s in dithered_report.steps
@@ -103,7 +104,7 @@ def test_dithered_sweep_is_deterministic(gradient: np.ndarray) -> None:
     assert dict(a.dithered_pngs) == dict(b.dithered_pngs)
     strip = [replace(s, seconds=0, dithered=replace(s.dithered, seconds=0)) for s in a.steps if s.dithered]
     again = [replace(s, seconds=0, dithered=replace(s.dithered, seconds=0)) for s in b.steps if s.dithered]
-    assert strip == again and len(strip) == 2
+    assert strip == again and len(strip) == len(a.steps) >= 2  # the ks and the search's k
 
 
 def test_without_pngs_drops_the_dithered_pngs_too(dithered_report: CompressReport) -> None:
@@ -214,7 +215,7 @@ def test_json_without_dither_has_null_dithered_and_level_0(photo: Path) -> None:
     for extra in ((), ("--no-dither",), ("--dither", "0")):
         document = report_json(str(photo), "--ks", "4", *extra)
         assert document["dither"] == 0.0
-        assert [row["dithered"] for row in document["results"][0]["ks"]] == [None]
+        assert {row["dithered"] is None for row in document["results"][0]["ks"]} == {True}
 
 
 def test_bare_dither_means_level_1(photo: Path) -> None:
@@ -270,12 +271,14 @@ def test_sheet_and_html_of_the_command_show_the_dithered_pngs(photo: Path, tmp_p
         str(html),
         "--thumb",
         "32",
+        "--target-psnr",
+        "99",  # no k up to 256 meets it: no k found by the search among the tiles
     ]
     assert runner.invoke(app, ["compress-report", *args]).exit_code == 0
     page = html.read_text(encoding="utf-8")
     assert page.count('class="dithered-point"') == 2 and "dither 1; " in page
     plain = tmp_path / "p.png"
-    args = [str(photo), "--ks", "2,4", "--sheet", str(plain), "--thumb", "32"]
+    args = [str(photo), "--ks", "2,4", "--sheet", str(plain), "--thumb", "32", "--target-psnr", "99"]
     assert runner.invoke(app, ["compress-report", *args]).exit_code == 0
     # 3 tiles in a 2 x 2 grid; dithered, 3 columns: the original and 2 ks, then 2 dithered tiles
     with_dither, without = load_image(sheet), load_image(plain)

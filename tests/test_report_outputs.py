@@ -92,7 +92,8 @@ def test_report_sheet_has_the_original_and_every_k(noisy_rgb: np.ndarray, report
 
 def test_chart_has_one_point_per_k_and_marks_the_recommendation(report: CompressReport) -> None:
     points = chart_points(quality_chart(report))
-    assert [int(p.get("data-k", "0")) for p in points] == [2, 4, 8, 16]
+    assert [int(p.get("data-k", "0")) for p in points] == [step.k for step in report.steps]
+    assert [step.k for step in report.steps if not step.searched] == [2, 4, 8, 16]
     marked = [p.get("data-k") for p in points if "recommended" in p.get("class", "")]
     assert marked == [str(report.recommended_k)]
 
@@ -138,7 +139,7 @@ def test_page_is_self_contained(noisy_rgb: np.ndarray, report: CompressReport) -
     assert not re.search(r"(src|href)=\"(https?:)?//", page)
     assert "Content-Security-Policy" in page
     assert "&lt;a&amp;b&gt;.png" in page and "<a&b>" not in page
-    assert page.count('class="point') == 4
+    assert page.count('class="point') == len(report.steps) == 5  # the 4 ks and the search's k
     assert page.count('<tr class="recommended">') == 1
 
 
@@ -146,7 +147,7 @@ def test_page_with_several_images_has_a_summary_and_failures(report: CompressRep
     unmet = replace(report, recommended_k=None)
     entries = [HtmlEntry("one.png", "PNG", report), HtmlEntry("two.png", "PNG", unmet)]
     page = render_html(entries, summary=aggregate([report, unmet]), failures=[("bad.png", "not an image")])
-    assert page.count('class="point') == 8
+    assert page.count('class="point') == 2 * len(report.steps)
     assert page.count("<svg") == 2
     assert 'class="aggregate"' in page and "1 of 2 meet the target" in page
     assert "No k in this sweep meets the target" in page

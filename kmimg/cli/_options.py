@@ -113,11 +113,14 @@ def checked(options: type[Options], **values: Any) -> Options:
         raise UsageError(str(exc)) from None
 
 
-def checked_by(module: str, parser: str) -> Callable[[str], str]:
+def checked_by(module: str, parser: str) -> Callable[[str | None], str | None]:
     """A Typer callback that validates an option's text with ``module.parser`` (imported only
-    when the option is used) and turns its ``ValueError`` into a usage error (exit 2)."""
+    when the option is used) and turns its ``ValueError`` into a usage error (exit 2); an
+    option not given (``None``) is left alone."""
 
-    def check(text: str) -> str:
+    def check(text: str | None) -> str | None:
+        if text is None:
+            return None
         parse = getattr(importlib.import_module(module), parser)
         try:
             parse(text)

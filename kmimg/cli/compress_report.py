@@ -72,7 +72,8 @@ def compress_report_command(
         Optional[float],  # noqa: UP045 - Typer resolves annotations at run time
         typer.Option(
             "--target-psnr",
-            help=f"Recommend the smallest k with PSNR ≥ this many dB [default when no target is given: "
+            help="Recommend the fewest colours (searched up to 256) with PSNR ≥ this many dB [default "
+            f"when no target is given: "
             f"{DEFAULT_TARGET_PSNR:g}].",
             min=0.0,
             show_default=False,
@@ -81,14 +82,17 @@ def compress_report_command(
     target_ssim: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
-            "--target-ssim", help="Recommend the smallest k with SSIM ≥ this (at most 1).", min=-1.0, max=1.0
+            "--target-ssim",
+            help="Recommend the fewest colours with SSIM ≥ this (at most 1).",
+            min=-1.0,
+            max=1.0,
         ),
     ] = None,
     target_de: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
             "--target-de",
-            help="Recommend the smallest k with mean ΔE2000 ≤ this. Several targets must all hold.",
+            help="Recommend the fewest colours with mean ΔE2000 ≤ this. Several targets must all hold.",
             min=0.0,
         ),
     ] = None,
@@ -137,8 +141,8 @@ def compress_report_command(
     allow_truncated: opt.AllowTruncated = False,
     debug: opt.Debug = False,
 ) -> None:
-    """Quantize images at several k and report size against quality; recommend the smallest k
-    meeting a target (default PSNR ≥ 32 dB).
+    """Quantize images at several k and report size against quality; recommend the fewest colours
+    meeting a target (default PSNR ≥ 32 dB), searched up to 256, not only among the ks.
 
     Prints a table per image on a terminal; --json, --sheet, --html and --write-best save the
     same numbers and pictures. Nothing is written unless asked for. With --dither, every k is
@@ -220,7 +224,9 @@ def _warn_unmet(reporter: Reporter, records: list[ReportRecord], *, best_request
             wanted = ", ".join(target.describe() for target in report.targets)
             ks = ",".join(str(step.k) for step in report.steps)
             extra = "; no best PNG written" if best_requested else ""
-            reporter.warning(f"{record.display}: no k in {ks} meets {wanted}{extra}")
+            reporter.warning(
+                f"{record.display}: no k up to 256 meets {wanted} (ks {ks}, then searched){extra}"
+            )
 
 
 # ----------------------------------------------------------------------------- documents
@@ -295,7 +301,7 @@ def _image_table(record: ReportRecord) -> Any:
         caption = f"[bold red]no k meets {wanted}[/]"
     else:
         caption = (
-            f"[bold green]recommended: k={best.k}[/] (smallest k meeting {wanted}): "
+            f"[bold green]recommended: k={best.k}[/] (fewest colours meeting {wanted}): "
             f"{human_bytes(best.png_bytes)}, {best.ratio_vs_input:.2f}× smaller than the input"
         )
     note = dither_note(report)

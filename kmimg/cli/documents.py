@@ -108,6 +108,9 @@ def quantize_fields(done: QuantizedFile) -> dict[str, Any]:
         "input_bytes": done.input_bytes,
         "output_bytes": done.output_bytes,
         "skipped": done.skipped or None,
+        "k_chosen": done.k_chosen,
+        "quality": done.quality_score,
+        "goal_met": done.goal_met,
         "seconds": done.seconds,
         "seed": task.options.seed,
         "space": task.options.space.value,
@@ -290,6 +293,7 @@ def _step_fields(step: KResult) -> dict[str, Any]:
         "delta_e2000": round(step.delta_e, 4),
         "seconds": round(step.seconds, 4),
         "meets_target": step.meets_target,
+        "searched": step.searched,
         "dithered": None if step.dithered is None else _dithered_fields(step.dithered),
     }
 

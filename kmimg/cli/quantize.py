@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Optional
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -19,9 +20,16 @@ from kmimg.jobs.paths import (
     check_side_output,
     display_name,
 )
-from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
+from kmimg.jobs.quantize import (
+    SKIPPED_LARGER,
+    SKIPPED_QUALITY,
+    QuantizeTask,
+    output_suffix,
+    plan_outputs,
+    quantize_one,
+)
 from kmimg.jobs.tasks import ImageInput
-from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
+from kmimg.options import DEFAULT_MAX_PIXELS, QUALITY_MAX_K, QualityGoal, QuantizeOptions, parse_quality
 from kmimg.types import Nearest, psnr_text
 
 if TYPE_CHECKING:
@@ -138,6 +146,28 @@ def quantize_command(
         bool,
         typer.Option("--skip-if-larger", help="Write no PNG that is not smaller than its input (exit 98)."),
     ] = False,
+    quality: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--quality",
+            help="pngquant's quality, 0-100: the fewest colours up to -k (default 256) that reach MAX; "
+            "below MIN even with -k colours, nothing is written (exit 99). MAX alone means 0-MAX.",
+            metavar="MIN-MAX",
+            callback=opt.checked_by("kmimg.options", "parse_quality"),
+        ),
+    ] = None,
+    target_psnr: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--target-psnr", help="The fewest colours up to -k with PSNR ≥ this (dB).", min=0.0),
+    ] = None,
+    target_ssim: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--target-ssim", help="The fewest colours up to -k with SSIM ≥ this.", min=0.0, max=1.0),
+    ] = None,
+    target_de: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--target-de", help="The fewest colours up to -k with mean ΔE2000 ≤ this.", min=0.0),
+    ] = None,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -157,6 +187,8 @@ def quantize_command(
     """
     with command(quiet=quiet, debug=debug, numpy_threads=False) as reporter:
         level = dither_level(dither, no_dither)
+        goal = _goal(quality, target_psnr, target_ssim, target_de)
+        colors = _search_colors(ctx, goal, colors, (palette_file, shared, palette_out))
         plan = palette_cli.plan_palette(
             palette_file, shared=shared, palette_out=palette_out, keep=keep, k=colors,
             k_given=_given(ctx, "colors"),
@@ -168,10 +200,11 @@ def quantize_command(
         )  # fmt: skip
         if ext is not None and output is not None:
             raise UsageError("give -o/--output or --ext, not both")
-        suffix = output_suffix(colors, palette_file, ext)
+        suffix = output_suffix(colors, palette_file, ext, goal)
         tasks, refused, skipped = plan_outputs(
             inputs, suffix=suffix, output=output, out_dir=out_dir, recursive=recursive, force=force,
             in_place=ext is not None and force, skip_existing=skip_existing,
+            naming_rule=ext is None and palette_file is None,
         )  # fmt: skip
         for source, reason in skipped.items():
             reporter.notice(f"{source}: skipped: {reason}")
@@ -183,27 +216,55 @@ def quantize_command(
         measure = json_dest is not None or reporter.fancy
         common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
         runnable = [
-            QuantizeTask(ImageInput(item.source), target, *common, skip_if_larger=skip_if_larger)
+            QuantizeTask(ImageInput(item.source), target, *common, skip_if_larger=skip_if_larger, goal=goal)
             for item, target in tasks
             if item.source not in refused
         ]
         outcome = run_batch(
-            runnable,
-            quantize_one,
-            listener=reporter,
-            jobs=jobs,
-            scheduler=scheduler,
-            fail_fast=fail_fast,
-            label="quantizing",
-            refused=refused,
-        )
+            runnable, quantize_one, listener=reporter, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
+            label="quantizing", refused=refused,
+        )  # fmt: skip
         if json_dest is not None:
             from kmimg.cli.documents import quantize_document, write_json  # json: only with --json
 
             write_json(quantize_document(outcome.results, outcome.failures, skipped), json_dest)
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
-        finish(outcome, skipped=ExitCode.SKIPPED_LARGER if any(r.skipped for r in outcome.results) else None)
+        finish(outcome, skipped=skipped_code(r.skipped for r in outcome.results))
+
+
+def skipped_code(reasons: Iterable[str]) -> ExitCode | None:
+    """The exit code of a batch whose only problems are inputs not written on purpose: 99 when
+    any input stayed below ``--quality``'s MIN (also when others were not smaller), else 98
+    when any output would not have been smaller (``--skip-if-larger``), else ``None``."""
+    given = set(reasons)
+    if SKIPPED_QUALITY in given:
+        return ExitCode.QUALITY_TOO_LOW
+    if SKIPPED_LARGER in given:
+        return ExitCode.SKIPPED_LARGER
+    return None
+
+
+def _search_colors(
+    ctx: typer.Context, goal: QualityGoal | None, colors: int, palettes: tuple[Any, ...]
+) -> int:
+    """The palette size: ``-k``; in quality mode the largest the search may use (256 when ``-k``
+    is not given), and no ``--palette``, ``--shared-palette`` or ``--palette-out``."""
+    if goal is None:
+        return colors
+    if any(given not in (None, False) for given in palettes):
+        raise UsageError("--quality and --target-* fit a palette per image: not with --palette or shared")
+    return colors if _given(ctx, "colors") else QUALITY_MAX_K
+
+
+def _goal(
+    quality: str | None, psnr: float | None, ssim: float | None, delta_e: float | None
+) -> QualityGoal | None:
+    """Quality mode's goal from the command line, or ``None`` (a fixed -k)."""
+    if quality is None and psnr is None and ssim is None and delta_e is None:
+        return None
+    minimum, maximum = parse_quality(quality) if quality is not None else (0, None)
+    return opt.checked(QualityGoal, minimum=minimum, maximum=maximum, psnr=psnr, ssim=ssim, delta_e=delta_e)
 
 
 def _check_streams(tasks: list[tuple[InputItem, str]], json_dest: str | None) -> None:

@@ -31,6 +31,7 @@ from kmimg._records import frozen
 from kmimg.colorfit import (
     DEFAULT_SCHEDULE,
     ColorTable,
+    FitSchedule,
     FittedPalette,
     build_color_table,
     fit_palette,
@@ -151,24 +152,42 @@ def quantize_analysis(analysis: Analysis, options: QuantizeOptions, *, measure: 
     """Quantize an already analysed image; lets a k sweep reuse one histogram."""
     if options.alpha_threshold is not None:
         analysis = binary_alpha(analysis, options.alpha_threshold)
-    if options.transparent_index is not None and options.transparent_index >= options.k:
-        raise InputError(
-            f"--transparent-index {options.transparent_index} is not a slot of {options.k} colours"
-        )
-    transparent = analysis.has_transparent or options.transparent_index is not None
-    fitted = fit_colors(analysis.table, options, transparent=transparent)
-    palette, counts, order = _png_palette(fitted, analysis, options.transparent_index)
-    entry_of_color = order[fitted.labels]
+    return quantize_prepared(analysis, options, measure=measure)[0]
+
+
+def quantize_prepared(
+    analysis: Analysis, options: QuantizeOptions, *, measure: bool = True
+) -> tuple[Quantized, NDArray[np.intp]]:
+    """:func:`quantize_analysis` of an analysis whose alpha is already made binary when
+    ``options.alpha_threshold`` asks for it; also returns each table colour's palette entry
+    (undithered), from which :mod:`kmimg.core.quality` measures the result on the table."""
+    palette, counts, entry_of_color = fit_entries(analysis, options)
     indices = _indices(analysis, entry_of_color, palette, dither=options.dither)
     dither = options.dither > 0.0
     quality = _quality(analysis, palette, None if dither else entry_of_color, indices) if measure else None
-    return Quantized(
+    result = Quantized(
         indices=indices,
         palette=palette,
         counts=np.bincount(indices.ravel(), minlength=len(palette)).astype(np.int64) if dither else counts,
         quality=quality,
         options=options,
     )
+    return result, entry_of_color
+
+
+def fit_entries(
+    analysis: Analysis, options: QuantizeOptions, schedule: FitSchedule = DEFAULT_SCHEDULE
+) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.intp]]:
+    """The PNG palette fitted to ``analysis`` at ``options.k`` (``schedule``: the fit's work), the
+    pixels per entry, and each table colour's entry: everything of a result but its pixels."""
+    if options.transparent_index is not None and options.transparent_index >= options.k:
+        raise InputError(
+            f"--transparent-index {options.transparent_index} is not a slot of {options.k} colours"
+        )
+    transparent = analysis.has_transparent or options.transparent_index is not None
+    fitted = fit_colors(analysis.table, options, transparent=transparent, schedule=schedule)
+    palette, counts, order = _png_palette(fitted, analysis, options.transparent_index)
+    return palette, counts, order[fitted.labels]
 
 
 def redither(analysis: Analysis, plain: Quantized, level: float, *, measure: bool = True) -> Quantized:
@@ -202,7 +221,13 @@ def binary_alpha(analysis: Analysis, threshold: int) -> Analysis:
 TRANSPARENT = np.zeros((1, 4), dtype=np.uint8)
 
 
-def fit_colors(table: ColorTable, options: QuantizeOptions, *, transparent: bool) -> FittedPalette:
+def fit_colors(
+    table: ColorTable,
+    options: QuantizeOptions,
+    *,
+    transparent: bool,
+    schedule: FitSchedule = DEFAULT_SCHEDULE,
+) -> FittedPalette:
     """The palette of at most ``options.k`` entries fitted to ``table``; with ``transparent``
     one of them is the transparent entry ``(0, 0, 0, 0)`` (in ``colors``, RGBA, with the pixels
     the table gives it; the caller adds the fully transparent ones).
@@ -221,9 +246,11 @@ def fit_colors(table: ColorTable, options: QuantizeOptions, *, transparent: bool
     seed, space, sample = options.seed, options.space, options.sample
     if transparent and table.channels == 4:
         fixed = np.vstack([_as_rgba(keep), TRANSPARENT])
-        return fit_palette(table, k=options.k, seed=seed, space=space, sample=sample, fixed=fixed)
+        return fit_palette(
+            table, k=options.k, seed=seed, space=space, sample=sample, schedule=schedule, fixed=fixed
+        )
     kept = keep if len(keep) else None
-    fitted = fit_palette(table, k=room, seed=seed, space=space, sample=sample, fixed=kept)
+    fitted = fit_palette(table, k=room, seed=seed, space=space, sample=sample, schedule=schedule, fixed=kept)
     return _with_transparent(fitted) if transparent else fitted
 
 
@@ -289,6 +316,14 @@ def _indices(
 
         indices = dither_indices(analysis.rgb, analysis.alpha, palette, indices, dither)
     return indices
+
+
+def pixel_indices(
+    analysis: Analysis, entry_of_color: NDArray[np.intp], palette: NDArray[np.uint8]
+) -> NDArray[np.uint8]:
+    """Each pixel's entry, undithered, from each table colour's (fully transparent pixels on
+    the palette's transparent entry)."""
+    return _indices(analysis, entry_of_color, palette, dither=0.0)
 
 
 def _transparent_entry(palette: NDArray[np.uint8]) -> int:

@@ -17,8 +17,13 @@ PSNR and SSIM even where it looks better, so those figures show its cost in byte
 show its benefit (low k, smooth gradients; see docs/dithering.md).
 
 A quality target (:class:`Target`; several targets must all hold) picks the recommended k: the
-*smallest* requested k whose result meets it, or ``None`` when none does. Quality is not assumed
-to grow with k (sampled k-means need not be monotonic), so every k is measured and checked.
+search of quality mode (:func:`kmimg.core.quality.quantize_to_goal`, the one colour table, cheap
+trial fits) finds the fewest colours up to 256 that meet every target, and its result is measured
+like a swept k and added to ``steps`` (``searched=True``) when it is not a requested k; the
+recommendation is the *smallest* k of ``steps`` whose result meets every target (the search's,
+or a requested k when one below it meets: the search lands within a few percent of the fewest),
+or ``None`` when none does. Quality is not assumed to grow with k (sampled k-means need not be
+monotonic), so every k is measured and checked.
 
 Pure: arrays in, a :class:`CompressReport` out; reading and writing files is the caller's job.
 Deterministic: the same pixels, ks, seed, space and dither level give the same PNG bytes and measures (all
@@ -43,6 +48,7 @@ from kmimg.types import ColorSpace
 
 if TYPE_CHECKING:
     from kmimg.core.quantize import Analysis, Quantized
+    from kmimg.options import QualityGoal
 
 
 class Metric(str, Enum):
@@ -125,6 +131,9 @@ class KResult:
     meets_target: bool
     #: The same k dithered, ``None`` when the report was made without ``dither``.
     dithered: DitheredResult | None = None
+    #: Not one of the requested ks: the k the recommendation's search found (see the module
+    #: docstring), measured the same way.
+    searched: bool = False
 
     def quality(self, metric: Metric) -> float:
         if metric is Metric.PSNR:
@@ -194,6 +203,7 @@ def compress_report(
     space: ColorSpace = ColorSpace.RGB,
     dither: float = 0.0,
     progress: Callable[[int], None] | None = None,
+    search: bool = True,
 ) -> CompressReport:
     """Quantize an image at every k in ``ks`` and measure each result (see the module docstring).
 
@@ -214,6 +224,10 @@ def compress_report(
         ``quantize -k K --dither LEVEL``.
     progress
         Called with each k once it is measured.
+    search
+        Search for the fewest colours meeting the targets (the module docstring); ``False``:
+        the recommendation is the smallest requested k that meets them, and ``steps`` are the
+        requested ks only.
     """
     from kmimg.core.quantize import analyze
     from kmimg.io.png import reference_png_bytes
@@ -242,6 +256,9 @@ def compress_report(
         steps.append(replace(step, meets_target=all(target.met_by(step) for target in targets)))
         if progress is not None:
             progress(k)
+    if search:
+        options = QuantizeOptions(k=QuantizeOptions.MAX_K, seed=seed, space=space)
+        steps = _with_search(analysis, options, targets, steps, (pngs, dithered_pngs), sizes, dither)
     return CompressReport(
         width=width,
         height=height,
@@ -260,6 +277,49 @@ def compress_report(
     )
 
 
+def goal_of(targets: Sequence[Target]) -> QualityGoal:
+    """Quality mode's goal of report targets (the strictest of each metric)."""
+    from kmimg.options import QualityGoal
+
+    def strictest(metric: Metric, pick: Callable[[Iterable[float]], float]) -> float | None:
+        values = [target.value for target in targets if target.metric is metric]
+        return pick(values) if values else None
+
+    psnr, ssim = strictest(Metric.PSNR, max), strictest(Metric.SSIM, max)
+    return QualityGoal(psnr=psnr, ssim=ssim, delta_e=strictest(Metric.DELTA_E, min))
+
+
+def _with_search(
+    analysis: Analysis,
+    options: QuantizeOptions,
+    targets: Sequence[Target],
+    steps: list[KResult],
+    pngs: tuple[dict[int, bytes], dict[int, bytes]],
+    sizes: _Sizes,
+    dither: float,
+) -> list[KResult]:
+    """``steps`` with the search's k added (``searched=True``) when it is not one of them; its
+    PNGs go into ``pngs`` (undithered, dithered)."""
+    searched = _searched(analysis, targets, options)
+    if searched is None or searched.options.k in pngs[0]:
+        return steps
+    step, png, dithered_png = _measure(analysis, searched.options, sizes, dither, searched)
+    pngs[0][step.k] = png
+    if dithered_png is not None:
+        pngs[1][step.k] = dithered_png
+    found = replace(step, meets_target=all(target.met_by(step) for target in targets), searched=True)
+    return sorted([*steps, found], key=lambda each: each.k)
+
+
+def _searched(analysis: Analysis, targets: Sequence[Target], options: QuantizeOptions) -> Quantized | None:
+    """The result at the fewest colours up to ``options.k`` that meet every target (``quantize
+    -k K``'s), or ``None`` when even ``options.k`` colours do not."""
+    from kmimg.core.quality import quantize_to_goal
+
+    found = quantize_to_goal(analysis, options, goal_of(targets))
+    return found.quantized if found.meets else None
+
+
 @frozen
 class _Sizes:
     """What every k's PNG is compared with: the pixel count, the input file, a truecolour PNG."""
@@ -270,16 +330,17 @@ class _Sizes:
 
 
 def _measure(
-    analysis: Analysis, options: QuantizeOptions, sizes: _Sizes, dither: float
+    analysis: Analysis, options: QuantizeOptions, sizes: _Sizes, dither: float, done: Quantized | None = None
 ) -> tuple[KResult, bytes, bytes | None]:
-    """One k of the sweep: quantized, encoded and measured (``meets_target`` left to the caller),
-    and, with ``dither`` > 0, dithered onto the same palette, encoded and measured."""
+    """One k of the sweep: quantized (or ``done`` already), encoded and measured
+    (``meets_target`` left to the caller), and, with ``dither`` > 0, dithered onto the same
+    palette, encoded and measured."""
     from kmimg.core.quantize import quantize_analysis
     from kmimg.io import encode_indexed_png
     from kmimg.metrics import bits_per_pixel
 
     clock = time.perf_counter()
-    result = quantize_analysis(analysis, options)
+    result = quantize_analysis(analysis, options) if done is None else done
     png = encode_indexed_png(result.indices, result.palette)
     step = KResult(
         k=options.k,

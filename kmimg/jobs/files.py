@@ -28,6 +28,7 @@ from kmimg.options import (
     DEFAULT_KS,
     DEFAULT_MAX_PIXELS,
     DEFAULT_SAMPLE,
+    QUALITY_MAX_K,
     SHEET_THUMB,
     FeatureOptions,
     GroupOptions,
@@ -138,7 +139,7 @@ def _run_per_input(
 
 def quantize_files(
     inputs: Inputs,
-    k: int = 16,
+    k: int | None = None,
     *,
     out_dir: str | os.PathLike[str] | None = None,
     space: ColorSpace | str = ColorSpace.RGB,
@@ -151,8 +152,15 @@ def quantize_files(
     transparent_index: int | None = None,
     alpha_threshold: int | None = None,
     nearest: str = "plain",
+    quality: Any = None,
+    target_psnr: float | None = None,
+    target_ssim: float | None = None,
+    target_de: float | None = None,
+    skip_if_larger: bool = False,
+    ext: str | None = None,
     recursive: bool = False,
     force: bool = False,
+    skip_existing: bool = False,
     jobs: int | None = None,
     scheduler: str | None = None,
     fail_fast: bool = False,
@@ -161,12 +169,18 @@ def quantize_files(
     allow_truncated: bool = False,
 ) -> list[FileResult[QuantizedFile]]:
     """``kmimg quantize`` over files and folders: each input's indexed PNG written as
-    ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file),
-    the same bytes as the command line's. ``palette`` maps onto given colours (a palette file's
-    path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all
-    inputs first; ``transparent_index``, ``alpha_threshold`` and ``nearest`` as in
-    :func:`kmimg.quantize`. ``jobs``: worker processes (``None``: one per core; ``DASK_SCHEDULER_ADDRESS``,
-    when set, as the command line); ``scheduler``: a Dask scheduler's address.
+    ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file,
+    ``NAME-qMIN-MAX.png`` in quality mode, ``NAME+EXT`` with ``ext``), the same bytes as the
+    command line's. ``palette`` maps onto given colours (a palette file's path, a
+    :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all inputs
+    first; ``transparent_index``, ``alpha_threshold``, ``nearest``, ``quality`` and
+    ``target_*`` as in :func:`kmimg.quantize` (``k`` then defaults to 256). ``skip_if_larger``,
+    ``ext``, ``skip_existing`` as ``--skip-if-larger``, ``--ext``, ``--skip-existing``: an
+    input not written on purpose has a record whose ``skipped`` says why (``"larger"``,
+    ``"quality"``) and no outputs; inputs skipped before any work (``skip_existing``, outputs of
+    the naming rule) are not in the list. ``jobs``: worker processes (``None``: one per core;
+    ``DASK_SCHEDULER_ADDRESS``, when set, as the command line); ``scheduler``: a Dask
+    scheduler's address.
 
     Examples
     --------
@@ -176,19 +190,24 @@ def quantize_files(
     [('sample_images/astronaut.png', True, 8), ('sample_images/chelsea.png', True, 8)]
     """
     _executor(jobs, scheduler)
-    from kmimg.api import palette_rows, quantize_options
+    from kmimg.api import palette_rows, quality_goal, quantize_options
     from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
 
+    goal = quality_goal(quality, target_psnr, target_ssim, target_de)
+    if goal is not None and (palette is not None or shared_palette):
+        raise ValueError("quality and target_* fit a palette per image: not with palette or shared_palette")
+    k = (QUALITY_MAX_K if goal is not None else 16) if k is None else k
     options = quantize_options(
         k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
         transparent_index=transparent_index, alpha_threshold=alpha_threshold, nearest=nearest,
     )  # fmt: skip
     fixed = None if palette is None else palette_rows(palette, k=k)
     by_file = os.fspath(palette) if isinstance(palette, (str, os.PathLike)) else None
-    suffix = output_suffix(k, by_file)
+    suffix = output_suffix(k, by_file, ext, goal)
     planned, refused, _skipped = plan_outputs(
         _sources(inputs), suffix=suffix, output=None, out_dir=_folder(out_dir), recursive=recursive,
-        force=force,
+        force=force, in_place=ext is not None and force, skip_existing=skip_existing,
+        naming_rule=ext is None and by_file is None,
     )  # fmt: skip
     listener, source = Silent(), "fitted" if palette is None else (by_file or "given")
     if shared_palette:
@@ -197,11 +216,15 @@ def quantize_files(
             return _per_input([item for item, _ in planned], {}, failed, listener, outputs_of=lambda _: ())
         options, source = dataclasses.replace(options, keep=()), "shared"
     common = (options, max_pixels, allow_truncated, measure, fixed, source)
-    tasks = [QuantizeTask(ImageInput(i.source), t, *common) for i, t in planned if i.source not in refused]
+    tasks = [
+        QuantizeTask(ImageInput(i.source), t, *common, skip_if_larger=skip_if_larger, goal=goal)
+        for i, t in planned
+        if i.source not in refused
+    ]
     return _run_per_input(
         tasks, quantize_one, [item for item, _ in planned], refused, source_of=lambda r: r.task.source,
-        outputs_of=lambda r: (r.task.target,), jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
-        listener=listener,
+        outputs_of=lambda r: () if r.skipped else (r.task.target,), jobs=jobs, scheduler=scheduler,
+        fail_fast=fail_fast, listener=listener,
     )  # fmt: skip
 
 
@@ -316,16 +339,17 @@ def compress_report_files(
     allow_truncated: bool = False,
 ) -> list[FileResult[ReportRecord]]:
     """``kmimg compress-report`` over files and folders: each image quantized at every k of
-    ``ks``, measured, and the smallest k meeting the targets recommended (PSNR >= 32 dB when no
-    target is given); ``write_best`` (a folder) receives each recommended PNG, ``sheet`` (a
-    folder, or a ``.png`` for one input) the contact sheets.
+    ``ks``, measured, and the fewest colours meeting the targets recommended (PSNR >= 32 dB when
+    no target is given; found by a search up to 256, and measured with the ks when it is not
+    one); ``write_best`` (a folder) receives each recommended PNG, ``sheet`` (a folder, or a
+    ``.png`` for one input) the contact sheets.
 
     Examples
     --------
     >>> import kmimg
     >>> done = kmimg.compress_report_files("sample_images/flower.jpg", [16, 64, 256], write_best="out/best")
     >>> done[0].record.report.recommended_k, done[0].outputs
-    (64, ('out/best/flower-k64.png',))
+    (35, ('out/best/flower-k35.png',))
     """
     _executor(jobs, scheduler)
     from kmimg.api import quantize_options

@@ -4,8 +4,9 @@ quantized (fitted, or mapped onto a given palette) and encoded as an indexed PNG
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kmimg._records import frozen
 from kmimg.errors import UsageError
@@ -13,13 +14,15 @@ from kmimg.io.files import check_writable_folder
 from kmimg.io.formats import output_format
 from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path, plan_rerun
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
-from kmimg.options import QuantizeOptions
+from kmimg.options import QualityGoal, QuantizeOptions
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.core.quantize import Quality
+    from kmimg.core.quality import GoalResult
+    from kmimg.core.quantize import Quality, Quantized
+    from kmimg.io import Picture
 
 
 @frozen
@@ -38,6 +41,9 @@ class QuantizeTask(FileTask):
     palette_source: str = "fitted"
     #: ``--skip-if-larger``: write nothing when the PNG would not be smaller than the input file.
     skip_if_larger: bool = False
+    #: Quality mode (``--quality``, ``--target-*``): the fewest colours up to ``options.k``
+    #: that reach it (:mod:`kmimg.core.quality`); ``None``: exactly ``options.k``.
+    goal: QualityGoal | None = None
 
     @property
     def uses_stdio(self) -> bool:
@@ -66,8 +72,14 @@ class QuantizedFile:
     input_bytes: int
     output_bytes: int
     seconds: float
-    #: Why nothing was written (:data:`SKIPPED_LARGER`), or ``""``: the PNG was written.
+    #: Why nothing was written (:data:`SKIPPED_LARGER`, :data:`SKIPPED_QUALITY`), or ``""``:
+    #: the PNG was written.
     skipped: str = ""
+    #: Quality mode: the palette size the search chose, the quality reached (0-100, pngquant's
+    #: scale, undithered) and whether it reached the quality maximum and every target.
+    k_chosen: int | None = None
+    quality_score: int | None = None
+    goal_met: bool | None = None
 
     @property
     def colors_used(self) -> int:
@@ -76,6 +88,8 @@ class QuantizedFile:
     @property
     def output_shown(self) -> str:
         """The output as the summary table names it."""
+        if self.skipped == SKIPPED_QUALITY:
+            return "not written: quality too low"
         if self.skipped:
             return "not written: not smaller"
         return "<stdout>" if self.task.target == STDIO else self.task.target
@@ -83,27 +97,21 @@ class QuantizedFile:
 
 #: :attr:`QuantizedFile.skipped` of a PNG not smaller than its input (``--skip-if-larger``).
 SKIPPED_LARGER = "larger"
+#: :attr:`QuantizedFile.skipped` of an input whose best result is below ``--quality``'s MIN.
+SKIPPED_QUALITY = "quality"
 
 
 def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     """Load, quantize and encode one input; returns its record and its PNG, or GIF for a
     target named ``.gif`` (runs in a worker, touches no file: the batch room writes it)."""
-    from kmimg.core.quantize import analyze, quantize, quantize_onto
-    from kmimg.io import OutputFile, encode_indexed_png
+    from kmimg.io import OutputFile
 
     clock = Stopwatch()
     picture = task.input.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
-    if task.palette is None:
-        result = quantize(picture.rgb, picture.alpha, task.options, measure=task.measure)
-    else:
-        analysis = analyze(picture.rgb, picture.alpha)
-        result = quantize_onto(analysis, task.palette, task.options, measure=task.measure)
-    if task.target != STDIO and output_format(task.target) == "GIF":
-        from kmimg.io.gif import encode_indexed_gif
-
-        png = encode_indexed_gif(result.indices, result.palette)
-    else:
-        png = encode_indexed_png(result.indices, result.palette)
+    result, found = _quantized(task, picture.rgb, picture.alpha)
+    if found is not None and found.below_minimum:
+        return _too_low(task, picture, result, found, clock)
+    png = _encoded(task, result)
     size = (picture.width, picture.height)
     larger = task.skip_if_larger and len(png) >= picture.byte_size
     record = QuantizedFile(
@@ -116,6 +124,7 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
         len(png),
         clock.seconds(),
         SKIPPED_LARGER if larger else "",
+        **_goal_fields(found),
     )
     if larger:
         from kmimg.notes import warn
@@ -128,9 +137,73 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     return Produced(record, (OutputFile(task.target, png),))
 
 
-def output_suffix(colors: int, palette_file: str | None, ext: str | None = None) -> str:
-    """``-kK.png``, or ``-<palette name>.png`` for outputs mapped onto a palette file, or
-    ``ext`` (``--ext``) in place of either."""
+def _quantized(
+    task: QuantizeTask, rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None
+) -> tuple[Quantized, GoalResult | None]:
+    """The input quantized: at ``options.k``, onto the given palette, or in quality mode."""
+    from kmimg.core.quantize import analyze, quantize, quantize_onto
+
+    if task.palette is not None:
+        return quantize_onto(analyze(rgb, alpha), task.palette, task.options, measure=task.measure), None
+    if task.goal is None:
+        return quantize(rgb, alpha, task.options, measure=task.measure), None
+    from kmimg.core.quality import quantize_to_goal
+
+    found = quantize_to_goal(analyze(rgb, alpha), task.options, task.goal, measure=task.measure)
+    return found.quantized, found
+
+
+def _encoded(task: QuantizeTask, result: Quantized) -> bytes:
+    from kmimg.io import encode_indexed_png
+
+    if task.target != STDIO and output_format(task.target) == "GIF":
+        from kmimg.io.gif import encode_indexed_gif
+
+        return encode_indexed_gif(result.indices, result.palette)
+    return encode_indexed_png(result.indices, result.palette)
+
+
+def _goal_fields(found: GoalResult | None) -> dict[str, Any]:
+    """The quality-mode fields of a record (none at a fixed k)."""
+    if found is None:
+        return {}
+    return {"k_chosen": found.k, "quality_score": found.measured.quality, "goal_met": found.meets}
+
+
+def _too_low(
+    task: QuantizeTask, picture: Picture, result: Quantized, found: GoalResult, clock: Stopwatch
+) -> Produced[QuantizedFile]:
+    """Nothing written: even ``-k`` colours stay below ``--quality``'s MIN (exit 99)."""
+    from kmimg.notes import warn
+
+    goal = task.goal
+    minimum = goal.minimum if goal is not None else 0
+    warn(
+        f"not written: quality {found.measured.quality} with {found.k} colours is below the "
+        f"minimum {minimum} (--quality)"
+    )
+    record = QuantizedFile(
+        task.bare(),
+        picture.width,
+        picture.height,
+        result.palette,
+        result.counts,
+        result.quality,
+        picture.byte_size,
+        0,
+        clock.seconds(),
+        SKIPPED_QUALITY,
+        **_goal_fields(found),
+    )
+    return Produced(record)
+
+
+def output_suffix(
+    colors: int, palette_file: str | None, ext: str | None = None, goal: QualityGoal | None = None
+) -> str:
+    """``-kK.png``, ``-qMIN-MAX.png`` (``-target.png`` for ``--target-*`` alone) in quality
+    mode, or ``-<palette name>.png`` for outputs mapped onto a palette file; or ``ext``
+    (``--ext``) in place of any."""
     if ext is not None:
         if not ext or "/" in ext or "\0" in ext or (os.altsep and os.altsep in ext) or os.sep in ext:
             raise UsageError(f"--ext {ext!r}: give the end of a file name, such as .png or -min.png")
@@ -139,7 +212,43 @@ def output_suffix(colors: int, palette_file: str | None, ext: str | None = None)
         except UsageError:
             raise UsageError(f"--ext {ext}: kmimg writes PNG or GIF; end it with .png or .gif") from None
         return ext
-    return f"-{Path(palette_file).stem}.png" if palette_file else f"-k{colors}.png"
+    if palette_file:
+        return f"-{Path(palette_file).stem}.png"
+    if goal is not None:
+        return "-target.png" if goal.maximum is None else f"-q{goal.minimum}-{goal.maximum}.png"
+    return f"-k{colors}.png"
+
+
+#: The names the default naming rule gives, whatever the K or quality: ``NAME-k64.png``,
+#: ``NAME-q60-80.png``, ``NAME-target.png`` (the rerun rule: these are outputs, not inputs).
+NAMING_RULE = re.compile(r"(?P<stem>.+)-(?:k\d+|q\d+-\d+|target)\.png")
+
+
+def naming_rule_outputs(
+    pairs: list[tuple[InputItem, Path]],
+) -> tuple[list[tuple[InputItem, Path]], dict[str, str]]:
+    """Inputs named by the default naming rule after another input beside them (``a-k64.png``
+    next to ``a.png``, from a run with any ``-k`` or ``--quality``) are that input's outputs,
+    not inputs: a rerun with another ``-k`` writes no ``a-k64-k32.png``. Returns the pairs left
+    and the skipped inputs with their reasons."""
+    stems: dict[tuple[str, str], str] = {}
+    for item, _ in pairs:
+        if not item.is_stdin:
+            source = Path(item.source)
+            stems.setdefault((str(source.parent), source.stem), item.display)
+    # This run's own outputs are left to the rules of reruns (plan_rerun, check_outputs).
+    targets = {os.path.normpath(os.path.abspath(target)) for _, target in pairs}
+    kept: list[tuple[InputItem, Path]] = []
+    skipped: dict[str, str] = {}
+    for item, target in pairs:
+        own = item.is_stdin or os.path.normpath(os.path.abspath(item.source)) in targets
+        match = None if own else NAMING_RULE.fullmatch(Path(item.source).name)
+        maker = stems.get((str(Path(item.source).parent), match.group("stem"))) if match else None
+        if maker is not None and maker != item.display:
+            skipped[item.source] = f"it is an output of {maker} (kmimg's naming rule NAME-kK.png)"
+        else:
+            kept.append((item, target))
+    return kept, skipped
 
 
 def plan_outputs(
@@ -152,9 +261,14 @@ def plan_outputs(
     force: bool,
     in_place: bool = False,
     skip_existing: bool = False,
+    naming_rule: bool = False,
 ) -> tuple[list[tuple[InputItem, str]], dict[str, str], dict[str, str]]:
     """Inputs with their output targets, the inputs refused before any work, and the inputs
     skipped (not failures), each with its reason.
+
+    ``naming_rule`` (outputs named by the default rule, ``NAME-kK.png``): inputs that are
+    outputs of that rule for another input, with any K (:func:`naming_rule_outputs`), are
+    skipped too.
 
     ``in_place`` (``--ext`` with ``--force``) lets an output be its own input (``--ext .png``):
     it is replaced atomically, as every output is. With ``force`` or ``skip_existing`` a rerun
@@ -183,6 +297,9 @@ def plan_outputs(
     skipped: dict[str, str] = {}
     if force or skip_existing:
         pairs, skipped = plan_rerun(pairs, skip_existing=skip_existing)
+    if naming_rule:
+        pairs, also = naming_rule_outputs(pairs)
+        skipped.update(also)
     try:
         refused = check_outputs(pairs, force=force, own_input_ok=in_place)
     except UsageError as exc:

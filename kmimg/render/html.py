@@ -142,7 +142,7 @@ def _section(entry: HtmlEntry, number: int) -> str:
         verdict = f'<p class="verdict none">No k in this sweep meets the target ({escape(targets)}).</p>'
     else:
         verdict = (
-            f'<p class="verdict met">Recommended: k = {report.recommended_k}, the smallest k meeting '
+            f'<p class="verdict met">Recommended: k = {report.recommended_k}, the fewest colours meeting '
             f"{escape(targets)}.</p>"
         )
     facts = (
