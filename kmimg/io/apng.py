@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg._records import frozen
-from kmimg.io.frames import EMPTY, Rect, canvas_of, changed_rect, draw, frame_pixels, spare_entry
+from kmimg.io.frames import EMPTY, KEEP_RUNS, Rect, canvas_of, changed_rect, draw, frame_pixels, spare_entry
 from kmimg.io.png import encode_indexed_png
 
 #: fcTL operations: dispose (none) and blend (source: the rectangle replaces the canvas; over:
@@ -57,7 +57,6 @@ def encode_apng(
 
 def _frames(indices: NDArray[np.uint8], palette: NDArray[np.uint8], spare: int | None) -> list[_ApngFrame]:
     clear = spare if spare is not None and palette[spare, 3] == 0 else None
-    opaque = palette[:, 3] == 255
     canvas = np.full(indices.shape[1:], EMPTY, dtype=np.int16)
     frames: list[_ApngFrame] = []
     for frame in indices:
@@ -67,12 +66,24 @@ def _frames(indices: NDArray[np.uint8], palette: NDArray[np.uint8], spare: int |
         else:
             rect, changed = changed_rect(target, canvas)
         best = _ApngFrame(rect, _idat(frame_pixels(frame, changed, rect, None), palette), _BLEND_SOURCE)
-        if frames and spare is not None and bool(opaque[frame[changed]].all()):
-            over = _ApngFrame(rect, _idat(frame_pixels(frame, changed, rect, spare), palette), _BLEND_OVER)
-            best = over if len(over.data) < len(best.data) else best
+        if frames and spare is not None and _blends_over(frame, changed, rect, palette):
+            for run in KEEP_RUNS:
+                pixels = frame_pixels(frame, changed, rect, spare, run)
+                over = _ApngFrame(rect, _idat(pixels, palette), _BLEND_OVER)
+                best = over if len(over.data) < len(best.data) else best
         frames.append(best)
         draw(canvas, target, changed)
     return frames
+
+
+def _blends_over(
+    frame: NDArray[np.uint8], changed: NDArray[np.bool_], rect: Rect, palette: NDArray[np.uint8]
+) -> bool:
+    """Whether the frame's rectangle can be alpha-composited over the canvas: every changed
+    pixel opaque, and no pixel in the rectangle translucent (it would blend with itself)."""
+    alpha = palette[:, 3]
+    binary = bool(np.isin(alpha[rect.crop(frame)], (0, 255)).all())
+    return binary and bool((alpha[frame[changed]] == 255).all())
 
 
 def _idat(pixels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> bytes:

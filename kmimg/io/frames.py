@@ -69,15 +69,37 @@ def changed_rect(target: NDArray[np.int16], before: NDArray[np.int16]) -> tuple[
     return rect, changed
 
 
+#: Shortest runs of unchanged pixels (along a row) a frame draws as "keep", tried in turn: 1
+#: keeps every unchanged pixel; longer runs leave short ones their own index, which often
+#: continues the pattern around them and compresses better.
+KEEP_RUNS = (1, 4, 16)
+
+
 def frame_pixels(
-    frame: NDArray[np.uint8], changed: NDArray[np.bool_], rect: Rect, keep: int | None
+    frame: NDArray[np.uint8], changed: NDArray[np.bool_], rect: Rect, keep: int | None, run: int = 1
 ) -> NDArray[np.uint8]:
     """The indices a frame stores in ``rect``: every pixel's own, or with ``keep`` on the pixels
-    that did not change."""
+    that did not change, in runs of at least ``run`` along a row."""
     pixels = np.array(rect.crop(frame), dtype=np.uint8)
     if keep is not None:
-        pixels[~rect.crop(changed)] = keep
+        pixels[long_runs(~rect.crop(changed), run)] = keep
     return np.ascontiguousarray(pixels)
+
+
+def long_runs(mask: NDArray[np.bool_], length: int) -> NDArray[np.bool_]:
+    """The pixels of ``mask`` in runs of at least ``length`` true pixels along a row."""
+    if length <= 1:
+        return mask
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), dtype=bool)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded.ravel().view(np.int8))
+    starts, ends = np.flatnonzero(steps == 1) + 1, np.flatnonzero(steps == -1) + 1
+    kept = (ends - starts) >= length
+    marks = np.zeros(padded.size + 1, dtype=np.int32)
+    np.add.at(marks, starts[kept], 1)
+    np.add.at(marks, ends[kept], -1)
+    return np.cumsum(marks[:-1]).reshape(height, width + 2)[:, 1:-1] > 0
 
 
 def draw(canvas: NDArray[np.int16], target: NDArray[np.int16], changed: NDArray[np.bool_]) -> None:

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from kmimg._records import frozen
 from kmimg.errors import InputError
-from kmimg.io.frames import EMPTY, Rect, bounding_rect, canvas_of, changed_rect, draw, frame_pixels
+from kmimg.io.frames import EMPTY, KEEP_RUNS, Rect, bounding_rect, canvas_of, changed_rect, draw, frame_pixels
 
 
 def encode_indexed_gif(indices: NDArray[np.uint8], palette: NDArray[np.uint8]) -> bytes:
@@ -85,15 +85,12 @@ def encode_animated_gif(
     if indices.ndim != 3 or len(indices) != len(durations) or not len(indices):
         raise ValueError("indices (n, h, w) and n durations are needed")
     entries = len(palette)
-    spares: list[int | None] = [clear]
-    if clear is None and entries < 256:  # a spare slot: free, or one more bit per pixel
-        spares = [entries] if entries < 1 << _bits(entries) else [None, entries]
-    encoded = [_animated(indices, palette, durations, loop, clear, spare) for spare in spares]
-    return min(encoded, key=len)
+    spare = clear if clear is not None or entries == 256 else entries  # an unused slot, else none
+    return _animated(indices, palette, durations, loop, clear, spare)
 
 
 def _bits(entries: int) -> int:
-    """Bits per index of a GIF colour table of ``entries`` (at least 2: LZW's minimum)."""
+    """Bits per index of ``entries`` colours (at least 2: LZW's minimum code size)."""
     return max(2, (entries - 1).bit_length())
 
 
@@ -145,21 +142,23 @@ def _gif_frame(
     bits: int,
     disposal: int,
 ) -> _GifFrame:
-    """The smaller of the frame's rectangle as it is and with ``spare`` on its unchanged pixels."""
+    """The smallest of the frame's rectangle as it is and with ``spare`` on its unchanged pixels
+    (in runs of each length of :data:`~kmimg.io.frames.KEEP_RUNS`)."""
     best = _GifFrame(rect, _lzw(frame_pixels(frame, changed, rect, None), bits), clear, disposal)
-    if spare is not None:
-        kept = _GifFrame(rect, _lzw(frame_pixels(frame, changed, rect, spare), bits), spare, disposal)
-        if len(kept.data) < len(best.data):
-            return kept
+    for run in KEEP_RUNS if spare is not None else ():
+        kept = _GifFrame(rect, _lzw(frame_pixels(frame, changed, rect, spare, run), bits), spare, disposal)
+        best = kept if len(kept.data) < len(best.data) else best
     return best
 
 
-def _lzw(pixels: NDArray[np.uint8], bits: int) -> bytes:
+def _lzw(pixels: NDArray[np.uint8], table_bits: int) -> bytes:
     """GIF image data of ``pixels``: the LZW minimum code size and the data sub-blocks, by
-    Pillow's GIF encoder (its own writer always codes 8 bits per index; fewer bits make
-    smaller files for small palettes)."""
+    Pillow's GIF encoder. The code size is the smallest that holds the frame's largest index
+    (any frame's may be below the colour table's: GIF sets it per image), where Pillow's own
+    writer always codes 8 bits per index."""
     from PIL import Image, ImageFile
 
+    bits = min(table_bits, _bits(int(pixels.max()) + 1))
     height, width = pixels.shape
     image = Image.frombytes("P", (width, height), pixels.tobytes())
     buffer = io.BytesIO()
