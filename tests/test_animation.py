@@ -227,3 +227,20 @@ def test_quantize_refuses_an_animation_over_the_pixel_limit(tmp_path: Path) -> N
     )
     assert result.exit_code == 1
     assert "10 frames of 64x48" in result.stderr and not (tmp_path / "o.gif").exists()
+
+
+def test_a_still_gif_codes_its_indices_in_the_palettes_bits_and_is_smaller_than_pillows() -> None:
+    from kmimg.io.gif import encode_indexed_gif
+
+    rng = np.random.default_rng(5)
+    palette = np.column_stack([rng.integers(0, 256, (16, 3)), np.full(16, 255)]).astype(np.uint8)
+    indices = np.repeat(rng.integers(0, 16, (40, 8)), 6, axis=1).astype(np.uint8)
+    ours = encode_indexed_gif(indices, palette)
+    image = Image.frombytes("P", (48, 40), indices.tobytes())
+    image.putpalette(palette[:, :3].tobytes())
+    buffer = io.BytesIO()
+    image.save(buffer, "GIF", optimize=False)
+    assert len(ours) < len(buffer.getvalue())
+    with Image.open(io.BytesIO(ours)) as decoded:
+        assert np.array_equal(np.asarray(decoded), indices)
+        assert getattr(decoded, "n_frames", 1) == 1 and "transparency" not in decoded.info
