@@ -244,3 +244,42 @@ def test_a_still_gif_codes_its_indices_in_the_palettes_bits_and_is_smaller_than_
     with Image.open(io.BytesIO(ours)) as decoded:
         assert np.array_equal(np.asarray(decoded), indices)
         assert getattr(decoded, "n_frames", 1) == 1 and "transparency" not in decoded.info
+
+
+def test_dithered_gif_shows_static_pixels_unchanged_from_frame_to_frame(tmp_path: Path) -> None:
+    frames = moving_disk(count=10)
+    source = tmp_path / "in.png"
+    source.write_bytes(animation_bytes(frames, "PNG", [50] * 10, loop=0))
+    target = tmp_path / "out.gif"
+    result = runner.invoke(app, ["quantize", str(source), "-k", "6", "--dither", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    decoded = load_animation(target.read_bytes(), source="x", max_pixels=10**8)
+    for number in range(1, 10):
+        static = (frames[number] == frames[number - 1]).all(axis=2)
+        assert np.array_equal(decoded.rgb[number][static], decoded.rgb[number - 1][static])
+
+
+def test_quantize_files_and_a_given_palette_keep_animations(tmp_path: Path) -> None:
+    import kmimg
+
+    source = tmp_path / "in" / "anim.gif"
+    source.parent.mkdir()
+    source.write_bytes(animation_bytes(moving_disk(count=8), "GIF", [70] * 8, loop=3))
+    (done,) = kmimg.quantize_files(str(source.parent), 8, out_dir=str(tmp_path / "out"), jobs=1)
+    assert done.ok and done.record is not None and done.record.frames == 8
+    written = load_animation((tmp_path / "out" / "anim-k8.png").read_bytes(), source="x", max_pixels=10**8)
+    assert written.format == "PNG" and written.frame_count == 8 and written.loop == 3
+    colours = "#000000,#ffffff,#dc1e28,#808080"
+    palette = tmp_path / "p.hex"
+    palette.write_text(colours.replace(",", "\n") + "\n")
+    target = tmp_path / "mapped.gif"
+    result = runner.invoke(app, ["quantize", str(source), "--palette", str(palette), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    mapped = load_animation(target.read_bytes(), source="x", max_pixels=10**8)
+    shown_colours = {tuple(c) for c in np.unique(mapped.rgb.reshape(-1, 3), axis=0).tolist()}
+    assert mapped.frame_count == 8 and shown_colours <= {
+        (0, 0, 0),
+        (255, 255, 255),
+        (220, 30, 40),
+        (128, 128, 128),
+    }
