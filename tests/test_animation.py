@@ -283,3 +283,33 @@ def test_quantize_files_and_a_given_palette_keep_animations(tmp_path: Path) -> N
         (220, 30, 40),
         (128, 128, 128),
     }
+
+
+def test_an_apng_default_image_outside_the_animation_is_not_a_frame() -> None:
+    images = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        "PNG",
+        save_all=True,
+        append_images=images[1:],
+        default_image=True,
+        duration=[100, 200],
+        loop=0,
+    )
+    decoded = load_animation(buffer.getvalue(), source="x", max_pixels=10**6)
+    assert decoded.frame_count == 2
+    assert [tuple(frame[0, 0].tolist()) for frame in decoded.rgb] == [(0, 255, 0), (0, 0, 255)]
+
+
+def test_a_gif_damaged_after_its_first_frame_gives_that_frame_with_a_warning(tmp_path: Path) -> None:
+    images = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
+    source = tmp_path / "cut.gif"
+    source.write_bytes(buffer.getvalue()[:-30])
+    result = runner.invoke(app, ["quantize", str(source), "-k", "4", "-o", str(tmp_path / "o.gif")])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"kmimg: warning: {source}: damaged GIF data after the first frame: only the first frame was used\n"
+    )

@@ -64,10 +64,17 @@ def frame_count(raw: bytes) -> int:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(raw), formats=WHOLE_FORMATS) as image:
-            return int(getattr(image, "n_frames", 1))
+        image = Image.open(io.BytesIO(raw), formats=WHOLE_FORMATS)
     except (*PILLOW_ERRORS, Image.DecompressionBombError):
-        return 1
+        return 1  # the still decoder says what is wrong
+    with image:
+        try:
+            return int(getattr(image, "n_frames", 1))
+        except PILLOW_ERRORS:
+            from kmimg.notes import warn
+
+            warn(f"damaged {image.format} data after the first frame: only the first frame was used")
+            return 1
 
 
 def _may_animate(raw: bytes, kind: str | None) -> bool:
@@ -127,12 +134,15 @@ def _loop_of(image: Image.Image) -> int | None:
 
 
 def _frames(image: Image.Image, count: int) -> tuple[list[NDArray[np.uint8]], list[int]]:
-    """Each frame as an RGBA array, composited by Pillow, and its duration."""
+    """Each frame as an RGBA array, composited by Pillow, and its duration (an APNG's default
+    image left out when it is not a frame of the animation)."""
     import numpy as np
 
     frames: list[NDArray[np.uint8]] = []
     durations: list[int] = []
-    for index in range(count):
+    # an APNG's default image outside the animation is what viewers without APNG support show
+    hidden = 1 if image.format == "PNG" and image.info.get("default_image") else 0
+    for index in range(hidden, count):
         image.seek(index)
         image.load()
         frames.append(np.asarray(image.convert("RGBA"), dtype=np.uint8))
