@@ -133,29 +133,29 @@ def _loop_of(image: Image.Image) -> int | None:
     return int(loop) if isinstance(loop, int) else None
 
 
-def _frames(image: Image.Image, count: int) -> tuple[list[NDArray[np.uint8]], list[int]]:
-    """Each frame as an RGBA array, composited by Pillow, and its duration (an APNG's default
-    image left out when it is not a frame of the animation)."""
+def _frames(image: Image.Image, count: int) -> tuple[NDArray[np.uint8], list[int]]:
+    """Every frame as RGBA ``(n, h, w, 4)``, composited by Pillow, and each one's duration (an
+    APNG's default image left out when it is not a frame of the animation)."""
     import numpy as np
 
-    frames: list[NDArray[np.uint8]] = []
-    durations: list[int] = []
     # an APNG's default image outside the animation is what viewers without APNG support show
     hidden = 1 if image.format == "PNG" and image.info.get("default_image") else 0
+    width, height = image.size
+    frames = np.empty((count - hidden, height, width, 4), dtype=np.uint8)
+    durations: list[int] = []
     for index in range(hidden, count):
         image.seek(index)
         image.load()
-        frames.append(np.asarray(image.convert("RGBA"), dtype=np.uint8))
+        frames[index - hidden] = np.asarray(image.convert("RGBA"), dtype=np.uint8)
         durations.append(round(float(image.info.get("duration", 0) or 0)))
     return frames, durations
 
 
-def _planes(frames: list[NDArray[np.uint8]]) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
+def _planes(frames: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
     import numpy as np
 
-    stack = np.stack(frames)
-    rgb = np.ascontiguousarray(stack[..., :3])
-    alpha = np.ascontiguousarray(stack[..., 3])
+    rgb = np.ascontiguousarray(frames[..., :3])
+    alpha = np.ascontiguousarray(frames[..., 3])
     if bool((alpha == 255).all()):
         return rgb, None
     rgb[alpha == 0] = 0
