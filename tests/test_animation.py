@@ -87,6 +87,10 @@ def test_the_writers_frames_decode_to_exactly_the_indices_given(encode, with_cle
         indices = random_frames(rng, entries, clear=clear)
         durations = [int(d) * 10 for d in rng.integers(1, 30, len(indices))]
         data = encode(indices, palette, durations, 0)
+        if with_clear and encode is encode_animated_gif:  # frame 3 is all clear: frame 2 disposes
+            with Image.open(io.BytesIO(data)) as image:
+                image.seek(2)
+                assert image.disposal_method == 2
         decoded = load_animation(data, source="x", max_pixels=10**8)
         assert decoded.frame_count == len(indices)
         assert decoded.durations == tuple(durations)
@@ -134,18 +138,31 @@ def test_a_gif_without_loop_is_written_without_one() -> None:
 # ----------------------------------------------------------------------------- reading
 
 
-@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
-def test_frames_are_read_composited_with_durations_and_loop(fmt: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "operations"),
+    [
+        ("GIF", {"disposal": 2}),  # restore to background
+        ("GIF", {"disposal": 1}),  # keep: Pillow's writer then stores what changed, over the canvas
+        ("PNG", {"disposal": 1, "blend": 0}),  # APNG: dispose to background, blend source
+        ("PNG", {"disposal": 2, "blend": 1}),  # APNG: dispose to previous, blend over
+        ("PNG", {"disposal": 0, "blend": 1}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
+def test_frames_are_read_composited_with_durations_and_loop(fmt: str, operations: dict[str, int]) -> None:
     frames = moving_disk(clear=True)  # transparent canvas: disposal/blend decide what stays
     durations = [40 + 10 * (i % 3) for i in range(len(frames))]
-    params: dict[str, object] = {"loop": 2, "disposal": 2}
-    if fmt == "WEBP":
-        params = {"loop": 2, "lossless": True}
+    params: dict[str, object] = {"loop": 2, **operations}
     data = animation_bytes(frames, fmt, durations, **params)
     assert frame_count(data) == len(frames)
     decoded = load_animation(data, source="x", max_pixels=10**8)
     assert decoded.format == fmt and decoded.loop == 2 and decoded.durations == tuple(durations)
     expected = frames.copy()
+    kept = (fmt == "GIF" and operations.get("disposal") == 1) or operations == {"disposal": 0, "blend": 1}
+    if kept:  # nothing disposed, transparent pixels drawn over: the disks leave trails
+        for number in range(1, len(expected)):
+            drawn = frames[number][..., 3] > 0
+            expected[number] = np.where(drawn[..., None], frames[number], expected[number - 1])
     expected[expected[..., 3] == 0] = 0
     assert np.array_equal(shown(decoded.rgb, decoded.alpha), expected)
 

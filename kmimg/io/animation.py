@@ -10,7 +10,7 @@ frame count, before any frame is decoded.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kmimg._records import frozen
 from kmimg.errors import InputError, LimitError
@@ -145,10 +145,22 @@ def _frames(image: Image.Image, count: int) -> tuple[NDArray[np.uint8], list[int
     durations: list[int] = []
     for index in range(hidden, count):
         image.seek(index)
+        before = _canvas_before(image)
         image.load()
+        if before is not None:
+            image._prev_im = before  # type: ignore[attr-defined]
         frames[index - hidden] = np.asarray(image.convert("RGBA"), dtype=np.uint8)
         durations.append(round(float(image.info.get("duration", 0) or 0)))
     return frames, durations
+
+
+def _canvas_before(image: Image.Image) -> Any:
+    """A copy of the canvas Pillow's APNG reader keeps for a frame disposed "to previous"
+    (``None`` for other formats). Pillow 13 blends a frame "over" into that same canvas object,
+    so a later "previous" disposal would restore the frame it should remove; putting the copy
+    back after the frame is loaded keeps the canvas as it was before the frame."""
+    previous = getattr(image, "_prev_im", None) if image.format == "PNG" else None
+    return None if previous is None else previous.copy()
 
 
 def _planes(frames: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
