@@ -162,9 +162,10 @@ def quantize_files(
 ) -> list[FileResult[QuantizedFile]]:
     """``kmimg quantize`` over files and folders: each input's indexed PNG written as
     ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file),
-    the same bytes as the command line's. ``palette`` maps onto given colours (a palette file's
-    path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all
-    inputs first; ``transparent_index``, ``alpha_threshold`` and ``nearest`` as in
+    the same bytes as the command line's (an animated GIF, APNG or WebP input gives an APNG
+    of every frame on one palette; ``record.frames`` counts them). ``palette`` maps onto given
+    colours (a palette file's path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits
+    one palette across all inputs first; ``transparent_index``, ``alpha_threshold`` and ``nearest`` as in
     :func:`kmimg.quantize`. ``jobs``: worker processes (``None``: one per core; ``DASK_SCHEDULER_ADDRESS``,
     when set, as the command line); ``scheduler``: a Dask scheduler's address.
 
