@@ -104,7 +104,7 @@ def load_animation(raw: bytes, *, source: str, max_pixels: int) -> Animation:
             count = int(getattr(image, "n_frames", 1))
             _check_total(image.size, count, max_pixels)
             loop = _loop_of(image)
-            frames, durations = _frames(image, count)
+            frames, durations = _frames(image, count, max_pixels)
     except (InputError, LimitError):
         raise
     except MemoryError:
@@ -128,14 +128,34 @@ def _check_total(size: tuple[int, int], count: int, max_pixels: int) -> None:
         )
 
 
+def _check_canvas(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise InputError(
+            f"damaged animation data: a frame grows the canvas to {width}x{height} = {width * height:,} "
+            f"pixels, over the limit of {max_pixels:,} (--max-pixels)"
+        )
+
+
+def _on_screen(frame: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The frame clipped (or padded with transparency) to the logical screen ``size``."""
+    return frame if frame.size == size else frame.crop((0, 0, *size))
+
+
 def _loop_of(image: Image.Image) -> int | None:
     loop = image.info.get("loop")
     return int(loop) if isinstance(loop, int) else None
 
 
-def _frames(image: Image.Image, count: int) -> tuple[NDArray[np.uint8], list[int]]:
+def _frames(image: Image.Image, count: int, max_pixels: int) -> tuple[NDArray[np.uint8], list[int]]:
     """Every frame as RGBA ``(n, h, w, 4)``, composited by Pillow, and each one's duration (an
-    APNG's default image left out when it is not a frame of the animation)."""
+    APNG's default image left out when it is not a frame of the animation).
+
+    A GIF frame may reach past the logical screen: Pillow then grows the canvas, and browsers
+    clip the frame to the screen. kmimg shows what browsers show (every frame cropped to the
+    first frame's size), and holds the grown canvas to the pixel limit before decoding it: a
+    frame declaring 65535 x 65535 pixels is not allocated but damaged data (the command then
+    uses the first frame, with a warning)."""
     import numpy as np
 
     # an APNG's default image outside the animation is what viewers without APNG support show
@@ -145,11 +165,13 @@ def _frames(image: Image.Image, count: int) -> tuple[NDArray[np.uint8], list[int
     durations: list[int] = []
     for index in range(hidden, count):
         image.seek(index)
+        _check_canvas(image.size, max_pixels)
         before = _canvas_before(image)
         image.load()
         if before is not None:
             image._prev_im = before  # type: ignore[attr-defined]
-        frames[index - hidden] = np.asarray(image.convert("RGBA"), dtype=np.uint8)
+        shown = _on_screen(image.convert("RGBA"), (width, height))
+        frames[index - hidden] = np.asarray(shown, dtype=np.uint8)
         durations.append(round(float(image.info.get("duration", 0) or 0)))
     return frames, durations
 

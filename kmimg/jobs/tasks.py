@@ -73,13 +73,22 @@ class ImageInput:
         """Every frame of an animated GIF, PNG or WebP input (:func:`kmimg.io.animation.load_animation`),
         or ``None`` for a still image or another format. Reads the input's bytes unless
         :meth:`read` did (call :meth:`read` first to decode them once)."""
+        from kmimg.errors import InputError, LimitError
         from kmimg.io.animation import frame_count, load_animation
 
         raw = self.read().data
         assert raw is not None
         if frame_count(raw) <= 1:
             return None
-        return load_animation(raw, source=self.source, max_pixels=max_pixels)
+        try:
+            return load_animation(raw, source=self.source, max_pixels=max_pixels)
+        except LimitError:
+            raise  # every frame counts towards --max-pixels
+        except InputError as exc:  # damaged past the first frame: the still decoder reads that one
+            from kmimg.notes import warn
+
+            warn(f"{exc}: only the first frame was used")
+            return None
 
 
 @frozen
