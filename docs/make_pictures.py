@@ -6,7 +6,8 @@ Usage, from the repository root with kmimg installed (``make demo``)::
 
 Each picture is the plain output of one command (listed in ``PICTURES``); nothing is drawn or
 edited by hand. The digits for the ``classify`` pictures are written to a temporary folder by
-``docs/write_digits.py``.
+``docs/write_digits.py``; the animated GIF of ``docs/animation.md`` (``docs/flower-pan.gif``)
+by ``docs/write_animation.py``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ PICTURES: tuple[tuple[str, list[str]], ...] = (
     ),
     ("docs/digits-clusters.png", [*CLASSIFY, "--montage", "docs/digits-clusters.png"]),
     (
+        "docs/flower-pan-k32.gif",
+        ["quantize", "docs/flower-pan.gif", "-k", "32", "-o", "docs/flower-pan-k32.gif", "-q"],
+    ),
+    (
         "docs/palette-swatch.png",
         [
             "palette",
@@ -72,6 +77,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         digits = str(Path(scratch) / "digits")
         subprocess.run([sys.executable, "docs/write_digits.py", digits], cwd=ROOT, check=True)
+        animation = [sys.executable, "docs/write_animation.py", "docs/flower-pan.gif"]
+        subprocess.run(animation, cwd=ROOT, check=True)
         for picture, command in PICTURES:
             arguments = [word.replace("DIGITS", digits) for word in command]
             # classify writes its CSV to standard output when no --csv is given: not wanted here.

@@ -128,7 +128,10 @@ def quantize(
     ----------
     image
         A path, an image file's bytes, a binary file, a ``PIL.Image`` of any mode, or an array
-        ``(h, w)``, ``(h, w, 3)`` or ``(h, w, 4)`` of uint8, uint16 or floats in [0, 1].
+        ``(h, w)``, ``(h, w, 3)`` or ``(h, w, 4)`` of uint8, uint16 or floats in [0, 1]. One
+        image: an animation's path, bytes or file give its first frame (with a warning), a
+        ``PIL.Image`` the frame it is at (``image.seek(n)``); :func:`kmimg.quantize_files` and
+        the command line keep animations whole (``docs/animation.md``).
     k
         Palette size, 2-256 (fully transparent pixels take one entry of the ``k``); 16 when not
         given, and in quality mode the most colours the search may use (256 when not given).

@@ -3,7 +3,8 @@
 - every option of every command has a row in the option table of that command's page,
   ``docs/<command>.md``, and the default there is the option's;
 - every ``sh`` block in README.md and docs/*.md runs (the blocks of one page in order, in one
-  scratch folder holding a copy of ``sample_images/`` and ``docs/write_digits.py``, with this
+  scratch folder holding a copy of ``sample_images/``, ``docs/write_digits.py`` and
+  ``docs/write_animation.py``, with this
   environment's ``kmimg`` and ``python`` first on PATH) and exits 0; shell blocks fenced
   otherwise (``bash``, ``shell``, ``console``) may hold set-up commands only (make, pip, ...);
 - every relative link points to an existing file (and an anchor to a heading of that page);
@@ -207,6 +208,7 @@ def scratch_folder(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "sample_images", tmp_path / "sample_images")
     (tmp_path / "docs").mkdir()
     shutil.copy(DOCS / "write_digits.py", tmp_path / "docs" / "write_digits.py")
+    shutil.copy(DOCS / "write_animation.py", tmp_path / "docs" / "write_animation.py")
     return tmp_path
 
 

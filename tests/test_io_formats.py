@@ -195,11 +195,16 @@ def test_a_multipage_tiff_gives_its_first_page_with_a_warning_on_the_command_lin
     )
 
 
-def test_an_animated_gif_says_only_its_first_frame_was_used(tmp_path: Path) -> None:
+def test_an_animated_gif_is_kept_whole_by_quantize_and_its_first_frame_said_elsewhere(tmp_path: Path) -> None:
     frames = [photo(), photo().transpose(Image.Transpose.FLIP_TOP_BOTTOM), photo().rotate(180)]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
     result = runner.invoke(app, ["quantize", str(path), "-k", "4", "-o", str(tmp_path / "out.png")])
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    with Image.open(tmp_path / "out.png") as written:
+        assert getattr(written, "n_frames", 1) == 3
+    result = runner.invoke(app, ["segment", str(path), "--out-dir", str(tmp_path / "seg")])
     assert result.exit_code == 0
     assert result.stderr == f"kmimg: warning: {path}: animated GIF: only the first of its 3 frames was used\n"
 

@@ -98,6 +98,7 @@ def quantize_fields(done: QuantizedFile) -> dict[str, Any]:
         "output": "<stdout>" if task.target == STDIO else task.target,
         "width": done.width,
         "height": done.height,
+        "frames": done.frames,
         "k_requested": task.k_requested,
         "k_used": done.colors_used,
         "palette_source": task.palette_source,

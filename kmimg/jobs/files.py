@@ -171,8 +171,9 @@ def quantize_files(
     """``kmimg quantize`` over files and folders: each input's indexed PNG written as
     ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file,
     ``NAME-qMIN-MAX.png`` in quality mode, ``NAME+EXT`` with ``ext``), the same bytes as the
-    command line's. ``palette`` maps onto given colours (a palette file's path, a
-    :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all inputs
+    command line's (an animated GIF, APNG or WebP input gives an APNG of every frame on one
+    palette; ``record.frames`` counts them). ``palette`` maps onto given colours (a palette
+    file's path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all inputs
     first; ``transparent_index``, ``alpha_threshold``, ``nearest``, ``quality`` and
     ``target_*`` as in :func:`kmimg.quantize` (``k`` then defaults to 256). ``skip_if_larger``,
     ``ext``, ``skip_existing`` as ``--skip-if-larger``, ``--ext``, ``--skip-existing``: an

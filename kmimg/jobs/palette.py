@@ -81,16 +81,24 @@ def write_palette_file(palette: Palette, destination: str) -> None:
 
 
 def measure_one(task: HistogramTask) -> Produced[Measured]:
-    """Load one input and count its colours (runs in a worker, on a cluster too: the histograms
-    are merged here)."""
+    """Load one input and count its colours, every frame's of an animated GIF, PNG or WebP
+    (runs in a worker, on a cluster too: the histograms are merged here)."""
     from kmimg.core.quantize import analyze
     from kmimg.palettes.shared import histogram_of
 
-    picture = task.input.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
-    analysis = analyze(picture.rgb, picture.alpha)
+    source = task.input.read()
+    animation = source.animation(max_pixels=task.max_pixels)
+    if animation is not None:  # every frame's pixels count, as quantize maps every frame
+        count, height, width = animation.rgb.shape[:3]
+        alpha = None if animation.alpha is None else animation.alpha.reshape(count * height, width)
+        analysis = analyze(animation.rgb.reshape(count * height, width, 3), alpha)
+    else:
+        picture = source.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
+        analysis = analyze(picture.rgb, picture.alpha)
+        height, width = picture.height, picture.width
     hidden = 0 if analysis.visible is None else int((~analysis.visible).sum())
     histogram = histogram_of(analysis.table, hidden=hidden)
-    return Produced(Measured(task.source, picture.width, picture.height, histogram))
+    return Produced(Measured(task.source, width, height, histogram))
 
 
 def merge_histograms(

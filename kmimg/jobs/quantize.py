@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from kmimg.core.animation import QuantizedFrames
     from kmimg.core.quality import GoalResult
     from kmimg.core.quantize import Quality, Quantized
     from kmimg.io import Picture
+    from kmimg.io.animation import Animation
 
 
 @frozen
@@ -80,6 +82,8 @@ class QuantizedFile:
     k_chosen: int | None = None
     quality_score: int | None = None
     goal_met: bool | None = None
+    #: Frames written: 1 for a still image, every frame of an animation kept whole.
+    frames: int = 1
 
     @property
     def colors_used(self) -> int:
@@ -103,38 +107,86 @@ SKIPPED_QUALITY = "quality"
 
 def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     """Load, quantize and encode one input; returns its record and its PNG, or GIF for a
-    target named ``.gif`` (runs in a worker, touches no file: the batch room writes it)."""
-    from kmimg.io import OutputFile
-
+    target named ``.gif`` (runs in a worker, touches no file: the batch room writes it). An
+    animated GIF, PNG or WebP stays an animation (:func:`quantize_animation`)."""
     clock = Stopwatch()
-    picture = task.input.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
+    source = task.input.read()
+    animation = source.animation(max_pixels=task.max_pixels)
+    if animation is not None:
+        return quantize_animation(task, animation, clock)
+    picture = source.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
     result, found = _quantized(task, picture.rgb, picture.alpha)
     if found is not None and found.below_minimum:
         return _too_low(task, picture, result, found, clock)
-    png = _encoded(task, result)
+    data = _encoded(task, result)
     size = (picture.width, picture.height)
-    larger = task.skip_if_larger and len(png) >= picture.byte_size
+    return _produced(task, size, result, picture.byte_size, data, clock, found=found)
+
+
+def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatch) -> Produced[QuantizedFile]:
+    """Every frame on one palette (:func:`kmimg.core.animation.quantize_frames`), written as an
+    animated GIF for a target named ``.gif``, else as an APNG: the same frames, durations and
+    loop count."""
+    from kmimg.core.animation import quantize_frames
+
+    frames = quantize_frames(
+        animation.rgb, animation.alpha, task.options, palette=task.palette, measure=task.measure
+    )
+    arguments = (frames.indices, frames.palette, animation.durations, animation.loop)
+    if _writes_gif(task):
+        from kmimg.io.gif import encode_animated_gif
+
+        data = encode_animated_gif(*arguments)
+    else:
+        from kmimg.io.apng import encode_apng
+
+        data = encode_apng(*arguments)
+    size = (animation.width, animation.height)
+    return _produced(task, size, frames, animation.byte_size, data, clock, frames=frames.frame_count)
+
+
+def _writes_gif(task: QuantizeTask) -> bool:
+    return task.target != STDIO and output_format(task.target) == "GIF"
+
+
+def _produced(
+    task: QuantizeTask,
+    size: tuple[int, int],
+    result: Quantized | QuantizedFrames,
+    input_bytes: int,
+    data: bytes,
+    clock: Stopwatch,
+    *,
+    frames: int = 1,
+    found: GoalResult | None = None,
+) -> Produced[QuantizedFile]:
+    """The record of one input and its output file, or no file with ``--skip-if-larger``."""
+    from kmimg.io import OutputFile
+
+    larger = task.skip_if_larger and len(data) >= input_bytes
     record = QuantizedFile(
         task.bare(),
         *size,
         result.palette,
         result.counts,
         result.quality,
-        picture.byte_size,
-        len(png),
+        input_bytes,
+        len(data),
         clock.seconds(),
         SKIPPED_LARGER if larger else "",
+        frames=frames,
         **_goal_fields(found),
     )
     if larger:
         from kmimg.notes import warn
 
         warn(
-            f"not written: the {len(png):,}-byte PNG would not be smaller than the input "
-            f"({picture.byte_size:,} bytes; --skip-if-larger)"
+            f"not written: the {len(data):,}-byte {'GIF' if _writes_gif(task) else 'PNG'} would not be "
+            f"smaller than the input "
+            f"({input_bytes:,} bytes; --skip-if-larger)"
         )
         return Produced(record)
-    return Produced(record, (OutputFile(task.target, png),))
+    return Produced(record, (OutputFile(task.target, data),))
 
 
 def _quantized(
@@ -156,7 +208,7 @@ def _quantized(
 def _encoded(task: QuantizeTask, result: Quantized) -> bytes:
     from kmimg.io import encode_indexed_png
 
-    if task.target != STDIO and output_format(task.target) == "GIF":
+    if _writes_gif(task):
         from kmimg.io.gif import encode_indexed_gif
 
         return encode_indexed_gif(result.indices, result.palette)

@@ -1,0 +1,393 @@
+"""Animations (issue 27): kmimg against gifsicle and ImageMagick on animated GIFs made here.
+
+Run from the repository root: ``.venv/bin/python benchmarks/animation.py [--out DIR] [--ks 32,64]``
+(``make bench`` runs it as its ``animation`` section). It generates six animations of 24-36 frames
+(moving shapes over gradients, photos from scikit-image's data panning, fading and zooming, a
+sprite on a transparent background, shapes moving over a photo), saves each as a GIF with Pillow
+(its own 256-colour palette per frame), and re-quantizes every GIF to K colours with
+
+- ``kmimg quantize in.gif -k K -o out.gif``
+- ``gifsicle --colors K -O3 in.gif -o out.gif``
+- ``convert in.gif -coalesce +dither -colors K -layers optimize out.gif`` (ImageMagick)
+
+Every output is decoded with its frames composited (``kmimg.io.animation.load_animation``, Pillow)
+and compared with the input GIF's frames: mean PSNR over frames (RGB; RGB and alpha, colours under
+alpha 0 black, for the transparent sprite), bytes, and whether frame count, durations and loop are
+the input's. The targets: kmimg's mean PSNR >= the better peer's + 0.5 dB, and its file no larger
+than ImageMagick's, for every animation at every K.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+KS = (32, 64)
+SIZE = (240, 176)  # width, height of every animation
+
+
+# ----------------------------------------------------------------------------- animations
+
+
+def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    y, x = np.mgrid[0:height, 0:width]
+    return y.astype(np.float64), x.astype(np.float64)
+
+
+def _gradient(width: int, height: int) -> np.ndarray:
+    y, x = _grid(width, height)
+    return np.dstack([255 * x / width, 128 + 100 * np.sin(y / 25), 255 * (1 - y / height)])
+
+
+def _paint_shapes(frame: np.ndarray, number: int, count: int) -> None:
+    """Three shapes moving over ``frame`` (float RGB or RGBA)."""
+    height, width = frame.shape[:2]
+    y, x = _grid(width, height)
+    phase = number / count
+    opaque = (1.0,) if frame.shape[2] == 4 else ()
+    cx, cy = 20 + phase * (width - 40), height / 2 + 40 * np.sin(2 * np.pi * phase)
+    frame[(x - cx) ** 2 + (y - cy) ** 2 < 18**2] = (230, 40, 50, *[255 * v for v in opaque])
+    sx, sy = width - 30 - phase * (width - 60), 20 + phase * 30
+    frame[(abs(x - sx) < 14) & (abs(y - sy) < 14)] = (30, 60, 220, *[255 * v for v in opaque])
+    tx = 40 + 60 * np.cos(2 * np.pi * phase)
+    triangle = (y > height - 60) & (y < height - 15) & (abs(x - tx - 80) < (y - (height - 60)) * 0.6)
+    frame[triangle] = (250, 210, 30, *[255 * v for v in opaque])
+
+
+def shapes(count: int = 30) -> np.ndarray:
+    width, height = SIZE
+    frames = []
+    for number in range(count):
+        frame = _gradient(width, height)
+        _paint_shapes(frame, number, count)
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
+def _photo(name: str) -> np.ndarray:
+    from skimage import data
+
+    image = getattr(data, name)()
+    return image if image.ndim == 3 else np.dstack([image] * 3)
+
+
+def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(
+        Image.fromarray(image[..., :3]).resize(size, Image.Resampling.LANCZOS), dtype=np.float64
+    )
+
+
+def pan(count: int = 32) -> np.ndarray:
+    photo = _photo("astronaut")
+    width, height = SIZE
+    frames = []
+    for number in range(count):
+        left = round(number * (photo.shape[1] - width) / (count - 1))
+        top = round(number * (photo.shape[0] - height) / (count - 1) * 0.6)
+        frames.append(photo[top : top + height, left : left + width, :3].astype(np.float64))
+    return _rgba(np.stack(frames))
+
+
+def fade(count: int = 24) -> np.ndarray:
+    first, second = _resized(_photo("coffee"), SIZE), _resized(_photo("chelsea"), SIZE)
+    weights = np.linspace(0, 1, count)  # no two frames alike (Pillow's writer merges equal ones)
+    return _rgba(np.stack([(1 - w) * first + w * second for w in weights]))
+
+
+def zoom(count: int = 36) -> np.ndarray:
+    photo = Image.fromarray(_photo("rocket"))
+    width, height = SIZE
+    frames = []
+    for number in range(count):
+        scale = 1 + number / count
+        box_w, box_h = photo.width / scale, photo.height / scale
+        left, top = (photo.width - box_w) / 2, (photo.height - box_h) / 2
+        crop = photo.resize(SIZE, Image.Resampling.BILINEAR, box=(left, top, left + box_w, top + box_h))
+        frames.append(np.asarray(crop, dtype=np.float64)[:height, :width])
+    return _rgba(np.stack(frames))
+
+
+def sprite(count: int = 24) -> np.ndarray:
+    """A shaded, rainbow-coloured spinning ball and a spinning bar on a transparent background."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    frames = np.zeros((count, height, width, 4))
+    for number in range(count):
+        phase = number / count
+        cx, cy = 40 + phase * (width - 80), height / 2 + 30 * np.sin(4 * np.pi * phase)
+        dist = np.sqrt((x - cx) ** 2 + (y - cy) ** 2)
+        ball = dist < 30
+        shade = np.clip(1 - dist / 40, 0.2, 1)
+        hue = np.arctan2(y - cy, x - cx)[ball] + 2 * np.pi * phase
+        light = shade[ball]
+        frames[number][ball] = np.column_stack(
+            [
+                light * (128 + 127 * np.cos(hue)),
+                light * (128 + 127 * np.cos(hue - 2.1)),
+                light * (128 + 127 * np.cos(hue + 2.1)),
+                np.full(ball.sum(), 255),
+            ]
+        )
+        angle = 2 * np.pi * phase
+        along = (x - width / 2) * np.cos(angle) + (y - 30) * np.sin(angle)
+        across = -(x - width / 2) * np.sin(angle) + (y - 30) * np.cos(angle)
+        bar = (abs(along) < 25) & (abs(across) < 5)
+        frames[number][bar] = np.column_stack(
+            [np.full(bar.sum(), 40), 130 - along[bar] * 3, np.full(bar.sum(), 90), np.full(bar.sum(), 255)]
+        )
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+
+
+def photo_shapes(count: int = 28) -> np.ndarray:
+    background = _resized(_photo("coffee"), SIZE)
+    frames = []
+    for number in range(count):
+        frame = background.copy()
+        _paint_shapes(frame, number, count)
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
+def _rgba(frames: np.ndarray) -> np.ndarray:
+    rgb = np.clip(np.rint(frames[..., :3]), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
+
+
+ANIMATIONS: dict[str, Callable[[], np.ndarray]] = {
+    "shapes": shapes,
+    "pan": pan,
+    "fade": fade,
+    "zoom": zoom,
+    "sprite": sprite,
+    "photo-shapes": photo_shapes,
+}
+
+
+def durations_of(name: str, count: int) -> list[int]:
+    """Durations in milliseconds (GIF stores hundredths): uneven, so that a tool that loses or
+    merges them is seen."""
+    return [40 + 10 * ((i + len(name)) % 4) + (500 if i == count - 1 else 0) for i in range(count)]
+
+
+def write_gif(frames: np.ndarray, path: Path, durations: list[int]) -> None:
+    """The animation as Pillow writes a GIF: a palette per frame (its adaptive 256 colours)."""
+    transparent = bool((frames[..., 3] == 0).any())
+    images = [Image.fromarray(frame if transparent else frame[..., :3]) for frame in frames]
+    images[0].save(
+        path,
+        save_all=True,
+        append_images=images[1:],
+        duration=durations,
+        loop=0,
+        disposal=2 if transparent else 0,
+    )
+
+
+def generate(folder: Path) -> list[Path]:
+    """Write every animation as ``folder/NAME.gif``; their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in ANIMATIONS.items():
+        frames = make()
+        path = folder / f"{name}.gif"
+        write_gif(frames, path, durations_of(name, len(frames)))
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def find_convert() -> str | None:
+    """The real ImageMagick ``convert`` binary on PATH (skips shell-script stand-ins)."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / "convert"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            resolved = candidate.resolve()
+            if resolved.read_bytes()[:4] == b"\x7fELF":
+                return str(resolved)
+    return None
+
+
+def commands(k: int, source: Path, target: Path) -> dict[str, list[str]]:
+    kmimg = str(Path(sys.executable).with_name("kmimg"))
+    found: dict[str, list[str]] = {
+        "kmimg": [
+            kmimg,
+            "quantize",
+            str(source),
+            "-k",
+            str(k),
+            "-o",
+            str(target) + ".kmimg.gif",
+            "--force",
+            "-q",
+        ]
+    }
+    if shutil.which("gifsicle"):
+        found["gifsicle"] = [
+            "gifsicle",
+            "--colors",
+            str(k),
+            "-O3",
+            str(source),
+            "-o",
+            str(target) + ".gifsicle.gif",
+        ]
+    convert = find_convert()
+    if convert:
+        found["imagemagick"] = [
+            convert, str(source), "-coalesce", "+dither", "-colors", str(k), "-layers", "optimize",
+            str(target) + ".imagemagick.gif",
+        ]  # fmt: skip
+    return found
+
+
+@dataclass(frozen=True)
+class Measured:
+    psnr: float
+    worst: float
+    size: int
+    seconds: float
+    same_frames: bool
+    same_timing: bool
+    colors: int
+
+
+def frames_of(path: Path):  # type: ignore[no-untyped-def]
+    from kmimg.io.animation import load_animation
+
+    return load_animation(path.read_bytes(), source=str(path), max_pixels=10**9)
+
+
+def mean_psnr(reference, output) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Mean and worst PSNR over frames: RGB, or RGB and alpha when either has transparency."""
+    from kmimg.metrics import psnr_from_mse
+
+    def planes(animation) -> np.ndarray:  # type: ignore[no-untyped-def]
+        alpha = (
+            animation.alpha
+            if animation.alpha is not None
+            else np.full(animation.rgb.shape[:3], 255, np.uint8)
+        )
+        return np.concatenate([animation.rgb, alpha[..., None]], axis=3).astype(np.float64)
+
+    ours, theirs = planes(reference), planes(output)
+    channels = 4 if reference.alpha is not None or output.alpha is not None else 3
+    values = [
+        psnr_from_mse(float(np.mean((a[..., :channels] - b[..., :channels]) ** 2)))
+        for a, b in zip(ours, theirs, strict=True)
+    ]
+    return float(np.mean(values)), float(np.min(values))
+
+
+def measure(source: Path, k: int, work: Path) -> dict[str, Measured]:
+    reference = frames_of(source)
+    results: dict[str, Measured] = {}
+    for method, argv in commands(k, source, work / f"{source.stem}-k{k}").items():
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        seconds = time.perf_counter() - started
+        output = Path(argv[argv.index("-o") + 1]) if "-o" in argv else Path(argv[-1])
+        decoded = frames_of(output)
+        same = decoded.frame_count == reference.frame_count
+        psnr, worst = mean_psnr(reference, decoded) if same else (float("nan"), float("nan"))
+        timing = decoded.durations == reference.durations and decoded.loop == reference.loop
+        colors = len(np.unique(decoded.rgb.reshape(-1, 3), axis=0))
+        results[method] = Measured(psnr, worst, output.stat().st_size, seconds, same, timing, colors)
+    return results
+
+
+def report_lines(sources: Sequence[Path], ks: Sequence[int], work: Path) -> tuple[list[str], bool]:
+    """A markdown table of every animation at every K, and whether every target is met."""
+    lines = [
+        "| animation | frames | K | kmimg PSNR / bytes | gifsicle -O3 PSNR / bytes | "
+        "ImageMagick PSNR / bytes | kmimg − best peer | bytes vs ImageMagick | "
+        "frames, durations, loop kept (kmimg / gifsicle / IM) | seconds (kmimg / gifsicle / IM, one run) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    met = True
+    for source in sources:
+        count = frames_of(source).frame_count
+        for k in ks:
+            found = measure(source, k, work)
+            ours = found["kmimg"]
+            peers = [found[name] for name in ("gifsicle", "imagemagick") if name in found]
+            best = max((peer.psnr for peer in peers), default=float("nan"))
+            magick = found.get("imagemagick")
+            ratio = ours.size / magick.size if magick else float("nan")
+            ok = ours.psnr >= best + 0.5 and (magick is None or ours.size <= magick.size)
+            ok = ok and ours.same_frames and ours.same_timing
+            met = met and ok
+            cells = [
+                f"{found[name].psnr:.2f} dB / {found[name].size:,}" if name in found else "-"
+                for name in ("kmimg", "gifsicle", "imagemagick")
+            ]
+            kept = " / ".join(
+                ("yes" if m.same_frames and m.same_timing else ("frames" if m.same_frames else "no"))
+                for m in found.values()
+            )
+            lines.append(
+                f"| {source.stem} | {count} | {k} | {' | '.join(cells)} | {ours.psnr - best:+.2f} dB | "
+                f"{ratio:.2f}x | {kept} | {' / '.join(f'{m.seconds:.2f}' for m in found.values())} |"
+            )
+    return lines, met
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", default=str(HERE / "work" / "animation"), help="folder for inputs and outputs"
+    )
+    parser.add_argument("--ks", default=",".join(map(str, KS)))
+    parser.add_argument("--output", default=str(HERE / "RESULTS-animation.md"), help="markdown report path")
+    args = parser.parse_args(argv)
+    work = Path(args.out)
+    sources = generate(work / "in")
+    lines, met = report_lines(sources, [int(k) for k in args.ks.split(",")], work)
+    text = "\n".join([*header(met), *lines, ""])
+    Path(args.output).write_text(text)
+    print(text)
+    return 0 if met else 1
+
+
+def header(met: bool) -> list[str]:
+    def first_line(argv: list[str]) -> str:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except OSError:
+            return "not installed"
+        return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else "?"
+
+    convert = find_convert()
+    return [
+        "# Animations: kmimg against gifsicle and ImageMagick",
+        "",
+        "Written by `python benchmarks/animation.py` on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"on a machine shared with other jobs ({os.cpu_count()} cores; times are single runs). "
+        f"{first_line(['gifsicle', '--version'])}; "
+        f"{first_line([convert, '-version']) if convert else 'ImageMagick not installed'}.",
+        "",
+        "Mean PSNR over frames against the input GIF's frames as a viewer shows them (RGB; RGB and "
+        "alpha for the transparent sprite). ImageMagick's `-colors K` quantizes each frame on its "
+        "own (its files hold up to 256 colours in all); kmimg's and gifsicle's hold K. Targets: "
+        "kmimg >= the better peer + 0.5 dB, its file no larger than ImageMagick's, frames, durations "
+        f"and loop kept, everywhere: **{'met' if met else 'not met'}**.",
+        "",
+    ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
