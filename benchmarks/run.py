@@ -19,6 +19,8 @@ Sections (``--only``, comma-separated; the default runs them all):
 - ``translucent`` issue 24: translucent images against pngquant and libimagequant (PSNR three
   ways, bytes, dithered SSIMULACRA2, time against opaque twins; ``translucent.py``)
 - ``grey``      issue 24: grey photos at every k from 4 to 32 against pngquant
+- ``bytes``     issue 26: PNG bytes of kmimg alone against pngquant then ``oxipng -o 2``, K = 16,
+  64, 256, the PSNR lead and the encoder's time (``png_bytes.py``)
 
 Quality figures of every method come from :mod:`kmimg.metrics` on the decoded output PNGs, so all
 methods are judged by the same code. A ratio is the median of the ratios of neighbouring
@@ -49,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import inputs  # noqa: E402  (sibling module, found through the path line above)
+import png_bytes  # noqa: E402
 import translucent  # noqa: E402
 
 from kmimg import metrics  # noqa: E402
@@ -66,7 +69,7 @@ PQ1 = "pngquant, OMP_NUM_THREADS=1"
 METHODS = ("kmimg", "pngquant", "imagemagick", "pillow-mediancut", "pillow-fastoctree", "sklearn-recipe")
 SECTIONS = (
     "quality", "onefile", "folder", "small", "12mp", "segment", "phases", "startup", "scaling", "translucent",
-    "grey",
+    "grey", "bytes",
 )  # fmt: skip
 #: pngquant gets the small files in chunks of this many paths (xargs): one argv stays far below
 #: the kernel's limit (ARG_MAX, 2 MB here; 10,000 paths are about 0.7 MB).
@@ -295,6 +298,11 @@ TARGETS = {
     "24d dithered": "`--dither` SSIMULACRA2 over white >= pngquant's default dithering, k = 16 and 64",
     "24e grey": "grey photos, every k from 4 to 32: mean gain >= +0.2 dB, no photo more than 0.05 dB behind",
     "24f time": "a translucent image costs <= 1.3x the same image opaque (whole process)",
+    "26a bytes": "`--strip` PNG bytes <= 1.0x pngquant `--nofs --strip` then `oxipng -o 2` (total per k; "
+    "k = 16, 64, 256; hold-out photos + a generated one)",
+    "26b PSNR lead": "mean PSNR over the same photos >= +0.3 dB over pngquant over the three k, >= 0 at each",
+    "26c encode time": "whole-process time of the default `--optimize` <= 1.15x `-O 0` (the zlib encoder "
+    "before issue 26), median over photos at k = 64 and 256",
 }
 
 
@@ -1215,8 +1223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "translucent": lambda: bench_translucent(report, batch_reps),
         "grey": lambda: translucent.bench_grey(report, OUT / "grey", KMIMG),
+        "bytes": lambda: png_bytes.bench_bytes(
+            report, OUT / "bytes", KMIMG, alternate, paired_ratio, max(reps, 3)
+        ),
     }
-    needs_pq = {"onefile", "folder", "small", "segment", "translucent", "grey"}
+    needs_pq = {"onefile", "folder", "small", "segment", "translucent", "grey", "bytes"}
     for name in SECTIONS:
         if name not in sections or (name in needs_pq and not has_pq):
             continue

@@ -21,7 +21,7 @@ from kmimg.jobs.paths import (
 )
 from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
 from kmimg.jobs.tasks import ImageInput
-from kmimg.options import DEFAULT_MAX_PIXELS, QuantizeOptions
+from kmimg.options import DEFAULT_MAX_PIXELS, DEFAULT_OPTIMIZE, MAX_OPTIMIZE, QuantizeOptions
 from kmimg.types import Nearest, psnr_text
 
 if TYPE_CHECKING:
@@ -138,6 +138,22 @@ def quantize_command(
         bool,
         typer.Option("--skip-if-larger", help="Write no PNG that is not smaller than its input (exit 98)."),
     ] = False,
+    optimize: Annotated[
+        int,
+        typer.Option(
+            "--optimize",
+            "-O",
+            help=f"PNG effort, 0-{MAX_OPTIMIZE}: 0 fastest (zlib), 1 libdeflate 10, 2 libdeflate 12, "
+            "3 also tries row filters (smallest). Same pixels at every level.",
+            min=0,
+            max=MAX_OPTIMIZE,
+            metavar="LEVEL",
+        ),
+    ] = DEFAULT_OPTIMIZE,
+    strip: Annotated[
+        bool,
+        typer.Option("--strip", help="Write no optional chunk: no DPI (pHYs), text or sRGB from the input."),
+    ] = False,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -182,10 +198,11 @@ def quantize_command(
         )  # fmt: skip
         measure = json_dest is not None or reporter.fancy
         common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
+        encoding = (skip_if_larger, optimize, strip)  # QuantizeTask's last fields
         runnable = [
-            QuantizeTask(ImageInput(item.source), target, *common, skip_if_larger=skip_if_larger)
-            for item, target in tasks
-            if item.source not in refused
+            QuantizeTask(ImageInput(i.source), target, *common, *encoding)
+            for i, target in tasks
+            if i.source not in refused
         ]
         outcome = run_batch(
             runnable,

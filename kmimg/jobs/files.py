@@ -27,6 +27,7 @@ from kmimg.jobs.tasks import Failure, ImageInput
 from kmimg.options import (
     DEFAULT_KS,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_OPTIMIZE,
     DEFAULT_SAMPLE,
     SHEET_THUMB,
     FeatureOptions,
@@ -159,14 +160,17 @@ def quantize_files(
     measure: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allow_truncated: bool = False,
+    optimize: int = DEFAULT_OPTIMIZE,
+    strip: bool = False,
 ) -> list[FileResult[QuantizedFile]]:
     """``kmimg quantize`` over files and folders: each input's indexed PNG written as
     ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file),
     the same bytes as the command line's. ``palette`` maps onto given colours (a palette file's
     path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all
     inputs first; ``transparent_index``, ``alpha_threshold`` and ``nearest`` as in
-    :func:`kmimg.quantize`. ``jobs``: worker processes (``None``: one per core; ``DASK_SCHEDULER_ADDRESS``,
-    when set, as the command line); ``scheduler``: a Dask scheduler's address.
+    :func:`kmimg.quantize`, and ``optimize`` and ``strip`` (``--optimize``, ``--strip``).
+    ``jobs``: worker processes (``None``: one per core; ``DASK_SCHEDULER_ADDRESS``, when set, as
+    the command line); ``scheduler``: a Dask scheduler's address.
 
     Examples
     --------
@@ -176,7 +180,7 @@ def quantize_files(
     [('sample_images/astronaut.png', True, 8), ('sample_images/chelsea.png', True, 8)]
     """
     _executor(jobs, scheduler)
-    from kmimg.api import palette_rows, quantize_options
+    from kmimg.api import check_optimize, palette_rows, quantize_options
     from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
 
     options = quantize_options(
@@ -197,7 +201,12 @@ def quantize_files(
             return _per_input([item for item, _ in planned], {}, failed, listener, outputs_of=lambda _: ())
         options, source = dataclasses.replace(options, keep=()), "shared"
     common = (options, max_pixels, allow_truncated, measure, fixed, source)
-    tasks = [QuantizeTask(ImageInput(i.source), t, *common) for i, t in planned if i.source not in refused]
+    level, bare = check_optimize(optimize), bool(strip)
+    tasks = [
+        QuantizeTask(ImageInput(i.source), t, *common, optimize=level, strip=bare)
+        for i, t in planned
+        if i.source not in refused
+    ]
     return _run_per_input(
         tasks, quantize_one, [item for item, _ in planned], refused, source_of=lambda r: r.task.source,
         outputs_of=lambda r: (r.task.target,), jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,

@@ -13,7 +13,7 @@ from kmimg.io.files import check_writable_folder
 from kmimg.io.formats import output_format
 from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path, plan_rerun
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
-from kmimg.options import QuantizeOptions
+from kmimg.options import DEFAULT_OPTIMIZE, QuantizeOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,6 +38,16 @@ class QuantizeTask(FileTask):
     palette_source: str = "fitted"
     #: ``--skip-if-larger``: write nothing when the PNG would not be smaller than the input file.
     skip_if_larger: bool = False
+    #: ``--optimize``: how hard the PNG encoder works (:data:`kmimg.io.png.OPTIMIZE_LEVELS`).
+    optimize: int = DEFAULT_OPTIMIZE
+    #: ``--strip``: no optional chunk (DPI, text, colour space) is carried over from the input.
+    strip: bool = False
+
+    @property
+    def reorder(self) -> bool:
+        """Whether the PNG encoder may reorder the palette: a fitted one without a fixed
+        transparent slot (a given palette keeps its indices)."""
+        return self.palette is None and self.options.transparent_index is None
 
     @property
     def uses_stdio(self) -> bool:
@@ -89,7 +99,8 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     """Load, quantize and encode one input; returns its record and its PNG, or GIF for a
     target named ``.gif`` (runs in a worker, touches no file: the batch room writes it)."""
     from kmimg.core.quantize import analyze, quantize, quantize_onto
-    from kmimg.io import OutputFile, encode_indexed_png
+    from kmimg.io import OutputFile
+    from kmimg.io.png import encode_indexed
 
     clock = Stopwatch()
     picture = task.input.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
@@ -98,19 +109,24 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     else:
         analysis = analyze(picture.rgb, picture.alpha)
         result = quantize_onto(analysis, task.palette, task.options, measure=task.measure)
+    palette, counts = result.palette, result.counts
     if task.target != STDIO and output_format(task.target) == "GIF":
         from kmimg.io.gif import encode_indexed_gif
 
         png = encode_indexed_gif(result.indices, result.palette)
     else:
-        png = encode_indexed_png(result.indices, result.palette)
+        metadata = None if task.strip else picture.metadata
+        encoded = encode_indexed(
+            result.indices, palette, optimize=task.optimize, metadata=metadata, reorder=task.reorder
+        )
+        png, palette, counts = encoded.data, palette[encoded.order], counts[encoded.order]
     size = (picture.width, picture.height)
     larger = task.skip_if_larger and len(png) >= picture.byte_size
     record = QuantizedFile(
         task.bare(),
         *size,
-        result.palette,
-        result.counts,
+        palette,
+        counts,
         result.quality,
         picture.byte_size,
         len(png),
