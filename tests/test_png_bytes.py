@@ -170,3 +170,20 @@ def test_the_default_level_is_smaller_than_level_0_and_optimize_is_checked(tmp_p
         kmimg.quantize(rgb.astype(np.uint8), 8, optimize=7)
     outcome = CliRunner().invoke(app, ["quantize", "x.png", "-O", "4"])
     assert outcome.exit_code == 2
+
+
+def test_a_given_palette_keeps_its_order_at_level_3(tmp_path: Path) -> None:
+    """--palette outputs keep the file's order at every level: index i is the same colour in
+    every output (only a fitted palette may be reordered)."""
+    colours = ["#ffffff", "#000000", "#808080", "#ff0000", "#00ff00", "#0000ff", "#404040", "#c0c0c0"]
+    (tmp_path / "p.hex").write_text("\n".join(colours) + "\n")
+    y, x = np.mgrid[0:48, 0:64]
+    rgb = np.stack([x * 4, y * 5, (x + y) * 2], -1).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "in.png")
+    argv = ["quantize", str(tmp_path / "in.png"), "--palette", str(tmp_path / "p.hex"), "-O", "3"]
+    outcome = CliRunner().invoke(app, [*argv, "-o", str(tmp_path / "o.png")])
+    assert outcome.exit_code == 0, outcome.output
+    with Image.open(tmp_path / "o.png") as image:
+        plte = image.getpalette()
+    assert plte is not None
+    assert ["#{:02x}{:02x}{:02x}".format(*plte[i : i + 3]) for i in range(0, 24, 3)] == colours

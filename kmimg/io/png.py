@@ -209,7 +209,7 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
 #: What each ``--optimize`` level of :func:`encode_indexed_png` does (docs/quantize.md, "PNG
 #: bytes"); the pixels, and the palette's colours, are the same at every level.
 OPTIMIZE_LEVELS = {
-    0: "zlib level 7 in parallel pieces, rows unfiltered (kmimg 0.x's encoder: fastest, largest)",
+    0: "zlib level 7 in parallel pieces, rows unfiltered (the encoder before issue 26: fastest, largest)",
     1: "libdeflate level 10, rows unfiltered (the default; data over 1 MiB as level 0)",
     2: "libdeflate level 12, rows unfiltered",
     3: "libdeflate level 12 on five row-filter trials, the smallest kept",
