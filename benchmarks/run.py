@@ -25,6 +25,8 @@ Sections (``--only``, comma-separated; the default runs them all):
 - ``animation`` issue 27: generated animated GIFs re-quantized to K = 32 and 64 against
   ``gifsicle --colors K -O3`` and ImageMagick (mean PSNR over frames, bytes, frames and
   durations kept; ``animation.py``)
+- ``bytes``     issue 26: PNG bytes of kmimg alone against pngquant then ``oxipng -o 2``, K = 16,
+  64, 256, the PSNR lead and the encoder's time (``png_bytes.py``)
 
 Quality figures of every method come from :mod:`kmimg.metrics` on the decoded output PNGs, so all
 methods are judged by the same code. A ratio is the median of the ratios of neighbouring
@@ -56,6 +58,7 @@ sys.path.insert(0, str(HERE))
 
 import animation  # noqa: E402  (sibling module, found through the path line above)
 import inputs  # noqa: E402
+import png_bytes  # noqa: E402
 import quality_mode  # noqa: E402
 import translucent  # noqa: E402
 
@@ -74,7 +77,7 @@ PQ1 = "pngquant, OMP_NUM_THREADS=1"
 METHODS = ("kmimg", "pngquant", "imagemagick", "pillow-mediancut", "pillow-fastoctree", "sklearn-recipe")
 SECTIONS = (
     "quality", "onefile", "folder", "small", "12mp", "segment", "phases", "startup", "scaling", "translucent",
-    "grey", "quality-mode", "animation",
+    "grey", "quality-mode", "animation", "bytes",
 )  # fmt: skip
 #: pngquant gets the small files in chunks of this many paths (xargs): one argv stays far below
 #: the kernel's limit (ARG_MAX, 2 MB here; 10,000 paths are about 0.7 MB).
@@ -303,6 +306,11 @@ TARGETS = {
     "24d dithered": "`--dither` SSIMULACRA2 over white >= pngquant's default dithering, k = 16 and 64",
     "24e grey": "grey photos, every k from 4 to 32: mean gain >= +0.2 dB, no photo more than 0.05 dB behind",
     "24f time": "a translucent image costs <= 1.3x the same image opaque (whole process)",
+    "26a bytes": "`--strip` PNG bytes <= 1.0x pngquant `--nofs --strip` then `oxipng -o 2` (total per k; "
+    "k = 16, 64, 256; hold-out photos + a generated one)",
+    "26b PSNR lead": "mean PSNR over the same photos >= +0.3 dB over pngquant over the three k, >= 0 at each",
+    "26c encode time": "whole-process time of the default `--optimize` <= 1.15x `-O 0` (the zlib encoder "
+    "before issue 26), median over photos at k = 64 and 256",
 }
 
 
@@ -1248,8 +1256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "grey": lambda: translucent.bench_grey(report, OUT / "grey", KMIMG),
         "quality-mode": lambda: report.add(*quality_mode.measure(reps)),
         "animation": lambda: bench_animation(report),
+        "bytes": lambda: png_bytes.bench_bytes(
+            report, OUT / "bytes", KMIMG, alternate, paired_ratio, max(reps, 3)
+        ),
     }
-    needs_pq = {"onefile", "folder", "small", "segment", "translucent", "grey", "quality-mode"}
+    needs_pq = {"onefile", "folder", "small", "segment", "translucent", "grey", "quality-mode", "bytes"}
     for name in SECTIONS:
         if name not in sections or (name in needs_pq and not has_pq):
             continue

@@ -7,6 +7,9 @@
  * libpng does by default: the one of the five (None, Sub, Up, Average, Paeth) whose filtered
  * bytes, read as signed, have the smallest sum of absolute values (ties: the lowest type).
  *
+ * An optional last argument `type` (0-4) gives every row that filter instead of the heuristic's
+ * choice (the indexed writer's filter trials, kmimg/io/png.py).
+ *
  * A row depends only on itself and the row above in `source`, so disjoint row ranges may run
  * on separate threads (the GIL is released) and the bytes never depend on how they are split.
  *
@@ -66,8 +69,15 @@ static uint64_t cost(const uint8_t *filtered, Py_ssize_t n) {
     return sum;
 }
 
-/* Filters row x (row above: b) into out[0] = type, out[1..n] = bytes; scratch: n bytes. */
-static void filter_row(const uint8_t *x, const uint8_t *b, Py_ssize_t n, int bpp, uint8_t *out, uint8_t *scratch) {
+/* Filters row x (row above: b) into out[0] = type, out[1..n] = bytes; scratch: n bytes. A
+ * `fixed` type of 0-4 is used as given; -1 picks the type by the heuristic. */
+static void filter_row(const uint8_t *x, const uint8_t *b, Py_ssize_t n, int bpp, uint8_t *out, uint8_t *scratch,
+                       int fixed) {
+    if (fixed >= 0) {
+        out[0] = (uint8_t)fixed;
+        apply(fixed, x, b, n, bpp, out + 1);
+        return;
+    }
     int best = 0;
     uint64_t least = cost(x, n);
     for (int type = 1; type < 5; type++) {
@@ -85,11 +95,12 @@ static void filter_row(const uint8_t *x, const uint8_t *b, Py_ssize_t n, int bpp
 static PyObject *filter_rows(PyObject *self, PyObject *args) {
     PyObject *source, *out;
     Py_ssize_t height, row_bytes, start, stop;
-    int bpp;
+    int bpp, fixed = -1;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OnniOnn", &source, &height, &row_bytes, &bpp, &out, &start, &stop)) return NULL;
+    if (!PyArg_ParseTuple(args, "OnniOnn|i", &source, &height, &row_bytes, &bpp, &out, &start, &stop, &fixed))
+        return NULL;
     if (height < 0 || row_bytes < 0 || row_bytes == PY_SSIZE_T_MAX || bpp < 1 || bpp > 8 || start < 0 ||
-        stop > height || start > stop) {
+        stop > height || start > stop || fixed < -1 || fixed > 4) {
         PyErr_SetString(PyExc_ValueError, "filter_rows: bad sizes or row range");
         return NULL;
     }
@@ -105,7 +116,7 @@ static PyObject *filter_rows(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t y = start; y < stop; y++) {
         const uint8_t *row = src + y * row_bytes;
-        filter_row(row, y ? row - row_bytes : zero, row_bytes, bpp, dst + y * (row_bytes + 1), scratch);
+        filter_row(row, y ? row - row_bytes : zero, row_bytes, bpp, dst + y * (row_bytes + 1), scratch, fixed);
     }
     Py_END_ALLOW_THREADS;
     free(scratch);
@@ -203,7 +214,7 @@ static PyObject *unfilter_rows(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"filter_rows", filter_rows, METH_VARARGS, "Filter PNG rows (libpng's minimum-sum heuristic)."},
+    {"filter_rows", filter_rows, METH_VARARGS, "Filter PNG rows (libpng's minimum-sum heuristic, or one given type)."},
     {"unfilter_rows", unfilter_rows, METH_VARARGS, "Undo PNG row filters (8-bit samples)."},
     {NULL, NULL, 0, NULL},
 };

@@ -3,6 +3,6 @@
 from typing import Any
 
 def filter_rows(
-    source: Any, height: int, row_bytes: int, bpp: int, out: Any, start: int, stop: int, /
+    source: Any, height: int, row_bytes: int, bpp: int, out: Any, start: int, stop: int, type: int = -1, /
 ) -> None: ...
 def unfilter_rows(data: Any, height: int, row_bytes: int, bpp: int, out: Any, /) -> int: ...

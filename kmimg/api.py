@@ -25,7 +25,9 @@ from kmimg.errors import InputError
 from kmimg.options import (
     DEFAULT_DITHER_LEVEL,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_OPTIMIZE,
     DEFAULT_SAMPLE,
+    MAX_OPTIMIZE,
     MAX_SEED,
     QUALITY_MAX_K,
     QualityGoal,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from kmimg.colorfit import FittedPalette
     from kmimg.core.segment import ClusterStats, Segmentation
     from kmimg.io.decode import Picture
+    from kmimg.io.png import PngMetadata
     from kmimg.palettes.files import Palette
 
 #: What :func:`quantize`, :func:`segment`, :func:`palette` and :func:`kmimg.load_image` read: a
@@ -68,18 +71,29 @@ class QuantizeResult(Quantized):
     (8, (303, 384))
     >>> result.to_pil().mode
     'P'
+
+    ``metadata`` holds the input's chunks the PNG keeps (``None`` with ``strip=True``),
+    ``optimize`` the encoder's effort (``--optimize``), ``reorder`` whether that effort may
+    reorder the PNG's palette (a fitted palette without ``transparent_index``).
     """
 
     #: Quality mode (``quality=``, ``target_*=``): the quality reached, 0-100 on pngquant's
     #: scale (undithered; ``options.k`` is the palette size the search chose); ``None`` otherwise.
     quality_score: int | None = None
+    metadata: PngMetadata | None = None
+    optimize: int = DEFAULT_OPTIMIZE
+    reorder: bool = False
 
     def to_png(self) -> bytes:
         """The indexed PNG, byte for byte what ``kmimg quantize`` writes for the same image
-        and options (the smallest bit depth, the palette in this order, ``tRNS`` when needed)."""
+        and options (the smallest bit depth, ``tRNS`` when needed, the input's DPI, text and
+        colour-space chunks unless stripped; the palette in this order, except at ``optimize=3``,
+        which may order a fitted palette by luminance: the same pixels)."""
         from kmimg.io.png import encode_indexed_png
 
-        return encode_indexed_png(self.indices, self.palette)
+        return encode_indexed_png(
+            self.indices, self.palette, optimize=self.optimize, metadata=self.metadata, reorder=self.reorder
+        )
 
     def to_pil(self) -> Image.Image:
         """A Pillow ``P``-mode image: the indices, the palette's colours, and its alpha values
@@ -121,6 +135,8 @@ def quantize(
     measure: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allow_truncated: bool = False,
+    optimize: int = DEFAULT_OPTIMIZE,
+    strip: bool = False,
 ) -> QuantizeResult:
     """Reduce ``image`` to at most ``k`` colours fitted by k-means (``kmimg quantize``).
 
@@ -164,6 +180,11 @@ def quantize(
         ``"plain"`` or ``"luma"``: how pixels are matched to a given ``palette`` (``--nearest``).
     measure
         Compute PSNR, SSIM and ΔE2000 (``result.quality``); ``False`` is faster.
+    optimize
+        How hard :meth:`~QuantizeResult.save` and ``to_png`` work for fewer bytes, 0-3
+        (``--optimize``; the same pixels at every level).
+    strip
+        Keep none of the input's optional chunks (DPI, text, colour space) in the PNG (``--strip``).
 
     Examples
     --------
@@ -194,7 +215,13 @@ def quantize(
             raise ValueError(str(exc).removeprefix("--")) from None
         raise
     fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
-    return QuantizeResult(**fields, quality_score=score)
+    return QuantizeResult(
+        **fields,
+        quality_score=score,
+        metadata=None if strip else picture.metadata,
+        optimize=check_optimize(optimize),
+        reorder=fixed is None and options.transparent_index is None,
+    )
 
 
 def _quantized(
@@ -500,6 +527,14 @@ def _dither_level(dither: float | bool) -> float:
     if not 0.0 <= float(dither) <= 1.0:
         raise ValueError(f"dither must be between 0 and 1, got {dither}")
     return float(dither)
+
+
+def check_optimize(optimize: object) -> int:
+    """``optimize`` checked by name: an int 0 to :data:`~kmimg.options.MAX_OPTIMIZE`."""
+    value = _integer(optimize, "optimize")
+    if not 0 <= value <= MAX_OPTIMIZE:
+        raise ValueError(f"optimize must be between 0 and {MAX_OPTIMIZE}, got {value}")
+    return value
 
 
 def _seed(seed: object) -> int:

@@ -30,6 +30,10 @@ DEFAULT_DITHER_LEVEL = 1.0
 #: Alpha below which a pixel becomes fully transparent when the palette holds no translucent
 #: colour (a palette file without alpha), unless ``--alpha-threshold`` says otherwise.
 DEFAULT_ALPHA_THRESHOLD = 128
+#: How hard the indexed PNG writer works for fewer bytes (``--optimize``, 0-3; the levels:
+#: :data:`kmimg.io.png.OPTIMIZE_LEVELS`): the pixels are the same at every level.
+DEFAULT_OPTIMIZE = 1
+MAX_OPTIMIZE = 3
 
 
 @frozen

@@ -26,7 +26,7 @@ BIG = 1 << 40
 def pillow_result(raw: bytes) -> tuple[np.ndarray, np.ndarray | None]:
     """What load_image gave before the plain reader: Pillow's decoding, kmimg's conversion."""
     facts = inspect_png(raw, BIG)
-    rgb, alpha, _ = decode._decode(raw, "PNG", BIG, png=facts, lenient=False)
+    rgb, alpha, _, _ = decode._decode(raw, "PNG", BIG, png=facts, lenient=False)
     return rgb, alpha
 
 

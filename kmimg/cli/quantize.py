@@ -29,7 +29,15 @@ from kmimg.jobs.quantize import (
     quantize_one,
 )
 from kmimg.jobs.tasks import ImageInput
-from kmimg.options import DEFAULT_MAX_PIXELS, QUALITY_MAX_K, QualityGoal, QuantizeOptions, parse_quality
+from kmimg.options import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_OPTIMIZE,
+    MAX_OPTIMIZE,
+    QUALITY_MAX_K,
+    QualityGoal,
+    QuantizeOptions,
+    parse_quality,
+)
 from kmimg.types import Nearest, psnr_text
 
 if TYPE_CHECKING:
@@ -168,6 +176,22 @@ def quantize_command(
         Optional[float],  # noqa: UP045
         typer.Option("--target-de", help="The fewest colours up to -k with mean ΔE2000 ≤ this.", min=0.0),
     ] = None,
+    optimize: Annotated[
+        int,
+        typer.Option(
+            "--optimize",
+            "-O",
+            help=f"PNG effort, 0-{MAX_OPTIMIZE}: 0 fastest (zlib), 1 libdeflate 10, 2 libdeflate 12, "
+            "3 also tries row filters (smallest). Same pixels at every level.",
+            min=0,
+            max=MAX_OPTIMIZE,
+            metavar="LEVEL",
+        ),
+    ] = DEFAULT_OPTIMIZE,
+    strip: Annotated[
+        bool,
+        typer.Option("--strip", help="Write no optional chunk: no DPI (pHYs), text or sRGB from the input."),
+    ] = False,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -216,7 +240,15 @@ def quantize_command(
         measure = json_dest is not None or reporter.fancy
         common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
         runnable = [
-            QuantizeTask(ImageInput(item.source), target, *common, skip_if_larger=skip_if_larger, goal=goal)
+            QuantizeTask(
+                ImageInput(item.source),
+                target,
+                *common,
+                skip_if_larger=skip_if_larger,
+                optimize=optimize,
+                strip=strip,
+                goal=goal,
+            )
             for item, target in tasks
             if item.source not in refused
         ]

@@ -28,7 +28,15 @@ from kmimg._records import frozen
 from kmimg.errors import InputError, LimitError
 from kmimg.io.chatter import captured, summary
 from kmimg.io.formats import PILLOW_ERRORS, identify, left_out
-from kmimg.io.png import PngFacts, check_pixels, inspect_png, read_plain_png
+from kmimg.io.png import (
+    PngFacts,
+    PngMetadata,
+    check_pixels,
+    inspect_png,
+    phys_of_dpi,
+    png_metadata,
+    read_plain_png,
+)
 from kmimg.notes import Note, collecting, ignoring, warn
 from kmimg.options import DEFAULT_MAX_PIXELS
 
@@ -47,6 +55,8 @@ class Picture:
     """A decoded image: 8-bit sRGB pixels plus an optional alpha plane.
 
     ``alpha`` is ``None`` when every pixel is fully opaque (or the format has no alpha).
+    ``metadata``: what an indexed PNG of it keeps (DPI, text, colour space; see
+    :func:`kmimg.io.png.png_metadata` and :func:`pillow_metadata`).
     """
 
     rgb: NDArray[np.uint8]
@@ -54,6 +64,7 @@ class Picture:
     source: str
     format: str
     byte_size: int
+    metadata: PngMetadata = PngMetadata()
 
     @property
     def height(self) -> int:
@@ -160,13 +171,19 @@ def load_image(
     plain = read_plain_png(raw) if png is not None and damage is None else None
     if plain is not None:  # Pillow's pixels, without Pillow (see read_plain_png)
         rgb, alpha = _plain_to_rgb_alpha(plain)
-        return Picture(rgb=rgb, alpha=alpha, source=str(source), format="PNG", byte_size=len(raw))
-    rgb, alpha, image_format, notes = _decode_captured(
+        meta = png_metadata(raw)
+        return Picture(
+            rgb=rgb, alpha=alpha, source=str(source), format="PNG", byte_size=len(raw), metadata=meta
+        )
+    rgb, alpha, image_format, notes, meta = _decode_captured(
         raw, kind, max_pixels, png=png, damage=damage, allow_truncated=allow_truncated
     )
     for note in dict.fromkeys(notes):
         warn(note, stacklevel=2)
-    return Picture(rgb=rgb, alpha=alpha, source=str(source), format=image_format, byte_size=len(raw))
+    meta = png_metadata(raw) if png is not None else meta
+    return Picture(
+        rgb=rgb, alpha=alpha, source=str(source), format=image_format, byte_size=len(raw), metadata=meta
+    )
 
 
 def _identify(raw: bytes) -> str:
@@ -181,14 +198,14 @@ def _identify(raw: bytes) -> str:
 
 def _decode_captured(
     raw: bytes, kind: str, max_pixels: int, *, png: PngFacts | None, damage: str | None, allow_truncated: bool
-) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str, list[str]]:
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str, list[str], PngMetadata]:
     """:func:`_decode_noting` with what native decoders write to file descriptor 2 caught
     (:mod:`kmimg.io.chatter`): one more warning when the decode succeeds, the end of the error
     line when it fails."""
     chatter: list[str] = []
     try:
         with captured() as chatter:
-            rgb, alpha, image_format, notes = _decode_noting(
+            rgb, alpha, image_format, notes, meta = _decode_noting(
                 raw, kind, max_pixels, png=png, damage=damage, allow_truncated=allow_truncated
             )
     except InputError as exc:
@@ -197,12 +214,12 @@ def _decode_captured(
             raise
         raise InputError(f"{exc}; {said}") from None
     said = summary(chatter)
-    return rgb, alpha, image_format, [*notes, *([said] if said else [])]
+    return rgb, alpha, image_format, [*notes, *([said] if said else [])], meta
 
 
 def _decode_noting(
     raw: bytes, kind: str, max_pixels: int, *, png: PngFacts | None, damage: str | None, allow_truncated: bool
-) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str, list[str]]:
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str, list[str], PngMetadata]:
     """:func:`_decode`, retried leniently for a damaged file when ``allow_truncated``; with the
     warnings raised on the way (Pillow's, this thread's only: :mod:`kmimg.notes`)."""
     notes: list[str] = []
@@ -210,16 +227,16 @@ def _decode_noting(
         try:
             if damage is not None:
                 raise _Damaged(damage)
-            rgb, alpha, image_format = _decode(raw, kind, max_pixels, png=png, lenient=False)
+            rgb, alpha, image_format, meta = _decode(raw, kind, max_pixels, png=png, lenient=False)
         except _Damaged as exc:
             if not allow_truncated:
                 raise InputError(f"{exc}; --allow-truncated decodes what is there") from None
             try:
-                rgb, alpha, image_format = _decode(raw, kind, max_pixels, png=png, lenient=True)
+                rgb, alpha, image_format, meta = _decode(raw, kind, max_pixels, png=png, lenient=True)
             except _Damaged as again:
                 raise InputError(f"{again} (even with --allow-truncated)") from None
             notes.append(f"{exc}; decoded what is there, the rest is filled in (--allow-truncated)")
-    return rgb, alpha, image_format, [*_warning_lines(caught), *notes]
+    return rgb, alpha, image_format, [*_warning_lines(caught), *notes], meta
 
 
 def _load_object(image: object, *, max_pixels: int, allow_truncated: bool) -> Picture:
@@ -300,7 +317,12 @@ def _picture_of_pil(image: Image.Image, *, max_pixels: int) -> Picture:
         warn(note, stacklevel=3)
     size = int(rgb.nbytes + (0 if alpha is None else alpha.nbytes))
     return Picture(
-        rgb=rgb, alpha=alpha, source="<PIL image>", format=str(image.format or "PIL"), byte_size=size
+        rgb=rgb,
+        alpha=alpha,
+        source="<PIL image>",
+        format=str(image.format or "PIL"),
+        byte_size=size,
+        metadata=pillow_metadata(image),
     )
 
 
@@ -345,12 +367,13 @@ def _not_an_image(raw: bytes) -> str:
 
 def _decode(
     raw: bytes, kind: str, max_pixels: int, *, png: PngFacts | None, lenient: bool
-) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str]:
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None, str, PngMetadata]:
     from PIL import ImageOps
 
     try:
         with _pillow_settings(lenient=lenient), _opened(raw, kind, max_pixels) as image:
             image_format = str(image.format)
+            meta = pillow_metadata(image)
             try:
                 upright = ImageOps.exif_transpose(image)
             except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the orientation
@@ -359,8 +382,22 @@ def _decode(
             rgb, alpha = _to_rgb_alpha(_to_srgb(upright), png=png)
     except _PillowCannotRead:
         rgb, alpha = _decode_tiff_with_tifffile(raw, max_pixels)
-        image_format = "TIFF"
-    return rgb, alpha, image_format
+        image_format, meta = "TIFF", PngMetadata()
+    return rgb, alpha, image_format, meta
+
+
+def pillow_metadata(image: Image.Image) -> PngMetadata:
+    """What an indexed PNG of a Pillow-decoded image keeps: its DPI as ``pHYs`` (JPEG's JFIF
+    density or EXIF resolution, TIFF's, BMP's...) and an ``sRGB`` chunk when it had an ICC
+    profile (kmimg converted the pixels to sRGB)."""
+    dpi = image.info.get("dpi")
+    phys = None
+    if isinstance(dpi, tuple) and len(dpi) == 2:
+        try:
+            phys = phys_of_dpi((float(dpi[0]), float(dpi[1])))
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            phys = None
+    return PngMetadata(srgb=bool(image.info.get("icc_profile")), phys=phys)
 
 
 class _PillowCannotRead(Exception):

@@ -4,8 +4,9 @@
 limit, decompression bombs in text chunks), which Pillow skips; :func:`read_plain_png` decodes
 the commonest PNGs (8-bit, not interlaced, nothing that changes pixels) without Pillow.
 :func:`encode_indexed_png` writes
-palette images at the smallest bit depth; :func:`encode_png` truecolour and grey images. Both
-write with zlib directly (Pillow only decodes), deflating large images on several threads.
+palette images at the smallest bit depth (with libdeflate, or zlib; ``--optimize``) and the
+metadata kept from the input (:class:`PngMetadata`); :func:`encode_png` truecolour and grey
+images, with zlib directly (Pillow only decodes), deflating large images on several threads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from numpy.typing import NDArray
 from kmimg._records import frozen
 from kmimg._threads import ordered_map
 from kmimg.errors import InputError, LimitError
+from kmimg.options import DEFAULT_OPTIMIZE, MAX_OPTIMIZE
 
 #: zlib level for PNG outputs: 9 gives the smallest files at a modest cost for palette images.
 PNG_COMPRESS_LEVEL = 9
@@ -204,41 +206,222 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
         )
 
 
+#: What each ``--optimize`` level of :func:`encode_indexed_png` does (docs/quantize.md, "PNG
+#: bytes"); the pixels, and the palette's colours, are the same at every level.
+OPTIMIZE_LEVELS = {
+    0: "zlib level 7 in parallel pieces, rows unfiltered (the encoder before issue 26: fastest, largest)",
+    1: "libdeflate level 10, rows unfiltered (the default; data over 1 MiB as level 0)",
+    2: "libdeflate level 12, rows unfiltered",
+    3: "libdeflate level 12 on five row-filter trials, the smallest kept",
+}
+#: Level 1 deflates data up to this size with libdeflate (one thread, ~0.1-0.3 s a MiB); larger
+#: data (a 2 MP photo at K > 16) as level 0 does, in parallel pieces, which keeps big images fast.
+LIBDEFLATE_LIMIT = 1 << 20
+#: libdeflate's level at ``--optimize`` 1, and at 2 and 3 (its strongest).
+_LIBDEFLATE_LEVELS = {1: 10, 2: 12, 3: 12}
+#: Row filters tried at ``--optimize`` 3: none, then Sub, Up, Paeth and the per-row heuristic
+#: (-1) on a palette ordered by luminance when the caller lets the order change.
+_TRIAL_FILTERS = (0, 1, 2, 4, -1)
+
+
 def encode_indexed_png(
     indices: NDArray[np.uint8],
     palette: NDArray[np.uint8],
+    *,
+    optimize: int = DEFAULT_OPTIMIZE,
+    metadata: PngMetadata | None = None,
+    reorder: bool = False,
 ) -> bytes:
-    """Encode a palette image as PNG bytes.
+    """Encode a palette image as PNG bytes (:func:`encode_indexed`'s bytes)."""
+    return encode_indexed(indices, palette, optimize=optimize, metadata=metadata, reorder=reorder).data
+
+
+@frozen
+class IndexedPng:
+    """An encoded palette image: its bytes, and ``order``: PNG entry *i* is entry ``order[i]``
+    of the palette given (``arange(m)`` unless the encoder reordered it)."""
+
+    data: bytes
+    order: NDArray[np.intp]
+
+
+def encode_indexed(
+    indices: NDArray[np.uint8],
+    palette: NDArray[np.uint8],
+    *,
+    optimize: int = DEFAULT_OPTIMIZE,
+    metadata: PngMetadata | None = None,
+    reorder: bool = False,
+) -> IndexedPng:
+    """Encode a palette image as a PNG.
 
     ``palette`` is ``(m, 4)`` RGBA with ``m <= 256``; its alpha column becomes a ``tRNS`` chunk
     when any entry is not opaque. The bit depth is the smallest that holds ``m`` entries
     (1, 2, 4 or 8), and PLTE holds exactly ``m`` entries.
 
-    Written directly with zlib rather than through Pillow, which keeps 8 bits per pixel for
-    small palettes: packing 2-16 colours into 1, 2 or 4 bits makes the files ~10 % smaller.
-    Rows are unfiltered (filters do not help index data) and deflated at
-    :data:`INDEXED_PNG_LEVEL`; the bytes depend only on the arguments.
+    Written directly rather than through Pillow, which keeps 8 bits per pixel for small
+    palettes: packing 2-16 colours into 1, 2 or 4 bits makes the files ~10 % smaller. How hard
+    the deflater works is ``optimize`` (:data:`OPTIMIZE_LEVELS`). ``reorder`` lets level 3 order
+    the palette by luminance for its filter trials (:func:`luminance_order`; entries that are
+    not opaque stay first): the decoded RGBA pixels are the same, the indices differ.
+    ``metadata`` adds its chunks (:class:`PngMetadata`). The bytes depend only on the arguments.
     """
     indices = np.ascontiguousarray(indices, dtype=np.uint8)
     height, width = indices.shape
     entries = len(palette)
     if not 1 <= entries <= 256:
         raise ValueError("a PNG palette holds 1 to 256 entries")
+    if optimize not in OPTIMIZE_LEVELS:
+        raise ValueError(f"optimize must be 0 to {MAX_OPTIMIZE}, got {optimize}")
     depth = next(bits for bits in (1, 2, 4, 8) if entries <= 1 << bits)
-    rows = _pack_rows(indices, depth)
-    raw = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
-    raw[:, 0] = 0  # filter type None on every row
-    raw[:, 1:] = rows
-    data = _deflate(raw.reshape(-1))
-    chunks = [
-        _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 3, 0, 0, 0)),
-        _png_chunk(b"PLTE", np.ascontiguousarray(palette[:, :3]).tobytes()),
-    ]
+    order, data = _smallest_stream(_candidates(indices, palette, depth, optimize, reorder), optimize)
+    palette = palette[order]
+    extra = metadata or PngMetadata()
+    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 3, 0, 0, 0))]
+    chunks += extra.chunks_before_palette()
+    chunks.append(_png_chunk(b"PLTE", np.ascontiguousarray(palette[:, :3]).tobytes()))
     translucent = np.flatnonzero(palette[:, 3] < 255)
     if len(translucent):
         chunks.append(_png_chunk(b"tRNS", palette[: int(translucent.max()) + 1, 3].tobytes()))
+    chunks += extra.text_chunks()
     chunks += [_png_chunk(b"IDAT", data), _png_chunk(b"IEND", b"")]
-    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+    return IndexedPng(PNG_SIGNATURE + b"".join(chunks), order)
+
+
+def _candidates(
+    indices: NDArray[np.uint8], palette: NDArray[np.uint8], depth: int, optimize: int, reorder: bool
+) -> list[tuple[NDArray[np.intp], NDArray[np.uint8]]]:
+    """(palette order, filtered rows) pairs to deflate: the unfiltered rows, and at level 3 the
+    rows under each of :data:`_TRIAL_FILTERS`' filters (on a luminance-ordered palette with
+    ``reorder``: neighbouring pixels then tend to have near index values, which filters need)."""
+    order = np.arange(len(palette))
+    plain = [(order, _filtered(_pack_rows(indices, depth), 0))]
+    if optimize < MAX_OPTIMIZE:
+        return plain
+    if reorder:
+        order = luminance_order(palette)
+        rank = np.empty(len(order), dtype=np.uint8)
+        rank[order] = np.arange(len(order))
+        indices = rank[indices]
+    rows = _pack_rows(indices, depth)
+    return plain + [(order, _filtered(rows, kind)) for kind in _TRIAL_FILTERS[1:]]
+
+
+def luminance_order(palette: NDArray[np.uint8]) -> NDArray[np.intp]:
+    """Palette entries ordered by luminance (Rec. 601 weights, ties by position), the entries
+    that are not opaque first so that ``tRNS`` stays short."""
+    rgb = palette[:, :3].astype(np.int64)
+    luma = rgb @ np.array([299, 587, 114], dtype=np.int64)
+    return np.lexsort((np.arange(len(palette)), luma, palette[:, 3] == 255))
+
+
+def _filtered(rows: NDArray[np.uint8], kind: int) -> NDArray[np.uint8]:
+    """The PNG data of packed ``rows``: each row behind its filter byte, filtered as ``kind``
+    (0-4, or -1 for libpng's per-row heuristic), one byte per sample group (bpp 1)."""
+    height, row_bytes = rows.shape
+    raw = np.empty((height, row_bytes + 1), dtype=np.uint8)
+    if kind == 0:
+        raw[:, 0] = 0
+        raw[:, 1:] = rows
+    else:
+        from kmimg import _png
+
+        source = np.ascontiguousarray(rows)
+        _png.filter_rows(source.data, height, row_bytes, 1, raw.data, 0, height, kind)
+    return raw.reshape(-1)
+
+
+def _smallest_stream(
+    candidates: list[tuple[NDArray[np.intp], NDArray[np.uint8]]], optimize: int
+) -> tuple[NDArray[np.intp], bytes]:
+    """The candidate whose zlib stream is shortest (the first of equals), and that stream."""
+    if len(candidates) == 1:
+        return candidates[0][0], _compress(candidates[0][1], optimize)
+    streams = list(ordered_map(lambda pair: _compress(pair[1], optimize), candidates))
+    best = min(range(len(streams)), key=lambda number: (len(streams[number]), number))
+    return candidates[best][0], streams[best]
+
+
+def _compress(data: NDArray[np.uint8], optimize: int) -> bytes:
+    """One zlib stream of ``data`` at ``optimize`` (:data:`OPTIMIZE_LEVELS`)."""
+    if optimize == 0:
+        return _deflate(data)
+    if optimize == 1 and len(data) > LIBDEFLATE_LIMIT:
+        return _deflate(data)
+    import deflate
+
+    return bytes(deflate.zlib_compress(data.data, _LIBDEFLATE_LEVELS[optimize]))
+
+
+@frozen
+class PngMetadata:
+    """Optional chunks an indexed PNG carries over from its input (docs/quantize.md,
+    "Metadata"): ``srgb`` writes an ``sRGB`` chunk (the input declared its colour space, by an
+    ICC profile kmimg converted from or its own ``sRGB`` chunk: the pixels are sRGB);
+    ``phys`` is the 9-byte body of a ``pHYs`` chunk (pixel size, DPI); ``colour`` the ``gAMA``
+    and ``cHRM`` chunks of an input without either (its pixel values are kept, so they still
+    describe them), ``texts`` the ``tEXt``, ``zTXt`` and ``iTXt`` chunks, each ``(type, body)``."""
+
+    srgb: bool = False
+    phys: bytes | None = None
+    colour: tuple[tuple[bytes, bytes], ...] = ()
+    texts: tuple[tuple[bytes, bytes], ...] = ()
+
+    def chunks_before_palette(self) -> list[bytes]:
+        chunks = [_png_chunk(b"sRGB", b"\x00")] if self.srgb else []
+        chunks += [_png_chunk(kind, body) for kind, body in self.colour]
+        return chunks + ([_png_chunk(b"pHYs", self.phys)] if self.phys is not None else [])
+
+    def text_chunks(self) -> list[bytes]:
+        return [_png_chunk(kind, body) for kind, body in self.texts]
+
+
+#: Text keywords whose chunks hold EXIF, XMP, ICC or Photoshop data: they describe the input's
+#: pixels (size, orientation, colour space, thumbnails), not the output's, and are not kept.
+_FOREIGN_KEYWORDS = (b"XML:com.adobe.xmp",)
+_FOREIGN_PROFILES = (b"exif", b"app1", b"xmp", b"icc", b"icm", b"8bim")
+_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def png_metadata(raw: bytes) -> PngMetadata:
+    """The chunks of a PNG (already walked by :func:`inspect_png`) that stay true after
+    quantization: see :class:`PngMetadata`."""
+    found: dict[bytes, list[bytes]] = {}
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[position : position + 8])
+        if kind == b"IEND":
+            break
+        if kind in (b"sRGB", b"iCCP", b"pHYs", b"gAMA", b"cHRM", *_TEXT_CHUNKS):
+            found.setdefault(kind, []).append(raw[position + 8 : position + 8 + length])
+        position += 12 + length
+    srgb = b"sRGB" in found or b"iCCP" in found
+    colour = () if srgb else tuple((kind, found[kind][0]) for kind in (b"gAMA", b"cHRM") if kind in found)
+    phys = found.get(b"pHYs", [None])[0]
+    texts = tuple(
+        (kind, body) for kind in _TEXT_CHUNKS for body in found.get(kind, []) if not _foreign_text(body)
+    )
+    return PngMetadata(
+        srgb=srgb, phys=phys if phys is not None and len(phys) == 9 else None, colour=colour, texts=texts
+    )
+
+
+def _foreign_text(body: bytes) -> bool:
+    """Whether a text chunk's keyword marks EXIF, XMP, ICC or Photoshop data (not kept)."""
+    keyword = body.split(b"\x00", 1)[0]
+    if keyword in _FOREIGN_KEYWORDS:
+        return True
+    kind = keyword.lower().removeprefix(b"raw profile type ")
+    return kind != keyword.lower() and kind in _FOREIGN_PROFILES
+
+
+def phys_of_dpi(dpi: tuple[float, float]) -> bytes | None:
+    """A ``pHYs`` body for ``dpi`` (x, y), as Pillow's PNG writer rounds it; ``None`` when either
+    is not positive."""
+    per_metre = [int(float(value) / 0.0254 + 0.5) for value in dpi]
+    if min(per_metre) <= 0 or max(per_metre) > 0x7FFFFFFF:
+        return None
+    return struct.pack(">IIB", per_metre[0], per_metre[1], 1)
 
 
 #: Bytes per piece when an image's data is deflated in parallel pieces: at most 256 KiB; on the

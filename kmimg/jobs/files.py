@@ -27,6 +27,7 @@ from kmimg.jobs.tasks import Failure, ImageInput
 from kmimg.options import (
     DEFAULT_KS,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_OPTIMIZE,
     DEFAULT_SAMPLE,
     QUALITY_MAX_K,
     SHEET_THUMB,
@@ -167,6 +168,8 @@ def quantize_files(
     measure: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allow_truncated: bool = False,
+    optimize: int = DEFAULT_OPTIMIZE,
+    strip: bool = False,
 ) -> list[FileResult[QuantizedFile]]:
     """``kmimg quantize`` over files and folders: each input's indexed PNG written as
     ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file,
@@ -175,7 +178,8 @@ def quantize_files(
     palette; ``record.frames`` counts them). ``palette`` maps onto given colours (a palette
     file's path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all inputs
     first; ``transparent_index``, ``alpha_threshold``, ``nearest``, ``quality`` and
-    ``target_*`` as in :func:`kmimg.quantize` (``k`` then defaults to 256). ``skip_if_larger``,
+    ``target_*`` as in :func:`kmimg.quantize` (``k`` then defaults to 256), and ``optimize`` and
+    ``strip`` (``--optimize``, ``--strip``). ``skip_if_larger``,
     ``ext``, ``skip_existing`` as ``--skip-if-larger``, ``--ext``, ``--skip-existing``: an
     input not written on purpose has a record whose ``skipped`` says why (``"larger"``,
     ``"quality"``) and no outputs; inputs skipped before any work (``skip_existing``, outputs of
@@ -191,7 +195,7 @@ def quantize_files(
     [('sample_images/astronaut.png', True, 8), ('sample_images/chelsea.png', True, 8)]
     """
     _executor(jobs, scheduler)
-    from kmimg.api import palette_rows, quality_goal, quantize_options
+    from kmimg.api import check_optimize, palette_rows, quality_goal, quantize_options
     from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
 
     goal = quality_goal(quality, target_psnr, target_ssim, target_de)
@@ -217,8 +221,17 @@ def quantize_files(
             return _per_input([item for item, _ in planned], {}, failed, listener, outputs_of=lambda _: ())
         options, source = dataclasses.replace(options, keep=()), "shared"
     common = (options, max_pixels, allow_truncated, measure, fixed, source)
+    level, bare = check_optimize(optimize), bool(strip)
     tasks = [
-        QuantizeTask(ImageInput(i.source), t, *common, skip_if_larger=skip_if_larger, goal=goal)
+        QuantizeTask(
+            ImageInput(i.source),
+            t,
+            *common,
+            skip_if_larger=skip_if_larger,
+            optimize=level,
+            strip=bare,
+            goal=goal,
+        )
         for i, t in planned
         if i.source not in refused
     ]

@@ -14,7 +14,7 @@ from kmimg.io.files import check_writable_folder
 from kmimg.io.formats import output_format
 from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path, plan_rerun
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
-from kmimg.options import QualityGoal, QuantizeOptions
+from kmimg.options import DEFAULT_OPTIMIZE, QualityGoal, QuantizeOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kmimg.core.quantize import Quality, Quantized
     from kmimg.io import Picture
     from kmimg.io.animation import Animation
+    from kmimg.io.png import PngMetadata
 
 
 @frozen
@@ -43,9 +44,19 @@ class QuantizeTask(FileTask):
     palette_source: str = "fitted"
     #: ``--skip-if-larger``: write nothing when the PNG would not be smaller than the input file.
     skip_if_larger: bool = False
+    #: ``--optimize``: how hard the PNG encoder works (:data:`kmimg.io.png.OPTIMIZE_LEVELS`).
+    optimize: int = DEFAULT_OPTIMIZE
+    #: ``--strip``: no optional chunk (DPI, text, colour space) is carried over from the input.
+    strip: bool = False
     #: Quality mode (``--quality``, ``--target-*``): the fewest colours up to ``options.k``
     #: that reach it (:mod:`kmimg.core.quality`); ``None``: exactly ``options.k``.
     goal: QualityGoal | None = None
+
+    @property
+    def reorder(self) -> bool:
+        """Whether the PNG encoder may reorder the palette: a fitted one without a fixed
+        transparent slot (a given palette keeps its indices)."""
+        return self.palette is None and self.options.transparent_index is None
 
     @property
     def uses_stdio(self) -> bool:
@@ -118,9 +129,11 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     result, found = _quantized(task, picture.rgb, picture.alpha)
     if found is not None and found.below_minimum:
         return _too_low(task, picture, result, found, clock)
-    data = _encoded(task, result)
+    data, palette, counts = _encoded(task, result, None if task.strip else picture.metadata)
     size = (picture.width, picture.height)
-    return _produced(task, size, result, picture.byte_size, data, clock, found=found)
+    return _produced(
+        task, size, result, picture.byte_size, data, clock, found=found, entries=(palette, counts)
+    )
 
 
 def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatch) -> Produced[QuantizedFile]:
@@ -159,16 +172,20 @@ def _produced(
     *,
     frames: int = 1,
     found: GoalResult | None = None,
+    entries: tuple[NDArray[np.uint8], NDArray[np.int64]] | None = None,
 ) -> Produced[QuantizedFile]:
-    """The record of one input and its output file, or no file with ``--skip-if-larger``."""
+    """The record of one input and its output file, or no file with ``--skip-if-larger``
+    (``entries``: the palette and counts in the file's order when the encoder reordered them)."""
     from kmimg.io import OutputFile
+
+    palette, counts = (result.palette, result.counts) if entries is None else entries
 
     larger = task.skip_if_larger and len(data) >= input_bytes
     record = QuantizedFile(
         task.bare(),
         *size,
-        result.palette,
-        result.counts,
+        palette,
+        counts,
         result.quality,
         input_bytes,
         len(data),
@@ -205,14 +222,20 @@ def _quantized(
     return found.quantized, found
 
 
-def _encoded(task: QuantizeTask, result: Quantized) -> bytes:
-    from kmimg.io import encode_indexed_png
-
+def _encoded(
+    task: QuantizeTask, result: Quantized, metadata: PngMetadata | None
+) -> tuple[bytes, NDArray[np.uint8], NDArray[np.int64]]:
+    """The output's bytes, and the palette and counts in the order the file holds them."""
     if _writes_gif(task):
         from kmimg.io.gif import encode_indexed_gif
 
-        return encode_indexed_gif(result.indices, result.palette)
-    return encode_indexed_png(result.indices, result.palette)
+        return encode_indexed_gif(result.indices, result.palette), result.palette, result.counts
+    from kmimg.io.png import encode_indexed
+
+    encoded = encode_indexed(
+        result.indices, result.palette, optimize=task.optimize, metadata=metadata, reorder=task.reorder
+    )
+    return encoded.data, result.palette[encoded.order], result.counts[encoded.order]
 
 
 def _goal_fields(found: GoalResult | None) -> dict[str, Any]:

@@ -1,0 +1,189 @@
+"""The indexed PNG writer's --optimize levels: the same pixels at every level, fewer bytes at the
+higher ones, the same bytes whatever the threads, a palette reordered only when allowed (and
+then the decoded RGBA unchanged), the fixed row filters of kmimg._png."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+import kmimg
+from kmimg import _png
+from kmimg.cli import app
+from kmimg.io.png import LIBDEFLATE_LIMIT, OPTIMIZE_LEVELS, encode_indexed, luminance_order
+
+
+def _rgba(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGBA"))
+
+
+def _chunk_kinds(png: bytes) -> list[bytes]:
+    kinds, position = [], 8
+    while position < len(png):
+        length, kind = struct.unpack(">I4s", png[position : position + 8])
+        kinds.append(kind)
+        position += 12 + length
+    return kinds
+
+
+def _photo_like(rng: np.random.Generator, k: int, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a smooth field with noise (neighbours get near entries of a luminance ramp
+    written in a shuffled order), and an opaque palette of ``k`` entries."""
+    y, x = np.mgrid[0:size, 0:size]
+    field = (np.sin(x / 9.0) + np.cos(y / 13.0) + 2.0) / 4.0 * (k - 1)
+    ramp = np.clip(np.rint(field + rng.normal(0, 0.6, field.shape)), 0, k - 1).astype(np.intp)
+    shuffle = rng.permutation(k)
+    grey = np.linspace(0, 255, k).astype(np.uint8)
+    palette = np.column_stack([grey, grey, grey, np.full(k, 255)]).astype(np.uint8)[shuffle]
+    rank = np.empty(k, dtype=np.intp)
+    rank[shuffle] = np.arange(k)
+    return rank[ramp].astype(np.uint8), palette
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    height=st.integers(1, 20),
+    width=st.integers(1, 20),
+    entries=st.integers(1, 256),
+    level=st.sampled_from(sorted(OPTIMIZE_LEVELS)),
+    reorder=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_every_level_gives_the_same_pixels(
+    height: int, width: int, entries: int, level: int, reorder: bool, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    palette = rng.integers(0, 256, (entries, 4), dtype=np.uint8)
+    palette[:, 3] = np.where(rng.random(entries) < 0.7, 255, palette[:, 3])
+    indices = rng.integers(0, entries, (height, width)).astype(np.uint8)
+    encoded = encode_indexed(indices, palette, optimize=level, reorder=reorder)
+    want = palette[indices]
+    got = _rgba(encoded.data)
+    assert np.array_equal(got, want)
+    assert sorted(encoded.order.tolist()) == list(range(entries))
+    if not reorder or level < 3:
+        assert np.array_equal(encoded.order, np.arange(entries))
+
+
+def test_higher_levels_write_fewer_bytes_on_photo_like_indices(rng: np.random.Generator) -> None:
+    indices, palette = _photo_like(rng, 64, size=160)
+    sizes = [len(encode_indexed(indices, palette, optimize=level, reorder=True).data) for level in range(4)]
+    assert sizes[1] < sizes[0]
+    assert sizes[2] <= sizes[1]
+    assert sizes[3] <= sizes[2]
+    # a luminance ramp shuffled: ordered again, the Sub/Paeth filters pay, which level 3 finds
+    assert sizes[3] < 0.97 * len(encode_indexed(indices, palette, optimize=3, reorder=False).data)
+
+
+def test_level_3_keeps_translucent_entries_first(rng: np.random.Generator) -> None:
+    indices, palette = _photo_like(rng, 16)
+    palette[[3, 9], 3] = [0, 128]
+    encoded = encode_indexed(indices, palette, optimize=3, reorder=True)
+    assert set(encoded.order[:2].tolist()) == {3, 9}
+    assert np.array_equal(_rgba(encoded.data), palette[indices])
+    body = encoded.data[encoded.data.index(b"tRNS") + 4 :][:2]
+    assert sorted(body) == [0, 128]  # tRNS lists the two entries only
+
+
+def test_luminance_order() -> None:
+    palette = np.array([[255, 255, 255, 255], [0, 0, 0, 255], [90, 90, 90, 0], [0, 255, 0, 255]], np.uint8)
+    assert luminance_order(palette).tolist() == [2, 1, 3, 0]
+
+
+@pytest.mark.parametrize("level", sorted(OPTIMIZE_LEVELS))
+def test_the_same_bytes_whatever_the_threads(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, level: int
+) -> None:
+    indices, palette = _photo_like(rng, 200, size=400)  # several deflate pieces at level 0
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    serial = encode_indexed(indices, palette, optimize=level, reorder=True).data
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert encode_indexed(indices, palette, optimize=level, reorder=True).data == serial
+
+
+def test_big_data_at_the_default_level_is_deflated_in_parallel_pieces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above LIBDEFLATE_LIMIT the default level deflates as level 0 (zlib in parallel pieces,
+    speed on big photos); the stream is still one valid zlib stream."""
+    monkeypatch.setattr("kmimg.io.png.LIBDEFLATE_LIMIT", 1 << 12)
+    indices = np.tile(np.arange(256, dtype=np.uint8), (300, 1))
+    palette = np.column_stack([np.arange(256)] * 3 + [np.full(256, 255)]).astype(np.uint8)
+    png = encode_indexed(indices, palette).data
+    assert np.array_equal(_rgba(png)[..., 0], indices)
+    assert png == encode_indexed(indices, palette, optimize=0).data
+    assert LIBDEFLATE_LIMIT >= 1 << 20
+
+
+def test_refuses_a_level_out_of_range() -> None:
+    with pytest.raises(ValueError, match="optimize must be 0 to 3"):
+        encode_indexed(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.uint8), optimize=4)
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2, 3, 4])
+def test_filter_rows_with_a_fixed_type_undoes_exactly(rng: np.random.Generator, kind: int) -> None:
+    rows = rng.integers(0, 256, (7, 11), dtype=np.uint8)
+    out = np.empty((7, 12), dtype=np.uint8)
+    _png.filter_rows(rows.data, 7, 11, 1, out.data, 0, 7, kind)
+    assert (out[:, 0] == kind).all()
+    back = np.empty_like(rows)
+    assert _png.unfilter_rows(out.data, 7, 11, 1, back.data) == 0
+    assert np.array_equal(back, rows)
+    with pytest.raises(ValueError):
+        _png.filter_rows(rows.data, 7, 11, 1, out.data, 0, 7, 5)
+
+
+def test_library_save_and_cli_agree_at_level_3(tmp_path: Path) -> None:
+    """The command line and QuantizeResult.to_png write the same bytes at --optimize 3 (the
+    same palette reordering), the same pixels as the result's."""
+    y, x = np.mgrid[0:64, 0:80]
+    rgb = np.stack([x * 3, y * 4, (x + y) * 2], -1).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "in.png")
+    result = kmimg.quantize(tmp_path / "in.png", 16, optimize=3)
+    argv = ["quantize", str(tmp_path / "in.png"), "-k", "16", "-O", "3", "-o", str(tmp_path / "o.png")]
+    outcome = CliRunner().invoke(app, argv)
+    assert outcome.exit_code == 0, outcome.output
+    assert (tmp_path / "o.png").read_bytes() == result.to_png()
+    assert np.array_equal(_rgba(result.to_png())[..., :3], result.to_rgb())
+    assert _chunk_kinds(result.to_png()) == [b"IHDR", b"PLTE", b"IDAT", b"IEND"]
+
+
+def test_the_default_level_is_smaller_than_level_0_and_optimize_is_checked(tmp_path: Path) -> None:
+    y, x = np.mgrid[0:90, 0:120]
+    rgb = np.clip(
+        np.stack([x * 2, y * 2, x + y], -1) + np.random.default_rng(3).normal(0, 5, (90, 120, 3)), 0, 255
+    )
+    result = kmimg.quantize(rgb.astype(np.uint8), 64)
+    fast = kmimg.quantize(rgb.astype(np.uint8), 64, optimize=0)
+    assert len(result.to_png()) < len(fast.to_png())
+    assert np.array_equal(_rgba(result.to_png()), _rgba(fast.to_png()))
+    with pytest.raises(ValueError, match="optimize must be between 0 and 3"):
+        kmimg.quantize(rgb.astype(np.uint8), 8, optimize=7)
+    outcome = CliRunner().invoke(app, ["quantize", "x.png", "-O", "4"])
+    assert outcome.exit_code == 2
+
+
+def test_a_given_palette_keeps_its_order_at_level_3(tmp_path: Path) -> None:
+    """--palette outputs keep the file's order at every level: index i is the same colour in
+    every output (only a fitted palette may be reordered)."""
+    colours = ["#ffffff", "#000000", "#808080", "#ff0000", "#00ff00", "#0000ff", "#404040", "#c0c0c0"]
+    (tmp_path / "p.hex").write_text("\n".join(colours) + "\n")
+    y, x = np.mgrid[0:48, 0:64]
+    rgb = np.stack([x * 4, y * 5, (x + y) * 2], -1).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "in.png")
+    argv = ["quantize", str(tmp_path / "in.png"), "--palette", str(tmp_path / "p.hex"), "-O", "3"]
+    outcome = CliRunner().invoke(app, [*argv, "-o", str(tmp_path / "o.png")])
+    assert outcome.exit_code == 0, outcome.output
+    with Image.open(tmp_path / "o.png") as image:
+        plte = image.getpalette()
+    assert plte is not None
+    assert ["#{:02x}{:02x}{:02x}".format(*plte[i : i + 3]) for i in range(0, 24, 3)] == colours
