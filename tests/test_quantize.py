@@ -45,6 +45,9 @@ def test_psnr_only_measures_the_same_psnr_and_nothing_else(noisy_rgb: np.ndarray
     assert np.isnan(cheap.ssim) and np.isnan(cheap.delta_e)
     assert not np.isnan(full.ssim) and not np.isnan(full.delta_e)
     assert np.array_equal(cheap.indices, full.indices) and np.array_equal(cheap.palette, full.palette)
+    from kmimg.cli.quantize import PSNR_ONLY as CLI_PSNR_ONLY  # named there without numpy
+
+    assert CLI_PSNR_ONLY == PSNR_ONLY
     dithered = quantize(noisy_rgb, alpha, QuantizeOptions(k=8, dither=1.0), measure=PSNR_ONLY)
     assert dithered.psnr == quantize(noisy_rgb, alpha, QuantizeOptions(k=8, dither=1.0)).psnr
     assert np.isnan(dithered.ssim)
