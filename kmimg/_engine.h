@@ -96,6 +96,12 @@ static inline float squared_distance(const float *x, const float *c, int dim) {
     return sum;
 }
 
+/* A fit of at most this many points x centres without bounds wanted (the several starts of a
+ * small image's palette) assigns its points by a plain scan of the centres: on a few hundred
+ * colours the search structures of a pass (sorted projections, neighbour lists, cell lists)
+ * cost more than the distances they spare. The labels are the same. */
+#define SCAN_MAX 4096
+
 /* The running nearest and runner-up of one point over a set of distinct centres seen in any
  * order: the lowest index among the smallest distances, and the second smallest distance of
  * the multiset (equal to the best on a tie), exactly as a scan in index order would give. */

@@ -81,6 +81,50 @@ static void relax_steps(const double *centers, const double *mass, double *updat
     }
 }
 
+/* Each point's nearest centre by a scan in index order: the lowest index among the smallest
+ * float32 distances, the label every search of this engine gives. */
+static void assign_by_scan(const float *x, const float *rows, Py_ssize_t n, Py_ssize_t m, int dim, int64_t *lab) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float *p = x + (size_t)i * (size_t)dim;
+        float best = squared_distance(p, rows, dim);
+        int64_t label = 0;
+        for (Py_ssize_t j = 1; j < m; j++) {
+            float dist = squared_distance(p, rows + (size_t)j * (size_t)dim, dim);
+            if (dist < best) {
+                best = dist;
+                label = j;
+            }
+        }
+        lab[i] = label;
+    }
+}
+
+/* One pass's assignment through Hamerly's bounds (pass > 0: from the last pass's, widened by
+ * the moves in s->move); 0, or -1 when out of memory. */
+static int assign_by_search(Scratch *s, const double *centers, const float *x, Py_ssize_t n, Py_ssize_t m, int dim,
+                            Py_ssize_t pass, double largest, double margin, int threads) {
+    Centers c;
+    if (centers_init(&c, s->c32, m, dim) < 0) return -1;
+    Moves moved = moves_of(pass == 0 ? NULL : s->move, m, largest);
+    Neighbours nb;
+    int listed = 0;
+    if (pass > 0) {
+        if (m > 8 && neighbours_init(&nb, s->c32, m, dim, threads) == 0) {
+            moved.neighbours = &nb;
+            listed = 1;
+            neighbour_moves(&nb, s->move, m, s->half, s->near_move);
+            moved.near_move = s->near_move;
+        } else {
+            half_gaps(centers, m, dim, s->half);
+        }
+        moved.half = s->half;
+    }
+    refresh_all(&c, s->c32, x, s->lab, s->up, s->low, &moved, margin, n, threads);
+    if (listed) neighbours_free(&nb);
+    centers_free(&c);
+    return 0;
+}
+
 Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double *centers, Py_ssize_t n,
                         Py_ssize_t m, Py_ssize_t fixed, int dim, Py_ssize_t passes, double tol, double relax,
                         double margin, int threads, const Bounds *out) {
@@ -90,30 +134,17 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
     const size_t dd = (size_t)dim;
     double largest = 0.0;
     Py_ssize_t pass = 0;
+    /* A small set without bounds wanted (the starts' fits): a plain scan of every centre costs
+     * less than a pass's search structures (sorted projections, neighbour lists). */
+    const int scan = out == NULL && n * m <= SCAN_MAX;
     while (pass < passes) {
         for (size_t v = 0; v < (size_t)m * dd; v++) s.c32[v] = (float)centers[v];
-        Centers c;
-        if (centers_init(&c, s.c32, m, dim) < 0) {
+        if (scan) {
+            assign_by_scan(x, s.c32, n, m, dim, s.lab);
+        } else if (assign_by_search(&s, centers, x, n, m, dim, pass, largest, margin, threads) < 0) {
             scratch_free(&s);
             return -1;
         }
-        Moves moved = moves_of(pass == 0 ? NULL : s.move, m, largest);
-        Neighbours nb;
-        int listed = 0;
-        if (pass > 0) {
-            if (m > 8 && neighbours_init(&nb, s.c32, m, dim, threads) == 0) {
-                moved.neighbours = &nb;
-                listed = 1;
-                neighbour_moves(&nb, s.move, m, s.half, s.near_move);
-                moved.near_move = s.near_move;
-            } else {
-                half_gaps(centers, m, dim, s.half);
-            }
-            moved.half = s.half;
-        }
-        refresh_all(&c, s.c32, x, s.lab, s.up, s.low, &moved, margin, n, threads);
-        if (listed) neighbours_free(&nb);
-        centers_free(&c);
         pass++;
         /* weighted sums in point order, as numpy.bincount adds them */
         memset(s.mass, 0, sizeof(double) * (size_t)m);

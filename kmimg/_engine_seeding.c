@@ -301,10 +301,23 @@ static int run_start(const StartJob *j, Py_ssize_t s, Seeding *seeding, int64_t 
         return -1;
     if (j->count == 1) return 0; /* one start: nothing to weigh, distances left unwritten */
     for (size_t v = 0; v < (size_t)k * (size_t)dim; v++) rows[v] = (float)c[v];
+    float *dist = j->dist + (size_t)s * (size_t)n;
+    if (n * k <= SCAN_MAX) { /* the nearest distance by a plain scan (see SCAN_MAX) */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const float *p = j->x + (size_t)i * (size_t)dim;
+            float best = squared_distance(p, rows, dim);
+            for (Py_ssize_t q = 1; q < k; q++) {
+                float d = squared_distance(p, rows + (size_t)q * (size_t)dim, dim);
+                if (d < best) best = d;
+            }
+            dist[i] = best;
+        }
+        return 0;
+    }
     Centers sorted;
     if (centers_init(&sorted, rows, k, dim) < 0) return -1;
     for (Py_ssize_t i = 0; i < n; i++)
-        j->dist[(size_t)s * (size_t)n + (size_t)i] = nearest_one(j->x + (size_t)i * (size_t)dim, &sorted, -1, 0).best;
+        dist[i] = nearest_one(j->x + (size_t)i * (size_t)dim, &sorted, -1, 0).best;
     centers_free(&sorted);
     return 0;
 }

@@ -419,7 +419,7 @@ def _fixed_colors(fixed: NDArray[np.uint8] | None, channels: int, k: int) -> NDA
     colors = _as_width(colors, channels)
     if len(colors) > k:
         raise ValueError(f"fixed holds {len(colors)} colours, more than k = {k}")
-    if len(_unique_rows(colors)) != len(colors):
+    if len(colors) > 1 and len(_unique_rows(colors)) != len(colors):
         raise ValueError("fixed colours must be distinct")
     return colors
 
@@ -651,12 +651,12 @@ def _settle(
 
 
 def _row_keys(colors: NDArray[np.uint8]) -> NDArray[np.uint32]:
-    """One key per row of 8-bit colours, the first column most significant (lexicographic order)."""
+    """One key per row of 8-bit colours, the first column most significant (lexicographic order):
+    the row's bytes read as one big-endian number."""
     channels = colors.shape[1]
-    keys = np.zeros(len(colors), dtype=np.uint32)
-    for d in range(channels):
-        keys |= colors[:, d].astype(np.uint32) << np.uint32(8 * (channels - 1 - d))
-    return keys
+    wide = np.zeros((len(colors), 4), dtype=np.uint8)
+    wide[:, 4 - channels :] = colors
+    return wide.view(">u4").reshape(-1).astype(np.uint32)
 
 
 def _row_index(palette: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.intp]:
@@ -1044,11 +1044,17 @@ def _nearest_two(
 def _unique_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """``np.unique(colors, axis=0)`` for uint8 rows of 3 or 4: the distinct rows in lexicographic
     order, through one packed key a row (``np.unique`` on rows imports ``numpy.ma``, ~8 ms of a
-    run's start-up)."""
+    run's start-up), unpacked through the keys' big-endian bytes (a fit calls this a few times a
+    palette: on a small icon its numpy calls are most of the cost)."""
     channels = colors.shape[1]
-    distinct, _ = _sorted_counts(_row_keys(colors))  # the first column most significant
-    shifts = [8 * (channels - 1 - d) for d in range(channels)]
-    return np.stack([(distinct >> np.uint32(s)) & np.uint32(0xFF) for s in shifts], axis=1).astype(np.uint8)
+    ordered = np.sort(_row_keys(colors))  # the first column most significant
+    if len(ordered) > 1:
+        fresh = np.empty(len(ordered), dtype=np.bool_)
+        fresh[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=fresh[1:])
+        ordered = ordered[fresh]
+    rows = ordered.astype(">u4").view(np.uint8).reshape(-1, 4)
+    return np.ascontiguousarray(rows[:, 4 - channels :])
 
 
 def _finish(
@@ -1103,4 +1109,10 @@ def _as_width(colors: NDArray[np.uint8], channels: int) -> NDArray[np.uint8]:
 
 def _rows_in(colors: NDArray[np.uint8], rows: NDArray[np.uint8]) -> NDArray[np.bool_]:
     """Which rows of ``colors`` are among ``rows`` (both uint8, the same width)."""
-    return np.isin(pack_colors(colors), pack_colors(rows))
+    keys, wanted = pack_colors(colors), pack_colors(rows)
+    if len(wanted) > 8:
+        return np.isin(keys, wanted)
+    found = np.zeros(len(keys), dtype=np.bool_)  # a few rows (the transparent entry, --keep)
+    for key in wanted:
+        found |= keys == key
+    return found

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from kmimg import metrics
-from kmimg.core.quantize import QuantizeOptions, analyze, quantize, quantize_analysis
+from kmimg.core.quantize import PSNR_ONLY, QuantizeOptions, analyze, quantize, quantize_analysis
 from kmimg.io import encode_indexed_png, load_image
 from kmimg.types import ColorSpace
 
@@ -30,6 +30,27 @@ def test_reported_metrics_match_the_image(noisy_rgb: np.ndarray) -> None:
     assert result.psnr == pytest.approx(metrics.psnr(noisy_rgb, out), abs=1e-9)
     assert result.ssim == pytest.approx(metrics.ssim(noisy_rgb, out), abs=1e-9)
     assert result.delta_e == pytest.approx(metrics.delta_e2000_images(noisy_rgb, out), rel=1e-9)
+
+
+@pytest.mark.parametrize("translucent", [False, True])
+def test_psnr_only_measures_the_same_psnr_and_nothing_else(noisy_rgb: np.ndarray, translucent: bool) -> None:
+    alpha = None
+    if translucent:
+        alpha = np.full(noisy_rgb.shape[:2], 255, dtype=np.uint8)
+        alpha[:, :10] = np.arange(10, dtype=np.uint8)[None, :] * 25
+    options = QuantizeOptions(k=8)
+    full = quantize(noisy_rgb, alpha, options)
+    cheap = quantize(noisy_rgb, alpha, options, measure=PSNR_ONLY)
+    assert cheap.psnr == full.psnr
+    assert np.isnan(cheap.ssim) and np.isnan(cheap.delta_e)
+    assert not np.isnan(full.ssim) and not np.isnan(full.delta_e)
+    assert np.array_equal(cheap.indices, full.indices) and np.array_equal(cheap.palette, full.palette)
+    from kmimg.cli.quantize import PSNR_ONLY as CLI_PSNR_ONLY  # named there without numpy
+
+    assert CLI_PSNR_ONLY == PSNR_ONLY
+    dithered = quantize(noisy_rgb, alpha, QuantizeOptions(k=8, dither=1.0), measure=PSNR_ONLY)
+    assert dithered.psnr == quantize(noisy_rgb, alpha, QuantizeOptions(k=8, dither=1.0)).psnr
+    assert np.isnan(dithered.ssim)
 
 
 def test_more_colours_do_not_lower_quality(samples) -> None:  # type: ignore[no-untyped-def]

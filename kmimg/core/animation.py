@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from kmimg._records import frozen
 from kmimg.core.quantize import (
     Analysis,
+    Measure,
     Quality,
     Quantized,
     analyze,
@@ -54,7 +55,7 @@ def quantize_frames(
     options: QuantizeOptions,
     *,
     palette: NDArray[np.uint8] | None = None,
-    measure: bool = True,
+    measure: Measure = True,
 ) -> QuantizedFrames:
     """Quantize frames ``rgb`` ``(n, h, w, 3)`` with ``alpha`` ``(n, h, w)`` or ``None`` to one
     palette of at most ``options.k`` colours, or onto ``palette`` (see the module docstring).

@@ -47,6 +47,7 @@ from kmimg._records import frozen
 from kmimg.colorfit import DEFAULT_SCHEDULE, FitSchedule
 from kmimg.core.quantize import (
     Analysis,
+    Measure,
     Quantized,
     binary_alpha,
     fit_entries,
@@ -139,7 +140,7 @@ def quantize_to_goal(
     options: QuantizeOptions,
     goal: QualityGoal,
     *,
-    measure: bool = True,
+    measure: Measure = True,
     schedule: FitSchedule = SEARCH_SCHEDULE,
 ) -> GoalResult:
     """Quantize with the fewest colours, at most ``options.k``, that reach ``goal`` (see the
@@ -164,7 +165,7 @@ def _more(k: int, highest: int) -> int:
 
 
 def _final(
-    analysis: Analysis, options: QuantizeOptions, goal: QualityGoal, k: int, *, measure: bool
+    analysis: Analysis, options: QuantizeOptions, goal: QualityGoal, k: int, *, measure: Measure
 ) -> GoalResult:
     """The full fit at ``k`` (``quantize -k K``'s result) and its figures against ``goal``."""
     quantized, entry_of_color = quantize_prepared(analysis, replace(options, k=k), measure=measure)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from kmimg.core.animation import QuantizedFrames
     from kmimg.core.quality import GoalResult
-    from kmimg.core.quantize import Quality, Quantized
+    from kmimg.core.quantize import Measure, Quality, Quantized
     from kmimg.io import Picture
     from kmimg.io.animation import Animation
     from kmimg.io.png import PngMetadata
@@ -36,8 +36,9 @@ class QuantizeTask(FileTask):
     options: QuantizeOptions
     max_pixels: int
     allow_truncated: bool = False
-    #: Compute PSNR, SSIM and ΔE2000 (for --json and the terminal table only).
-    measure: bool = True
+    #: Compute PSNR, SSIM and ΔE2000 (``True``, for --json), the PSNR only (``"psnr"``, for the
+    #: terminal table) or nothing (``False``).
+    measure: Measure = True
     #: A given palette ``(m, 4)`` RGBA to map onto (fits nothing), and where it came from:
     #: ``fitted`` (per image), ``shared`` or the palette file's path.
     palette: NDArray[np.uint8] | None = None
