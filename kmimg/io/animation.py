@@ -88,6 +88,23 @@ def _may_animate(raw: bytes, kind: str | None) -> bool:
     return True
 
 
+def animation_of(raw: bytes, *, source: str, max_pixels: int) -> Animation | None:
+    """:func:`load_animation` of an animated GIF, PNG or WebP, or ``None`` for a still image or
+    another format; an animation whose frames cannot all be read is ``None`` too, with a
+    warning saying what is damaged (its first frame is then decoded as a still image)."""
+    if frame_count(raw) <= 1:
+        return None
+    try:
+        return load_animation(raw, source=source, max_pixels=max_pixels)
+    except LimitError:
+        raise
+    except InputError as exc:
+        from kmimg.notes import warn
+
+        warn(str(exc))  # the still decoder's warning says that only the first frame was used
+        return None
+
+
 def load_animation(raw: bytes, *, source: str, max_pixels: int) -> Animation:
     """Every frame of the animation in ``raw`` (a GIF, APNG or animated WebP), composited.
 
@@ -104,9 +121,14 @@ def load_animation(raw: bytes, *, source: str, max_pixels: int) -> Animation:
             count = int(getattr(image, "n_frames", 1))
             _check_total(image.size, count, max_pixels)
             loop = _loop_of(image)
+            # a frame's own extent (a GIF frame may claim any) meets the limit as Pillow opens it:
+            # it refuses above twice MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2)
             frames, durations = _frames(image, count)
     except (InputError, LimitError):
         raise
+    except Image.DecompressionBombError:  # a hostile frame: animation_of falls back to the first
+        raise InputError(f"a frame of the animation claims more than {max_pixels:,} pixels") from None
     except MemoryError:
         raise LimitError("not enough memory to decode this animation") from None
     except PILLOW_ERRORS as exc:
@@ -141,7 +163,7 @@ def _frames(image: Image.Image, count: int) -> tuple[NDArray[np.uint8], list[int
     # an APNG's default image outside the animation is what viewers without APNG support show
     hidden = 1 if image.format == "PNG" and image.info.get("default_image") else 0
     width, height = image.size
-    frames = np.empty((count - hidden, height, width, 4), dtype=np.uint8)
+    frames = np.zeros((count - hidden, height, width, 4), dtype=np.uint8)
     durations: list[int] = []
     for index in range(hidden, count):
         image.seek(index)
@@ -149,7 +171,10 @@ def _frames(image: Image.Image, count: int) -> tuple[NDArray[np.uint8], list[int
         image.load()
         if before is not None:
             image._prev_im = before  # type: ignore[attr-defined]
-        frames[index - hidden] = np.asarray(image.convert("RGBA"), dtype=np.uint8)
+        # the canvas is the first frame's size: Pillow grows a GIF's image for a frame that
+        # reaches past the logical screen, which viewers clip
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)[:height, :width]
+        frames[index - hidden, : rgba.shape[0], : rgba.shape[1]] = rgba
         durations.append(round(float(image.info.get("duration", 0) or 0)))
     return frames, durations
 
