@@ -330,3 +330,60 @@ def test_a_gif_damaged_after_its_first_frame_gives_that_frame_with_a_warning(tmp
     assert result.stderr == (
         f"kmimg: warning: {source}: damaged GIF data after the first frame: only the first frame was used\n"
     )
+
+
+# ----------------------------------------------------------------------------- hostile files
+
+
+def _gif_with_frames(canvas: tuple[int, int], rects: list[tuple[int, int, int, int]]) -> bytes:
+    """A GIF of ``canvas`` (h, w) whose frames have the given rectangles (left, top, w, h),
+    each filled with its frame number + 1 (a frame may reach past the logical screen)."""
+    from kmimg.io import gif
+    from kmimg.io.frames import Rect
+
+    palette = np.array([[0, 0, 0, 255], [255, 0, 0, 255], [0, 255, 0, 255], [0, 0, 255, 255]], np.uint8)
+    frames = [
+        gif._GifFrame(Rect(*rect), gif._lzw(np.full((rect[3], rect[2]), number + 1, np.uint8), 2), None, 1)
+        for number, rect in enumerate(rects)
+    ]
+    return gif._gif_file(palette, canvas, 2, None, 0, frames, [100] * len(frames))
+
+
+def test_a_frame_reaching_past_the_logical_screen_is_clipped_to_it() -> None:
+    data = _gif_with_frames((4, 4), [(0, 0, 4, 4), (2, 2, 4, 4)])
+    decoded = load_animation(data, source="x", max_pixels=10**6)
+    assert decoded.rgb.shape == (2, 4, 4, 3)
+    assert decoded.rgb[1, 3, 3].tolist() == [0, 255, 0] and decoded.rgb[1, 0, 0].tolist() == [255, 0, 0]
+
+
+def test_a_frame_claiming_more_than_the_limit_leaves_the_first_frame_with_a_warning(tmp_path: Path) -> None:
+    from kmimg.errors import KmimgWarning
+    from kmimg.io.animation import animation_of
+
+    data = _gif_with_frames((8, 8), [(0, 0, 8, 8), (0, 0, 300, 300)])
+    with pytest.warns(KmimgWarning, match="a frame of the animation claims more than 1,000 pixels"):
+        assert animation_of(data, source="x", max_pixels=1000) is None
+    source = tmp_path / "bomb.gif"
+    source.write_bytes(data)
+    result = runner.invoke(
+        app, ["quantize", str(source), "-k", "4", "-o", str(tmp_path / "o.png"), "--max-pixels", "1000"]
+    )
+    assert result.exit_code == 0 and (tmp_path / "o.png").exists()
+    assert result.stderr.endswith("animated GIF: only the first of its 2 frames was used\n")
+
+
+def test_an_apng_missing_frame_data_gives_its_first_frame_with_warnings(tmp_path: Path) -> None:
+    indices = np.array([np.full((6, 6), i % 3, np.uint8) for i in range(3)])
+    palette = np.array([[255, 0, 0, 255], [0, 255, 0, 255], [0, 0, 255, 255]], np.uint8)
+    data = encode_apng(indices, palette, [100] * 3, 0)
+    last = data.rindex(b"fdAT") - 4  # the last frame's data chunk cut out
+    length = int.from_bytes(data[last : last + 4], "big")
+    source = tmp_path / "cut.png"
+    source.write_bytes(data[:last] + data[last + 12 + length :])
+    target = tmp_path / "o.png"
+    result = runner.invoke(app, ["quantize", str(source), "-k", "4", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"kmimg: warning: {source}: damaged animation data: ")
+    assert lines[1] == f"kmimg: warning: {source}: animated PNG: only the first of its 3 frames was used"
+    assert frame_count(target.read_bytes()) == 1

@@ -113,3 +113,19 @@ def test_cli_on_any_bytes_gives_exit_0_or_one_error_line(data: bytes, tmp_path: 
         assert names == ["input.png"]
         assert result.stderr.count("\n") == 1
         assert result.stderr.startswith(f"kmimg: error: {source}: ")
+
+
+#: A PNG (found by the test above) whose damaged ICC profile makes LittleCMS refuse the
+#: transform: Pillow 13 raises ``ImageCms.PyCMSError``, no longer an ``OSError``.
+UNUSABLE_ICC_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000050000000608020000008499c31c000000d36943435043432050726f66"
+    "696c650000789c6360607cc000044c020c0cb979254541ee4e0a1191510a0c482031b9b880012ff8768d8111445fd6c5"
+    "af0e2be04c492d4e06d21f8038bebca4a08481813100c81629023a04c84e01b1d321ec0a103b09c2ee01ab09097206b2"
+    "1700d902e910f606103b09c23e006227171481ccbc006243ed0201d692d4e21232dc8b1720c20e112608b1a4690c0cdb"
+    "db191824ee20c4f29700013030587c636060ee4788a92c6260e06f6660d8763eb9b4a80c6a342393310303217e496a05"
+    "d84f79f979a9200040863a5e1626c64c0000001b49444154"
+)
+
+
+def test_an_icc_profile_littlecms_cannot_use_is_ignored_with_a_warning() -> None:
+    check_picture_or_clean_error(UNUSABLE_ICC_PNG, True)

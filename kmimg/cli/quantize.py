@@ -213,6 +213,8 @@ def quantize_command(
     Outputs go to -o PATH (one input), into --out-dir, or next to each input as NAME-kK.png
     (NAME-PALETTE.png with --palette PALETTE.gpl, NAME+EXT with --ext EXT).
     Existing files are not overwritten without --force (an explicit -o always overwrites).
+    A name ending in .gif gets a GIF. Animated GIF, APNG and WebP inputs stay animated: every
+    frame on one palette, as a GIF (.gif) or an APNG.
 
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
     """

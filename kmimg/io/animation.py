@@ -88,6 +88,23 @@ def _may_animate(raw: bytes, kind: str | None) -> bool:
     return True
 
 
+def animation_of(raw: bytes, *, source: str, max_pixels: int) -> Animation | None:
+    """:func:`load_animation` of an animated GIF, PNG or WebP, or ``None`` for a still image or
+    another format; an animation whose frames cannot all be read is ``None`` too, with a
+    warning saying what is damaged (its first frame is then decoded as a still image)."""
+    if frame_count(raw) <= 1:
+        return None
+    try:
+        return load_animation(raw, source=source, max_pixels=max_pixels)
+    except LimitError:
+        raise
+    except InputError as exc:
+        from kmimg.notes import warn
+
+        warn(str(exc))  # the still decoder's warning says that only the first frame was used
+        return None
+
+
 def load_animation(raw: bytes, *, source: str, max_pixels: int) -> Animation:
     """Every frame of the animation in ``raw`` (a GIF, APNG or animated WebP), composited.
 
@@ -104,9 +121,14 @@ def load_animation(raw: bytes, *, source: str, max_pixels: int) -> Animation:
             count = int(getattr(image, "n_frames", 1))
             _check_total(image.size, count, max_pixels)
             loop = _loop_of(image)
-            frames, durations = _frames(image, count, max_pixels)
+            # a frame's own extent (a GIF frame may claim any) meets the limit as Pillow opens it:
+            # it refuses above twice MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2)
+            frames, durations = _frames(image, count)
     except (InputError, LimitError):
         raise
+    except Image.DecompressionBombError:  # a hostile frame: animation_of falls back to the first
+        raise InputError(f"a frame of the animation claims more than {max_pixels:,} pixels") from None
     except MemoryError:
         raise LimitError("not enough memory to decode this animation") from None
     except PILLOW_ERRORS as exc:
@@ -128,50 +150,31 @@ def _check_total(size: tuple[int, int], count: int, max_pixels: int) -> None:
         )
 
 
-def _check_canvas(size: tuple[int, int], max_pixels: int) -> None:
-    width, height = size
-    if width * height > max_pixels:
-        raise InputError(
-            f"damaged animation data: a frame grows the canvas to {width}x{height} = {width * height:,} "
-            f"pixels, over the limit of {max_pixels:,} (--max-pixels)"
-        )
-
-
-def _on_screen(frame: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """The frame clipped (or padded with transparency) to the logical screen ``size``."""
-    return frame if frame.size == size else frame.crop((0, 0, *size))
-
-
 def _loop_of(image: Image.Image) -> int | None:
     loop = image.info.get("loop")
     return int(loop) if isinstance(loop, int) else None
 
 
-def _frames(image: Image.Image, count: int, max_pixels: int) -> tuple[NDArray[np.uint8], list[int]]:
+def _frames(image: Image.Image, count: int) -> tuple[NDArray[np.uint8], list[int]]:
     """Every frame as RGBA ``(n, h, w, 4)``, composited by Pillow, and each one's duration (an
-    APNG's default image left out when it is not a frame of the animation).
-
-    A GIF frame may reach past the logical screen: Pillow then grows the canvas, and browsers
-    clip the frame to the screen. kmimg shows what browsers show (every frame cropped to the
-    first frame's size), and holds the grown canvas to the pixel limit before decoding it: a
-    frame declaring 65535 x 65535 pixels is not allocated but damaged data (the command then
-    uses the first frame, with a warning)."""
+    APNG's default image left out when it is not a frame of the animation)."""
     import numpy as np
 
     # an APNG's default image outside the animation is what viewers without APNG support show
     hidden = 1 if image.format == "PNG" and image.info.get("default_image") else 0
     width, height = image.size
-    frames = np.empty((count - hidden, height, width, 4), dtype=np.uint8)
+    frames = np.zeros((count - hidden, height, width, 4), dtype=np.uint8)
     durations: list[int] = []
     for index in range(hidden, count):
         image.seek(index)
-        _check_canvas(image.size, max_pixels)
         before = _canvas_before(image)
         image.load()
         if before is not None:
             image._prev_im = before  # type: ignore[attr-defined]
-        shown = _on_screen(image.convert("RGBA"), (width, height))
-        frames[index - hidden] = np.asarray(shown, dtype=np.uint8)
+        # the canvas is the first frame's size: Pillow grows a GIF's image for a frame that
+        # reaches past the logical screen, which viewers clip
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)[:height, :width]
+        frames[index - hidden, : rgba.shape[0], : rgba.shape[1]] = rgba
         durations.append(round(float(image.info.get("duration", 0) or 0)))
     return frames, durations
 

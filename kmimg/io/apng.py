@@ -65,15 +65,22 @@ def _frames(indices: NDArray[np.uint8], palette: NDArray[np.uint8], spare: int |
             rect, changed = Rect.full(frame.shape), np.ones(frame.shape, dtype=bool)
         else:
             rect, changed = changed_rect(target, canvas)
-        best = _ApngFrame(rect, _idat(frame_pixels(frame, changed, rect, None), palette), _BLEND_SOURCE)
+        pixels, blend = frame_pixels(frame, changed, rect, None), _BLEND_SOURCE
         if frames and spare is not None and _blends_over(frame, changed, rect, palette):
-            for run in KEEP_RUNS:
-                pixels = frame_pixels(frame, changed, rect, spare, run)
-                over = _ApngFrame(rect, _idat(pixels, palette), _BLEND_OVER)
-                best = over if len(over.data) < len(best.data) else best
-        frames.append(best)
+            pixels, blend = _smallest(
+                pixels, [frame_pixels(frame, changed, rect, spare, run) for run in KEEP_RUNS]
+            )
+        frames.append(_ApngFrame(rect, _idat(pixels, palette), blend))
         draw(canvas, target, changed)
     return frames
+
+
+def _smallest(source: NDArray[np.uint8], over: list[NDArray[np.uint8]]) -> tuple[NDArray[np.uint8], int]:
+    """The frame's pixels as they are (blend "source") or the "over" variant whose bytes deflate
+    smallest, judged by a fast zlib level (one full deflate per frame instead of one per variant)."""
+    sizes = [len(zlib.compress(pixels.tobytes(), 1)) for pixels in (source, *over)]
+    best = int(np.argmin(sizes))
+    return (source, _BLEND_SOURCE) if best == 0 else (over[best - 1], _BLEND_OVER)
 
 
 def _blends_over(

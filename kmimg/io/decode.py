@@ -485,7 +485,10 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     space, out_mode = _ICC_MODES[image.mode]
     try:
         from PIL import ImageCms
-
+    except ImportError as exc:
+        warn(f"embedded ICC profile ignored: {_reason(exc)}", stacklevel=1)
+        return image
+    try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if profile.profile.xcolor_space != space:
             raise ValueError(f"a {profile.profile.xcolor_space.strip()} profile on {image.mode} pixels")
@@ -494,7 +497,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
         if space == "RGB " and _is_identity(transform, image.mode):
             return image
         converted = ImageCms.applyTransform(image, transform)
-    except (ImportError, OSError, ValueError, TypeError) as exc:  # ImageCms.PyCMSError is an OSError
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError) as exc:  # no OSError in Pillow 13
         warn(f"embedded ICC profile ignored: {_reason(exc)}", stacklevel=1)
         return image
     assert converted is not None

@@ -70,25 +70,14 @@ class ImageInput:
         return load_image(self.source, data=self.data, max_pixels=max_pixels, allow_truncated=allow_truncated)
 
     def animation(self, *, max_pixels: int) -> Animation | None:
-        """Every frame of an animated GIF, PNG or WebP input (:func:`kmimg.io.animation.load_animation`),
-        or ``None`` for a still image or another format. Reads the input's bytes unless
-        :meth:`read` did (call :meth:`read` first to decode them once)."""
-        from kmimg.errors import InputError, LimitError
-        from kmimg.io.animation import frame_count, load_animation
+        """Every frame of an animated GIF, PNG or WebP input (:func:`kmimg.io.animation.animation_of`),
+        or ``None`` for a still image, another format, or an animation damaged after its first
+        frame. Reads the input's bytes unless :meth:`read` did (call it first to read them once)."""
+        from kmimg.io.animation import animation_of
 
         raw = self.read().data
         assert raw is not None
-        if frame_count(raw) <= 1:
-            return None
-        try:
-            return load_animation(raw, source=self.source, max_pixels=max_pixels)
-        except LimitError:
-            raise  # every frame counts towards --max-pixels
-        except InputError as exc:  # damaged past the first frame: the still decoder reads that one
-            from kmimg.notes import warn
-
-            warn(f"{exc}: only the first frame was used")
-            return None
+        return animation_of(raw, source=self.source, max_pixels=max_pixels)
 
 
 @frozen
