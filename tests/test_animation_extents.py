@@ -54,6 +54,7 @@ def test_the_command_then_quantizes_the_first_frame_with_a_warning(tmp_path: Pat
     arguments = ["quantize", str(source), "-k", "2", "--max-pixels", "100000"]
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, result.output
-    assert "claims more than 100,000 pixels" in result.stderr and "only the first of its 2 frames was used" in result.stderr
+    assert "claims more than 100,000 pixels" in result.stderr
+    assert "only the first of its 2 frames was used" in result.stderr
     with Image.open(tmp_path / "bomb-k2.png") as written:
         assert written.size == (4, 4) and getattr(written, "n_frames", 1) == 1

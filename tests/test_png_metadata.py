@@ -177,3 +177,19 @@ def test_png_metadata_and_phys_of_dpi() -> None:
     assert png_metadata(b"\x89PNG\r\n\x1a\n") == PngMetadata()
     assert phys_of_dpi((0.0, 72.0)) is None
     assert phys_of_dpi((72.0, 72.0)) == struct.pack(">IIB", 2835, 2835, 1)
+
+
+def test_malformed_text_chunks_are_not_copied(tmp_path: Path) -> None:
+    """A text chunk that breaks the PNG rules (a NUL inside a tEXt text, an empty or overlong
+    keyword) stays behind; the well-formed ones come."""
+    bad = [
+        (b"tEXt", b"Comment\x00one\x00two"),
+        (b"tEXt", b"\x00no keyword"),
+        (b"tEXt", b"K" * 80 + b"\x00too long a keyword"),
+    ]
+    source = _tagged_png(tmp_path / "in.png", extra=bad)
+    kept = [
+        body for kind, body in chunks(_quantize(source, tmp_path / "out.png")) if kind in (b"tEXt", b"zTXt")
+    ]
+    assert all(body not in kept for _, body in bad)
+    assert b"Title\x00a gradient" in kept

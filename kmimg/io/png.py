@@ -399,11 +399,28 @@ def png_metadata(raw: bytes) -> PngMetadata:
     colour = () if srgb else tuple((kind, found[kind][0]) for kind in (b"gAMA", b"cHRM") if kind in found)
     phys = found.get(b"pHYs", [None])[0]
     texts = tuple(
-        (kind, body) for kind in _TEXT_CHUNKS for body in found.get(kind, []) if not _foreign_text(body)
+        (kind, body)
+        for kind in _TEXT_CHUNKS
+        for body in found.get(kind, [])
+        if _well_formed_text(kind, body) and not _foreign_text(body)
     )
     return PngMetadata(
         srgb=srgb, phys=phys if phys is not None and len(phys) == 9 else None, colour=colour, texts=texts
     )
+
+
+def _well_formed_text(kind: bytes, body: bytes) -> bool:
+    """Whether a text chunk follows the PNG specification (a keyword of 1-79 printable Latin-1
+    bytes, then the layout of its type; a tEXt text without NUL): a malformed one is not copied,
+    so that no output fails a PNG checker (pngcheck) because of its input."""
+    keyword, separator, rest = body.partition(b"\x00")
+    if not separator or not 1 <= len(keyword) <= 79 or any(c < 32 or 126 < c < 161 for c in keyword):
+        return False
+    if kind == b"tEXt":
+        return b"\x00" not in rest
+    if kind == b"zTXt":
+        return len(rest) > 1 and rest[0] == 0
+    return len(rest) >= 4 and rest[0] in (0, 1) and rest[1] == 0 and rest[2:].count(b"\x00") >= 2
 
 
 def _foreign_text(body: bytes) -> bool:
