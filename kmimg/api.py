@@ -196,7 +196,7 @@ def quantize(
     >>> result.save("out/flower-k16.png")  # the bytes `kmimg quantize -k 16` writes
     >>> found = kmimg.quantize("sample_images/flower.jpg", quality="50-70")
     >>> found.options.k, found.quality_score
-    (100, 71)
+    (148, 71)
     """
     goal = quality_goal(quality, target_psnr, target_ssim, target_de)
     if goal is not None and palette is not None:

@@ -248,19 +248,9 @@ def quantize_command(
         )  # fmt: skip
         measure = _measure(json_dest, reporter)
         common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
-        runnable = [
-            QuantizeTask(
-                ImageInput(item.source),
-                target,
-                *common,
-                skip_if_larger=skip_if_larger,
-                optimize=optimize,
-                strip=strip,
-                goal=goal,
-            )
-            for item, target in tasks
-            if item.source not in refused
-        ]
+        runnable = _runnable(
+            tasks, refused, common, skip_if_larger=skip_if_larger, optimize=optimize, strip=strip, goal=goal
+        )
         outcome = run_batch(
             runnable, quantize_one, listener=reporter, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
             label="quantizing", refused=refused,
@@ -272,6 +262,15 @@ def quantize_command(
         if reporter.fancy:
             _print_summary(reporter, outcome.results)
         finish(outcome, skipped=skipped_code(r.skipped for r in outcome.results))
+
+
+def _runnable(tasks: list[Any], refused: Any, common: tuple[Any, ...], **fields: Any) -> list[QuantizeTask]:
+    """One task per planned input that was not refused (``fields``: the task's keyword fields)."""
+    return [
+        QuantizeTask(ImageInput(item.source), target, *common, **fields)
+        for item, target in tasks
+        if item.source not in refused
+    ]
 
 
 def skipped_code(reasons: Iterable[str]) -> ExitCode | None:
