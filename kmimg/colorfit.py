@@ -120,16 +120,16 @@ class FitSchedule:
 
     Small tables (2026-12-06, issue 26: folders of icons): when the fit set has at most
     ``coarse_min_points`` points the starts run on the points themselves, and there the starts
-    were most of an icon's fit (8 starts of up to 50 Lloyd passes at k = 16: ~60 % of the fit's
-    CPU time on 64x64 icons). Such a fit is now classic multi-start: at most ``small_max_inits``
-    starts of ``small_start_passes`` passes each, then the ``sample_passes`` on the winner alone
-    (then the full passes, as before); the seeding reads every point in order (``dense`` in
+    were over half of an icon's fit (8 starts of up to 50 Lloyd passes at k = 16 on 64x64
+    icons). Such a fit is now classic multi-start: at most ``small_max_inits`` starts of
+    ``small_start_passes`` passes each, then the ``sample_passes`` on the winner alone (then the
+    full passes, as before); the seeding reads every point in order (``dense`` in
     :func:`kmimg._engine.starts`) instead of sorted lists that cost more than they spare on a few
-    hundred points. On 300 tuning icons (``benchmarks/icons.py``'s generator, seed 7, not the
-    bench set) mean premultiplied PSNR moved -0.014 / -0.004 dB at k = 16 / 64 (6 starts of 5
-    passes; 8 of 5: -0.006 / -0.004; 8 of 3: -0.002 / -0.025; 4 starts: -0.040 at k = 16), for
-    0.6x of the starts' CPU time and 0.8x of the fit's. Photos' fit sets are larger: unchanged,
-    bit for bit.
+    hundred points. On 300 tuning icons (``benchmarks/icons_quality.py --seed 7``: the icons
+    generator with another seed than the bench set's) mean premultiplied PSNR moved -0.014 /
+    -0.004 dB at k = 16 / 64 (6 starts of 5 passes; 8 of 5: -0.006 / -0.004; 8 of 3: -0.002 /
+    -0.025; 5 of 5: -0.018 and 4 of 5: -0.040 at k = 16), for 0.6x of the starts' CPU time and
+    0.8x of the fit's. Photos' fit sets are larger: unchanged, bit for bit.
     """
 
     #: Lloyd passes on the grid cells of the sample (below / from ``large_k``), their stopping shift.
