@@ -89,6 +89,12 @@ static inline float squared_distance(const float *x, const float *c, int dim) {
         sum = sum + d1 * d1;
         return sum + d2 * d2;
     }
+    if (dim == 4) { /* RGBA features: the same sums, unrolled */
+        float d1 = x[1] - c[1], d2 = x[2] - c[2], d3 = x[3] - c[3];
+        sum = sum + d1 * d1;
+        sum = sum + d2 * d2;
+        return sum + d3 * d3;
+    }
     for (int d = 1; d < dim; d++) {
         diff = x[d] - c[d];
         sum = sum + diff * diff;

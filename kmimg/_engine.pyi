@@ -72,6 +72,7 @@ def starts(
     centers: Any,
     distances: Any,
     fixed: int = 0,
+    dense: bool = False,
     /,
 ) -> None: ...
 def grid_cells(features: Any, n: int, dim: int, grid: int, inverse: Any, /) -> int: ...

@@ -21,6 +21,7 @@ typedef struct {
     int64_t *next, *head, *chosen, *label; /* label: each point's nearest given centre */
     Keyed *moved, *spare; /* spare: the merge sort's other half */
     float *rows;          /* the chosen centres, (k, dim) */
+    int dense;            /* no lists: every step reads every point (small point sets) */
 } Seeding;
 
 static void seeding_free(Seeding *s) {
@@ -75,9 +76,26 @@ static inline double between(const float *p, const float *q, int dim) {
 }
 
 /* One step: the chosen candidate's index among cand[0..t). */
-static Py_ssize_t kpp_choose(Seeding *s, const float *x, int dim, const double *w, const Py_ssize_t *cand, Py_ssize_t t,
-                             Py_ssize_t count) {
-    for (Py_ssize_t j = 0; j < t; j++) {
+static Py_ssize_t kpp_choose(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, const Py_ssize_t *cand,
+                             Py_ssize_t t, Py_ssize_t count) {
+    if (s->dense) { /* every point, in order; the candidates side by side (independent sums) */
+        const float *c[64];
+        double gain[64];
+        for (Py_ssize_t j = 0; j < t; j++) {
+            c[j] = x + (size_t)cand[j] * (size_t)dim;
+            gain[j] = 0.0;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const float *p = x + (size_t)i * (size_t)dim;
+            const double near = s->near[i], weight = w[i];
+            for (Py_ssize_t j = 0; j < t; j++) {
+                double dist = (double)squared_distance(p, c[j], dim);
+                if (dist < near) gain[j] += weight * (near - dist);
+            }
+        }
+        for (Py_ssize_t j = 0; j < t; j++) s->gain[j] = gain[j];
+    }
+    for (Py_ssize_t j = 0; j < t && !s->dense; j++) {
         const float *c = x + (size_t)cand[j] * (size_t)dim;
         double gain = 0.0;
         for (Py_ssize_t a = 0; a < count; a++) {
@@ -145,6 +163,16 @@ static void kpp_take(Seeding *s, const float *x, Py_ssize_t n, int dim, const do
     const float *c = x + (size_t)index * (size_t)dim;
     memcpy(s->rows + (size_t)count * (size_t)dim, c, sizeof(float) * (size_t)dim);
     s->chosen[count] = index;
+    if (s->dense) {
+        double running = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double dist = (double)squared_distance(x + (size_t)i * (size_t)dim, c, dim);
+            if (dist < s->near[i]) s->near[i] = dist;
+            running += w[i] * s->near[i];
+            s->cum[i] = running;
+        }
+        return;
+    }
     Py_ssize_t taken = 0;
     for (Py_ssize_t a = 0; a < count; a++) {
         const double least = gain_threshold(between(s->rows + (size_t)a * (size_t)dim, c, dim));
@@ -185,7 +213,7 @@ static Py_ssize_t seeding_from_point(Seeding *s, const float *x, Py_ssize_t n, i
         running += w[i] * s->near[i];
         s->cum[i] = running;
     }
-    kpp_link(s, 0, n);
+    if (!s->dense) kpp_link(s, 0, n);
     return 1;
 }
 
@@ -213,6 +241,8 @@ static Py_ssize_t seeding_from_given(Seeding *s, const float *x, Py_ssize_t n, i
         s->cum[i] = running;
     }
     for (Py_ssize_t a = 0; a < fixed; a++) {
+        s->chosen[a] = -1;
+        if (s->dense) continue;
         Py_ssize_t count = 0;
         for (Py_ssize_t i = 0; i < n; i++)
             if (s->label[i] == a) {
@@ -220,7 +250,6 @@ static Py_ssize_t seeding_from_given(Seeding *s, const float *x, Py_ssize_t n, i
                 s->moved[count++].index = i;
             }
         kpp_link(s, a, count);
-        s->chosen[a] = -1;
     }
     return fixed;
 }
@@ -249,7 +278,7 @@ static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim,
             }
             cand[j] = lo < n - 1 ? lo : n - 1;
         }
-        Py_ssize_t best = kpp_choose(s, x, dim, w, cand, t, count);
+        Py_ssize_t best = kpp_choose(s, x, n, dim, w, cand, t, count);
         kpp_take(s, x, n, dim, w, cand[best], count);
         count++;
     }
@@ -275,6 +304,7 @@ typedef struct {
     int threads;
     Py_ssize_t workers, fixed;
     int inner; /* threads of each start's Lloyd passes */
+    int dense; /* the seeding's steps read every point (see Seeding) */
 } StartJob;
 
 typedef struct {
@@ -302,7 +332,7 @@ static int run_start(const StartJob *j, Py_ssize_t s, Seeding *seeding, int64_t 
     if (j->count == 1) return 0; /* one start: nothing to weigh, distances left unwritten */
     for (size_t v = 0; v < (size_t)k * (size_t)dim; v++) rows[v] = (float)c[v];
     float *dist = j->dist + (size_t)s * (size_t)n;
-    if (n * k <= SCAN_MAX) { /* the nearest distance by a plain scan (see SCAN_MAX) */
+    if (n * k <= SCAN_MAX || j->dense) { /* the nearest distance by a plain scan (see SCAN_MAX) */
         for (Py_ssize_t i = 0; i < n; i++) {
             const float *p = j->x + (size_t)i * (size_t)dim;
             float best = squared_distance(p, rows, dim);
@@ -331,6 +361,7 @@ static void *run_starts(void *arg) {
     if (!chosen || !rows || seeding_init(&seeding, j->n, j->dim, j->k) < 0) {
         me->failed = 1;
     } else {
+        seeding.dense = j->dense;
         for (Py_ssize_t s = me->index; s < j->count && !me->failed; s += j->workers)
             if (run_start(j, s, &seeding, chosen, rows) < 0) me->failed = 1;
         seeding_free(&seeding);
@@ -341,21 +372,25 @@ static void *run_starts(void *arg) {
 }
 
 /* starts(features, points, n, dim, weights, firsts, draws, t, k, count, passes, tol, relax, margin,
- *        threads, centers, distances[, fixed])
+ *        threads, centers, distances[, fixed[, dense]])
  * `count` fits from different starts on one point set, each greedy k-means++ (from firsts[s],
  * with the draws[s] row) then Lloyd (as lloyd()); centers (count, k, dim) float64 receives each
  * fit and distances (count, n) float32 each point's squared distance to its nearest centre of
  * that fit, for the caller to weigh (the lowest inertia wins); with one start, distances are
  * not written. With fixed > 0 the caller puts `fixed` centres (any feature vectors) in the
  * first rows of every start's centers: the seeding continues from them instead of from a first
- * point (firsts[s] is not used), and the Lloyd passes never move them. */
+ * point (firsts[s] is not used), and the Lloyd passes never move them. With dense true each
+ * seeding step reads every point in order instead of the lists (the same gains, summed in
+ * another order, so last-bit differences may pick another candidate): on a few hundred points
+ * the lists' sorting and pointer chasing cost more than they spare. */
 PyObject *py_starts(PyObject *self, PyObject *args) {
     PyObject *features, *points, *weights, *firsts, *draws, *centers, *distances;
     Py_ssize_t n, t, k, count, passes, fixed = 0;
+    int dense = 0;
     int dim, threads;
     double tol, relax, margin;
-    if (!PyArg_ParseTuple(args, "OOniOOOnnnndddiOO|n", &features, &points, &n, &dim, &weights, &firsts, &draws, &t, &k,
-                          &count, &passes, &tol, &relax, &margin, &threads, &centers, &distances, &fixed))
+    if (!PyArg_ParseTuple(args, "OOniOOOnnnndddiOO|np", &features, &points, &n, &dim, &weights, &firsts, &draws, &t, &k,
+                          &count, &passes, &tol, &relax, &margin, &threads, &centers, &distances, &fixed, &dense))
         return NULL;
     if (dim < 1 || dim > MAX_DIM || n < 1 || t < 1 || t > 64 || k < 1 || count < 1 || passes < 0 ||
         !(relax > 0 && relax <= 2) || fixed < 0 || fixed > k) {
@@ -382,7 +417,7 @@ PyObject *py_starts(PyObject *self, PyObject *args) {
             return buffers_done(b, 7, NULL);
         }
     }
-    StartJob job = {f, x, w, first, draw, out, dist, n, dim, t, k, count, passes, tol, relax, margin, threads, 0, fixed, 1};
+    StartJob job = {f, x, w, first, draw, out, dist, n, dim, t, k, count, passes, tol, relax, margin, threads, 0, fixed, 1, dense};
     Py_ssize_t workers = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
     if (workers > count) workers = count;
     job.workers = workers;

@@ -117,6 +117,19 @@ class FitSchedule:
     noise of the tuning means: about 0.01 dB and 0.001 SSIM at k = 16, 0.005 dB and 0.0004 SSIM at
     k = 64, 0.002 dB and 0.0001 SSIM at k = 256 (seeds 0-2) -- the hold-out SSIM margins at k = 64
     and 256 (+0.0009, +0.0010) leave no room for a schedule change that is not clearly better.
+
+    Small tables (2026-12-06, issue 26: folders of icons): when the fit set has at most
+    ``coarse_min_points`` points the starts run on the points themselves, and there the starts
+    were over half of an icon's fit (8 starts of up to 50 Lloyd passes at k = 16 on 64x64
+    icons). Such a fit is now classic multi-start: at most ``small_max_inits`` starts of
+    ``small_start_passes`` passes each, then the ``sample_passes`` on the winner alone (then the
+    full passes, as before); the seeding reads every point in order (``dense`` in
+    :func:`kmimg._engine.starts`) instead of sorted lists that cost more than they spare on a few
+    hundred points. On 300 tuning icons (``benchmarks/icons_quality.py --seed 7``: the icons
+    generator with another seed than the bench set's) mean premultiplied PSNR moved -0.014 /
+    -0.004 dB at k = 16 / 64 (6 starts of 5 passes; 8 of 5: -0.006 / -0.004; 8 of 3: -0.002 /
+    -0.025; 5 of 5: -0.018 and 4 of 5: -0.040 at k = 16), for 0.6x of the starts' CPU time and
+    0.8x of the fit's. Photos' fit sets are larger: unchanged, bit for bit.
     """
 
     #: Lloyd passes on the grid cells of the sample (below / from ``large_k``), their stopping shift.
@@ -159,6 +172,10 @@ class FitSchedule:
     #: merge into a few coarse cells, and Lloyd cannot split them again (2026-12-06, issue 24:
     #: a glowing text at k = 64 fitted 2.2x the squared error of pngquant's palette).
     coarse_min_points: int = 2048
+    #: When the starts run on the fit set itself (not on coarse cells): at most this many
+    #: starts of this many Lloyd passes each; the winner then gets the ``sample_passes``.
+    small_start_passes: int = 5
+    small_max_inits: int = 6
 
     def grid_of(self, dim: int) -> int:
         """Grid levels of the fit set's cells in ``dim`` feature dimensions."""
@@ -711,6 +728,11 @@ def _kmeans_centers(
         else (fit_x, fit_w)
     )
     passes, relax = schedule.sample_pass_count(k), schedule.relax(k)
+    # Starts on the fit set itself (a small table): short starts, then the winner refined.
+    small = inits > 1 and not coarse
+    if small:
+        inits = min(inits, schedule.small_max_inits)
+    start_passes = min(passes, schedule.small_start_passes) if small else passes
     start = functools.partial(
         _best_start,
         coarse_x,
@@ -718,7 +740,8 @@ def _kmeans_centers(
         k=k,
         starts=inits,
         seed=seed,
-        passes=passes,
+        passes=start_passes,
+        dense=small,
         tol=schedule.tol,
         relax=relax,
     )
@@ -726,10 +749,10 @@ def _kmeans_centers(
     if fixed is None or not m:
         best = start()
     elif swap:
-        best = _best_fixed_start(start, coarse_x, coarse_w, fixed, passes, relax)
+        best = _best_fixed_start(start, coarse_x, coarse_w, fixed, start_passes, relax)
     else:
         best = start(fixed=fixed)
-    if coarse:
+    if coarse or (small and start_passes < passes):
         best = _lloyd_passes(fit_x, fit_w, best, passes, tol=schedule.tol, relax=relax, fixed=m)
     return best
 
@@ -796,6 +819,7 @@ def _best_start(
     tol: float,
     relax: float = 1.0,
     fixed: NDArray[np.float64] | None = None,
+    dense: bool = False,
 ) -> NDArray[np.float64]:
     """The lowest-inertia of ``starts`` fits (greedy k-means++, then up to ``passes`` Lloyd
     passes, over-relaxed by ``relax`` as in :func:`_lloyd_passes`), all run by one call of
@@ -804,7 +828,9 @@ def _best_start(
 
     The random numbers (:func:`uniforms`, stream :data:`_SEEDING`) are drawn here, per start:
     one for the first centre (against the cumulative weights, as ``choice(n, p=weights / sum)``
-    would draw it), then ``2 + log k`` a step.
+    would draw it), then ``2 + log k`` a step. ``dense``: the seeding reads every point at each
+    step (small point sets; the same gains summed in point order, so a last-bit difference may
+    pick another candidate than the lists' seeding would).
     """
     x64 = np.ascontiguousarray(points, dtype=np.float64)
     w = np.ascontiguousarray(weights, dtype=np.float64)
@@ -821,7 +847,7 @@ def _best_start(
     distances = np.empty((starts, n), dtype=np.float32)
     _engine.starts(
         x64, x64.astype(np.float32), n, dim, w, firsts, np.ascontiguousarray(numbers[:, 1:]), trials, k,
-        starts, passes, tol, relax, _BOUND_MARGIN, engine_threads(), centers, distances, m,
+        starts, passes, tol, relax, _BOUND_MARGIN, engine_threads(), centers, distances, m, dense,
     )  # fmt: skip
     # einsum, not BLAS: a threaded BLAS may sum in an order that depends on its thread count,
     # and a last-bit difference here could pick another start (other bytes).

@@ -131,3 +131,22 @@ def test_unique_rows_equal_numpy_unique_on_rows() -> None:
     for channels in (3, 4):
         rows = (rng.integers(0, 5, (2000, channels)) * 63).astype(np.uint8)
         np.testing.assert_array_equal(_unique_rows(rows), np.unique(rows, axis=0))
+
+
+def test_small_table_schedule_is_for_small_tables_only(rng: np.random.Generator) -> None:
+    # Photos (fit sets of more than coarse_min_points) keep their schedule bit for bit: the
+    # small-table knobs must not reach them. A small table's fit does use them.
+    cheap = dataclasses.replace(DEFAULT_SCHEDULE, small_start_passes=1, small_max_inits=1)
+    large = build_color_table(rng.integers(0, 256, (6000, 3)).astype(np.uint8))
+    assert len(large.colors) > DEFAULT_SCHEDULE.coarse_min_points
+    for k in (16, 64):
+        ours, theirs = fit_palette(large, k=k, seed=2), fit_palette(large, k=k, seed=2, schedule=cheap)
+        np.testing.assert_array_equal(ours.colors, theirs.colors)
+        np.testing.assert_array_equal(ours.labels, theirs.labels)
+    small = build_color_table(rng.integers(0, 256, (900, 3)).astype(np.uint8))
+    palettes = {
+        fit_palette(small, k=16, seed=seed, schedule=schedule).colors.tobytes()
+        for seed in range(3)
+        for schedule in (DEFAULT_SCHEDULE, cheap)
+    }
+    assert len(palettes) > 3

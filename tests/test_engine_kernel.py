@@ -491,3 +491,35 @@ def test_rounded_passes_keep_the_fixed_entries_and_give_a_full_search_s_labels()
     np.testing.assert_array_equal(rounded[:2], palette[:2])
     assert len(np.unique(rounded, axis=0)) == len(rounded)
     np.testing.assert_array_equal(nearest.labels, _reference_nearest(features, space.features_of(rounded))[0])
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "dim", "m"), [(2, 40, 3, 0), (16, 900, 3, 0), (16, 1500, 4, 1), (64, 2000, 4, 3)]
+)
+def test_dense_seeding_picks_the_reference_seeds(k: int, n: int, dim: int, m: int) -> None:
+    # The dense seeding (small tables) sums each candidate's gain over every point in order, not
+    # list by list: on integer points and weights every sum is exact, so the seeds must be the
+    # reference's (and the lists' ones) bit for bit, ties included.
+    rng = np.random.default_rng(k + n)
+    points = _lattice(rng, n, dim, 9)
+    weights = rng.integers(1, 50, n).astype(np.float64)
+    fixed = _lattice(rng, m, dim, 5) + 0.5 if m else None
+    dense = cluster._best_start(
+        points, weights, k=k, starts=1, seed=5, passes=0, tol=0.0, fixed=fixed, dense=True
+    )
+    lists = cluster._best_start(points, weights, k=k, starts=1, seed=5, passes=0, tol=0.0, fixed=fixed)
+    np.testing.assert_array_equal(dense, lists)
+    if fixed is None:
+        theirs = _reference_kmeans_plusplus(points, weights, k=k, rng=_Numbers(5))
+    else:
+        theirs = _reference_seeding(points, weights, k=k, fixed=fixed, rng=_Numbers(5))
+    np.testing.assert_array_equal(dense, theirs)
+
+
+def test_dense_starts_keep_the_lowest_inertia_as_the_list_seeding_does() -> None:
+    rng = np.random.default_rng(8)
+    points = _lattice(rng, 1200, 3, 17)
+    weights = rng.integers(1, 50, 1200).astype(np.float64)
+    dense = cluster._best_start(points, weights, k=16, starts=6, seed=2, passes=5, tol=0.05, dense=True)
+    lists = cluster._best_start(points, weights, k=16, starts=6, seed=2, passes=5, tol=0.05)
+    np.testing.assert_array_equal(dense, lists)
