@@ -36,12 +36,18 @@ def write_atomic(path: str | Path, data: bytes, *, parents: bool = False) -> Non
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    if parents:
-        _make_folders(folder)
     try:
         # The name is shortened so that a target near the 255-byte limit still gets a temp file.
         prefix = f".{target.name[:64]}."
-        handle, temp_name = _create_temporary(folder, prefix)
+        try:
+            handle, temp_name = _create_temporary(folder, prefix)
+        except OSError:
+            if not parents:
+                raise
+            # The folder exists in the usual case (a batch): the mkdir call and the stat
+            # behind it are made only when the file could not be created.
+            _make_folders(folder)
+            handle, temp_name = _create_temporary(folder, prefix)
     except OSError as exc:
         raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
     group = _GROUP.get()
