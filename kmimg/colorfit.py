@@ -279,10 +279,17 @@ def build_color_table(pixels: NDArray[np.uint8]) -> ColorTable:
 
     def spread(values: NDArray[np.generic]) -> NDArray[np.generic]:
         if not positions:  # computed once, reused by every later call (a k sweep)
-            positions.append(_run_index(keys))
+            small = keys.size <= _SEARCH_MAX_PIXELS
+            positions.append(np.searchsorted(unique, keys) if small else _run_index(keys))
         return values[positions[0]]
 
     return ColorTable(colors=unpack_colors(unique, channels), counts=counts, spread=spread)
+
+
+#: Up to this many pixels (a 64 x 64 icon: 4,096) a colour's index is found by binary search
+#: in the sorted distinct keys: an argsort of a few thousand keys with few distinct values
+#: costs 150-400 us, the searches 10-50 us (numpy 2.4, 2026-12-06). The same index either way.
+_SEARCH_MAX_PIXELS = 8192
 
 
 def _run_index(keys: NDArray[np.uint32]) -> NDArray[np.intp]:
