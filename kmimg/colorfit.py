@@ -600,6 +600,7 @@ def _rounded_passes(
     w = np.asarray(weights, dtype=np.float64)
     points = features.astype(np.float32) if passes else None
     stays = np.arange(len(palette)) < fixed
+    targets: NDArray[np.float64] | None = None
     for _ in range(passes):
         mass, sums = _cluster_sums(features, w, nearest.labels, len(palette))
         filled = mass > 0
@@ -610,9 +611,11 @@ def _rounded_passes(
             break
         origin = np.where(stays, np.arange(len(palette)), 0).astype(np.intp)  # a fixed entry stays
         origin[filled] = _index_in(moved, colors, fixed)
-        before = space.features_of(palette)
+        # the last pass's targets are this one's sources (the same palette, the same features)
+        before = space.features_of(palette) if targets is None else targets
+        targets = space.features_of(moved)
         moving = filled | stays
-        nearest = _settle(features, space.features_of(moved), nearest, before, origin, moving, points=points)
+        nearest = _settle(features, targets, nearest, before, origin, moving, points=points)
         palette = moved
         stays = np.arange(len(palette)) < fixed
     return palette, nearest
