@@ -177,7 +177,7 @@ def _produced(
 ) -> Produced[QuantizedFile]:
     """The record of one input and its output file, or no file with ``--skip-if-larger``
     (``entries``: the palette and counts in the file's order when the encoder reordered them)."""
-    from kmimg.io import OutputFile
+    from kmimg.io.files import OutputFile  # not the package: its lazy __getattr__ per file
 
     palette, counts = (result.palette, result.counts) if entries is None else entries
 
