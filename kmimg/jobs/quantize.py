@@ -3,6 +3,7 @@ quantized (fitted, or mapped onto a given palette) and encoded as an indexed PNG
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from kmimg.core.animation import QuantizedFrames
     from kmimg.core.quality import GoalResult
     from kmimg.core.quantize import Measure, Quality, Quantized
-    from kmimg.io import Picture
     from kmimg.io.animation import Animation
     from kmimg.io.png import PngMetadata
 
@@ -129,7 +129,7 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     picture = source.load(max_pixels=task.max_pixels, allow_truncated=task.allow_truncated)
     result, found = _quantized(task, picture.rgb, picture.alpha)
     if found is not None and found.below_minimum:
-        return _too_low(task, picture, result, found, clock)
+        return _too_low(task, (picture.width, picture.height), picture.byte_size, result, found, clock)
     data, palette, counts = _encoded(task, result, None if task.strip else picture.metadata)
     size = (picture.width, picture.height)
     return _produced(
@@ -143,8 +143,14 @@ def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatc
     loop count."""
     from kmimg.core.animation import quantize_frames
 
+    options, found = task.options, _animation_goal(task, animation)
+    size = (animation.width, animation.height)
+    if found is not None:
+        if found.below_minimum:
+            return _too_low(task, size, animation.byte_size, found.quantized, found, clock)
+        options = dataclasses.replace(options, k=found.k)
     frames = quantize_frames(
-        animation.rgb, animation.alpha, task.options, palette=task.palette, measure=task.measure
+        animation.rgb, animation.alpha, options, palette=task.palette, measure=task.measure
     )
     arguments = (frames.indices, frames.palette, animation.durations, animation.loop)
     if _writes_gif(task):
@@ -155,8 +161,25 @@ def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatc
         from kmimg.io.apng import encode_apng
 
         data = encode_apng(*arguments)
-    size = (animation.width, animation.height)
-    return _produced(task, size, frames, animation.byte_size, data, clock, frames=frames.frame_count)
+    return _produced(
+        task, size, frames, animation.byte_size, data, clock, frames=frames.frame_count, found=found
+    )
+
+
+def _animation_goal(task: QuantizeTask, animation: Animation) -> GoalResult | None:
+    """Quality mode on an animation: the fewest colours that reach the goal over all frames
+    (the frames stacked into one image, as :func:`~kmimg.core.animation.quantize_frames` fits
+    them; undithered), or ``None`` at a fixed k."""
+    if task.goal is None or task.palette is not None:
+        return None
+    from kmimg.core.quality import quantize_to_goal
+    from kmimg.core.quantize import analyze
+
+    count, height, width = animation.rgb.shape[:3]
+    alpha = None if animation.alpha is None else animation.alpha.reshape(count * height, width)
+    analysis = analyze(animation.rgb.reshape(count * height, width, 3), alpha)
+    plain = dataclasses.replace(task.options, dither=0.0)
+    return quantize_to_goal(analysis, plain, task.goal, measure=False)
 
 
 def _writes_gif(task: QuantizeTask) -> bool:
@@ -247,7 +270,12 @@ def _goal_fields(found: GoalResult | None) -> dict[str, Any]:
 
 
 def _too_low(
-    task: QuantizeTask, picture: Picture, result: Quantized, found: GoalResult, clock: Stopwatch
+    task: QuantizeTask,
+    size: tuple[int, int],
+    input_bytes: int,
+    result: Quantized,
+    found: GoalResult,
+    clock: Stopwatch,
 ) -> Produced[QuantizedFile]:
     """Nothing written: even ``-k`` colours stay below ``--quality``'s MIN (exit 99)."""
     from kmimg.notes import warn
@@ -260,12 +288,11 @@ def _too_low(
     )
     record = QuantizedFile(
         task.bare(),
-        picture.width,
-        picture.height,
+        *size,
         result.palette,
         result.counts,
         result.quality,
-        picture.byte_size,
+        input_bytes,
         0,
         clock.seconds(),
         SKIPPED_QUALITY,
