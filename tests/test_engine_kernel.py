@@ -117,6 +117,31 @@ class _Numbers:
         return min(int(np.searchsorted(cdf, self.random(1)[0], side="right")), n - 1)
 
 
+def _squared(x32: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Squared distances of the float32 points to each centre, summed as the engine sums them."""
+    diff = x32[:, None, :] - centers[None, :, :].astype(np.float32)
+    return np.asarray(np.einsum("ijk,ijk->ij", diff, diff), dtype=np.float64)
+
+
+def _greedy_steps(
+    x32: np.ndarray, weights: np.ndarray, closest: np.ndarray, steps: int, trials: int, rng: _Numbers
+) -> list[int]:
+    """Up to ``steps`` greedy k-means++ choices from the distances ``closest`` to the centres so
+    far: ``trials`` candidates drawn by weight x distance, the one that lowers the total most."""
+    n, chosen = len(x32), []
+    for _ in range(steps):
+        cumulative = np.cumsum(weights * closest)
+        total = float(cumulative[-1])
+        if total <= 0:
+            break
+        candidates = np.minimum(np.searchsorted(cumulative, rng.random(trials) * total), n - 1)
+        trial = np.minimum(closest[:, None], _squared(x32, x32[candidates]))
+        best = int(np.argmin(np.einsum("i,ij->j", weights, trial)))
+        chosen.append(int(candidates[best]))
+        closest = np.ascontiguousarray(trial[:, best])
+    return chosen
+
+
 def _reference_kmeans_plusplus(
     points: np.ndarray, weights: np.ndarray, *, k: int, rng: _Numbers
 ) -> np.ndarray:
@@ -125,23 +150,9 @@ def _reference_kmeans_plusplus(
     trials = 2 + int(np.log(k))
     x32 = points.astype(np.float32)
 
-    def squared(centers: np.ndarray) -> np.ndarray:
-        diff = x32[:, None, :] - centers[None, :, :]
-        return np.asarray(np.einsum("ijk,ijk->ij", diff, diff), dtype=np.float64)
-
     first = int(rng.choice(n, p=weights / weights.sum()))
-    chosen = [first]
-    closest = squared(x32[first : first + 1])[:, 0]
-    for _ in range(1, k):
-        cumulative = np.cumsum(weights * closest)
-        total = float(cumulative[-1])
-        if total <= 0:
-            break
-        candidates = np.minimum(np.searchsorted(cumulative, rng.random(trials) * total), n - 1)
-        trial = np.minimum(closest[:, None], squared(x32[candidates]))
-        best = int(np.argmin(np.einsum("i,ij->j", weights, trial)))
-        chosen.append(int(candidates[best]))
-        closest = np.ascontiguousarray(trial[:, best])
+    closest = _squared(x32, x32[first : first + 1])[:, 0]
+    chosen = [first, *_greedy_steps(x32, weights, closest, k - 1, trials, rng)]
     centers = points[chosen]
     if len(centers) < k:
         centers = points[np.resize(np.asarray(chosen), k)]
@@ -417,23 +428,9 @@ def _reference_seeding(
     trials = 2 + int(np.log(k))
     x32 = points.astype(np.float32)
 
-    def squared(centers: np.ndarray) -> np.ndarray:
-        diff = x32[:, None, :] - centers[None, :, :].astype(np.float32)
-        return np.asarray(np.einsum("ijk,ijk->ij", diff, diff), dtype=np.float64)
-
     rng.random(1)
-    chosen: list[int] = []
-    closest = squared(fixed).min(axis=1)
-    for _ in range(len(fixed), k):
-        cumulative = np.cumsum(weights * closest)
-        total = float(cumulative[-1])
-        if total <= 0:
-            break
-        candidates = np.minimum(np.searchsorted(cumulative, rng.random(trials) * total), n - 1)
-        trial = np.minimum(closest[:, None], squared(x32[candidates]))
-        best = int(np.argmin(np.einsum("i,ij->j", weights, trial)))
-        chosen.append(int(candidates[best]))
-        closest = np.ascontiguousarray(trial[:, best])
+    closest = _squared(x32, fixed).min(axis=1)
+    chosen = _greedy_steps(x32, weights, closest, k - len(fixed), trials, rng)
     picked = np.resize(np.asarray(chosen), k - len(fixed)) if chosen else np.arange(k - len(fixed)) % n
     return np.vstack([fixed, points[picked]])
 

@@ -4,8 +4,6 @@ same bytes whatever the threads, and no bigger than Pillow's writer."""
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,24 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from test_png_metadata import chunks as _chunks
 
 import kmimg.io.png as kio_png
 from kmimg import _png
 from kmimg.io import encode_png, load_image
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
-
-
-def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
-    found, position = [], 8
-    while position < len(png):
-        length, kind = struct.unpack(">I4s", png[position : position + 8])
-        body = png[position + 8 : position + 8 + length]
-        (crc,) = struct.unpack(">I", png[position + 8 + length : position + 12 + length])
-        assert crc == zlib.crc32(body, zlib.crc32(kind))
-        found.append((kind, body))
-        position += 12 + length
-    return found
 
 
 def _reference_filter(pixels: np.ndarray) -> np.ndarray:
