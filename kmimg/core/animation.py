@@ -194,9 +194,8 @@ class _Choice:
 
 @frozen
 class _Drawn(_Choice):
-    """A choice drawn (:func:`_drawn`): the frame as shown, its squared error and its bytes."""
+    """A choice drawn (:func:`_drawn`): its squared error and its bytes."""
 
-    shown: NDArray[np.uint8]
     error: float
     size: int
 
@@ -239,16 +238,23 @@ def quantize_frame_palettes(
         shared = _Choice(one.palette, False, changed, one.indices[number][changed])
         visible = None if frame_alpha is None else frame_alpha[number] > 0
         chosen = _cheapest(rgb[number], visible, (shared, local), base, frame_bytes)
-        drawn[number], shown[number] = chosen.drawn, chosen.shown
+        drawn[number], shown[number] = chosen.drawn, base
         indices[number][chosen.drawn] = chosen.indices
+        shown[number][chosen.drawn] = chosen.palette[chosen.indices]
         palettes.append(chosen.palette)
         own.append(chosen.own)
-    colors, counts = np.unique(shown.reshape(-1, 4), axis=0, return_counts=True)
+    colors, counts = _colors_shown(shown)
     quality, per_frame = measure_shown(rgb, frame_alpha, shown) if measure else (None, ())
     return FramePalettes(
         indices, drawn, tuple(palettes), tuple(own), one.palette, tuple(cleared), colors,
-        counts.astype(np.int64), quality, per_frame,
+        counts, quality, per_frame,
     )  # fmt: skip
+
+
+def _colors_shown(shown: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """Every RGBA colour shown over all frames and its pixels."""
+    keys, counts = np.unique(shown.reshape(-1, 4).view(np.uint32).ravel(), return_counts=True)
+    return keys.view(np.uint8).reshape(-1, 4), counts.astype(np.int64)
 
 
 def _cheapest(
@@ -261,12 +267,40 @@ def _cheapest(
     """The way to draw a frame of least squared error plus bytes at :func:`byte_price` (of the
     error on the shared palette): on the shared palette (``candidates[0]``) or the frame's own
     (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels."""
-    shared, local = candidates
+    seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
+    before = float(_squared(rgb[seen], base[seen]).sum())
+    shared, local = (_Errors.of(rgb, seen, choice, base) for choice in candidates)
     variants = [(shared, LEFT_AS_THEY_WERE[0]), *((local, variant) for variant in LEFT_AS_THEY_WERE)]
-    choices = [_drawn(rgb, visible, choice, base, frame_bytes, *variant) for choice, variant in variants]
-    pixels = rgb.shape[0] * rgb.shape[1] if visible is None else max(1, int(np.count_nonzero(visible)))
-    price = byte_price(choices[0].error / pixels)
+    choices = [_drawn(errors, before, frame_bytes, *variant) for errors, variant in variants]
+    price = byte_price(choices[0].error / max(1, int(np.count_nonzero(seen))))
     return min(choices, key=lambda choice: choice.error + price * choice.size)
+
+
+def _squared(pixels: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """Each pixel's squared RGB distance to its colour."""
+    diff = pixels[..., :3].astype(np.int64) - colors[..., :3]
+    return np.asarray(np.einsum("...i,...i->...", diff, diff), dtype=np.int64)
+
+
+@frozen
+class _Errors:
+    """A choice's changed pixels: their squared error on its palette (``new``) and as the
+    canvas shows them (``old``), 0 where invisible, and where their visibility changes."""
+
+    choice: _Choice
+    new: NDArray[np.int64]
+    old: NDArray[np.int64]
+    appears: NDArray[np.bool_]
+
+    @staticmethod
+    def of(
+        rgb: NDArray[np.uint8], seen: NDArray[np.bool_], choice: _Choice, base: NDArray[np.uint8]
+    ) -> _Errors:
+        changed = choice.drawn
+        colors, before, counted = choice.palette[choice.indices], base[changed], seen[changed]
+        new = np.where(counted, _squared(rgb[changed], colors), 0)
+        old = np.where(counted, _squared(rgb[changed], before), 0)
+        return _Errors(choice, new, old, colors[:, 3] != before[:, 3])
 
 
 def _canvas_before(
@@ -329,25 +363,15 @@ def fit_frame(
     return _Choice(fitted.palette, True, changed, found)
 
 
-def _drawn(
-    rgb: NDArray[np.uint8],
-    visible: NDArray[np.bool_] | None,
-    choice: _Choice,
-    base: NDArray[np.uint8],
-    frame_bytes: FrameBytes,
-    tolerance: float = 0.0,
-    run: int = 1,
-) -> _Drawn:
-    """``choice`` drawing only the changed pixels it shows closer than ``base`` does (and those
-    whose visibility changes): the frame as shown, its squared error over the visible pixels, its
-    bytes (``frame_bytes`` of its rectangle, and its own colour table)."""
+def _drawn(errors: _Errors, before: float, frame_bytes: FrameBytes, tolerance: float, run: int) -> _Drawn:
+    """A choice drawing only the changed pixels it shows closer than the canvas does (within
+    ``tolerance`` x its mean error, in runs of ``run``; and those whose visibility changes): its
+    squared error over the visible pixels (``before``: the canvas's), its bytes (``frame_bytes`` of
+    its rectangle, and its own colour table)."""
+    choice, new, old = errors.choice, errors.new, errors.old
+    limit = np.maximum(new, tolerance * new.mean()) if len(new) else new
+    better = (old > limit) | errors.appears
     changed = choice.drawn
-    new = choice.palette[choice.indices]
-    pixels, before = rgb[changed].astype(np.int32), base[changed]
-    new_error = np.sum((pixels - new[:, :3]) ** 2, axis=1)
-    old_error = np.sum((pixels - before[:, :3]) ** 2, axis=1)
-    limit = np.maximum(new_error, tolerance * new_error.mean()) if len(new_error) else new_error
-    better = (old_error > limit) | (new[:, 3] != before[:, 3])
     if run > 1:
         from kmimg.io.frames import long_runs
 
@@ -356,17 +380,11 @@ def _drawn(
         better = ~(long_runs(worse | ~changed, run) & worse)[changed]
     drawn = changed.copy()
     drawn[changed] = better
-    shown = base.copy()
-    shown[drawn] = new[better]
-    seen = rgb if visible is None else rgb[visible]
-    error = float(
-        np.sum((seen.astype(np.float64) - (shown if visible is None else shown[visible])[..., :3]) ** 2)
-    )
+    error = before - float(old[better].sum()) + float(new[better].sum())
     keep, bits = _keep_entry(choice.palette)
-    size = frame_bytes(_rect_pixels(drawn, choice.indices[better], keep), bits) + (
-        3 << bits if choice.own else 0
-    )
-    return _Drawn(choice.palette, choice.own, drawn, choice.indices[better], shown, error, size)
+    indices = choice.indices[better]
+    size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
+    return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
 
 
 def _keep_entry(palette: NDArray[np.uint8]) -> tuple[int, int]:
