@@ -250,8 +250,7 @@ def quantize_command(
         for source, reason in skipped.items():
             reporter.notice(f"{source}: skipped: {reason}")
         _check_streams(tasks, json_dest)
-        if frame_palettes:
-            _check_frame_palettes(tasks, goal, (palette_file, shared, palette_out))
+        _check_frame_palettes(frame_palettes, tasks, goal, (palette_file, shared, palette_out))
         fixed = palette_cli.palette_for(
             plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
             allow_truncated=allow_truncated,
@@ -259,15 +258,9 @@ def quantize_command(
         measure = _measure(json_dest, reporter)
         common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
         runnable = _runnable(
-            tasks,
-            refused,
-            common,
-            skip_if_larger=skip_if_larger,
-            optimize=optimize,
-            strip=strip,
-            goal=goal,
+            tasks, refused, common, skip_if_larger=skip_if_larger, optimize=optimize, strip=strip, goal=goal,
             frame_palettes=frame_palettes,
-        )
+        )  # fmt: skip
         outcome = run_batch(
             runnable, quantize_one, listener=reporter, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
             label="quantizing", refused=refused,
@@ -315,9 +308,11 @@ def _search_colors(
 
 
 def _check_frame_palettes(
-    tasks: list[tuple[InputItem, str]], goal: QualityGoal | None, palettes: tuple[Any, ...]
+    given: bool, tasks: list[tuple[InputItem, str]], goal: QualityGoal | None, palettes: tuple[Any, ...]
 ) -> None:
     """``--frame-palettes`` writes GIFs (an APNG has one PLTE) and fits its own palettes."""
+    if not given:
+        return
     from kmimg.io.formats import output_format
 
     if any(target == STDIO or output_format(target) != "GIF" for _, target in tasks):
