@@ -153,10 +153,14 @@ def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatc
         animation.rgb, animation.alpha, options, palette=task.palette, measure=task.measure
     )
     arguments = (frames.indices, frames.palette, animation.durations, animation.loop)
-    if _writes_gif(task):
+    if _format(task) == "GIF":
         from kmimg.io.gif import encode_animated_gif
 
         data = encode_animated_gif(*arguments)
+    elif _format(task) == "WEBP":
+        from kmimg.io.webp import encode_animated_webp
+
+        data = encode_animated_webp(*arguments, optimize=task.optimize)
     else:
         from kmimg.io.apng import encode_apng
 
@@ -182,8 +186,9 @@ def _animation_goal(task: QuantizeTask, animation: Animation) -> GoalResult | No
     return quantize_to_goal(analysis, plain, task.goal, measure=False)
 
 
-def _writes_gif(task: QuantizeTask) -> bool:
-    return task.target != STDIO and output_format(task.target) == "GIF"
+def _format(task: QuantizeTask) -> str:
+    """``PNG``, ``GIF`` or ``WEBP``: what the target's name asks for (standard output: PNG)."""
+    return "PNG" if task.target == STDIO else output_format(task.target)
 
 
 def _produced(
@@ -222,7 +227,7 @@ def _produced(
         from kmimg.notes import warn
 
         warn(
-            f"not written: the {len(data):,}-byte {'GIF' if _writes_gif(task) else 'PNG'} would not be "
+            f"not written: the {len(data):,}-byte {_format(task).replace('WEBP', 'WebP')} would not be "
             f"smaller than the input "
             f"({input_bytes:,} bytes; --skip-if-larger)"
         )
@@ -250,10 +255,18 @@ def _encoded(
     task: QuantizeTask, result: Quantized, metadata: PngMetadata | None
 ) -> tuple[bytes, NDArray[np.uint8], NDArray[np.int64]]:
     """The output's bytes, and the palette and counts in the order the file holds them."""
-    if _writes_gif(task):
+    if _format(task) == "GIF":
         from kmimg.io.gif import encode_indexed_gif
 
         return encode_indexed_gif(result.indices, result.palette), result.palette, result.counts
+    if _format(task) == "WEBP":
+        from kmimg.io.webp import encode_webp
+
+        return (
+            encode_webp(result.indices, result.palette, optimize=task.optimize),
+            result.palette,
+            result.counts,
+        )
     from kmimg.io.png import encode_indexed
 
     encoded = encode_indexed(
@@ -312,8 +325,12 @@ def output_suffix(
             raise UsageError(f"--ext {ext!r}: give the end of a file name, such as .png or -min.png")
         try:  # --ext .jpg: PNG bytes are never written under another format's name
             output_format(f"output{ext}")
-        except UsageError:
-            raise UsageError(f"--ext {ext}: kmimg writes PNG or GIF; end it with .png or .gif") from None
+        except UsageError as exc:
+            if ext.lower().endswith(".webp"):  # a Pillow without WebP support: its own reason
+                raise UsageError(f"--ext {ext}: {exc}") from None
+            raise UsageError(
+                f"--ext {ext}: kmimg writes PNG, GIF or WebP; end it with .png, .gif or .webp"
+            ) from None
         return ext
     if palette_file:
         return f"-{Path(palette_file).stem}.png"
