@@ -27,9 +27,11 @@ from kmimg.io.frames import Rect, bounding_rect
 from kmimg.options import DEFAULT_OPTIMIZE
 
 #: libwebp's lossless effort ``(method, quality)`` at each ``--optimize`` level (for lossless
-#: WebP both are effort: more time, fewer bytes; the pixels are the same at every level). The
-#: pairs are those of libwebp's lossless presets (``cwebp -z``) 1, 5, 7 and 9.
-WEBP_EFFORT = {0: (1, 20), 1: (4, 50), 2: (4, 90), 3: (6, 100)}
+#: WebP both are effort: more time, fewer bytes; the pixels are the same at every level): the
+#: pairs of libwebp's lossless presets (``cwebp -z``) 2, 5 (the default: about 0.91x the PNG's
+#: bytes in 25-130 ms per 0.2 MP image), 8 and 9 (0.86x, but 4-11 s per image; issue 27,
+#: ``benchmarks/webp_bytes.py``).
+WEBP_EFFORT = {0: (2, 25), 1: (4, 50), 2: (5, 90), 3: (6, 100)}
 
 #: The largest width or height a WebP holds (14 bits in the ``VP8L`` header).
 MAX_SIDE = 16383
