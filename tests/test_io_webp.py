@@ -111,7 +111,7 @@ def test_a_side_over_webps_limit_is_an_input_error() -> None:
 
 def test_no_webp_support_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(features, "check", lambda name: False)
-    with pytest.raises(UsageError, match="no WebP support"):
+    with pytest.raises(UsageError, match="built without WebP support"):
         check_webp_support()
     with pytest.raises(UsageError):
         encode_webp(np.zeros((2, 2), dtype=np.uint8), PALETTE)

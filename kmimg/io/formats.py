@@ -212,6 +212,16 @@ OTHER_IMAGE_SUFFIXES = frozenset(
 #: Output formats by name ending (every other name gets a PNG).
 OUTPUT_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
 
+#: Why a WebP output is refused by a Pillow built without libwebp.
+NO_WEBP = "this Pillow was built without WebP support (libwebp); name it .png or .gif"
+
+
+def webp_supported() -> bool:
+    """Whether this Pillow can write WebP (it was built with libwebp)."""
+    from PIL import features
+
+    return bool(features.check("webp"))
+
 
 def output_format(name: str) -> str:
     """The format an image output named ``name`` is written in: ``GIF`` for ``.gif``, ``WEBP``
@@ -219,10 +229,8 @@ def output_format(name: str) -> str:
     ``.bmp``...) is a :class:`~kmimg.errors.UsageError`: PNG bytes are never written under
     another format's name. So is ``.webp`` when Pillow was built without WebP support."""
     suffix = os.path.splitext(name)[1].lower()
-    if suffix == ".webp":
-        from kmimg.io.webp import check_webp_support
-
-        check_webp_support()
+    if suffix == ".webp" and not webp_supported():
+        raise UsageError(f"output {name}: {NO_WEBP}")
     if suffix in OUTPUT_FORMATS:
         return OUTPUT_FORMATS[suffix]
     if suffix in OTHER_IMAGE_SUFFIXES:

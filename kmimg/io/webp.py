@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg.errors import InputError, UsageError
+from kmimg.io.formats import NO_WEBP, webp_supported
 from kmimg.io.frames import Rect, bounding_rect
 from kmimg.options import DEFAULT_OPTIMIZE
 
@@ -44,19 +45,10 @@ _NO_BLEND, _BLEND = 0x02, 0x00
 _ALPHA, _ANIMATION = 0x10, 0x02
 
 
-def webp_supported() -> bool:
-    """Whether this Pillow can write WebP (it was built with libwebp)."""
-    from PIL import features
-
-    return bool(features.check("webp"))
-
-
 def check_webp_support() -> None:
     """Refuse WebP output (:class:`~kmimg.errors.UsageError`) when Pillow cannot write it."""
     if not webp_supported():
-        raise UsageError(
-            "this Pillow has no WebP support (built without libwebp): name the output .png or .gif"
-        )
+        raise UsageError(NO_WEBP)
 
 
 def encode_webp(

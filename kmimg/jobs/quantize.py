@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kmimg._records import frozen
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
-from kmimg.io.formats import output_format
+from kmimg.io.formats import NO_WEBP, output_format
 from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path, plan_rerun
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
 from kmimg.options import DEFAULT_OPTIMIZE, QualityGoal, QuantizeOptions
@@ -325,9 +325,9 @@ def output_suffix(
             raise UsageError(f"--ext {ext!r}: give the end of a file name, such as .png or -min.png")
         try:  # --ext .jpg: PNG bytes are never written under another format's name
             output_format(f"output{ext}")
-        except UsageError as exc:
-            if ext.lower().endswith(".webp"):  # a Pillow without WebP support: its own reason
-                raise UsageError(f"--ext {ext}: {exc}") from None
+        except UsageError:
+            if ext.lower().endswith(".webp"):  # a Pillow without WebP support
+                raise UsageError(f"--ext {ext}: {NO_WEBP}") from None
             raise UsageError(
                 f"--ext {ext}: kmimg writes PNG, GIF or WebP; end it with .png, .gif or .webp"
             ) from None
