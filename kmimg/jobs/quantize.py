@@ -119,8 +119,8 @@ SKIPPED_QUALITY = "quality"
 
 def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     """Load, quantize and encode one input; returns its record and its PNG, or GIF for a
-    target named ``.gif`` (runs in a worker, touches no file: the batch room writes it). An
-    animated GIF, PNG or WebP stays an animation (:func:`quantize_animation`)."""
+    target named ``.gif``, WebP for ``.webp`` (runs in a worker, touches no file: the batch
+    room writes it). An animated GIF, PNG or WebP stays an animation (:func:`quantize_animation`)."""
     clock = Stopwatch()
     source = task.input.read()
     animation = source.animation(max_pixels=task.max_pixels)
@@ -139,8 +139,8 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
 
 def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatch) -> Produced[QuantizedFile]:
     """Every frame on one palette (:func:`kmimg.core.animation.quantize_frames`), written as an
-    animated GIF for a target named ``.gif``, else as an APNG: the same frames, durations and
-    loop count."""
+    animated GIF for a target named ``.gif``, an animated WebP for ``.webp``, else as an APNG:
+    the same frames, durations and loop count."""
     from kmimg.core.animation import quantize_frames
 
     options, found = task.options, _animation_goal(task, animation)
