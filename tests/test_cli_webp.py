@@ -190,3 +190,14 @@ def test_other_image_formats_names_stay_usage_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["quantize", str(SAMPLES / "coins.png"), "-o", str(tmp_path / "x.jpg")])
     assert result.exit_code == 2 and "kmimg writes PNG, GIF or WebP, not .jpg" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_kmimgs_animated_webp_reads_back_whole(tmp_path: Path) -> None:
+    """The WebP kmimg wrote is an input like any animated WebP: quantized again to an APNG at
+    the same K, it gives the same frames, durations and loop."""
+    source = animation(tmp_path)
+    quantize(source, tmp_path / "out.webp", "-k", "5")
+    again = quantize(tmp_path / "out.webp", tmp_path / "again.png", "-k", "5")
+    assert again["frames"] == 7
+    first, second = decoded(tmp_path / "out.webp"), decoded(tmp_path / "again.png")
+    assert np.array_equal(first[0], second[0]) and first[1:3] == second[1:3]

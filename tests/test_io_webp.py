@@ -115,3 +115,8 @@ def test_no_webp_support_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> No
         check_webp_support()
     with pytest.raises(UsageError):
         encode_webp(np.zeros((2, 2), dtype=np.uint8), PALETTE)
+
+
+def test_an_unknown_effort_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="optimize must be 0 to 3"):
+        encode_webp(np.zeros((2, 2), dtype=np.uint8), PALETTE, optimize=4)

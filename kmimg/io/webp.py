@@ -59,7 +59,7 @@ def encode_webp(
     no metadata (no ICC profile, EXIF or XMP). The bytes depend only on the arguments and
     libwebp's version."""
     check_webp_support()
-    _check_size(indices.shape[-2:])
+    _check_size(indices.shape[-2:], optimize)
     return _encode(_pixels(palette[indices], palette), optimize)
 
 
@@ -84,7 +84,7 @@ def encode_animated_webp(
     if indices.ndim != 3 or len(indices) != len(durations) or not len(indices):
         raise ValueError("indices (n, h, w) and n durations are needed")
     check_webp_support()
-    _check_size(indices.shape[1:])
+    _check_size(indices.shape[1:], optimize)
     chunks: list[bytes] = []
     alpha = bool((palette[:, 3] < 255).any())
     for number, frame in enumerate(indices):
@@ -102,7 +102,9 @@ def encode_animated_webp(
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
-def _check_size(shape: tuple[int, ...]) -> None:
+def _check_size(shape: tuple[int, ...], optimize: int) -> None:
+    if optimize not in WEBP_EFFORT:
+        raise ValueError(f"optimize must be 0 to {max(WEBP_EFFORT)}, got {optimize}")
     height, width = int(shape[0]), int(shape[1])
     if width > MAX_SIDE or height > MAX_SIDE:
         raise InputError(f"WebP holds at most {MAX_SIDE} pixels a side, not {width}x{height}: write a .png")
@@ -120,7 +122,7 @@ def _encode(pixels: NDArray[np.uint8], optimize: int, *, exact: bool = True) -> 
 
     method, quality = WEBP_EFFORT[optimize]
     buffer = io.BytesIO()
-    image = Image.fromarray(pixels, "RGBA" if pixels.shape[-1] == 4 else "RGB")
+    image = Image.fromarray(pixels)  # (h, w, 3) uint8 is RGB, (h, w, 4) RGBA
     image.save(buffer, "WEBP", lossless=True, exact=exact, method=method, quality=quality)
     return buffer.getvalue()
 
