@@ -99,6 +99,8 @@ def encode_animated_webp(
     )
     plays = 1 if loop is None else min(max(int(loop), 0), 0xFFFF)
     body = b"WEBP" + header + _chunk(b"ANIM", struct.pack("<4xH", plays)) + b"".join(chunks)
+    if len(body) > 0xFFFFFFF6:  # RIFF's 32-bit size field
+        raise InputError(f"the animated WebP would hold {len(body):,} bytes, over RIFF's 4 GiB: write a .png")
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
