@@ -41,6 +41,11 @@ MAX_SIDE = 16383
 #: replaces the canvas's pixels); the disposal bit (0: none) is never set.
 _NO_BLEND, _BLEND = 0x02, 0x00
 
+#: The blended variant of a frame is tried only when at most this share of its rectangle's
+#: pixels changed: on benchmarks/animation.py's animations it was smaller only where 70 % or
+#: more were unchanged, and trying it costs a second encoding (a panning photo: 1.9x the time).
+MAX_CHANGED_TO_BLEND = 0.5
+
 #: ``VP8X`` flags.
 _ALPHA, _ANIMATION = 0x10, 0x02
 
@@ -75,11 +80,11 @@ def encode_animated_webp(
     ``(m, 4)`` RGBA, each frame shown for its duration in milliseconds (at most 16,777,215),
     played ``loop`` times (``0``: forever; ``None``: once; at most 65,535).
 
-    Every frame is written, identical ones too (as one unchanged pixel). A
-    frame after the first stores the rectangle holding the pixels that changed (its left and
-    top edges even, as WebP needs), either as they are, replacing the canvas, or, when every
-    changed pixel is opaque, with the unchanged ones transparent, blended over the canvas:
-    whichever is smaller. Decoded, each frame shows exactly ``palette[indices[i]]``.
+    Every frame is written, identical ones too (as one unchanged pixel). A frame after the
+    first stores the rectangle holding the pixels that changed (its left and top edges even, as
+    WebP needs), either as they are, replacing the canvas, or, when every changed pixel is
+    opaque and at most half of the rectangle changed, with the unchanged ones transparent,
+    blended over the canvas: whichever is smaller. Decoded, each frame shows exactly ``palette[indices[i]]``.
     """
     if indices.ndim != 3 or len(indices) != len(durations) or not len(indices):
         raise ValueError("indices (n, h, w) and n durations are needed")
@@ -149,13 +154,14 @@ def _frame_data(
     optimize: int,
 ) -> tuple[bytes, int]:
     """The frame's ``VP8L`` chunk for ``rect`` and its blend flag: the pixels as they are, or,
-    when every changed pixel is opaque, the unchanged ones transparent and blended over."""
+    when every changed pixel is opaque and at most half of them changed, the unchanged ones
+    transparent and blended over, if that is smaller."""
     rgba = palette[rect.crop(frame)]
     plain = _bitstream(_encode(_pixels(rgba, palette), optimize))
     if before is None:
         return plain, _NO_BLEND
     changed = rect.crop(frame) != rect.crop(before)
-    if changed.all() or not bool((rgba[changed][:, 3] == 255).all()):
+    if changed.mean() > MAX_CHANGED_TO_BLEND or not bool((rgba[changed][:, 3] == 255).all()):
         return plain, _NO_BLEND
     over = rgba.copy()
     over[~changed] = 0
