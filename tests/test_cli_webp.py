@@ -201,3 +201,15 @@ def test_kmimgs_animated_webp_reads_back_whole(tmp_path: Path) -> None:
     assert again["frames"] == 7
     first, second = decoded(tmp_path / "out.webp"), decoded(tmp_path / "again.png")
     assert np.array_equal(first[0], second[0]) and first[1:3] == second[1:3]
+
+
+def test_an_image_too_wide_for_webp_fails_alone_and_leaves_no_file(tmp_path: Path) -> None:
+    source = tmp_path / "wide.png"
+    Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (2, 65))[:, :16400]).save(source)
+    folder = tmp_path / "out"
+    result = runner.invoke(app, ["quantize", str(source), "-k", "4", "-o", str(folder / "wide.webp")])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"kmimg: error: {source}: WebP holds at most 16383 pixels a side, not 16400x2: write a .png\n"
+    )
+    assert not folder.exists() or list(folder.iterdir()) == []
