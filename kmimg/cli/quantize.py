@@ -189,7 +189,7 @@ def quantize_command(
             "--optimize",
             "-O",
             help=f"PNG effort, 0-{MAX_OPTIMIZE}: 0 fastest (zlib), 1 libdeflate 10, 2 libdeflate 12, "
-            "3 also tries row filters (smallest). Same pixels at every level.",
+            "3 also tries row filters (smallest); WebP: libwebp's effort. Same pixels at every level.",
             min=0,
             max=MAX_OPTIMIZE,
             metavar="LEVEL",
@@ -213,8 +213,8 @@ def quantize_command(
     Outputs go to -o PATH (one input), into --out-dir, or next to each input as NAME-kK.png
     (NAME-PALETTE.png with --palette PALETTE.gpl, NAME+EXT with --ext EXT).
     Existing files are not overwritten without --force (an explicit -o always overwrites).
-    A name ending in .gif gets a GIF. Animated GIF, APNG and WebP inputs stay animated: every
-    frame on one palette, as a GIF (.gif) or an APNG.
+    A name ending in .gif gets a GIF, .webp a lossless WebP. Animated GIF, APNG and WebP inputs
+    stay animated: every frame on one palette, as a GIF (.gif), a WebP (.webp) or an APNG.
 
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
     """
