@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kmimg._records import frozen
-from kmimg._threads import ordered_map
+from kmimg._threads import fork_join, ordered_map
 from kmimg.errors import InputError, LimitError
 from kmimg.options import DEFAULT_OPTIMIZE, MAX_OPTIMIZE
 
@@ -210,13 +210,17 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
 #: bytes"); the pixels, and the palette's colours, are the same at every level.
 OPTIMIZE_LEVELS = {
     0: "zlib level 7 in parallel pieces, rows unfiltered (the encoder before issue 26: fastest, largest)",
-    1: "libdeflate level 10, rows unfiltered (the default; data over 1 MiB as level 0)",
+    1: "libdeflate level 10 in two halves deflated at once, rows unfiltered (the default; data over "
+    "1 MiB as level 0)",
     2: "libdeflate level 12, rows unfiltered",
     3: "libdeflate level 12 on five row-filter trials, the smallest kept",
 }
 #: Level 1 deflates data up to this size with libdeflate (one thread, ~0.1-0.3 s a MiB); larger
 #: data (a 2 MP photo at K > 16) as level 0 does, in parallel pieces, which keeps big images fast.
 LIBDEFLATE_LIMIT = 1 << 20
+#: Level 1 deflates data from this size up in two halves at once (:func:`_libdeflate_halves`);
+#: smaller data as one stream.
+LIBDEFLATE_HALVES_FROM = 1 << 16
 #: libdeflate's level at ``--optimize`` 1, and at 2 and 3 (its strongest).
 _LIBDEFLATE_LEVELS = {1: 10, 2: 12, 3: 12}
 #: Row filters tried at ``--optimize`` 3: none, then Sub, Up, Paeth and the per-row heuristic
@@ -348,9 +352,37 @@ def _compress(data: NDArray[np.uint8], optimize: int) -> bytes:
         return _deflate(data)
     if optimize == 1 and len(data) > LIBDEFLATE_LIMIT:
         return _deflate(data)
+    if optimize == 1 and len(data) >= LIBDEFLATE_HALVES_FROM:
+        return _libdeflate_halves(data, _LIBDEFLATE_LEVELS[optimize])
     import deflate
 
     return bytes(deflate.zlib_compress(data.data, _LIBDEFLATE_LEVELS[optimize]))
+
+
+def _libdeflate_halves(data: NDArray[np.uint8], level: int) -> bytes:
+    """One zlib stream of ``data`` deflated by libdeflate at ``level`` in two halves at once, on
+    two threads (libdeflate releases the GIL): libdeflate deflates whole buffers only, so each
+    half is a whole raw deflate stream, and the first is made the start of a longer one
+    (``kmimg._png.unfinish_deflate``: its last block not final, a sync flush's empty block
+    after it). The second half starts without the first's window: on the hold-out photos the
+    files are -0.7 to +0.9 % against one stream (median +0.2 %), and the deflate takes about
+    half the time on two cores. The halves are fixed by the length alone (the first is whole
+    4 KiB), so the bytes never depend on the number of threads."""
+    import deflate
+
+    from kmimg import _png
+
+    view = data.data
+    half = -(-len(data) // 8192) * 4096  # half the data, rounded up to whole 4 KiB
+
+    def deflated(first: bool) -> bytes:
+        if first:
+            return _png.unfinish_deflate(deflate.deflate_compress(view[:half], level))
+        return bytes(deflate.deflate_compress(view[half:], level))
+
+    head, tail = fork_join(deflated, (True, False))
+    header = bytes(deflate.zlib_compress(b"", level))[:2]  # CMF and FLG: libdeflate's, for this level
+    return header + head + tail + struct.pack(">I", zlib.adler32(view))
 
 
 @frozen
