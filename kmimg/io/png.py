@@ -221,6 +221,9 @@ LIBDEFLATE_LIMIT = 1 << 20
 #: Level 1 deflates data from this size up in two halves at once (:func:`_libdeflate_halves`);
 #: smaller data as one stream.
 LIBDEFLATE_HALVES_FROM = 1 << 16
+#: The zlib header (CMF, FLG) libdeflate writes at levels 8-12 (FLEVEL 3, "maximum"; asking
+#: libdeflate for it allocates a compressor, ~1 ms at these levels).
+_LIBDEFLATE_ZLIB_HEADER = b"\x78\xda"
 #: libdeflate's level at ``--optimize`` 1, and at 2 and 3 (its strongest).
 _LIBDEFLATE_LEVELS = {1: 10, 2: 12, 3: 12}
 #: Row filters tried at ``--optimize`` 3: none, then Sub, Up, Paeth and the per-row heuristic
@@ -381,7 +384,7 @@ def _libdeflate_halves(data: NDArray[np.uint8], level: int) -> bytes:
         return bytes(deflate.deflate_compress(view[half:], level))
 
     head, tail = fork_join(deflated, (True, False))
-    header = bytes(deflate.zlib_compress(b"", level))[:2]  # CMF and FLG: libdeflate's, for this level
+    header = _LIBDEFLATE_ZLIB_HEADER if level >= 8 else bytes(deflate.zlib_compress(b"", level))[:2]
     return header + head + tail + struct.pack(">I", zlib.adler32(view))
 
 
