@@ -17,8 +17,12 @@ def read_input_early(argv: list[str]) -> None:
     and decoding it on a thread while the command line loads (:mod:`kmimg.io.plain_png`; the
     command takes the rows only if it decodes the same bytes). A guess from the words alone,
     before Typer parses them: anything else (another command, several PNGs, a folder, a JPEG)
-    reads nothing early."""
+    reads nothing early, nor does a run held to one thread (``OMP_NUM_THREADS=1``, one core)."""
     if not argv or argv[0] != "quantize":
+        return
+    from kmimg._threads import engine_threads
+
+    if engine_threads() < 2:
         return
     words = argv[1:]
     named = [

@@ -192,6 +192,10 @@ def test_the_console_script_reads_one_named_png_early(
 
     seen: list[str] = []
     monkeypatch.setattr(plain_png, "read_early", seen.append)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    __main__.read_input_early(argv)
+    assert seen == ([read] if read else [])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one thread asked for: nothing early
     __main__.read_input_early(argv)
     assert seen == ([read] if read else [])
 
