@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Final, Optional
@@ -373,6 +372,8 @@ def _total_row(results: list[QuantizedFile], measured: bool) -> tuple[str, ...]:
     """The table's last row for a run of several files: how many, the bytes of all inputs and
     of all outputs written, the mean PSNR of the lossy ones (and mean SSIM, ΔE2000 when
     measured), the seconds of work."""
+    import statistics  # ~2 ms with fractions and decimal: only for the terminal's table
+
     written = [r for r in results if not r.skipped]
     psnrs = [r.quality.psnr for r in results if r.quality is not None and math.isfinite(r.quality.psnr)]
     lossless = any(r.quality is not None and math.isinf(r.quality.psnr) for r in results)
