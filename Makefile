@@ -106,7 +106,7 @@ sanitize: $(VENV)/.installed-test
 		$(SANITIZE_CC) $(SANITIZE_FLAGS) -I"$$include" "$$@" -o $(SANITIZE_DIR)/kmimg/$$name$$suffix -lpthread; }; \
 	build _engine $(wildcard kmimg/_engine*.c); \
 	build _dither kmimg/_dither.c; \
-	build _png kmimg/_png.c
+	build _png kmimg/_png.c -lz
 	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) $(CURDIR)/$(BIN)/python -c 'import sys, kmimg._engine as e, kmimg._dither as d, \
 		kmimg._png as p; sys.exit(any("$(SANITIZE_DIR)/" not in m.__file__ for m in (e, d, p)))'
 	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) $(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider \

@@ -1,5 +1,6 @@
 """Build of kmimg's C extensions, ``kmimg._engine`` (k-means), ``kmimg._dither`` (error
-diffusion) and ``kmimg._png`` (PNG row filters); everything else is in pyproject.toml.
+diffusion) and ``kmimg._png`` (PNG row filters, deflate streams joined; links zlib); everything
+else is in pyproject.toml.
 
 FMA contraction is turned off so that the kernel rounds every product and sum exactly as the
 numpy code it replaces did, on every processor (GCC contracts ``a * b + c`` by default on
@@ -32,6 +33,13 @@ setup(
             extra_compile_args=FLAGS,
         ),
         Extension("kmimg._dither", sources=["kmimg/_dither.c"], depends=[BUFFERS], extra_compile_args=FLAGS),
-        Extension("kmimg._png", sources=["kmimg/_png.c"], depends=[BUFFERS], extra_compile_args=FLAGS),
+        # zlib (the system's, which Python's own zlib module uses): unfinish_deflate inflates.
+        Extension(
+            "kmimg._png",
+            sources=["kmimg/_png.c"],
+            depends=[BUFFERS],
+            extra_compile_args=FLAGS,
+            libraries=["z"],
+        ),
     ]
 )

@@ -1,9 +1,12 @@
 """Where one kmimg quantization spends its time, phase by phase, in a fresh process.
 
-``python benchmarks/phases.py IMAGE [K]`` prints one JSON object: seconds for the imports, then
+``python benchmarks/phases.py IMAGE [K] [--cpu]`` prints one JSON object: seconds for the imports, then
 for each phase of ``kmimg quantize`` done by hand with the library -- decode, histogram, fit,
 map, metrics (PSNR + mean ΔE2000 + SSIM, which the CLI computes for its JSON record), encode --
-with the metrics also split into their two parts, and the peak RSS in MB.
+with the metrics also split into their two parts, and the peak RSS in MB. ``--cpu`` adds
+``"cpu ms"``: for each phase the process's CPU milliseconds (every thread) and the main
+thread's: on a quiet machine the main thread's time is about the phase's wall time, and the
+difference is what ran on the other cores.
 
 The phases call a few private helpers of ``kmimg.core.quantize`` (``_png_palette``, ``_indices``,
 ``_color_errors``). If an engine change moves them, the script says so on stderr and falls back
@@ -19,7 +22,11 @@ import sys
 import time
 
 start = time.perf_counter()
+cpu_start = (time.process_time(), time.thread_time())
 seconds: dict[str, float] = {}
+cpu_ms: dict[str, tuple[float, float]] = {}
+#: ``--cpu``: add each phase's CPU milliseconds, the process's and the main thread's.
+CPU = "--cpu" in sys.argv[1:]
 flags: dict[str, bool] = {}
 
 #: The six phases of the table in RESULTS.md, in the order the CLI runs them.
@@ -27,10 +34,13 @@ PHASES = ("decode", "histogram", "fit", "map", "metrics", "encode")
 
 
 def lap(name: str) -> None:
-    global start
+    global start, cpu_start
     now = time.perf_counter()
     seconds[name] = round(now - start, 4)
     start = now
+    cpu_now = (time.process_time(), time.thread_time())
+    cpu_ms[name] = (round((cpu_now[0] - cpu_start[0]) * 1e3, 1), round((cpu_now[1] - cpu_start[1]) * 1e3, 1))
+    cpu_start = cpu_now
 
 
 def peak_rss_kb() -> int:
@@ -84,8 +94,11 @@ def main(path: str, k: int) -> None:
         encode_indexed_png(indices, palette)
         lap("encode")
     seconds["peak RSS MB"] = round(peak_rss_kb() / 1024, 1)
-    print(json.dumps({**seconds, **flags}))
+    cpu = {name: {"process": a, "main thread": b} for name, (a, b) in cpu_ms.items()}
+    extra = {"cpu ms": cpu} if CPU else {}
+    print(json.dumps({**seconds, **flags, **extra}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 16)
+    words = [word for word in sys.argv[1:] if word != "--cpu"]
+    main(words[0], int(words[1]) if len(words) > 1 else 16)

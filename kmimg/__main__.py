@@ -1,13 +1,46 @@
 """The ``kmimg`` console script and ``python -m kmimg``: the CLI, with the garbage collector
-of a short process (:mod:`kmimg._gc`) set before the first heavy import."""
+of a short process (:mod:`kmimg._gc`) set before the first heavy import, and the one PNG a
+``quantize`` names read early on the idle core (:func:`read_input_early`)."""
 
 from __future__ import annotations
 
+import sys
+
 from kmimg import _gc
+
+#: ``quantize`` options whose value may be a PNG that is not an input.
+_PNG_VALUED = frozenset(("-o", "--output", "--palette", "--palette-out", "--json", "--out-dir"))
+
+
+def read_input_early(argv: list[str]) -> None:
+    """``kmimg quantize`` naming exactly one existing ``.png`` file as an input: start reading
+    and decoding it on a thread while the command line loads (:mod:`kmimg.io.plain_png`; the
+    command takes the rows only if it decodes the same bytes). A guess from the words alone,
+    before Typer parses them: anything else (another command, several PNGs, a folder, a JPEG)
+    reads nothing early, nor does a run held to one thread (``OMP_NUM_THREADS=1``, one core)."""
+    if not argv or argv[0] != "quantize":
+        return
+    from kmimg._threads import engine_threads
+
+    if engine_threads() < 2:
+        return
+    words = argv[1:]
+    named = [
+        word
+        for number, word in enumerate(words)
+        if word.lower().endswith(".png")
+        and not word.startswith("-")
+        and (number == 0 or words[number - 1] not in _PNG_VALUED)
+    ]
+    if len(named) == 1:
+        from kmimg.io.plain_png import read_early
+
+        read_early(named[0])
 
 
 def main() -> None:
     _gc.defer()
+    read_input_early(sys.argv[1:])
     try:
         from kmimg.cli import main as run
 

@@ -16,12 +16,21 @@
  * unfilter_rows(data, height, row_bytes, bpp, out) -> 0, or the 1-based number of the first row
  * whose filter type is not 0-4: the inverse, from inflated PNG data (height x (row_bytes + 1)
  * bytes) to the pixel rows (height x row_bytes bytes).
+ *
+ * unfinish_deflate(stream) -> bytes: a complete raw deflate stream (libdeflate's, say) made the
+ * first part of a longer one, as zlib's gzjoin does: the last block's BFINAL bit cleared, and an
+ * empty stored block appended after it (what a sync flush writes), so that the stream ends on a
+ * byte boundary and another deflate stream may follow it. The stream is inflated once (zlib's
+ * Z_BLOCK stops at every block boundary) to find its last block; the inflated bytes are thrown
+ * away. The GIL is released. ValueError for data that is not exactly one raw deflate stream.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <zlib.h>
 
 #include "_buffers.h"
 
@@ -213,12 +222,100 @@ static PyObject *unfilter_rows(PyObject *self, PyObject *args) {
     return buffers_done(b, 2, PyLong_FromSsize_t(bad));
 }
 
+/* Where the stream's last block header starts and where the stream ends: `*header` is the byte
+ * holding the BFINAL bit, `*mask` that bit, `*used` the bytes the stream takes and `*unused` the
+ * bits of its last byte that are not part of it (the high ones). 0, or -1 when `in` is not one
+ * whole raw deflate stream (or zlib has no memory). */
+static int find_last_block(const uint8_t *in, size_t len, size_t *header, unsigned *mask, size_t *used,
+                           unsigned *unused) {
+    z_stream strm;
+    memset(&strm, 0, sizeof strm);
+    if (inflateInit2(&strm, -15) != Z_OK) return -1;
+    static const size_t JUNK = 1 << 16;
+    uint8_t *junk = (uint8_t *)malloc(JUNK);
+    if (!junk) {
+        inflateEnd(&strm);
+        return -1;
+    }
+    strm.next_in = (Bytef *)in; /* zlib does not write through next_in */
+    int status = -1;
+    size_t at = 0, done = 0; /* `done`: input consumed, so zlib's avail_in (a uInt) never overflows */
+    unsigned bit = 1;
+    for (;;) {
+        if (strm.avail_in == 0) {
+            size_t left = len - done;
+            strm.avail_in = (uInt)(left > (1u << 30) ? (1u << 30) : left);
+            done += strm.avail_in;
+        }
+        strm.next_out = junk;
+        strm.avail_out = (uInt)JUNK;
+        int ret = inflate(&strm, Z_BLOCK);
+        if (ret != Z_OK && ret != Z_BUF_ERROR) break; /* Z_STREAM_END never comes first under Z_BLOCK */
+        size_t consumed = (size_t)(strm.next_in - (const Bytef *)in);
+        if (strm.data_type & 128) {    /* just after a block's end-of-block code */
+            unsigned free_bits = (unsigned)strm.data_type & 7;
+            if (strm.data_type & 64) { /* that was the last block */
+                if (consumed == len) {
+                    *header = at;
+                    *mask = bit;
+                    *used = consumed;
+                    *unused = free_bits;
+                    status = 0;
+                }
+                break;
+            }
+            at = free_bits ? consumed - 1 : consumed; /* the next block's BFINAL bit */
+            bit = free_bits ? 0x100u >> free_bits : 1u;
+        }
+        if (ret == Z_BUF_ERROR && strm.avail_in == 0 && done == len) break; /* truncated */
+    }
+    free(junk);
+    inflateEnd(&strm);
+    return status;
+}
+
+static PyObject *unfinish_deflate(PyObject *self, PyObject *args) {
+    PyObject *stream;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O", &stream)) return NULL;
+    Buf b[1] = {{0}};
+    if (PyObject_GetBuffer(stream, &b[0].view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    b[0].held = 1;
+    const uint8_t *in = (const uint8_t *)b[0].view.buf;
+    size_t len = (size_t)b[0].view.len, header = 0, used = 0;
+    unsigned mask = 0, unused = 0;
+    int found;
+    Py_BEGIN_ALLOW_THREADS;
+    found = len > 0 ? find_last_block(in, len, &header, &mask, &used, &unused) : -1;
+    Py_END_ALLOW_THREADS;
+    if (found < 0) {
+        PyErr_SetString(PyExc_ValueError, "unfinish_deflate: not one whole raw deflate stream");
+        return buffers_done(b, 1, NULL);
+    }
+    /* The empty stored block: 3 header bits (not final, stored), zeros to the byte boundary,
+     * then LEN = 0 and NLEN = 0xffff. Its header fits in the last byte's unused bits when there
+     * are 3 of them; otherwise it takes one more byte. */
+    Py_ssize_t extra = (unused >= 3 ? 0 : 1) + 4;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)used + extra);
+    if (!out) return buffers_done(b, 1, NULL);
+    uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
+    memcpy(o, in, used);
+    o[header] &= (uint8_t)~mask;
+    o[used - 1] &= (uint8_t)(0xffu >> unused);
+    uint8_t *tail = o + used;
+    if (unused < 3) *tail++ = 0;
+    memcpy(tail, "\x00\x00\xff\xff", 4);
+    return buffers_done(b, 1, out);
+}
+
 static PyMethodDef methods[] = {
     {"filter_rows", filter_rows, METH_VARARGS, "Filter PNG rows (libpng's minimum-sum heuristic, or one given type)."},
     {"unfilter_rows", unfilter_rows, METH_VARARGS, "Undo PNG row filters (8-bit samples)."},
+    {"unfinish_deflate", unfinish_deflate, METH_VARARGS,
+     "A whole raw deflate stream, its last block not final and a sync flush's empty stored block after it."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "kmimg._png", "PNG row filtering and unfiltering.", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "kmimg._png", "PNG row filtering and unfiltering, and deflate streams joined.", -1, methods};
 
 PyMODINIT_FUNC PyInit__png(void) { return PyModule_Create(&module); }

@@ -55,6 +55,42 @@ def ordered_map(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return list(_pool(threads).map(work, items))
 
 
+def fork_join(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """:func:`ordered_map` for a few items each worth a thread (the two halves of a deflate): the
+    first in the calling thread, each other one in a thread of its own, started for the call.
+    No pool, so no ``concurrent.futures`` import (~8 ms of a one-file run). Serial on one
+    thread, from an engine thread, or with more items than threads (then :func:`ordered_map`)."""
+    threads = min(engine_threads(), len(items))
+    if threads <= 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
+        return [work(item) for item in items]
+    if threads < len(items):
+        return ordered_map(work, items)
+    results: list[R | None] = [None] * len(items)
+    failures: list[BaseException | None] = [None] * len(items)
+
+    def run(number: int) -> None:
+        try:
+            results[number] = work(items[number])
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread, the first item's first
+            failures[number] = exc
+
+    helpers = [
+        threading.Thread(target=run, args=(number,), name=f"{_THREAD_PREFIX}-{number}", daemon=True)
+        for number in range(1, len(items))
+    ]
+    for helper in helpers:
+        helper.start()
+    try:
+        run(0)
+    finally:
+        for helper in helpers:
+            helper.join()
+    failure = next((exc for exc in failures if exc is not None), None)
+    if failure is not None:
+        raise failure
+    return results  # type: ignore[return-value]  # every slot filled: no failure
+
+
 def pieces(count: int, *, smallest: int, largest: int) -> range:
     """Starts of the pieces that split ``count`` items between the engine's threads: one per
     thread, each at least ``smallest`` and at most ``largest`` items. How the work is split

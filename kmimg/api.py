@@ -103,14 +103,21 @@ class QuantizeResult(Quantized):
     def save(self, target: Target) -> None:
         """Write :meth:`to_png`'s bytes to a path (atomically, as the command line does) or to a
         binary file object; a path ending in ``.gif`` gets a GIF89a of the same pixels instead,
-        and one ending like another image format (``.jpg``...) is a ``ValueError``."""
+        one ending in ``.webp`` a lossless WebP of them (``optimize`` sets libwebp's effort), and
+        one ending like another image format (``.jpg``...) is a ``ValueError``."""
         if isinstance(target, (str, os.PathLike)):
             from kmimg.io.formats import output_format
 
-            if output_format(os.fspath(target)) == "GIF":
+            kind = output_format(os.fspath(target))
+            if kind == "GIF":
                 from kmimg.io.gif import encode_indexed_gif
 
                 save_bytes(encode_indexed_gif(self.indices, self.palette), target)
+                return
+            if kind == "WEBP":
+                from kmimg.io.webp import encode_webp
+
+                save_bytes(encode_webp(self.indices, self.palette, optimize=self.optimize), target)
                 return
         save_bytes(self.to_png(), target)
 

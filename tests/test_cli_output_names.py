@@ -18,15 +18,15 @@ runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
 
-@pytest.mark.parametrize("name", ["x.jpg", "x.JPEG", "x.bmp", "x.webp", "x.tif", "x.tga"])
+@pytest.mark.parametrize("name", ["x.jpg", "x.JPEG", "x.bmp", "x.avif", "x.tif", "x.tga"])
 def test_another_formats_name_is_a_usage_error_and_nothing_is_written(tmp_path: Path, name: str) -> None:
     target = tmp_path / name
     result = runner.invoke(app, ["quantize", str(SAMPLES / "coins.png"), "-k", "8", "-o", str(target)])
     assert result.exit_code == 2
     suffix = Path(name).suffix.lower()
     assert (
-        result.stderr
-        == f"kmimg: error: output {target}: kmimg writes PNG or GIF, not {suffix}; name it .png or .gif\n"
+        result.stderr == f"kmimg: error: output {target}: kmimg writes PNG, GIF or WebP, not {suffix}; "
+        "name it .png, .gif or .webp\n"
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -100,7 +100,7 @@ def test_the_library_saves_gif_by_name_and_refuses_other_formats(tmp_path: Path)
         (["classify", str(SAMPLES), "-k", "2", "--montage"], "--montage"),
     ],
 )
-@pytest.mark.parametrize("name", ["s.jpg", "s.gif"])
+@pytest.mark.parametrize("name", ["s.jpg", "s.gif", "s.webp"])
 def test_png_only_side_outputs_refuse_other_formats_names(
     tmp_path: Path, argv: list[str], option: str, name: str
 ) -> None:

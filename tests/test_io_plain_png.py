@@ -166,3 +166,91 @@ def test_quantizing_a_plain_png_does_not_import_pillow(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out.png").exists()
+
+
+# --------------------------------------------------------------------- the early read (issue 26)
+
+
+@pytest.mark.parametrize(
+    ("argv", "read"),
+    [
+        (["quantize", "a.png", "-k", "16", "-o", "out.png"], "a.png"),
+        (["quantize", "-o", "out.png", "-k", "16", "a.png"], "a.png"),
+        (["quantize", "--palette", "p.png", "A.PNG"], "A.PNG"),
+        (["quantize", "a.png", "b.png"], None),  # a batch: nothing early
+        (["quantize", "a.jpg", "-o", "out.png"], None),
+        (["quantize", "--output=out.png", "a.png"], "a.png"),
+        (["segment", "a.png"], None),
+        ([], None),
+    ],
+)
+def test_the_console_script_reads_one_named_png_early(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], read: str | None
+) -> None:
+    from kmimg import __main__
+    from kmimg.io import plain_png
+
+    seen: list[str] = []
+    monkeypatch.setattr(plain_png, "read_early", seen.append)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    __main__.read_input_early(argv)
+    assert seen == ([read] if read else [])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one thread asked for: nothing early
+    __main__.read_input_early(argv)
+    assert seen == ([read] if read else [])
+
+
+def test_an_early_read_gives_the_rows_the_decoder_would(
+    write_png, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:  # type: ignore[no-untyped-def]
+    from kmimg.io import plain_png
+
+    pixels = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    path = write_png(pixels)
+    plain_png.read_early(str(path))
+    plain_png._early[0].thread.join()
+
+    def not_again(raw: bytes) -> None:
+        raise AssertionError("decoded twice")
+
+    monkeypatch.setattr(plain_png, "plain_rows", not_again)
+    picture = load_image(str(path))
+    np.testing.assert_array_equal(picture.rgb, pixels)
+    assert picture.rgb.flags.writeable and picture.rgb.flags.c_contiguous
+    assert not plain_png._early  # used once
+
+
+def test_a_file_changed_after_its_early_read_is_decoded_from_its_new_bytes(
+    write_png, rng: np.random.Generator
+) -> None:  # type: ignore[no-untyped-def]
+    from kmimg.io import plain_png
+
+    path = write_png(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    plain_png.read_early(str(path))
+    plain_png._early[0].thread.join()
+    changed = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    write_png(changed)
+    np.testing.assert_array_equal(load_image(str(path)).rgb, changed)
+    assert not plain_png._early
+
+
+@pytest.mark.parametrize("what", ["missing", "folder", "not a PNG", "palette PNG"])
+def test_an_early_read_of_anything_else_changes_nothing(tmp_path: Path, what: str) -> None:
+    from PIL import Image
+
+    from kmimg.io import plain_png
+
+    path = tmp_path / "x.png"
+    if what == "folder":
+        path.mkdir()
+    elif what == "not a PNG":
+        path.write_bytes(b"GIF89a" + bytes(100))
+    elif what == "palette PNG":
+        Image.new("P", (8, 8)).save(path)
+    plain_png.read_early(str(path))
+    for early in plain_png._early:
+        early.thread.join()
+        assert early.rows is None
+    if what == "palette PNG":
+        assert load_image(str(path)).rgb.shape == (8, 8, 3)  # Pillow's decoding, as before
+    plain_png._early.clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Final, Optional
@@ -189,7 +188,7 @@ def quantize_command(
             "--optimize",
             "-O",
             help=f"PNG effort, 0-{MAX_OPTIMIZE}: 0 fastest (zlib), 1 libdeflate 10, 2 libdeflate 12, "
-            "3 also tries row filters (smallest). Same pixels at every level.",
+            "3 also tries row filters (smallest); WebP: libwebp's effort. Same pixels at every level.",
             min=0,
             max=MAX_OPTIMIZE,
             metavar="LEVEL",
@@ -221,8 +220,8 @@ def quantize_command(
     Outputs go to -o PATH (one input), into --out-dir, or next to each input as NAME-kK.png
     (NAME-PALETTE.png with --palette PALETTE.gpl, NAME+EXT with --ext EXT).
     Existing files are not overwritten without --force (an explicit -o always overwrites).
-    A name ending in .gif gets a GIF. Animated GIF, APNG and WebP inputs stay animated: every
-    frame on one palette, as a GIF (.gif) or an APNG.
+    A name ending in .gif gets a GIF, .webp a lossless WebP. Animated GIF, APNG and WebP inputs
+    stay animated: every frame on one palette, as a GIF (.gif), a WebP (.webp) or an APNG.
 
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
     """
@@ -318,7 +317,7 @@ def _check_frame_palettes(
     if any(target == STDIO or output_format(target) != "GIF" for _, target in tasks):
         raise UsageError(
             "--frame-palettes gives each GIF frame its own colour table: write GIFs "
-            "(-o NAME.gif or --ext .gif); an APNG holds one palette"
+            "(-o NAME.gif or --ext .gif); an APNG holds one palette, and so does a WebP kmimg writes"
         )
     if goal is not None or any(given not in (None, False) for given in palettes):
         raise UsageError("--frame-palettes fits a palette per frame: not with --palette, shared or --quality")
@@ -400,6 +399,8 @@ def _total_row(results: list[QuantizedFile], measured: bool) -> tuple[str, ...]:
     """The table's last row for a run of several files: how many, the bytes of all inputs and
     of all outputs written, the mean PSNR of the lossy ones (and mean SSIM, ΔE2000 when
     measured), the seconds of work."""
+    import statistics  # ~2 ms with fractions and decimal: only for the terminal's table
+
     written = [r for r in results if not r.skipped]
     psnrs = [r.quality.psnr for r in results if r.quality is not None and math.isfinite(r.quality.psnr)]
     lossless = any(r.quality is not None and math.isinf(r.quality.psnr) for r in results)

@@ -18,8 +18,10 @@ pngquant's own output was 1.7-2.7x what pngquant reported (median 2.1, at qualit
 factor is 1.5, below the lowest of those ratios: a result kmimg calls quality *q* is one that
 pngquant's own measure would also call *q* or better, never a more lenient reading of MAX
 (with the median, 2, kmimg stopped at exactly MAX on its scale while pngquant's results land
-above it: -0.46 dB against pngquant at --quality 60-80; with 1.5, +0.6 dB at 0.70x the bytes)
-(``docs/quantize.md``, "Quality mode").
+above it: -0.46 dB against pngquant at --quality 60-80; with 1.5, +0.6 dB at 0.70x the bytes).
+That holds for photos and grey photos (ratios 1.6-2.7), not for every translucent image
+(0.72-2.36, median 1.58: pngquant weighs alpha errors more); ``benchmarks/quality_scale.py``
+measures it, and ``docs/quantize.md`` ("Quality mode") says what that means for a user.
 
 **The search** (:func:`search_k`) works on the image's one colour table (:class:`Analysis`):
 each trial fits a palette at some k with a lighter schedule (:data:`SEARCH_SCHEDULE`: fewer

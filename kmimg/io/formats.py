@@ -163,7 +163,6 @@ OTHER_IMAGE_SUFFIXES = frozenset(
         ".dib",
         ".tif",
         ".tiff",
-        ".webp",
         ".avif",
         ".heic",
         ".heif",
@@ -210,15 +209,34 @@ OTHER_IMAGE_SUFFIXES = frozenset(
 )
 
 
+#: Output formats by name ending (every other name gets a PNG).
+OUTPUT_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+
+#: Why a WebP output is refused by a Pillow built without libwebp.
+NO_WEBP = "this Pillow was built without WebP support (libwebp); name it .png or .gif"
+
+
+def webp_supported() -> bool:
+    """Whether this Pillow can write WebP (it was built with libwebp)."""
+    from PIL import features
+
+    return bool(features.check("webp"))
+
+
 def output_format(name: str) -> str:
-    """The format an image output named ``name`` is written in: ``GIF`` for ``.gif``, else
-    ``PNG``; a name ending like another image format (``.jpg``, ``.bmp``...) is a
-    :class:`~kmimg.errors.UsageError`: PNG bytes are never written under another format's name."""
+    """The format an image output named ``name`` is written in: ``GIF`` for ``.gif``, ``WEBP``
+    for ``.webp``, else ``PNG``; a name ending like another image format (``.jpg``,
+    ``.bmp``...) is a :class:`~kmimg.errors.UsageError`: PNG bytes are never written under
+    another format's name. So is ``.webp`` when Pillow was built without WebP support."""
     suffix = os.path.splitext(name)[1].lower()
-    if suffix == ".gif":
-        return "GIF"
+    if suffix == ".webp" and not webp_supported():
+        raise UsageError(f"output {name}: {NO_WEBP}")
+    if suffix in OUTPUT_FORMATS:
+        return OUTPUT_FORMATS[suffix]
     if suffix in OTHER_IMAGE_SUFFIXES:
-        raise UsageError(f"output {name}: kmimg writes PNG or GIF, not {suffix}; name it .png or .gif")
+        raise UsageError(
+            f"output {name}: kmimg writes PNG, GIF or WebP, not {suffix}; name it .png, .gif or .webp"
+        )
     return "PNG"
 
 
@@ -226,5 +244,5 @@ def check_png_name(name: str, option: str) -> None:
     """Refuse (:class:`~kmimg.errors.UsageError`) a PNG-only output (``--swatch``, ``--montage``)
     named like another image format: its bytes would not be what its name says."""
     suffix = os.path.splitext(name)[1].lower()
-    if suffix in OTHER_IMAGE_SUFFIXES or suffix == ".gif":
+    if suffix in OTHER_IMAGE_SUFFIXES or suffix in OUTPUT_FORMATS:
         raise UsageError(f"{option} {name}: this output is a PNG, not {suffix}; name it .png")

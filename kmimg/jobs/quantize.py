@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kmimg._records import frozen
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
-from kmimg.io.formats import output_format
+from kmimg.io.formats import NO_WEBP, output_format
 from kmimg.jobs.paths import STDIO, InputItem, check_outputs, expand_inputs, output_path, plan_rerun
 from kmimg.jobs.tasks import FileTask, Produced, Stopwatch
 from kmimg.options import DEFAULT_OPTIMIZE, QualityGoal, QuantizeOptions
@@ -122,8 +122,8 @@ SKIPPED_QUALITY = "quality"
 
 def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
     """Load, quantize and encode one input; returns its record and its PNG, or GIF for a
-    target named ``.gif`` (runs in a worker, touches no file: the batch room writes it). An
-    animated GIF, PNG or WebP stays an animation (:func:`quantize_animation`)."""
+    target named ``.gif``, WebP for ``.webp`` (runs in a worker, touches no file: the batch
+    room writes it). An animated GIF, PNG or WebP stays an animation (:func:`quantize_animation`)."""
     clock = Stopwatch()
     source = task.input.read()
     animation = source.animation(max_pixels=task.max_pixels)
@@ -142,8 +142,8 @@ def quantize_one(task: QuantizeTask) -> Produced[QuantizedFile]:
 
 def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatch) -> Produced[QuantizedFile]:
     """Every frame on one palette (:func:`kmimg.core.animation.quantize_frames`), written as an
-    animated GIF for a target named ``.gif``, else as an APNG: the same frames, durations and
-    loop count."""
+    animated GIF for a target named ``.gif``, an animated WebP for ``.webp``, else as an APNG:
+    the same frames, durations and loop count."""
     from kmimg.core.animation import quantize_frames
 
     options, found = task.options, _animation_goal(task, animation)
@@ -152,16 +152,20 @@ def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatc
         if found.below_minimum:
             return _too_low(task, size, animation.byte_size, found.quantized, found, clock)
         options = dataclasses.replace(options, k=found.k)
-    if task.frame_palettes and _writes_gif(task):
+    if task.frame_palettes and _format(task) == "GIF":
         return _with_frame_palettes(task, animation, clock)
     frames = quantize_frames(
         animation.rgb, animation.alpha, options, palette=task.palette, measure=task.measure
     )
     arguments = (frames.indices, frames.palette, animation.durations, animation.loop)
-    if _writes_gif(task):
+    if _format(task) == "GIF":
         from kmimg.io.gif import encode_animated_gif
 
         data = encode_animated_gif(*arguments)
+    elif _format(task) == "WEBP":
+        from kmimg.io.webp import encode_animated_webp
+
+        data = encode_animated_webp(*arguments, optimize=task.optimize)
     else:
         from kmimg.io.apng import encode_apng
 
@@ -205,8 +209,9 @@ def _animation_goal(task: QuantizeTask, animation: Animation) -> GoalResult | No
     return quantize_to_goal(analysis, plain, task.goal, measure=False)
 
 
-def _writes_gif(task: QuantizeTask) -> bool:
-    return task.target != STDIO and output_format(task.target) == "GIF"
+def _format(task: QuantizeTask) -> str:
+    """``PNG``, ``GIF`` or ``WEBP``: what the target's name asks for (standard output: PNG)."""
+    return "PNG" if task.target == STDIO else output_format(task.target)
 
 
 def _produced(
@@ -245,7 +250,7 @@ def _produced(
         from kmimg.notes import warn
 
         warn(
-            f"not written: the {len(data):,}-byte {'GIF' if _writes_gif(task) else 'PNG'} would not be "
+            f"not written: the {len(data):,}-byte {_format(task).replace('WEBP', 'WebP')} would not be "
             f"smaller than the input "
             f"({input_bytes:,} bytes; --skip-if-larger)"
         )
@@ -273,10 +278,18 @@ def _encoded(
     task: QuantizeTask, result: Quantized, metadata: PngMetadata | None
 ) -> tuple[bytes, NDArray[np.uint8], NDArray[np.int64]]:
     """The output's bytes, and the palette and counts in the order the file holds them."""
-    if _writes_gif(task):
+    if _format(task) == "GIF":
         from kmimg.io.gif import encode_indexed_gif
 
         return encode_indexed_gif(result.indices, result.palette), result.palette, result.counts
+    if _format(task) == "WEBP":
+        from kmimg.io.webp import encode_webp
+
+        return (
+            encode_webp(result.indices, result.palette, optimize=task.optimize),
+            result.palette,
+            result.counts,
+        )
     from kmimg.io.png import encode_indexed
 
     encoded = encode_indexed(
@@ -336,7 +349,11 @@ def output_suffix(
         try:  # --ext .jpg: PNG bytes are never written under another format's name
             output_format(f"output{ext}")
         except UsageError:
-            raise UsageError(f"--ext {ext}: kmimg writes PNG or GIF; end it with .png or .gif") from None
+            if ext.lower().endswith(".webp"):  # a Pillow without WebP support
+                raise UsageError(f"--ext {ext}: {NO_WEBP}") from None
+            raise UsageError(
+                f"--ext {ext}: kmimg writes PNG, GIF or WebP; end it with .png, .gif or .webp"
+            ) from None
         return ext
     if palette_file:
         return f"-{Path(palette_file).stem}.png"
