@@ -53,6 +53,9 @@ def test_each_disposal_round_trips_to_the_same_composited_frames(
     source = tmp_path / f"in.{fmt.lower()}"
     source.write_bytes(animation_bytes(frames, fmt, durations, loop=3, **operations))
     before = load_animation(source.read_bytes(), source="in", max_pixels=10**8)
+    assert before.alpha is not None and bool((before.alpha == 0).any())  # the canvas shows through
+    colours = np.concatenate([before.rgb, before.alpha[..., None]], axis=3).reshape(-1, 4)
+    assert len(np.unique(colours, axis=0)) <= 16  # -k 16 holds them all: lossless
     target = tmp_path / out
     result = runner.invoke(app, ["quantize", str(source), "-k", "16", "-o", str(target)])
     assert result.exit_code == 0, result.output
@@ -62,3 +65,18 @@ def test_each_disposal_round_trips_to_the_same_composited_frames(
     assert np.array_equal(after.rgb, before.rgb)
     assert (after.alpha is None) == (before.alpha is None)
     assert after.alpha is None or before.alpha is None or np.array_equal(after.alpha, before.alpha)
+
+
+def test_the_inputs_differ_by_their_disposal() -> None:
+    """The cases above are different animations: with nothing disposed and blend over, the
+    squares leave trails; disposed to background, they do not."""
+    frames = few_colours()
+    durations = [50] * len(frames)
+
+    def shown(**operations: int) -> np.ndarray:
+        data = animation_bytes(frames, "PNG", durations, loop=0, **operations)
+        return load_animation(data, source="x", max_pixels=10**8).rgb
+
+    trails, clean = shown(disposal=0, blend=1), shown(disposal=1, blend=0)
+    assert not np.array_equal(trails, clean)
+    assert np.array_equal(clean[..., :3], np.where(frames[..., 3:] > 0, frames[..., :3], 0))
