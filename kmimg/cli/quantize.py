@@ -198,6 +198,14 @@ def quantize_command(
         bool,
         typer.Option("--strip", help="Write no optional chunk: no DPI (pHYs), text or sRGB from the input."),
     ] = False,
+    frame_palettes: Annotated[
+        bool,
+        typer.Option(
+            "--frame-palettes",
+            help="Animated GIF output: each frame gets a colour table of up to K colours of its own, fitted "
+            "to the pixels it changes (not one palette for all frames). GIF only.",
+        ),
+    ] = False,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -241,6 +249,7 @@ def quantize_command(
         for source, reason in skipped.items():
             reporter.notice(f"{source}: skipped: {reason}")
         _check_streams(tasks, json_dest)
+        _check_frame_palettes(frame_palettes, tasks, goal, (palette_file, shared, palette_out))
         fixed = palette_cli.palette_for(
             plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
             allow_truncated=allow_truncated,
@@ -248,8 +257,9 @@ def quantize_command(
         measure = _measure(json_dest, reporter)
         common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
         runnable = _runnable(
-            tasks, refused, common, skip_if_larger=skip_if_larger, optimize=optimize, strip=strip, goal=goal
-        )
+            tasks, refused, common, skip_if_larger=skip_if_larger, optimize=optimize, strip=strip, goal=goal,
+            frame_palettes=frame_palettes,
+        )  # fmt: skip
         outcome = run_batch(
             runnable, quantize_one, listener=reporter, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
             label="quantizing", refused=refused,
@@ -294,6 +304,23 @@ def _search_colors(
     if any(given not in (None, False) for given in palettes):
         raise UsageError("--quality and --target-* fit a palette per image: not with --palette or shared")
     return colors if _given(ctx, "colors") else QUALITY_MAX_K
+
+
+def _check_frame_palettes(
+    given: bool, tasks: list[tuple[InputItem, str]], goal: QualityGoal | None, palettes: tuple[Any, ...]
+) -> None:
+    """``--frame-palettes`` writes GIFs (an APNG has one PLTE) and fits its own palettes."""
+    if not given:
+        return
+    from kmimg.io.formats import output_format
+
+    if any(target == STDIO or output_format(target) != "GIF" for _, target in tasks):
+        raise UsageError(
+            "--frame-palettes gives each GIF frame its own colour table: write GIFs "
+            "(-o NAME.gif or --ext .gif); an APNG holds one palette, and so does a WebP kmimg writes"
+        )
+    if goal is not None or any(given not in (None, False) for given in palettes):
+        raise UsageError("--frame-palettes fits a palette per frame: not with --palette, shared or --quality")
 
 
 def _goal(

@@ -13,6 +13,8 @@ not flicker, and an unchanged pixel costs no bytes in the frame's changed rectan
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -135,5 +137,300 @@ def measure_frames(
         psnrs.append(metrics.psnr_from_mse(mse))
         ssims.append(metrics.ssim_indexed(rgb[number], indices[number], palette))
         deltas.append(delta_e)
+    quality = Quality(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(deltas)))
+    return quality, tuple(float(value) for value in psnrs)
+
+
+@frozen
+class FramePalettes:
+    """Frames on palettes of their own (``--frame-palettes``): frame ``i`` draws the pixels
+    ``drawn[i]`` with ``indices[i]`` into ``palettes[i]`` ``(m, 4)`` RGBA, which is ``shared`` (one
+    palette fitted across all frames: the GIF's global table) unless ``own[i]`` (a table of the
+    frame's own); every other pixel keeps what the frame before showed. ``palette`` and
+    ``counts``: every colour shown and its pixels over all frames (for the record); ``quality`` as
+    :class:`QuantizedFrames`'s, measured on the frames as shown."""
+
+    indices: NDArray[np.uint8]
+    drawn: NDArray[np.bool_]
+    palettes: tuple[NDArray[np.uint8], ...]
+    own: tuple[bool, ...]
+    shared: NDArray[np.uint8]
+    #: Per frame: the rectangle (top, bottom, left, right) the frame before clears to
+    #: transparent after it is shown (pixels turn transparent), or ``None``.
+    cleared: tuple[tuple[int, int, int, int] | None, ...]
+    palette: NDArray[np.uint8]
+    counts: NDArray[np.int64]
+    quality: Quality | None
+    frame_psnr: tuple[float, ...] = ()
+
+    @property
+    def frame_count(self) -> int:
+        return int(self.indices.shape[0])
+
+
+#: The most colours a frame's palette may hold: a GIF colour table's 256, less the entry drawn
+#: as "keep" (transparent) on the pixels a frame leaves as they were.
+FRAME_PALETTE_MAX = 255
+
+#: How a frame may leave changed pixels as the canvas shows them, tried in turn: a pixel is left
+#: when the canvas shows it within the larger of its error on the frame's palette and
+#: ``tolerance`` x the frame's mean error, in runs of at least ``run`` such pixels along a row
+#: (shorter runs are drawn: scattered "keep" pixels compress badly).
+LEFT_AS_THEY_WERE = ((0.0, 1), (1.0, 1), (2.0, 1), (2.0, 16), (4.0, 1), (4.0, 16))
+
+#: Bytes of a frame's pixels (its rectangle, ``(h, w)`` indices) coded at a table of ``bits``.
+FrameBytes = Callable[[NDArray[np.uint8], int], int]
+
+
+@frozen
+class _Choice:
+    """One way to draw a frame: on ``palette``, the pixels ``drawn`` with ``indices``."""
+
+    palette: NDArray[np.uint8]
+    own: bool
+    drawn: NDArray[np.bool_]
+    indices: NDArray[np.uint8]
+
+
+@frozen
+class _Drawn(_Choice):
+    """A choice drawn (:func:`_drawn`): its squared error and its bytes."""
+
+    error: float
+    size: int
+
+
+def quantize_frame_palettes(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    options: QuantizeOptions,
+    *,
+    frame_bytes: FrameBytes,
+    measure: Measure = True,
+) -> FramePalettes:
+    """Frames ``rgb`` ``(n, h, w, 3)`` with ``alpha``, each drawn either on the palette of up to
+    ``options.k`` colours fitted across all frames (:func:`quantize_frames`) or on a palette of
+    up to ``options.k`` of its own, fitted by k-means on the pixels the frame changes: whichever
+    costs less in squared error plus bytes (``frame_bytes``), the bytes priced at the rate at which
+    more colours buy a smaller error (:func:`byte_price`).
+
+    A frame draws the pixels whose colour (or alpha) differs from the frame before and that its
+    palette shows closer than the canvas already does; the others keep what the viewer showed:
+    static areas keep their colour exactly. When pixels turn transparent, the rectangle of the
+    frame before and of those pixels is cleared and the frame redraws what is visible in it.
+    Dithering diffuses each frame's error within the frame. Deterministic."""
+    if rgb.ndim != 4 or rgb.shape[3] != 3:
+        raise ValueError("rgb must be an (n, h, w, 3) uint8 array")
+    limited = replace(options, k=min(options.k, FRAME_PALETTE_MAX))
+    one = quantize_frames(rgb, alpha, limited, measure=False)
+    count, height, width = rgb.shape[:3]
+    tall_alpha = None if alpha is None else alpha.reshape(count * height, width)
+    analysis = mapped_alpha(analyze(rgb.reshape(count * height, width, 3), tall_alpha), options, None)
+    frame_alpha = None if analysis.alpha is None else analysis.alpha.reshape(count, height, width)
+    indices = np.zeros((count, height, width), dtype=np.uint8)
+    drawn = np.zeros((count, height, width), dtype=bool)
+    shown = np.zeros((count, height, width, 4), dtype=np.uint8)
+    palettes, own, cleared = [], [], []
+    for number in range(count):
+        base, changed, box = _canvas_before(rgb, frame_alpha, shown, drawn, number)
+        cleared.append(box)
+        local = fit_frame(rgb, frame_alpha, number, changed, limited if number else options)
+        shared = _Choice(one.palette, False, changed, one.indices[number][changed])
+        visible = None if frame_alpha is None else frame_alpha[number] > 0
+        chosen = _cheapest(rgb[number], visible, (shared, local), base, frame_bytes)
+        drawn[number], shown[number] = chosen.drawn, base
+        indices[number][chosen.drawn] = chosen.indices
+        shown[number][chosen.drawn] = chosen.palette[chosen.indices]
+        palettes.append(chosen.palette)
+        own.append(chosen.own)
+    colors, counts = _colors_shown(shown)
+    quality, per_frame = measure_shown(rgb, frame_alpha, shown) if measure else (None, ())
+    return FramePalettes(
+        indices, drawn, tuple(palettes), tuple(own), one.palette, tuple(cleared), colors,
+        counts, quality, per_frame,
+    )  # fmt: skip
+
+
+def _colors_shown(shown: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """Every RGBA colour shown over all frames and its pixels."""
+    keys, counts = np.unique(shown.reshape(-1, 4).view(np.uint32).ravel(), return_counts=True)
+    return keys.view(np.uint8).reshape(-1, 4), counts.astype(np.int64)
+
+
+def _cheapest(
+    rgb: NDArray[np.uint8],
+    visible: NDArray[np.bool_] | None,
+    candidates: tuple[_Choice, _Choice],
+    base: NDArray[np.uint8],
+    frame_bytes: FrameBytes,
+) -> _Drawn:
+    """The way to draw a frame of least squared error plus bytes at :func:`byte_price` (of the
+    error on the shared palette): on the shared palette (``candidates[0]``) or the frame's own
+    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels."""
+    seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
+    before = float(_squared(rgb[seen], base[seen]).sum())
+    shared, local = (_Errors.of(rgb, seen, choice, base) for choice in candidates)
+    variants = [(shared, LEFT_AS_THEY_WERE[0]), *((local, variant) for variant in LEFT_AS_THEY_WERE)]
+    choices = [_drawn(errors, before, frame_bytes, *variant) for errors, variant in variants]
+    price = byte_price(choices[0].error / max(1, int(np.count_nonzero(seen))))
+    return min(choices, key=lambda choice: choice.error + price * choice.size)
+
+
+def _squared(pixels: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """Each pixel's squared RGB distance to its colour."""
+    diff = pixels[..., :3].astype(np.int64) - colors[..., :3]
+    return np.asarray(np.einsum("...i,...i->...", diff, diff), dtype=np.int64)
+
+
+@frozen
+class _Errors:
+    """A choice's changed pixels: their squared error on its palette (``new``) and as the
+    canvas shows them (``old``), 0 where invisible, and where their visibility changes."""
+
+    choice: _Choice
+    new: NDArray[np.int64]
+    old: NDArray[np.int64]
+    appears: NDArray[np.bool_]
+
+    @staticmethod
+    def of(
+        rgb: NDArray[np.uint8], seen: NDArray[np.bool_], choice: _Choice, base: NDArray[np.uint8]
+    ) -> _Errors:
+        changed = choice.drawn
+        colors, before, counted = choice.palette[choice.indices], base[changed], seen[changed]
+        new = np.where(counted, _squared(rgb[changed], colors), 0)
+        old = np.where(counted, _squared(rgb[changed], before), 0)
+        return _Errors(choice, new, old, colors[:, 3] != before[:, 3])
+
+
+def _canvas_before(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    shown: NDArray[np.uint8],
+    drawn: NDArray[np.bool_],
+    number: int,
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_], tuple[int, int, int, int] | None]:
+    """What the viewer shows before frame ``number`` (transparent in the rectangle a clear
+    empties), the pixels the frame may draw (those that changed, and the visible ones in a
+    cleared rectangle) and the cleared rectangle, if any: the box of the pixels the frame before
+    drew and of those that turn transparent."""
+    if not number:
+        return np.zeros(shown.shape[1:], dtype=np.uint8), np.ones(rgb.shape[1:3], dtype=bool), None
+    base = shown[number - 1].copy()
+    changed = (rgb[number] != rgb[number - 1]).any(axis=2)
+    if alpha is None:
+        return base, changed, None
+    changed |= alpha[number] != alpha[number - 1]
+    vanishing = (alpha[number] == 0) & (alpha[number - 1] > 0)
+    if not bool(vanishing.any()):
+        return base, changed, None
+    box = top, bottom, left, right = _box((drawn[number - 1] if number > 1 else True) | vanishing)
+    base[top:bottom, left:right] = 0
+    changed[top:bottom, left:right] |= alpha[number][top:bottom, left:right] > 0
+    return base, changed, box
+
+
+def _box(mask: NDArray[np.bool_]) -> tuple[int, int, int, int]:
+    """Top, bottom, left, right (exclusive) of the true pixels of ``mask`` (not empty)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def fit_frame(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    number: int,
+    changed: NDArray[np.bool_],
+    options: QuantizeOptions,
+) -> _Choice:
+    """A palette fitted to the pixels of frame ``number`` that changed, and their indices
+    (dithered within the frame when ``options.dither`` asks)."""
+    frame_alpha = None if alpha is None else alpha[number]
+    pixels = rgb[number][changed][None]
+    if not pixels.size:  # a frame like the one before: nothing to fit
+        return _Choice(np.array([[0, 0, 0, 255]], np.uint8), True, changed, np.zeros(0, np.uint8))
+    pixel_alpha = None if frame_alpha is None else frame_alpha[changed][None]
+    plain_options = replace(options, dither=0.0, alpha_threshold=None)
+    fitted = quantize_analysis(analyze(pixels, pixel_alpha), plain_options, measure=False)
+    found = fitted.indices[0]
+    if options.dither > 0.0:
+        from kmimg.dither import dither_indices
+
+        whole = quantize_onto(analyze(rgb[number], frame_alpha), fitted.palette, plain_options, measure=False)
+        found = dither_indices(rgb[number], frame_alpha, fitted.palette, whole.indices, options.dither)[
+            changed
+        ]
+    return _Choice(fitted.palette, True, changed, found)
+
+
+def _drawn(errors: _Errors, before: float, frame_bytes: FrameBytes, tolerance: float, run: int) -> _Drawn:
+    """A choice drawing only the changed pixels it shows closer than the canvas does (within
+    ``tolerance`` x its mean error, in runs of ``run``; and those whose visibility changes): its
+    squared error over the visible pixels (``before``: the canvas's), its bytes (``frame_bytes`` of
+    its rectangle, and its own colour table)."""
+    choice, new, old = errors.choice, errors.new, errors.old
+    limit = np.maximum(new, tolerance * new.mean()) if len(new) else new
+    better = (old > limit) | errors.appears
+    changed = choice.drawn
+    if run > 1:
+        from kmimg.io.frames import long_runs
+
+        worse = np.zeros_like(changed)
+        worse[changed] = ~better
+        better = ~(long_runs(worse | ~changed, run) & worse)[changed]
+    drawn = changed.copy()
+    drawn[changed] = better
+    error = before - float(old[better].sum()) + float(new[better].sum())
+    keep, bits = _keep_entry(choice.palette)
+    indices = choice.indices[better]
+    size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
+    return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
+
+
+def _keep_entry(palette: NDArray[np.uint8]) -> tuple[int, int]:
+    """The "keep" entry of a palette (its transparent one, else one past its colours) and the
+    bits of the table that holds it."""
+    clear = np.flatnonzero(palette[:, 3] == 0)
+    keep = int(clear[0]) if len(clear) else len(palette)
+    return keep, max(2, (max(len(palette), keep + 1) - 1).bit_length())
+
+
+def _rect_pixels(drawn: NDArray[np.bool_], values: NDArray[np.uint8], keep: int) -> NDArray[np.uint8]:
+    """The rectangle of the drawn pixels as a frame stores it: their indices, "keep" elsewhere."""
+    if not bool(drawn.any()):
+        return np.full((1, 1), keep, dtype=np.uint8)
+    top, bottom, left, right = _box(drawn)
+    pixels = np.full(drawn.shape, keep, dtype=np.uint8)
+    pixels[drawn] = values
+    return np.ascontiguousarray(pixels[top:bottom, left:right])
+
+
+def byte_price(mse: float) -> float:
+    """The squared error (summed over R, G, B) one byte is worth for a frame whose error per
+    pixel is ``mse``: at a palette's rate-distortion slope, a bit more per pixel divides the
+    error by 2^(2/3) (the error of a 3-D quantizer falls as K^(-2/3)), so a bit buys
+    (2 ln 2 / 3) x ``mse`` per pixel."""
+    return 8 * (2 * math.log(2) / 3) * mse
+
+
+def measure_shown(
+    rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown: NDArray[np.uint8]
+) -> tuple[Quality, tuple[float, ...]]:
+    """Each shown frame's PSNR over its visible pixels (alpha is binary: a GIF's), and the means
+    over frames of PSNR, SSIM and ΔE2000."""
+    from kmimg import metrics
+
+    psnrs, ssims, deltas = [], [], []
+    for number in range(len(rgb)):
+        visible = np.ones(rgb.shape[1:3], dtype=bool) if alpha is None else alpha[number] > 0
+        original, output = rgb[number][visible], shown[number][..., :3][visible]
+        mse, delta = 0.0, 0.0
+        if len(original):
+            diff = original.astype(np.float64) - output.astype(np.float64)
+            mse = float(np.einsum("ij,ij->", diff, diff)) / diff.size
+            delta = metrics.delta_e2000_images(original, output)
+        psnrs.append(metrics.psnr_from_mse(mse))
+        ssims.append(metrics.ssim(rgb[number], shown[number][..., :3]))
+        deltas.append(delta)
     quality = Quality(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(deltas)))
     return quality, tuple(float(value) for value in psnrs)

@@ -75,6 +75,79 @@ def encode_animated_gif(
     return _animated(indices, palette, durations, loop, clear, spare)
 
 
+def encode_gif_frame_palettes(
+    indices: NDArray[np.uint8],
+    drawn: NDArray[np.bool_],
+    palettes: Sequence[NDArray[np.uint8]],
+    own: Sequence[bool],
+    shared: NDArray[np.uint8],
+    cleared: Sequence[tuple[int, int, int, int] | None],
+    durations: Sequence[int],
+    loop: int | None,
+) -> bytes:
+    """An animated GIF89a whose frames may carry colour tables of their own (``--frame-palettes``,
+    :class:`~kmimg.core.animation.FramePalettes`): frame ``i`` draws the pixels ``drawn[i]`` with
+    ``indices[i]`` into ``palettes[i]`` ``(m, 4)`` RGBA, a local colour table where ``own[i]``,
+    else the global one, ``shared``. A frame stores the rectangle of the pixels it draws (the
+    first frame: the whole screen), the others in it as the "keep" index (the palette's
+    transparent entry, else one past its colours), so the canvas shows through. ``cleared[i]``
+    (top, bottom, left, right): the rectangle the frame before disposes of to background after it
+    is shown, when pixels turn transparent. Durations and loop as :func:`encode_animated_gif`'s."""
+    check_gif_palette(shared)
+    clears = [check_gif_palette(palette) for palette in palettes]
+    if indices.ndim != 3 or not len(indices) or not len(indices) == len(durations) == len(palettes):
+        raise ValueError("indices (n, h, w), n palettes and n durations are needed")
+    shape = indices.shape[1:]
+    frames: list[_GifFrame] = []
+    for number, palette in enumerate(palettes):
+        box = cleared[number]
+        if box is not None and number:
+            top, bottom, left, right = box
+            wider = Rect(left, top, right - left, bottom - top)
+            frames[-1] = _table_frame(
+                indices[number - 1], drawn[number - 1], wider, palettes[number - 1], clears[number - 1],
+                2, own[number - 1],
+            )  # fmt: skip
+        rect = (bounding_rect(drawn[number]) or Rect(0, 0, 1, 1)) if number else Rect.full(shape)
+        frames.append(
+            _table_frame(indices[number], drawn[number], rect, palette, clears[number], 1, own[number])
+        )
+    shared_clear = check_gif_palette(shared)
+    bits = _bits(max(len(shared), (shared_clear if shared_clear is not None else len(shared)) + 1))
+    return _gif_file(shared, shape, bits, shared_clear, loop, frames, durations)
+
+
+def _table_frame(
+    frame: NDArray[np.uint8],
+    drawn: NDArray[np.bool_],
+    rect: Rect,
+    palette: NDArray[np.uint8],
+    clear: int | None,
+    disposal: int,
+    local: bool,
+) -> _GifFrame:
+    """A frame on ``palette``: ``rect`` of ``frame``, the pixels outside ``drawn`` as "keep"."""
+    keep = clear if clear is not None else len(palette)
+    pixels = np.array(rect.crop(frame), dtype=np.uint8)
+    hidden = ~rect.crop(drawn)
+    transparency = clear
+    if bool(hidden.any()):
+        if keep > 255:
+            raise ValueError("a frame that keeps pixels has at most 255 colours")
+        pixels[hidden] = keep
+        transparency = keep
+    table_bits = _bits(max(len(palette), keep + 1))
+    table = np.ascontiguousarray(palette[:, :3]) if local else None
+    data = _lzw(np.ascontiguousarray(pixels), table_bits)
+    return _GifFrame(rect, data, transparency, disposal, table, table_bits)
+
+
+def gif_frame_bytes(pixels: NDArray[np.uint8], table_bits: int) -> int:
+    """The bytes of a GIF frame's image data: ``pixels`` ``(h, w)`` LZW-coded for a colour
+    table of ``table_bits``."""
+    return len(_lzw(np.ascontiguousarray(pixels, dtype=np.uint8), table_bits))
+
+
 def _bits(entries: int) -> int:
     """Bits per index of ``entries`` colours (at least 2: LZW's minimum code size)."""
     return max(2, (entries - 1).bit_length())
@@ -86,6 +159,9 @@ class _GifFrame:
     data: bytes
     transparency: int | None
     disposal: int
+    #: A local colour table (RGB rows) and the bits of its size, or ``None``: the global one.
+    table: NDArray[np.uint8] | None = None
+    table_bits: int = 0
 
 
 def _animated(
@@ -173,8 +249,14 @@ def _gif_file(
         packed = (frame.disposal << 2) | (1 if frame.transparency is not None else 0)
         if len(frames) > 1 or frame.transparency is not None:  # a still needs no control block
             parts.append(struct.pack("<BBBBHBB", 0x21, 0xF9, 4, packed, delay, frame.transparency or 0, 0))
-        rect = frame.rect
-        parts.append(struct.pack("<BHHHHB", 0x2C, rect.left, rect.top, rect.width, rect.height, 0))
-        parts.append(frame.data)
+        rect, local = frame.rect, b""
+        flags = 0
+        if frame.table is not None:
+            flags = 0x80 | (frame.table_bits - 1)
+            padded = np.zeros((1 << frame.table_bits, 3), dtype=np.uint8)
+            padded[: len(frame.table)] = frame.table
+            local = padded.tobytes()
+        parts.append(struct.pack("<BHHHHB", 0x2C, rect.left, rect.top, rect.width, rect.height, flags))
+        parts.append(local + frame.data)
     parts.append(b";")
     return b"".join(parts)

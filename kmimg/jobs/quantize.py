@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from kmimg.core.animation import QuantizedFrames
+    from kmimg.core.animation import FramePalettes, QuantizedFrames
     from kmimg.core.quality import GoalResult
     from kmimg.core.quantize import Measure, Quality, Quantized
     from kmimg.io.animation import Animation
@@ -52,6 +52,9 @@ class QuantizeTask(FileTask):
     #: Quality mode (``--quality``, ``--target-*``): the fewest colours up to ``options.k``
     #: that reach it (:mod:`kmimg.core.quality`); ``None``: exactly ``options.k``.
     goal: QualityGoal | None = None
+    #: ``--frame-palettes``: an animated GIF's frames each get a colour table of their own
+    #: (:func:`kmimg.core.animation.quantize_frame_palettes`); one palette for all otherwise.
+    frame_palettes: bool = False
 
     @property
     def reorder(self) -> bool:
@@ -149,6 +152,8 @@ def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatc
         if found.below_minimum:
             return _too_low(task, size, animation.byte_size, found.quantized, found, clock)
         options = dataclasses.replace(options, k=found.k)
+    if task.frame_palettes and _format(task) == "GIF":
+        return _with_frame_palettes(task, animation, clock)
     frames = quantize_frames(
         animation.rgb, animation.alpha, options, palette=task.palette, measure=task.measure
     )
@@ -168,6 +173,24 @@ def quantize_animation(task: QuantizeTask, animation: Animation, clock: Stopwatc
     return _produced(
         task, size, frames, animation.byte_size, data, clock, frames=frames.frame_count, found=found
     )
+
+
+def _with_frame_palettes(
+    task: QuantizeTask, animation: Animation, clock: Stopwatch
+) -> Produced[QuantizedFile]:
+    """An animated GIF whose frames each carry a palette of their own (``--frame-palettes``)."""
+    from kmimg.core.animation import quantize_frame_palettes
+    from kmimg.io.gif import encode_gif_frame_palettes, gif_frame_bytes
+
+    frames = quantize_frame_palettes(
+        animation.rgb, animation.alpha, task.options, frame_bytes=gif_frame_bytes, measure=task.measure
+    )
+    data = encode_gif_frame_palettes(
+        frames.indices, frames.drawn, frames.palettes, frames.own, frames.shared, frames.cleared,
+        animation.durations, animation.loop,
+    )  # fmt: skip
+    size = (animation.width, animation.height)
+    return _produced(task, size, frames, animation.byte_size, data, clock, frames=frames.frame_count)
 
 
 def _animation_goal(task: QuantizeTask, animation: Animation) -> GoalResult | None:
@@ -194,7 +217,7 @@ def _format(task: QuantizeTask) -> str:
 def _produced(
     task: QuantizeTask,
     size: tuple[int, int],
-    result: Quantized | QuantizedFrames,
+    result: Quantized | QuantizedFrames | FramePalettes,
     input_bytes: int,
     data: bytes,
     clock: Stopwatch,

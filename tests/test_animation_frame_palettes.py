@@ -1,0 +1,189 @@
+"""``--frame-palettes`` (issue 27): an animated GIF's frames on colour tables of their own, each
+fitted to the pixels the frame changes, or on the one palette fitted across all frames, whichever
+costs less in error and bytes."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner, Result
+
+from kmimg.cli import app
+from kmimg.core.animation import FramePalettes, quantize_frame_palettes, quantize_frames
+from kmimg.io.animation import load_animation
+from kmimg.io.gif import encode_gif_frame_palettes, gif_frame_bytes
+from kmimg.metrics import psnr_from_mse
+from kmimg.options import QuantizeOptions
+from tests.test_animation import animation_bytes, moving_disk
+
+runner = CliRunner()
+
+
+def cross_fade(count: int = 10, height: int = 40, width: int = 56) -> np.ndarray:
+    """RGBA frames fading from one colourful pattern to another, with a grey bar that stays."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    first = np.dstack([255 * x / width, 128 + 100 * np.sin(y / 6), 255 * (1 - y / height)])
+    second = np.dstack([200 * (1 - x / width), 255 * y / height, 128 + 120 * np.cos(x / 5)])
+    frames = np.stack([(1 - w) * first + w * second for w in np.linspace(0, 1, count)])
+    frames[:, 34:38, :] = 128
+    rgb = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
+
+
+def local_tables(data: bytes) -> list[int | None]:
+    """Each frame's local colour table size (entries), ``None`` for a frame on the global one."""
+    flags = data[10]
+    at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    tables: list[int | None] = []
+    while data[at] != 0x3B:
+        if data[at] == 0x21:  # an extension: skip its sub-blocks
+            at += 2
+            while data[at]:
+                at += data[at] + 1
+            at += 1
+            continue
+        packed = data[at + 9]
+        size = 1 << ((packed & 7) + 1) if packed & 0x80 else None
+        tables.append(size)
+        at += 10 + 3 * (size or 0) + 1  # the descriptor, its table, the LZW code size
+        while data[at]:
+            at += data[at] + 1
+        at += 1
+    return tables
+
+
+def decoded_psnr(frames: np.ndarray, data: bytes) -> list[float]:
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    return [
+        psnr_from_mse(float(np.mean((a.astype(np.float64) - b) ** 2)))
+        for a, b in zip(frames[..., :3], decoded.rgb, strict=True)
+    ]
+
+
+def encoded(
+    frames: np.ndarray, options: QuantizeOptions, alpha: np.ndarray | None = None
+) -> tuple[FramePalettes, bytes]:
+    result = quantize_frame_palettes(frames[..., :3], alpha, options, frame_bytes=gif_frame_bytes)
+    data = encode_gif_frame_palettes(
+        result.indices, result.drawn, result.palettes, result.own, result.shared, result.cleared,
+        [50] * result.frame_count, 0,
+    )  # fmt: skip
+    return result, data
+
+
+def test_frames_decode_to_what_the_palettes_show_each_at_most_k_colours() -> None:
+    frames = cross_fade()
+    result, data = encoded(frames, QuantizeOptions(k=8))
+    assert all(len(palette) <= 8 for palette in result.palettes)
+    assert any(result.own)
+    tables = local_tables(data)
+    assert len(tables) == len(frames)
+    assert [size is not None for size in tables] == list(result.own)
+    assert all(size is None or size <= 16 for size in tables)  # 8 colours and the "keep" entry
+    assert decoded_psnr(frames, data) == pytest.approx(result.frame_psnr)
+
+
+def test_a_cross_fade_gains_over_one_palette() -> None:
+    frames = cross_fade()
+    options = QuantizeOptions(k=8)
+    one = quantize_frames(frames[..., :3], None, options)
+    result, _ = encoded(frames, options)
+    assert result.quality is not None and one.quality is not None
+    assert result.quality.psnr > one.quality.psnr + 1.0
+
+
+def test_pixels_turning_transparent_are_cleared_and_lossless_frames_stay_exact() -> None:
+    frames = moving_disk(clear=True)
+    result, data = encoded(frames, QuantizeOptions(k=4), frames[..., 3])
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    expected = frames.copy()
+    expected[expected[..., 3] == 0] = 0
+    assert decoded.alpha is not None
+    assert np.array_equal(decoded.rgb, expected[..., :3]) and np.array_equal(decoded.alpha, expected[..., 3])
+    assert any(box is not None for box in result.cleared)
+
+
+def test_a_lossy_transparent_animation_decodes_to_what_was_measured() -> None:
+    frames = moving_disk()
+    frames[..., 3] = 255
+    frames[:, :10, :20, 3] = 0  # a transparent corner, and a disk passing under it
+    for number in range(0, len(frames), 3):
+        frames[number, 20:30, 30:40, 3] = 0  # pixels turning transparent, then back
+    frames[frames[..., 3] == 0] = 0
+    result, data = encoded(frames, QuantizeOptions(k=6), frames[..., 3])
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    assert decoded.alpha is not None and np.array_equal(decoded.alpha, frames[..., 3])
+    visible = frames[..., 3] > 0
+    for number, measured in enumerate(result.frame_psnr):
+        seen = visible[number]
+        diff = frames[number][..., :3][seen].astype(np.float64) - decoded.rgb[number][seen]
+        assert psnr_from_mse(float(np.mean(diff**2))) == pytest.approx(measured)
+
+
+def _run(
+    tmp_path: Path, frames: np.ndarray, *extra: str, out: str = "out.gif", fmt: str = "GIF"
+) -> tuple[Result, Path]:
+    source = tmp_path / f"in.{fmt.lower()}"
+    if not source.exists():
+        durations = [40 + 10 * (i % 3) for i in range(len(frames))]
+        source.write_bytes(animation_bytes(frames, fmt, durations, loop=0))
+    target = tmp_path / out
+    result = runner.invoke(app, ["quantize", str(source), "-o", str(target), "--frame-palettes", *extra])
+    return result, target
+
+
+def test_the_option_keeps_frames_durations_and_loop_and_is_deterministic(tmp_path: Path) -> None:
+    frames = cross_fade(count=12)
+    result, target = _run(tmp_path, frames, "-k", "16", "--json", "-")
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)["results"]
+    assert record["frames"] == 12
+    before = load_animation((tmp_path / "in.gif").read_bytes(), source="in", max_pixels=10**8)
+    after = load_animation(target.read_bytes(), source="out", max_pixels=10**8)
+    assert after.frame_count == 12 and after.durations == before.durations and after.loop == 0
+    first = target.read_bytes()
+    again, target = _run(tmp_path, frames, "-k", "16", out="again.gif")
+    assert again.exit_code == 0 and target.read_bytes() == first
+
+
+def test_dithered_static_pixels_do_not_flicker(tmp_path: Path) -> None:
+    frames = moving_disk(count=10)
+    result, target = _run(tmp_path, frames, "-k", "6", "--dither", fmt="PNG")  # an APNG: exact frames
+    assert result.exit_code == 0, result.output
+    before = load_animation((tmp_path / "in.png").read_bytes(), source="in", max_pixels=10**8)
+    after = load_animation(target.read_bytes(), source="out", max_pixels=10**8)
+    for number in range(1, after.frame_count):
+        static = (before.rgb[number] == before.rgb[number - 1]).all(axis=2)
+        assert static.mean() > 0.8
+        assert np.array_equal(after.rgb[number][static], after.rgb[number - 1][static])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("-o", "out.png"), "an APNG holds one palette"),
+        (("-o", "out.webp"), "so does a WebP"),
+        (("--shared-palette",), "not with --palette"),
+    ],
+)
+def test_the_option_refuses_apng_and_given_palettes(
+    tmp_path: Path, extra: tuple[str, ...], message: str
+) -> None:
+    source = tmp_path / "in.gif"
+    source.write_bytes(animation_bytes(cross_fade(count=4), "GIF", [50] * 4, loop=0))
+    target = ["-o", str(tmp_path / "out.gif")] if "-o" not in extra else []
+    arguments = [str(tmp_path / a) if a.startswith("out.") else a for a in extra]
+    result = runner.invoke(app, ["quantize", str(source), "--frame-palettes", *target, *arguments])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not any(tmp_path.glob("out.*"))
+
+
+def test_the_local_table_parser_sees_a_global_only_gif() -> None:
+    data = struct.pack("<6sHHBBB", b"GIF89a", 1, 1, 0x80, 0, 0) + bytes(6)
+    data += struct.pack("<BHHHHB", 0x2C, 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00;"
+    assert local_tables(data) == [None]
