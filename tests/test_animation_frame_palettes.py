@@ -187,3 +187,19 @@ def test_the_local_table_parser_sees_a_global_only_gif() -> None:
     data = struct.pack("<6sHHBBB", b"GIF89a", 1, 1, 0x80, 0, 0) + bytes(6)
     data += struct.pack("<BHHHHB", 0x2C, 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00;"
     assert local_tables(data) == [None]
+
+
+def test_the_library_batch_writes_the_command_lines_bytes(tmp_path: Path) -> None:
+    import kmimg
+
+    result, target = _run(tmp_path, cross_fade(), "-k", "8", out="cli.gif")
+    assert result.exit_code == 0, result.output
+    source = tmp_path / "in.gif"
+    done = kmimg.quantize_files(source, 8, out_dir=tmp_path / "lib", ext=".gif", frame_palettes=True, jobs=1)
+    assert [r.ok for r in done] == [True]
+    assert (tmp_path / "lib" / "in.gif").read_bytes() == target.read_bytes()
+    assert any(size is not None for size in local_tables(target.read_bytes()))
+    with pytest.raises(ValueError, match="GIF"):
+        kmimg.quantize_files(source, 8, out_dir=tmp_path / "png", frame_palettes=True, jobs=1)
+    with pytest.raises(ValueError, match="per frame"):
+        kmimg.quantize_files(source, 8, ext=".gif", frame_palettes=True, quality="60-80", jobs=1)

@@ -138,6 +138,14 @@ def _run_per_input(
     return _per_input(items, done, outcome.failures, listener, outputs_of=outputs_of)
 
 
+def _check_gif_outputs(planned: list[tuple[Any, str]]) -> None:
+    """``frame_palettes`` gives each GIF frame its own colour table: every output a GIF."""
+    from kmimg.io.formats import output_format
+
+    if any(output_format(target) != "GIF" for _, target in planned):
+        raise ValueError("frame_palettes writes GIFs (ext='.gif'): an APNG or a WebP holds one palette")
+
+
 def quantize_files(
     inputs: Inputs,
     k: int | None = None,
@@ -170,6 +178,7 @@ def quantize_files(
     allow_truncated: bool = False,
     optimize: int = DEFAULT_OPTIMIZE,
     strip: bool = False,
+    frame_palettes: bool = False,
 ) -> list[FileResult[QuantizedFile]]:
     """``kmimg quantize`` over files and folders: each input's indexed PNG written as
     ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file,
@@ -178,8 +187,9 @@ def quantize_files(
     palette; ``record.frames`` counts them). ``palette`` maps onto given colours (a palette
     file's path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all inputs
     first; ``transparent_index``, ``alpha_threshold``, ``nearest``, ``quality`` and
-    ``target_*`` as in :func:`kmimg.quantize` (``k`` then defaults to 256), and ``optimize`` and
-    ``strip`` (``--optimize``, ``--strip``). ``skip_if_larger``,
+    ``target_*`` as in :func:`kmimg.quantize` (``k`` then defaults to 256), and ``optimize``,
+    ``strip`` and ``frame_palettes`` (``--optimize``, ``--strip``, ``--frame-palettes``: GIF
+    outputs only, ``ext=".gif"``). ``skip_if_larger``,
     ``ext``, ``skip_existing`` as ``--skip-if-larger``, ``--ext``, ``--skip-existing``: an
     input not written on purpose has a record whose ``skipped`` says why (``"larger"``,
     ``"quality"``) and no outputs; inputs skipped before any work (``skip_existing``, outputs of
@@ -201,6 +211,8 @@ def quantize_files(
     goal = quality_goal(quality, target_psnr, target_ssim, target_de)
     if goal is not None and (palette is not None or shared_palette):
         raise ValueError("quality and target_* fit a palette per image: not with palette or shared_palette")
+    if frame_palettes and (goal is not None or palette is not None or shared_palette):
+        raise ValueError("frame_palettes fits a palette per frame: not with palette, shared or quality")
     k = (QUALITY_MAX_K if goal is not None else 16) if k is None else k
     options = quantize_options(
         k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
@@ -222,6 +234,8 @@ def quantize_files(
         options, source = dataclasses.replace(options, keep=()), "shared"
     common = (options, max_pixels, allow_truncated, measure, fixed, source)
     level, bare = check_optimize(optimize), bool(strip)
+    if frame_palettes:
+        _check_gif_outputs(planned)
     tasks = [
         QuantizeTask(
             ImageInput(i.source),
@@ -231,6 +245,7 @@ def quantize_files(
             optimize=level,
             strip=bare,
             goal=goal,
+            frame_palettes=bool(frame_palettes),
         )
         for i, t in planned
         if i.source not in refused
