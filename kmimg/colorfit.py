@@ -130,6 +130,13 @@ class FitSchedule:
     -0.004 dB at k = 16 / 64 (6 starts of 5 passes; 8 of 5: -0.006 / -0.004; 8 of 3: -0.002 /
     -0.025; 5 of 5: -0.018 and 4 of 5: -0.040 at k = 16), for 0.6x of the starts' CPU time and
     0.8x of the fit's. Photos' fit sets are larger: unchanged, bit for bit.
+
+    Then (2026-12-06, issue 26's bar: a folder of icons at pngquant's images/s) 3 starts instead
+    of 6 and, below ``large_k``, one rounded pass instead of up to 5 for a table of at most
+    ``coarse_min_points`` colours (``small_rounded_passes``), chosen on the same 300 tuning icons:
+    one rounded pass -0.004 dB at k = 16 (none: -0.014; two: -0.003) for ~0.2 ms of an icon's
+    ~1.8 ms fit; 3 starts -0.054 / -0.016 dB at k = 16 / 64 (4: -0.026 / 0.000, 2: -0.110 /
+    -0.037) for ~0.1 ms a start. Every kind of icon stays ahead of pngquant (docs/performance.md).
     """
 
     #: Lloyd passes on the grid cells of the sample (below / from ``large_k``), their stopping shift.
@@ -175,7 +182,10 @@ class FitSchedule:
     #: When the starts run on the fit set itself (not on coarse cells): at most this many
     #: starts of this many Lloyd passes each; the winner then gets the ``sample_passes``.
     small_start_passes: int = 5
-    small_max_inits: int = 6
+    small_max_inits: int = 3
+    #: Lloyd passes on the rounded palette, at most, below ``large_k`` when the table has at most
+    #: ``coarse_min_points`` colours (an icon's): they gain little there (see the docstring).
+    small_rounded_passes: int = 1
 
     def grid_of(self, dim: int) -> int:
         """Grid levels of the fit set's cells in ``dim`` feature dimensions."""
@@ -194,8 +204,12 @@ class FitSchedule:
     def relax(self, k: int) -> float:
         return self.large_k_relax if k >= self.large_k else 1.0
 
-    def rounded_pass_count(self, k: int) -> int:
-        return self.large_k_rounded_passes if k >= self.large_k else self.rounded_passes
+    def rounded_pass_count(self, k: int, colors: int | None = None) -> int:
+        """Rounded passes at ``k`` for a table of ``colors`` distinct colours (None: many)."""
+        if k >= self.large_k:
+            return self.large_k_rounded_passes
+        small = colors is not None and colors <= self.coarse_min_points
+        return min(self.rounded_passes, self.small_rounded_passes) if small else self.rounded_passes
 
     def full_pass_count(self, k: int, colors: int) -> int:
         large = k >= self.large_k
@@ -425,7 +439,7 @@ def fit_palette(
         features = mapped.features_of(table.colors)
         nearest = _assign(features, entries)
     if len(features) <= schedule.many_colors:
-        rounded = schedule.rounded_pass_count(k)
+        rounded = schedule.rounded_pass_count(k, len(features))
         palette, nearest = _rounded_passes(
             features, table.counts, palette, nearest, mapped, passes=rounded, fixed=m, entries=entries
         )
@@ -574,8 +588,8 @@ def _move_along_luma(features: NDArray[np.float64], factor: float) -> NDArray[np
     unit = _LUMA_UNIT
     along = features[:, 0] * unit[0] + features[:, 1] * unit[1] + features[:, 2] * unit[2]
     out = np.array(features, dtype=np.float64)
-    for d in range(3):
-        out[:, d] += factor * along * unit[d]
+    along *= factor  # each column then adds (factor * along) * unit[d], as a loop over d would
+    out[:, :3] += along[:, None] * unit
     return out
 
 
