@@ -407,13 +407,17 @@ def fit_palette(
     others = table.colors[~_rows_in(table.colors, kept)] if m else table.colors
     if len(others) <= k - m:
         return _fit_every_color(table, kept, others, space, schedule, k)
-    on_line = _fit_on_line(table, k=k, space=space, fixed=kept) if m <= 1 else None
+    plain = _FeatureSpace(space, table.channels)
+    # The plain features of a table small enough to lie on a line, computed once: the line test's
+    # and, below large_k, the mapping's.
+    plains = plain.features_of(table.colors) if m <= 1 and len(table.colors) <= MAX_LINE_POINTS else None
+    on_line = _fit_on_line(table, plain, plains, k=k, fixed=kept) if plains is not None else None
     if on_line is not None:
         return on_line
     fit = _FeatureSpace(space, table.channels, schedule.luma_weight(k, space), schedule.gamma(k, space))
     # Below large_k the palette is fitted in a space that favours luma and dark tones and then
     # settled and mapped by the plain distance (see FitSchedule); from large_k in one space.
-    mapped = fit if k >= schedule.large_k else _FeatureSpace(space, table.channels)
+    mapped = fit if k >= schedule.large_k else plain
     features = fit.features_of(table.colors)
     given = fit.features_of(kept)
     # The swapped start pays only where a fixed colour is one of the image's (see
@@ -436,7 +440,7 @@ def fit_palette(
     if mapped is fit:  # from the last pass's assignment: most colours keep their entry
         nearest = _settle(features, entries, last, centers, _index_in(palette, colors, m))
     else:
-        features = mapped.features_of(table.colors)
+        features = mapped.features_of(table.colors) if plains is None else plains
         nearest = _assign(features, entries)
     if len(features) <= schedule.many_colors:
         rounded = schedule.rounded_pass_count(k, len(features))
@@ -503,15 +507,19 @@ def _index_in(palette: NDArray[np.uint8], colors: NDArray[np.uint8], fixed: int)
 
 
 def _fit_on_line(
-    table: ColorTable, *, k: int, space: ColorSpace, fixed: NDArray[np.uint8]
+    table: ColorTable,
+    plain: _FeatureSpace,
+    features: NDArray[np.float64],
+    *,
+    k: int,
+    fixed: NDArray[np.uint8],
 ) -> FittedPalette | None:
     """The exact fit of :mod:`kmimg.line_fit` when the table's colours (and the one ``fixed``
     colour, when given: rows of the table's width, one of the k) lie on one line of the plain
-    feature space; ``None`` otherwise. The colours are then mapped by the plain distance."""
+    feature space ``plain`` (``features``: theirs there); ``None`` otherwise. The colours are
+    then mapped by the plain distance."""
     if len(table.colors) > MAX_LINE_POINTS:
         return None
-    plain = _FeatureSpace(space, table.channels)
-    features = plain.features_of(table.colors)
     pinned = plain.features_of(fixed)[0] if len(fixed) else None
     positions = line_positions(features, pinned)
     if positions is None:
