@@ -72,38 +72,27 @@ def expand_inputs(inputs: Sequence[str], *, recursive: bool) -> list[InputItem]:
 
 
 def _scan_folder(folder: Path, *, recursive: bool) -> list[InputItem]:
-    found: list[tuple[str, ...]] = []
-    _walk(folder, (), recursive=recursive, found=found, suffixes=scan_suffixes())
-    # Sorted as paths sort (component by component), built as `folder / relative` would be
-    # (`.` left out): string work, not a pathlib join and comparison per file of a large folder.
-    prefix = () if str(folder) == "." else (str(folder),)
-    return [InputItem(os.path.join(*prefix, *parts), Path(*parts)) for parts in sorted(found)]
+    found: list[Path] = []
+    _walk(folder, Path(), recursive=recursive, found=found, suffixes=scan_suffixes())
+    return [InputItem(str(folder / relative), relative) for relative in sorted(found)]
 
 
-def _walk(
-    folder: Path,
-    below: tuple[str, ...],
-    *,
-    recursive: bool,
-    found: list[tuple[str, ...]],
-    suffixes: frozenset[str],
-) -> None:
-    """Image files under ``folder / below`` (the names of their path relative to ``folder``),
-    skipping hidden names and links to folders; one ``scandir`` per folder instead of a
-    ``stat`` per file."""
+def _walk(folder: Path, below: Path, *, recursive: bool, found: list[Path], suffixes: frozenset[str]) -> None:
+    """Image files under ``folder / below`` (relative to ``folder``), skipping hidden names and
+    links to folders; one ``scandir`` per folder instead of a ``stat`` per file."""
     try:
-        entries = list(os.scandir(os.path.join(folder, *below)))
+        entries = list(os.scandir(folder / below))
     except OSError:
         return
     for entry in entries:
-        name = entry.name
-        if name.startswith("."):
+        if entry.name.startswith("."):
             continue
+        relative = below / entry.name
         if entry.is_dir(follow_symlinks=False):
             if recursive:
-                _walk(folder, (*below, name), recursive=recursive, found=found, suffixes=suffixes)
-        elif os.path.splitext(name)[1].lower() in suffixes and entry.is_file():
-            found.append((*below, name))
+                _walk(folder, relative, recursive=recursive, found=found, suffixes=suffixes)
+        elif Path(entry.name).suffix.lower() in suffixes and entry.is_file():
+            found.append(relative)
 
 
 def output_path(item: InputItem, *, suffix: str, out_dir: Path | None) -> Path:
@@ -158,7 +147,7 @@ def check_outputs(
             refused[item.source] = f"output name {target.name} is longer than {NAME_MAX} bytes"
         elif info is not None and stat.S_ISDIR(info.st_mode):
             refused[item.source] = f"output {target} is a folder"
-        elif (info is not None or places.is_link(target)) and not force:
+        elif (info is not None or target.is_symlink()) and not force:
             refused[item.source] = f"output {target} exists (use --force to overwrite)"
     return refused
 
@@ -201,7 +190,6 @@ class _Places:
         self._folders: dict[Path, Path] = {}
         self._writable: set[Path] = set()
         self._known: dict[Path, tuple[Path, os.stat_result | None]] = {}
-        self._links: set[Path] = set()
 
     def resolve(self, path: Path) -> tuple[Path, os.stat_result | None]:
         """``path.resolve()`` and what it names (followed through a link), or ``None``."""
@@ -216,7 +204,6 @@ class _Places:
         except OSError:
             link = None
         if link is not None and stat.S_ISLNK(link.st_mode):
-            self._links.add(path)
             try:
                 return path.resolve(), os.stat(path)
             except OSError:
@@ -225,11 +212,6 @@ class _Places:
         if folder is None:
             folder = self._folders[path.parent] = path.parent.resolve()
         return (folder / path.name if path.name not in ("", ".", "..") else path.resolve()), link
-
-    def is_link(self, path: Path) -> bool:
-        """Whether ``path`` (given to :meth:`resolve` before) is a symbolic link, dangling or not."""
-        self.resolve(path)
-        return path in self._links
 
     def identities(self, path: Path) -> list[object]:
         """Keys under which two paths name the same file: the resolved path and, for an
