@@ -132,13 +132,14 @@ class FitSchedule:
     0.8x of the fit's. Photos' fit sets are larger: unchanged, bit for bit.
 
     Then (2026-12-06, issue 26's bar: a folder of icons at pngquant's images/s) 2 starts instead
-    of 6 and, below ``large_k``, one rounded pass instead of up to 5 for a table of at most
+    of 6 and, below ``large_k``, no rounded pass instead of up to 5 for a table of at most
     ``coarse_min_points`` colours (``small_rounded_passes``), chosen on the same 300 tuning icons:
-    one rounded pass -0.004 dB at k = 16 (none: -0.014; two: -0.003) for ~0.2 ms of an icon's
-    ~1.8 ms fit; fewer starts -0.026 / 0.000 dB at k = 16 / 64 (4), -0.054 / -0.016 (3), -0.110 /
-    -0.037 (2) for ~0.1 ms a start; a seeding step of one candidate instead of 2 + ln k: -0.18 /
-    -0.41 dB, not taken. Together -0.118 / -0.037 dB (kmimg +0.60 / +0.86 dB ahead of pngquant
-    on the tuning icons, +0.68 / +1.01 on the bench icons); every kind of icon stays ahead
+    fewer starts -0.026 / 0.000 dB at k = 16 / 64 (4), -0.054 / -0.016 (3), -0.110 / -0.037 (2)
+    for ~0.1 ms a start of an icon's ~1.8 ms fit; fewer rounded passes -0.003 dB at k = 16 (two),
+    -0.004 (one), -0.014 (none) with 6 starts, and none -0.012 against one with 2 starts, for
+    ~0.3 ms (the passes' numpy calls, not their arithmetic); a seeding step of one candidate
+    instead of 2 + ln k: -0.18 / -0.41 dB, not taken. Together -0.130 / -0.037 dB (kmimg +0.58 /
+    +0.86 dB ahead of pngquant on the tuning icons); every kind of icon stays ahead
     (``benchmarks/icons_quality.py`` prints the lead by kind; docs/performance.md).
     """
 
@@ -187,8 +188,8 @@ class FitSchedule:
     small_start_passes: int = 5
     small_max_inits: int = 2
     #: Lloyd passes on the rounded palette, at most, below ``large_k`` when the table has at most
-    #: ``coarse_min_points`` colours (an icon's): they gain little there (see the docstring).
-    small_rounded_passes: int = 1
+    #: ``coarse_min_points`` colours (an icon's): they gain little there for their cost (docstring).
+    small_rounded_passes: int = 0
 
     def grid_of(self, dim: int) -> int:
         """Grid levels of the fit set's cells in ``dim`` feature dimensions."""
