@@ -46,8 +46,20 @@ def _pngquant(paths: list[Path], k: int, folder: Path) -> dict[str, Path]:
     return {path.name: folder / path.name for path in paths}
 
 
-def compare(folder: Path, k: int, kmimg: str, work: Path) -> tuple[float, float, float]:
-    """kmimg's and pngquant's mean PSNR at ``k`` on the icons of ``folder``, kmimg's CPU s."""
+#: The generator's kinds of icon (``icons.icon``: the kind by ``index % 20``), by their first index.
+KINDS = ((0, "opaque glyph"), (6, "shadowed glyph"), (11, "glass badge"), (13, "photo tile"), (16, "sprite"),
+         (18, "line icon"))  # fmt: skip
+
+
+def kind_of(path: Path) -> str:
+    """The generator's kind of the icon ``icon-NNNNN.png``."""
+    rest = int(path.stem.split("-")[1]) % 20
+    return [name for first, name in KINDS if first <= rest][-1]
+
+
+def compare(folder: Path, k: int, kmimg: str, work: Path) -> tuple[float, float, float, dict[str, float]]:
+    """kmimg's and pngquant's mean PSNR at ``k`` on the icons of ``folder``, kmimg's CPU s, and
+    kmimg's mean lead by kind of icon."""
     paths = sorted(folder.glob("icon-*.png"))
     theirs = _pngquant(paths, k, work / f"pngquant-{k}")
     out = work / f"kmimg-{k}"
@@ -56,12 +68,15 @@ def compare(folder: Path, k: int, kmimg: str, work: Path) -> tuple[float, float,
     subprocess.run([*argv, "--jobs", "1"], check=True)
     cpu = _children_cpu() - before
     ours_db, theirs_db = [], []
+    leads: dict[str, list[float]] = {}
     for path in paths:
         original = rgba_of(path)
         ours_db.append(measures(original, rgba_of(out / f"{path.stem}-k{k}.png"))["premul"])
         other = theirs[path.name]  # pngquant may decline an image: count it lossless then
         theirs_db.append(measures(original, rgba_of(other) if other.exists() else original)["premul"])
-    return statistics.mean(ours_db), statistics.mean(theirs_db), cpu
+        leads.setdefault(kind_of(path), []).append(ours_db[-1] - theirs_db[-1])
+    by_kind = {kind: statistics.mean(values) for kind, values in leads.items()}
+    return statistics.mean(ours_db), statistics.mean(theirs_db), cpu, by_kind
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         args.folder = icons.generate(args.work / f"icons-{args.seed}-{args.count}", args.count)
     work = args.work / os.path.basename(os.path.normpath(args.folder))
     for k in (int(value) for value in args.ks.split(",")):
-        ours, theirs, cpu = compare(args.folder, k, args.kmimg, work)
+        ours, theirs, cpu, by_kind = compare(args.folder, k, args.kmimg, work)
         count = len(list(args.folder.glob("icon-*.png")))
         print(
             f"k = {k}: kmimg {ours:.4f} dB, pngquant {theirs:.4f} dB, kmimg {ours - theirs:+.4f} dB; "
             f"kmimg {cpu:.2f} s CPU ({1000 * cpu / count:.2f} ms an icon)"
         )
+        print("    lead by kind: " + ", ".join(f"{kind} {lead:+.3f}" for kind, lead in by_kind.items()))
     return 0
 
 

@@ -22,6 +22,7 @@ typedef struct {
     Keyed *moved, *spare; /* spare: the merge sort's other half */
     float *rows;          /* the chosen centres, (k, dim) */
     int dense;            /* no lists: every step reads every point (small point sets) */
+    float *row;           /* dense: each candidate's distance to every point, (t, n) */
 } Seeding;
 
 static void seeding_free(Seeding *s) {
@@ -35,6 +36,7 @@ static void seeding_free(Seeding *s) {
     free(s->moved);
     free(s->spare);
     free(s->rows);
+    free(s->row);
 }
 
 /* 0, or -1 when out of memory. */
@@ -78,22 +80,18 @@ static inline double between(const float *p, const float *q, int dim) {
 /* One step: the chosen candidate's index among cand[0..t). */
 static Py_ssize_t kpp_choose(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, const Py_ssize_t *cand,
                              Py_ssize_t t, Py_ssize_t count) {
-    if (s->dense) { /* every point, in order; the candidates side by side (independent sums) */
-        const float *c[64];
-        double gain[64];
+    if (s->dense) { /* every point, in order, one candidate after the other (independent sums) */
         for (Py_ssize_t j = 0; j < t; j++) {
-            c[j] = x + (size_t)cand[j] * (size_t)dim;
-            gain[j] = 0.0;
-        }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const float *p = x + (size_t)i * (size_t)dim;
-            const double near = s->near[i], weight = w[i];
-            for (Py_ssize_t j = 0; j < t; j++) {
-                double dist = (double)squared_distance(p, c[j], dim);
-                if (dist < near) gain[j] += weight * (near - dist);
+            const float *c = x + (size_t)cand[j] * (size_t)dim;
+            float *row = s->row + (size_t)j * (size_t)n; /* kept: the chosen one's are kpp_take's */
+            for (Py_ssize_t i = 0; i < n; i++) row[i] = squared_distance(x + (size_t)i * (size_t)dim, c, dim);
+            double gain = 0.0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const double near = s->near[i], dist = (double)row[i];
+                if (dist < near) gain += w[i] * (near - dist);
             }
+            s->gain[j] = gain;
         }
-        for (Py_ssize_t j = 0; j < t; j++) s->gain[j] = gain[j];
     }
     for (Py_ssize_t j = 0; j < t && !s->dense; j++) {
         const float *c = x + (size_t)cand[j] * (size_t)dim;
@@ -157,16 +155,17 @@ static void kpp_link(Seeding *s, Py_ssize_t a, Py_ssize_t count) {
     for (Py_ssize_t r = 0; r < count; r++) s->next[s->moved[r].index] = r + 1 < count ? s->moved[r + 1].index : -1;
 }
 
-/* Make point `index` the centre number `count`: the points it comes nearer to join its list. */
+/* Make point `index` the centre number `count`: the points it comes nearer to join its list
+ * (dense: `row` holds every point's distance to it, from kpp_choose). */
 static void kpp_take(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, Py_ssize_t index,
-                     Py_ssize_t count) {
+                     Py_ssize_t count, const float *row) {
     const float *c = x + (size_t)index * (size_t)dim;
     memcpy(s->rows + (size_t)count * (size_t)dim, c, sizeof(float) * (size_t)dim);
     s->chosen[count] = index;
     if (s->dense) {
         double running = 0.0;
         for (Py_ssize_t i = 0; i < n; i++) {
-            double dist = (double)squared_distance(x + (size_t)i * (size_t)dim, c, dim);
+            double dist = (double)row[i];
             if (dist < s->near[i]) s->near[i] = dist;
             running += w[i] * s->near[i];
             s->cum[i] = running;
@@ -279,7 +278,7 @@ static Py_ssize_t seeding_run(Seeding *s, const float *x, Py_ssize_t n, int dim,
             cand[j] = lo < n - 1 ? lo : n - 1;
         }
         Py_ssize_t best = kpp_choose(s, x, n, dim, w, cand, t, count);
-        kpp_take(s, x, n, dim, w, cand[best], count);
+        kpp_take(s, x, n, dim, w, cand[best], count, s->dense ? s->row + (size_t)best * (size_t)n : NULL);
         count++;
     }
     memcpy(out, s->chosen, sizeof(int64_t) * (size_t)count);
@@ -362,6 +361,7 @@ static void *run_starts(void *arg) {
         me->failed = 1;
     } else {
         seeding.dense = j->dense;
+        if (j->dense && !(seeding.row = (float *)malloc(sizeof(float) * (size_t)j->t * (size_t)j->n))) me->failed = 1;
         for (Py_ssize_t s = me->index; s < j->count && !me->failed; s += j->workers)
             if (run_start(j, s, &seeding, chosen, rows) < 0) me->failed = 1;
         seeding_free(&seeding);

@@ -130,6 +130,17 @@ class FitSchedule:
     -0.004 dB at k = 16 / 64 (6 starts of 5 passes; 8 of 5: -0.006 / -0.004; 8 of 3: -0.002 /
     -0.025; 5 of 5: -0.018 and 4 of 5: -0.040 at k = 16), for 0.6x of the starts' CPU time and
     0.8x of the fit's. Photos' fit sets are larger: unchanged, bit for bit.
+
+    Then (2026-12-06, issue 26's bar: a folder of icons at pngquant's images/s) 2 starts instead
+    of 6 and, below ``large_k``, no rounded pass instead of up to 5 for a table of at most
+    ``coarse_min_points`` colours (``small_rounded_passes``), chosen on the same 300 tuning icons:
+    fewer starts -0.026 / 0.000 dB at k = 16 / 64 (4), -0.054 / -0.016 (3), -0.110 / -0.037 (2)
+    for ~0.1 ms a start of an icon's ~1.8 ms fit; fewer rounded passes -0.003 dB at k = 16 (two),
+    -0.004 (one), -0.014 (none) with 6 starts, and none -0.012 against one with 2 starts, for
+    ~0.3 ms (the passes' numpy calls, not their arithmetic); a seeding step of one candidate
+    instead of 2 + ln k: -0.18 / -0.41 dB, not taken. Together -0.130 / -0.037 dB (kmimg +0.58 /
+    +0.86 dB ahead of pngquant on the tuning icons); every kind of icon stays ahead
+    (``benchmarks/icons_quality.py`` prints the lead by kind; docs/performance.md).
     """
 
     #: Lloyd passes on the grid cells of the sample (below / from ``large_k``), their stopping shift.
@@ -175,7 +186,10 @@ class FitSchedule:
     #: When the starts run on the fit set itself (not on coarse cells): at most this many
     #: starts of this many Lloyd passes each; the winner then gets the ``sample_passes``.
     small_start_passes: int = 5
-    small_max_inits: int = 6
+    small_max_inits: int = 2
+    #: Lloyd passes on the rounded palette, at most, below ``large_k`` when the table has at most
+    #: ``coarse_min_points`` colours (an icon's): they gain little there for their cost (docstring).
+    small_rounded_passes: int = 0
 
     def grid_of(self, dim: int) -> int:
         """Grid levels of the fit set's cells in ``dim`` feature dimensions."""
@@ -194,8 +208,12 @@ class FitSchedule:
     def relax(self, k: int) -> float:
         return self.large_k_relax if k >= self.large_k else 1.0
 
-    def rounded_pass_count(self, k: int) -> int:
-        return self.large_k_rounded_passes if k >= self.large_k else self.rounded_passes
+    def rounded_pass_count(self, k: int, colors: int | None = None) -> int:
+        """Rounded passes at ``k`` for a table of ``colors`` distinct colours (None: many)."""
+        if k >= self.large_k:
+            return self.large_k_rounded_passes
+        small = colors is not None and colors <= self.coarse_min_points
+        return min(self.rounded_passes, self.small_rounded_passes) if small else self.rounded_passes
 
     def full_pass_count(self, k: int, colors: int) -> int:
         large = k >= self.large_k
@@ -393,13 +411,17 @@ def fit_palette(
     others = table.colors[~_rows_in(table.colors, kept)] if m else table.colors
     if len(others) <= k - m:
         return _fit_every_color(table, kept, others, space, schedule, k)
-    on_line = _fit_on_line(table, k=k, space=space, fixed=kept) if m <= 1 else None
+    plain = _FeatureSpace(space, table.channels)
+    # The plain features of a table small enough to lie on a line, computed once: the line test's
+    # and, below large_k, the mapping's.
+    plains = plain.features_of(table.colors) if m <= 1 and len(table.colors) <= MAX_LINE_POINTS else None
+    on_line = _fit_on_line(table, plain, plains, k=k, fixed=kept) if plains is not None else None
     if on_line is not None:
         return on_line
     fit = _FeatureSpace(space, table.channels, schedule.luma_weight(k, space), schedule.gamma(k, space))
     # Below large_k the palette is fitted in a space that favours luma and dark tones and then
     # settled and mapped by the plain distance (see FitSchedule); from large_k in one space.
-    mapped = fit if k >= schedule.large_k else _FeatureSpace(space, table.channels)
+    mapped = fit if k >= schedule.large_k else plain
     features = fit.features_of(table.colors)
     given = fit.features_of(kept)
     # The swapped start pays only where a fixed colour is one of the image's (see
@@ -422,10 +444,10 @@ def fit_palette(
     if mapped is fit:  # from the last pass's assignment: most colours keep their entry
         nearest = _settle(features, entries, last, centers, _index_in(palette, colors, m))
     else:
-        features = mapped.features_of(table.colors)
+        features = mapped.features_of(table.colors) if plains is None else plains
         nearest = _assign(features, entries)
     if len(features) <= schedule.many_colors:
-        rounded = schedule.rounded_pass_count(k)
+        rounded = schedule.rounded_pass_count(k, len(features))
         palette, nearest = _rounded_passes(
             features, table.counts, palette, nearest, mapped, passes=rounded, fixed=m, entries=entries
         )
@@ -489,15 +511,19 @@ def _index_in(palette: NDArray[np.uint8], colors: NDArray[np.uint8], fixed: int)
 
 
 def _fit_on_line(
-    table: ColorTable, *, k: int, space: ColorSpace, fixed: NDArray[np.uint8]
+    table: ColorTable,
+    plain: _FeatureSpace,
+    features: NDArray[np.float64],
+    *,
+    k: int,
+    fixed: NDArray[np.uint8],
 ) -> FittedPalette | None:
     """The exact fit of :mod:`kmimg.line_fit` when the table's colours (and the one ``fixed``
     colour, when given: rows of the table's width, one of the k) lie on one line of the plain
-    feature space; ``None`` otherwise. The colours are then mapped by the plain distance."""
+    feature space ``plain`` (``features``: theirs there); ``None`` otherwise. The colours are
+    then mapped by the plain distance."""
     if len(table.colors) > MAX_LINE_POINTS:
         return None
-    plain = _FeatureSpace(space, table.channels)
-    features = plain.features_of(table.colors)
     pinned = plain.features_of(fixed)[0] if len(fixed) else None
     positions = line_positions(features, pinned)
     if positions is None:
@@ -574,8 +600,8 @@ def _move_along_luma(features: NDArray[np.float64], factor: float) -> NDArray[np
     unit = _LUMA_UNIT
     along = features[:, 0] * unit[0] + features[:, 1] * unit[1] + features[:, 2] * unit[2]
     out = np.array(features, dtype=np.float64)
-    for d in range(3):
-        out[:, d] += factor * along * unit[d]
+    along *= factor  # each column then adds (factor * along) * unit[d], as a loop over d would
+    out[:, :3] += along[:, None] * unit
     return out
 
 

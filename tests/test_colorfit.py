@@ -136,7 +136,9 @@ def test_unique_rows_equal_numpy_unique_on_rows() -> None:
 def test_small_table_schedule_is_for_small_tables_only(rng: np.random.Generator) -> None:
     # Photos (fit sets of more than coarse_min_points) keep their schedule bit for bit: the
     # small-table knobs must not reach them. A small table's fit does use them.
-    cheap = dataclasses.replace(DEFAULT_SCHEDULE, small_start_passes=1, small_max_inits=1)
+    cheap = dataclasses.replace(
+        DEFAULT_SCHEDULE, small_start_passes=1, small_max_inits=1, small_rounded_passes=3
+    )
     large = build_color_table(rng.integers(0, 256, (6000, 3)).astype(np.uint8))
     assert len(large.colors) > DEFAULT_SCHEDULE.coarse_min_points
     for k in (16, 64):

@@ -520,3 +520,21 @@ def test_dense_starts_keep_the_lowest_inertia_as_the_list_seeding_does() -> None
     dense = cluster._best_start(points, weights, k=16, starts=6, seed=2, passes=5, tol=0.05, dense=True)
     lists = cluster._best_start(points, weights, k=16, starts=6, seed=2, passes=5, tol=0.05)
     np.testing.assert_array_equal(dense, lists)
+
+
+def test_dense_starts_are_the_same_whatever_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The dense seeding keeps each candidate's distances for the step's take (small tables, the
+    # icons' fit): on float features (gamma, luma stretch) the starts must not depend on how
+    # many threads run them, nor differ from run to run.
+    rng = np.random.default_rng(11)
+    colors = rng.integers(0, 256, (700, 4)).astype(np.uint8)
+    features = cluster._FeatureSpace(cluster.ColorSpace.RGB, 4, 1.5, 0.85).features_of(colors)
+    weights = rng.integers(1, 40, len(colors)).astype(np.float64)
+    fits = []
+    for threads in ("1", "3", "1"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        fits.append(
+            cluster._best_start(features, weights, k=16, starts=3, seed=4, passes=5, tol=0.05, dense=True)
+        )
+    np.testing.assert_array_equal(fits[0], fits[1])
+    np.testing.assert_array_equal(fits[0], fits[2])

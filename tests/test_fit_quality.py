@@ -80,13 +80,17 @@ def _squared_error(table: cluster.ColorTable, fitted: cluster.FittedPalette) -> 
 def test_large_palettes_trade_a_little_rgb_error_for_less_luma_error(noisy_rgb: np.ndarray) -> None:
     table = build_color_table(noisy_rgb.reshape(-1, 3))
     k = 48
-    stretched = fit_palette(table, k=k, seed=0)
+    # Six starts for both fits (this table of 1,200 colours is a small one, fitted from 2 starts by
+    # default): from fewer, which local optimum each fit lands in moves the luma error more
+    # than the luma term does (2 starts: 57,200 against 56,200).
+    schedule = replace(cluster.DEFAULT_SCHEDULE, small_max_inits=6)
+    stretched = fit_palette(table, k=k, seed=0, schedule=schedule)
 
     def luma_error(fitted: cluster.FittedPalette) -> float:
         diff = (table.colors.astype(np.float64) - fitted.colors[fitted.labels].astype(np.float64)) @ LUMA
         return float(np.einsum("i,i->", table.counts.astype(np.float64), diff * diff))
 
-    plain_schedule = replace(cluster.DEFAULT_SCHEDULE, large_k=10_000)  # the plain RGB fit at the same k
+    plain_schedule = replace(schedule, large_k=10_000)  # the plain RGB fit at the same k
     plain = fit_palette(table, k=k, seed=0, schedule=plain_schedule)
     assert luma_error(stretched) < luma_error(plain)
     assert _squared_error(table, stretched) < 1.15 * _squared_error(table, plain)

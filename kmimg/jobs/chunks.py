@@ -19,7 +19,7 @@ R = TypeVar("R")
 Outcome1 = tuple[Any, tuple[str, ...]]
 
 #: Tasks per chunk at most: small files (icons) cost less than a round trip to a worker each.
-MAX_CHUNK = 32
+MAX_CHUNK = 64
 
 
 def chunk_size(tasks: int, workers: int) -> int:
