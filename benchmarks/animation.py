@@ -16,8 +16,8 @@ and compared with the input GIF's frames: mean PSNR over frames (RGB; RGB and al
 alpha 0 black, for the transparent sprite), bytes, and whether frame count, durations and loop are
 the input's. The targets: kmimg's mean PSNR >= the better peer's + 0.5 dB, and its file no larger
 than ImageMagick's, for every animation at every K; each kmimg mode is judged on its own, and the
-verdict is whether every case is met by one of them. ``--extra`` adds four more animations,
-reported and not judged.
+verdict is whether one mode meets every case (the better mode per case is reported beside it).
+``--extra`` adds four more animations, reported and not judged.
 """
 
 from __future__ import annotations
@@ -357,6 +357,15 @@ def measure(source: Path, k: int, work: Path) -> dict[str, Measured]:
 METHODS = ("kmimg", "frame-palettes", "gifsicle", "imagemagick")
 
 
+def verdict(met: dict[str, int]) -> str:
+    """The bar holds when one mode meets every case; the better mode per case is only a hint."""
+    if max(met["kmimg"], met["frame-palettes"]) == met["cases"]:
+        return "met"
+    if met["either"] == met["cases"]:
+        return "not met by either mode alone (met by the better of the two in each case)"
+    return "not met"
+
+
 def report_lines(sources: Sequence[Path], ks: Sequence[int], work: Path) -> tuple[list[str], dict[str, int]]:
     """A markdown table of every animation at every K, and how many cases meet every target:
     with kmimg's default (one palette), with ``--frame-palettes``, with either."""
@@ -436,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     Path(args.output).write_text("\n".join(text))
     print("\n".join(text))
-    return 0 if met["either"] == met["cases"] else 1
+    return 0 if verdict(met) == "met" else 1
 
 
 def header(met: dict[str, int]) -> list[str]:
@@ -466,7 +475,7 @@ def header(met: dict[str, int]) -> list[str]:
         "ImageMagick's, frames, durations and loop kept (✗: a target missed). Cases meeting every "
         f"target: default {met['kmimg']} of {met['cases']}, `--frame-palettes` {met['frame-palettes']} "
         f"of {met['cases']}, one or the other {met['either']} of {met['cases']}: "
-        f"**{'met' if met['either'] == met['cases'] else 'not met'}** (by the better of the two modes).",
+        f"**{verdict(met)}**.",
         "",
     ]
 

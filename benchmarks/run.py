@@ -1291,7 +1291,7 @@ def bench_animation(report: Report) -> None:
         "K; `--frame-palettes` gives a frame K of its own where that is worth its bytes. "
         "Targets (kmimg >= best peer + 0.5 dB and no larger than ImageMagick everywhere): default "
         f"{met['kmimg']} of {met['cases']} cases, --frame-palettes {met['frame-palettes']}, one or the "
-        f"other {met['either']}: {'met' if met['either'] == met['cases'] else 'not met'}.",
+        f"other {met['either']}: {animation.verdict(met)}.",
         "",
         *lines,
         "",
