@@ -138,11 +138,17 @@ def _run_per_input(
     return _per_input(items, done, outcome.failures, listener, outputs_of=outputs_of)
 
 
-def _check_gif_outputs(planned: list[tuple[Any, str]]) -> None:
+def _refuse_one_palette(frame_palettes: bool, one_palette: bool) -> None:
+    """``frame_palettes`` fits a palette per frame: no palette given, shared or searched for."""
+    if frame_palettes and one_palette:
+        raise ValueError("frame_palettes fits a palette per frame: not with palette, shared or quality")
+
+
+def _check_gif_outputs(frame_palettes: bool, planned: list[tuple[Any, str]]) -> None:
     """``frame_palettes`` gives each GIF frame its own colour table: every output a GIF."""
     from kmimg.io.formats import output_format
 
-    if any(output_format(target) != "GIF" for _, target in planned):
+    if frame_palettes and any(output_format(target) != "GIF" for _, target in planned):
         raise ValueError("frame_palettes writes GIFs (ext='.gif'): an APNG or a WebP holds one palette")
 
 
@@ -211,8 +217,7 @@ def quantize_files(
     goal = quality_goal(quality, target_psnr, target_ssim, target_de)
     if goal is not None and (palette is not None or shared_palette):
         raise ValueError("quality and target_* fit a palette per image: not with palette or shared_palette")
-    if frame_palettes and (goal is not None or palette is not None or shared_palette):
-        raise ValueError("frame_palettes fits a palette per frame: not with palette, shared or quality")
+    _refuse_one_palette(frame_palettes, goal is not None or palette is not None or shared_palette)
     k = (QUALITY_MAX_K if goal is not None else 16) if k is None else k
     options = quantize_options(
         k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
@@ -234,8 +239,7 @@ def quantize_files(
         options, source = dataclasses.replace(options, keep=()), "shared"
     common = (options, max_pixels, allow_truncated, measure, fixed, source)
     level, bare = check_optimize(optimize), bool(strip)
-    if frame_palettes:
-        _check_gif_outputs(planned)
+    _check_gif_outputs(frame_palettes, planned)
     tasks = [
         QuantizeTask(
             ImageInput(i.source),
