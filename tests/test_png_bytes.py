@@ -86,7 +86,7 @@ def test_every_level_gives_the_same_pixels(
 
 
 def test_higher_levels_write_fewer_bytes_on_photo_like_indices(rng: np.random.Generator) -> None:
-    indices, palette = _photo_like(rng, 64, size=160)
+    indices, palette = _photo_like(rng, 64, size=300)  # 90 KB: level 1 is libdeflate 10 in halves
     sizes = [len(encode_indexed(indices, palette, optimize=level, reorder=True).data) for level in range(4)]
     assert sizes[1] < sizes[0]
     assert sizes[2] <= sizes[1]
@@ -168,16 +168,18 @@ def test_the_default_level_deflates_halves_into_one_stream_of_the_same_bytes(
         subprocess.run(["pngcheck", "-q", str(tmp_path / "out.png")], check=True)
 
 
-def test_smaller_data_at_the_default_level_is_one_libdeflate_stream(rng: np.random.Generator) -> None:
+def test_smaller_data_at_the_default_level_is_one_libdeflate_stream_at_level_9(
+    rng: np.random.Generator,
+) -> None:
     import deflate
 
-    from kmimg.io.png import LIBDEFLATE_HALVES_FROM, _filtered
+    from kmimg.io.png import LIBDEFLATE_HALVES_FROM, SMALL_DATA_LEVEL, _filtered
 
     indices, palette = _photo_like(rng, 200, size=200)
     data = _filtered(indices, 0)
     assert len(data) < LIBDEFLATE_HALVES_FROM
     idat = b"".join(_chunk_bodies(encode_indexed(indices, palette).data, b"IDAT"))
-    assert idat == bytes(deflate.zlib_compress(data.data, 10))
+    assert SMALL_DATA_LEVEL == 9 and idat == bytes(deflate.zlib_compress(data.data, 9))
 
 
 @settings(max_examples=60, deadline=None)
@@ -258,9 +260,12 @@ def test_library_save_and_cli_agree_at_level_3(tmp_path: Path) -> None:
 
 
 def test_the_default_level_is_smaller_than_level_0_and_optimize_is_checked(tmp_path: Path) -> None:
-    y, x = np.mgrid[0:90, 0:120]
+    y, x = np.mgrid[0:270, 0:360]  # 97 KB of indices: level 10 (small data takes level 9)
     rgb = np.clip(
-        np.stack([x * 2, y * 2, x + y], -1) + np.random.default_rng(3).normal(0, 5, (90, 120, 3)), 0, 255
+        np.stack([x * 2 // 3, y * 2 // 3, (x + y) // 3], -1)
+        + np.random.default_rng(3).normal(0, 5, (270, 360, 3)),
+        0,
+        255,
     )
     result = kmimg.quantize(rgb.astype(np.uint8), 64)
     fast = kmimg.quantize(rgb.astype(np.uint8), 64, optimize=0)
