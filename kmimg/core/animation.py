@@ -331,9 +331,13 @@ def _canvas_before(
 
 
 def _box(mask: NDArray[np.bool_]) -> tuple[int, int, int, int]:
-    """Top, bottom, left, right (exclusive) of the true pixels of ``mask`` (not empty)."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    """Top, bottom, left, right (exclusive) of the true pixels of ``mask`` (not empty): the
+    frame writers' :func:`kmimg.io.frames.bounding_rect` as the GIF writer's box."""
+    from kmimg.io.frames import bounding_rect
+
+    rect = bounding_rect(mask)
+    assert rect is not None  # the callers pass a mask with a true pixel
+    return rect.top, rect.top + rect.height, rect.left, rect.left + rect.width
 
 
 def fit_frame(
