@@ -181,23 +181,42 @@ def test_rgb_keys_packed_in_place_equal_pack_colors(rng: np.random.Generator) ->
     np.testing.assert_array_equal(cluster._pack_rgb(pixels), pack_colors(pixels))
 
 
+def test_rgba_tables_agree_on_every_path(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kmimg.colorfit as cluster
+
+    pixels = rng.integers(0, 12, (20_000, 4), dtype=np.uint8) * np.uint8(21)
+    radix = build_color_table(pixels)
+    monkeypatch.setattr(cluster, "_RADIX_MAX_PIXELS", 1)
+    argsort = build_color_table(pixels)
+    monkeypatch.setattr(cluster, "_SEARCH_MAX_PIXELS", len(pixels))
+    search = build_color_table(pixels)
+    values = rng.permutation(len(search.colors)).astype(np.int32)
+    for table in (radix, argsort):
+        np.testing.assert_array_equal(table.colors, search.colors)
+        np.testing.assert_array_equal(table.counts, search.counts)
+        np.testing.assert_array_equal(table.spread(values), search.spread(values))
+
+
 def test_large_and_small_tables_agree(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
     import kmimg.colorfit as cluster
 
     pixels = rng.integers(0, 30, (20_000, 3), dtype=np.uint8)
-    small = build_color_table(pixels)
-    monkeypatch.setattr(cluster, "_LOOKUP_MIN_PIXELS", 1)
+    radix = build_color_table(pixels)
+    monkeypatch.setattr(cluster, "_RADIX_MAX_PIXELS", 1)
     large = build_color_table(pixels)
-    np.testing.assert_array_equal(small.colors, large.colors)
-    np.testing.assert_array_equal(small.counts, large.counts)
+    monkeypatch.setattr(cluster, "_SEARCH_MAX_PIXELS", len(pixels))
+    small = build_color_table(pixels)
     values = rng.integers(0, 200, len(small.colors)).astype(np.uint8)
     # The small table keeps each pixel's position from its first call: later calls with other
     # values must still give every pixel its own colour's value (found colour by colour here).
     position = {tuple(color): i for i, color in enumerate(small.colors.tolist())}
     where = np.array([position[tuple(pixel)] for pixel in pixels.tolist()])
+    for table in (radix, large):
+        np.testing.assert_array_equal(small.colors, table.colors)
+        np.testing.assert_array_equal(small.counts, table.counts)
     for given in (values, values[::-1].copy(), np.arange(len(small.colors), dtype=np.int32)):
-        np.testing.assert_array_equal(small.spread(given), given[where])
-        np.testing.assert_array_equal(large.spread(given), given[where])
+        for table in (small, radix, large):
+            np.testing.assert_array_equal(table.spread(given), given[where])
     expected = {tuple(c): n for c, n in zip(*np.unique(pixels, axis=0, return_counts=True), strict=True)}
     assert {
         tuple(c): n for c, n in zip(small.colors.tolist(), small.counts.tolist(), strict=True)
