@@ -289,8 +289,30 @@ def build_color_table(pixels: NDArray[np.uint8]) -> ColorTable:
     ``bincount`` over the 2^24 RGB keys is as fast on paper but writes a 134 MB array, whose
     first touch of fresh pages costs ~0.4 s on a virtual machine.
     """
-    channels = int(pixels.shape[1])
-    keys = _pack_rgb(pixels) if channels == 3 else pack_colors(pixels)
+    alpha = pixels[:, 3] if pixels.shape[1] == 4 else None
+    return color_table_of_keys(color_keys(pixels[:, :3], alpha), int(pixels.shape[1]))
+
+
+def color_keys(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None = None) -> NDArray[np.uint32]:
+    """:func:`~kmimg.colorspace.pack_colors` of RGB rows ``(n, 3)``, or of the RGBA rows they
+    make with ``alpha`` ``(n,)`` (which need not be built), writing the bytes of the keys in
+    place: one new array instead of four or five (on a virtual machine every fresh page costs a
+    fault)."""
+    if sys.byteorder != "little":  # pragma: no cover - big-endian machines
+        return pack_colors(rgb if alpha is None else np.column_stack([rgb, alpha]))
+    keys = np.zeros(len(rgb), dtype=np.uint32)
+    key_bytes = keys.view(np.uint8).reshape(-1, 4)
+    key_bytes[:, 0] = rgb[:, 2]
+    key_bytes[:, 1] = rgb[:, 1]
+    key_bytes[:, 2] = rgb[:, 0]
+    if alpha is not None:
+        key_bytes[:, 3] = alpha
+    return keys
+
+
+def color_table_of_keys(keys: NDArray[np.uint32], channels: int) -> ColorTable:
+    """:func:`build_color_table` of the pixels whose :func:`color_keys` are ``keys`` (of RGB
+    rows for ``channels`` 3, of RGBA rows for 4)."""
     if _SEARCH_MAX_PIXELS < keys.size <= _RADIX_MAX_PIXELS:
         return _table_by_radix(keys, channels)
     if channels == 3 and keys.size > _RADIX_MAX_PIXELS:
@@ -350,19 +372,6 @@ def _run_index(keys: NDArray[np.uint32]) -> NDArray[np.intp]:
     index = np.empty(len(keys), dtype=np.intp)
     index[order] = np.cumsum(new_run) - 1
     return index
-
-
-def _pack_rgb(pixels: NDArray[np.uint8]) -> NDArray[np.uint32]:
-    """:func:`~kmimg.colorspace.pack_colors` for RGB, writing the bytes of the keys in place:
-    one new array instead of four (on a virtual machine every fresh page costs a fault)."""
-    if sys.byteorder != "little":  # pragma: no cover - big-endian machines
-        return pack_colors(pixels)
-    keys = np.zeros(len(pixels), dtype=np.uint32)
-    key_bytes = keys.view(np.uint8).reshape(-1, 4)
-    key_bytes[:, 0] = pixels[:, 2]
-    key_bytes[:, 1] = pixels[:, 1]
-    key_bytes[:, 2] = pixels[:, 0]
-    return keys
 
 
 def _sorted_counts(keys: NDArray[np.uint32]) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:

@@ -177,8 +177,9 @@ def test_rgb_keys_packed_in_place_equal_pack_colors(rng: np.random.Generator) ->
     import kmimg.colorfit as cluster
     from kmimg.colorspace import pack_colors
 
-    pixels = rng.integers(0, 256, (1000, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(cluster._pack_rgb(pixels), pack_colors(pixels))
+    pixels = rng.integers(0, 256, (1000, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(cluster.color_keys(pixels[:, :3]), pack_colors(pixels[:, :3]))
+    np.testing.assert_array_equal(cluster.color_keys(pixels[:, :3], pixels[:, 3]), pack_colors(pixels))
 
 
 def test_rgba_tables_agree_on_every_path(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
