@@ -337,7 +337,7 @@ def test_photos_with_many_colours_get_few_full_passes(
 
 
 @pytest.mark.parametrize(
-    ("k", "passes", "relax"), [(16, 12, 1.0), (31, 12, 1.0), (32, 12, 2.0), (200, 12, 2.0)]
+    ("k", "passes", "relax"), [(16, 12, 1.0), (31, 12, 1.0), (32, 9, 2.0), (200, 9, 2.0)]
 )
 def test_large_palettes_get_few_over_relaxed_full_passes(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, k: int, passes: int, relax: float
