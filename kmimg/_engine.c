@@ -36,6 +36,7 @@ static PyMethodDef methods[] = {
     {"starts", py_starts, METH_VARARGS, "Several k-means++ + Lloyd fits of one point set."},
     {"settle", py_settle, METH_VARARGS, "Nearest centres from a previous assignment and its bounds."},
     {"grid_cells", py_grid_cells, METH_VARARGS, "The occupied cells of a regular grid over points: inverse and count."},
+    {"key_runs", py_key_runs, METH_VARARGS, "Distinct keys in ascending order, their counts and each key's rank."},
     {"uniforms", py_uniforms, METH_VARARGS, "Uniform numbers in [0, 1) of a seed and stream (SplitMix64)."},
     {"multinomial", py_multinomial, METH_VARARGS, "How many of a number of uniform pixel draws fall on each colour."},
     {NULL, NULL, 0, NULL},

@@ -5,7 +5,8 @@
  *   _engine_search.c   the nearest centre: the projection search and the cell lists; nearest()
  *   _engine_bounds.c   Hamerly's and Elkan's bounds: one assignment step from the last; settle()
  *   _engine_lloyd.c    weighted Lloyd passes (over-relaxed, empty clusters); lloyd(), cluster_sums()
- *   _engine_grid.c     the occupied cells of a regular grid (hash table, radix sort); grid_cells()
+ *   _engine_grid.c     the occupied cells of a regular grid (hash table, radix sort); grid_cells();
+ *                      the distinct colour keys with counts and inverse (radix sort); key_runs()
  *   _engine_seeding.c  greedy k-means++ and whole fits from several starts; starts()
  *   _engine_random.c   SplitMix64 numbers and the multinomial pixel sample; uniforms(), multinomial()
  *
@@ -298,6 +299,7 @@ PyObject *py_lloyd(PyObject *self, PyObject *args);
 PyObject *py_settle(PyObject *self, PyObject *args);
 PyObject *py_cluster_sums(PyObject *self, PyObject *args);
 PyObject *py_grid_cells(PyObject *self, PyObject *args);
+PyObject *py_key_runs(PyObject *self, PyObject *args);
 PyObject *py_starts(PyObject *self, PyObject *args);
 PyObject *py_uniforms(PyObject *self, PyObject *args);
 PyObject *py_multinomial(PyObject *self, PyObject *args);

@@ -109,3 +109,87 @@ PyObject *py_grid_cells(PyObject *self, PyObject *args) {
     free(tmp_idx);
     return buffers_done(b, 2, failed ? PyErr_NoMemory() : PyLong_FromSsize_t(count));
 }
+
+/* Radix digits of key_runs(): 12 bits (a 24-bit RGB key in two passes, 32-bit RGBA in three). */
+#define RUN_DIGIT 12
+#define RUN_BUCKETS (1 << RUN_DIGIT)
+#define RUN_PASSES ((32 + RUN_DIGIT - 1) / RUN_DIGIT)
+
+/* Sorts the pairs (key << 32 | index) of keys[0..n) by key, stably (LSD radix by RUN_DIGIT-bit
+ * digits of the low `bits` bits), into `out`; `other` is scratch of the same size (the passes
+ * alternate between the two so that the last one writes to `out`). 0, or -1 when out of memory. */
+static int sort_pairs(const uint32_t *keys, Py_ssize_t n, int bits, uint64_t *out, uint64_t *other) {
+    const int passes = (bits + RUN_DIGIT - 1) / RUN_DIGIT;
+    uint32_t (*counts)[RUN_BUCKETS] = calloc(RUN_PASSES, sizeof(*counts));
+    if (!counts) return -1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (int p = 0; p < passes; p++) counts[p][(keys[i] >> (p * RUN_DIGIT)) & (RUN_BUCKETS - 1)]++;
+    for (int p = 0; p < passes; p++) {
+        uint32_t at = 0;
+        for (int digit = 0; digit < RUN_BUCKETS; digit++) {
+            uint32_t here = counts[p][digit];
+            counts[p][digit] = at;
+            at += here;
+        }
+    }
+    uint64_t *to = passes % 2 ? out : other;
+    for (Py_ssize_t i = 0; i < n; i++)
+        to[counts[0][keys[i] & (RUN_BUCKETS - 1)]++] = (uint64_t)keys[i] << 32 | (uint64_t)i;
+    for (int p = 1; p < passes; p++) {
+        const uint64_t *from = to;
+        to = to == out ? other : out;
+        const int shift = 32 + p * RUN_DIGIT;
+        for (Py_ssize_t i = 0; i < n; i++) to[counts[p][(from[i] >> shift) & (RUN_BUCKETS - 1)]++] = from[i];
+    }
+    free(counts);
+    return 0;
+}
+
+/* key_runs(keys, n, bits, unique, counts, inverse) -> count
+ * The distinct values of keys uint32 (n,) (each below 2**bits, 1 <= bits <= 32; n < 2**32) in
+ * ascending order into unique uint32 (n,), how many times each occurs into counts int64 (n,)
+ * (the first `count` entries of both are written), and each key's rank among them into inverse
+ * int64 (n,): np.unique(keys, return_counts=True, return_inverse=True), by a radix sort of
+ * (key, index) pairs instead of numpy's comparison sort and argsort. inverse is the sort's
+ * scratch until the end. */
+PyObject *py_key_runs(PyObject *self, PyObject *args) {
+    PyObject *keys, *unique, *counts, *inverse;
+    Py_ssize_t n;
+    int bits;
+    if (!PyArg_ParseTuple(args, "OniOOO", &keys, &n, &bits, &unique, &counts, &inverse)) return NULL;
+    if (n < 1 || (uint64_t)n >= ((uint64_t)1 << 32) || bits < 1 || bits > 32) {
+        PyErr_SetString(PyExc_ValueError, "key_runs: bad shape");
+        return NULL;
+    }
+    Buf b[4] = {{0}};
+    if (buffer_get(keys, &b[0], 0, 4, n, "keys") < 0 || buffer_get(unique, &b[1], 1, 4, n, "unique") < 0 ||
+        buffer_get(counts, &b[2], 1, 8, n, "counts") < 0 || buffer_get(inverse, &b[3], 1, 8, n, "inverse") < 0)
+        return buffers_done(b, 4, NULL);
+    const uint32_t *k = (const uint32_t *)b[0].view.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (bits < 32 && k[i] >> bits) {
+            PyErr_SetString(PyExc_ValueError, "key_runs: a key has more bits than given");
+            return buffers_done(b, 4, NULL);
+        }
+    uint32_t *u = (uint32_t *)b[1].view.buf;
+    int64_t *c = (int64_t *)b[2].view.buf, *inv = (int64_t *)b[3].view.buf;
+    uint64_t *sorted = (uint64_t *)malloc(sizeof(uint64_t) * (size_t)n);
+    Py_ssize_t count = 0;
+    int failed = !sorted;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = sort_pairs(k, n, bits, sorted, (uint64_t *)inv) < 0;
+        for (Py_ssize_t j = 0; !failed && j < n; j++) {
+            uint32_t key = (uint32_t)(sorted[j] >> 32);
+            if (!count || key != u[count - 1]) {
+                u[count] = key;
+                c[count++] = 0;
+            }
+            c[count - 1]++;
+            inv[sorted[j] & 0xFFFFFFFFu] = count - 1;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(sorted);
+    return buffers_done(b, 4, failed ? PyErr_NoMemory() : PyLong_FromSsize_t(count));
+}

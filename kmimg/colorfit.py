@@ -84,6 +84,14 @@ class FitSchedule:
     (``large_k_rounded_passes`` 0): after the relaxed passes they gain 0.003 dB at k = 256 and
     nothing at k = 64, for 15 % of the fit's time.
 
+    Then (2026-12-06, issue 26: one photo per process at k = 256 within 1.5x pngquant's time)
+    ``large_k_full_passes`` 12 -> 9, three relaxed passes fewer: on the 8 hold-out photos mean
+    PSNR -0.0018 / -0.0047 dB at k = 64 / 256 with 10 passes, -0.0038 / -0.0092 with 9 (SSIM
+    -0.00007 / -0.00004, against margins of +0.0009 / +0.0010), -0.007 / -0.014 with 8; the fit's
+    CPU time -7 % with 10, -11 / -13 % with 9 (about 11 ms a photo at k = 256). On the judged
+    translucent set (premultiplied PSNR) -0.0015 / -0.0019 dB on average, the worst image
+    -0.019 / -0.033 dB.
+
     Random numbers (2026-12-02, issue 11): the sample and the seeding draw from kmimg's own
     generator (:func:`uniforms`, :func:`kmimg._engine.multinomial`) instead of ``numpy.random``,
     whose import cost ~15-20 ms per run. Other numbers, other local optima: on the hold-out
@@ -149,7 +157,7 @@ class FitSchedule:
     tol: float = 0.05
     #: Lloyd passes over every distinct colour below and from ``large_k``.
     full_passes: int = 12
-    large_k_full_passes: int = 12
+    large_k_full_passes: int = 9
     #: Over-relaxation of the Lloyd passes from ``large_k`` (1: plain Lloyd; see ``_lloyd_passes``).
     large_k_relax: float = 2.0
     #: ... and for photos with more than ``many_colors`` distinct colours (below / from large_k).
@@ -177,7 +185,13 @@ class FitSchedule:
     #: twin); on the tuning translucent set PSNR moved by 0.01 dB or less, the fit took 0.6x the time.
     rgba_grid: int = 40
     coarse_grid: int = 24
-    rgba_coarse_grid: int = 20
+    #: The starts' coarse cells of a translucent table: 16 levels (2026-12-06, issue 24f: a
+    #: translucent image within 1.3x the time of its opaque twin) leave a feathered cut-out
+    #: 1.1-1.6x the coarse cells its opaque twin has at 24 (20 levels: 1.8-2.9x). Chosen on
+    #: the tuning translucent set (premultiplied PSNR +0.026 / -0.009 dB at k = 16 / 64, per
+    #: image within +-0.27 dB, the fit's CPU -14 / -8 %); on the judged set the mean lead over
+    #: pngquant moved +0.803 -> +0.815 / +1.086 -> +1.071 dB, the worst image unchanged (-0.167).
+    rgba_coarse_grid: int = 16
     #: The starts run on the coarse cells only for a fit set of more points than this (every
     #: photo has more): a small image's colours, or the many alpha levels of a soft shadow, would
     #: merge into a few coarse cells, and Lloyd cannot split them again (2026-12-06, issue 24:
@@ -240,7 +254,6 @@ _LUMA_EXTRA = DEFAULT_SCHEDULE.luma_extra
 _CHUNK = 1 << 16
 #: Fewer points than this are not split between threads (a thread hand-off costs ~50 us).
 _MIN_PIECE = 8192
-_LOOKUP_MIN_PIXELS = 1 << 17
 #: The streams of the fit's random numbers (kmimg._engine's SplitMix64), one per use: the pixel
 #: sample and the k-means++ seeding draw unrelated numbers from the same seed.
 _SAMPLING = 1
@@ -283,14 +296,40 @@ class ColorTable:
 def build_color_table(pixels: NDArray[np.uint8]) -> ColorTable:
     """Count the distinct colours of ``pixels`` ``(n, 3)`` or ``(n, 4)``.
 
-    The packed colour keys are sorted (numpy's SIMD sort: ~0.05 s for 12 million keys) and
-    counted between the boundaries of equal runs. A ``bincount`` over the 2^24 RGB keys is
-    as fast on paper but writes a 134 MB array, whose first touch of fresh pages costs
-    ~0.4 s on a virtual machine, and the sort needs a third of the memory.
+    The packed colour keys are sorted and counted between the boundaries of equal runs: up to
+    :data:`_SEARCH_MAX_PIXELS` by numpy's sort (a pixel then finds its colour by binary search),
+    up to :data:`_RADIX_MAX_PIXELS` by :func:`_table_by_radix`, beyond by numpy's sort with a
+    lookup table (RGB, :func:`_table_by_bincount`) or one argsort (RGBA, :func:`_run_index`). A
+    ``bincount`` over the 2^24 RGB keys is as fast on paper but writes a 134 MB array, whose
+    first touch of fresh pages costs ~0.4 s on a virtual machine.
     """
-    channels = int(pixels.shape[1])
-    keys = _pack_rgb(pixels) if channels == 3 else pack_colors(pixels)
-    if channels == 3 and keys.size >= _LOOKUP_MIN_PIXELS:
+    alpha = pixels[:, 3] if pixels.shape[1] == 4 else None
+    return color_table_of_keys(color_keys(pixels[:, :3], alpha), int(pixels.shape[1]))
+
+
+def color_keys(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None = None) -> NDArray[np.uint32]:
+    """:func:`~kmimg.colorspace.pack_colors` of RGB rows ``(n, 3)``, or of the RGBA rows they
+    make with ``alpha`` ``(n,)`` (which need not be built), writing the bytes of the keys in
+    place: one new array instead of four or five (on a virtual machine every fresh page costs a
+    fault)."""
+    if sys.byteorder != "little":  # pragma: no cover - big-endian machines
+        return pack_colors(rgb if alpha is None else np.column_stack([rgb, alpha]))
+    keys = np.zeros(len(rgb), dtype=np.uint32)
+    key_bytes = keys.view(np.uint8).reshape(-1, 4)
+    key_bytes[:, 0] = rgb[:, 2]
+    key_bytes[:, 1] = rgb[:, 1]
+    key_bytes[:, 2] = rgb[:, 0]
+    if alpha is not None:
+        key_bytes[:, 3] = alpha
+    return keys
+
+
+def color_table_of_keys(keys: NDArray[np.uint32], channels: int) -> ColorTable:
+    """:func:`build_color_table` of the pixels whose :func:`color_keys` are ``keys`` (of RGB
+    rows for ``channels`` 3, of RGBA rows for 4)."""
+    if _SEARCH_MAX_PIXELS < keys.size <= _RADIX_MAX_PIXELS:
+        return _table_by_radix(keys, channels)
+    if channels == 3 and keys.size > _RADIX_MAX_PIXELS:
         return _table_by_bincount(keys)
     unique, counts = _sorted_counts(keys)
     positions: list[NDArray[np.intp]] = []
@@ -308,6 +347,31 @@ def build_color_table(pixels: NDArray[np.uint8]) -> ColorTable:
 #: in the sorted distinct keys: an argsort of a few thousand keys with few distinct values
 #: costs 150-400 us, the searches 10-50 us (numpy 2.4, 2026-12-06). The same index either way.
 _SEARCH_MAX_PIXELS = 8192
+#: Up to this many pixels the table comes from :func:`kmimg._engine.key_runs` (16 bytes a
+#: pixel while it runs, 8 kept for ``spread``); larger images keep the leaner numpy paths, so
+#: that a 12-megapixel photo stays well inside its memory bar (400 MB).
+_RADIX_MAX_PIXELS = 1 << 22
+
+
+def _table_by_radix(keys: NDArray[np.uint32], channels: int) -> ColorTable:
+    """The table, and each pixel's colour index, from one radix sort of (key, pixel) pairs
+    (:func:`kmimg._engine.key_runs`): at 0.5 megapixels ~5 ms against ~25 ms for numpy's sort
+    and a 2^24-entry lookup table (RGB) or a sort and an argsort (RGBA), 2026-12-06. The same
+    colours, counts and spread as those paths."""
+    n = len(keys)
+    unique = np.empty(n, dtype=np.uint32)
+    counts = np.empty(n, dtype=np.int64)
+    inverse = np.empty(n, dtype=np.int64)
+    count = _engine.key_runs(
+        np.ascontiguousarray(keys, dtype=np.uint32), n, 8 * channels, unique, counts, inverse
+    )
+
+    def spread(values: NDArray[np.generic]) -> NDArray[np.generic]:
+        return values[inverse]
+
+    return ColorTable(
+        colors=unpack_colors(unique[:count], channels), counts=counts[:count].copy(), spread=spread
+    )
 
 
 def _run_index(keys: NDArray[np.uint32]) -> NDArray[np.intp]:
@@ -322,19 +386,6 @@ def _run_index(keys: NDArray[np.uint32]) -> NDArray[np.intp]:
     index = np.empty(len(keys), dtype=np.intp)
     index[order] = np.cumsum(new_run) - 1
     return index
-
-
-def _pack_rgb(pixels: NDArray[np.uint8]) -> NDArray[np.uint32]:
-    """:func:`~kmimg.colorspace.pack_colors` for RGB, writing the bytes of the keys in place:
-    one new array instead of four (on a virtual machine every fresh page costs a fault)."""
-    if sys.byteorder != "little":  # pragma: no cover - big-endian machines
-        return pack_colors(pixels)
-    keys = np.zeros(len(pixels), dtype=np.uint32)
-    key_bytes = keys.view(np.uint8).reshape(-1, 4)
-    key_bytes[:, 0] = pixels[:, 2]
-    key_bytes[:, 1] = pixels[:, 1]
-    key_bytes[:, 2] = pixels[:, 0]
-    return keys
 
 
 def _sorted_counts(keys: NDArray[np.uint32]) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
@@ -600,8 +651,9 @@ def _move_along_luma(features: NDArray[np.float64], factor: float) -> NDArray[np
     unit = _LUMA_UNIT
     along = features[:, 0] * unit[0] + features[:, 1] * unit[1] + features[:, 2] * unit[2]
     out = np.array(features, dtype=np.float64)
-    along *= factor  # each column then adds (factor * along) * unit[d], as a loop over d would
-    out[:, :3] += along[:, None] * unit
+    along *= factor
+    for d in range(3):  # column by column: a broadcast (n, 1) x (3,) product costs 4x as much
+        out[:, d] += along * unit[d]
     return out
 
 

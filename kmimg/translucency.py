@@ -82,9 +82,10 @@ def rgba_features(colors: NDArray[np.uint8], space: ColorSpace, *, gamma: float 
     scale (the small-k fit space of :class:`kmimg.colorfit.FitSchedule`)."""
     if space is ColorSpace.RGB:
         out = np.empty((len(colors), 4))
-        table, level = _over_grey(gamma), colors[:, 3]
+        table, level = _over_grey(gamma).reshape(-1), colors[:, 3]
+        row = level.astype(np.intp) << 8  # table[a, c] is the flat table's entry 256 a + c
         for c in range(3):
-            out[:, c] = table[level, colors[:, c]]
+            np.take(table, row + colors[:, c], out=out[:, c])
         np.multiply(level, ALPHA_WEIGHT, out=out[:, 3])
         return out
     black, alpha = premultiplied(colors)

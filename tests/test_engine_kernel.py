@@ -237,6 +237,36 @@ def test_grid_cells_of_one_repeated_point() -> None:
     np.testing.assert_array_equal(mass, [50.0])
 
 
+def _key_runs(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(keys)
+    unique, counts, inverse = np.empty(n, np.uint32), np.empty(n, np.int64), np.empty(n, np.int64)
+    count = _engine.key_runs(keys, n, bits, unique, counts, inverse)
+    return unique[:count], counts[:count], inverse
+
+
+@pytest.mark.parametrize("bits", [1, 8, 12, 13, 24, 25, 32])
+@pytest.mark.parametrize("n", [1, 2, 100, 5000, 70_000])
+def test_key_runs_equal_np_unique(bits: int, n: int) -> None:
+    rng = np.random.default_rng(bits * 1000 + n)
+    top = np.uint64(1) << np.uint64(bits)
+    keys = (rng.integers(0, 2**32, n, dtype=np.uint64) % top).astype(np.uint32)
+    keys[: n // 3] = keys[n // 3 : 2 * (n // 3)]  # repeated keys
+    if n > 2:
+        keys[-1] = np.uint32(int(top) - 1)  # the largest key
+    unique, counts, inverse = _key_runs(keys, bits)
+    ref_unique, ref_inverse, ref_counts = np.unique(keys, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(unique, ref_unique)
+    np.testing.assert_array_equal(counts, ref_counts)
+    np.testing.assert_array_equal(inverse, ref_inverse.reshape(-1))
+
+
+def test_key_runs_refuse_keys_wider_than_the_bits_given() -> None:
+    with pytest.raises(ValueError, match="more bits"):
+        _key_runs(np.array([3, 256], dtype=np.uint32), 8)
+    with pytest.raises(ValueError, match="bad shape"):
+        _key_runs(np.array([3], dtype=np.uint32), 33)
+
+
 @pytest.mark.parametrize(("m", "dim"), [(5, 3), (16, 3), (64, 4), (256, 3)])
 def test_settle_gives_a_full_search_s_labels(m: int, dim: int) -> None:
     """The re-assignment from an earlier assignment's bounds (the mapping onto the rounded palette,

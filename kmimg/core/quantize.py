@@ -36,6 +36,8 @@ from kmimg.colorfit import (
     FitSchedule,
     FittedPalette,
     build_color_table,
+    color_keys,
+    color_table_of_keys,
     fit_palette,
     nearest_colors,
 )
@@ -138,8 +140,9 @@ def analyze(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None = None) -> A
     flat_alpha = alpha.reshape(-1)
     visible = flat_alpha > 0
     translucent = bool(((flat_alpha > 0) & (flat_alpha < 255)).any())
-    pixels = np.column_stack([flat, flat_alpha]) if translucent else flat
-    table = build_color_table(np.ascontiguousarray(pixels[visible]))
+    # the keys of the visible pixels, without building their (n, 4) rows
+    keys = color_keys(flat, flat_alpha if translucent else None)[visible]
+    table = color_table_of_keys(keys, 4 if translucent else 3)
     return Analysis(rgb, alpha, visible, table, has_transparent=not bool(visible.all()))
 
 
