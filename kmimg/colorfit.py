@@ -149,6 +149,13 @@ class FitSchedule:
     instead of 2 + ln k: -0.18 / -0.41 dB, not taken. Together -0.130 / -0.037 dB (kmimg +0.58 /
     +0.86 dB ahead of pngquant on the tuning icons); every kind of icon stays ahead
     (``benchmarks/icons_quality.py`` prints the lead by kind; docs/performance.md).
+
+    Then (2026-12-06, same bar) the same limits for every table of at most ``small_table_colors``
+    colours: the photo tiles among the icons (2,049-4,096 colours, a tenth of the bench icons)
+    ran the photos' 8 coarse starts and 5 rounded passes, 4.9 ms a fit against 0.5 ms for a
+    glyph, nearly half of the icons' fit time; now 2 coarse starts and no rounded pass. On the
+    300 tuning icons -0.005 / +0.000 dB at k = 16 / 64 (the photo tiles' lead over pngquant
+    +0.49 -> +0.46 dB at k = 16), the fit of the bench icons 0.8x. Photos have more colours.
     """
 
     #: Lloyd passes on the grid cells of the sample (below / from ``large_k``), their stopping shift.
@@ -202,8 +209,11 @@ class FitSchedule:
     small_start_passes: int = 5
     small_max_inits: int = 2
     #: Lloyd passes on the rounded palette, at most, below ``large_k`` when the table has at most
-    #: ``coarse_min_points`` colours (an icon's): they gain little there for their cost (docstring).
+    #: ``small_table_colors`` colours (an icon's): they gain little there for their cost (docstring).
     small_rounded_passes: int = 0
+    #: A table of at most this many distinct colours is an icon's (a 64 x 64 icon has at most
+    #: 4,096): at most ``small_max_inits`` starts, on coarse cells too, and ``small_rounded_passes``.
+    small_table_colors: int = 4096
 
     def grid_of(self, dim: int) -> int:
         """Grid levels of the fit set's cells in ``dim`` feature dimensions."""
@@ -226,7 +236,7 @@ class FitSchedule:
         """Rounded passes at ``k`` for a table of ``colors`` distinct colours (None: many)."""
         if k >= self.large_k:
             return self.large_k_rounded_passes
-        small = colors is not None and colors <= self.coarse_min_points
+        small = colors is not None and colors <= self.small_table_colors
         return min(self.rounded_passes, self.small_rounded_passes) if small else self.rounded_passes
 
     def full_pass_count(self, k: int, colors: int) -> int:
@@ -821,7 +831,7 @@ def _kmeans_centers(
     passes, relax = schedule.sample_pass_count(k), schedule.relax(k)
     # Starts on the fit set itself (a small table): short starts, then the winner refined.
     small = inits > 1 and not coarse
-    if small:
+    if small or len(features) <= schedule.small_table_colors:
         inits = min(inits, schedule.small_max_inits)
     start_passes = min(passes, schedule.small_start_passes) if small else passes
     start = functools.partial(

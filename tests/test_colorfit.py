@@ -134,13 +134,14 @@ def test_unique_rows_equal_numpy_unique_on_rows() -> None:
 
 
 def test_small_table_schedule_is_for_small_tables_only(rng: np.random.Generator) -> None:
-    # Photos (fit sets of more than coarse_min_points) keep their schedule bit for bit: the
-    # small-table knobs must not reach them. A small table's fit does use them.
+    # Photos (tables of more than small_table_colors) keep their schedule bit for bit: the
+    # small-table knobs must not reach them. A small table's fit does use them, and so does an
+    # icon's table of more than coarse_min_points colours (its starts on coarse cells).
     cheap = dataclasses.replace(
         DEFAULT_SCHEDULE, small_start_passes=1, small_max_inits=1, small_rounded_passes=3
     )
     large = build_color_table(rng.integers(0, 256, (6000, 3)).astype(np.uint8))
-    assert len(large.colors) > DEFAULT_SCHEDULE.coarse_min_points
+    assert len(large.colors) > DEFAULT_SCHEDULE.small_table_colors
     for k in (16, 64):
         ours, theirs = fit_palette(large, k=k, seed=2), fit_palette(large, k=k, seed=2, schedule=cheap)
         np.testing.assert_array_equal(ours.colors, theirs.colors)
@@ -152,3 +153,8 @@ def test_small_table_schedule_is_for_small_tables_only(rng: np.random.Generator)
         for schedule in (DEFAULT_SCHEDULE, cheap)
     }
     assert len(palettes) > 3
+    icon = build_color_table(rng.integers(0, 256, (4096, 3)).astype(np.uint8))
+    assert DEFAULT_SCHEDULE.coarse_min_points < len(icon.colors) <= DEFAULT_SCHEDULE.small_table_colors
+    rounded = dataclasses.replace(DEFAULT_SCHEDULE, small_rounded_passes=5)
+    ours, theirs = fit_palette(icon, k=16, seed=2), fit_palette(icon, k=16, seed=2, schedule=rounded)
+    assert not np.array_equal(ours.colors, theirs.colors)
