@@ -100,6 +100,20 @@ def test_directory_named_like_an_image_and_dangling_links(tmp_path: Path) -> Non
     assert_one_error(explicit, folder / "gone.png", "broken symbolic link")
 
 
+def test_an_output_that_is_a_dangling_link_exists_until_forced(tmp_path: Path) -> None:
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    Image.new("RGB", (4, 4), (9, 9, 9)).save(folder / "real.png")
+    (out / "real-k16.png").symlink_to(tmp_path / "missing.png")
+    refused = quantize(str(folder), "--out-dir", str(out))
+    assert refused.exit_code == 1
+    assert_one_error(refused, folder / "real.png", "exists (use --force to overwrite)")
+    forced = quantize(str(folder), "--out-dir", str(out), "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert (out / "real-k16.png").is_file() and not (out / "real-k16.png").is_symlink()
+
+
 def test_empty_folder_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     result = quantize(str(tmp_path), "--out-dir", str(tmp_path / "out"))
     assert result.exit_code == 2

@@ -21,7 +21,7 @@ from kmimg.cli import app
 from kmimg.errors import InputError, KmimgWarning, LimitError
 from kmimg.io import load_image
 from kmimg.io.chatter import captured, summary
-from kmimg.io.formats import REFUSED_FORMATS, scan_suffixes
+from kmimg.io.formats import REFUSED_FORMATS, is_scan_suffix, scan_suffixes
 
 runner = CliRunner()
 
@@ -108,6 +108,12 @@ def test_the_scan_takes_pillows_registered_suffixes_and_never_eps() -> None:
     suffixes = scan_suffixes()
     assert {".png", ".jpg", ".tif", ".tga", ".ppm", ".pgm", ".pbm", ".ico", ".pcx", ".dds"} <= suffixes
     assert not {".eps", ".ps", ".mpg", ".h5", ".pdf", ".txt"} & suffixes
+
+
+def test_the_scan_predicate_answers_as_pillows_registry() -> None:
+    """is_scan_suffix skips Pillow's registry for PNG and TIFF, with the registry's answer."""
+    for suffix in scan_suffixes() | {".txt", ".eps", ".pdf", "", ".png.bak", ".apng", ".jpg"}:
+        assert is_scan_suffix(suffix) == (suffix in scan_suffixes()), suffix
 
 
 def test_a_tga_renamed_dat_and_named_explicitly_is_read_by_content(tmp_path: Path) -> None:

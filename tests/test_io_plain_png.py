@@ -254,3 +254,23 @@ def test_an_early_read_of_anything_else_changes_nothing(tmp_path: Path, what: st
     if what == "palette PNG":
         assert load_image(str(path)).rgb.shape == (8, 8, 3)  # Pillow's decoding, as before
     plain_png._early.clear()
+
+
+def test_a_folder_of_plain_pngs_is_planned_and_run_without_pillow(tmp_path: Path) -> None:
+    """The folder scan takes ``.png`` without Pillow's registry (which imports every plugin)."""
+    folder = tmp_path / "icons"
+    folder.mkdir()
+    for number in range(3):
+        (folder / f"icon-{number}.png").write_bytes(corpus.png_bytes(corpus.gradient(12 + number, 9)))
+    script = (
+        "import sys\n"
+        "from kmimg.__main__ import main\n"
+        f"sys.argv = ['kmimg', 'quantize', {str(folder)!r}, '-k', '4', '-j', '1', '--out-dir', "
+        f"{str(tmp_path / 'out')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "assert 'PIL' not in sys.modules, sorted(m for m in sys.modules if m.startswith('PIL'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert written == [f"icon-{n}-k4.png" for n in range(3)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from kmimg._records import frozen
 from kmimg.errors import UsageError
 from kmimg.io.files import check_writable_folder
-from kmimg.io.formats import scan_suffixes
+from kmimg.io.formats import is_scan_suffix
 
 #: A folder scan picks up the file name endings of :func:`kmimg.io.formats.scan_suffixes`
 #: (case-insensitive): every one Pillow registers for a format kmimg reads. Named files are
@@ -72,36 +72,38 @@ def expand_inputs(inputs: Sequence[str], *, recursive: bool) -> list[InputItem]:
 
 
 def _scan_folder(folder: Path, *, recursive: bool) -> list[InputItem]:
-    found: list[Path] = []
-    _walk(folder, Path(), recursive=recursive, found=found, suffixes=scan_suffixes())
-    return [InputItem(str(folder / relative), relative) for relative in sorted(found)]
+    found: list[str] = []
+    _walk(str(folder), "", recursive=recursive, found=found)
+    found.sort(key=lambda relative: relative.split(os.sep))  # as sorting their Paths would
+    return [InputItem(os.path.join(folder, relative), Path(relative)) for relative in found]
 
 
-def _walk(folder: Path, below: Path, *, recursive: bool, found: list[Path], suffixes: frozenset[str]) -> None:
+def _walk(folder: str, below: str, *, recursive: bool, found: list[str]) -> None:
     """Image files under ``folder / below`` (relative to ``folder``), skipping hidden names and
-    links to folders; one ``scandir`` per folder instead of a ``stat`` per file."""
+    links to folders; one ``scandir`` per folder instead of a ``stat`` per file, and strings,
+    not Paths (a folder of thousands of icons is listed in milliseconds)."""
     try:
-        entries = list(os.scandir(folder / below))
+        entries = list(os.scandir(os.path.join(folder, below)))
     except OSError:
         return
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        relative = below / entry.name
+        relative = os.path.join(below, entry.name)
         if entry.is_dir(follow_symlinks=False):
             if recursive:
-                _walk(folder, relative, recursive=recursive, found=found, suffixes=suffixes)
-        elif Path(entry.name).suffix.lower() in suffixes and entry.is_file():
+                _walk(folder, relative, recursive=recursive, found=found)
+        elif is_scan_suffix(os.path.splitext(entry.name)[1].lower()) and entry.is_file():
             found.append(relative)
 
 
 def output_path(item: InputItem, *, suffix: str, out_dir: Path | None) -> Path:
     """Where an input's output goes by default: ``<stem><suffix>`` in ``out_dir`` (mirroring
     sub-folders of a folder input) or next to the input."""
-    name = item.relative.with_name(item.relative.stem + suffix)
+    name = item.relative.stem + suffix
     if out_dir is not None:
-        return out_dir / name
-    return Path(item.source).with_name(name.name)
+        return Path(os.path.join(out_dir, os.path.dirname(item.relative), name))
+    return Path(os.path.join(os.path.dirname(item.source), name))
 
 
 def check_outputs(
@@ -114,42 +116,57 @@ def check_outputs(
     files in place) or any other input, are usage errors (:class:`UsageError`). An output folder
     that cannot be written is an :class:`OutputError`. An existing output without ``force``, or
     an output path that is a folder, fails only that input: the returned mapping gives such
-    inputs' reasons. About one ``lstat`` per path: a folder of 10,000 icons is planned in
-    milliseconds.
+    inputs' reasons. About one ``lstat`` per path and no Path objects: a folder of 10,000 icons
+    is planned in milliseconds.
     """
     places = _Places()
-    seen: dict[Path, str] = {}
+    own = {item.source: places.identities(item.source) for item, _ in pairs if not item.is_stdin}
+    inputs: dict[object, str] = {}
+    for source, keys in own.items():
+        for key in keys:
+            inputs.setdefault(key, source)
+    seen: dict[str, str] = {}
     refused: dict[str, str] = {}
-    own: dict[str, set[object]] = {}
-    inputs: dict[object, Path] = {}
-    for item, _ in pairs:
-        if not item.is_stdin:
-            keys = places.identities(Path(item.source))
-            own[item.source] = set(keys)
-            for key in keys:
-                inputs.setdefault(key, Path(item.source))
     for item, target in pairs:
-        resolved, info = places.resolve(target)
-        if resolved in seen:
-            raise UsageError(f"{item.display} and {seen[resolved]} would both write {target}")
-        seen[resolved] = item.display
-        keys = places.identities(target)
-        mine = own.get(item.source, set())
-        if any(key in mine for key in keys):
-            if not own_input_ok:
-                raise UsageError(f"{item.display}: output {target} is the input itself")
-            keys = [key for key in keys if key not in mine]
-        clobbered = next((inputs[key] for key in keys if key in inputs), None)
-        if clobbered is not None:
-            raise UsageError(f"{item.display}: output {target} is another input ({clobbered})")
-        places.check_folder(target.parent)
-        if len(os.fsencode(target.name)) > NAME_MAX:
-            refused[item.source] = f"output name {target.name} is longer than {NAME_MAX} bytes"
-        elif info is not None and stat.S_ISDIR(info.st_mode):
-            refused[item.source] = f"output {target} is a folder"
-        elif (info is not None or target.is_symlink()) and not force:
+        mine = own.get(item.source, [])
+        reason = _target_refusal(places, item, str(target), mine, inputs, seen, own_input_ok)
+        if reason is not None:
+            refused[item.source] = reason
+        elif not force and places.exists(str(target)):
             refused[item.source] = f"output {target} exists (use --force to overwrite)"
     return refused
+
+
+def _target_refusal(
+    places: _Places,
+    item: InputItem,
+    target: str,
+    mine: list[object],
+    inputs: dict[object, str],
+    seen: dict[str, str],
+    own_input_ok: bool,
+) -> str | None:
+    """Raise :class:`UsageError` for an output that another input also writes, or that is an
+    input; the reason an output cannot be written (a name too long, a folder), else ``None``."""
+    resolved, info = places.resolve(target)
+    if resolved in seen:
+        raise UsageError(f"{item.display} and {seen[resolved]} would both write {target}")
+    seen[resolved] = item.display
+    keys = places.identities(target)
+    if any(key in mine for key in keys):
+        if not own_input_ok:
+            raise UsageError(f"{item.display}: output {target} is the input itself")
+        keys = [key for key in keys if key not in mine]
+    clobbered = next((inputs[key] for key in keys if key in inputs), None)
+    if clobbered is not None:
+        raise UsageError(f"{item.display}: output {target} is another input ({clobbered})")
+    folder, name = os.path.split(target)
+    places.check_folder(folder)
+    if len(os.fsencode(name)) > NAME_MAX:
+        return f"output name {name} is longer than {NAME_MAX} bytes"
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        return f"output {target} is a folder"
+    return None
 
 
 def plan_rerun(
@@ -183,45 +200,54 @@ def _plain(path: Path) -> str:
 
 
 class _Places:
-    """Paths resolved with each folder resolved once (``Path.resolve`` walks every component
-    of every path: dozens of system calls per file in a folder of thousands)."""
+    """Paths resolved with each folder resolved once (``realpath`` walks every component of
+    every path: dozens of system calls per file in a folder of thousands), as strings."""
 
     def __init__(self) -> None:
-        self._folders: dict[Path, Path] = {}
-        self._writable: set[Path] = set()
-        self._known: dict[Path, tuple[Path, os.stat_result | None]] = {}
+        self._folders: dict[str, str] = {}
+        self._writable: set[str] = set()
+        self._known: dict[str, tuple[str, os.stat_result | None]] = {}
+        self._dangling: set[str] = set()  # symbolic links to nothing
 
-    def resolve(self, path: Path) -> tuple[Path, os.stat_result | None]:
-        """``path.resolve()`` and what it names (followed through a link), or ``None``."""
+    def resolve(self, path: str) -> tuple[str, os.stat_result | None]:
+        """``os.path.realpath(path)`` and what it names (followed through a link), or ``None``."""
         known = self._known.get(path)
         if known is None:
             known = self._known[path] = self._look_up(path)
         return known
 
-    def _look_up(self, path: Path) -> tuple[Path, os.stat_result | None]:
+    def _look_up(self, path: str) -> tuple[str, os.stat_result | None]:
         try:
             link = os.lstat(path)
         except OSError:
             link = None
         if link is not None and stat.S_ISLNK(link.st_mode):
             try:
-                return path.resolve(), os.stat(path)
+                return os.path.realpath(path), os.stat(path)
             except OSError:
-                return path.resolve(), None
-        folder = self._folders.get(path.parent)
+                self._dangling.add(path)
+                return os.path.realpath(path), None
+        parent, name = os.path.split(path)
+        if name in ("", ".", ".."):
+            return os.path.realpath(path), link
+        folder = self._folders.get(parent)
         if folder is None:
-            folder = self._folders[path.parent] = path.parent.resolve()
-        return (folder / path.name if path.name not in ("", ".", "..") else path.resolve()), link
+            folder = self._folders[parent] = os.path.realpath(parent or ".")
+        return os.path.join(folder, name), link
 
-    def identities(self, path: Path) -> list[object]:
+    def identities(self, path: str) -> list[object]:
         """Keys under which two paths name the same file: the resolved path and, for an
         existing file, its device and inode (a hard link has another path, the same inode)."""
         resolved, info = self.resolve(path)
         return [resolved] if info is None else [resolved, (info.st_dev, info.st_ino)]
 
-    def check_folder(self, folder: Path) -> None:
+    def exists(self, path: str) -> bool:
+        """Whether anything is at ``path``, a dangling symbolic link included."""
+        return self.resolve(path)[1] is not None or path in self._dangling
+
+    def check_folder(self, folder: str) -> None:
         if folder not in self._writable:
-            check_writable_folder(folder)
+            check_writable_folder(Path(folder))
             self._writable.add(folder)
 
 

@@ -377,21 +377,30 @@ def naming_rule_outputs(
     stems: dict[tuple[str, str], str] = {}
     for item, _ in pairs:
         if not item.is_stdin:
-            source = Path(item.source)
-            stems.setdefault((str(source.parent), source.stem), item.display)
+            stems.setdefault(_folder_and_stem(item.source), item.display)
     # This run's own outputs are left to the rules of reruns (plan_rerun, check_outputs).
     targets = {os.path.normpath(os.path.abspath(target)) for _, target in pairs}
     kept: list[tuple[InputItem, Path]] = []
     skipped: dict[str, str] = {}
     for item, target in pairs:
         own = item.is_stdin or os.path.normpath(os.path.abspath(item.source)) in targets
-        match = None if own else NAMING_RULE.fullmatch(Path(item.source).name)
-        maker = stems.get((str(Path(item.source).parent), match.group("stem"))) if match else None
+        match = None if own else NAMING_RULE.fullmatch(os.path.basename(item.source))
+        folder = _folder_and_stem(item.source)[0]
+        maker = stems.get((folder, match.group("stem"))) if match else None
         if maker is not None and maker != item.display:
             skipped[item.source] = f"it is an output of {maker} (kmimg's naming rule NAME-kK.png)"
         else:
             kept.append((item, target))
     return kept, skipped
+
+
+def _folder_and_stem(source: str) -> tuple[str, str]:
+    """A file's folder and its name without the suffix, as ``Path(source).parent`` and
+    ``.stem`` give them (``a.`` keeps its dot), from strings: planning thousands of files
+    builds no Path objects."""
+    folder, name = os.path.split(os.path.normpath(source))
+    dot = name.rfind(".")
+    return folder or ".", name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def plan_outputs(
