@@ -89,7 +89,7 @@ SANITIZE_TESTS := tests/test_engine_kernel.py tests/test_dither.py tests/test_io
 	tests/test_colorfit.py tests/test_palette_fit.py tests/test_engine_perf_invariants.py tests/test_translucency.py \
 	tests/test_fit_quality.py tests/test_quantize.py tests/test_quantize_properties.py \
 	tests/test_segment.py tests/test_segment_properties.py tests/test_png_bytes.py \
-	tests/test_io_gif_lzw.py tests/test_animation_frame_palettes.py tests/test_animation.py
+	tests/test_io_gif_lzw.py tests/test_animation.py tests/test_animation_quality.py
 SANITIZE_ENV = PYTHONPATH=$(CURDIR)/$(SANITIZE_DIR) LD_PRELOAD=$$($(SANITIZE_CC) -print-file-name=libasan.so) \
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
 

@@ -17,16 +17,17 @@
  *
  * lzw_lossy(pixels, count, bits, window, rgb, canvas, flags, palette, entries, keep, price)
  * -> (data, indices, added): the same coder, allowed to show another index where that lets
- * the current string grow: when the table has no string of the current one and the pixel's
- * index, the indices that extend it whose colour adds at most `price` of squared error (R, G, B
- * summed, against `rgb`, the pixel's true colour) are tried, and the one whose string then
- * matches the most of the next pixels exactly is taken (of those, the one of least error). The colour of an index is
- * palette[index] (`entries` RGB rows), or for `keep` the pixel's colour on the canvas (`canvas`,
- * allowed only where flags bit 1 is set: the canvas shows a colour there); a pixel with flags bit
- * 0 set is locked (coded exactly). Returns the data, the indices as coded (`count` bytes) and
- * the squared error added. Coding those indices again with lzw() and the same `window` gives the
- * same data: where the lossy coder starts a new string, the table holds no extension by the
- * pixel's index, so the greedy parse stops there too.
+ * the current string run longer: at every pixel, the indices that extend the current string
+ * (the pixel's own among them, when the table holds it) whose colour adds at most `price` of
+ * squared error (R, G, B summed, against `rgb`, the pixel's true colour) are tried, and the one
+ * after which the string matches the most of the next pixels exactly is taken (of those, the one
+ * of least error: the pixel's own index on a tie). The colour of an index is palette[index]
+ * (`entries` RGB rows), or for `keep` the pixel's colour on the canvas (`canvas`, allowed only
+ * where flags bit 1 is set: the canvas shows a colour there); a pixel with flags bit 0 set is
+ * locked (coded exactly). Returns the data, the indices as coded (`count` bytes) and the squared
+ * error added. Coding those indices again with lzw() and the same `window` gives the same data:
+ * the lossy coder extends a string only by an index the table holds, and where it starts a new
+ * string the table holds no extension by the pixel's index, so the greedy parse stops there too.
  *
  * The GIL is released while coding. ValueError for an index at or above 2^bits.
  */
@@ -147,9 +148,9 @@ static size_t reach(const Coder *c, const uint8_t *pixels, size_t p, size_t coun
     return q - p;
 }
 
-/* The code of string(code) extended by another index whose colour at pixel p adds at most
- * `price`, or 0; *index is set to it. Of those, the one whose string then matches the most
- * pixels after p exactly, then the one of least error. */
+/* The code of string(code) extended by an index (the pixel's own, *index, or another) whose
+ * colour at pixel p adds at most `price`, or 0; *index is set to it. Of those, the one whose
+ * string then matches the most pixels after p exactly, then the one of least error. */
 static unsigned extend_lossy(Coder *c, Loss *loss, const uint8_t *pixels, size_t p, size_t count, unsigned code,
                              unsigned *index) {
     if (loss->flags[p] & 1) return 0;
@@ -190,7 +191,10 @@ static int code_all(Coder *c, Bits *out, const uint8_t *pixels, size_t count, Lo
     for (size_t p = 1; p < count; p++) {
         unsigned index = pixels[p];
         unsigned next = c->child[(size_t)code << c->bits | index];
-        if (!next && loss) next = extend_lossy(c, loss, pixels, p, count, code, &index);
+        if (loss) { /* the string may take another index: the exact one is among those tried */
+            unsigned other = extend_lossy(c, loss, pixels, p, count, code, &index);
+            if (other) next = other;
+        }
         if (loss) loss->coded[p] = (uint8_t)index;
         if (next) {
             code = next;

@@ -144,8 +144,13 @@ def _table_frame(
 
 def gif_frame_bytes(pixels: NDArray[np.uint8], table_bits: int) -> int:
     """The bytes of a GIF frame's image data: ``pixels`` ``(h, w)`` LZW-coded for a colour
-    table of ``table_bits``."""
-    return len(_lzw(np.ascontiguousarray(pixels, dtype=np.uint8), table_bits))
+    table of ``table_bits``, with :data:`LOSSY_WINDOW` only (an estimate for choosing: the writer
+    keeps the smallest of :data:`LZW_WINDOWS`, no larger)."""
+    from kmimg import _gif
+
+    flat = np.ascontiguousarray(pixels, dtype=np.uint8)
+    bits = min(table_bits, _bits(int(flat.max()) + 1))
+    return len(_gif.lzw(flat, flat.size, bits, LOSSY_WINDOW))
 
 
 def _bits(entries: int) -> int:
