@@ -210,12 +210,15 @@ def _gif_frame(
     disposal: int,
 ) -> _GifFrame:
     """The smallest of the frame's rectangle as it is and with ``spare`` on its unchanged pixels
-    (in runs of each length of :data:`~kmimg.io.frames.KEEP_RUNS`)."""
-    best = _GifFrame(rect, _lzw(frame_pixels(frame, changed, rect, None), bits), clear, disposal)
-    for run in KEEP_RUNS if spare is not None else ():
-        kept = _GifFrame(rect, _lzw(frame_pixels(frame, changed, rect, spare, run), bits), spare, disposal)
-        best = kept if len(kept.data) < len(best.data) else best
-    return best
+    (in runs of each length of :data:`~kmimg.io.frames.KEEP_RUNS`), chosen by their data with
+    a clear as soon as the LZW table is full (as Pillow's encoder codes), then coded with every
+    one of :data:`LZW_WINDOWS`: never larger than that."""
+    ways = [(frame_pixels(frame, changed, rect, None), clear)]
+    if spare is not None:
+        ways += [(frame_pixels(frame, changed, rect, spare, run), spare) for run in KEEP_RUNS]
+    sizes = [len(_lzw(pixels, bits, (0,))) for pixels, _ in ways]
+    pixels, transparency = ways[sizes.index(min(sizes))]
+    return _GifFrame(rect, _lzw(pixels, bits), transparency, disposal)
 
 
 #: The deferred clear's windows (indices) a frame is coded with, besides a clear as soon as the
@@ -227,16 +230,16 @@ LZW_WINDOWS = (0, 256, 1024)
 LOSSY_WINDOW = 256
 
 
-def _lzw(pixels: NDArray[np.uint8], table_bits: int) -> bytes:
+def _lzw(pixels: NDArray[np.uint8], table_bits: int, windows: tuple[int, ...] = LZW_WINDOWS) -> bytes:
     """GIF image data of ``pixels``: the LZW minimum code size, the data sub-blocks and the
-    terminator, by kmimg's coder (:mod:`kmimg._gif`), the smallest of :data:`LZW_WINDOWS`. The
+    terminator, by kmimg's coder (:mod:`kmimg._gif`), the smallest of ``windows``. The
     code size is the smallest that holds the frame's largest index (any frame's may be below the
     colour table's: GIF sets it per image)."""
     from kmimg import _gif
 
     flat = np.ascontiguousarray(pixels, dtype=np.uint8)
     bits = min(table_bits, _bits(int(flat.max()) + 1))
-    return min((_gif.lzw(flat, flat.size, bits, window) for window in LZW_WINDOWS), key=len)
+    return min((_gif.lzw(flat, flat.size, bits, window) for window in windows), key=len)
 
 
 def gif_frame_lossy(
