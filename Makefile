@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint typecheck pytest api-docs clean bench bench-dither wheel-check sanitize corpus-check
 
-# The C extensions' files (kmimg/_engine*.c, _dither.c, _png.c and their internal headers): a
+# The C extensions' files (kmimg/_engine*.c, _dither.c, _png.c, _gif.c and their internal headers): a
 # change to any of them rebuilds the installed extensions.
 C_FILES := $(wildcard kmimg/*.c kmimg/*.h)
 
@@ -88,7 +88,8 @@ SANITIZE_TESTS := tests/test_engine_kernel.py tests/test_dither.py tests/test_io
 	tests/test_io_plain_png.py tests/test_io_pngsuite.py tests/test_io_fuzz.py tests/test_io_corpus.py \
 	tests/test_colorfit.py tests/test_palette_fit.py tests/test_engine_perf_invariants.py tests/test_translucency.py \
 	tests/test_fit_quality.py tests/test_quantize.py tests/test_quantize_properties.py \
-	tests/test_segment.py tests/test_segment_properties.py tests/test_png_bytes.py
+	tests/test_segment.py tests/test_segment_properties.py tests/test_png_bytes.py \
+	tests/test_io_gif_lzw.py tests/test_animation.py tests/test_animation_quality.py
 SANITIZE_ENV = PYTHONPATH=$(CURDIR)/$(SANITIZE_DIR) LD_PRELOAD=$$($(SANITIZE_CC) -print-file-name=libasan.so) \
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
 
@@ -106,9 +107,10 @@ sanitize: $(VENV)/.installed-test
 		$(SANITIZE_CC) $(SANITIZE_FLAGS) -I"$$include" "$$@" -o $(SANITIZE_DIR)/kmimg/$$name$$suffix -lpthread; }; \
 	build _engine $(wildcard kmimg/_engine*.c); \
 	build _dither kmimg/_dither.c; \
-	build _png kmimg/_png.c -lz
+	build _png kmimg/_png.c -lz; \
+	build _gif kmimg/_gif.c
 	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) $(CURDIR)/$(BIN)/python -c 'import sys, kmimg._engine as e, kmimg._dither as d, \
-		kmimg._png as p; sys.exit(any("$(SANITIZE_DIR)/" not in m.__file__ for m in (e, d, p)))'
+		kmimg._png as p, kmimg._gif as g; sys.exit(any("$(SANITIZE_DIR)/" not in m.__file__ for m in (e, d, p, g)))'
 	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) $(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider \
 		--rootdir=$(CURDIR) -c $(CURDIR)/pyproject.toml $(addprefix $(CURDIR)/,$(SANITIZE_TESTS))
 

@@ -1,5 +1,6 @@
 """Build of kmimg's C extensions, ``kmimg._engine`` (k-means), ``kmimg._dither`` (error
-diffusion) and ``kmimg._png`` (PNG row filters, deflate streams joined; links zlib); everything
+diffusion), ``kmimg._png`` (PNG row filters, deflate streams joined; links zlib) and ``kmimg._gif``
+(GIF LZW coding); everything
 else is in pyproject.toml.
 
 FMA contraction is turned off so that the kernel rounds every product and sum exactly as the
@@ -41,5 +42,6 @@ setup(
             extra_compile_args=FLAGS,
             libraries=["z"],
         ),
+        Extension("kmimg._gif", sources=["kmimg/_gif.c"], depends=[BUFFERS], extra_compile_args=FLAGS),
     ]
 )

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from kmimg.cli import app
-from kmimg.core.animation import FramePalettes, quantize_frame_palettes, quantize_frames
+from kmimg.core.animation import FramePalettes, quantize_frame_palettes, quantize_frames, with_keep
 from kmimg.io.animation import load_animation
 from kmimg.io.gif import encode_gif_frame_palettes, gif_frame_bytes
 from kmimg.metrics import psnr_from_mse
@@ -65,9 +65,11 @@ def decoded_psnr(frames: np.ndarray, data: bytes) -> list[float]:
 
 
 def encoded(
-    frames: np.ndarray, options: QuantizeOptions, alpha: np.ndarray | None = None
+    frames: np.ndarray, options: QuantizeOptions, alpha: np.ndarray | None = None, *, lossy: bool = True
 ) -> tuple[FramePalettes, bytes]:
-    result = quantize_frame_palettes(frames[..., :3], alpha, options, frame_bytes=gif_frame_bytes)
+    result = quantize_frame_palettes(
+        frames[..., :3], alpha, options, frame_bytes=gif_frame_bytes, lossy=lossy
+    )
     data = encode_gif_frame_palettes(
         result.indices, result.drawn, result.palettes, result.own, result.shared, result.cleared,
         [50] * result.frame_count, 0,
@@ -85,6 +87,37 @@ def test_frames_decode_to_what_the_palettes_show_each_at_most_k_colours() -> Non
     assert [size is not None for size in tables] == list(result.own)
     assert all(size is None or size <= 16 for size in tables)  # 8 colours and the "keep" entry
     assert decoded_psnr(frames, data) == pytest.approx(result.frame_psnr)
+
+
+def test_own_palettes_leave_room_for_keep_in_their_table() -> None:
+    """At a power of two, a frame's own palette holds one colour less, so that the "keep" entry
+    does not double its colour table (and a bit on every LZW code)."""
+    assert [with_keep(k) for k in (2, 3, 4, 8, 48, 64, 256)] == [2, 3, 3, 7, 48, 63, 255]
+    result, data = encoded(cross_fade(), QuantizeOptions(k=8))
+    assert all(
+        len(palette) <= 7 for palette, own in zip(result.palettes[1:], result.own[1:], strict=True) if own
+    )
+    assert all(size is None or size <= 8 for size in local_tables(data))
+
+
+def noisy_fade(count: int = 8) -> np.ndarray:
+    frames = cross_fade(count=count, height=64, width=96).astype(np.float64)
+    noise = np.random.default_rng(3).normal(0, 10, frames.shape[1:])
+    frames[..., :3] += noise[..., :3]
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+
+
+def test_the_lossy_coder_saves_bytes_and_decodes_to_what_was_measured() -> None:
+    frames = noisy_fade()
+    options = QuantizeOptions(k=16)
+    exact, exact_data = encoded(frames, options, lossy=False)
+    lossy, data = encoded(frames, options)
+    assert len(data) < 0.98 * len(exact_data)
+    assert decoded_psnr(frames, data) == pytest.approx(lossy.frame_psnr)
+    assert lossy.quality is not None and exact.quality is not None
+    assert exact.quality.psnr - 1.0 < lossy.quality.psnr < exact.quality.psnr
+    _, same = encoded(frames, options)
+    assert same == data
 
 
 def test_a_cross_fade_gains_over_one_palette() -> None:

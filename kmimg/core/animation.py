@@ -172,6 +172,14 @@ class FramePalettes:
 #: as "keep" (transparent) on the pixels a frame leaves as they were.
 FRAME_PALETTE_MAX = 255
 
+
+def with_keep(k: int) -> int:
+    """The most colours of a frame's own palette at ``k``: ``k``, or ``k - 1`` when ``k`` (4 or
+    more) is a power of two, so that the "keep" entry fits the colour table that holds ``k``
+    (a table of 2^bits entries; one more would double it and code every index with a bit more)."""
+    return min(k - 1 if k >= 4 and not k & (k - 1) else k, FRAME_PALETTE_MAX)
+
+
 #: How a frame may leave changed pixels as the canvas shows them, tried in turn: a pixel is left
 #: when the canvas shows it within the larger of its error on the frame's palette and
 #: ``tolerance`` x the frame's mean error, in runs of at least ``run`` such pixels along a row
@@ -207,6 +215,7 @@ def quantize_frame_palettes(
     *,
     frame_bytes: FrameBytes,
     measure: Measure = True,
+    lossy: bool = True,
 ) -> FramePalettes:
     """Frames ``rgb`` ``(n, h, w, 3)`` with ``alpha``, each drawn either on the palette of up to
     ``options.k`` colours fitted across all frames (:func:`quantize_frames`) or on a palette of
@@ -218,11 +227,17 @@ def quantize_frame_palettes(
     palette shows closer than the canvas already does; the others keep what the viewer showed:
     static areas keep their colour exactly. When pixels turn transparent, the rectangle of the
     frame before and of those pixels is cleared and the frame redraws what is visible in it.
-    Dithering diffuses each frame's error within the frame. Deterministic."""
+    Dithering diffuses each frame's error within the frame.
+
+    ``lossy``: the way chosen is then LZW-coded by the GIF writer's lossy coder
+    (:func:`kmimg.io.gif.gif_frame_lossy`), which shows another colour (or the canvas's) where
+    that lets an LZW string grow for at most a code's bits of error at the same price
+    (:func:`_lossy`); the frame is drawn as coded. Deterministic."""
     if rgb.ndim != 4 or rgb.shape[3] != 3:
         raise ValueError("rgb must be an (n, h, w, 3) uint8 array")
     limited = replace(options, k=min(options.k, FRAME_PALETTE_MAX))
     one = quantize_frames(rgb, alpha, limited, measure=False)
+    keeping = replace(options, k=with_keep(options.k))
     count, height, width = rgb.shape[:3]
     tall_alpha = None if alpha is None else alpha.reshape(count * height, width)
     analysis = mapped_alpha(analyze(rgb.reshape(count * height, width, 3), tall_alpha), options, None)
@@ -234,10 +249,11 @@ def quantize_frame_palettes(
     for number in range(count):
         base, changed, box = _canvas_before(rgb, frame_alpha, shown, drawn, number)
         cleared.append(box)
-        local = fit_frame(rgb, frame_alpha, number, changed, limited if number else options)
+        local = fit_frame(rgb, frame_alpha, number, changed, keeping if number else options)
         shared = _Choice(one.palette, False, changed, one.indices[number][changed])
-        visible = None if frame_alpha is None else frame_alpha[number] > 0
-        chosen = _cheapest(rgb[number], visible, (shared, local), base, frame_bytes)
+        visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha[number] > 0
+        chosen, price = _cheapest(rgb[number], visible, (shared, local), base, frame_bytes)
+        chosen = _lossy(chosen, rgb[number], visible & changed, base, price) if lossy else chosen
         drawn[number], shown[number] = chosen.drawn, base
         indices[number][chosen.drawn] = chosen.indices
         shown[number][chosen.drawn] = chosen.palette[chosen.indices]
@@ -263,17 +279,18 @@ def _cheapest(
     candidates: tuple[_Choice, _Choice],
     base: NDArray[np.uint8],
     frame_bytes: FrameBytes,
-) -> _Drawn:
+) -> tuple[_Drawn, float]:
     """The way to draw a frame of least squared error plus bytes at :func:`byte_price` (of the
     error on the shared palette): on the shared palette (``candidates[0]``) or the frame's own
-    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels."""
+    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels; and the
+    price of a byte."""
     seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
     before = float(_squared(rgb[seen], base[seen]).sum())
     shared, local = (_Errors.of(rgb, seen, choice, base) for choice in candidates)
     variants = [(shared, LEFT_AS_THEY_WERE[0]), *((local, variant) for variant in LEFT_AS_THEY_WERE)]
     choices = [_drawn(errors, before, frame_bytes, *variant) for errors, variant in variants]
     price = byte_price(choices[0].error / max(1, int(np.count_nonzero(seen))))
-    return min(choices, key=lambda choice: choice.error + price * choice.size)
+    return min(choices, key=lambda choice: choice.error + price * choice.size), price
 
 
 def _squared(pixels: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.int64]:
@@ -389,6 +406,56 @@ def _drawn(errors: _Errors, before: float, frame_bytes: FrameBytes, tolerance: f
     indices = choice.indices[better]
     size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
     return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
+
+
+#: The lossy LZW coder's tolerances tried (:func:`_lossy`), in multiples of the worth of the
+#: bits a pixel of the frame costs: the error a changed index may add to extend a string.
+LOSSY_TOLERANCES = (1.0,)
+
+
+def _lossy(
+    chosen: _Drawn, rgb: NDArray[np.uint8], free: NDArray[np.bool_], base: NDArray[np.uint8], price: float
+) -> _Drawn:
+    """``chosen``, or the GIF writer's lossy LZW coder's version of it
+    (:func:`kmimg.io.gif.gif_frame_lossy`: another index where that extends the current string,
+    for at most a tolerance of error) at each of :data:`LOSSY_TOLERANCES`, whichever has the
+    least squared error plus bytes at ``price`` a byte. Only the ``free`` pixels (visible, and
+    changed since the frame before: static ones keep their colour exactly) may change, not on the
+    rectangle's edges (so that it stays the same); "keep" only where the canvas shows a colour."""
+    if not bool(chosen.drawn.any()):
+        return chosen
+    top, bottom, left, right = _box(chosen.drawn)
+    box = np.s_[top:bottom, left:right]
+    locked = ~free[box]
+    locked[[0, -1], :] = locked[:, [0, -1]] = True
+    shows = base[box][..., 3] > 0
+    flags = np.where(locked, 1, 0).astype(np.uint8) + np.where(shows, 2, 0).astype(np.uint8)
+    keep, bits = _keep_entry(chosen.palette)
+    pixels = _rect_pixels(chosen.drawn, chosen.indices, keep)
+    table = 3 << bits if chosen.own else 0
+    per_pixel = price * (chosen.size - table) / pixels.size
+    best, planes = chosen, (pixels, rgb[box], base[box][..., :3], flags)
+    for tolerance in LOSSY_TOLERANCES:
+        coded = _lossy_coded(chosen, box, planes, tolerance * per_pixel)
+        if coded.error + price * coded.size < best.error + price * best.size:
+            best = coded
+    return best
+
+
+def _lossy_coded(
+    chosen: _Drawn, box: tuple[slice, slice], planes: tuple[NDArray[np.uint8], ...], tolerance: float
+) -> _Drawn:
+    """``chosen`` coded by the lossy coder at ``tolerance``; ``planes``: the rectangle's indices,
+    true colours, canvas colours and flags (see :func:`kmimg.io.gif.gif_frame_lossy`)."""
+    from kmimg.io.gif import gif_frame_lossy
+
+    pixels, rgb, canvas, flags = planes
+    keep, bits = _keep_entry(chosen.palette)
+    size, coded, added = gif_frame_lossy(pixels, bits, rgb, canvas, flags, chosen.palette, keep, tolerance)
+    drawn = np.zeros_like(chosen.drawn)
+    drawn[box] = np.where(flags & 1 > 0, chosen.drawn[box], coded != keep)
+    table = 3 << bits if chosen.own else 0
+    return _Drawn(chosen.palette, chosen.own, drawn, coded[drawn[box]], chosen.error + added, size + table)
 
 
 def _keep_entry(palette: NDArray[np.uint8]) -> tuple[int, int]:

@@ -1,12 +1,11 @@
 """GIF output: a still GIF89a of the palette and the indices kmimg fitted (at most 256 entries;
 the fully transparent entry becomes the GIF's transparent index), and animated GIFs
 (:func:`encode_animated_gif`: one global palette, every frame, each stored as its changed
-rectangle). kmimg writes the blocks; the LZW data is Pillow's GIF encoder's, at the smallest
+rectangle). kmimg writes the blocks and codes the LZW data (:mod:`kmimg._gif`), at the smallest
 code size that holds the indices."""
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Sequence
 
@@ -25,7 +24,8 @@ def encode_indexed_gif(indices: NDArray[np.uint8], palette: NDArray[np.uint8]) -
     :class:`~kmimg.errors.InputError` (``--alpha-threshold`` makes alpha binary first).
 
     The LZW code size is the smallest that holds the palette (Pillow's writer always codes 8
-    bits per index: 6-10 % larger files at 8-64 colours)."""
+    bits per index: 6-10 % larger files at 8-64 colours), and a full LZW table is cleared when
+    that pays (:data:`LZW_WINDOWS`)."""
     clear = check_gif_palette(palette)
     bits = _bits(len(palette))
     frame = _GifFrame(
@@ -136,7 +136,7 @@ def _table_frame(
             raise ValueError("a frame that keeps pixels has at most 255 colours")
         pixels[hidden] = keep
         transparency = keep
-    table_bits = _bits(max(len(palette), keep + 1))
+    table_bits = _bits(max(len(palette), keep + 1 if transparency is not None else 0))
     table = np.ascontiguousarray(palette[:, :3]) if local else None
     data = _lzw(np.ascontiguousarray(pixels), table_bits)
     return _GifFrame(rect, data, transparency, disposal, table, table_bits)
@@ -144,8 +144,13 @@ def _table_frame(
 
 def gif_frame_bytes(pixels: NDArray[np.uint8], table_bits: int) -> int:
     """The bytes of a GIF frame's image data: ``pixels`` ``(h, w)`` LZW-coded for a colour
-    table of ``table_bits``."""
-    return len(_lzw(np.ascontiguousarray(pixels, dtype=np.uint8), table_bits))
+    table of ``table_bits``, with :data:`LOSSY_WINDOW` only (an estimate for choosing: the writer
+    keeps the smallest of :data:`LZW_WINDOWS`, no larger)."""
+    from kmimg import _gif
+
+    flat = np.ascontiguousarray(pixels, dtype=np.uint8)
+    bits = min(table_bits, _bits(int(flat.max()) + 1))
+    return len(_gif.lzw(flat, flat.size, bits, LOSSY_WINDOW))
 
 
 def _bits(entries: int) -> int:
@@ -205,27 +210,64 @@ def _gif_frame(
     disposal: int,
 ) -> _GifFrame:
     """The smallest of the frame's rectangle as it is and with ``spare`` on its unchanged pixels
-    (in runs of each length of :data:`~kmimg.io.frames.KEEP_RUNS`)."""
-    best = _GifFrame(rect, _lzw(frame_pixels(frame, changed, rect, None), bits), clear, disposal)
-    for run in KEEP_RUNS if spare is not None else ():
-        kept = _GifFrame(rect, _lzw(frame_pixels(frame, changed, rect, spare, run), bits), spare, disposal)
-        best = kept if len(kept.data) < len(best.data) else best
-    return best
+    (in runs of each length of :data:`~kmimg.io.frames.KEEP_RUNS`), chosen by their data with
+    a clear as soon as the LZW table is full (as Pillow's encoder codes), then coded with every
+    one of :data:`LZW_WINDOWS`: never larger than that."""
+    ways = [(frame_pixels(frame, changed, rect, None), clear)]
+    if spare is not None:
+        ways += [(frame_pixels(frame, changed, rect, spare, run), spare) for run in KEEP_RUNS]
+    sizes = [len(_lzw(pixels, bits, (0,))) for pixels, _ in ways]
+    pixels, transparency = ways[sizes.index(min(sizes))]
+    return _GifFrame(rect, _lzw(pixels, bits), transparency, disposal)
 
 
-def _lzw(pixels: NDArray[np.uint8], table_bits: int) -> bytes:
-    """GIF image data of ``pixels``: the LZW minimum code size and the data sub-blocks, by
-    Pillow's GIF encoder. The code size is the smallest that holds the frame's largest index
-    (any frame's may be below the colour table's: GIF sets it per image), where Pillow's own
-    writer always codes 8 bits per index."""
-    from PIL import Image, ImageFile
+#: The deferred clear's windows (indices) a frame is coded with, besides a clear as soon as the
+#: LZW table is full (0); the smallest data is kept (:func:`kmimg._gif.lzw`).
+LZW_WINDOWS = (0, 256, 1024)
 
-    bits = min(table_bits, _bits(int(pixels.max()) + 1))
-    height, width = pixels.shape
-    image = Image.frombytes("P", (width, height), pixels.tobytes())
-    buffer = io.BytesIO()
-    ImageFile._save(image, buffer, [ImageFile._Tile("gif", (0, 0, width, height), 0, ("P", bits, 0))])
-    return bytes([bits]) + buffer.getvalue() + b"\0"
+#: The window of the lossy coder (:func:`gif_frame_lossy`): coded again with :data:`LZW_WINDOWS`,
+#: its indices give data no larger than it measured.
+LOSSY_WINDOW = 256
+
+
+def _lzw(pixels: NDArray[np.uint8], table_bits: int, windows: tuple[int, ...] = LZW_WINDOWS) -> bytes:
+    """GIF image data of ``pixels``: the LZW minimum code size, the data sub-blocks and the
+    terminator, by kmimg's coder (:mod:`kmimg._gif`), the smallest of ``windows``. The
+    code size is the smallest that holds the frame's largest index (any frame's may be below the
+    colour table's: GIF sets it per image)."""
+    from kmimg import _gif
+
+    flat = np.ascontiguousarray(pixels, dtype=np.uint8)
+    bits = min(table_bits, _bits(int(flat.max()) + 1))
+    return min((_gif.lzw(flat, flat.size, bits, window) for window in windows), key=len)
+
+
+def gif_frame_lossy(
+    pixels: NDArray[np.uint8],
+    table_bits: int,
+    rgb: NDArray[np.uint8],
+    canvas: NDArray[np.uint8],
+    flags: NDArray[np.uint8],
+    palette: NDArray[np.uint8],
+    keep: int,
+    price: float,
+) -> tuple[int, NDArray[np.uint8], float]:
+    """A frame's rectangle (``pixels`` ``(h, w)`` indices, the colour table of ``table_bits``)
+    LZW-coded with an index changed wherever another one extends the current string for at most
+    ``price`` x a code's bits of squared error (:func:`kmimg._gif.lzw_lossy`: ``rgb`` and
+    ``canvas`` ``(h, w, 3)``, the pixels' true colours and what the canvas shows under "keep",
+    ``keep``; ``flags`` ``(h, w)``: 1 locks a pixel, 2 lets it show the canvas): the data's
+    bytes, the indices coded and the squared error added."""
+    from kmimg import _gif
+
+    flat = np.ascontiguousarray(pixels, dtype=np.uint8)
+    bits = min(table_bits, _bits(int(flat.max()) + 1))
+    colours = np.ascontiguousarray(palette[:, :3], dtype=np.uint8)
+    data, coded, added = _gif.lzw_lossy(
+        flat, flat.size, bits, LOSSY_WINDOW, np.ascontiguousarray(rgb), np.ascontiguousarray(canvas),
+        np.ascontiguousarray(flags), colours, len(colours), keep, price,
+    )  # fmt: skip
+    return len(data), np.frombuffer(coded, dtype=np.uint8).reshape(flat.shape), added
 
 
 def _gif_file(

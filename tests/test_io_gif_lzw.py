@@ -1,0 +1,148 @@
+"""kmimg's GIF LZW coder (kmimg/_gif.c): what it writes decodes to the indices it was given, in
+Pillow and in gifsicle (an independent decoder), with the table cleared when full or kept
+(deferred clear); the lossy coder changes only what it may, by at most its price a pixel, and
+its indices coded again give the same data."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kmimg import _gif
+from kmimg.io.gif import LOSSY_WINDOW, LZW_WINDOWS, encode_indexed_gif, gif_frame_lossy
+
+WINDOWS = (0, 1, 256, 4096)
+
+
+def still(data: bytes, height: int, width: int, bits: int) -> bytes:
+    """A GIF89a around one image's LZW data, on a grey ramp of 2^bits entries."""
+    table = np.repeat(np.linspace(0, 255, 1 << bits).astype(np.uint8)[:, None], 3, axis=1)
+    flags = 0x80 | ((bits - 1) << 4) | (bits - 1)
+    head = b"GIF89a" + struct.pack("<HHBBB", width, height, flags, 0, 0) + table.tobytes()
+    return head + struct.pack("<BHHHHB", 0x2C, 0, 0, width, height, 0) + data + b";"
+
+
+def decoded(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return np.asarray(image)
+
+
+def patterns(bits: int, shape: tuple[int, int]) -> list[np.ndarray]:
+    rng = np.random.default_rng(bits * 1000 + shape[0])
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return [
+        rng.integers(0, 1 << bits, shape, dtype=np.uint8),  # fills the table: clears, deferred ones
+        np.zeros(shape, dtype=np.uint8),
+        ((y // 3 + x // 5) % (1 << bits)).astype(np.uint8),
+        np.minimum(rng.geometric(0.3, shape) - 1, (1 << bits) - 1).astype(np.uint8),
+    ]
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (3, 5), (61, 67), (300, 517)])
+def test_lzw_decodes_to_its_indices(bits: int, shape: tuple[int, int]) -> None:
+    for pixels in patterns(bits, shape):
+        for window in WINDOWS:
+            data = _gif.lzw(pixels, pixels.size, bits, window)
+            assert data[0] == bits and data[-1] == 0
+            assert np.array_equal(decoded(still(data, *shape, bits)), pixels), (window, pixels[:2, :8])
+
+
+@pytest.mark.skipif(shutil.which("gifsicle") is None, reason="gifsicle is not installed")
+def test_gifsicle_decodes_what_kmimg_codes(tmp_path: Path) -> None:
+    """Another decoder (gifsicle's, which re-codes every image) reads the same indices, the
+    deferred clear included."""
+    for bits in (2, 5, 8):
+        for number, pixels in enumerate(patterns(bits, (300, 517))):
+            for window in WINDOWS:
+                source, copy = tmp_path / "in.gif", tmp_path / "out.gif"
+                source.write_bytes(still(_gif.lzw(pixels, pixels.size, bits, window), 300, 517, bits))
+                subprocess.run(["gifsicle", "--no-warnings", str(source), "-o", str(copy)], check=True)
+                table = np.linspace(0, 255, 1 << bits).astype(np.uint8)
+                with Image.open(copy) as image:
+                    grey = np.asarray(image.convert("RGB"))[..., 0]
+                assert np.array_equal(grey, table[pixels]), (bits, number, window)
+
+
+def test_lzw_checks_its_arguments() -> None:
+    pixels = np.array([[0, 1, 4]], dtype=np.uint8)
+    with pytest.raises(ValueError, match="code size"):
+        _gif.lzw(pixels, 3, 2, 0)
+    with pytest.raises(ValueError):
+        _gif.lzw(pixels, 3, 9, 0)
+    with pytest.raises(ValueError):
+        _gif.lzw(pixels, 4, 3, 0)  # more pixels than the buffer holds
+    with pytest.raises(ValueError):
+        _gif.lzw(pixels, 3, 3, -1)
+
+
+def test_still_gif_is_no_larger_than_clearing_when_full() -> None:
+    rng = np.random.default_rng(5)
+    pixels = np.repeat(rng.integers(0, 64, (200, 60), dtype=np.uint8), 4, axis=1)
+    palette = np.column_stack([rng.integers(0, 256, (64, 3)), np.full(64, 255)]).astype(np.uint8)
+    data = encode_indexed_gif(pixels, palette)
+    assert len(data) <= 13 + 64 * 3 + 10 + len(_gif.lzw(pixels, pixels.size, 6, 0)) + 1
+    assert np.array_equal(decoded(data), pixels)
+    assert 0 in LZW_WINDOWS and LOSSY_WINDOW in LZW_WINDOWS
+
+
+def lossy_case(seed: int) -> tuple[np.ndarray, ...]:
+    """A noisy gradient on 32 greys: the indices, true colours, canvas colours, flags, palette."""
+    rng = np.random.default_rng(seed)
+    height, width = 40, 90
+    palette = np.repeat(np.linspace(0, 255, 32).astype(np.uint8)[:, None], 3, axis=1)
+    truth = np.clip(np.mgrid[0:height, 0:width][1] * 2.5 + rng.normal(0, 12, (height, width)), 0, 255)
+    rgb = np.repeat(truth.astype(np.uint8)[..., None], 3, axis=2)
+    indices = np.abs(truth[..., None] - palette[:, 0].astype(np.float64)).argmin(axis=2).astype(np.uint8)
+    canvas = np.roll(rgb, 3, axis=1)
+    flags = (rng.random((height, width)) < 0.1).astype(np.uint8) + 2 * (rng.random((height, width)) < 0.5)
+    indices[(flags & 2) > 0] = np.where(
+        rng.random(int(((flags & 2) > 0).sum())) < 0.3, 32, indices[(flags & 2) > 0]
+    )
+    return indices, rgb, canvas, flags.astype(np.uint8), np.column_stack([palette, np.full(32, 255)])
+
+
+def squared(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    diff = a.astype(np.int64) - b
+    return np.einsum("...i,...i->...", diff, diff)
+
+
+@pytest.mark.parametrize("price", [0.0, 50.0, 400.0, 5000.0])
+def test_lossy_changes_only_what_it_may(price: float) -> None:
+    indices, rgb, canvas, flags, palette = lossy_case(1)
+    keep = 32
+    size, coded, added = gif_frame_lossy(indices, 6, rgb, canvas, flags, palette, keep, price)
+    colours = np.concatenate([palette[:, :3], np.zeros((1, 3), np.uint8)])
+    shown_before = np.where((indices == keep)[..., None], canvas, colours[indices])
+    shown_after = np.where((coded == keep)[..., None], canvas, colours[coded])
+    extra = squared(rgb, shown_after) - squared(rgb, shown_before)
+    changed = coded != indices
+    assert not changed[(flags & 1) > 0].any()  # locked pixels are coded as given
+    assert not (coded[changed & ((flags & 2) == 0)] == keep).any()  # "keep" only where allowed
+    assert (extra[changed] <= price).all()
+    assert added == pytest.approx(float(extra.sum()))
+    if price == 0.0:
+        assert added <= 0.0 or not changed.any()
+    data = _gif.lzw(coded, coded.size, 6, LOSSY_WINDOW)  # the same data again, losslessly
+    assert len(data) == size
+    assert np.array_equal(decoded(still(data, *coded.shape, 6)), coded)
+    again = gif_frame_lossy(indices, 6, rgb, canvas, flags, palette, keep, price)  # deterministic
+    assert again[0] == size and np.array_equal(again[1], coded) and again[2] == added
+
+
+def test_lossy_pays_for_itself_in_bytes() -> None:
+    indices, rgb, canvas, flags, palette = lossy_case(2)
+    exact = len(_gif.lzw(indices, indices.size, 6, LOSSY_WINDOW))
+    sizes = [
+        gif_frame_lossy(indices, 6, rgb, canvas, flags, palette, 32, price)[0]
+        for price in (0.0, 300.0, 3000.0)
+    ]
+    assert sizes[0] <= exact and sizes[2] < sizes[1] < exact
