@@ -297,19 +297,24 @@ class DaskPool:
 
     def _outcomes(self, future: Future, chunk: Sequence[Any]) -> list[Outcome1 | None]:
         from distributed import KilledWorker
+        from distributed.comm import CommClosedError
 
         if future.status == "cancelled":
             # Dask cancels every future when the client loses its scheduler for good.
             self.lost = self.lost or not self.halted
             return [None] * len(chunk)
-        else:
-            try:
-                found: list[Outcome1 | None] = future.result()
-                return found
-            except KilledWorker:
-                reason = "Dask worker died running it, on every try (out of memory, or a crash in a decoder)"
-            except Exception as exc:  # noqa: BLE001 - an unpicklable task, say: each input says so
-                reason = f"failed on the Dask cluster: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        try:
+            found: list[Outcome1 | None] = future.result()
+            return found
+        except (CommClosedError, ConnectionError):
+            # The scheduler went away while this result was being gathered (before Dask
+            # cancelled the futures): the same loss, not a failure of these inputs.
+            self.lost = self.lost or not self.halted
+            return [None] * len(chunk)
+        except KilledWorker:
+            reason = "Dask worker died running it, on every try (out of memory, or a crash in a decoder)"
+        except Exception as exc:  # noqa: BLE001 - an unpicklable task, say: each input says so
+            reason = f"failed on the Dask cluster: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         return [(Failure(task.input.display, reason), ()) for task in chunk]
 
     def halt(self) -> None:
