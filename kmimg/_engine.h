@@ -103,12 +103,13 @@ static inline float squared_distance(const float *x, const float *c, int dim) {
     return sum;
 }
 
-/* A fit of at most this many points x centres without bounds wanted (the several starts of a
- * small image's palette) assigns its points by a plain scan of the centres: on a few hundred
- * colours the search structures of a pass (sorted projections, neighbour lists, cell lists)
- * cost more than the distances they spare. The labels are the same. 16,384 (up to 1,024
- * colours at k = 16): the fit of the bench icons 0.93x against 4,096, none better at 32,768
- * (2026-12-06, issue 26). */
+/* A fit of at most this many points x centres (the starts and passes of a small image's
+ * palette) assigns its points by a plain scan of the centres, spared by Hamerly's bounds after
+ * the first pass (_engine_lloyd.c): on a few hundred colours the search structures of a pass
+ * (sorted projections, neighbour lists, cell lists) cost more than the distances they spare.
+ * The labels are the same. 16,384 (up to 1,024 colours at k = 16): the fit of the bench icons
+ * 0.93x against 4,096, none better at 32,768 (2026-12-06, issue 26); the bounds over the scan,
+ * also for the passes that hand their bounds on, another ~0.92x. */
 #define SCAN_MAX 16384
 
 /* The running nearest and runner-up of one point over a set of distinct centres seen in any
