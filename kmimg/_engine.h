@@ -108,9 +108,16 @@ static inline float squared_distance(const float *x, const float *c, int dim) {
  * the first pass (_engine_lloyd.c): on a few hundred colours the search structures of a pass
  * (sorted projections, neighbour lists, cell lists) cost more than the distances they spare.
  * The labels are the same. 16,384 (up to 1,024 colours at k = 16): the fit of the bench icons
- * 0.93x against 4,096, none better at 32,768 (2026-12-06, issue 26); the bounds over the scan,
- * also for the passes that hand their bounds on, another ~0.92x. */
+ * 0.93x against 4,096, none better at 32,768 (2026-12-06, issue 26). */
 #define SCAN_MAX 16384
+
+/* Lloyd passes (lloyd_passes) on at most this many points x centres assign by a plain scan
+ * spared by Hamerly's bounds after the first pass (_engine_lloyd.c), with or without bounds
+ * wanted: once the centres settle few points are scanned, and a pass builds no search
+ * structures. 262,144: every icon of 64 x 64 at k = 16 and 64 (the photo tiles' fit 0.83x at
+ * k = 16 and 64, the other icons' 0.97x / 0.77x) and the grid cells of a photo's sample at
+ * k = 16 (the sample photos' fit ~0.95x); 2026-12-06, issue 26. The labels are the same. */
+#define BOUNDED_SCAN_MAX 262144
 
 /* The running nearest and runner-up of one point over a set of distinct centres seen in any
  * order: the lowest index among the smallest distances, and the second smallest distance of

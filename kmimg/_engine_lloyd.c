@@ -88,7 +88,7 @@ static inline Nearest scan_nearest(const float *p, const float *rows, Py_ssize_t
     return found;
 }
 
-/* One pass's assignment of a small set (see SCAN_MAX) by Hamerly's bounds over a plain scan:
+/* One pass's assignment of a small set (see BOUNDED_SCAN_MAX) by Hamerly's bounds over a plain scan:
  * on the first pass every point is scanned (exact bounds); later, a point whose bounds, widened
  * by the last pass's moves (s->move, largest), still separate it from every other centre (with
  * `margin`, or within half the gap to its centre's nearest neighbour) keeps its centre, and the
@@ -152,7 +152,7 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
     Py_ssize_t pass = 0;
     /* A small set (an icon's fits): a plain scan of every centre, spared by Hamerly's bounds,
      * costs less than a pass's search structures (sorted projections, neighbour lists). */
-    const int scan = n * m <= SCAN_MAX;
+    const int scan = n * m <= BOUNDED_SCAN_MAX;
     while (pass < passes) {
         for (size_t v = 0; v < (size_t)m * dd; v++) s.c32[v] = (float)centers[v];
         if (scan) {
