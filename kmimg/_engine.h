@@ -114,7 +114,7 @@ static inline float squared_distance(const float *x, const float *c, int dim) {
 /* Lloyd passes (lloyd_passes) on at most this many points x centres assign by a plain scan
  * spared by Hamerly's bounds after the first pass (_engine_lloyd.c), with or without bounds
  * wanted: once the centres settle few points are scanned, and a pass builds no search
- * structures. 262,144: every icon of 64 x 64 at k = 16 and 64 (the photo tiles' fit 0.83x at
+ * structures; so does nearest() on as many (an icon's mapping: 0.5x of its time). 262,144: every icon of 64 x 64 at k = 16 and 64 (the photo tiles' fit 0.83x at
  * k = 16 and 64, the other icons' 0.97x / 0.77x) and the grid cells of a photo's sample at
  * k = 16 (the sample photos' fit ~0.95x); 2026-12-06, issue 26. The labels are the same. */
 #define BOUNDED_SCAN_MAX 262144
@@ -133,6 +133,13 @@ static inline void consider(Nearest *n, float dist, int64_t j) {
     n->best = better ? dist : n->best;
     n->label = better ? j : n->label;
     n->second = second;
+}
+
+/* The nearest centre and runner-up of the point p by a scan of every centre in index order. */
+static inline Nearest scan_nearest(const float *p, const float *rows, Py_ssize_t m, int dim) {
+    Nearest found = {INFINITY, INFINITY, 0};
+    for (Py_ssize_t j = 0; j < m; j++) consider(&found, squared_distance(p, rows + (size_t)j * (size_t)dim, dim), j);
+    return found;
 }
 
 /* A projection gap beyond which every centre is strictly farther, in float32, than `beat`. */

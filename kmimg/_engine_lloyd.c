@@ -81,13 +81,6 @@ static void relax_steps(const double *centers, const double *mass, double *updat
     }
 }
 
-/* The nearest centre and runner-up of the point p by a scan of every centre in index order. */
-static inline Nearest scan_nearest(const float *p, const float *rows, Py_ssize_t m, int dim) {
-    Nearest found = {INFINITY, INFINITY, 0};
-    for (Py_ssize_t j = 0; j < m; j++) consider(&found, squared_distance(p, rows + (size_t)j * (size_t)dim, dim), j);
-    return found;
-}
-
 /* One pass's assignment of a small set (see BOUNDED_SCAN_MAX) by Hamerly's bounds over a plain scan:
  * on the first pass every point is scanned (exact bounds); later, a point whose bounds, widened
  * by the last pass's moves (s->move, largest), still separate it from every other centre (with

@@ -37,8 +37,12 @@ def _lattice(rng: np.random.Generator, n: int, dim: int, levels: int) -> np.ndar
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize(("n", "m"), [(50, 3), (300, 7), (3000, 9), (3000, 64), (5000, 256)])
+@pytest.mark.parametrize(
+    ("n", "m"), [(50, 3), (300, 7), (3000, 9), (3000, 64), (5000, 256), (70_000, 4), (20_000, 17)]
+)
 def test_nearest_matches_a_full_scan_bit_for_bit(dim: int, n: int, m: int) -> None:
+    """Up to BOUNDED_SCAN_MAX points x centres by a plain scan, beyond through the search
+    structures (the last three sizes): the same answers, ties included."""
     rng = np.random.default_rng(dim * 1000 + m)
     points = _lattice(rng, n, dim, 9)
     centers = _lattice(rng, m, dim, 9)
