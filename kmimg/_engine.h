@@ -103,13 +103,21 @@ static inline float squared_distance(const float *x, const float *c, int dim) {
     return sum;
 }
 
-/* A fit of at most this many points x centres without bounds wanted (the several starts of a
- * small image's palette) assigns its points by a plain scan of the centres: on a few hundred
- * colours the search structures of a pass (sorted projections, neighbour lists, cell lists)
- * cost more than the distances they spare. The labels are the same. 16,384 (up to 1,024
- * colours at k = 16): the fit of the bench icons 0.93x against 4,096, none better at 32,768
- * (2026-12-06, issue 26). */
+/* A fit of at most this many points x centres (the starts and passes of a small image's
+ * palette) assigns its points by a plain scan of the centres, spared by Hamerly's bounds after
+ * the first pass (_engine_lloyd.c): on a few hundred colours the search structures of a pass
+ * (sorted projections, neighbour lists, cell lists) cost more than the distances they spare.
+ * The labels are the same. 16,384 (up to 1,024 colours at k = 16): the fit of the bench icons
+ * 0.93x against 4,096, none better at 32,768 (2026-12-06, issue 26). */
 #define SCAN_MAX 16384
+
+/* Lloyd passes (lloyd_passes) on at most this many points x centres assign by a plain scan
+ * spared by Hamerly's bounds after the first pass (_engine_lloyd.c), with or without bounds
+ * wanted: once the centres settle few points are scanned, and a pass builds no search
+ * structures; so does nearest() on as many (an icon's mapping: 0.5x of its time). 262,144: every icon of 64 x 64 at k = 16 and 64 (the photo tiles' fit 0.83x at
+ * k = 16 and 64, the other icons' 0.97x / 0.77x) and the grid cells of a photo's sample at
+ * k = 16 (the sample photos' fit ~0.95x); 2026-12-06, issue 26. The labels are the same. */
+#define BOUNDED_SCAN_MAX 262144
 
 /* The running nearest and runner-up of one point over a set of distinct centres seen in any
  * order: the lowest index among the smallest distances, and the second smallest distance of
@@ -125,6 +133,13 @@ static inline void consider(Nearest *n, float dist, int64_t j) {
     n->best = better ? dist : n->best;
     n->label = better ? j : n->label;
     n->second = second;
+}
+
+/* The nearest centre and runner-up of the point p by a scan of every centre in index order. */
+static inline Nearest scan_nearest(const float *p, const float *rows, Py_ssize_t m, int dim) {
+    Nearest found = {INFINITY, INFINITY, 0};
+    for (Py_ssize_t j = 0; j < m; j++) consider(&found, squared_distance(p, rows + (size_t)j * (size_t)dim, dim), j);
+    return found;
 }
 
 /* A projection gap beyond which every centre is strictly farther, in float32, than `beat`. */

@@ -81,21 +81,30 @@ static void relax_steps(const double *centers, const double *mass, double *updat
     }
 }
 
-/* Each point's nearest centre by a scan in index order: the lowest index among the smallest
- * float32 distances, the label every search of this engine gives. */
-static void assign_by_scan(const float *x, const float *rows, Py_ssize_t n, Py_ssize_t m, int dim, int64_t *lab) {
+/* One pass's assignment of a small set (see BOUNDED_SCAN_MAX) by Hamerly's bounds over a plain scan:
+ * on the first pass every point is scanned (exact bounds); later, a point whose bounds, widened
+ * by the last pass's moves (s->move, largest), still separate it from every other centre (with
+ * `margin`, or within half the gap to its centre's nearest neighbour) keeps its centre, and the
+ * others are scanned again. The labels are a full scan's; the bounds those refresh_all keeps. */
+static void assign_by_scan(Scratch *s, const double *centers, const float *x, Py_ssize_t n, Py_ssize_t m, int dim,
+                           Py_ssize_t pass, double largest, double margin) {
+    const Moves moved = moves_of(pass == 0 ? NULL : s->move, m, largest);
+    if (pass > 0) half_gaps(centers, m, dim, s->half);
     for (Py_ssize_t i = 0; i < n; i++) {
         const float *p = x + (size_t)i * (size_t)dim;
-        float best = squared_distance(p, rows, dim);
-        int64_t label = 0;
-        for (Py_ssize_t j = 1; j < m; j++) {
-            float dist = squared_distance(p, rows + (size_t)j * (size_t)dim, dim);
-            if (dist < best) {
-                best = dist;
-                label = j;
-            }
+        if (pass > 0) {
+            const int64_t a = s->lab[i];
+            s->up[i] += s->move[a];
+            s->low[i] -= a == moved.fastest ? moved.runner_up : moved.largest;
+            double bound = s->low[i] > s->half[a] ? s->low[i] : s->half[a];
+            if (s->up[i] + margin < bound) continue;
+            s->up[i] = sqrt((double)squared_distance(p, s->c32 + (size_t)a * (size_t)dim, dim));
+            if (s->up[i] + margin < bound) continue;
         }
-        lab[i] = label;
+        Nearest found = scan_nearest(p, s->c32, m, dim);
+        s->lab[i] = found.label;
+        s->up[i] = sqrt((double)found.best);
+        s->low[i] = sqrt((double)found.second);
     }
 }
 
@@ -134,13 +143,13 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
     const size_t dd = (size_t)dim;
     double largest = 0.0;
     Py_ssize_t pass = 0;
-    /* A small set without bounds wanted (the starts' fits): a plain scan of every centre costs
-     * less than a pass's search structures (sorted projections, neighbour lists). */
-    const int scan = out == NULL && n * m <= SCAN_MAX;
+    /* A small set (an icon's fits): a plain scan of every centre, spared by Hamerly's bounds,
+     * costs less than a pass's search structures (sorted projections, neighbour lists). */
+    const int scan = n * m <= BOUNDED_SCAN_MAX;
     while (pass < passes) {
         for (size_t v = 0; v < (size_t)m * dd; v++) s.c32[v] = (float)centers[v];
         if (scan) {
-            assign_by_scan(x, s.c32, n, m, dim, s.lab);
+            assign_by_scan(&s, centers, x, n, m, dim, pass, largest, margin);
         } else if (assign_by_search(&s, centers, x, n, m, dim, pass, largest, margin, threads) < 0) {
             scratch_free(&s);
             return -1;

@@ -240,6 +240,18 @@ const int32_t *cells_list(Cells *g, const int coord[MAX_DIM], int32_t *count) {
     return g->items + g->level[LEVELS - 1].first[cell];
 }
 
+/* Points [start, stop) by a scan of every centre (rows, (m, dim), in index order): the labels,
+ * distances and runner-ups (run NULL: not wanted) of the search below. */
+static void scan_range(const float *x, const float *rows, Py_ssize_t m, int dim, int64_t *lab, float *top, float *run,
+                       Py_ssize_t start, Py_ssize_t stop) {
+    for (Py_ssize_t i = start; i < stop; i++) {
+        Nearest found = scan_nearest(x + (size_t)i * (size_t)dim, rows, m, dim);
+        lab[i] = found.label;
+        top[i] = found.best;
+        if (run) run[i] = found.second;
+    }
+}
+
 /* nearest(points, centers, dim, labels, best, second, start, stop)
  * points float32 (n, dim), centers float32 (m, dim); writes labels int64, best and second
  * float32 for the points start..stop-1 (second may be None). */
@@ -261,12 +273,18 @@ PyObject *py_nearest(PyObject *self, PyObject *args) {
         (want_second && buffer_get(second, &b[4], 1, 4, n, "second") < 0)) {
         return buffers_done(b, 5, NULL);
     }
-    Centers c;
-    if (centers_init(&c, (const float *)b[1].view.buf, m, dim) < 0) return buffers_done(b, 5, PyErr_NoMemory());
     const float *x = (const float *)b[0].view.buf;
     int64_t *lab = (int64_t *)b[2].view.buf;
     float *top = (float *)b[3].view.buf;
     float *run = want_second ? (float *)b[4].view.buf : NULL;
+    if ((stop - start) * m <= BOUNDED_SCAN_MAX) { /* a plain scan: no search structures to build */
+        Py_BEGIN_ALLOW_THREADS
+        scan_range(x, (const float *)b[1].view.buf, m, dim, lab, top, run, start, stop);
+        Py_END_ALLOW_THREADS
+        return buffers_done(b, 5, Py_NewRef(Py_None));
+    }
+    Centers c;
+    if (centers_init(&c, (const float *)b[1].view.buf, m, dim) < 0) return buffers_done(b, 5, PyErr_NoMemory());
     Cells g;
     int lists = cells_init(&g, (const float *)b[1].view.buf, m, dim, x, start, stop), ok = 1;
     if (lists < 0) {

@@ -23,6 +23,7 @@ typedef struct {
     float *rows;          /* the chosen centres, (k, dim) */
     int dense;            /* no lists: every step reads every point (small point sets) */
     float *row;           /* dense: each candidate's distance to every point, (t, n) */
+    float *cols;          /* dense: the points by columns, (dim, n), for column_distances */
 } Seeding;
 
 static void seeding_free(Seeding *s) {
@@ -37,6 +38,7 @@ static void seeding_free(Seeding *s) {
     free(s->spare);
     free(s->rows);
     free(s->row);
+    free(s->cols);
 }
 
 /* 0, or -1 when out of memory. */
@@ -60,6 +62,17 @@ static int seeding_init(Seeding *s, Py_ssize_t n, int dim, Py_ssize_t k) {
     return 0;
 }
 
+/* Dense seeding's scratch: the candidates' distances (t, n) and the points by columns; 0, or -1
+ * when out of memory. */
+static int seeding_columns(Seeding *s, const float *x, Py_ssize_t n, int dim, Py_ssize_t t) {
+    s->row = (float *)malloc(sizeof(float) * (size_t)t * (size_t)n);
+    s->cols = (float *)malloc(sizeof(float) * (size_t)dim * (size_t)n);
+    if (!s->row || !s->cols) return -1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (int d = 0; d < dim; d++) s->cols[(size_t)d * (size_t)n + (size_t)i] = x[(size_t)i * (size_t)dim + (size_t)d];
+    return 0;
+}
+
 /* The squared distance from its centre below which a point cannot come nearer to a point at
  * squared distance `apart` from that centre: 2 r (1 + 1e-5) + 1e-3 < sqrt(apart) for r below
  * it (rounded down a little: a point at the threshold is always read). */
@@ -77,21 +90,46 @@ static inline double between(const float *p, const float *q, int dim) {
     return sum;
 }
 
+/* Every point's squared distance to c from the points' columns (dim, n): squared_distance's
+ * float32 sums in its order, ((d0*d0 + d1*d1) + d2*d2) + ..., a column at a time, so that the
+ * compiler can vectorize them (the same bits as a point at a time). */
+static void column_distances(const float *cols, Py_ssize_t n, int dim, const float *c, float *out) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        float diff = cols[i] - c[0];
+        out[i] = diff * diff;
+    }
+    for (int d = 1; d < dim; d++) {
+        const float *col = cols + (size_t)d * (size_t)n;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            float diff = col[i] - c[d];
+            out[i] = out[i] + diff * diff;
+        }
+    }
+}
+
+/* Dense seeding: the gain of each of the t candidates (distances in s->row, (t, n)), the sum of
+ * w[i] * (near[i] - dist) over the points it comes nearer to, added in point order. The t sums
+ * run side by side (independent chains); a point that does not come nearer adds +0.0, which
+ * leaves the non-negative sum's bits as they are. */
+static void dense_gains(Seeding *s, Py_ssize_t n, const double *w, Py_ssize_t t) {
+    double gain[64] = {0.0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double near = s->near[i], weight = w[i];
+        for (Py_ssize_t j = 0; j < t; j++) {
+            const double dist = (double)s->row[(size_t)j * (size_t)n + (size_t)i];
+            gain[j] += dist < near ? weight * (near - dist) : 0.0;
+        }
+    }
+    memcpy(s->gain, gain, sizeof(double) * (size_t)t);
+}
+
 /* One step: the chosen candidate's index among cand[0..t). */
 static Py_ssize_t kpp_choose(Seeding *s, const float *x, Py_ssize_t n, int dim, const double *w, const Py_ssize_t *cand,
                              Py_ssize_t t, Py_ssize_t count) {
-    if (s->dense) { /* every point, in order, one candidate after the other (independent sums) */
-        for (Py_ssize_t j = 0; j < t; j++) {
-            const float *c = x + (size_t)cand[j] * (size_t)dim;
-            float *row = s->row + (size_t)j * (size_t)n; /* kept: the chosen one's are kpp_take's */
-            for (Py_ssize_t i = 0; i < n; i++) row[i] = squared_distance(x + (size_t)i * (size_t)dim, c, dim);
-            double gain = 0.0;
-            for (Py_ssize_t i = 0; i < n; i++) {
-                const double near = s->near[i], dist = (double)row[i];
-                if (dist < near) gain += w[i] * (near - dist);
-            }
-            s->gain[j] = gain;
-        }
+    if (s->dense) {
+        for (Py_ssize_t j = 0; j < t; j++) /* kept: the chosen one's are kpp_take's */
+            column_distances(s->cols, n, dim, x + (size_t)cand[j] * (size_t)dim, s->row + (size_t)j * (size_t)n);
+        dense_gains(s, n, w, t);
     }
     for (Py_ssize_t j = 0; j < t && !s->dense; j++) {
         const float *c = x + (size_t)cand[j] * (size_t)dim;
@@ -361,7 +399,7 @@ static void *run_starts(void *arg) {
         me->failed = 1;
     } else {
         seeding.dense = j->dense;
-        if (j->dense && !(seeding.row = (float *)malloc(sizeof(float) * (size_t)j->t * (size_t)j->n))) me->failed = 1;
+        if (j->dense && seeding_columns(&seeding, j->x, j->n, j->dim, j->t) < 0) me->failed = 1;
         for (Py_ssize_t s = me->index; s < j->count && !me->failed; s += j->workers)
             if (run_start(j, s, &seeding, chosen, rows) < 0) me->failed = 1;
         seeding_free(&seeding);

@@ -618,8 +618,7 @@ class _FeatureSpace:
             return _stretch_luma(features, self.extra) if self.extra else features
         features = to_features(colors, self.space)
         if self.gamma != 1.0:  # through a table of the 256 levels: a power per colour costs ~10 ms
-            levels = 255.0 * (np.arange(256, dtype=np.float64) / 255.0) ** self.gamma
-            features[:, :3] = levels[colors[:, :3]]
+            features[:, :3] = _gamma_levels(self.gamma)[colors[:, :3]]
         return _stretch_luma(features, self.extra) if self.extra else features
 
     def colors_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
@@ -632,6 +631,15 @@ class _FeatureSpace:
     def palette_of(self, centers: NDArray[np.float64]) -> NDArray[np.uint8]:
         """Distinct 8-bit colours of the centres (rounded, clipped), in lexicographic order."""
         return _unique_rows(self.colors_of(centers))
+
+
+@functools.lru_cache(maxsize=16)
+def _gamma_levels(gamma: float) -> NDArray[np.float64]:
+    """The 256 levels of an 8-bit channel raised to ``gamma`` on a 0-255 scale (read-only: one
+    table a gamma, shared by every fit of a run)."""
+    levels = 255.0 * (np.arange(256, dtype=np.float64) / 255.0) ** gamma
+    levels.flags.writeable = False
+    return levels
 
 
 def _stretch_luma(features: NDArray[np.float64], extra: float = _LUMA_EXTRA) -> NDArray[np.float64]:
@@ -647,8 +655,10 @@ def _unstretch_luma(features: NDArray[np.float64], extra: float = _LUMA_EXTRA) -
     return _move_along_luma(features, -stretch / (1.0 + stretch))
 
 
+@functools.lru_cache(maxsize=16)
 def _luma_stretch(extra: float) -> float:
-    """Stretch of the luma component that adds ``extra * dY^2`` to the squared distance."""
+    """Stretch of the luma component that adds ``extra * dY^2`` to the squared distance (a few
+    values a run, each computed once: an icon's fit asks two or three times)."""
     return float(np.sqrt(1.0 + extra * float(_LUMA @ _LUMA)) - 1.0)
 
 

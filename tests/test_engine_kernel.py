@@ -37,8 +37,12 @@ def _lattice(rng: np.random.Generator, n: int, dim: int, levels: int) -> np.ndar
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize(("n", "m"), [(50, 3), (300, 7), (3000, 9), (3000, 64), (5000, 256)])
+@pytest.mark.parametrize(
+    ("n", "m"), [(50, 3), (300, 7), (3000, 9), (3000, 64), (5000, 256), (70_000, 4), (20_000, 17)]
+)
 def test_nearest_matches_a_full_scan_bit_for_bit(dim: int, n: int, m: int) -> None:
+    """Up to BOUNDED_SCAN_MAX points x centres by a plain scan, beyond through the search
+    structures (the last three sizes): the same answers, ties included."""
     rng = np.random.default_rng(dim * 1000 + m)
     points = _lattice(rng, n, dim, 9)
     centers = _lattice(rng, m, dim, 9)
@@ -568,3 +572,38 @@ def test_dense_starts_are_the_same_whatever_the_threads(monkeypatch: pytest.Monk
         )
     np.testing.assert_array_equal(fits[0], fits[1])
     np.testing.assert_array_equal(fits[0], fits[2])
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "dim", "fixed", "relax"),
+    [
+        (300, 16, 3, 0, 1.0),
+        (250, 16, 4, 1, 1.0),
+        (400, 40, 3, 2, 2.0),
+        (120, 5, 3, 0, 2.0),
+        (60, 20, 4, 3, 1.0),
+    ],
+)
+def test_small_sets_passes_equal_the_reference_bit_for_bit(
+    n: int, k: int, dim: int, fixed: int, relax: float
+) -> None:
+    """A set of at most SCAN_MAX points x centres (an icon's colours) is assigned by a plain scan
+    spared by Hamerly's bounds: the same centres as a full search every pass, ties included, and
+    bounds (with the last move) that hold for the returned centres."""
+    rng = np.random.default_rng(n + k + dim)
+    points = _lattice(rng, n, dim, 9) + rng.integers(0, 2, (n, dim))
+    weights = rng.integers(1, 20, n).astype(np.float64)
+    start = points[rng.choice(n, k, replace=False)] + rng.normal(0, 3, (k, dim))
+    start[:fixed] = rng.normal(128, 50, (fixed, dim))
+    start[-1] = 900.0  # a free centre no point comes to: empty on the first pass
+    ours = cluster._lloyd_passes(points, weights, start, 40, relax=relax, fixed=fixed)
+    np.testing.assert_array_equal(
+        ours, _reference_lloyd(points, weights, start, 40, fixed=fixed, relax=relax)
+    )
+    bounded, last = cluster._lloyd_bounded(points, weights, start, 40, relax=relax, fixed=fixed)
+    np.testing.assert_array_equal(bounded, ours)
+    assert last.moved is not None
+    up = last.up + last.moved[last.labels]
+    assert np.all(up + 1e-3 >= np.sqrt(((points - bounded[last.labels]) ** 2).sum(axis=1)))
+    settled = cluster._settle(points, bounded, last, bounded, np.arange(k))
+    np.testing.assert_array_equal(settled.labels, _reference_nearest(points, bounded)[0])
