@@ -119,6 +119,14 @@ static inline float squared_distance(const float *x, const float *c, int dim) {
  * k = 16 (the sample photos' fit ~0.95x); 2026-12-06, issue 26. The labels are the same. */
 #define BOUNDED_SCAN_MAX 262144
 
+/* ... and with at most this many centres: at k = 256 a plain first pass over a photo's coarse
+ * cells (up to 1,024 of them within BOUNDED_SCAN_MAX) costs more than the search structures
+ * spare (one photo per call at k = 256 1.13x slower with the scan; 2026-12-06). */
+#define BOUNDED_SCAN_CENTRES 64
+
+/* Whether n points and m centres are assigned by the bounded plain scan (see above). */
+static inline int bounded_scan(Py_ssize_t n, Py_ssize_t m) { return m <= BOUNDED_SCAN_CENTRES && n * m <= BOUNDED_SCAN_MAX; }
+
 /* The running nearest and runner-up of one point over a set of distinct centres seen in any
  * order: the lowest index among the smallest distances, and the second smallest distance of
  * the multiset (equal to the best on a tie), exactly as a scan in index order would give. */

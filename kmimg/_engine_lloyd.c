@@ -145,7 +145,7 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
     Py_ssize_t pass = 0;
     /* A small set (an icon's fits): a plain scan of every centre, spared by Hamerly's bounds,
      * costs less than a pass's search structures (sorted projections, neighbour lists). */
-    const int scan = n * m <= BOUNDED_SCAN_MAX;
+    const int scan = bounded_scan(n, m);
     while (pass < passes) {
         for (size_t v = 0; v < (size_t)m * dd; v++) s.c32[v] = (float)centers[v];
         if (scan) {

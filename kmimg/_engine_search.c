@@ -277,7 +277,7 @@ PyObject *py_nearest(PyObject *self, PyObject *args) {
     int64_t *lab = (int64_t *)b[2].view.buf;
     float *top = (float *)b[3].view.buf;
     float *run = want_second ? (float *)b[4].view.buf : NULL;
-    if ((stop - start) * m <= BOUNDED_SCAN_MAX) { /* a plain scan: no search structures to build */
+    if (bounded_scan(stop - start, m)) { /* a plain scan: no search structures to build */
         Py_BEGIN_ALLOW_THREADS
         scan_range(x, (const float *)b[1].view.buf, m, dim, lab, top, run, start, stop);
         Py_END_ALLOW_THREADS
