@@ -146,11 +146,7 @@ def gif_frame_bytes(pixels: NDArray[np.uint8], table_bits: int) -> int:
     """The bytes of a GIF frame's image data: ``pixels`` ``(h, w)`` LZW-coded for a colour
     table of ``table_bits``, with :data:`LOSSY_WINDOW` only (an estimate for choosing: the writer
     keeps the smallest of :data:`LZW_WINDOWS`, no larger)."""
-    from kmimg import _gif
-
-    flat = np.ascontiguousarray(pixels, dtype=np.uint8)
-    bits = min(table_bits, _bits(int(flat.max()) + 1))
-    return len(_gif.lzw(flat, flat.size, bits, LOSSY_WINDOW))
+    return len(_lzw(pixels, table_bits, (LOSSY_WINDOW,)))
 
 
 def _bits(entries: int) -> int:
@@ -237,9 +233,15 @@ def _lzw(pixels: NDArray[np.uint8], table_bits: int, windows: tuple[int, ...] = 
     colour table's: GIF sets it per image)."""
     from kmimg import _gif
 
-    flat = np.ascontiguousarray(pixels, dtype=np.uint8)
-    bits = min(table_bits, _bits(int(flat.max()) + 1))
+    flat, bits = _coded(pixels, table_bits)
     return min((_gif.lzw(flat, flat.size, bits, window) for window in windows), key=len)
+
+
+def _coded(pixels: NDArray[np.uint8], table_bits: int) -> tuple[NDArray[np.uint8], int]:
+    """``pixels`` as the coder reads them, and the code size: the smallest that holds the
+    frame's largest index, at most the colour table's."""
+    flat = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return flat, min(table_bits, _bits(int(flat.max()) + 1))
 
 
 def gif_frame_lossy(
@@ -260,8 +262,7 @@ def gif_frame_lossy(
     bytes, the indices coded and the squared error added."""
     from kmimg import _gif
 
-    flat = np.ascontiguousarray(pixels, dtype=np.uint8)
-    bits = min(table_bits, _bits(int(flat.max()) + 1))
+    flat, bits = _coded(pixels, table_bits)
     colours = np.ascontiguousarray(palette[:, :3], dtype=np.uint8)
     data, coded, added = _gif.lzw_lossy(
         flat, flat.size, bits, LOSSY_WINDOW, np.ascontiguousarray(rgb), np.ascontiguousarray(canvas),
