@@ -27,8 +27,10 @@
  * (`canvas`, allowed only where flags bit 1 is set: the canvas shows a colour there); a pixel
  * with flags bit 0 set is locked (coded exactly). Returns the data, the indices as coded (`count`
  * bytes) and the squared error added (negative where another index is closer than the pixel's
- * own). Coding those indices again with lzw() and the same `window` gives the same data: a
- * string ends only where the table holds no extension of it by the next string's first index.
+ * own). Where a string ends, the next one starts with the option after which it runs longest
+ * (a search from each). Coding those indices again with lzw() and the same `window` gives the
+ * same data: a string ends only where the table holds no extension of it by the next string's
+ * first index.
  *
  * The GIL is released while coding. ValueError for an index at or above 2^bits.
  */
@@ -248,6 +250,35 @@ static size_t search_string(const Coder *c, Loss *loss, size_t p, size_t count, 
 
 static int finish(Coder *c, Bits *out, unsigned code);
 
+/* The first index of the string from pixel p, after the string `found`: of the pixel's options
+ * by which the table holds no extension of `found` (the exact coder reading the indices again
+ * ends its string there too), the one after which the string from p runs longest
+ * (search_string), then the one of least error, the string's included; `index`, the option
+ * search_string took, is the pixel's own if it qualifies, else the one of least error that does. */
+static unsigned next_root(const Coder *c, Loss *loss, size_t p, size_t count, unsigned found, unsigned index,
+                          Step *stack, uint8_t *path) {
+    const uint8_t *option = loss->options + OPTIONS * p;
+    const float *extra = loss->extras + OPTIONS * p;
+    double added = loss->added, was = 0.0, least = 0.0;
+    size_t longest = 0;
+    int chosen = -1;
+    for (int i = 0; i < loss->counts[p]; i++) {
+        if (option[i] == index) was = extra[i];
+        if (c->child[(size_t)found << c->bits | option[i]]) continue;
+        unsigned ignored;
+        loss->added = 0.0;
+        size_t length = search_string(c, loss, p, count, option[i], stack, path, &ignored);
+        double error = loss->added + extra[i];
+        if (chosen < 0 || length > longest || (length == longest && error < least))
+            chosen = i, longest = length, least = error;
+    }
+    loss->added = added;
+    if (chosen < 0) return index;
+    loss->added += extra[chosen] - was;
+    loss->coded[p] = option[chosen];
+    return option[chosen];
+}
+
 static int code_search(Coder *c, Bits *out, const uint8_t *pixels, size_t count, Loss *loss) {
     Step *stack = (Step *)malloc(sizeof(Step) * (MAX_CODES + 1));
     uint8_t *path = (uint8_t *)malloc(MAX_CODES + 1);
@@ -268,6 +299,7 @@ static int code_search(Coder *c, Bits *out, const uint8_t *pixels, size_t count,
             break;
         }
         unsigned index = loss->coded[p];
+        index = next_root(c, loss, p, count, found, index, stack, path);
         emit(c, out, found, index, p);
         code = index;
     }

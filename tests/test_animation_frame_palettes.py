@@ -115,7 +115,9 @@ def test_the_lossy_coder_saves_bytes_and_decodes_to_what_was_measured() -> None:
     assert len(data) < 0.98 * len(exact_data)
     assert decoded_psnr(frames, data) == pytest.approx(lossy.frame_psnr)
     assert lossy.quality is not None and exact.quality is not None
-    assert exact.quality.psnr - 1.0 < lossy.quality.psnr < exact.quality.psnr
+    # within a dB of the exact coding: an index the coder takes may also be closer than the pixel's
+    # own ("keep" where the screen is closer), so the PSNR may even rise a little
+    assert exact.quality.psnr - 1.0 < lossy.quality.psnr < exact.quality.psnr + 0.5
     _, same = encoded(frames, options)
     assert same == data
 
