@@ -16,18 +16,21 @@
  * writer codes a frame both ways and keeps the smaller.
  *
  * lzw_lossy(pixels, count, bits, window, rgb, canvas, flags, palette, entries, keep, price)
- * -> (data, indices, added): the same coder, allowed to show another index where that lets
- * the current string run longer: at every pixel, the indices that extend the current string
- * (the pixel's own among them, when the table holds it) whose colour adds at most `price` of
- * squared error (R, G, B summed, against `rgb`, the pixel's true colour) are tried, and the one
- * after which the string matches the most of the next pixels exactly is taken (of those, the one
- * of least error: the pixel's own index on a tie). The colour of an index is palette[index]
- * (`entries` RGB rows), or for `keep` the pixel's colour on the canvas (`canvas`, allowed only
- * where flags bit 1 is set: the canvas shows a colour there); a pixel with flags bit 0 set is
- * locked (coded exactly). Returns the data, the indices as coded (`count` bytes) and the squared
- * error added. Coding those indices again with lzw() and the same `window` gives the same data:
- * the lossy coder extends a string only by an index the table holds, and where it starts a new
- * string the table holds no extension by the pixel's index, so the greedy parse stops there too.
+ * -> (data, indices, added): the same coder, allowed to show another index where that lets an
+ * LZW string run longer, as gifsicle's --lossy does: each pixel may take its own index or one of
+ * up to OPTIONS - 1 others whose colour adds at most `price` of squared error (R, G, B summed,
+ * against `rgb`, the pixel's true colour), and each code is the longest string the table holds
+ * whose pixels all take one of their options, then the one of least error (a depth-first search
+ * of the table from the string's first index, the pixels' own indices first, of at most
+ * SEARCH_NODES strings: the exact coder's string is the first it reaches). The colour of an
+ * index is palette[index] (`entries` RGB rows), or for `keep` the pixel's colour on the canvas
+ * (`canvas`, allowed only where flags bit 1 is set: the canvas shows a colour there); a pixel
+ * with flags bit 0 set is locked (coded exactly). Returns the data, the indices as coded (`count`
+ * bytes) and the squared error added (negative where another index is closer than the pixel's
+ * own). Where a string ends, the next one starts with the option after which it runs longest
+ * (a search from each). Coding those indices again with lzw() and the same `window` gives the
+ * same data: a string ends only where the table holds no extension of it by the next string's
+ * first index.
  *
  * The GIL is released while coding. ValueError for an index at or above 2^bits.
  */
@@ -77,7 +80,15 @@ typedef struct {
     double price;
     uint8_t *coded;
     double added;
+    uint8_t *options; /* per pixel, up to OPTIONS indices within `price`, the pixel's own first */
+    float *extras;    /* and the error each adds */
+    uint8_t *counts;  /* how many */
 } Loss;
+
+/* The most indices a pixel may take in the string search, and the most trie nodes it visits
+ * for one string. */
+#define OPTIONS 8
+#define SEARCH_NODES 512
 
 typedef struct {
     int bits, clear, next, size, window;
@@ -136,41 +147,164 @@ static inline double error_of(const Loss *loss, size_t p, int index) {
     return sum;
 }
 
-/* How many pixels from p on the table's string from `code` matches exactly. */
-static size_t reach(const Coder *c, const uint8_t *pixels, size_t p, size_t count, unsigned code) {
-    size_t q = p;
-    while (q < count) {
-        unsigned next = c->child[(size_t)code << c->bits | pixels[q]];
-        if (!next) break;
-        code = next;
-        q++;
+/* Each pixel's options for the string search: its own index (extra error 0), then up to
+ * OPTIONS - 1 others below 2^bits whose colour adds at most `price`, least error first (the
+ * lower index on a tie); a locked pixel has only its own. */
+static void list_options(Loss *loss, const uint8_t *pixels, size_t count, int bits) {
+    for (size_t p = 0; p < count; p++) {
+        uint8_t *option = loss->options + OPTIONS * p;
+        float *extra = loss->extras + OPTIONS * p;
+        option[0] = pixels[p], extra[0] = 0.0f;
+        int n = 1;
+        double base = error_of(loss, p, pixels[p]);
+        if (!(loss->flags[p] & 1) && base >= 0.0) {
+            for (int index = 0; index < (1 << bits); index++) {
+                if (index == pixels[p]) continue;
+                double e = error_of(loss, p, index);
+                if (e < 0.0 || e - base > loss->price) continue;
+                float add = (float)(e - base);
+                int at = n < OPTIONS ? n++ : OPTIONS;
+                if (at == OPTIONS) { /* full: replace the worst if this one is better */
+                    if (!(add < extra[OPTIONS - 1])) continue;
+                    at = OPTIONS - 1;
+                }
+                while (at > 1 && extra[at - 1] > add) option[at] = option[at - 1], extra[at] = extra[at - 1], at--;
+                option[at] = (uint8_t)index, extra[at] = add;
+            }
+        }
+        loss->counts[p] = (uint8_t)n;
     }
-    return q - p;
 }
 
-/* The code of string(code) extended by an index (the pixel's own, *index, or another) whose
- * colour at pixel p adds at most `price`, or 0; *index is set to it. Of those, the one whose
- * string then matches the most pixels after p exactly, then the one of least error. */
-static unsigned extend_lossy(Coder *c, Loss *loss, const uint8_t *pixels, size_t p, size_t count, unsigned code,
-                             unsigned *index) {
-    if (loss->flags[p] & 1) return 0;
-    double base = error_of(loss, p, (int)*index), limit = loss->price, least = 0.0;
-    if (base < 0.0) return 0;
-    unsigned found = 0, chosen = *index;
-    size_t longest = 0;
-    for (unsigned other = 0; other < (1u << c->bits); other++) {
-        unsigned next = c->child[(size_t)code << c->bits | other];
-        if (!next) continue;
-        double extra = error_of(loss, p, (int)other);
-        if (extra < 0.0) continue;
-        extra -= base;
-        if (extra > limit) continue;
-        size_t more = reach(c, pixels, p + 1, count, next);
-        if (!found || more > longest || (more == longest && extra < least))
-            found = next, least = extra, chosen = other, longest = more;
+typedef struct {
+    unsigned code;
+    double error;
+    int next; /* the option of pixel p + depth + 1 to try next */
+} Step;
+
+/* The string to code from pixel p, whose index is already chosen (code `root`): of the strings
+ * the table holds from `root` whose pixels each take one of their options (list_options), the
+ * longest, then the one of least error, counting that of the index that starts the next string:
+ * the pixel's own where the table holds no extension of the string by it, else the option of
+ * least error it holds none by (so that the exact coder, reading the indices again, ends its
+ * string there too). A depth-first search, each pixel's own index first, visiting at most
+ * SEARCH_NODES strings: the exact coder's string is the first it reaches, so the lossy string is
+ * never shorter. Writes the indices after the root, and the next root's, to loss->coded[p + 1
+ * ...]; returns the string's length in pixels, its code through *found. */
+static size_t search_string(const Coder *c, Loss *loss, size_t p, size_t count, unsigned root, Step *stack,
+                            uint8_t *path, unsigned *found) {
+    double best_error = 0.0;
+    size_t best_length = 0, depth = 0, visited = 0;
+    unsigned best_code = root;
+    stack[0].code = root, stack[0].error = 0.0, stack[0].next = -1;
+    for (;;) {
+        Step *at = &stack[depth];
+        size_t q = p + depth + 1; /* the pixel after the string */
+        if (at->next < 0) {       /* first visit: the string ending here, and its cost */
+            at->next = 0;
+            visited++;
+            double extra = 0.0;
+            int next = -1, valid = 1;
+            if (q < count) {
+                valid = 0;
+                const uint8_t *option = loss->options + OPTIONS * q;
+                for (int i = 0; i < loss->counts[q]; i++)
+                    if (!c->child[(size_t)at->code << c->bits | option[i]]) {
+                        next = i, extra = loss->extras[OPTIONS * q + i], valid = 1;
+                        break;
+                    }
+            }
+            if (valid) {
+                double error = at->error + extra;
+                if (depth + 1 > best_length || (depth + 1 == best_length && error < best_error)) {
+                    best_error = error, best_length = depth + 1, best_code = at->code;
+                    memcpy(loss->coded + p + 1, path, depth);
+                    if (q < count) loss->coded[q] = loss->options[OPTIONS * q + next];
+                }
+            }
+        }
+        int extended = 0;
+        if (q < count && visited < SEARCH_NODES && depth + 1 < MAX_CODES) {
+            const uint8_t *option = loss->options + OPTIONS * q;
+            while (at->next < loss->counts[q]) {
+                int i = at->next++;
+                unsigned child = c->child[(size_t)at->code << c->bits | option[i]];
+                if (!child) continue;
+                path[depth] = option[i];
+                stack[depth + 1].code = child;
+                stack[depth + 1].error = at->error + loss->extras[OPTIONS * q + i];
+                stack[depth + 1].next = -1;
+                depth++;
+                extended = 1;
+                break;
+            }
+        }
+        if (extended) continue;
+        if (!depth) break;
+        depth--;
     }
-    if (found) *index = chosen, loss->added += least;
-    return found;
+    loss->added += best_error;
+    *found = best_code;
+    return best_length;
+}
+
+static int finish(Coder *c, Bits *out, unsigned code);
+
+/* The first index of the string from pixel p, after the string `found`: of the pixel's options
+ * by which the table holds no extension of `found` (the exact coder reading the indices again
+ * ends its string there too), the one after which the string from p runs longest
+ * (search_string), then the one of least error, the string's included; `index`, the option
+ * search_string took, is the pixel's own if it qualifies, else the one of least error that does. */
+static unsigned next_root(const Coder *c, Loss *loss, size_t p, size_t count, unsigned found, unsigned index,
+                          Step *stack, uint8_t *path) {
+    const uint8_t *option = loss->options + OPTIONS * p;
+    const float *extra = loss->extras + OPTIONS * p;
+    double added = loss->added, was = 0.0, least = 0.0;
+    size_t longest = 0;
+    int chosen = -1;
+    for (int i = 0; i < loss->counts[p]; i++) {
+        if (option[i] == index) was = extra[i];
+        if (c->child[(size_t)found << c->bits | option[i]]) continue;
+        unsigned ignored;
+        loss->added = 0.0;
+        size_t length = search_string(c, loss, p, count, option[i], stack, path, &ignored);
+        double error = loss->added + extra[i];
+        if (chosen < 0 || length > longest || (length == longest && error < least))
+            chosen = i, longest = length, least = error;
+    }
+    loss->added = added;
+    if (chosen < 0) return index;
+    loss->added += extra[chosen] - was;
+    loss->coded[p] = option[chosen];
+    return option[chosen];
+}
+
+static int code_search(Coder *c, Bits *out, const uint8_t *pixels, size_t count, Loss *loss) {
+    Step *stack = (Step *)malloc(sizeof(Step) * (MAX_CODES + 1));
+    uint8_t *path = (uint8_t *)malloc(MAX_CODES + 1);
+    if (!stack || !path) {
+        free(stack), free(path);
+        return -1;
+    }
+    put(out, (unsigned)c->clear, c->size);
+    loss->coded[0] = pixels[0];
+    size_t p = 0;
+    unsigned code = pixels[0];
+    for (;;) {
+        unsigned found;
+        size_t length = search_string(c, loss, p, count, code, stack, path, &found);
+        p += length;
+        if (p >= count) {
+            code = found;
+            break;
+        }
+        unsigned index = loss->coded[p];
+        index = next_root(c, loss, p, count, found, index, stack, path);
+        emit(c, out, found, index, p);
+        code = index;
+    }
+    free(stack), free(path);
+    return finish(c, out, code);
 }
 
 /* The last string's code and the end-of-information code. */
@@ -184,18 +318,12 @@ static int finish(Coder *c, Bits *out, unsigned code) {
     return out->failed ? -1 : 0;
 }
 
-static int code_all(Coder *c, Bits *out, const uint8_t *pixels, size_t count, Loss *loss) {
+static int code_all(Coder *c, Bits *out, const uint8_t *pixels, size_t count) {
     put(out, (unsigned)c->clear, c->size);
     unsigned code = pixels[0];
-    if (loss) loss->coded[0] = pixels[0];
     for (size_t p = 1; p < count; p++) {
         unsigned index = pixels[p];
         unsigned next = c->child[(size_t)code << c->bits | index];
-        if (loss) { /* the string may take another index: the exact one is among those tried */
-            unsigned other = extend_lossy(c, loss, pixels, p, count, code, &index);
-            if (other) next = other;
-        }
-        if (loss) loss->coded[p] = (uint8_t)index;
         if (next) {
             code = next;
             continue;
@@ -245,7 +373,7 @@ static PyObject *run(const uint8_t *pixels, Py_ssize_t count, int bits, int wind
     int status = -1;
     if (c.child && c.parent && c.suffix) {
         Py_BEGIN_ALLOW_THREADS;
-        status = code_all(&c, &out, pixels, (size_t)count, loss);
+        status = loss ? code_search(&c, &out, pixels, (size_t)count, loss) : code_all(&c, &out, pixels, (size_t)count);
         Py_END_ALLOW_THREADS;
     }
     free(c.child);
@@ -298,8 +426,28 @@ static PyObject *lzw_lossy(PyObject *self, PyObject *args) {
     PyObject *coded = PyBytes_FromStringAndSize(NULL, count);
     if (!coded) return buffers_done(b, 5, NULL);
     Loss loss = {(const uint8_t *)b[1].view.buf, (const uint8_t *)b[2].view.buf, (const uint8_t *)b[3].view.buf,
-                 (const uint8_t *)b[4].view.buf, entries, keep, price, (uint8_t *)PyBytes_AS_STRING(coded), 0.0};
-    PyObject *data = run((const uint8_t *)b[0].view.buf, count, bits, window, &loss);
+                 (const uint8_t *)b[4].view.buf, entries, keep, price, (uint8_t *)PyBytes_AS_STRING(coded), 0.0,
+                 NULL, NULL, NULL};
+    PyObject *data = NULL;
+    {
+        const uint8_t *indices = (const uint8_t *)b[0].view.buf;
+        if (check(indices, count, bits) < 0) {
+            Py_DECREF(coded);
+            return buffers_done(b, 5, NULL);
+        }
+        loss.options = (uint8_t *)malloc((size_t)count * OPTIONS);
+        loss.extras = (float *)malloc((size_t)count * OPTIONS * sizeof(float));
+        loss.counts = (uint8_t *)malloc((size_t)count);
+        if (loss.options && loss.extras && loss.counts) {
+            Py_BEGIN_ALLOW_THREADS;
+            list_options(&loss, indices, (size_t)count, bits);
+            Py_END_ALLOW_THREADS;
+            data = run(indices, count, bits, window, &loss);
+        } else {
+            PyErr_NoMemory();
+        }
+        free(loss.options), free(loss.extras), free(loss.counts);
+    }
     if (!data) {
         Py_DECREF(coded);
         return buffers_done(b, 5, NULL);

@@ -5,7 +5,10 @@ costs less in error and bytes."""
 from __future__ import annotations
 
 import json
+import shutil
 import struct
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +118,9 @@ def test_the_lossy_coder_saves_bytes_and_decodes_to_what_was_measured() -> None:
     assert len(data) < 0.98 * len(exact_data)
     assert decoded_psnr(frames, data) == pytest.approx(lossy.frame_psnr)
     assert lossy.quality is not None and exact.quality is not None
-    assert exact.quality.psnr - 1.0 < lossy.quality.psnr < exact.quality.psnr
+    # within a dB of the exact coding: an index the coder takes may also be closer than the pixel's
+    # own ("keep" where the screen is closer), so the PSNR may even rise a little
+    assert exact.quality.psnr - 1.0 < lossy.quality.psnr < exact.quality.psnr + 0.5
     _, same = encoded(frames, options)
     assert same == data
 
@@ -155,6 +160,41 @@ def test_a_lossy_transparent_animation_decodes_to_what_was_measured() -> None:
         seen = visible[number]
         diff = frames[number][..., :3][seen].astype(np.float64) - decoded.rgb[number][seen]
         assert psnr_from_mse(float(np.mean(diff**2))) == pytest.approx(measured)
+
+
+def noisy_pan(count: int = 8, height: int = 48, width: int = 72) -> np.ndarray:
+    """A noisy gradient panning one pixel a frame under a still grey bar."""
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[0:height, 0 : width + count].astype(np.float64)
+    scene = np.dstack([2.5 * x, 128 + 90 * np.sin(y / 7), 255 - 4 * y]) + rng.normal(
+        0, 9, (height, width + count, 3)
+    )
+    frames = np.stack([scene[:, n : n + width] for n in range(count)])
+    frames[:, 20:26, :] = 128
+    rgb = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
+
+
+@pytest.mark.skipif(shutil.which("gifsicle") is None, reason="gifsicle is not installed")
+@pytest.mark.parametrize("make", [noisy_pan, noisy_fade])
+def test_a_lossy_animation_reads_the_same_in_gifsicle_and_keeps_still_pixels(
+    tmp_path: Path, make: Callable[[], np.ndarray]
+) -> None:
+    """gifsicle reads the lossy coder's frames (its --info without a warning, and its copy decodes
+    to the same frames as kmimg's file), and the pixels that never change are never redrawn."""
+    frames = make()
+    result, data = encoded(frames, QuantizeOptions(k=16))
+    source, copy = tmp_path / "lossy.gif", tmp_path / "copy.gif"
+    source.write_bytes(data)
+    info = subprocess.run(["gifsicle", "--info", str(source)], capture_output=True, text=True, check=True)
+    assert "warning" not in (info.stdout + info.stderr).lower()
+    subprocess.run(["gifsicle", str(source), "-o", str(copy)], check=True)
+    ours = load_animation(data, source="x", max_pixels=10**8)
+    theirs = load_animation(copy.read_bytes(), source="y", max_pixels=10**8)
+    assert np.array_equal(ours.rgb, theirs.rgb) and ours.frame_count == len(frames)
+    still = (frames == frames[:1]).all(axis=(0, 3))
+    assert still.any() and not result.drawn[1:][:, still].any()
+    assert (ours.rgb[:, still] == ours.rgb[:1, still]).all()
 
 
 def _run(

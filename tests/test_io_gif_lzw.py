@@ -146,3 +146,55 @@ def test_lossy_pays_for_itself_in_bytes() -> None:
         for price in (0.0, 300.0, 3000.0)
     ]
     assert sizes[0] <= exact and sizes[2] < sizes[1] < exact
+
+
+def test_lossy_with_every_pixel_locked_is_the_exact_coder() -> None:
+    """Locked pixels are coded as given: the lossy coder's data are then the exact coder's."""
+    indices, rgb, canvas, flags, palette = lossy_case(3)
+    locked = (flags | 1).astype(np.uint8)
+    for price in (0.0, 1000.0, 1e9):
+        size, coded, added = gif_frame_lossy(indices, 6, rgb, canvas, locked, palette, 32, price)
+        assert np.array_equal(coded, indices) and added == 0.0
+        assert size == len(_gif.lzw(indices, indices.size, 6, LOSSY_WINDOW))
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_lossy_data_are_what_the_exact_coder_reads_again(seed: int) -> None:
+    """On a table that fills (clears, deferred ones), the lossy coder's indices coded again
+    exactly give data of the size it measured, and a higher price buys fewer bytes. (Each lossy
+    string is at least as long as the exact coder's from the same point, but the tables then
+    differ: at a low price the data may be a little larger; the writer keeps the coding only when
+    it costs less.)"""
+    rng = np.random.default_rng(seed)
+    height, width = 120, 300  # 36,000 pixels of a noisy ramp: the 4,096-code table fills
+    truth = np.clip(np.mgrid[0:height, 0:width][1] * 0.85 + rng.normal(0, 20, (height, width)), 0, 255)
+    rgb = np.repeat(truth.astype(np.uint8)[..., None], 3, axis=2)
+    palette = np.column_stack(
+        [np.repeat(np.linspace(0, 255, 63).astype(np.uint8)[:, None], 3, axis=1), np.full(63, 255)]
+    ).astype(np.uint8)  # and "keep", 63: a table of 64
+    indices = np.abs(truth[..., None] - palette[:, 0].astype(np.float64)).argmin(axis=2).astype(np.uint8)
+    indices[::7, ::5] = 63
+    flags = np.full((height, width), 2, np.uint8)
+    exact = len(_gif.lzw(indices, indices.size, 6, LOSSY_WINDOW))
+    sizes = []
+    for price in (0.0, 100.0, 1000.0, 10000.0):
+        size, coded, _ = gif_frame_lossy(indices, 6, rgb, np.roll(rgb, 1, axis=0), flags, palette, 63, price)
+        assert len(_gif.lzw(coded, coded.size, 6, LOSSY_WINDOW)) == size
+        sizes.append(size)
+    assert sizes[-1] < sizes[1] < exact
+
+
+@pytest.mark.skipif(shutil.which("gifsicle") is None, reason="gifsicle is not installed")
+def test_gifsicle_decodes_the_lossy_coders_data(tmp_path: Path) -> None:
+    """The lossy coder's data decode, in gifsicle too, to the indices it says it coded."""
+    indices, rgb, canvas, flags, palette = lossy_case(7)
+    for price in (50.0, 5000.0):
+        _, coded, _ = gif_frame_lossy(indices, 6, rgb, canvas, flags, palette, 32, price)
+        data = _gif.lzw(coded, coded.size, 6, LOSSY_WINDOW)
+        source, copy = tmp_path / "in.gif", tmp_path / "out.gif"
+        source.write_bytes(still(data, *coded.shape, 6))
+        subprocess.run(["gifsicle", "--no-warnings", str(source), "-o", str(copy)], check=True)
+        table = np.linspace(0, 255, 64).astype(np.uint8)
+        with Image.open(copy) as image:
+            grey = np.asarray(image.convert("RGB"))[..., 0]
+        assert np.array_equal(grey, table[coded]), price
