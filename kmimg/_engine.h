@@ -272,8 +272,12 @@ static inline Nearest cells_nearest(Cells *g, const float *x, int *ok) {
 
 typedef struct {
     int32_t *index;  /* (m, listed) original indices, by distance */
-    double *dist;    /* (m, listed) their distances */
-    double *beyond;  /* (m,) distance of the nearest centre not listed (inf: all are) */
+    double *dist;    /* (m, listed) their distances (carried: lower bounds, in the same order) */
+    double *beyond;  /* (m,) distance of the nearest centre not listed (inf: all are; carried: a
+                        lower bound), never below the listed ones */
+    double *slack;   /* (m,) how much a row was lowered since it was listed (neighbours_carry) */
+    int32_t *which;  /* (m,) scratch: the rows to list again */
+    double *cols;    /* (dim, m) scratch: the centres by columns */
     Py_ssize_t listed;
 } Neighbours;
 
@@ -281,6 +285,20 @@ typedef struct {
  * index order, split between up to `threads` threads. */
 int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int dim, int threads);
 void neighbours_free(Neighbours *nb);
+
+/* A neighbour list carried over one Lloyd pass is still valid with its distances lowered by the
+ * moves (see neighbours_carry): the searches only need lower bounds in order. A row is listed
+ * again once lowered by more than this part of its nearest distance as listed. */
+#define CARRY_SLACK 0.1
+
+/* ... from this many centres: below, a new list costs less than the looser bounds of a carried
+ * one (k = 16 and 64 measured 4-6 % slower with carried lists; benchmarks/NOTES.md). */
+#define CARRY_MIN 128
+
+/* The list carried over to the centres `rows` (m, dim) float32 that moved by move[j] since it
+ * was made or last carried (largest: the largest move); 0, or -1 when out of memory. */
+int neighbours_carry(Neighbours *nb, const float *rows, Py_ssize_t m, int dim, const double *move, double largest,
+                     int threads);
 
 /* How far the centres moved in the last pass, for Hamerly's bounds (move NULL: no pass yet),
  * and half of each centre's distance to its nearest other centre (half NULL: not known). */

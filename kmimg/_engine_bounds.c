@@ -11,12 +11,17 @@ void neighbours_free(Neighbours *nb) {
     free(nb->index);
     free(nb->dist);
     free(nb->beyond);
+    free(nb->slack);
+    free(nb->which);
+    free(nb->cols);
+    memset(nb, 0, sizeof(*nb));
 }
 
-/* Rows [start, stop) of a neighbour list (each centre's row depends on the centres only). */
+/* Some rows of a neighbour list (each centre's row depends on the centres only): rows
+ * which[start..stop), or (which NULL) rows start..stop-1. */
 typedef struct {
     Neighbours *nb;
-    const float *rows;
+    const int32_t *which;
     Py_ssize_t m, start, stop;
     int dim, failed;
 } NeighbourRows;
@@ -24,49 +29,86 @@ typedef struct {
 static void *neighbour_rows(void *arg) {
     NeighbourRows *r = (NeighbourRows *)arg;
     Neighbours *nb = r->nb;
-    const float *rows = r->rows;
+    const double *cols = nb->cols;
     const Py_ssize_t m = r->m;
     const int dim = r->dim;
     /* the listed + 1 nearest, kept sorted by (distance, index) as they are found: the first
      * `listed` are the list, the next one's distance is `beyond` (the nearest not listed) */
     Py_ssize_t keep = nb->listed + 1;
     Keyed *keyed = (Keyed *)malloc(sizeof(Keyed) * (size_t)keep);
-    if (!keyed) {
+    double *squared = (double *)malloc(sizeof(double) * (size_t)m);
+    if (!keyed || !squared) {
+        free(keyed);
+        free(squared);
         r->failed = 1;
         return NULL;
     }
-    for (Py_ssize_t a = r->start; a < r->stop; a++) {
-        Py_ssize_t count = 0;
+    for (Py_ssize_t v = r->start; v < r->stop; v++) {
+        const Py_ssize_t a = r->which ? r->which[v] : v;
+        /* every squared distance from a, a column at a time (the compiler vectorizes it): the
+         * same sums, 0 + s0^2 + s1^2 + ..., in the same order as a pair at a time */
         for (Py_ssize_t j = 0; j < m; j++) {
-            if (j == a) continue;
-            double squared = 0.0;
-            for (int d = 0; d < dim; d++) {
-                double step = (double)rows[(size_t)a * (size_t)dim + (size_t)d] - (double)rows[(size_t)j * (size_t)dim + (size_t)d];
-                squared += step * step;
+            double step = cols[a] - cols[j];
+            squared[j] = step * step;
+        }
+        for (int d = 1; d < dim; d++) {
+            const double *col = cols + (size_t)d * (size_t)m, own = col[a];
+            for (Py_ssize_t j = 0; j < m; j++) {
+                double step = own - col[j];
+                squared[j] = squared[j] + step * step;
             }
-            Keyed item = {squared, j}; /* squared: the same order, a root only for those kept */
+        }
+        Py_ssize_t count = 0;
+        double worst = INFINITY; /* the last kept key, once `keep` are kept */
+        for (Py_ssize_t j = 0; j < m; j++) {
             /* j rises, so among equal distances a later j sorts last: only a strictly smaller
              * distance moves ahead of a kept one */
-            if (count == keep && !(item.key < keyed[keep - 1].key)) continue;
+            if (j == a || !(squared[j] < worst || count < keep)) continue;
+            Keyed item = {squared[j], j}; /* squared: the same order, a root only for those kept */
             Py_ssize_t at = count < keep ? count++ : keep - 1;
             while (at > 0 && item.key < keyed[at - 1].key) {
                 keyed[at] = keyed[at - 1];
                 at--;
             }
             keyed[at] = item;
+            if (count == keep) worst = keyed[keep - 1].key;
         }
         nb->beyond[a] = count > nb->listed ? sqrt(keyed[nb->listed].key) : INFINITY;
         for (Py_ssize_t s = 0; s < nb->listed; s++) {
             nb->index[(size_t)a * (size_t)nb->listed + (size_t)s] = (int32_t)keyed[s].index;
             nb->dist[(size_t)a * (size_t)nb->listed + (size_t)s] = sqrt(keyed[s].key);
         }
+        nb->slack[a] = 0.0;
     }
     free(keyed);
+    free(squared);
     return NULL;
 }
 
-/* Centres fewer than this are listed on one thread (m^2 distances: 128 centres ~0.3 ms). */
+/* Rows fewer than this are listed on one thread (a row: m distances and an insertion sort). */
 #define MIN_LISTED_PIECE 64
+
+/* The rows which[0..count) (which NULL: rows 0..count-1) listed again from the centres `rows`
+ * (m, dim) float32, in index order, on up to `threads` threads; 0, or -1 when out of memory. */
+static int list_rows(Neighbours *nb, const float *rows, Py_ssize_t m, int dim, const int32_t *which, Py_ssize_t count,
+                     int threads) {
+    for (Py_ssize_t j = 0; j < m; j++)
+        for (int d = 0; d < dim; d++) nb->cols[(size_t)d * (size_t)m + (size_t)j] = (double)rows[(size_t)j * (size_t)dim + (size_t)d];
+    Py_ssize_t pieces = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
+    if (pieces > count / MIN_LISTED_PIECE) pieces = count / MIN_LISTED_PIECE;
+    if (pieces < 1) pieces = 1;
+    NeighbourRows parts[MAX_THREADS];
+    Py_ssize_t step = (count + pieces - 1) / pieces;
+    for (Py_ssize_t v = 0; v < pieces; v++) {
+        Py_ssize_t start = v * step, stop = start + step < count ? start + step : count;
+        NeighbourRows part = {nb, which, m, start, stop, dim, 0};
+        parts[v] = part;
+    }
+    in_parallel(neighbour_rows, parts, sizeof(NeighbourRows), pieces);
+    for (Py_ssize_t v = 0; v < pieces; v++)
+        if (parts[v].failed) return -1;
+    return 0;
+}
 
 /* 0, or -1 when out of memory. rows: the centres (m, dim) float32, in index order; the rows
  * are split between up to `threads` threads. */
@@ -77,26 +119,49 @@ int neighbours_init(Neighbours *nb, const float *rows, Py_ssize_t m, int dim, in
     nb->index = (int32_t *)malloc(sizeof(int32_t) * cells);
     nb->dist = (double *)malloc(sizeof(double) * cells);
     nb->beyond = (double *)malloc(sizeof(double) * (size_t)m);
-    if (!nb->index || !nb->dist || !nb->beyond) {
+    nb->slack = (double *)malloc(sizeof(double) * (size_t)m);
+    nb->which = (int32_t *)malloc(sizeof(int32_t) * (size_t)m);
+    nb->cols = (double *)malloc(sizeof(double) * (size_t)m * (size_t)dim);
+    if (!nb->index || !nb->dist || !nb->beyond || !nb->slack || !nb->which || !nb->cols ||
+        list_rows(nb, rows, m, dim, NULL, m, threads) < 0) {
         neighbours_free(nb);
         return -1;
     }
-    Py_ssize_t count = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
-    if (count > m / MIN_LISTED_PIECE) count = m / MIN_LISTED_PIECE;
-    if (count < 1) count = 1;
-    NeighbourRows parts[MAX_THREADS];
-    Py_ssize_t step = (m + count - 1) / count;
-    for (Py_ssize_t v = 0; v < count; v++) {
-        Py_ssize_t start = v * step, stop = start + step < m ? start + step : m;
-        NeighbourRows part = {nb, rows, m, start, stop, dim, 0};
-        parts[v] = part;
-    }
-    in_parallel(neighbour_rows, parts, sizeof(NeighbourRows), count);
-    for (Py_ssize_t v = 0; v < count; v++)
-        if (parts[v].failed) {
-            neighbours_free(nb);
-            return -1;
+    return 0;
+}
+
+/* The list carried over to centres that moved by move[j] (largest: the largest move): row a's
+ * distances stay lower bounds once lowered by a's move and its listed neighbours' largest, and
+ * `beyond` by a's move and the largest; a row lowered by more than CARRY_SLACK of its nearest
+ * distance as listed is listed again instead (rows: the centres now, (m, dim) float32). 0, or
+ * -1 when out of memory (nb is then freed). */
+int neighbours_carry(Neighbours *nb, const float *rows, Py_ssize_t m, int dim, const double *move, double largest,
+                     int threads) {
+    Py_ssize_t stale = 0;
+    const Py_ssize_t listed = nb->listed;
+    for (Py_ssize_t a = 0; a < m; a++) {
+        double *dist = nb->dist + (size_t)a * (size_t)listed;
+        const int32_t *index = nb->index + (size_t)a * (size_t)listed;
+        double most = 0.0;
+        for (Py_ssize_t s = 0; s < listed; s++) most = move[index[s]] > most ? move[index[s]] : most;
+        double lower = move[a] + most;
+        nb->slack[a] += lower;
+        if (!(nb->slack[a] <= CARRY_SLACK * (dist[0] + nb->slack[a] - lower))) {
+            nb->which[stale++] = (int32_t)a;
+            continue;
         }
+        /* lowered, and none above `beyond` (the list stays in order, every centre not listed
+         * is at least as far as the last listed, as in a new list) */
+        nb->beyond[a] -= move[a] + largest;
+        for (Py_ssize_t s = 0; s < listed; s++) {
+            double bound = dist[s] - lower;
+            dist[s] = bound < nb->beyond[a] ? bound : nb->beyond[a];
+        }
+    }
+    if (stale && list_rows(nb, rows, m, dim, nb->which, stale, threads) < 0) {
+        neighbours_free(nb);
+        return -1;
+    }
     return 0;
 }
 

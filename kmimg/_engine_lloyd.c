@@ -22,6 +22,8 @@ typedef struct {
     double *up, *low, *mass, *sums, *updated, *move, *cost, *half, *near_move;
     Py_ssize_t *worst;
     unsigned char *taken;
+    Neighbours nb; /* the centres' neighbour list, carried from pass to pass */
+    int listed;    /* whether nb is made */
 } Scratch;
 
 static void scratch_free(Scratch *s) {
@@ -39,6 +41,8 @@ static void scratch_free(Scratch *s) {
     free(s->near_move);
     free(s->worst);
     free(s->taken);
+    if (s->listed) neighbours_free(&s->nb);
+    s->listed = 0;
 }
 
 static int scratch_init(Scratch *s, Py_ssize_t n, Py_ssize_t m, int dim) {
@@ -115,13 +119,18 @@ static int assign_by_search(Scratch *s, const double *centers, const float *x, P
     Centers c;
     if (centers_init(&c, s->c32, m, dim) < 0) return -1;
     Moves moved = moves_of(pass == 0 ? NULL : s->move, m, largest);
-    Neighbours nb;
-    int listed = 0;
     if (pass > 0) {
-        if (m > 8 && neighbours_init(&nb, s->c32, m, dim, threads) == 0) {
-            moved.neighbours = &nb;
-            listed = 1;
-            neighbour_moves(&nb, s->move, m, s->half, s->near_move);
+        /* the list of the last pass carried over (its rows that moved most listed again), or a
+         * new one; either gives the same labels */
+        if (s->listed && m >= CARRY_MIN) {
+            s->listed = neighbours_carry(&s->nb, s->c32, m, dim, s->move, largest, threads) == 0;
+        } else if (m > 8) {
+            if (s->listed) neighbours_free(&s->nb);
+            s->listed = neighbours_init(&s->nb, s->c32, m, dim, threads) == 0;
+        }
+        if (s->listed) {
+            moved.neighbours = &s->nb;
+            neighbour_moves(&s->nb, s->move, m, s->half, s->near_move);
             moved.near_move = s->near_move;
         } else {
             half_gaps(centers, m, dim, s->half);
@@ -129,7 +138,6 @@ static int assign_by_search(Scratch *s, const double *centers, const float *x, P
         moved.half = s->half;
     }
     refresh_all(&c, s->c32, x, s->lab, s->up, s->low, &moved, margin, n, threads);
-    if (listed) neighbours_free(&nb);
     centers_free(&c);
     return 0;
 }
@@ -156,12 +164,26 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
         }
         pass++;
         /* weighted sums in point order, as numpy.bincount adds them */
-        memset(s.mass, 0, sizeof(double) * (size_t)m);
-        memset(s.sums, 0, sizeof(double) * (size_t)m * dd);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            int64_t j = s.lab[i];
-            s.mass[j] += w[i];
-            for (int d = 0; d < dim; d++) s.sums[(size_t)j * dd + (size_t)d] += w[i] * f[(size_t)i * dd + (size_t)d];
+        double *mass = s.mass, *sums = s.sums;
+        const int64_t *lab = s.lab;
+        memset(mass, 0, sizeof(double) * (size_t)m);
+        memset(sums, 0, sizeof(double) * (size_t)m * dd);
+        if (dim == 3) { /* RGB: the same sums, unrolled */
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const int64_t j = lab[i];
+                const double weight = w[i], *p = f + (size_t)i * 3;
+                double *sum = sums + (size_t)j * 3;
+                mass[j] += weight;
+                sum[0] += weight * p[0];
+                sum[1] += weight * p[1];
+                sum[2] += weight * p[2];
+            }
+        } else {
+            for (Py_ssize_t i = 0; i < n; i++) {
+                int64_t j = lab[i];
+                mass[j] += w[i];
+                for (int d = 0; d < dim; d++) sums[(size_t)j * dd + (size_t)d] += w[i] * f[(size_t)i * dd + (size_t)d];
+            }
         }
         /* a fixed centre stays where it is, with points or without (never an empty cluster) */
         Py_ssize_t empties = 0;

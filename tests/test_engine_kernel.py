@@ -607,3 +607,30 @@ def test_small_sets_passes_equal_the_reference_bit_for_bit(
     assert np.all(up + 1e-3 >= np.sqrt(((points - bounded[last.labels]) ** 2).sum(axis=1)))
     settled = cluster._settle(points, bounded, last, bounded, np.arange(k))
     np.testing.assert_array_equal(settled.labels, _reference_nearest(points, bounded)[0])
+
+
+@pytest.mark.parametrize(
+    ("k", "dim", "relax"),
+    [(2, 3, 2.0), (64, 3, 2.0), (128, 3, 1.0), (256, 3, 2.0), (300, 3, 2.0), (256, 4, 2.0)],
+)
+def test_carried_neighbour_lists_give_the_reference_centres(k: int, dim: int, relax: float) -> None:
+    """From CARRY_MIN centres the Lloyd passes carry each centre's neighbour list from pass to pass
+    (distances lowered by the moves, the rows that moved most listed again) instead of listing
+    them anew: the same centres as a full search every pass, bit for bit, ties included (integer
+    points, duplicated centres), and bounds that hold for the returned centres."""
+    rng = np.random.default_rng(k * 7 + dim)
+    points = _lattice(rng, 6000, dim, 33) + rng.integers(0, 3, (6000, dim))
+    weights = rng.integers(1, 20, len(points)).astype(np.float64)
+    start = points[rng.choice(len(points), k, replace=False)] + rng.normal(0, 2, (k, dim))
+    start[k // 2] = start[0]  # a duplicated centre: exact ties on every pass
+    ours = cluster._lloyd_passes(points, weights, start, 15, relax=relax)
+    np.testing.assert_array_equal(ours, _reference_lloyd(points, weights, start, 15, fixed=0, relax=relax))
+    bounded, last = cluster._lloyd_bounded(points, weights, start, 15, relax=relax)
+    np.testing.assert_array_equal(bounded, ours)
+    assert last.moved is not None
+    labels, _, second = _reference_nearest(points, bounded)
+    up = last.up + last.moved[last.labels]
+    assert np.all(up + 1e-3 >= np.sqrt(((points - bounded[last.labels]) ** 2).sum(axis=1)))
+    settled = cluster._settle(points, bounded, last, bounded, np.arange(k))
+    np.testing.assert_array_equal(settled.labels, labels)
+    assert np.all(settled.low <= np.sqrt(second.astype(np.float64)) + 1e-3)
