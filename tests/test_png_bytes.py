@@ -107,8 +107,11 @@ def _row_filters(png: bytes) -> set[int]:
     return set(data[::row_bytes][:height])
 
 
-def test_the_default_level_filters_the_rows_when_a_sample_of_them_says_so(rng: np.random.Generator) -> None:
-    indices, palette = _photo_like(rng, 64, size=300)  # a smooth grey field: filters pay
+@pytest.mark.parametrize(("entries", "size"), [(64, 300), (16, 400)])  # 8 and 4 bits a pixel
+def test_the_default_level_filters_the_rows_when_a_sample_of_them_says_so(
+    rng: np.random.Generator, entries: int, size: int
+) -> None:
+    indices, palette = _photo_like(rng, entries, size=size)  # a smooth grey field: filters pay
     chosen = encode_indexed(indices, palette, reorder=True)
     plain = encode_indexed(indices, palette, reorder=False)
     assert np.array_equal(_rgba(chosen.data), palette[indices])

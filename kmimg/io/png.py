@@ -200,8 +200,8 @@ _TRIAL_FILTERS = (0, 1, 2, 4, -1)
 #: ``--optimize`` 1 and 2 guess the filter from a sample of the rows (:func:`_sampled_filter`):
 #: bands of :data:`SAMPLE_BAND_ROWS` rows, one every :data:`SAMPLE_EVERY_ROWS`, of images whose
 #: data is at least :data:`LIBDEFLATE_HALVES_FROM` (smaller ones, icons, keep the rows unfiltered),
-#: deflated by libdeflate at :data:`SAMPLE_LEVEL` (~1/8 of the data at a fast level: about a
-#: twentieth of the deflate that follows).
+#: deflated by libdeflate at :data:`SAMPLE_LEVEL` (five times ~1/8 of the data at a fast level:
+#: about a tenth of the time of the deflate that follows, ~3 ms on a 0.25 MP image).
 SAMPLE_BAND_ROWS = 8
 SAMPLE_EVERY_ROWS = 64
 SAMPLE_LEVEL = 6
@@ -308,7 +308,7 @@ def _sampled_filter(
     neighbouring luminance ranks; on colour photos the unfiltered rows are mostly smaller."""
     order = np.arange(len(palette))
     height = len(indices)
-    small = height * (indices.shape[1] * depth // 8 + 1) < LIBDEFLATE_HALVES_FROM
+    small = height * (-(-indices.shape[1] * depth // 8) + 1) < LIBDEFLATE_HALVES_FROM
     if optimize == 0 or not reorder or small:
         return order, _filtered(_pack_rows(indices, depth), 0)
     import deflate
