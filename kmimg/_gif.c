@@ -188,8 +188,8 @@ typedef struct {
  * the pixel's own where the table holds no extension of the string by it, else the option of
  * least error it holds none by (so that the exact coder, reading the indices again, ends its
  * string there too). A depth-first search, each pixel's own index first, visiting at most
- * SEARCH_NODES strings: the exact coder's string is the first it reaches, so the lossy string is
- * never shorter. Writes the indices after the root, and the next root's, to loss->coded[p + 1
+ * SEARCH_NODES strings once one can end: the exact coder's string is the first it reaches, so the
+ * lossy string is never shorter. Writes the indices after the root, and the next root's, to loss->coded[p + 1
  * ...]; returns the string's length in pixels, its code through *found. */
 static size_t search_string(const Coder *c, Loss *loss, size_t p, size_t count, unsigned root, Step *stack,
                             uint8_t *path, unsigned *found) {
@@ -224,7 +224,10 @@ static size_t search_string(const Coder *c, Loss *loss, size_t p, size_t count, 
             }
         }
         int extended = 0;
-        if (q < count && visited < SEARCH_NODES && depth + 1 < MAX_CODES) {
+        /* past SEARCH_NODES only while no string can end yet: the first descent is the exact
+         * coder's string, which can always end where it ends (a run of locked pixels longer
+         * than SEARCH_NODES would otherwise end nowhere) */
+        if (q < count && (visited < SEARCH_NODES || !best_length) && depth + 1 < MAX_CODES) {
             const uint8_t *option = loss->options + OPTIONS * q;
             while (at->next < loss->counts[q]) {
                 int i = at->next++;

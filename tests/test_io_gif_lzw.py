@@ -184,6 +184,38 @@ def test_lossy_data_are_what_the_exact_coder_reads_again(seed: int) -> None:
     assert sizes[-1] < sizes[1] < exact
 
 
+@pytest.mark.parametrize("window", [0, LOSSY_WINDOW])
+def test_lossy_coder_ends_strings_longer_than_its_search(window: int) -> None:
+    """A run of locked pixels long enough for the table to hold strings of over 512 pixels (the
+    search's node limit; 1 + 2 + ... + 513 pixels) is still coded as the exact coder codes it:
+    every pixel once, and the data are the exact coder's reading of the indices."""
+    rng = np.random.default_rng(7)
+    flat, tail = 150_000, 2_000  # 152,000 pixels: an image of 400 x 380
+    indices = np.concatenate([np.full(flat, 3, np.uint8), rng.integers(0, 16, tail, dtype=np.uint8)])
+    count = indices.size
+    palette = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    flags = np.zeros(count, np.uint8)
+    flags[:flat] = 1
+    canvas = np.zeros((count, 3), np.uint8)
+    data, coded, _ = _gif.lzw_lossy(
+        indices.tobytes(),
+        count,
+        8,
+        window,
+        palette[indices].tobytes(),
+        canvas.tobytes(),
+        flags.tobytes(),
+        palette.tobytes(),
+        256,
+        255,
+        50.0,
+    )
+    coded = np.frombuffer(coded, np.uint8)
+    assert np.array_equal(coded[:flat], indices[:flat])
+    assert data == _gif.lzw(coded.tobytes(), count, 8, window)
+    assert np.array_equal(decoded(still(data, 400, 380, 8)).ravel(), coded)
+
+
 @pytest.mark.skipif(shutil.which("gifsicle") is None, reason="gifsicle is not installed")
 def test_gifsicle_decodes_the_lossy_coders_data(tmp_path: Path) -> None:
     """The lossy coder's data decode, in gifsicle too, to the indices it says it coded."""
