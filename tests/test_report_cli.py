@@ -286,3 +286,15 @@ def test_readme_section_documents_every_option_and_the_picture() -> None:
     assert "](flower-sheet.png)" in section
     assert (root / "docs" / "flower-sheet.png").is_file()
     assert '"schema": "kmimg.compress-report"' in section
+
+
+def test_png_bytes_are_those_of_the_png_quantize_writes(samples: Path, tmp_path: Path) -> None:
+    """``png_bytes`` is the size of ``quantize -k K --strip``'s file, also where the encoder
+    filters the rows on a reordered palette (a grey photo at K = 64)."""
+    coins = str(samples / "coins.png")
+    out = tmp_path / "coins-k64.png"
+    assert runner.invoke(app, ["quantize", coins, "-k", "64", "--strip", "-o", str(out), "-q"]).exit_code == 0
+    report = tmp_path / "report.json"
+    assert run(coins, "--ks", "64", "--json", str(report), "-q").exit_code == 0
+    measured = json.loads(report.read_text())["results"][0]["ks"]
+    assert [row["png_bytes"] for row in measured if row["k"] == 64] == [out.stat().st_size]

@@ -341,7 +341,7 @@ def _measure(
 
     clock = time.perf_counter()
     result = quantize_analysis(analysis, options) if done is None else done
-    png = encode_indexed_png(result.indices, result.palette)
+    png = encode_indexed_png(result.indices, result.palette, reorder=_reorder(result))
     step = KResult(
         k=options.k,
         colors_used=result.colors_used,
@@ -361,6 +361,13 @@ def _measure(
     return replace(step, dithered=dithered), png, dithered_png
 
 
+def _reorder(result: Quantized) -> bool:
+    """Whether the encoder may order the palette for its row filters, as ``quantize`` lets it
+    for the PNG it writes (a fitted palette without ``--transparent-index``): the bytes measured
+    are then that PNG's."""
+    return result.options.transparent_index is None
+
+
 def _measure_dithered(
     analysis: Analysis, plain: Quantized, level: float, sizes: _Sizes, plain_bytes: int
 ) -> tuple[DitheredResult, bytes]:
@@ -370,7 +377,7 @@ def _measure_dithered(
 
     clock = time.perf_counter()
     result = redither(analysis, plain, level)
-    png = encode_indexed_png(result.indices, result.palette)
+    png = encode_indexed_png(result.indices, result.palette, reorder=_reorder(result))
     measured = DitheredResult(
         png_bytes=len(png),
         bits_per_pixel=bits_per_pixel(len(png), sizes.pixels),
