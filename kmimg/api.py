@@ -87,8 +87,9 @@ class QuantizeResult(Quantized):
     def to_png(self) -> bytes:
         """The indexed PNG, byte for byte what ``kmimg quantize`` writes for the same image
         and options (the smallest bit depth, ``tRNS`` when needed, the input's DPI, text and
-        colour-space chunks unless stripped; the palette in this order, except at ``optimize=3``,
-        which may order a fitted palette by luminance: the same pixels)."""
+        colour-space chunks unless stripped; the palette in this order unless ``reorder``, with
+        which the encoder may order it by luminance for its row filters at ``optimize`` 1-3:
+        the same pixels, other indices. :func:`kmimg.io.png.encode_indexed` gives that order)."""
         from kmimg.io.png import encode_indexed_png
 
         return encode_indexed_png(

@@ -205,6 +205,11 @@ _TRIAL_FILTERS = (0, 1, 2, 4, -1)
 SAMPLE_BAND_ROWS = 8
 SAMPLE_EVERY_ROWS = 64
 SAMPLE_LEVEL = 6
+#: Larger images space their bands further apart (a multiple of :data:`SAMPLE_EVERY_ROWS`) so
+#: that the sample stays under this many bytes: on a 12 MP image at K = 256 a band in every 64
+#: rows made a sample of ~1.7 MB, ~100 ms of deflating; images up to ~2 MB of index data (a
+#: 2 MP photo at K > 16) keep one band in 64.
+SAMPLE_MAX_BYTES = 320 << 10
 #: A filter must make the sample this much smaller than the unfiltered rows to be chosen. The
 #: sample flatters filters (a fast level on short bands finds fewer of the long repeats that
 #: level 10 finds in unfiltered rows): over scikit-image's data images at K = 16, 64 and 256
@@ -252,9 +257,11 @@ def encode_indexed(
 
     Written directly rather than through Pillow, which keeps 8 bits per pixel for small
     palettes: packing 2-16 colours into 1, 2 or 4 bits makes the files ~10 % smaller. How hard
-    the deflater works is ``optimize`` (:data:`OPTIMIZE_LEVELS`). ``reorder`` lets level 3 order
-    the palette by luminance for its filter trials (:func:`luminance_order`; entries that are
-    not opaque stay first): the decoded RGBA pixels are the same, the indices differ.
+    the deflater works is ``optimize`` (:data:`OPTIMIZE_LEVELS`). ``reorder`` lets levels 1-3
+    order the palette by luminance for row filters (:func:`luminance_order`; entries that are
+    not opaque stay first; levels 1 and 2 when a sample of the rows says a filter pays,
+    :func:`_sampled_filter`, level 3 when a filter trial wins): the decoded RGBA pixels are the
+    same, the indices differ, and ``order`` says how.
     ``metadata`` adds its chunks (:class:`PngMetadata`). The bytes depend only on the arguments.
     """
     indices = np.ascontiguousarray(indices, dtype=np.uint8)
@@ -308,14 +315,16 @@ def _sampled_filter(
     neighbouring luminance ranks; on colour photos the unfiltered rows are mostly smaller."""
     order = np.arange(len(palette))
     height = len(indices)
-    small = height * (-(-indices.shape[1] * depth // 8) + 1) < LIBDEFLATE_HALVES_FROM
-    if optimize == 0 or not reorder or small:
+    row_bytes = -(-indices.shape[1] * depth // 8) + 1
+    if optimize == 0 or not reorder or height * row_bytes < LIBDEFLATE_HALVES_FROM:
         return order, _filtered(_pack_rows(indices, depth), 0)
     import deflate
 
     # each band with the row above it, which the filters of its first row look at
-    band = np.arange(height) % SAMPLE_EVERY_ROWS <= SAMPLE_BAND_ROWS
-    context = (np.arange(height) % SAMPLE_EVERY_ROWS == 0)[band]
+    bands = -(-height // SAMPLE_EVERY_ROWS)
+    every = SAMPLE_EVERY_ROWS * -(-bands * (SAMPLE_BAND_ROWS + 1) * row_bytes // SAMPLE_MAX_BYTES)
+    band = np.arange(height) % every <= SAMPLE_BAND_ROWS
+    context = (np.arange(height) % every == 0)[band]
     ranked_order = luminance_order(palette)
     rank = np.empty(len(ranked_order), dtype=np.uint8)
     rank[ranked_order] = np.arange(len(ranked_order))
