@@ -454,6 +454,21 @@ def meets(ours: Measured, best: float, magick: Measured | None) -> bool:
     return ok and ours.same_frames and ours.same_timing
 
 
+def unjudged(title: str, story: str, made: Sequence[Path], ks: Sequence[int], work: Path) -> list[str]:
+    """A report section of animations shown beside the judged ones: ``story``, then how many
+    cases meet every target in each mode, then their table."""
+    lines, counted = report_lines(made, ks, work)
+    return [
+        f"## {title} (not judged)",
+        "",
+        f"{story} Cases meeting every target: default {counted['kmimg']} of {counted['cases']}, "
+        f"`--frame-palettes` {counted['frame-palettes']}, either {counted['either']}.",
+        "",
+        *lines,
+        "",
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -473,32 +488,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines, met = report_lines(generate(work / "in"), ks, work)
     text = [*header(met), *lines, ""]
     if args.extra:
-        extra, counted = report_lines(generate(work / "extra", EXTRA), ks, work)
-        text += [
-            "## Four more animations (not judged)",
-            "",
+        text += unjudged(
+            "Four more animations",
             "Made after `--frame-palettes` was designed (`--extra`): another cross-fade, shapes jumping "
-            "over another gradient, a diagonal pan over another photo, shapes over a cross-fade. Cases "
-            f"meeting every target: default {counted['kmimg']} of {counted['cases']}, "
-            f"`--frame-palettes` {counted['frame-palettes']}, either {counted['either']}.",
-            "",
-            *extra,
-            "",
-        ]
+            "over another gradient, a diagonal pan over another photo, shapes over a cross-fade.",
+            generate(work / "extra", EXTRA),
+            ks,
+            work,
+        )
     if args.holdout:
-        held, counted = report_lines(generate(work / "holdout", HOLDOUT), ks, work)
-        text += [
-            "## Two hold-out animations (not judged)",
-            "",
+        text += unjudged(
+            "Two hold-out animations",
             "Made when the lossy LZW coder was reworked and never used to tune it (`--holdout`): a "
             "pan with a zoom over scikit-image's Hubble deep field, a shaking camera with sensor noise "
-            "over its immunohistochemistry photo. Cases meeting every target: default "
-            f"{counted['kmimg']} of {counted['cases']}, `--frame-palettes` {counted['frame-palettes']}, "
-            f"either {counted['either']}.",
-            "",
-            *held,
-            "",
-        ]
+            "over its immunohistochemistry photo.",
+            generate(work / "holdout", HOLDOUT),
+            ks,
+            work,
+        )
     Path(args.output).write_text("\n".join(text))
     print("\n".join(text))
     return 0 if verdict(met) == "met" else 1
