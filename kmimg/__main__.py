@@ -35,7 +35,22 @@ def read_input_early(argv: list[str]) -> None:
     if len(named) == 1:
         from kmimg.io.plain_png import read_early
 
-        read_early(named[0])
+        read_early(named[0], max_pixels=_max_pixels(words))
+
+
+def _max_pixels(words: list[str]) -> int | None:
+    """The ``--max-pixels`` value on the command line, if one reads as a number: the early read
+    decodes no image that the command will refuse (Typer reports a malformed value itself)."""
+    for number, word in enumerate(words):
+        value = word.partition("=")[2] if word.startswith("--max-pixels=") else None
+        if word == "--max-pixels" and number + 1 < len(words):
+            value = words[number + 1]
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return None
 
 
 def main() -> None:

@@ -191,13 +191,49 @@ def test_the_console_script_reads_one_named_png_early(
     from kmimg.io import plain_png
 
     seen: list[str] = []
-    monkeypatch.setattr(plain_png, "read_early", seen.append)
+    monkeypatch.setattr(plain_png, "read_early", lambda path, max_pixels: seen.append(path))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     __main__.read_input_early(argv)
     assert seen == ([read] if read else [])
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one thread asked for: nothing early
     __main__.read_input_early(argv)
     assert seen == ([read] if read else [])
+
+
+@pytest.mark.parametrize(
+    ("argv", "limit"),
+    [
+        (["quantize", "a.png"], None),
+        (["quantize", "a.png", "--max-pixels", "1000"], 1000),
+        (["quantize", "--max-pixels=5000", "a.png"], 5000),
+        (["quantize", "a.png", "--max-pixels", "lots"], 0),  # Typer refuses it: nothing early
+    ],
+)
+def test_the_early_read_keeps_to_max_pixels(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], limit: int | None
+) -> None:
+    from kmimg import __main__
+    from kmimg.io import plain_png
+
+    seen: list[int | None] = []
+    monkeypatch.setattr(plain_png, "read_early", lambda path, max_pixels: seen.append(max_pixels))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    __main__.read_input_early(argv)
+    assert seen == [limit]
+
+
+def test_an_image_over_the_limit_is_not_decoded_early(write_png, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
+    from kmimg.io import plain_png
+
+    path = write_png(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8))
+    plain_png.read_early(str(path), max_pixels=40 * 30 - 1)
+    early = plain_png._early.pop()
+    early.thread.join()
+    assert early.rows is None and early.raw is None
+    plain_png.read_early(str(path), max_pixels=40 * 30)
+    early = plain_png._early.pop()
+    early.thread.join()
+    assert early.rows is not None
 
 
 def test_an_early_read_gives_the_rows_the_decoder_would(

@@ -82,8 +82,8 @@ def plain_rows(raw: bytes) -> Rows | None:
     return height, width, channels, out
 
 
-#: The largest file and image read early: a wrong guess, or a file the command then refuses
-#: (``--max-pixels``), costs the idle core at most this much work and ~50 MB.
+#: The largest file and image read early (``--max-pixels`` lowers the image limit): a wrong
+#: guess costs the idle core at most this much work and ~50 MB.
 EARLY_MAX_BYTES = 64 << 20
 EARLY_MAX_PIXELS = 12_000_000
 
@@ -91,9 +91,10 @@ EARLY_MAX_PIXELS = 12_000_000
 class _Early:
     """One early read: the thread, then the file's bytes and their rows."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_pixels: int) -> None:
         self.raw: bytes | None = None
         self.rows: Rows | None = None
+        self.max_pixels = max_pixels
         self.thread = threading.Thread(target=self._read, args=(path,), name="kmimg-early-read", daemon=True)
 
     def _read(self, path: str) -> None:
@@ -103,7 +104,7 @@ class _Early:
             if len(raw) > EARLY_MAX_BYTES or raw[:8] != PNG_SIGNATURE or raw[12:16] != b"IHDR":
                 return
             width, height = struct.unpack(">II", raw[16:24])
-            if width * height > EARLY_MAX_PIXELS:
+            if width * height > self.max_pixels:
                 return
             self.rows = plain_rows(raw)
             self.raw = raw
@@ -114,15 +115,17 @@ class _Early:
 _early: list[_Early] = []
 
 
-def read_early(path: str) -> None:
+def read_early(path: str, max_pixels: int | None = None) -> None:
     """Start reading and decoding the PNG ``path`` on a thread (a daemon: a process that ends
-    first does not wait for it). Nothing happens when it is not a regular file."""
+    first does not wait for it). Nothing happens when it is not a regular file. An image of
+    more than ``max_pixels`` (the command's ``--max-pixels``) or :data:`EARLY_MAX_PIXELS` is
+    not decoded early: the command checks the limit before it decodes."""
     try:
         if not os.path.isfile(path):
             return
     except (OSError, ValueError):
         return
-    early = _Early(path)
+    early = _Early(path, EARLY_MAX_PIXELS if max_pixels is None else min(max_pixels, EARLY_MAX_PIXELS))
     _early.append(early)
     early.thread.start()
 
