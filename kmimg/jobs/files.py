@@ -8,6 +8,10 @@ order the command line takes them): its record, or the one-line reason it failed
 warnings it raised. A failed input raises nothing; options that cannot work raise before any
 input is read (``ValueError``, or :class:`~kmimg.errors.UsageError` as the command line's usage
 errors, for example an output that would overwrite an input).
+
+The reasons and warnings are the command line's lines, so they name its options: each is the
+keyword argument of the same name here (``use --force`` is ``force=True``, ``--max-pixels`` is
+``max_pixels=``).
 """
 
 from __future__ import annotations
