@@ -163,17 +163,34 @@ def test_the_same_bytes_whatever_the_threads(
     assert encode_indexed(indices, palette, optimize=level, reorder=True).data == serial
 
 
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
 def test_big_data_at_the_default_level_is_deflated_in_parallel_pieces(
-    monkeypatch: pytest.MonkeyPatch,
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, threads: str
 ) -> None:
-    """Above LIBDEFLATE_LIMIT the default level deflates as level 0 (zlib in parallel pieces,
-    speed on big photos); the stream is still one valid zlib stream."""
-    monkeypatch.setattr("kmimg.io.png.LIBDEFLATE_LIMIT", 1 << 12)
-    indices = np.tile(np.arange(256, dtype=np.uint8), (300, 1))
-    palette = np.column_stack([np.arange(256)] * 3 + [np.full(256, 255)]).astype(np.uint8)
+    """Above LIBDEFLATE_LIMIT the default level deflates pieces of LARGE_DATA_PIECE at
+    LARGE_DATA_LEVEL at once (speed on big photos): one valid zlib stream of the same bytes for
+    any number of threads, about the bytes of level 0 (zlib in parallel pieces)."""
+    import zlib
+
+    import deflate
+
+    from kmimg.io.png import LARGE_DATA_LEVEL, _filtered
+
+    monkeypatch.setattr("kmimg.io.png.LIBDEFLATE_LIMIT", 1 << 14)
+    monkeypatch.setattr("kmimg.io.png.LARGE_DATA_PIECE", 1 << 14)
+    indices, palette = _photo_like(rng, 200, size=300)  # 90 KB: 6 pieces
+    data = _filtered(indices, 0)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    serial = encode_indexed(indices, palette).data
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
     png = encode_indexed(indices, palette).data
-    assert np.array_equal(_rgba(png)[..., 0], indices)
-    assert png == encode_indexed(indices, palette, optimize=0).data
+    assert png == serial
+    assert np.array_equal(_rgba(png), palette[indices])
+    idat = b"".join(_chunk_bodies(png, b"IDAT"))
+    assert zlib.decompress(idat) == data.tobytes()
+    assert idat[:2] == bytes(deflate.zlib_compress(b"", LARGE_DATA_LEVEL))[:2]
+    level_0 = b"".join(_chunk_bodies(encode_indexed(indices, palette, optimize=0).data, b"IDAT"))
+    assert len(idat) <= len(level_0) * 1.15  # pieces of 16 KiB start cold; 1 MiB ones lose ~0.1 %
     assert LIBDEFLATE_LIMIT >= 1 << 20
 
 

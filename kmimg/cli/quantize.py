@@ -187,7 +187,7 @@ def quantize_command(
         typer.Option(
             "--optimize",
             "-O",
-            help=f"PNG effort, 0-{MAX_OPTIMIZE}: 0 fastest (zlib), 1 libdeflate 10, 2 libdeflate 12, "
+            help=f"PNG effort, 0-{MAX_OPTIMIZE}: 0 zlib (largest), 1 libdeflate 10, 2 libdeflate 12, "
             "3 also tries row filters (smallest); WebP: libwebp's effort. Same pixels at every level.",
             min=0,
             max=MAX_OPTIMIZE,

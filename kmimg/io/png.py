@@ -170,16 +170,25 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
 #: What each ``--optimize`` level of :func:`encode_indexed_png` does (docs/quantize.md, "PNG
 #: bytes"); the pixels, and the palette's colours, are the same at every level.
 OPTIMIZE_LEVELS = {
-    0: "zlib level 7 in parallel pieces, rows unfiltered (the encoder before issue 26: fastest, largest)",
+    0: "zlib level 7 in parallel pieces, rows unfiltered (the encoder before issue 26: the largest)",
     1: "libdeflate level 10 in two halves deflated at once (the default; data under 64 KiB at level 9 "
-    "in one stream, data over 1 MiB as level 0); rows unfiltered unless a sample of them says a "
-    "filter on the palette ordered by luminance deflates at least 10 % smaller",
+    "in one stream, data over 1 MiB at level 7 in 1 MiB pieces at once); rows unfiltered unless a "
+    "sample of them says a filter on the palette ordered by luminance deflates at least 10 % smaller",
     2: "libdeflate level 12, rows filtered or not as at level 1",
     3: "libdeflate level 12 on five row-filter trials, the smallest kept",
 }
-#: Level 1 deflates data up to this size with libdeflate (one thread, ~0.1-0.3 s a MiB); larger
-#: data (a 2 MP photo at K > 16) as level 0 does, in parallel pieces, which keeps big images fast.
+#: Level 1 deflates data up to this size with libdeflate at level 10 (~0.1-0.3 s of one core a
+#: MiB); larger data (a 2 MP photo at K > 16) at :data:`LARGE_DATA_LEVEL`, which keeps big images fast.
 LIBDEFLATE_LIMIT = 1 << 20
+#: libdeflate's level for data over :data:`LIBDEFLATE_LIMIT` at ``--optimize`` 1, in pieces of
+#: :data:`LARGE_DATA_PIECE` deflated at once: about the bytes of zlib's level 7 in parallel pieces
+#: (level 0; -0.5 to +0.4 % on 2 MP and 12 MP photos and a 1.6 MP screenshot) in about a third
+#: of its time (12 MP at K = 256: ~0.17 s against ~0.5 s on two threads). Its levels 8 and 9 take
+#: twice as long for no fewer bytes; level 10 is ~10 % smaller and ~3x slower.
+LARGE_DATA_LEVEL = 7
+#: Bytes per piece at :data:`LARGE_DATA_LEVEL` (each piece starts without the window of the one
+#: before: 1 MiB pieces cost ~0.1 % against 2 MiB ones).
+LARGE_DATA_PIECE = 1 << 20
 #: Level 1 deflates data from this size up in two halves at once (:func:`_libdeflate_halves`);
 #: smaller data as one stream, at :data:`SMALL_DATA_LEVEL`.
 LIBDEFLATE_HALVES_FROM = 1 << 16
@@ -383,7 +392,7 @@ def _compress(data: NDArray[np.uint8], optimize: int) -> bytes:
     if optimize == 0:
         return _deflate(data)
     if optimize == 1 and len(data) > LIBDEFLATE_LIMIT:
-        return _deflate(data)
+        return _libdeflate_pieces(data, LARGE_DATA_LEVEL, LARGE_DATA_PIECE)
     if optimize == 1 and len(data) >= LIBDEFLATE_HALVES_FROM:
         return _libdeflate_halves(data, _LIBDEFLATE_LEVELS[optimize])
     import deflate
@@ -394,28 +403,34 @@ def _compress(data: NDArray[np.uint8], optimize: int) -> bytes:
 
 def _libdeflate_halves(data: NDArray[np.uint8], level: int) -> bytes:
     """One zlib stream of ``data`` deflated by libdeflate at ``level`` in two halves at once, on
-    two threads (libdeflate releases the GIL): libdeflate deflates whole buffers only, so each
-    half is a whole raw deflate stream, and the first is made the start of a longer one
-    (``kmimg._png.unfinish_deflate``: its last block not final, a sync flush's empty block
-    after it). The second half starts without the first's window: on the hold-out photos the
-    files are -0.7 to +0.9 % against one stream (median +0.2 %), and the deflate takes about
-    half the time on two cores. The halves are fixed by the length alone (the first is whole
-    4 KiB), so the bytes never depend on the number of threads."""
+    two threads (:func:`_libdeflate_pieces`; the first half is whole 4 KiB). The second half
+    starts without the first's window: on the hold-out photos the files are -0.7 to +0.9 %
+    against one stream (median +0.2 %), and the deflate takes about half the time on two cores."""
+    return _libdeflate_pieces(data, level, -(-len(data) // 8192) * 4096)
+
+
+def _libdeflate_pieces(data: NDArray[np.uint8], level: int, piece: int) -> bytes:
+    """One zlib stream of ``data`` deflated by libdeflate at ``level`` in pieces of ``piece``
+    bytes (the last one shorter), several at once (libdeflate releases the GIL). libdeflate
+    deflates whole buffers only, so each piece is a whole raw deflate stream, and each but the
+    last is made the start of a longer one (``kmimg._png.unfinish_deflate``: its last block not
+    final, a sync flush's empty block after it); a piece starts without the window of the one
+    before. The pieces are fixed by the length alone, so the bytes never depend on the number of
+    threads."""
     import deflate
 
     from kmimg import _png
 
     view = data.data
-    half = -(-len(data) // 8192) * 4096  # half the data, rounded up to whole 4 KiB
+    starts = range(0, len(data), piece)
 
-    def deflated(first: bool) -> bytes:
-        if first:
-            return _png.unfinish_deflate(deflate.deflate_compress(view[:half], level))
-        return bytes(deflate.deflate_compress(view[half:], level))
+    def deflated(start: int) -> bytes:
+        stream = deflate.deflate_compress(view[start : start + piece], level)
+        return bytes(stream) if start + piece >= len(data) else _png.unfinish_deflate(stream)
 
-    head, tail = fork_join(deflated, (True, False))
+    body = fork_join(deflated, starts)
     header = _LIBDEFLATE_ZLIB_HEADER if level >= 8 else bytes(deflate.zlib_compress(b"", level))[:2]
-    return header + head + tail + struct.pack(">I", zlib.adler32(view))
+    return header + b"".join(body) + struct.pack(">I", zlib.adler32(view))
 
 
 @frozen
