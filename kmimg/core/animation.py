@@ -234,8 +234,9 @@ def quantize_frame_palettes(
 
     ``lossy``: the way chosen is then LZW-coded by the GIF writer's lossy coder
     (:func:`kmimg.io.gif.gif_frame_lossy`), which shows another colour (or the canvas's) where
-    that lets an LZW string grow for at most a code's bits of error at the same price
-    (:func:`_lossy`); the frame is drawn as coded. Deterministic."""
+    that lets an LZW string grow for at most a code's bits of error at :func:`byte_price`'s
+    price, the assumed one (:func:`_lossy`; at the measured one it took 1.3-1.9 dB from noisy
+    photos); the frame is drawn as coded. Deterministic."""
     if rgb.ndim != 4 or rgb.shape[3] != 3:
         raise ValueError("rgb must be an (n, h, w, 3) uint8 array")
     limited = replace(options, k=min(options.k, FRAME_PALETTE_MAX))
@@ -258,9 +259,9 @@ def quantize_frame_palettes(
         shared = _Choice(one.palette, False, changed, one.indices[number][changed])
         visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha[number] > 0
         ways = (shared, local)
-        chosen, price, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
+        chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
         rates += [] if rate is None else [rate]
-        chosen = _lossy(chosen, rgb[number], visible & changed, base, price) if lossy else chosen
+        chosen = _lossy(chosen, rgb[number], visible & changed, base, assumed) if lossy else chosen
         drawn[number], shown[number] = chosen.drawn, base
         indices[number][chosen.drawn] = chosen.indices
         shown[number][chosen.drawn] = chosen.palette[chosen.indices]
@@ -312,12 +313,12 @@ def _cheapest(
     frame_bytes: FrameBytes,
     rates: list[float],
 ) -> tuple[_Drawn, float, float | None]:
-    """The way to draw a frame of least squared error plus bytes: on the shared palette
-    (``candidates[0]``) or the frame's own (``candidates[1]``), with each of
-    :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels; the price of a byte, :func:`byte_price` (of
-    the error on the shared palette) x the median of ``rates`` and of this frame's rate; and this
-    frame's rate (:func:`measured_rate` against the ``fewer`` colours, over the assumed price,
-    or ``None``)."""
+    """The way to draw a frame of least squared error plus bytes, a byte priced at
+    :func:`byte_price` (of the error on the shared palette) x the median of ``rates`` and of this
+    frame's rate: on the shared palette (``candidates[0]``) or the frame's own
+    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels; the
+    assumed price, :func:`byte_price`'s (the lossy coder's); and this frame's rate
+    (:func:`measured_rate` against the ``fewer`` colours, over the assumed price, or ``None``)."""
     seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
     before = float(_squared(rgb[seen], base[seen]).sum())
     shared, local = (_Errors.of(rgb, seen, choice, base) for choice in candidates)
@@ -331,7 +332,7 @@ def _cheapest(
         rate = None if measured is None else measured / assumed
     pooled = [*rates, *([] if rate is None else [rate])]
     price = assumed * (float(np.median(pooled)) if pooled else 1.0)
-    return min(choices, key=lambda choice: choice.error + price * choice.size), price, rate
+    return min(choices, key=lambda choice: choice.error + price * choice.size), assumed, rate
 
 
 def measured_rate(full: _Drawn, fewer: _Drawn) -> float | None:
