@@ -18,7 +18,9 @@ the input's. The targets: kmimg's mean PSNR >= the better peer's + 0.5 dB, and i
 than ImageMagick's, for every animation at every K; each kmimg mode is judged on its own, and the
 verdict is whether one mode meets every case (the better mode per case is reported beside it).
 ``--extra`` adds four more animations, ``--holdout`` two hold-out ones (a pan with a zoom over
-the Hubble deep field, a shaking camera with noise), reported and not judged.
+the Hubble deep field, a shaking camera with noise), ``--holdout2`` four more (a walking figure
+with transparency, a screen recording of scrolling text, a noisy video-like clip, a slowly
+turning colour gradient), reported and not judged.
 """
 
 from __future__ import annotations
@@ -234,6 +236,128 @@ def shake_ihc(count: int = 24) -> np.ndarray:
     return _rgba(np.stack(frames))
 
 
+def walk_cycle(count: int = 24) -> np.ndarray:
+    """A shaded figure walking across a transparent background, its legs and arms swinging
+    (hold-out 2)."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    frames = np.zeros((count, height, width, 4))
+
+    def limb(
+        frame: np.ndarray, top: tuple[float, float], angle: float, length: float, colour: tuple[float, ...]
+    ) -> None:
+        along = (x - top[0]) * np.sin(angle) + (y - top[1]) * np.cos(angle)
+        across = (x - top[0]) * np.cos(angle) - (y - top[1]) * np.sin(angle)
+        mask = (along > 0) & (along < length) & (abs(across) < 5)
+        shade = (0.75 + 0.25 * np.cos(across[mask] / 5 * np.pi / 2))[:, None]
+        frame[mask] = np.column_stack([shade * np.array(colour), np.full(mask.sum(), 255)])
+
+    for number in range(count):
+        frame = frames[number]
+        swing = 0.6 * np.sin(2 * np.pi * 2 * number / count)  # two strides across the screen
+        cx = 30 + number * (width - 60) / (count - 1)
+        hip, shoulder = (cx, 110 - 3 * abs(swing)), (cx, 70 - 3 * abs(swing))
+        limb(frame, hip, swing, 50, (40, 50, 120))  # legs: dark blue trousers
+        limb(frame, hip, -swing, 50, (60, 70, 150))
+        body = (abs(x - cx) < 11) & (y > shoulder[1]) & (y < hip[1] + 4)
+        light = np.clip(1 - (x[body] - cx + 11) / 30, 0.5, 1)[:, None]
+        frame[body] = np.column_stack([light * np.array((200, 60, 40)), np.full(body.sum(), 255)])
+        limb(frame, shoulder, -swing * 0.8, 38, (230, 180, 140))  # arms: skin
+        limb(frame, shoulder, swing * 0.8, 38, (210, 160, 120))
+        head = (x - cx) ** 2 + (y - shoulder[1] + 16) ** 2 < 12**2
+        glow = np.clip(1.1 - np.hypot(x - cx + 4, y - shoulder[1] + 20)[head] / 20, 0.6, 1)[:, None]
+        frame[head] = np.column_stack([glow * np.array((240, 195, 160)), np.full(head.sum(), 255)])
+        hair = head & (y < shoulder[1] - 20)
+        frame[hair] = (70, 40, 20, 255)
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+
+
+def ui_scroll(count: int = 30) -> np.ndarray:
+    """A screen recording: a window with a title bar, a sidebar and anti-aliased text in a few
+    colours scrolling up, and a mouse pointer moving over it (hold-out 2)."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = SIZE
+    font = ImageFont.load_default(size=11)
+    page = Image.new("RGB", (width - 50, height * 3), (255, 255, 255))
+    draw = ImageDraw.Draw(page)
+    words = [
+        "quantize",
+        "palette",
+        "frame",
+        "colour",
+        "table",
+        "bytes",
+        "lossy",
+        "coder",
+        "gradient",
+        "pixel",
+        "kmeans",
+        "dither",
+    ]
+    rng = np.random.default_rng(272)
+    for line in range(height * 3 // 14):
+        top = 4 + line * 14
+        if line % 9 == 4:  # a code block on a grey band
+            draw.rectangle((2, top - 1, width - 54, top + 12), fill=(235, 236, 240))
+            colour: tuple[int, int, int] = (160, 30, 90)
+        else:
+            colour = ((20, 20, 20), (30, 90, 200), (20, 20, 20), (190, 50, 40))[line % 4]
+        text = " ".join(rng.choice(words, size=4))
+        draw.text((6, top), text, fill=colour, font=font)
+    sheet = np.asarray(page, dtype=np.float64)
+    y, x = _grid(width, height)
+    frames = []
+    for number in range(count):
+        frame = np.full((height, width, 3), 255.0)
+        frame[:18] = np.dstack(
+            [40 + 40 * x[:18] / width, 80 + 30 * x[:18] / width, np.full((18, width), 160.0)]
+        )
+        frame[18:, :50] = (228, 230, 235)
+        frame[24 + 22 * (number // 10) : 40 + 22 * (number // 10), 4:46] = (200, 215, 240)  # selected item
+        scroll = number * 6
+        frame[18:, 50:] = sheet[scroll : scroll + height - 18]
+        px, py = 60 + number * 5, 150 - number * 3
+        arrow = (x >= px) & (y >= py) & (x - px <= (y - py) * 0.6) & (y - py < 14)
+        frame[arrow] = (0, 0, 0)
+        frame[arrow & (x - px < (y - py) * 0.6 - 1.5) & (x > px) & (y - py < 12)] = (255, 255, 255)
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
+def motorcycle_video(count: int = 24) -> np.ndarray:
+    """A video-like clip of scikit-image's stereo motorcycle (left view): a slow drift, exposure
+    flicker and sensor noise in every frame (hold-out 2)."""
+    from skimage import data
+
+    photo = Image.fromarray(data.stereo_motorcycle()[0]).resize((370, 250), Image.Resampling.LANCZOS)
+    source = np.asarray(photo, dtype=np.float64)
+    width, height = SIZE
+    rng = np.random.default_rng(2727)
+    frames = []
+    for number in range(count):
+        left, top = 20 + number * 3, 30 + number
+        gain = 1 + 0.03 * np.sin(number * 1.7)
+        crop = source[top : top + height, left : left + width]
+        frames.append(crop * gain + rng.normal(0, 4.0, crop.shape))
+    return _rgba(np.stack(frames))
+
+
+def hue_cycle(count: int = 32) -> np.ndarray:
+    """A smooth radial and angular gradient whose hues turn slowly, a quarter turn over the
+    animation: every pixel changes in every frame (hold-out 2)."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    angle = np.arctan2(y - height / 2, x - width / 2)
+    radius = np.hypot(y - height / 2, x - width / 2) / np.hypot(width / 2, height / 2)
+    frames = []
+    for number in range(count):
+        hue = angle + 0.5 * np.pi * number / count
+        light = 0.35 + 0.65 * (1 - radius)
+        frames.append(np.dstack([light * (128 + 120 * np.cos(hue + shift)) for shift in (0, -2.094, 2.094)]))
+    return _rgba(np.stack(frames))
+
+
 def _rgba(frames: np.ndarray) -> np.ndarray:
     rgb = np.clip(np.rint(frames[..., :3]), 0, 255).astype(np.uint8)
     return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
@@ -263,6 +387,17 @@ EXTRA: dict[str, Callable[[], np.ndarray]] = {
 HOLDOUT: dict[str, Callable[[], np.ndarray]] = {
     "hubble-pan-zoom": hubble_pan_zoom,
     "shake-ihc": shake_ihc,
+}
+
+
+#: Four more (``--holdout2``), made in session 14 before the local-table and lossy changes for
+#: shapes-jumping and never used to tune them: a walking figure on a transparent background, a
+#: screen recording scrolling text, a noisy video-like clip, a slowly turning colour gradient.
+HOLDOUT2: dict[str, Callable[[], np.ndarray]] = {
+    "walk-cycle": walk_cycle,
+    "ui-scroll": ui_scroll,
+    "motorcycle-video": motorcycle_video,
+    "hue-cycle": hue_cycle,
 }
 
 
@@ -482,6 +617,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--holdout", action="store_true", help="also two hold-out animations (reported, not judged)"
     )
+    parser.add_argument(
+        "--holdout2", action="store_true", help="also four more hold-out animations (reported, not judged)"
+    )
     args = parser.parse_args(argv)
     work = Path(args.out)
     ks = [int(k) for k in args.ks.split(",")]
@@ -503,6 +641,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pan with a zoom over scikit-image's Hubble deep field, a shaking camera with sensor noise "
             "over its immunohistochemistry photo.",
             generate(work / "holdout", HOLDOUT),
+            ks,
+            work,
+        )
+    if args.holdout2:
+        text += unjudged(
+            "Four more hold-out animations",
+            "Made in session 14 before the changes for shapes-jumping and never used to tune them "
+            "(`--holdout2`): a shaded figure walking on a transparent background, a screen recording "
+            "of text scrolling with a mouse pointer, a video-like clip of scikit-image's stereo "
+            "motorcycle with drift, flicker and noise, a radial gradient whose hues turn slowly.",
+            generate(work / "holdout2", HOLDOUT2),
             ks,
             work,
         )

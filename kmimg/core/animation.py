@@ -221,7 +221,10 @@ def quantize_frame_palettes(
     ``options.k`` colours fitted across all frames (:func:`quantize_frames`) or on a palette of
     up to ``options.k`` of its own, fitted by k-means on the pixels the frame changes: whichever
     costs less in squared error plus bytes (``frame_bytes``), the bytes priced at the rate at which
-    more colours buy a smaller error (:func:`byte_price`).
+    more colours buy a smaller error: :func:`byte_price`'s, scaled by the median over the frames
+    so far of the rate measured on each frame, what its palette of ``options.k`` colours saves
+    against one of :data:`MEASURED_FRACTION` as many for the bytes it adds
+    (:func:`measured_rate`).
 
     A frame draws the pixels whose colour (or alpha) differs from the frame before and that its
     palette shows closer than the canvas already does; the others keep what the viewer showed:
@@ -231,8 +234,9 @@ def quantize_frame_palettes(
 
     ``lossy``: the way chosen is then LZW-coded by the GIF writer's lossy coder
     (:func:`kmimg.io.gif.gif_frame_lossy`), which shows another colour (or the canvas's) where
-    that lets an LZW string grow for at most a code's bits of error at the same price
-    (:func:`_lossy`); the frame is drawn as coded. Deterministic."""
+    that lets an LZW string grow for at most a code's bits of error at :func:`byte_price`'s
+    price, the assumed one (:func:`_lossy`; at the measured one it took 1.3-1.9 dB from noisy
+    photos); the frame is drawn as coded. Deterministic."""
     if rgb.ndim != 4 or rgb.shape[3] != 3:
         raise ValueError("rgb must be an (n, h, w, 3) uint8 array")
     limited = replace(options, k=min(options.k, FRAME_PALETTE_MAX))
@@ -246,14 +250,18 @@ def quantize_frame_palettes(
     drawn = np.zeros((count, height, width), dtype=bool)
     shown = np.zeros((count, height, width, 4), dtype=np.uint8)
     palettes, own, cleared = [], [], []
+    rates: list[float] = []
     for number in range(count):
         base, changed, box = _canvas_before(rgb, frame_alpha, shown, drawn, number)
         cleared.append(box)
         local = fit_frame(rgb, frame_alpha, number, changed, keeping if number else options)
+        fewer = _fewer_colors(rgb, frame_alpha, number, changed, options)
         shared = _Choice(one.palette, False, changed, one.indices[number][changed])
         visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha[number] > 0
-        chosen, price = _cheapest(rgb[number], visible, (shared, local), base, frame_bytes)
-        chosen = _lossy(chosen, rgb[number], visible & changed, base, price) if lossy else chosen
+        ways = (shared, local)
+        chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
+        rates += [] if rate is None else [rate]
+        chosen = _lossy(chosen, rgb[number], visible & changed, base, assumed) if lossy else chosen
         drawn[number], shown[number] = chosen.drawn, base
         indices[number][chosen.drawn] = chosen.indices
         shown[number][chosen.drawn] = chosen.palette[chosen.indices]
@@ -273,24 +281,67 @@ def _colors_shown(shown: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[
     return keys.view(np.uint8).reshape(-1, 4), counts.astype(np.int64)
 
 
+#: The colours, as a fraction of K, of the palette a frame's own palette of K is measured against
+#: (:func:`measured_rate`): close to K, so that the rate is the slope at K rather than across a
+#: halving, and in the same colour table (the same bits per LZW code) at K = 2^n.
+MEASURED_FRACTION = 0.75
+
+
+def _fewer_colors(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    number: int,
+    changed: NDArray[np.bool_],
+    options: QuantizeOptions,
+) -> _Choice | None:
+    """Frame ``number``'s own palette of :data:`MEASURED_FRACTION` x ``options.k`` colours
+    (:func:`fit_frame`, undithered), to measure what the full one buys (:func:`measured_rate`);
+    ``None`` below 4 colours or when the frame changes no pixel."""
+    if options.k < 4 or not bool(changed.any()):
+        return None
+    fewer = int(options.k * MEASURED_FRACTION)
+    plain = replace(options, k=with_keep(fewer) if number else fewer, dither=0.0)
+    return fit_frame(rgb, alpha, number, changed, plain)
+
+
 def _cheapest(
     rgb: NDArray[np.uint8],
     visible: NDArray[np.bool_] | None,
     candidates: tuple[_Choice, _Choice],
+    fewer: _Choice | None,
     base: NDArray[np.uint8],
     frame_bytes: FrameBytes,
-) -> tuple[_Drawn, float]:
-    """The way to draw a frame of least squared error plus bytes at :func:`byte_price` (of the
-    error on the shared palette): on the shared palette (``candidates[0]``) or the frame's own
-    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels; and the
-    price of a byte."""
+    rates: list[float],
+) -> tuple[_Drawn, float, float | None]:
+    """The way to draw a frame of least squared error plus bytes, a byte priced at
+    :func:`byte_price` (of the error on the shared palette) x the median of ``rates`` and of this
+    frame's rate: on the shared palette (``candidates[0]``) or the frame's own
+    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels; the
+    assumed price, :func:`byte_price`'s (the lossy coder's); and this frame's rate
+    (:func:`measured_rate` against the ``fewer`` colours, over the assumed price, or ``None``)."""
     seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
     before = float(_squared(rgb[seen], base[seen]).sum())
     shared, local = (_Errors.of(rgb, seen, choice, base) for choice in candidates)
     variants = [(shared, LEFT_AS_THEY_WERE[0]), *((local, variant) for variant in LEFT_AS_THEY_WERE)]
     choices = [_drawn(errors, before, frame_bytes, *variant) for errors, variant in variants]
-    price = byte_price(choices[0].error / max(1, int(np.count_nonzero(seen))))
-    return min(choices, key=lambda choice: choice.error + price * choice.size), price
+    assumed = byte_price(choices[0].error / max(1, int(np.count_nonzero(seen))))
+    rate = None
+    if fewer is not None and assumed > 0:
+        smaller = _drawn(_Errors.of(rgb, seen, fewer, base), before, frame_bytes, *LEFT_AS_THEY_WERE[0])
+        measured = measured_rate(choices[1], smaller)
+        rate = None if measured is None else measured / assumed
+    pooled = [*rates, *([] if rate is None else [rate])]
+    price = assumed * (float(np.median(pooled)) if pooled else 1.0)
+    return min(choices, key=lambda choice: choice.error + price * choice.size), assumed, rate
+
+
+def measured_rate(full: _Drawn, fewer: _Drawn) -> float | None:
+    """The squared error a byte buys on a frame, measured: what its own palette of K colours
+    (``full``, every changed pixel it shows closer drawn) saves against one of fewer colours
+    (``fewer``, drawn the same way) over the bytes it adds (its data and its table), or ``None``
+    when the larger palette is not both larger and better (nothing to measure)."""
+    added, saved = full.size - fewer.size, fewer.error - full.error
+    return saved / added if added > 0 and saved > 0 else None
 
 
 def _squared(pixels: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.int64]:
@@ -477,10 +528,11 @@ def _rect_pixels(drawn: NDArray[np.bool_], values: NDArray[np.uint8], keep: int)
 
 
 def byte_price(mse: float) -> float:
-    """The squared error (summed over R, G, B) one byte is worth for a frame whose error per
-    pixel is ``mse``: at a palette's rate-distortion slope, a bit more per pixel divides the
-    error by 2^(2/3) (the error of a 3-D quantizer falls as K^(-2/3)), so a bit buys
-    (2 ln 2 / 3) x ``mse`` per pixel."""
+    """The squared error (summed over R, G, B) one byte is assumed to be worth for a frame whose
+    error per pixel is ``mse``: at a palette's rate-distortion slope, a bit more per pixel
+    divides the error by 2^(2/3) (the error of a 3-D quantizer falls as K^(-2/3)), so a bit buys
+    (2 ln 2 / 3) x ``mse`` per pixel. :func:`quantize_frame_palettes` scales it by the rate it
+    measures (:func:`measured_rate`): an LZW-coded index bit is not a bit per pixel."""
     return 8 * (2 * math.log(2) / 3) * mse
 
 
