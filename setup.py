@@ -21,6 +21,7 @@ ENGINE = [
     "kmimg/_engine_grid.c",
     "kmimg/_engine_seeding.c",
     "kmimg/_engine_random.c",
+    "kmimg/_engine_small.c",
 ]
 #: The internal headers (also in MANIFEST.in, so that an sdist builds): a change rebuilds.
 BUFFERS = "kmimg/_buffers.h"

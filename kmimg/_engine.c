@@ -39,6 +39,7 @@ static PyMethodDef methods[] = {
     {"key_runs", py_key_runs, METH_VARARGS, "Distinct keys in ascending order, their counts and each key's rank."},
     {"uniforms", py_uniforms, METH_VARARGS, "Uniform numbers in [0, 1) of a seed and stream (SplitMix64)."},
     {"multinomial", py_multinomial, METH_VARARGS, "How many of a number of uniform pixel draws fall on each colour."},
+    {"small_fit", py_small_fit, METH_VARARGS, "A small colour table's whole fit: palette, labels, counts."},
     {NULL, NULL, 0, NULL},
 };
 

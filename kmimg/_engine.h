@@ -9,6 +9,7 @@
  *                      the distinct colour keys with counts and inverse (radix sort); key_runs()
  *   _engine_seeding.c  greedy k-means++ and whole fits from several starts; starts()
  *   _engine_random.c   SplitMix64 numbers and the multinomial pixel sample; uniforms(), multinomial()
+ *   _engine_small.c    a small colour table's whole fit, from its colours to each one's entry; small_fit()
  *
  * Every function computes exactly what the numpy code it replaces computed, in the same
  * floating-point order, so that palettes and output bytes do not depend on whether a loop runs
@@ -336,6 +337,15 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
                         Py_ssize_t fixed, int dim, Py_ssize_t passes, double tol, double relax, double margin,
                         int threads, const Bounds *out);
 
+/* starts() on the calling thread (_engine_seeding.c); 0, or -1 when out of memory. */
+int starts_serial(const double *f, const float *x, const double *w, Py_ssize_t n, int dim, const int64_t *first,
+                  const double *draw, Py_ssize_t t, Py_ssize_t k, Py_ssize_t count, Py_ssize_t passes, double tol,
+                  double relax, double margin, Py_ssize_t fixed, int dense, double *centers, float *distances);
+/* grid_cells() into out (_engine_grid.c): the count, or -1 when out of memory. */
+Py_ssize_t grid_cells_of(const double *f, Py_ssize_t n, int dim, Py_ssize_t grid, int64_t *out);
+/* uniforms() into out (_engine_random.c). */
+void fill_uniforms(uint64_t seed, uint64_t stream, double *out, Py_ssize_t count);
+
 /* The functions of the module's table (_engine.c), one file each by algorithm. */
 PyObject *py_nearest(PyObject *self, PyObject *args);
 PyObject *py_lloyd(PyObject *self, PyObject *args);
@@ -346,5 +356,6 @@ PyObject *py_key_runs(PyObject *self, PyObject *args);
 PyObject *py_starts(PyObject *self, PyObject *args);
 PyObject *py_uniforms(PyObject *self, PyObject *args);
 PyObject *py_multinomial(PyObject *self, PyObject *args);
+PyObject *py_small_fit(PyObject *self, PyObject *args);
 
 #endif /* KMIMG_ENGINE_H */

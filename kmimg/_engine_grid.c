@@ -28,29 +28,11 @@ static void radix_sort(int64_t *keys, int64_t *idx, int64_t *tmp_key, int64_t *t
     }
 }
 
-/* grid_cells(features, n, dim, grid, inverse) -> count
- * The occupied cells of a regular grid over the points' bounding box, as numpy computes them:
- * per axis low = min, span = max(max - low, 1e-9), cell = min(int64((x - low) * (grid / span)),
- * grid - 1), key = (cell_0 * grid + cell_1) * grid + ...; inverse[i] receives the rank of point
- * i's key among the distinct keys in ascending order (np.unique's return_inverse), and the
- * number of distinct keys is returned. An open-addressing hash table finds the distinct keys in
- * O(n) (numpy sorts all n keys), and only those are sorted (radix). grid**dim must fit in 62 bits. */
-PyObject *py_grid_cells(PyObject *self, PyObject *args) {
-    PyObject *features, *inverse;
-    Py_ssize_t n, grid;
-    int dim;
-    if (!PyArg_ParseTuple(args, "OninO", &features, &n, &dim, &grid, &inverse)) return NULL;
+/* grid_cells() below, for a caller in C too (_engine_small.c): the count, or -1 when out of
+ * memory. */
+Py_ssize_t grid_cells_of(const double *f, Py_ssize_t n, int dim, Py_ssize_t grid, int64_t *out) {
     double limit = 1.0;
-    for (int d = 0; d < dim && dim >= 1 && dim <= MAX_DIM; d++) limit *= (double)grid;
-    if (dim < 1 || dim > MAX_DIM || n < 1 || grid < 1 || !(limit < 4.6e18)) {
-        PyErr_SetString(PyExc_ValueError, "grid_cells: bad shape");
-        return NULL;
-    }
-    Buf b[2] = {{0}};
-    if (buffer_get(features, &b[0], 0, 8 * dim, n, "features") < 0 || buffer_get(inverse, &b[1], 1, 8, n, "inverse") < 0)
-        return buffers_done(b, 2, NULL);
-    const double *f = (const double *)b[0].view.buf;
-    int64_t *out = (int64_t *)b[1].view.buf;
+    for (int d = 0; d < dim; d++) limit *= (double)grid;
     size_t size = 16;
     while (size < 2 * (size_t)n) size <<= 1;
     int64_t *table = (int64_t *)malloc(sizeof(int64_t) * size); /* key + 1, 0: empty */
@@ -62,7 +44,6 @@ PyObject *py_grid_cells(PyObject *self, PyObject *args) {
     Py_ssize_t count = 0;
     int failed = !table || !slot_of || !keys || !idx || !tmp_key || !tmp_idx;
     if (!failed) {
-        Py_BEGIN_ALLOW_THREADS
         double low[MAX_DIM], scale[MAX_DIM];
         for (int d = 0; d < dim; d++) {
             double lo = f[d], hi = f[d];
@@ -99,7 +80,6 @@ PyObject *py_grid_cells(PyObject *self, PyObject *args) {
         radix_sort(keys, idx, tmp_key, tmp_idx, count, bits);
         for (Py_ssize_t r = 0; r < count; r++) tmp_idx[idx[r]] = r; /* the rank of each distinct key */
         for (Py_ssize_t i = 0; i < n; i++) out[i] = tmp_idx[slot_of[out[i]]];
-        Py_END_ALLOW_THREADS
     }
     free(table);
     free(slot_of);
@@ -107,7 +87,37 @@ PyObject *py_grid_cells(PyObject *self, PyObject *args) {
     free(idx);
     free(tmp_key);
     free(tmp_idx);
-    return buffers_done(b, 2, failed ? PyErr_NoMemory() : PyLong_FromSsize_t(count));
+    return failed ? -1 : count;
+}
+
+/* grid_cells(features, n, dim, grid, inverse) -> count
+ * The occupied cells of a regular grid over the points' bounding box, as numpy computes them:
+ * per axis low = min, span = max(max - low, 1e-9), cell = min(int64((x - low) * (grid / span)),
+ * grid - 1), key = (cell_0 * grid + cell_1) * grid + ...; inverse[i] receives the rank of point
+ * i's key among the distinct keys in ascending order (np.unique's return_inverse), and the
+ * number of distinct keys is returned. An open-addressing hash table finds the distinct keys in
+ * O(n) (numpy sorts all n keys), and only those are sorted (radix). grid**dim must fit in 62 bits. */
+PyObject *py_grid_cells(PyObject *self, PyObject *args) {
+    PyObject *features, *inverse;
+    Py_ssize_t n, grid;
+    int dim;
+    if (!PyArg_ParseTuple(args, "OninO", &features, &n, &dim, &grid, &inverse)) return NULL;
+    double limit = 1.0;
+    for (int d = 0; d < dim && dim >= 1 && dim <= MAX_DIM; d++) limit *= (double)grid;
+    if (dim < 1 || dim > MAX_DIM || n < 1 || grid < 1 || !(limit < 4.6e18)) {
+        PyErr_SetString(PyExc_ValueError, "grid_cells: bad shape");
+        return NULL;
+    }
+    Buf b[2] = {{0}};
+    if (buffer_get(features, &b[0], 0, 8 * dim, n, "features") < 0 || buffer_get(inverse, &b[1], 1, 8, n, "inverse") < 0)
+        return buffers_done(b, 2, NULL);
+    const double *f = (const double *)b[0].view.buf;
+    int64_t *out = (int64_t *)b[1].view.buf;
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = grid_cells_of(f, n, dim, grid, out);
+    Py_END_ALLOW_THREADS
+    return buffers_done(b, 2, count < 0 ? PyErr_NoMemory() : PyLong_FromSsize_t(count));
 }
 
 /* Radix digits of key_runs(): 12 bits (a 24-bit RGB key in two passes, 32-bit RGBA in three). */

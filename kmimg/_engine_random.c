@@ -49,6 +49,12 @@ PyObject *py_uniforms(PyObject *self, PyObject *args) {
     return buffers_done(b, 1, Py_NewRef(Py_None));
 }
 
+/* uniforms() for a caller in C: out (count,) receives the same numbers. */
+void fill_uniforms(uint64_t seed, uint64_t stream, double *out, Py_ssize_t count) {
+    uint64_t state = stream_start(seed, stream);
+    for (Py_ssize_t i = 0; i < count; i++) out[i] = (double)(splitmix_next(&state) >> 11) * 0x1.0p-53;
+}
+
 /* multinomial(counts, n, draws, seed, stream, out): draws pixels with replacement from a
  * histogram of n colours (counts int64 (n,), every pixel equally likely) and writes to out
  * int64 (n,) how many draws fell on each colour: a multinomial sample, in O(n + draws).

@@ -409,6 +409,17 @@ static void *run_starts(void *arg) {
     return NULL;
 }
 
+/* starts() on the calling thread, for a caller in C (small_fit(), _engine_small.c): the same
+ * fits and distances; 0, or -1 when out of memory. */
+int starts_serial(const double *f, const float *x, const double *w, Py_ssize_t n, int dim, const int64_t *first,
+                  const double *draw, Py_ssize_t t, Py_ssize_t k, Py_ssize_t count, Py_ssize_t passes, double tol,
+                  double relax, double margin, Py_ssize_t fixed, int dense, double *centers, float *distances) {
+    StartJob job = {f, x, w, first, draw, centers, distances, n, dim, t, k, count, passes, tol, relax, margin, 1, 1, fixed, 1, dense};
+    StartWorker me = {&job, 0, 0};
+    run_starts(&me);
+    return me.failed ? -1 : 0;
+}
+
 /* starts(features, points, n, dim, weights, firsts, draws, t, k, count, passes, tol, relax, margin,
  *        threads, centers, distances[, fixed[, dense]])
  * `count` fits from different starts on one point set, each greedy k-means++ (from firsts[s],

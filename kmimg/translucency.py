@@ -76,6 +76,12 @@ def _over_grey(gamma: float = 1.0) -> NDArray[np.float64]:
     return grey if gamma == 1.0 else 255.0 * (np.clip(grey, 0.0, 255.0) / 255.0) ** gamma
 
 
+def composite_levels(gamma: float = 1.0) -> NDArray[np.float64]:
+    """:func:`_over_grey` flat, ``(65536,)``: the composite of channel value ``c`` at alpha ``a``
+    at ``256 a + c`` (what :func:`rgba_features` reads; kmimg._engine.small_fit reads it too)."""
+    return _over_grey(gamma).reshape(-1)
+
+
 def rgba_features(colors: NDArray[np.uint8], space: ColorSpace, *, gamma: float = 1.0) -> NDArray[np.float64]:
     """The features of RGBA colours ``(n, 4)`` uint8 in ``space``: ``(n, 4)`` in RGB, ``(n, 7)``
     in CIELAB (module docstring); ``gamma`` (RGB only): the composite raised to it on the 0-255
