@@ -151,6 +151,49 @@ static inline Nearest scan_nearest(const float *p, const float *rows, Py_ssize_t
     return found;
 }
 
+/* scan_nearest() of centres stored by columns (cols[d * m + j]; m <= SCAN_COLUMNS_MAX): every
+ * squared distance first, column by column (the same float32 sums in the same order, in a loop
+ * the compiler vectorizes), then the nearest (the first of the smallest) and the runner-up in
+ * index order: the same result as scan_nearest(). */
+#define SCAN_COLUMNS_MAX 256
+
+static inline Nearest scan_nearest_cols(const float *p, const float *cols, Py_ssize_t m, int dim) {
+    float dist[SCAN_COLUMNS_MAX];
+    const float p0 = p[0];
+    for (Py_ssize_t j = 0; j < m; j++) {
+        float diff = p0 - cols[j];
+        dist[j] = diff * diff;
+    }
+    for (int d = 1; d < dim; d++) {
+        const float pd = p[d], *col = cols + (size_t)d * (size_t)m;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            float diff = pd - col[j];
+            dist[j] = dist[j] + diff * diff;
+        }
+    }
+    /* consider() in index order: a later centre at an equal distance is never better */
+    float best = INFINITY, second = INFINITY;
+    int64_t label = 0;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        const float here = dist[j];
+        if (here < best) {
+            second = best;
+            best = here;
+            label = j;
+        } else if (here < second) {
+            second = here;
+        }
+    }
+    Nearest found = {best, second, label};
+    return found;
+}
+
+/* The centres rows (m, dim) by columns into cols (dim, m), for scan_nearest_cols(). */
+static inline void centre_columns(const float *rows, Py_ssize_t m, int dim, float *cols) {
+    for (Py_ssize_t j = 0; j < m; j++)
+        for (int d = 0; d < dim; d++) cols[(size_t)d * (size_t)m + (size_t)j] = rows[(size_t)j * (size_t)dim + (size_t)d];
+}
+
 /* A projection gap beyond which every centre is strictly farther, in float32, than `beat`. */
 static inline double beyond(float beat) { return (double)beat * (1.0 + 1e-5) + 1e-4; }
 

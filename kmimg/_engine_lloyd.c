@@ -17,7 +17,7 @@ static void costliest(const double *cost, Py_ssize_t n, Py_ssize_t count, unsign
 }
 
 typedef struct {
-    float *c32;
+    float *c32, *cols; /* the centres as float32, by rows and (bounded scan) by columns */
     int64_t *lab, *empty;
     double *up, *low, *mass, *sums, *updated, *move, *cost, *half, *near_move;
     Py_ssize_t *worst;
@@ -28,6 +28,7 @@ typedef struct {
 
 static void scratch_free(Scratch *s) {
     free(s->c32);
+    free(s->cols);
     free(s->lab);
     free(s->empty);
     free(s->up);
@@ -48,6 +49,7 @@ static void scratch_free(Scratch *s) {
 static int scratch_init(Scratch *s, Py_ssize_t n, Py_ssize_t m, int dim) {
     size_t nn = (size_t)n, mm = (size_t)m, dd = (size_t)dim;
     s->c32 = (float *)malloc(sizeof(float) * mm * dd);
+    s->cols = (float *)malloc(sizeof(float) * mm * dd);
     s->lab = (int64_t *)malloc(sizeof(int64_t) * nn);
     s->empty = (int64_t *)malloc(sizeof(int64_t) * mm);
     s->up = (double *)malloc(sizeof(double) * nn);
@@ -61,7 +63,7 @@ static int scratch_init(Scratch *s, Py_ssize_t n, Py_ssize_t m, int dim) {
     s->near_move = (double *)malloc(sizeof(double) * mm);
     s->worst = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mm);
     s->taken = (unsigned char *)malloc(nn);
-    if (!s->c32 || !s->lab || !s->empty || !s->up || !s->low || !s->mass || !s->sums || !s->updated || !s->move ||
+    if (!s->c32 || !s->cols || !s->lab || !s->empty || !s->up || !s->low || !s->mass || !s->sums || !s->updated || !s->move ||
         !s->cost || !s->half || !s->near_move || !s->worst || !s->taken) {
         scratch_free(s);
         return -1;
@@ -94,6 +96,7 @@ static void assign_by_scan(Scratch *s, const double *centers, const float *x, Py
                            Py_ssize_t pass, double largest, double margin) {
     const Moves moved = moves_of(pass == 0 ? NULL : s->move, m, largest);
     if (pass > 0) half_gaps(centers, m, dim, s->half);
+    centre_columns(s->c32, m, dim, s->cols);
     for (Py_ssize_t i = 0; i < n; i++) {
         const float *p = x + (size_t)i * (size_t)dim;
         if (pass > 0) {
@@ -105,7 +108,7 @@ static void assign_by_scan(Scratch *s, const double *centers, const float *x, Py
             s->up[i] = sqrt((double)squared_distance(p, s->c32 + (size_t)a * (size_t)dim, dim));
             if (s->up[i] + margin < bound) continue;
         }
-        Nearest found = scan_nearest(p, s->c32, m, dim);
+        Nearest found = scan_nearest_cols(p, s->cols, m, dim);
         s->lab[i] = found.label;
         s->up[i] = sqrt((double)found.best);
         s->low[i] = sqrt((double)found.second);
@@ -177,6 +180,17 @@ Py_ssize_t lloyd_passes(const double *f, const float *x, const double *w, double
                 sum[0] += weight * p[0];
                 sum[1] += weight * p[1];
                 sum[2] += weight * p[2];
+            }
+        } else if (dim == 4) { /* RGBA features: the same sums, unrolled */
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const int64_t j = lab[i];
+                const double weight = w[i], *p = f + (size_t)i * 4;
+                double *sum = sums + (size_t)j * 4;
+                mass[j] += weight;
+                sum[0] += weight * p[0];
+                sum[1] += weight * p[1];
+                sum[2] += weight * p[2];
+                sum[3] += weight * p[3];
             }
         } else {
             for (Py_ssize_t i = 0; i < n; i++) {

@@ -163,7 +163,7 @@ typedef struct {
 
 typedef struct {
     double *f, *w, *cdf, *numbers, *draws, *centers, *plain, *cells, *mass;
-    float *x, *dist, *mapped, *entries, *cells32;
+    float *x, *dist, *mapped, *entries, *cols, *cells32;
     int64_t *firsts, *lab, *count, *inverse;
     uint8_t *colors, *rows;
     uint32_t *keys;
@@ -172,7 +172,7 @@ typedef struct {
 static void small_free(SmallScratch *s) {
     free(s->f), free(s->w), free(s->cdf), free(s->numbers), free(s->draws), free(s->centers), free(s->plain),
         free(s->cells), free(s->mass), free(s->cells32), free(s->inverse);
-    free(s->x), free(s->dist), free(s->mapped), free(s->entries);
+    free(s->x), free(s->dist), free(s->mapped), free(s->entries), free(s->cols);
     free(s->firsts), free(s->lab), free(s->count);
     free(s->colors), free(s->rows), free(s->keys);
 }
@@ -195,6 +195,7 @@ static int small_init(SmallScratch *s, const SmallJob *j, int dim) {
     s->dist = (float *)malloc(sizeof(float) * t * n);
     s->mapped = (float *)malloc(sizeof(float) * n * d);
     s->entries = (float *)malloc(sizeof(float) * k * d);
+    s->cols = (float *)malloc(sizeof(float) * k * d);
     s->firsts = (int64_t *)malloc(sizeof(int64_t) * t);
     s->lab = (int64_t *)malloc(sizeof(int64_t) * n);
     s->count = (int64_t *)malloc(sizeof(int64_t) * k);
@@ -202,7 +203,7 @@ static int small_init(SmallScratch *s, const SmallJob *j, int dim) {
     s->rows = (uint8_t *)malloc(k * 4);
     s->keys = (uint32_t *)malloc(sizeof(uint32_t) * k);
     return s->f && s->w && s->cdf && s->cells && s->mass && s->cells32 && s->inverse && s->numbers && s->draws && s->centers && s->plain && s->x && s->dist &&
-                   s->mapped && s->entries && s->firsts && s->lab && s->count && s->colors && s->rows && s->keys
+                   s->mapped && s->entries && s->cols && s->firsts && s->lab && s->count && s->colors && s->rows && s->keys
                ? 0
                : -1;
 }
@@ -380,8 +381,9 @@ static Py_ssize_t small_run(const SmallJob *j, SmallScratch *s, SmallOut *out) {
     const double *source = j->mapped_fit ? s->f : s->plain;
     for (size_t v = 0; v < (size_t)n * (size_t)dim; v++) s->mapped[v] = (float)source[v];
     memset(s->count, 0, sizeof(int64_t) * (size_t)r);
+    centre_columns(s->entries, r, dim, s->cols);
     for (Py_ssize_t i = 0; i < n; i++) {
-        Nearest found = scan_nearest(s->mapped + (size_t)i * (size_t)dim, s->entries, r, dim);
+        Nearest found = scan_nearest_cols(s->mapped + (size_t)i * (size_t)dim, s->cols, r, dim);
         s->lab[i] = found.label;
         s->count[found.label] += j->counts[i];
     }
