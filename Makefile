@@ -84,7 +84,7 @@ SANITIZE_CC ?= gcc
 SANITIZE_DIR := build/sanitize
 SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
 	-ffp-contract=off -fno-fast-math -fPIC -shared
-SANITIZE_TESTS := tests/test_engine_kernel.py tests/test_dither.py tests/test_io_png_writer.py \
+SANITIZE_TESTS := tests/test_engine_kernel.py tests/test_engine_small.py tests/test_dither.py tests/test_io_png_writer.py \
 	tests/test_io_plain_png.py tests/test_io_pngsuite.py tests/test_io_fuzz.py tests/test_io_corpus.py \
 	tests/test_colorfit.py tests/test_palette_fit.py tests/test_engine_perf_invariants.py tests/test_translucency.py \
 	tests/test_fit_quality.py tests/test_quantize.py tests/test_quantize_properties.py \

@@ -15,7 +15,10 @@ so kmimg always works on the histogram:
    for luma detail, which SSIM weighs. Below k = 32 the fit runs on gamma-adjusted channels
    with a larger luma term (more entries for dark tones), and the rounded passes and the mapping
    use the plain distance (see :class:`FitSchedule`). The k-means loops are kmimg's own C
-   (:mod:`kmimg._engine`): importing ``sklearn.cluster`` alone costs about a second.
+   (:mod:`kmimg._engine`): importing ``sklearn.cluster`` alone costs about a second. A small
+   table (an icon's: at most ``small_table_colors`` colours, no sample) is fitted by one call,
+   :func:`kmimg._engine.small_fit`, which runs these same steps in the same arithmetic (the
+   same palette and labels, bit for bit) without tens of numpy calls around them.
 3. Every distinct colour is mapped to its nearest palette entry once; pixels get their colour's
    entry through the table, never through a per-pixel nearest-neighbour search.
 
