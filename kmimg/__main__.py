@@ -39,18 +39,21 @@ def read_input_early(argv: list[str]) -> None:
 
 
 def _max_pixels(words: list[str]) -> int | None:
-    """The ``--max-pixels`` value on the command line, if one reads as a number: the early read
-    decodes no image that the command will refuse (Typer reports a malformed value itself)."""
+    """The ``--max-pixels`` value on the command line (the last one given, as the command takes
+    it), if one reads as a number: the early read decodes no image that the command will refuse
+    (Typer reports a malformed value itself)."""
+    found: str | None = None
     for number, word in enumerate(words):
-        value = word.partition("=")[2] if word.startswith("--max-pixels=") else None
-        if word == "--max-pixels" and number + 1 < len(words):
-            value = words[number + 1]
-        if value is not None:
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return None
+        if word.startswith("--max-pixels="):
+            found = word.partition("=")[2]
+        elif word == "--max-pixels" and number + 1 < len(words):
+            found = words[number + 1]
+    if found is None:
+        return None
+    try:
+        return int(found)
+    except ValueError:
+        return 0
 
 
 def main() -> None:

@@ -567,7 +567,7 @@ def _small_fit(
     if schedule.rounded_pass_count(k, n) or 0 < sample < table.total:
         return None
     plan = _small_plan(schedule, k, n, channels)
-    if plan is None:
+    if plan is None or not _within_small_fit(plan, schedule.relax(k)):
         return None
     gamma, extra = schedule.gamma(k, space), schedule.luma_weight(k, space)
     stretch = _luma_stretch(extra) if extra else 0.0
@@ -608,6 +608,22 @@ def _small_plan(
         return None
     grid = schedule.coarse_grid_of(dim) if coarse else 0
     return inits, start_passes, small, refine, full, 2 + int(math.log(k)), grid
+
+
+#: kmimg/_engine_small.c's limits: starts, seeding candidates a step, coarse grid cells a side.
+_SMALL_FIT_MAX_INITS, _SMALL_FIT_MAX_TRIALS, _SMALL_FIT_MAX_GRID = 64, 64, 4096
+
+
+def _within_small_fit(plan: tuple[int, int, bool, int, int, int, int], relax: float) -> bool:
+    """Whether :func:`kmimg._engine.small_fit` takes this plan (a schedule changed by hand may
+    ask for more starts or cells than it holds; the numpy path fits those)."""
+    inits, _, _, _, _, trials, grid = plan
+    return (
+        inits <= _SMALL_FIT_MAX_INITS
+        and trials <= _SMALL_FIT_MAX_TRIALS
+        and grid <= _SMALL_FIT_MAX_GRID
+        and 0.0 < relax <= 2.0
+    )
 
 
 def _fit_levels(channels: int, gamma: float) -> NDArray[np.float64]:

@@ -132,6 +132,23 @@ def test_tables_left_to_the_numpy_path(c_fits: list[bool]) -> None:
     assert c_fits == [False] * 7
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(small_max_inits=80, max_inits=80, init_budget=100_000),
+        dict(coarse_grid=5000, coarse_min_points=10),
+    ],
+)
+def test_schedules_beyond_the_c_limits_go_to_the_numpy_path(
+    c_fits: list[bool], change: dict[str, int]
+) -> None:
+    """A schedule changed by hand past small_fit's limits (64 starts, 4,096 cells a side) is
+    fitted by the numpy path, not refused."""
+    table = random_table(np.random.default_rng(5), 300, 3)
+    fitted = fit_palette(table, k=2, seed=0, schedule=dataclasses.replace(DEFAULT_SCHEDULE, **change))
+    assert len(fitted.colors) == 2 and c_fits == [False]
+
+
 def test_small_fit_equals_the_numpy_path_at_other_gammas(monkeypatch: pytest.MonkeyPatch) -> None:
     """The inverse gamma is C's pow, numpy's power in the numpy path (SVML on some machines):
     the same colours, or the table left to numpy where a rounding is too near a tie."""

@@ -207,6 +207,7 @@ def test_the_console_script_reads_one_named_png_early(
         (["quantize", "a.png", "--max-pixels", "1000"], 1000),
         (["quantize", "--max-pixels=5000", "a.png"], 5000),
         (["quantize", "a.png", "--max-pixels", "lots"], 0),  # Typer refuses it: nothing early
+        (["quantize", "a.png", "--max-pixels", "100000", "--max-pixels", "100"], 100),  # the last
     ],
 )
 def test_the_early_read_keeps_to_max_pixels(

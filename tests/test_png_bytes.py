@@ -194,6 +194,16 @@ def test_big_data_at_the_default_level_is_deflated_in_parallel_pieces(
     assert LIBDEFLATE_LIMIT >= 1 << 20
 
 
+@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 48, 1000])
+def test_libdeflate_pieces_join_into_one_stream_at_every_length(length: int) -> None:
+    import zlib
+
+    from kmimg.io.png import _libdeflate_pieces
+
+    data = (np.arange(length) % 7).astype(np.uint8)
+    assert zlib.decompress(_libdeflate_pieces(data, 7, 16)) == data.tobytes()
+
+
 @pytest.mark.parametrize("threads", ["1", "2", "4"])
 def test_the_default_level_deflates_halves_into_one_stream_of_the_same_bytes(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, threads: str

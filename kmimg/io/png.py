@@ -422,7 +422,7 @@ def _libdeflate_pieces(data: NDArray[np.uint8], level: int, piece: int) -> bytes
     from kmimg import _png
 
     view = data.data
-    starts = range(0, len(data), piece)
+    starts = range(0, max(len(data), 1), piece)  # no data: one empty piece, a valid stream
 
     def deflated(start: int) -> bytes:
         stream = deflate.deflate_compress(view[start : start + piece], level)
