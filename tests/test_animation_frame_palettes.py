@@ -187,6 +187,39 @@ def test_a_cross_fade_gains_over_one_palette() -> None:
     assert result.quality.psnr > one.quality.psnr + 1.0
 
 
+def scrolling_text(count: int = 10, height: int = 64, width: int = 96) -> np.ndarray:
+    """Rows of "words" in a few colours on white, scrolling up 3 pixels a frame: most pixels of
+    the moved rows are white in the frame before too."""
+    rng = np.random.default_rng(11)
+    sheet = np.full((height * 2, width, 3), 255, dtype=np.uint8)
+    colours = np.array([(20, 20, 20), (30, 90, 200), (190, 50, 40)], dtype=np.uint8)
+    for top in range(2, height * 2 - 8, 9):
+        left = 2
+        while left < width - 12:
+            length = int(rng.integers(4, 12))
+            glyphs = rng.random((5, length)) < 0.5
+            sheet[top : top + 5, left : left + length][glyphs] = colours[(top // 9) % 3]
+            left += length + 3
+    frames = np.stack([sheet[3 * number : 3 * number + height] for number in range(count)])
+    return np.concatenate([frames, np.full((*frames.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
+
+
+def test_pixels_left_as_shown_are_coded_with_the_entry_that_shows_them() -> None:
+    """Scrolling text: a pixel that stays white between moved letters is coded as the white entry
+    (the LZW strings of the rows continue), not as "keep": no larger than one palette's file."""
+    from kmimg.io.gif import encode_animated_gif
+
+    frames = scrolling_text()
+    options = QuantizeOptions(k=8)
+    one = quantize_frames(frames[..., :3], None, options)
+    one_data = encode_animated_gif(one.indices, one.palette, [50] * len(frames), 0)
+    result, data = encoded(frames, options)
+    assert len(data) <= len(one_data)
+    unchanged = ~(frames[1:, ..., :3] != frames[:-1, ..., :3]).any(axis=3)
+    assert bool((result.drawn[1:] & unchanged).any())  # drawn as they are shown
+    assert decoded_psnr(frames, data) == pytest.approx(result.frame_psnr)
+
+
 def test_pixels_turning_transparent_are_cleared_and_lossless_frames_stay_exact() -> None:
     frames = moving_disk(clear=True)
     result, data = encoded(frames, QuantizeOptions(k=4), frames[..., 3])

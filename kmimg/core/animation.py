@@ -359,6 +359,9 @@ class _Errors:
     new: NDArray[np.int64]
     old: NDArray[np.int64]
     appears: NDArray[np.bool_]
+    #: Per pixel of the frame, the entry of the choice's palette that shows the canvas's colour
+    #: exactly, or -1 (:func:`_entries_showing`).
+    same: NDArray[np.int16]
 
     @staticmethod
     def of(
@@ -368,7 +371,8 @@ class _Errors:
         colors, before, counted = choice.palette[choice.indices], base[changed], seen[changed]
         new = np.where(counted, _squared(rgb[changed], colors), 0)
         old = np.where(counted, _squared(rgb[changed], before), 0)
-        return _Errors(choice, new, old, colors[:, 3] != before[:, 3])
+        same = _entries_showing(choice.palette, base)
+        return _Errors(choice, new, old, colors[:, 3] != before[:, 3], same)
 
 
 def _canvas_before(
@@ -456,7 +460,46 @@ def _drawn(errors: _Errors, before: float, frame_bytes: FrameBytes, tolerance: f
     keep, bits = _keep_entry(choice.palette)
     indices = choice.indices[better]
     size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
-    return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
+    found = _Drawn(choice.palette, choice.own, drawn, indices, error, size)
+    return _as_shown(found, errors.same, frame_bytes) if bool(drawn.any()) else found
+
+
+def _as_shown(found: _Drawn, same: NDArray[np.int16], frame_bytes: FrameBytes) -> _Drawn:
+    """``found``, or the same frame with every pixel of its rectangle it leaves drawn with the
+    entry of its palette that shows the canvas's colour exactly (``same``, -1 where none does),
+    whichever has fewer bytes: the frame shows the same, and on content that moves (scrolling text)
+    a "keep" between the pixels that changed breaks the LZW strings that the colours already on
+    the screen continue."""
+    top, bottom, left, right = _box(found.drawn)
+    box = np.s_[top:bottom, left:right]
+    extra = np.zeros_like(found.drawn)
+    extra[box] = ~found.drawn[box] & (same[box] >= 0)
+    if not bool(extra.any()):
+        return found
+    drawn = found.drawn | extra
+    values = np.zeros(found.drawn.shape, dtype=np.uint8)
+    values[found.drawn] = found.indices
+    values[extra] = same[extra]
+    indices = values[drawn]
+    keep, bits = _keep_entry(found.palette)
+    size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if found.own else 0)
+    if size >= found.size:
+        return found
+    return _Drawn(found.palette, found.own, drawn, indices, found.error, size)
+
+
+def _entries_showing(palette: NDArray[np.uint8], canvas: NDArray[np.uint8]) -> NDArray[np.int16]:
+    """Per pixel, the opaque entry of ``palette`` of the colour ``canvas`` ``(h, w, 4)`` shows
+    (opaque there), or -1."""
+    shown = np.ascontiguousarray(canvas).view(np.uint32)[..., 0]
+    opaque = np.flatnonzero(palette[:, 3] == 255)
+    if not len(opaque):
+        return np.full(shown.shape, -1, dtype=np.int16)
+    keys = np.ascontiguousarray(palette[opaque]).view(np.uint32).ravel()
+    order = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys[order], shown), len(keys) - 1)
+    hit = (keys[order][at] == shown) & (canvas[..., 3] == 255)
+    return np.where(hit, opaque[order][at], -1).astype(np.int16)
 
 
 #: The lossy LZW coder's tolerances tried (:func:`_lossy`), in multiples of the worth of the
