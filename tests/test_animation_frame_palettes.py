@@ -309,6 +309,43 @@ def test_the_option_keeps_frames_durations_and_loop_and_is_deterministic(tmp_pat
     assert again.exit_code == 0 and target.read_bytes() == first
 
 
+def test_one_palette_is_kept_when_it_costs_less_in_error_and_bytes() -> None:
+    """The comparison of the whole files: squared error plus bytes at the frames' median price."""
+    import dataclasses
+
+    result, _ = encoded(cross_fade(), QuantizeOptions(k=16))
+    assert result.one is not None and result.price > 0
+    assert result.error < result.one_error  # the frames' own palettes show them closer
+    gap = (result.one_error - result.error) / result.price  # the bytes that closeness is worth
+    assert not result.one_palette_cheaper(1000, 1000 - int(gap) + 1)
+    assert result.one_palette_cheaper(1000, 1000 - int(gap) - 1)
+    assert not dataclasses.replace(result, one=None).one_palette_cheaper(1000, 1)
+
+
+def test_the_option_writes_the_one_palette_file_when_that_costs_less(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When one palette costs less, ``--frame-palettes`` writes what the default writes, and its
+    record measures that file."""
+    frames = cross_fade(count=8)
+    monkeypatch.setattr(FramePalettes, "one_palette_cheaper", lambda self, size, one_size: True)
+    result, target = _run(tmp_path, frames, "-k", "16", "--json", "-")
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)["results"]
+    default = tmp_path / "default.gif"
+    plain = runner.invoke(app, ["quantize", str(tmp_path / "in.gif"), "-o", str(default), "-k", "16"])
+    assert plain.exit_code == 0, plain.output
+    assert target.read_bytes() == default.read_bytes()
+    assert local_tables(target.read_bytes()) == [None] * 8
+    decoded = load_animation(target.read_bytes(), source="out", max_pixels=10**8)
+    source = load_animation((tmp_path / "in.gif").read_bytes(), source="in", max_pixels=10**8)
+    psnrs = [
+        psnr_from_mse(float(np.mean((a.astype(np.float64) - b) ** 2)))
+        for a, b in zip(source.rgb, decoded.rgb, strict=True)
+    ]
+    assert record["psnr"] == pytest.approx(float(np.mean(psnrs)), abs=0.01)
+
+
 def test_dithered_static_pixels_do_not_flicker(tmp_path: Path) -> None:
     frames = moving_disk(count=10)
     result, target = _run(tmp_path, frames, "-k", "6", "--dither", fmt="PNG")  # an APNG: exact frames

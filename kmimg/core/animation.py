@@ -162,10 +162,48 @@ class FramePalettes:
     counts: NDArray[np.int64]
     quality: Quality | None
     frame_psnr: tuple[float, ...] = ()
+    #: The squared error of the frames as shown (RGB, over the visible pixels).
+    error: float = 0.0
+    #: The squared error a byte is worth: the median of the prices the frames were chosen at.
+    price: float = 0.0
+    #: The frames on ``shared`` alone (:func:`quantize_frames`, unmeasured: :func:`measured_one`),
+    #: their squared error, and the alpha the frames were mapped with (binary where asked).
+    one: QuantizedFrames | None = None
+    one_error: float = 0.0
+    alpha: NDArray[np.uint8] | None = None
 
     @property
     def frame_count(self) -> int:
         return int(self.indices.shape[0])
+
+    def one_palette_cheaper(self, size: int, one_size: int) -> bool:
+        """Whether ``one`` coded in ``one_size`` bytes costs less than these frames coded in
+        ``size`` in squared error plus bytes at ``price``: ``--frame-palettes`` is then never
+        worse than one palette by its own measure."""
+        ours, theirs = self.error + self.price * size, self.one_error + self.price * one_size
+        return self.one is not None and theirs < ours
+
+
+def measured_one(frames: FramePalettes, rgb: NDArray[np.uint8], measure: Measure = True) -> QuantizedFrames:
+    """``frames.one`` (not ``None``), measured as :func:`quantize_frames` measures when
+    ``measure``."""
+    one = frames.one
+    assert one is not None  # the callers check
+    if not measure:
+        return one
+    quality, per_frame = measure_frames(rgb, frames.alpha, one.palette, one.indices)
+    return replace(one, quality=quality, frame_psnr=per_frame)
+
+
+def squared_error(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown: NDArray[np.uint8]) -> float:
+    """The squared RGB error of frames ``shown`` ``(n, h, w, >= 3)`` over the visible pixels."""
+    seen = np.ones(rgb.shape[:3], dtype=bool) if alpha is None else alpha > 0
+    return float(
+        sum(
+            _squared(rgb[number][seen[number]], shown[number][seen[number]]).sum()
+            for number in range(len(rgb))
+        )
+    )
 
 
 #: The most colours a frame's palette may hold: a GIF colour table's 256, less the entry drawn
@@ -251,6 +289,7 @@ def quantize_frame_palettes(
     shown = np.zeros((count, height, width, 4), dtype=np.uint8)
     palettes, own, cleared = [], [], []
     rates: list[float] = []
+    prices: list[float] = []
     for number in range(count):
         base, changed, box = _canvas_before(rgb, frame_alpha, shown, drawn, number)
         cleared.append(box)
@@ -261,6 +300,7 @@ def quantize_frame_palettes(
         ways = (shared, local)
         chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
         rates += [] if rate is None else [rate]
+        prices.append(_price(assumed, rates))
         chosen = _lossy(chosen, rgb[number], visible & changed, base, assumed) if lossy else chosen
         drawn[number], shown[number] = chosen.drawn, base
         indices[number][chosen.drawn] = chosen.indices
@@ -269,9 +309,11 @@ def quantize_frame_palettes(
         own.append(chosen.own)
     colors, counts = _colors_shown(shown)
     quality, per_frame = measure_shown(rgb, frame_alpha, shown) if measure else (None, ())
+    error = squared_error(rgb, frame_alpha, shown)
+    one_error = squared_error(rgb, frame_alpha, one.palette[one.indices])
     return FramePalettes(
         indices, drawn, tuple(palettes), tuple(own), one.palette, tuple(cleared), colors,
-        counts, quality, per_frame,
+        counts, quality, per_frame, error, float(np.median(prices)), one, one_error, frame_alpha,
     )  # fmt: skip
 
 
@@ -330,9 +372,13 @@ def _cheapest(
         smaller = _drawn(_Errors.of(rgb, seen, fewer, base), before, frame_bytes, *LEFT_AS_THEY_WERE[0])
         measured = measured_rate(choices[1], smaller)
         rate = None if measured is None else measured / assumed
-    pooled = [*rates, *([] if rate is None else [rate])]
-    price = assumed * (float(np.median(pooled)) if pooled else 1.0)
+    price = _price(assumed, [*rates, *([] if rate is None else [rate])])
     return min(choices, key=lambda choice: choice.error + price * choice.size), assumed, rate
+
+
+def _price(assumed: float, rates: list[float]) -> float:
+    """A byte's price: ``assumed`` x the median of the measured ``rates`` (1 without any)."""
+    return assumed * (float(np.median(rates)) if rates else 1.0)
 
 
 def measured_rate(full: _Drawn, fewer: _Drawn) -> float | None:
