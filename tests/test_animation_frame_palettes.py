@@ -4,6 +4,7 @@ costs less in error and bytes."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import struct
@@ -307,6 +308,37 @@ def test_the_option_keeps_frames_durations_and_loop_and_is_deterministic(tmp_pat
     first = target.read_bytes()
     again, target = _run(tmp_path, frames, "-k", "16", out="again.gif")
     assert again.exit_code == 0 and target.read_bytes() == first
+
+
+def test_tables_that_fit_one_are_written_as_the_global_table() -> None:
+    """Frames on small tables of their own whose colours fit one table are written on it, no
+    local tables: a smaller file that shows the same."""
+    from kmimg.io.gif import _frame_tables
+
+    rng = np.random.default_rng(5)
+    colours = rng.integers(0, 256, size=(6, 3), dtype=np.uint8)
+    palettes = [np.column_stack([colours[i : i + 3], np.full(3, 255, np.uint8)]) for i in range(4)]
+    indices = rng.integers(0, 3, size=(4, 24, 24), dtype=np.uint8)
+    drawn = np.ones(indices.shape, dtype=bool)
+    arguments = (indices, drawn, palettes, [True] * 4, palettes[0], [None] * 4, [50] * 4, 0)
+    data, as_given = encode_gif_frame_palettes(*arguments), _frame_tables(*arguments)
+    assert local_tables(as_given) == [4] * 4 and local_tables(data) == [None] * 4
+    assert len(data) < len(as_given)
+    same = load_animation(as_given, source="x", max_pixels=10**8)
+    assert np.array_equal(load_animation(data, source="x", max_pixels=10**8).rgb, same.rgb)
+
+
+def test_a_transparent_first_frame_stores_the_box_of_its_visible_pixels() -> None:
+    from PIL import Image
+
+    frames = moving_disk(clear=True)
+    _, data = encoded(frames, QuantizeOptions(k=4), frames[..., 3])
+    with Image.open(io.BytesIO(data)) as image:
+        left, top, right, bottom = image.dispose_extent
+    visible = np.argwhere(frames[0, ..., 3] > 0)
+    assert (top, left) == tuple(visible.min(axis=0)) and (bottom, right) == tuple(visible.max(axis=0) + 1)
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    assert decoded.alpha is not None and np.array_equal(decoded.alpha, frames[..., 3])
 
 
 def test_one_palette_is_kept_when_it_costs_less_in_error_and_bytes() -> None:

@@ -442,7 +442,8 @@ def _canvas_before(
     vanishing = (alpha[number] == 0) & (alpha[number - 1] > 0)
     if not bool(vanishing.any()):
         return base, changed, None
-    box = top, bottom, left, right = _box((drawn[number - 1] if number > 1 else True) | vanishing)
+    before = drawn[number - 1] if number > 1 else alpha[0] > 0  # the first frame: its visible box
+    box = top, bottom, left, right = _box(before | vanishing)
     base[top:bottom, left:right] = 0
     changed[top:bottom, left:right] |= alpha[number][top:bottom, left:right] > 0
     return base, changed, box
