@@ -197,13 +197,12 @@ def measured_one(frames: FramePalettes, rgb: NDArray[np.uint8], measure: Measure
 
 def squared_error(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown: NDArray[np.uint8]) -> float:
     """The squared RGB error of frames ``shown`` ``(n, h, w, >= 3)`` over the visible pixels."""
-    seen = np.ones(rgb.shape[:3], dtype=bool) if alpha is None else alpha > 0
-    return float(
-        sum(
-            _squared(rgb[number][seen[number]], shown[number][seen[number]]).sum()
-            for number in range(len(rgb))
-        )
-    )
+    total = 0
+    for number in range(len(rgb)):
+        diff = rgb[number].astype(np.int32) - shown[number][..., :3]
+        squared = np.einsum("...i,...i->...", diff, diff)
+        total += int(squared.sum() if alpha is None else squared[alpha[number] > 0].sum())
+    return float(total)
 
 
 #: The most colours a frame's palette may hold: a GIF colour table's 256, less the entry drawn
@@ -358,7 +357,9 @@ def _cheapest(
     """The way to draw a frame of least squared error plus bytes, a byte priced at
     :func:`byte_price` (of the error on the shared palette) x the median of ``rates`` and of this
     frame's rate: on the shared palette (``candidates[0]``) or the frame's own
-    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels; the
+    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels, the
+    cheaper of each palette's ways also with the pixels it leaves coded as shown
+    (:func:`_as_shown`); the
     assumed price, :func:`byte_price`'s (the lossy coder's); and this frame's rate
     (:func:`measured_rate` against the ``fewer`` colours, over the assumed price, or ``None``)."""
     seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
@@ -373,7 +374,13 @@ def _cheapest(
         measured = measured_rate(choices[1], smaller)
         rate = None if measured is None else measured / assumed
     price = _price(assumed, [*rates, *([] if rate is None else [rate])])
-    return min(choices, key=lambda choice: choice.error + price * choice.size), assumed, rate
+
+    def cost(choice: _Drawn) -> float:
+        return choice.error + price * choice.size
+
+    best = (choices[0], min(choices[1:], key=cost))  # on the shared palette, on the frame's own
+    shown = [_as_shown(choice, _entries_showing(choice.palette, base), frame_bytes) for choice in best]
+    return min(shown, key=cost), assumed, rate
 
 
 def _price(assumed: float, rates: list[float]) -> float:
@@ -405,9 +412,6 @@ class _Errors:
     new: NDArray[np.int64]
     old: NDArray[np.int64]
     appears: NDArray[np.bool_]
-    #: Per pixel of the frame, the entry of the choice's palette that shows the canvas's colour
-    #: exactly, or -1 (:func:`_entries_showing`).
-    same: NDArray[np.int16]
 
     @staticmethod
     def of(
@@ -417,8 +421,7 @@ class _Errors:
         colors, before, counted = choice.palette[choice.indices], base[changed], seen[changed]
         new = np.where(counted, _squared(rgb[changed], colors), 0)
         old = np.where(counted, _squared(rgb[changed], before), 0)
-        same = _entries_showing(choice.palette, base)
-        return _Errors(choice, new, old, colors[:, 3] != before[:, 3], same)
+        return _Errors(choice, new, old, colors[:, 3] != before[:, 3])
 
 
 def _canvas_before(
@@ -507,8 +510,7 @@ def _drawn(errors: _Errors, before: float, frame_bytes: FrameBytes, tolerance: f
     keep, bits = _keep_entry(choice.palette)
     indices = choice.indices[better]
     size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
-    found = _Drawn(choice.palette, choice.own, drawn, indices, error, size)
-    return _as_shown(found, errors.same, frame_bytes) if bool(drawn.any()) else found
+    return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
 
 
 def _as_shown(found: _Drawn, same: NDArray[np.int16], frame_bytes: FrameBytes) -> _Drawn:
@@ -517,6 +519,8 @@ def _as_shown(found: _Drawn, same: NDArray[np.int16], frame_bytes: FrameBytes) -
     whichever has fewer bytes: the frame shows the same, and on content that moves (scrolling text)
     a "keep" between the pixels that changed breaks the LZW strings that the colours already on
     the screen continue."""
+    if not bool(found.drawn.any()):
+        return found
     top, bottom, left, right = _box(found.drawn)
     box = np.s_[top:bottom, left:right]
     extra = np.zeros_like(found.drawn)
