@@ -265,7 +265,11 @@ def quantize_frame_palettes(
 
     A frame draws the pixels whose colour (or alpha) differs from the frame before and that its
     palette shows closer than the canvas already does; the others keep what the viewer showed:
-    static areas keep their colour exactly. When pixels turn transparent, the rectangle of the
+    static areas keep their colour exactly (coded as "keep", or inside the frame's rectangle as
+    the entry that shows the canvas's colour where that is fewer bytes: :func:`_as_shown`). The
+    result records the frames on the shared palette alone and both squared errors, so that the
+    writer can keep that one-palette file where it costs less
+    (:meth:`FramePalettes.one_palette_cheaper`). When pixels turn transparent, the rectangle of the
     frame before and of those pixels is cleared and the frame redraws what is visible in it.
     Dithering diffuses each frame's error within the frame.
 
