@@ -20,7 +20,9 @@ verdict is whether one mode meets every case (the better mode per case is report
 ``--extra`` adds four more animations, ``--holdout`` two hold-out ones (a pan with a zoom over
 the Hubble deep field, a shaking camera with noise), ``--holdout2`` four more (a walking figure
 with transparency, a screen recording of scrolling text, a noisy video-like clip, a slowly
-turning colour gradient), reported and not judged.
+turning colour gradient), ``--holdout3`` four more (a desktop recording with a dragged window
+and a menu, scaled-up pixel art, a slideshow with hard cuts, a spinner with transparency),
+reported and not judged.
 """
 
 from __future__ import annotations
@@ -358,6 +360,148 @@ def hue_cycle(count: int = 32) -> np.ndarray:
     return _rgba(np.stack(frames))
 
 
+def ui_windows(count: int = 30) -> np.ndarray:
+    """A screen recording of a desktop: a window with text dragged across a flat background with
+    icons, a menu that drops open for some frames, a mouse pointer (hold-out 3)."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = SIZE
+    font = ImageFont.load_default(size=10)
+    frames = []
+    for number in range(count):
+        screen = Image.new("RGB", (width, height), (38, 110, 120))
+        draw = ImageDraw.Draw(screen)
+        for icon in range(4):  # desktop icons with labels
+            top = 8 + icon * 40
+            draw.rounded_rectangle((6, top, 30, top + 22), 4, fill=((230, 190, 60), (90, 160, 220))[icon % 2])
+            draw.text((4, top + 24), f"file{icon}", fill=(250, 250, 250), font=font)
+        left, top = 50 + number * 3, 30 + round(12 * np.sin(number / 5))
+        draw.rectangle((left + 3, top + 3, left + 133, top + 103), fill=(20, 60, 66))  # shadow
+        draw.rectangle((left, top, left + 130, top + 100), fill=(248, 248, 246), outline=(120, 120, 130))
+        draw.rectangle((left, top, left + 130, top + 14), fill=(70, 90, 170))
+        draw.text((left + 4, top + 2), "notes.txt", fill=(255, 255, 255), font=font)
+        for button, colour in enumerate(((230, 80, 70), (240, 190, 60), (90, 190, 90))):
+            draw.ellipse((left + 96 + 11 * button, top + 3, left + 104 + 11 * button, top + 11), fill=colour)
+        for line in range(6):
+            draw.text(
+                (left + 5, top + 20 + 13 * line),
+                ("k-means on", "a palette", "of colours", "per frame", "and bytes", "saved")[line],
+                fill=((20, 20, 20), (180, 40, 40))[line == 3],
+                font=font,
+            )
+        if 12 <= number < 22:  # a menu drops open
+            draw.rectangle((left + 10, top + 15, left + 80, top + 75), fill=(255,) * 3, outline=(90,) * 3)
+            draw.rectangle((left + 11, top + 16 + 12 * (number % 4), left + 79, top + 27 + 12 * (number % 4)),
+                           fill=(60, 120, 220))  # fmt: skip
+            for item in range(5):
+                draw.text((left + 14, top + 17 + 12 * item), ("Open", "Save", "Copy", "Paste", "Quit")[item],
+                          fill=(10, 10, 10), font=font)  # fmt: skip
+        px, py = left + 40 + (number % 7) * 4, top + 6 + (number % 5) * 3
+        draw.polygon([(px, py), (px, py + 13), (px + 4, py + 10), (px + 9, py + 10)], fill=(0, 0, 0),
+                     outline=(255, 255, 255))  # fmt: skip
+        draw.rectangle((0, height - 14, width, height), fill=(30, 30, 36))  # a task bar with a clock
+        draw.text((width - 40, height - 13), f"12:{number:02d}", fill=(230, 230, 230), font=font)
+        frames.append(np.asarray(screen, dtype=np.float64))
+    return _rgba(np.stack(frames))
+
+
+def pixel_sprite(count: int = 24) -> np.ndarray:
+    """Pixel art scaled up 4x: a six-colour creature with a two-step walk crossing a tiled
+    ground under a flat sky with a cloud, the view scrolling with it (hold-out 3)."""
+    palette = np.array(
+        [
+            (92, 148, 252),
+            (0, 168, 0),
+            (136, 84, 24),
+            (252, 252, 252),
+            (228, 92, 16),
+            (0, 0, 0),
+            (252, 188, 176),
+        ],
+        dtype=np.float64,
+    )
+    creature = [
+        "..4444..",
+        ".444444.",
+        "46656654",
+        "46656654",
+        "44666644",
+        ".444444.",
+        ".5.55.5.",
+        "55....55",
+    ]
+    stride = [row[:1] + row[2:] + row[1] if index >= 6 else row for index, row in enumerate(creature)]
+    width, height = SIZE[0] // 4, SIZE[1] // 4
+    world = np.zeros((height, width + count * 2), dtype=np.int64)
+    world[height - 8 :] = 2
+    world[height - 8 :: 2, ::3] = 1  # ground tiles
+    world[height - 8, :] = 1
+    world[6:9, 10:20] = 3  # a cloud
+    world[5, 12:17] = 3
+    frames = []
+    for number in range(count):
+        view = world[:, number * 2 : number * 2 + width].copy()
+        shape = creature if number % 2 == 0 else stride
+        top, left = height - 16 - (2 if number % 4 == 1 else 0), 12 + number
+        for row, text in enumerate(shape):
+            for column, char in enumerate(text):
+                if char != ".":
+                    view[top + row, left + column] = int(char)
+        frames.append(np.kron(palette[view], np.ones((4, 4, 1))))
+    return _rgba(np.stack(frames))
+
+
+def slideshow(count: int = 24) -> np.ndarray:
+    """A slideshow: hard cuts between four unrelated pictures (scikit-image's retina, colour
+    wheel, logo on white, coins in grey), each held for six frames while a progress bar grows
+    (hold-out 3)."""
+    from skimage import data
+
+    logo = data.logo().astype(np.float64)
+    on_white = logo[..., :3] * logo[..., 3:] / 255 + 255 * (1 - logo[..., 3:] / 255)
+    pictures = [
+        _resized(_photo("retina"), SIZE),
+        _resized(_photo("colorwheel"), SIZE),
+        _resized(np.clip(np.rint(on_white), 0, 255).astype(np.uint8), SIZE),
+        _resized(_photo("coins"), SIZE),
+    ]
+    width, height = SIZE
+    frames = []
+    for number in range(count):
+        frame = pictures[number * len(pictures) // count].copy()
+        frame[height - 4 :, : round(width * (number + 1) / count)] = (250, 200, 40)
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
+def spinner(count: int = 16) -> np.ndarray:
+    """A looping loading spinner on a transparent background: twelve round dots whose shade fades
+    behind the leading one, and a shaded ring (hold-out 3)."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    cx, cy = width / 2, height / 2
+    frames = np.zeros((count, height, width, 4))
+    radius = np.hypot(x - cx, y - cy)
+    ring = (radius > 62) & (radius < 70)
+    for number in range(count):
+        frame = frames[number]
+        turn = np.arctan2(y - cy, x - cx)[ring] - 2 * np.pi * number / count
+        light = 0.5 + 0.5 * np.cos(turn)
+        frame[ring] = np.column_stack(
+            [60 + 150 * light, 90 + 120 * light, np.full(ring.sum(), 200), np.full(ring.sum(), 255)]
+        )
+        for dot in range(12):
+            angle = 2 * np.pi * dot / 12
+            behind = (dot - 12 * number / count) % 12 / 12
+            near = np.hypot(x - cx - 40 * np.cos(angle), y - cy - 40 * np.sin(angle))
+            mask = near < 7
+            shade = (1 - behind) * np.clip(1.2 - near[mask] / 8, 0.4, 1)
+            frame[mask] = np.column_stack(
+                [40 + 200 * shade, 40 + 110 * shade, 60 + 60 * shade, np.full(mask.sum(), 255)]
+            )
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+
+
 def _rgba(frames: np.ndarray) -> np.ndarray:
     rgb = np.clip(np.rint(frames[..., :3]), 0, 255).astype(np.uint8)
     return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
@@ -398,6 +542,17 @@ HOLDOUT2: dict[str, Callable[[], np.ndarray]] = {
     "ui-scroll": ui_scroll,
     "motorcycle-video": motorcycle_video,
     "hue-cycle": hue_cycle,
+}
+
+
+#: Four more (``--holdout3``), made in session 15 before the one-palette fallback of
+#: ``--frame-palettes`` and never used to tune it: a desktop with a dragged window and a menu,
+#: scaled-up pixel art, a slideshow with hard cuts, a spinner on a transparent background.
+HOLDOUT3: dict[str, Callable[[], np.ndarray]] = {
+    "ui-windows": ui_windows,
+    "pixel-sprite": pixel_sprite,
+    "slideshow": slideshow,
+    "spinner": spinner,
 }
 
 
@@ -620,6 +775,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--holdout2", action="store_true", help="also four more hold-out animations (reported, not judged)"
     )
+    parser.add_argument(
+        "--holdout3",
+        action="store_true",
+        help="also a third set of hold-out animations (reported, not judged)",
+    )
     args = parser.parse_args(argv)
     work = Path(args.out)
     ks = [int(k) for k in args.ks.split(",")]
@@ -652,6 +812,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "of text scrolling with a mouse pointer, a video-like clip of scikit-image's stereo "
             "motorcycle with drift, flicker and noise, a radial gradient whose hues turn slowly.",
             generate(work / "holdout2", HOLDOUT2),
+            ks,
+            work,
+        )
+    if args.holdout3:
+        text += unjudged(
+            "Third set of hold-out animations",
+            "Made in session 15 before the one-palette fallback of `--frame-palettes` and never used to "
+            "tune it (`--holdout3`): a desktop recording with a window dragged over icons, a menu "
+            "dropping open and a pointer; pixel art scaled up 4x scrolling with a walking creature; a "
+            "slideshow with hard cuts between scikit-image's retina, colour wheel, logo and coins; a "
+            "spinner of fading dots and a shaded ring on a transparent background.",
+            generate(work / "holdout3", HOLDOUT3),
             ks,
             work,
         )

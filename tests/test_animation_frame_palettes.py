@@ -4,6 +4,7 @@ costs less in error and bytes."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import struct
@@ -187,6 +188,39 @@ def test_a_cross_fade_gains_over_one_palette() -> None:
     assert result.quality.psnr > one.quality.psnr + 1.0
 
 
+def scrolling_text(count: int = 10, height: int = 64, width: int = 96) -> np.ndarray:
+    """Rows of "words" in a few colours on white, scrolling up 3 pixels a frame: most pixels of
+    the moved rows are white in the frame before too."""
+    rng = np.random.default_rng(11)
+    sheet = np.full((height * 2, width, 3), 255, dtype=np.uint8)
+    colours = np.array([(20, 20, 20), (30, 90, 200), (190, 50, 40)], dtype=np.uint8)
+    for top in range(2, height * 2 - 8, 9):
+        left = 2
+        while left < width - 12:
+            length = int(rng.integers(4, 12))
+            glyphs = rng.random((5, length)) < 0.5
+            sheet[top : top + 5, left : left + length][glyphs] = colours[(top // 9) % 3]
+            left += length + 3
+    frames = np.stack([sheet[3 * number : 3 * number + height] for number in range(count)])
+    return np.concatenate([frames, np.full((*frames.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
+
+
+def test_pixels_left_as_shown_are_coded_with_the_entry_that_shows_them() -> None:
+    """Scrolling text: a pixel that stays white between moved letters is coded as the white entry
+    (the LZW strings of the rows continue), not as "keep": no larger than one palette's file."""
+    from kmimg.io.gif import encode_animated_gif
+
+    frames = scrolling_text()
+    options = QuantizeOptions(k=8)
+    one = quantize_frames(frames[..., :3], None, options)
+    one_data = encode_animated_gif(one.indices, one.palette, [50] * len(frames), 0)
+    result, data = encoded(frames, options)
+    assert len(data) <= len(one_data)
+    unchanged = ~(frames[1:, ..., :3] != frames[:-1, ..., :3]).any(axis=3)
+    assert bool((result.drawn[1:] & unchanged).any())  # drawn as they are shown
+    assert decoded_psnr(frames, data) == pytest.approx(result.frame_psnr)
+
+
 def test_pixels_turning_transparent_are_cleared_and_lossless_frames_stay_exact() -> None:
     frames = moving_disk(clear=True)
     result, data = encoded(frames, QuantizeOptions(k=4), frames[..., 3])
@@ -274,6 +308,74 @@ def test_the_option_keeps_frames_durations_and_loop_and_is_deterministic(tmp_pat
     first = target.read_bytes()
     again, target = _run(tmp_path, frames, "-k", "16", out="again.gif")
     assert again.exit_code == 0 and target.read_bytes() == first
+
+
+def test_tables_that_fit_one_are_written_as_the_global_table() -> None:
+    """Frames on small tables of their own whose colours fit one table are written on it, no
+    local tables: a smaller file that shows the same."""
+    from kmimg.io.gif import _frame_tables
+
+    rng = np.random.default_rng(5)
+    colours = rng.integers(0, 256, size=(6, 3), dtype=np.uint8)
+    palettes = [np.column_stack([colours[i : i + 3], np.full(3, 255, np.uint8)]) for i in range(4)]
+    indices = rng.integers(0, 3, size=(4, 24, 24), dtype=np.uint8)
+    drawn = np.ones(indices.shape, dtype=bool)
+    arguments = (indices, drawn, palettes, [True] * 4, palettes[0], [None] * 4, [50] * 4, 0)
+    data, as_given = encode_gif_frame_palettes(*arguments), _frame_tables(*arguments)
+    assert local_tables(as_given) == [4] * 4 and local_tables(data) == [None] * 4
+    assert len(data) < len(as_given)
+    same = load_animation(as_given, source="x", max_pixels=10**8)
+    assert np.array_equal(load_animation(data, source="x", max_pixels=10**8).rgb, same.rgb)
+
+
+def test_a_transparent_first_frame_stores_the_box_of_its_visible_pixels() -> None:
+    from PIL import Image
+
+    frames = moving_disk(clear=True)
+    _, data = encoded(frames, QuantizeOptions(k=4), frames[..., 3])
+    with Image.open(io.BytesIO(data)) as image:
+        left, top, right, bottom = image.dispose_extent
+    visible = np.argwhere(frames[0, ..., 3] > 0)
+    assert (top, left) == tuple(visible.min(axis=0)) and (bottom, right) == tuple(visible.max(axis=0) + 1)
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    assert decoded.alpha is not None and np.array_equal(decoded.alpha, frames[..., 3])
+
+
+def test_one_palette_is_kept_when_it_costs_less_in_error_and_bytes() -> None:
+    """The comparison of the whole files: squared error plus bytes at the frames' median price."""
+    import dataclasses
+
+    result, _ = encoded(cross_fade(), QuantizeOptions(k=16))
+    assert result.one is not None and result.price > 0
+    assert result.error < result.one_error  # the frames' own palettes show them closer
+    gap = (result.one_error - result.error) / result.price  # the bytes that closeness is worth
+    assert not result.one_palette_cheaper(1000, 1000 - int(gap) + 1)
+    assert result.one_palette_cheaper(1000, 1000 - int(gap) - 1)
+    assert not dataclasses.replace(result, one=None).one_palette_cheaper(1000, 1)
+
+
+def test_the_option_writes_the_one_palette_file_when_that_costs_less(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When one palette costs less, ``--frame-palettes`` writes what the default writes, and its
+    record measures that file."""
+    frames = cross_fade(count=8)
+    monkeypatch.setattr(FramePalettes, "one_palette_cheaper", lambda self, size, one_size: True)
+    result, target = _run(tmp_path, frames, "-k", "16", "--json", "-")
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)["results"]
+    default = tmp_path / "default.gif"
+    plain = runner.invoke(app, ["quantize", str(tmp_path / "in.gif"), "-o", str(default), "-k", "16"])
+    assert plain.exit_code == 0, plain.output
+    assert target.read_bytes() == default.read_bytes()
+    assert local_tables(target.read_bytes()) == [None] * 8
+    decoded = load_animation(target.read_bytes(), source="out", max_pixels=10**8)
+    source = load_animation((tmp_path / "in.gif").read_bytes(), source="in", max_pixels=10**8)
+    psnrs = [
+        psnr_from_mse(float(np.mean((a.astype(np.float64) - b) ** 2)))
+        for a, b in zip(source.rgb, decoded.rgb, strict=True)
+    ]
+    assert record["psnr"] == pytest.approx(float(np.mean(psnrs)), abs=0.01)
 
 
 def test_dithered_static_pixels_do_not_flicker(tmp_path: Path) -> None:

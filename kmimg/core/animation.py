@@ -162,10 +162,47 @@ class FramePalettes:
     counts: NDArray[np.int64]
     quality: Quality | None
     frame_psnr: tuple[float, ...] = ()
+    #: The squared error of the frames as shown (RGB, over the visible pixels).
+    error: float = 0.0
+    #: The squared error a byte is worth: the median of the prices the frames were chosen at.
+    price: float = 0.0
+    #: The frames on ``shared`` alone (:func:`quantize_frames`, unmeasured: :func:`measured_one`),
+    #: their squared error, and the alpha the frames were mapped with (binary where asked).
+    one: QuantizedFrames | None = None
+    one_error: float = 0.0
+    alpha: NDArray[np.uint8] | None = None
 
     @property
     def frame_count(self) -> int:
         return int(self.indices.shape[0])
+
+    def one_palette_cheaper(self, size: int, one_size: int) -> bool:
+        """Whether ``one`` coded in ``one_size`` bytes costs less than these frames coded in
+        ``size`` in squared error plus bytes at ``price``: ``--frame-palettes`` is then never
+        worse than one palette by its own measure."""
+        ours, theirs = self.error + self.price * size, self.one_error + self.price * one_size
+        return self.one is not None and theirs < ours
+
+
+def measured_one(frames: FramePalettes, rgb: NDArray[np.uint8], measure: Measure = True) -> QuantizedFrames:
+    """``frames.one`` (not ``None``), measured as :func:`quantize_frames` measures when
+    ``measure``."""
+    one = frames.one
+    assert one is not None  # the callers check
+    if not measure:
+        return one
+    quality, per_frame = measure_frames(rgb, frames.alpha, one.palette, one.indices)
+    return replace(one, quality=quality, frame_psnr=per_frame)
+
+
+def squared_error(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown: NDArray[np.uint8]) -> float:
+    """The squared RGB error of frames ``shown`` ``(n, h, w, >= 3)`` over the visible pixels."""
+    total = 0
+    for number in range(len(rgb)):
+        diff = rgb[number].astype(np.int32) - shown[number][..., :3]
+        squared = np.einsum("...i,...i->...", diff, diff)
+        total += int(squared.sum() if alpha is None else squared[alpha[number] > 0].sum())
+    return float(total)
 
 
 #: The most colours a frame's palette may hold: a GIF colour table's 256, less the entry drawn
@@ -228,7 +265,11 @@ def quantize_frame_palettes(
 
     A frame draws the pixels whose colour (or alpha) differs from the frame before and that its
     palette shows closer than the canvas already does; the others keep what the viewer showed:
-    static areas keep their colour exactly. When pixels turn transparent, the rectangle of the
+    static areas keep their colour exactly (coded as "keep", or inside the frame's rectangle as
+    the entry that shows the canvas's colour where that is fewer bytes: :func:`_as_shown`). The
+    result records the frames on the shared palette alone and both squared errors, so that the
+    writer can keep that one-palette file where it costs less
+    (:meth:`FramePalettes.one_palette_cheaper`). When pixels turn transparent, the rectangle of the
     frame before and of those pixels is cleared and the frame redraws what is visible in it.
     Dithering diffuses each frame's error within the frame.
 
@@ -251,6 +292,7 @@ def quantize_frame_palettes(
     shown = np.zeros((count, height, width, 4), dtype=np.uint8)
     palettes, own, cleared = [], [], []
     rates: list[float] = []
+    prices: list[float] = []
     for number in range(count):
         base, changed, box = _canvas_before(rgb, frame_alpha, shown, drawn, number)
         cleared.append(box)
@@ -261,6 +303,7 @@ def quantize_frame_palettes(
         ways = (shared, local)
         chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
         rates += [] if rate is None else [rate]
+        prices.append(_price(assumed, rates))
         chosen = _lossy(chosen, rgb[number], visible & changed, base, assumed) if lossy else chosen
         drawn[number], shown[number] = chosen.drawn, base
         indices[number][chosen.drawn] = chosen.indices
@@ -269,9 +312,11 @@ def quantize_frame_palettes(
         own.append(chosen.own)
     colors, counts = _colors_shown(shown)
     quality, per_frame = measure_shown(rgb, frame_alpha, shown) if measure else (None, ())
+    error = squared_error(rgb, frame_alpha, shown)
+    one_error = squared_error(rgb, frame_alpha, one.palette[one.indices])
     return FramePalettes(
         indices, drawn, tuple(palettes), tuple(own), one.palette, tuple(cleared), colors,
-        counts, quality, per_frame,
+        counts, quality, per_frame, error, float(np.median(prices)), one, one_error, frame_alpha,
     )  # fmt: skip
 
 
@@ -316,7 +361,9 @@ def _cheapest(
     """The way to draw a frame of least squared error plus bytes, a byte priced at
     :func:`byte_price` (of the error on the shared palette) x the median of ``rates`` and of this
     frame's rate: on the shared palette (``candidates[0]``) or the frame's own
-    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels; the
+    (``candidates[1]``), with each of :data:`LEFT_AS_THEY_WERE`'s ways to leave pixels, the
+    cheaper of each palette's ways also with the pixels it leaves coded as shown
+    (:func:`_as_shown`); the
     assumed price, :func:`byte_price`'s (the lossy coder's); and this frame's rate
     (:func:`measured_rate` against the ``fewer`` colours, over the assumed price, or ``None``)."""
     seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
@@ -330,9 +377,19 @@ def _cheapest(
         smaller = _drawn(_Errors.of(rgb, seen, fewer, base), before, frame_bytes, *LEFT_AS_THEY_WERE[0])
         measured = measured_rate(choices[1], smaller)
         rate = None if measured is None else measured / assumed
-    pooled = [*rates, *([] if rate is None else [rate])]
-    price = assumed * (float(np.median(pooled)) if pooled else 1.0)
-    return min(choices, key=lambda choice: choice.error + price * choice.size), assumed, rate
+    price = _price(assumed, [*rates, *([] if rate is None else [rate])])
+
+    def cost(choice: _Drawn) -> float:
+        return choice.error + price * choice.size
+
+    best = (choices[0], min(choices[1:], key=cost))  # on the shared palette, on the frame's own
+    shown = [_as_shown(choice, _entries_showing(choice.palette, base), frame_bytes) for choice in best]
+    return min(shown, key=cost), assumed, rate
+
+
+def _price(assumed: float, rates: list[float]) -> float:
+    """A byte's price: ``assumed`` x the median of the measured ``rates`` (1 without any)."""
+    return assumed * (float(np.median(rates)) if rates else 1.0)
 
 
 def measured_rate(full: _Drawn, fewer: _Drawn) -> float | None:
@@ -392,7 +449,8 @@ def _canvas_before(
     vanishing = (alpha[number] == 0) & (alpha[number - 1] > 0)
     if not bool(vanishing.any()):
         return base, changed, None
-    box = top, bottom, left, right = _box((drawn[number - 1] if number > 1 else True) | vanishing)
+    before = drawn[number - 1] if number > 1 else alpha[0] > 0  # the first frame: its visible box
+    box = top, bottom, left, right = _box(before | vanishing)
     base[top:bottom, left:right] = 0
     changed[top:bottom, left:right] |= alpha[number][top:bottom, left:right] > 0
     return base, changed, box
@@ -457,6 +515,46 @@ def _drawn(errors: _Errors, before: float, frame_bytes: FrameBytes, tolerance: f
     indices = choice.indices[better]
     size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
     return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
+
+
+def _as_shown(found: _Drawn, same: NDArray[np.int16], frame_bytes: FrameBytes) -> _Drawn:
+    """``found``, or the same frame with every pixel of its rectangle it leaves drawn with the
+    entry of its palette that shows the canvas's colour exactly (``same``, -1 where none does),
+    whichever has fewer bytes: the frame shows the same, and on content that moves (scrolling text)
+    a "keep" between the pixels that changed breaks the LZW strings that the colours already on
+    the screen continue."""
+    if not bool(found.drawn.any()):
+        return found
+    top, bottom, left, right = _box(found.drawn)
+    box = np.s_[top:bottom, left:right]
+    extra = np.zeros_like(found.drawn)
+    extra[box] = ~found.drawn[box] & (same[box] >= 0)
+    if not bool(extra.any()):
+        return found
+    drawn = found.drawn | extra
+    values = np.zeros(found.drawn.shape, dtype=np.uint8)
+    values[found.drawn] = found.indices
+    values[extra] = same[extra]
+    indices = values[drawn]
+    keep, bits = _keep_entry(found.palette)
+    size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if found.own else 0)
+    if size >= found.size:
+        return found
+    return _Drawn(found.palette, found.own, drawn, indices, found.error, size)
+
+
+def _entries_showing(palette: NDArray[np.uint8], canvas: NDArray[np.uint8]) -> NDArray[np.int16]:
+    """Per pixel, the opaque entry of ``palette`` of the colour ``canvas`` ``(h, w, 4)`` shows
+    (opaque there), or -1."""
+    shown = np.ascontiguousarray(canvas).view(np.uint32)[..., 0]
+    opaque = np.flatnonzero(palette[:, 3] == 255)
+    if not len(opaque):
+        return np.full(shown.shape, -1, dtype=np.int16)
+    keys = np.ascontiguousarray(palette[opaque]).view(np.uint32).ravel()
+    order = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys[order], shown), len(keys) - 1)
+    hit = (keys[order][at] == shown) & (canvas[..., 3] == 255)
+    return np.where(hit, opaque[order][at], -1).astype(np.int16)
 
 
 #: The lossy LZW coder's tolerances tried (:func:`_lossy`), in multiples of the worth of the

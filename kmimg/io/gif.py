@@ -92,12 +92,68 @@ def encode_gif_frame_palettes(
     first frame: the whole screen), the others in it as the "keep" index (the palette's
     transparent entry, else one past its colours), so the canvas shows through. ``cleared[i]``
     (top, bottom, left, right): the rectangle the frame before disposes of to background after it
-    is shown, when pixels turn transparent. Durations and loop as :func:`encode_animated_gif`'s."""
+    is shown, when pixels turn transparent. Durations and loop as :func:`encode_animated_gif`'s.
+
+    When every colour of the frames' tables fits one table (with the transparent entry), the
+    frames are also written on that table as the global one, without local tables (as
+    ImageMagick writes few colours): the smaller file is returned; both show the same."""
+    data = _frame_tables(indices, drawn, palettes, own, shared, cleared, durations, loop)
+    merged = _merged_tables(indices, drawn, palettes, own)
+    if merged is None:
+        return data
+    one = _frame_tables(
+        merged[0], drawn, [merged[1]] * len(palettes), [False] * len(palettes), merged[1], cleared,
+        durations, loop,
+    )  # fmt: skip
+    return min(data, one, key=len)
+
+
+def _merged_tables(
+    indices: NDArray[np.uint8],
+    drawn: NDArray[np.bool_],
+    palettes: Sequence[NDArray[np.uint8]],
+    own: Sequence[bool],
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]] | None:
+    """The frames' indices into one table of every opaque colour of their tables and a
+    transparent entry (when any table has one, or a frame keeps pixels), and that table; ``None``
+    when no frame has a table of its own or the colours do not fit 256 entries."""
+    if not any(own):
+        return None
+    stacked = np.concatenate([np.asarray(palette, dtype=np.uint8) for palette in palettes])
+    opaque = np.unique(stacked[stacked[:, 3] > 0].view(np.uint32).ravel()).view(np.uint8).reshape(-1, 4)
+    clear = bool((stacked[:, 3] == 0).any()) or not bool(drawn.all())
+    if len(opaque) + clear > 256 or not len(opaque):
+        return None
+    table = np.concatenate([opaque, np.zeros((1, 4), np.uint8)]) if clear else opaque
+    keys = opaque.view(np.uint32).ravel()
+    merged = np.zeros_like(indices)
+    for number, palette in enumerate(palettes):
+        rows = np.ascontiguousarray(palette).view(np.uint32).ravel()
+        lookup = np.where(palette[:, 3] > 0, np.searchsorted(keys, rows), len(opaque)).astype(np.uint8)
+        merged[number][drawn[number]] = lookup[indices[number][drawn[number]]]
+    return merged, table
+
+
+def _frame_tables(
+    indices: NDArray[np.uint8],
+    drawn: NDArray[np.bool_],
+    palettes: Sequence[NDArray[np.uint8]],
+    own: Sequence[bool],
+    shared: NDArray[np.uint8],
+    cleared: Sequence[tuple[int, int, int, int] | None],
+    durations: Sequence[int],
+    loop: int | None,
+) -> bytes:
+    """:func:`encode_gif_frame_palettes`'s file with the tables as given (the global one a single
+    transparent entry when every frame has a table of its own: nothing draws with it)."""
     check_gif_palette(shared)
+    if all(own):
+        shared = np.zeros((1, 4), dtype=np.uint8)
     clears = [check_gif_palette(palette) for palette in palettes]
     if indices.ndim != 3 or not len(indices) or not len(indices) == len(durations) == len(palettes):
         raise ValueError("indices (n, h, w), n palettes and n durations are needed")
     shape = indices.shape[1:]
+    first = _first_rect(indices[0], palettes[0], check_gif_palette(shared))
     frames: list[_GifFrame] = []
     for number, palette in enumerate(palettes):
         box = cleared[number]
@@ -108,13 +164,23 @@ def encode_gif_frame_palettes(
                 indices[number - 1], drawn[number - 1], wider, palettes[number - 1], clears[number - 1],
                 2, own[number - 1],
             )  # fmt: skip
-        rect = (bounding_rect(drawn[number]) or Rect(0, 0, 1, 1)) if number else Rect.full(shape)
+        rect = (bounding_rect(drawn[number]) or Rect(0, 0, 1, 1)) if number else first
         frames.append(
             _table_frame(indices[number], drawn[number], rect, palette, clears[number], 1, own[number])
         )
     shared_clear = check_gif_palette(shared)
     bits = _bits(max(len(shared), (shared_clear if shared_clear is not None else len(shared)) + 1))
     return _gif_file(shared, shape, bits, shared_clear, loop, frames, durations)
+
+
+def _first_rect(frame: NDArray[np.uint8], palette: NDArray[np.uint8], background: int | None) -> Rect:
+    """The rectangle the first frame stores: the whole screen, or the box of its visible pixels
+    when the rest is transparent and so is the screen's background (``background``: the global
+    table's transparent entry, the background index), as a viewer starts from."""
+    visible = palette[:, 3][frame] > 0
+    if background is None or bool(visible.all()):
+        return Rect.full(frame.shape)
+    return bounding_rect(visible) or Rect(0, 0, 1, 1)
 
 
 def _table_frame(
