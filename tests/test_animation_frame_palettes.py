@@ -112,6 +112,28 @@ def test_own_palettes_leave_room_for_keep_in_their_table() -> None:
     assert all(size is None or size <= 8 for size in local_tables(data))
 
 
+def test_k_256_fits_every_frame_in_a_byte_and_k_4_measures_nothing_it_cannot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``-k 256``: the first frame's own palette holds 255 colours (its "keep" is entry 255, not
+    256, which no byte holds). K = 4: after the first frame the own palette and the one of 3K/4
+    both hold 3 colours, so nothing is fitted to measure a rate."""
+    frames = cross_fade(count=3)
+    result, data = encoded(frames, QuantizeOptions(k=256))
+    assert all(len(palette) <= 255 for palette in result.palettes)
+    assert decoded_psnr(frames, data) == pytest.approx(result.frame_psnr)
+    fitted: list[int] = []
+    inner = animation.fit_frame
+
+    def counted(*args: object) -> object:
+        fitted.append(args[-1].k)  # type: ignore[attr-defined]
+        return inner(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(animation, "fit_frame", counted)
+    encoded(frames, QuantizeOptions(k=4))
+    assert fitted == [4, 3, 3, 3]  # frame 0: its own 4 and 3 to measure; then only the own 3
+
+
 def noisy_fade(count: int = 8) -> np.ndarray:
     frames = cross_fade(count=count, height=64, width=96).astype(np.float64)
     noise = np.random.default_rng(3).normal(0, 10, frames.shape[1:])

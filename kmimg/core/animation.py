@@ -296,7 +296,7 @@ def quantize_frame_palettes(
     for number in range(count):
         base, changed, box = _canvas_before(rgb, frame_alpha, shown, drawn, number)
         cleared.append(box)
-        local = fit_frame(rgb, frame_alpha, number, changed, keeping if number else options)
+        local = fit_frame(rgb, frame_alpha, number, changed, keeping if number else limited)
         fewer = _fewer_colors(rgb, frame_alpha, number, changed, options)
         shared = _Choice(one.palette, False, changed, one.indices[number][changed])
         visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha[number] > 0
@@ -341,11 +341,16 @@ def _fewer_colors(
 ) -> _Choice | None:
     """Frame ``number``'s own palette of :data:`MEASURED_FRACTION` x ``options.k`` colours
     (:func:`fit_frame`, undithered), to measure what the full one buys (:func:`measured_rate`);
-    ``None`` below 4 colours or when the frame changes no pixel."""
+    ``None`` below 4 colours, when that is not fewer than the frame's own palette holds (K = 4
+    after the first frame: 3 and 3) or when the frame changes no pixel."""
     if options.k < 4 or not bool(changed.any()):
         return None
     fewer = int(options.k * MEASURED_FRACTION)
-    plain = replace(options, k=with_keep(fewer) if number else fewer, dither=0.0)
+    own = with_keep(options.k) if number else min(options.k, FRAME_PALETTE_MAX)
+    fewer = with_keep(fewer) if number else fewer
+    if fewer >= own:
+        return None
+    plain = replace(options, k=fewer, dither=0.0)
     return fit_frame(rgb, alpha, number, changed, plain)
 
 
