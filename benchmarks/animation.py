@@ -545,7 +545,7 @@ HOLDOUT2: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
-#: Four more (``--holdout3``), made in session 15 before the one-palette fallback of
+#: Four more (``--holdout3``), made in session 14 (later) before the one-palette fallback of
 #: ``--frame-palettes`` and never used to tune it: a desktop with a dragged window and a menu,
 #: scaled-up pixel art, a slideshow with hard cuts, a spinner on a transparent background.
 HOLDOUT3: dict[str, Callable[[], np.ndarray]] = {
@@ -818,7 +818,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.holdout3:
         text += unjudged(
             "Third set of hold-out animations",
-            "Made in session 15 before the one-palette fallback of `--frame-palettes` and never used to "
+            "Made later in session 14 before the one-palette fallback of `--frame-palettes`, never used to "
             "tune it (`--holdout3`): a desktop recording with a window dragged over icons, a menu "
             "dropping open and a pointer; pixel art scaled up 4x scrolling with a walking creature; a "
             "slideshow with hard cuts between scikit-image's retina, colour wheel, logo and coins; a "
