@@ -502,6 +502,128 @@ def spinner(count: int = 16) -> np.ndarray:
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
+def pixel_coin(count: int = 20) -> np.ndarray:
+    """Pixel art scaled up 3x on a still scene: a coin spinning (its width shrinking and
+    growing) above a brick wall while a lamp blinks and a small bird hops (hold-out 4)."""
+    palette = np.array(
+        [
+            (24, 20, 48),
+            (148, 56, 40),
+            (96, 32, 24),
+            (252, 216, 72),
+            (200, 148, 16),
+            (240, 240, 240),
+            (60, 180, 220),
+            (255, 120, 0),
+            (40, 40, 40),
+        ],
+        dtype=np.float64,
+    )
+    width, height = SIZE[0] // 3 + 1, SIZE[1] // 3 + 1
+    scene = np.zeros((height, width), dtype=np.int64)
+    scene[height - 20 :] = 1
+    scene[height - 20 :: 4] = 2  # mortar rows
+    for row in range(height - 20, height, 4):
+        shift = 3 if (row // 4) % 2 else 0
+        scene[row : row + 4, shift::8] = 2
+    frames = []
+    for number in range(count):
+        view = scene.copy()
+        half = round(6 * abs(np.cos(np.pi * number / count * 2)))
+        cy, cx = 22, width // 2
+        y, x = np.mgrid[0:height, 0:width]
+        if half:
+            coin = ((x - cx) / max(half, 1)) ** 2 + ((y - cy) / 7) ** 2 <= 1
+            view[coin] = 3
+            view[coin & (((x - cx) / max(half, 1)) ** 2 + ((y - cy) / 7) ** 2 > 0.55)] = 4
+        else:
+            view[cy - 7 : cy + 8, cx] = 4
+        if number % 6 < 3:  # the lamp blinks
+            view[4:8, 6:10] = 7
+        else:
+            view[4:8, 6:10] = 8
+        bx, by = 10 + (number * 3) % (width - 20), height - 24 - (2 if number % 2 else 0)
+        view[by : by + 3, bx : bx + 4] = 6
+        view[by, bx + 3] = 5
+        frames.append(np.kron(palette[view], np.ones((3, 3, 1)))[: SIZE[1], : SIZE[0]])
+    return _rgba(np.stack(frames))
+
+
+def sticker(count: int = 18) -> np.ndarray:
+    """An emoji-like sticker on a transparent background: a round face in banded shading (a few
+    35-40 exact colours per frame) that bobs, tilts its smile and winks (hold-out 4)."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    frames = np.zeros((count, height, width, 4))
+    for number in range(count):
+        phase = 2 * np.pi * number / count
+        cx, cy = width / 2 + 6 * np.sin(phase), height / 2 + 8 * np.cos(phase)
+        dist = np.hypot(x - cx, y - cy)
+        face = dist < 60
+        light = np.clip(1 - np.hypot(x - cx + 20, y - cy + 25) / 95, 0, 1)
+        band = np.floor(light * 32) / 32  # 32 shading steps
+        frame = frames[number]
+        frame[face] = np.column_stack(
+            [
+                200 + 55 * band[face],
+                150 + 90 * band[face],
+                20 + 60 * band[face],
+                np.full(face.sum(), 255),
+            ]
+        )
+        rim = face & (dist > 56)
+        frame[rim] = (150, 90, 10, 255)
+        for side in (-1, 1):
+            ex, ey = cx + 22 * side, cy - 15
+            if side == 1 and number % 9 in (4, 5):  # a wink
+                eye = (abs(y - ey) < 2) & (abs(x - ex) < 9)
+            else:
+                eye = ((x - ex) / 7) ** 2 + ((y - ey) / 10) ** 2 < 1
+            frame[eye] = (60, 30, 20, 255)
+            frame[eye & (((x - ex + 2) / 3) ** 2 + ((y - ey + 4) / 3) ** 2 < 1)] = (255, 255, 255, 255)
+        tilt = 6 * np.sin(phase)
+        mouth = (
+            (np.hypot(x - cx, y - cy + 5) > 30)
+            & (np.hypot(x - cx, y - cy + 5) < 36)
+            & (y > cy + 8 + tilt * (x - cx) / 40)
+        )
+        frame[mouth & face] = (120, 40, 30, 255)
+        for side in (-1, 1):
+            cheek = np.hypot(x - cx - 36 * side, y - cy - 12) < 8
+            frame[cheek & face] = (240, 120, 100, 255)
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+
+
+def logo_reveal(count: int = 24) -> np.ndarray:
+    """A logo reveal on a flat dark background: a wipe uncovers a two-colour wordmark and a badge
+    with a four-step gradient, then a highlight sweeps across it and the picture holds (hold-out 4)."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = SIZE
+    base = Image.new("RGB", SIZE, (18, 22, 40))
+    draw = ImageDraw.Draw(base)
+    for step in range(4):
+        draw.ellipse((20 + 4 * step, 58 + 4 * step, 80 - 4 * step, 118 - 4 * step),
+                     fill=(40 + 50 * step, 120 + 30 * step, 200))  # fmt: skip
+    font = ImageFont.load_default()
+    draw.text((96, 70), "KMIMG", fill=(250, 250, 250), font=font)
+    draw.text((96, 90), "colour, fewer bytes", fill=(250, 180, 60), font=font)
+    logo = np.asarray(base, dtype=np.float64)
+    background = np.empty_like(logo)
+    background[:] = (18, 22, 40)
+    y, x = _grid(width, height)
+    frames = []
+    for number in range(count):
+        edge = width * min(1.0, number / (count * 0.5))
+        frame = np.where((x < edge)[..., None], logo, background)
+        if count * 0.5 <= number < count * 0.8:
+            band = x - (number - count * 0.5) / (count * 0.3) * (width + 40) + 20
+            shine = (abs(band + 0.3 * y - 40) < 6) & (logo.sum(axis=2) > 200)
+            frame[shine] = (255, 255, 220)
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
 def _rgba(frames: np.ndarray) -> np.ndarray:
     rgb = np.clip(np.rint(frames[..., :3]), 0, 255).astype(np.uint8)
     return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
@@ -553,6 +675,16 @@ HOLDOUT3: dict[str, Callable[[], np.ndarray]] = {
     "pixel-sprite": pixel_sprite,
     "slideshow": slideshow,
     "spinner": spinner,
+}
+
+
+#: Three more (``--holdout4``), made in session 14 (later still) before the changes for the
+#: lossless cases of ``--frame-palettes`` and never used to tune them: still pixel art with a
+#: spinning coin, an emoji-like sticker on a transparent background, a logo reveal.
+HOLDOUT4: dict[str, Callable[[], np.ndarray]] = {
+    "pixel-coin": pixel_coin,
+    "sticker": sticker,
+    "logo-reveal": logo_reveal,
 }
 
 
@@ -780,6 +912,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also a third set of hold-out animations (reported, not judged)",
     )
+    parser.add_argument(
+        "--holdout4",
+        action="store_true",
+        help="also a fourth set of hold-out animations (reported, not judged)",
+    )
     args = parser.parse_args(argv)
     work = Path(args.out)
     ks = [int(k) for k in args.ks.split(",")]
@@ -824,6 +961,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "slideshow with hard cuts between scikit-image's retina, colour wheel, logo and coins; a "
             "spinner of fading dots and a shaded ring on a transparent background.",
             generate(work / "holdout3", HOLDOUT3),
+            ks,
+            work,
+        )
+    if args.holdout4:
+        text += unjudged(
+            "Fourth set of hold-out animations",
+            "Made in session 14 before the changes for the lossless cases of `--frame-palettes`, never "
+            "used to tune them (`--holdout4`): still pixel art scaled up 3x with a spinning coin, a "
+            "blinking lamp and a hopping bird; an emoji-like sticker in banded shading on a transparent "
+            "background that bobs and winks; a logo reveal by a wipe with a highlight sweeping across.",
+            generate(work / "holdout4", HOLDOUT4),
             ks,
             work,
         )
