@@ -387,3 +387,54 @@ def test_an_apng_missing_frame_data_gives_its_first_frame_with_warnings(tmp_path
     assert len(lines) == 2 and lines[0].startswith(f"kmimg: warning: {source}: damaged animation data: ")
     assert lines[1] == f"kmimg: warning: {source}: animated PNG: only the first of its 3 frames was used"
     assert frame_count(target.read_bytes()) == 1
+
+
+def blinking(count: int = 9, height: int = 40, width: int = 48) -> np.ndarray:
+    """Index frames: noise (a picture), and every third frame a large block flashing over it
+    that the next frame takes away again."""
+    rng = np.random.default_rng(5)
+    still = rng.integers(0, 6, (height, width)).astype(np.uint8)
+    frames = np.repeat(still[None], count, axis=0)
+    for number in range(count):
+        frames[number, 30:34, 2 + 4 * number : 6 + 4 * number] = 6  # a small sprite walks
+        if number % 3 == 1:
+            frames[number, 4:26, 6:42] = 7
+    return frames
+
+
+def test_a_frame_may_be_drawn_on_the_canvas_the_one_before_was_drawn_on() -> None:
+    """A flash that goes away again: the frame after it is drawn on the canvas before it (its
+    disposal "restore to previous"), a smaller file than redrawing the picture under the flash,
+    and every frame decodes to its indices."""
+    from kmimg.io.gif import _animated
+
+    indices = blinking()
+    palette = np.array([[30 * i, 255 - 30 * i, 17 * i, 255] for i in range(8)], dtype=np.uint8)
+    data = encode_animated_gif(indices, palette, [50] * len(indices), 0)
+    plain = _animated(indices, palette, [50] * len(indices), 0, None, None, False)
+    assert len(data) < len(plain)
+    disposals = []
+    with Image.open(io.BytesIO(data)) as image:
+        for number in range(len(indices)):
+            image.seek(number)
+            disposals.append(image.disposal_method)
+    assert 3 in disposals
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    assert np.array_equal(decoded.rgb, palette[indices][..., :3])
+
+
+@pytest.mark.parametrize("with_clear", [False, True])
+def test_the_gif_writer_is_never_larger_than_without_restoring(with_clear: bool) -> None:
+    from kmimg.io.gif import _animated
+
+    rng = np.random.default_rng(17)
+    for entries in (2, 16, 200):
+        palette = rng.integers(0, 256, (entries, 4)).astype(np.uint8)
+        palette[:, 3] = 255
+        clear = 1 if with_clear else None
+        if clear is not None:
+            palette[clear] = 0
+        indices = random_frames(rng, entries, clear=clear)
+        spare = clear if clear is not None or entries == 256 else entries
+        data = encode_animated_gif(indices, palette, [50] * len(indices), 0)
+        assert len(data) <= len(_animated(indices, palette, [50] * len(indices), 0, clear, spare, False))

@@ -229,13 +229,16 @@ def scrolling_text(count: int = 10, height: int = 64, width: int = 96) -> np.nda
 
 def test_pixels_left_as_shown_are_coded_with_the_entry_that_shows_them() -> None:
     """Scrolling text: a pixel that stays white between moved letters is coded as the white entry
-    (the LZW strings of the rows continue), not as "keep": no larger than one palette's file."""
-    from kmimg.io.gif import encode_animated_gif
+    (the LZW strings of the rows continue), not as "keep": no larger than one palette's file
+    with every frame drawn on the frame before (the default writer may also restore the canvas
+    a frame was drawn on: a gain of its own)."""
+    from kmimg.io.gif import _animated
 
     frames = scrolling_text()
     options = QuantizeOptions(k=8)
     one = quantize_frames(frames[..., :3], None, options)
-    one_data = encode_animated_gif(one.indices, one.palette, [50] * len(frames), 0)
+    spare = len(one.palette) if len(one.palette) < 256 else None
+    one_data = _animated(one.indices, one.palette, [50] * len(frames), 0, None, spare, False)
     result, data = encoded(frames, options)
     assert len(data) <= len(one_data)
     unchanged = ~(frames[1:, ..., :3] != frames[:-1, ..., :3]).any(axis=3)
@@ -453,3 +456,18 @@ def test_the_library_batch_writes_the_command_lines_bytes(tmp_path: Path) -> Non
         kmimg.quantize_files(source, 8, out_dir=tmp_path / "png", frame_palettes=True, jobs=1)
     with pytest.raises(ValueError, match="per frame"):
         kmimg.quantize_files(source, 8, ext=".gif", frame_palettes=True, quality="60-80", jobs=1)
+
+
+def test_lossless_frames_keep_the_one_palette_file_when_it_is_smaller() -> None:
+    """Every frame exact on either file: their error is 0, and so is the price of a byte, so the
+    one-palette file is kept when it has fewer bytes (not the frames' when it has as many)."""
+    frames = moving_disk()
+    frames[..., :3] //= 64  # a few exact colours
+    frames[..., :3] *= 64
+    result = quantize_frame_palettes(
+        frames[..., :3], None, QuantizeOptions(k=64), frame_bytes=gif_frame_bytes
+    )
+    assert result.error == result.one_error == 0.0 and result.price == 0.0
+    assert result.one_palette_cheaper(1000, 999)
+    assert not result.one_palette_cheaper(1000, 1000)
+    assert not result.one_palette_cheaper(1000, 1001)

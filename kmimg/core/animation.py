@@ -178,10 +178,11 @@ class FramePalettes:
 
     def one_palette_cheaper(self, size: int, one_size: int) -> bool:
         """Whether ``one`` coded in ``one_size`` bytes costs less than these frames coded in
-        ``size`` in squared error plus bytes at ``price``: ``--frame-palettes`` is then never
-        worse than one palette by its own measure."""
+        ``size`` in squared error plus bytes at ``price``, or as much with fewer bytes (lossless
+        frames: a price of 0): ``--frame-palettes`` is then never worse than one palette by its own
+        measure."""
         ours, theirs = self.error + self.price * size, self.one_error + self.price * one_size
-        return self.one is not None and theirs < ours
+        return self.one is not None and (theirs, one_size) < (ours, size)
 
 
 def measured_one(frames: FramePalettes, rgb: NDArray[np.uint8], measure: Measure = True) -> QuantizedFrames:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,7 +73,10 @@ def encode_animated_gif(
         raise ValueError("indices (n, h, w) and n durations are needed")
     entries = len(palette)
     spare = clear if clear is not None or entries == 256 else entries  # an unused slot, else none
-    return _animated(indices, palette, durations, loop, clear, spare)
+    files = (
+        _animated(indices, palette, durations, loop, clear, spare, restoring) for restoring in (False, True)
+    )
+    return min(files, key=len)
 
 
 def encode_gif_frame_palettes(
@@ -238,9 +242,15 @@ def _animated(
     loop: int | None,
     clear: int | None,
     spare: int | None,
+    restoring: bool,
 ) -> bytes:
+    """The file of :func:`encode_animated_gif`; ``restoring``: a frame may be drawn on the canvas
+    the frame before was drawn on (:func:`_on_restored`) where that rectangle is no larger or its
+    data smaller, as ImageMagick's ``-layers optimize`` prefers (a scroll that repeats or a
+    sprite that blinks is drawn against the frame it repeats)."""
     bits = _bits(max(len(palette), (spare or 0) + 1))
     canvas = np.full(indices.shape[1:], EMPTY, dtype=np.int16)
+    under = canvas  # the canvas the previous frame was drawn on
     frames: list[_GifFrame] = []
     previous: tuple[NDArray[np.bool_], Rect] | None = None
     for number, frame in enumerate(indices):
@@ -255,11 +265,47 @@ def _animated(
                 canvas = canvas.copy()
                 wider.crop(canvas)[...] = EMPTY
             rect, changed = changed_rect(target, canvas)
-        frames.append(_gif_frame(frame, changed, rect, clear, None if previous is None else spare, bits, 1))
-        canvas = canvas.copy()
+        coded = _gif_frame(frame, changed, rect, clear, None if previous is None else spare, bits, 1)
+        restored = (
+            _on_restored(frame, target, under, frames, clear, spare, bits)
+            if restoring and number > 1
+            else None
+        )
+        if restored is not None and _no_larger(restored[0], coded):
+            frames[-1] = replace(frames[-1], disposal=3)  # the canvas goes back to ``under``
+            coded, (rect, changed), canvas = restored[0], restored[1], under
+        frames.append(coded)
+        under, canvas = canvas, canvas.copy()
         draw(canvas, target, changed)
         previous = (changed, rect)
     return _gif_file(palette, indices.shape[1:], bits, clear, loop, frames, durations)
+
+
+def _no_larger(restored: _GifFrame, coded: _GifFrame) -> bool:
+    """Whether a frame drawn on the restored canvas is preferred: its rectangle no larger (the
+    canvas it restores can serve the frames after it too), or its data smaller."""
+    area = restored.rect.width * restored.rect.height <= coded.rect.width * coded.rect.height
+    return area or len(restored.data) < len(coded.data)
+
+
+def _on_restored(
+    frame: NDArray[np.uint8],
+    target: NDArray[np.int16],
+    under: NDArray[np.int16],
+    frames: list[_GifFrame],
+    clear: int | None,
+    spare: int | None,
+    bits: int,
+) -> tuple[_GifFrame, tuple[Rect, NDArray[np.bool_]]] | None:
+    """The frame drawn on ``under``, the canvas the previous frame was drawn on, which that frame's
+    disposal "restore to previous" (3) brings back (as ImageMagick's ``-layers optimize`` codes a
+    frame against an earlier one: a scroll that repeats, a blink), its rectangle and changed
+    pixels; ``None`` when the previous frame already disposes of its rectangle to background or
+    a pixel would have to turn transparent."""
+    if frames[-1].disposal != 1 or bool(((target == EMPTY) & (under != EMPTY)).any()):
+        return None
+    rect, changed = changed_rect(target, under)
+    return _gif_frame(frame, changed, rect, clear, spare, bits, 1), (rect, changed)
 
 
 def _gif_frame(
