@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--holdout", action="store_true", help="the hold-out set (editor, sheet, web, diagram, map)"
     )
+    parser.add_argument("--O3", dest="more", action="store_const", const=("3",), default=(), help="also -O 3")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     ratios: dict[str, list[float]] = {"1": [], "2": [], "pq": [], "time": []}
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             _run(["pngquant", str(k), "--nofs", "--strip", "--force", "-o", str(pq), str(source)])
             oxipng_copy(pq, pqo)
             sizes, times = {}, {}
-            for level in ("0", "1", "2"):
+            for level in ("0", "1", "2", *args.more):
                 out = args.out / f"kmimg-{name}-{k}-O{level}.png"
                 command = [
                     KMIMG,
@@ -258,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name} ({image.width}x{image.height}) K={k}: "
                 f"pngquant {pq.stat().st_size:,}, + oxipng {best:,}; "
                 f"kmimg {sizes['1']:,} ({sizes['1'] / best:.3f}x; {ratios['pq'][-1]:.3f}x pngquant), "
-                f"-O 2 {sizes['2']:,} ({sizes['2'] / best:.3f}x); CPU -O 1 / -O 0 {ratios['time'][-1]:.2f}",
+                f"-O 2 {sizes['2']:,} ({sizes['2'] / best:.3f}x); CPU -O 1 / -O 0 {ratios['time'][-1]:.2f}"
+                + "".join(f"; -O 3 {sizes[level]:,} ({sizes[level] / best:.3f}x)" for level in args.more),
                 flush=True,
             )
     print(
