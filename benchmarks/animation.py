@@ -22,7 +22,10 @@ the Hubble deep field, a shaking camera with noise), ``--holdout2`` four more (a
 with transparency, a screen recording of scrolling text, a noisy video-like clip, a slowly
 turning colour gradient), ``--holdout3`` four more (a desktop recording with a dragged window
 and a menu, scaled-up pixel art, a slideshow with hard cuts, a spinner with transparency),
-reported and not judged.
+``--holdout4`` three more (still pixel art with a spinning coin, a sticker with transparency, a
+logo reveal), ``--holdout5`` four more (an editor with typed text and a blinking cursor, confetti
+with transparency, a weather-map radar loop over a photo, a cartoon in flat colours with
+outlines), reported and not judged.
 """
 
 from __future__ import annotations
@@ -624,6 +627,171 @@ def logo_reveal(count: int = 24) -> np.ndarray:
     return _rgba(np.stack(frames))
 
 
+def ui_typing(count: int = 32) -> np.ndarray:
+    """A screen recording of an editor: text typed a few characters a frame into a window with
+    line numbers and syntax colours, a blinking cursor, a status bar counting the characters
+    (hold-out 5)."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = SIZE
+    font = ImageFont.load_default(size=11)
+    lines = [
+        ("def", " fit(frames, k):"),
+        ("    ", "palette = kmeans(frames, k)"),
+        ("    ", "for frame in frames:"),
+        ("        ", "frame.map(palette)"),
+        ("    ", "return palette  # done"),
+        ("", ""),
+        ("print", "(fit(gif, 32))"),
+    ]
+    typed_per_frame = 5
+    frames = []
+    for number in range(count):
+        screen = Image.new("RGB", SIZE, (30, 32, 40))
+        draw = ImageDraw.Draw(screen)
+        draw.rectangle((0, 0, width, 16), fill=(52, 56, 70))  # tab bar
+        draw.rectangle((4, 3, 70, 16), fill=(30, 32, 40))
+        draw.text((8, 3), "fit.py", fill=(220, 220, 220), font=font)
+        draw.rectangle((0, 17, 22, height - 14), fill=(36, 38, 48))  # gutter
+        budget = number * typed_per_frame
+        cursor = (26, 20)
+        for row, (head, tail) in enumerate(lines):
+            top = 20 + row * 15
+            draw.text((4, top), f"{row + 1:2d}", fill=(110, 115, 130), font=font)
+            text = head + tail
+            shown = text[: max(0, budget)]
+            budget -= len(text) + 1
+            if shown:
+                keyword = shown[: len(head)] if head.strip() else ""
+                draw.text((26, top), keyword, fill=(200, 120, 220), font=font)
+                offset = draw.textlength(keyword, font=font)
+                rest = shown[len(keyword) :]
+                colour = (230, 200, 120) if "#" not in rest else (120, 190, 120)
+                draw.text((26 + offset, top), rest, fill=colour, font=font)
+                cursor = (26 + round(draw.textlength(shown, font=font)), top)
+            if budget < 0:
+                break
+        if number % 6 < 3 or number * typed_per_frame < sum(len(h + t) + 1 for h, t in lines):
+            draw.rectangle((cursor[0] + 1, cursor[1], cursor[0] + 2, cursor[1] + 12), fill=(240, 240, 240))
+        draw.rectangle((0, height - 14, width, height), fill=(0, 110, 180))  # status bar
+        typed = min(number * typed_per_frame, sum(len(h + t) + 1 for h, t in lines))
+        draw.text(
+            (6, height - 13),
+            f"Ln {min(7, 1 + typed // 24)}  {typed} chars  UTF-8",
+            fill=(255,) * 3,
+            font=font,
+        )
+        frames.append(np.asarray(screen, dtype=np.float64))
+    return _rgba(np.stack(frames))
+
+
+def confetti(count: int = 28) -> np.ndarray:
+    """Confetti on a transparent background: 70 small pieces in eight flat colours, each with a
+    darker shaded side, falling, drifting and turning (their width follows the turn) (hold-out 5)."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    rng = np.random.default_rng(515)
+    colours = np.array(
+        [(230, 40, 60), (250, 200, 30), (40, 170, 80), (40, 110, 230), (160, 60, 200), (250, 120, 30),
+         (30, 200, 210), (240, 90, 170)],
+        dtype=np.float64,
+    )  # fmt: skip
+    pieces = 70
+    start_x, start_y = rng.uniform(0, width, pieces), rng.uniform(-height, height, pieces)
+    speed, drift, spin = (
+        rng.uniform(4, 9, pieces),
+        rng.uniform(-1.5, 1.5, pieces),
+        rng.uniform(0.2, 0.6, pieces),
+    )
+    colour_of = rng.integers(0, len(colours), pieces)
+    frames = np.zeros((count, height, width, 4))
+    for number in range(count):
+        frame = frames[number]
+        for piece in range(pieces):
+            cy = (start_y[piece] + speed[piece] * number) % (height + 20) - 10
+            cx = start_x[piece] + drift[piece] * number + 6 * np.sin(number * spin[piece])
+            turn = np.cos(number * spin[piece] * 2 + piece)
+            half_w, half_h = 1 + 3 * abs(turn), 3.0
+            mask = (abs(x - cx) <= half_w) & (abs(y - cy) <= half_h)
+            shade = 1.0 if turn > 0 else 0.7
+            frame[mask] = (*(colours[colour_of[piece]] * shade), 255)
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+
+
+def weather_map(count: int = 24) -> np.ndarray:
+    """A weather-map loop: a still greyish-green terrain photo (scikit-image's gravel, tinted) with
+    white borders, under a radar overlay in five colour bands (green to magenta) blended at 55 %
+    that drifts and grows across it (hold-out 5)."""
+    from skimage import data
+
+    width, height = SIZE
+    ground = _resized(np.dstack([data.gravel()] * 3), SIZE)[..., 0] / 255
+    terrain = np.dstack([70 + 90 * ground, 95 + 80 * ground, 60 + 50 * ground])
+    y, x = _grid(width, height)
+    borders = (abs(y - 60 - 20 * np.sin(x / 30)) < 0.8) | (abs(x - 150 - 15 * np.cos(y / 25)) < 0.8)
+    terrain[borders] = (245, 245, 245)
+    rng = np.random.default_rng(5150)
+    cells = [(rng.uniform(-60, 140), rng.uniform(0, height), rng.uniform(15, 35)) for _ in range(9)]
+    bands = np.array(
+        [(60, 200, 60), (30, 150, 40), (240, 230, 40), (250, 140, 20), (220, 30, 30), (200, 40, 200)],
+        dtype=np.float64,
+    )
+    frames = []
+    for number in range(count):
+        field = np.zeros((height, width))
+        for cx, cy, size in cells:
+            grow = size * (0.8 + 0.4 * number / count)
+            field += np.exp(-(((x - cx - 4 * number) ** 2 + (y - cy - 1.5 * number) ** 2) / (2 * grow**2)))
+        level = np.floor(field * 5).astype(np.int64)
+        frame = terrain.copy()
+        rain = level > 0
+        colour = bands[np.clip(level, 0, len(bands) - 1)]
+        frame[rain] = 0.45 * terrain[rain] + 0.55 * colour[rain]
+        frame[borders] = (245, 245, 245)
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
+def cartoon(count: int = 24) -> np.ndarray:
+    """A cartoon in flat colours with dark outlines (no anti-aliasing): a round character with a
+    face bouncing past a tree and a house under a sky with a drifting cloud (hold-out 5)."""
+    from PIL import ImageDraw
+
+    width, height = SIZE
+    outline = (30, 24, 40)
+    frames = []
+    for number in range(count):
+        screen = Image.new("RGB", SIZE, (120, 200, 250))
+        draw = ImageDraw.Draw(screen)
+        cloud = 20 + number * 2
+        for dx, r in ((0, 12), (14, 16), (30, 11)):
+            draw.ellipse(
+                (cloud + dx - r, 30 - r, cloud + dx + r, 30 + r),
+                fill=(255, 255, 255),
+                outline=outline,
+                width=2,
+            )
+        draw.rectangle((0, 130, width, height), fill=(90, 190, 70), outline=outline, width=2)
+        draw.rectangle((170, 80, 225, 130), fill=(240, 220, 170), outline=outline, width=2)  # house
+        draw.polygon([(165, 82), (197, 55), (230, 82)], fill=(200, 60, 50), outline=outline)
+        draw.rectangle((190, 105, 204, 130), fill=(140, 90, 50), outline=outline, width=2)
+        draw.rectangle((24, 95, 34, 132), fill=(130, 80, 40), outline=outline, width=2)  # tree
+        draw.ellipse((6, 60, 52, 102), fill=(40, 150, 60), outline=outline, width=2)
+        hop = abs(np.sin(np.pi * number / 6))
+        cx, cy = 50 + number * 5, round(118 - 40 * hop)
+        squash = 1 if hop > 0.2 else 0.85
+        rx, ry = round(16 / squash), round(16 * squash)
+        draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=(250, 170, 40), outline=outline, width=2)
+        for side in (-1, 1):
+            draw.ellipse(
+                (cx + 6 * side - 3, cy - 7, cx + 6 * side + 3, cy + 1), fill=(255, 255, 255), outline=outline
+            )
+            draw.point((cx + 6 * side + (number % 3) - 1, cy - 3), fill=outline)
+        draw.arc((cx - 8, cy - 4, cx + 8, cy + 9), 20, 160, fill=outline, width=2)
+        frames.append(np.asarray(screen, dtype=np.float64))
+    return _rgba(np.stack(frames))
+
+
 def _rgba(frames: np.ndarray) -> np.ndarray:
     rgb = np.clip(np.rint(frames[..., :3]), 0, 255).astype(np.uint8)
     return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
@@ -685,6 +853,18 @@ HOLDOUT4: dict[str, Callable[[], np.ndarray]] = {
     "pixel-coin": pixel_coin,
     "sticker": sticker,
     "logo-reveal": logo_reveal,
+}
+
+
+#: Four more (``--holdout5``), made in session 15 before the exact-frame and default changes of
+#: ``--frame-palettes`` and never used to tune them: an editor with typed text and a blinking
+#: cursor, confetti on a transparent background, a weather-map loop (a radar overlay over a
+#: photo), a flat-coloured cartoon with outlines.
+HOLDOUT5: dict[str, Callable[[], np.ndarray]] = {
+    "ui-typing": ui_typing,
+    "confetti": confetti,
+    "weather-map": weather_map,
+    "cartoon": cartoon,
 }
 
 
@@ -917,6 +1097,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also a fourth set of hold-out animations (reported, not judged)",
     )
+    parser.add_argument(
+        "--holdout5",
+        action="store_true",
+        help="also a fifth set of hold-out animations (reported, not judged)",
+    )
     args = parser.parse_args(argv)
     work = Path(args.out)
     ks = [int(k) for k in args.ks.split(",")]
@@ -972,6 +1157,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "blinking lamp and a hopping bird; an emoji-like sticker in banded shading on a transparent "
             "background that bobs and winks; a logo reveal by a wipe with a highlight sweeping across.",
             generate(work / "holdout4", HOLDOUT4),
+            ks,
+            work,
+        )
+    if args.holdout5:
+        text += unjudged(
+            "Fifth set of hold-out animations",
+            "Made in session 15 before the exact frames and the default of `--frame-palettes`, never "
+            "used to tune them (`--holdout5`): an editor with text typed into it, syntax colours and a "
+            "blinking cursor; confetti in eight flat colours falling on a transparent background; a "
+            "weather-map loop, a radar overlay in five bands blended over a tinted photo; a cartoon in "
+            "flat colours with dark outlines.",
+            generate(work / "holdout5", HOLDOUT5),
             ks,
             work,
         )
