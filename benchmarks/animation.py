@@ -14,9 +14,12 @@ sprite on a transparent background, shapes moving over a photo), saves each as a
 Every output is decoded with its frames composited (``kmimg.io.animation.load_animation``, Pillow)
 and compared with the input GIF's frames: mean PSNR over frames (RGB; RGB and alpha, colours under
 alpha 0 black, for the transparent sprite), bytes, and whether frame count, durations and loop are
-the input's. The targets: kmimg's mean PSNR >= the better peer's + 0.5 dB, and its file no larger
-than ImageMagick's, for every animation at every K; each kmimg mode is judged on its own, and the
-verdict is whether one mode meets every case (the better mode per case is reported beside it).
+the input's (where a frame of any output of a case is exact, the mean of the frames' PSNRs is
+infinite, and every output of that case is judged by the PSNR of its mean squared error over
+frames instead: :func:`judged_psnr`). The targets: kmimg's mean PSNR >= the better peer's
++ 0.5 dB, and its file no larger than ImageMagick's, for every animation at every K; each kmimg
+mode is judged on its own, and the verdict is whether one mode meets every case (the better
+mode per case is reported beside it).
 ``--extra`` adds four more animations, ``--holdout`` two hold-out ones (a pan with a zoom over
 the Hubble deep field, a shaking camera with noise), ``--holdout2`` four more (a walking figure
 with transparency, a screen recording of scrolling text, a noisy video-like clip, a slowly
@@ -949,6 +952,10 @@ class Measured:
     same_frames: bool
     same_timing: bool
     colors: int
+    #: The mean over frames of each frame's mean squared error (0: every frame exact).
+    mse: float = float("nan")
+    #: Whether some frame is exact (its PSNR infinite, and so the mean of the frames' PSNRs).
+    exact_frame: bool = False
 
 
 def frames_of(path: Path):  # type: ignore[no-untyped-def]
@@ -957,9 +964,8 @@ def frames_of(path: Path):  # type: ignore[no-untyped-def]
     return load_animation(path.read_bytes(), source=str(path), max_pixels=10**9)
 
 
-def mean_psnr(reference, output) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """Mean and worst PSNR over frames: RGB, or RGB and alpha when either has transparency."""
-    from kmimg.metrics import psnr_from_mse
+def frame_errors(reference, output) -> list[float]:  # type: ignore[no-untyped-def]
+    """Each frame's mean squared error: RGB, or RGB and alpha when either has transparency."""
 
     def planes(animation) -> np.ndarray:  # type: ignore[no-untyped-def]
         alpha = (
@@ -971,11 +977,49 @@ def mean_psnr(reference, output) -> tuple[float, float]:  # type: ignore[no-unty
 
     ours, theirs = planes(reference), planes(output)
     channels = 4 if reference.alpha is not None or output.alpha is not None else 3
-    values = [
-        psnr_from_mse(float(np.mean((a[..., :channels] - b[..., :channels]) ** 2)))
+    return [
+        float(np.mean((a[..., :channels] - b[..., :channels]) ** 2))
         for a, b in zip(ours, theirs, strict=True)
     ]
+
+
+def mean_psnr(reference, output) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Mean and worst PSNR over frames: RGB, or RGB and alpha when either has transparency (the
+    mean is infinite when one frame is exact: :func:`judged_psnr`)."""
+    from kmimg.metrics import psnr_from_mse
+
+    values = [psnr_from_mse(mse) for mse in frame_errors(reference, output)]
     return float(np.mean(values)), float(np.min(values))
+
+
+def judged_psnr(case: Sequence[Measured]) -> list[float]:
+    """The PSNR each output of one case is judged and reported by. The issue's figure is the mean
+    of the frames' PSNRs, and it is used where it is finite for every output of the case. When a
+    frame of any output is exact, that mean is infinite (one exact frame would hide every other
+    frame's error), so every output of the case is then judged by the PSNR of its mean squared
+    error over frames (every frame's squared error counted alike; infinite, shown as "lossless",
+    only when every frame is exact). The same figure for all outputs of a case, never a mix."""
+    from kmimg.metrics import psnr_from_mse
+
+    if any(m.exact_frame for m in case):
+        return [psnr_from_mse(m.mse) if m.mse > 0 else float("inf") for m in case]
+    return [m.psnr for m in case]
+
+
+def shown_psnr(value: float, by_mse: bool) -> str:
+    """A judged PSNR as the table shows it: "lossless", or dB (``†``: of the mean squared error)."""
+    if value == float("inf"):
+        return "lossless"
+    return f"{value:.2f} dB{'†' if by_mse else ''}"
+
+
+def shown_lead(ours: float, best: float) -> str:
+    """Our judged PSNR against the better peer's, in dB, or in words where one is lossless."""
+    if best == float("inf"):
+        return "lossless, as the peer" if ours == float("inf") else "peer lossless"
+    if ours == float("inf"):
+        return "lossless"
+    return f"{ours - best:+.2f} dB"
 
 
 def measure(source: Path, k: int, work: Path) -> dict[str, Measured]:
@@ -988,10 +1032,14 @@ def measure(source: Path, k: int, work: Path) -> dict[str, Measured]:
         output = Path(argv[argv.index("-o") + 1]) if "-o" in argv else Path(argv[-1])
         decoded = frames_of(output)
         same = decoded.frame_count == reference.frame_count
+        errors = frame_errors(reference, decoded) if same else [float("nan")]
         psnr, worst = mean_psnr(reference, decoded) if same else (float("nan"), float("nan"))
         timing = decoded.durations == reference.durations and decoded.loop == reference.loop
         colors = len(np.unique(decoded.rgb.reshape(-1, 3), axis=0))
-        results[method] = Measured(psnr, worst, output.stat().st_size, seconds, same, timing, colors)
+        results[method] = Measured(
+            psnr, worst, output.stat().st_size, seconds, same, timing, colors,
+            float(np.mean(errors)), any(e == 0 for e in errors),
+        )  # fmt: skip
     return results
 
 
@@ -1023,20 +1071,24 @@ def report_lines(sources: Sequence[Path], ks: Sequence[int], work: Path) -> tupl
         count = frames_of(source).frame_count
         for k in ks:
             found = measure(source, k, work)
-            peers = [found[name] for name in ("gifsicle", "imagemagick") if name in found]
-            best = max((peer.psnr for peer in peers), default=float("nan"))
+            names = [name for name in METHODS if name in found]
+            by_mse = any(found[name].exact_frame for name in names)
+            judged = dict(zip(names, judged_psnr([found[name] for name in names]), strict=True))
+            best = max(
+                (judged[name] for name in ("gifsicle", "imagemagick") if name in judged), default=float("nan")
+            )
             magick = found.get("imagemagick")
             ours = {name: found[name] for name in ("kmimg", "frame-palettes")}
-            passed = {name: meets(m, best, magick) for name, m in ours.items()}
+            passed = {name: meets(m, judged[name], best, magick) for name, m in ours.items()}
             met["cases"] += 1
             for name, ok in passed.items():
                 met[name] += ok
             met["either"] += any(passed.values())
             cells = [
-                f"{found[name].psnr:.2f} dB / {found[name].size:,}" if name in found else "-"
+                f"{shown_psnr(judged[name], by_mse)} / {found[name].size:,}" if name in found else "-"
                 for name in METHODS
             ]
-            leads = " / ".join(f"{m.psnr - best:+.2f} dB{'' if passed[n] else ' ✗'}" for n, m in ours.items())
+            leads = " / ".join(f"{shown_lead(judged[n], best)}{'' if passed[n] else ' ✗'}" for n in ours)
             ratios = " / ".join(f"{m.size / magick.size:.2f}x" if magick else "-" for m in ours.values())
             kept = " / ".join(
                 ("yes" if m.same_frames and m.same_timing else ("frames" if m.same_frames else "no"))
@@ -1049,10 +1101,11 @@ def report_lines(sources: Sequence[Path], ks: Sequence[int], work: Path) -> tupl
     return lines, met
 
 
-def meets(ours: Measured, best: float, magick: Measured | None) -> bool:
-    """The targets: PSNR >= the better peer's + 0.5 dB, bytes <= ImageMagick's, frames,
-    durations and loop kept."""
-    ok = ours.psnr >= best + 0.5 and (magick is None or ours.size <= magick.size)
+def meets(ours: Measured, psnr: float, best: float, magick: Measured | None) -> bool:
+    """The targets: PSNR (``psnr``, :func:`judged_psnr`'s) >= the better peer's + 0.5 dB (a
+    lossless output meets it; against a lossless peer only a lossless one does), bytes <=
+    ImageMagick's, frames, durations and loop kept."""
+    ok = psnr >= best + 0.5 and (magick is None or ours.size <= magick.size)
     return ok and ours.same_frames and ours.same_timing
 
 
@@ -1196,7 +1249,10 @@ def header(met: dict[str, int]) -> list[str]:
         f"{first_line([convert, '-version']) if convert else 'ImageMagick not installed'}.",
         "",
         "Mean PSNR over frames against the input GIF's frames as a viewer shows them (RGB; RGB and "
-        "alpha for the transparent sprite). ImageMagick's `-colors K` quantizes each frame on its "
+        "alpha for the transparent sprite). Where a frame of any output of a case is exact (its PSNR, "
+        "and so the mean, infinite), every output of that case is shown and judged by the PSNR of its "
+        'mean squared error over frames instead (marked †; "lossless" when every frame is exact). '
+        "ImageMagick's `-colors K` quantizes each frame on its "
         "own (K colours per frame, up to 256 in its file); gifsicle's and kmimg's default hold K "
         "colours in all (one palette across frames); `kmimg --frame-palettes` gives a frame a colour "
         "table of up to K colours of its own where that is worth its bytes, as ImageMagick does for "
