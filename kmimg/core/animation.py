@@ -308,35 +308,27 @@ def quantize_frame_palettes(
         found = _exact(rgb[number], None if frame_alpha is None else frame_alpha[number], base, changed,
                        one.palette, (limit, not number), frame_bytes)  # fmt: skip
         exact.append(found is not None)
-        if found is not None:
-            drawn[number], shown[number] = found.drawn, base
-            indices[number][found.drawn] = found.indices
-            shown[number][found.drawn] = found.palette[found.indices]
-            palettes.append(found.palette)
-            own.append(found.own)
-            continue
-        local = fit_frame(rgb, frame_alpha, number, changed, keeping if number else limited)
-        fewer = _fewer_colors(rgb, frame_alpha, number, changed, options)
-        shared = _Choice(one.palette, False, changed, one.indices[number][changed])
-        visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha[number] > 0
-        ways = (shared, local)
-        chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
-        rates += [] if rate is None else [rate]
-        prices.append(_price(assumed, rates))
-        chosen = _lossy(chosen, rgb[number], visible & changed, base, assumed) if lossy else chosen
-        drawn[number], shown[number] = chosen.drawn, base
-        indices[number][chosen.drawn] = chosen.indices
-        shown[number][chosen.drawn] = chosen.palette[chosen.indices]
-        palettes.append(chosen.palette)
-        own.append(chosen.own)
+        if found is None:
+            local = fit_frame(rgb, frame_alpha, number, changed, keeping if number else limited)
+            fewer = _fewer_colors(rgb, frame_alpha, number, changed, options)
+            shared = _Choice(one.palette, False, changed, one.indices[number][changed])
+            visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha[number] > 0
+            ways = (shared, local)
+            chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
+            rates += [] if rate is None else [rate]
+            prices.append(_price(assumed, rates))
+            found = _lossy(chosen, rgb[number], visible & changed, base, assumed) if lossy else chosen
+        drawn[number], shown[number] = found.drawn, base
+        indices[number][found.drawn] = found.indices
+        shown[number][found.drawn] = found.palette[found.indices]
+        palettes.append(found.palette)
+        own.append(found.own)
     colors, counts = _colors_shown(shown)
     quality, per_frame = measure_shown(rgb, frame_alpha, shown) if measure else (None, ())
     error = squared_error(rgb, frame_alpha, shown)
     one_shown = one.palette[one.indices]
     one_error = squared_error(rgb, frame_alpha, one_shown)
-    exact_numbers = [number for number in range(count) if exact[number]]
-    one_inexact = any(squared_error(rgb[[n]], None if frame_alpha is None else frame_alpha[[n]],
-                                    one_shown[[n]]) > 0 for n in exact_numbers)  # fmt: skip
+    one_inexact = _inexact_on(rgb, frame_alpha, one_shown, exact)
     price = float(np.median(prices)) if prices else 0.0  # every frame exact: bytes alone count
     return FramePalettes(
         indices, drawn, tuple(palettes), tuple(own), one.palette, tuple(cleared), colors,
@@ -426,6 +418,17 @@ def _shared_indices(
     if bool(hidden.any()):
         values[hidden] = clear[0]
     return values[need].astype(np.uint8)
+
+
+def _inexact_on(
+    rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown: NDArray[np.uint8], exact: list[bool]
+) -> bool:
+    """Whether frames ``shown`` show one of the frames marked ``exact`` with an error."""
+    return any(
+        squared_error(rgb[[n]], None if alpha is None else alpha[[n]], shown[[n]]) > 0
+        for n in range(len(rgb))
+        if exact[n]
+    )
 
 
 def _colors_shown(shown: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
