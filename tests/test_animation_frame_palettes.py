@@ -390,7 +390,9 @@ def test_the_option_writes_the_one_palette_file_when_that_costs_less(
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)["results"]
     default = tmp_path / "default.gif"
-    plain = runner.invoke(app, ["quantize", str(tmp_path / "in.gif"), "-o", str(default), "-k", "16"])
+    plain = runner.invoke(
+        app, ["quantize", str(tmp_path / "in.gif"), "-o", str(default), "-k", "16", "--one-palette"]
+    )
     assert plain.exit_code == 0, plain.output
     assert target.read_bytes() == default.read_bytes()
     assert local_tables(target.read_bytes()) == [None] * 8
@@ -533,3 +535,34 @@ def test_an_exact_frame_redraws_what_an_earlier_frame_showed_with_an_error() -> 
     assert result.exact == (False, False, True, True)
     decoded = load_animation(data, source="x", max_pixels=10**8)
     assert np.array_equal(decoded.rgb[2:], frames[2:, ..., :3])
+
+
+def test_the_library_batch_gives_gif_outputs_frame_tables_by_default(tmp_path: Path) -> None:
+    """``quantize_files``' default is the command line's: frame tables for an animated GIF output
+    (the ``--frame-palettes`` bytes), one palette with ``frame_palettes=False`` (``--one-palette``),
+    and no error where one palette is the only way (an APNG output, a quality search)."""
+    import kmimg
+
+    result, target = _run(tmp_path, cross_fade(), "-k", "8", out="cli.gif")
+    assert result.exit_code == 0, result.output
+    source = tmp_path / "in.gif"
+    default = kmimg.quantize_files(source, 8, out_dir=tmp_path / "lib", ext=".gif", jobs=1)
+    assert [r.ok for r in default] == [True]
+    assert (tmp_path / "lib" / "in.gif").read_bytes() == target.read_bytes()
+    one = kmimg.quantize_files(source, 8, out_dir=tmp_path / "one", ext=".gif", frame_palettes=False, jobs=1)
+    assert [r.ok for r in one] == [True]
+    assert local_tables((tmp_path / "one" / "in.gif").read_bytes()) == [None] * 10
+    cli_one = runner.invoke(
+        app, ["quantize", str(source), "-k", "8", "-o", str(tmp_path / "c1.gif"), "--one-palette"]
+    )
+    assert cli_one.exit_code == 0, cli_one.output
+    assert (tmp_path / "c1.gif").read_bytes() == (tmp_path / "one" / "in.gif").read_bytes()
+    for done in (
+        kmimg.quantize_files(source, 8, out_dir=tmp_path / "png", jobs=1),
+        kmimg.quantize_files(source, 8, out_dir=tmp_path / "q", ext=".gif", quality="0-100", jobs=1),
+    ):
+        assert [r.ok for r in done] == [True]
+    searched = runner.invoke(
+        app, ["quantize", str(source), "-o", str(tmp_path / "q.gif"), "--quality", "0-100"]
+    )
+    assert searched.exit_code == 0, searched.output
