@@ -303,7 +303,7 @@ def quantize_frame_palettes(
     palettes, own, cleared, exact = [], [], [], []
     rates: list[float] = []
     prices: list[float] = []
-    ratios: list[float] = []
+    ratios: list[float] = []  # per frame, the price of its error over that on the shared palette
     for number in range(count):
         base, changed, box = _canvas_before(rgb, frame_alpha, shown, drawn, number)
         cleared.append(box)
@@ -320,13 +320,7 @@ def quantize_frame_palettes(
             chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
             rates += [] if rate is None else [rate]
             prices.append(_price(assumed, rates))
-            if lossy:
-                taken = byte_price(chosen.error / max(1, int(np.count_nonzero(visible))))
-                tolerated = _lossy_price(assumed, taken, ratios)
-                ratios += [taken / assumed] if assumed > 0 else []
-                found = _lossy(chosen, rgb[number], visible & changed, base, tolerated)
-            else:
-                found = chosen
+            found = _lossy_relative(chosen, rgb[number], visible, changed, base, (assumed, ratios), lossy)
         drawn[number], shown[number] = found.drawn, base
         indices[number][found.drawn] = found.indices
         shown[number][found.drawn] = found.palette[found.indices]
@@ -510,6 +504,27 @@ def _cheapest(
     best = (choices[0], min(choices[1:], key=cost))  # on the shared palette, on the frame's own
     shown = [_as_shown(choice, _entries_showing(choice.palette, base), frame_bytes) for choice in best]
     return min(shown, key=cost), assumed, rate
+
+
+def _lossy_relative(
+    chosen: _Drawn,
+    rgb: NDArray[np.uint8],
+    visible: NDArray[np.bool_],
+    changed: NDArray[np.bool_],
+    base: NDArray[np.uint8],
+    priced: tuple[float, list[float]],
+    lossy: bool,
+) -> _Drawn:
+    """:func:`_lossy` of ``chosen`` at :func:`_lossy_price`'s price (``chosen`` itself unless
+    ``lossy``); ``priced``: ``assumed``, the price of the frame's error on the shared palette, and
+    ``ratios``, to which this frame's ratio (the price of its error over ``assumed``) is added."""
+    if not lossy:
+        return chosen
+    assumed, ratios = priced
+    taken = byte_price(chosen.error / max(1, int(np.count_nonzero(visible))))
+    price = _lossy_price(assumed, taken, ratios)
+    ratios += [taken / assumed] if assumed > 0 else []
+    return _lossy(chosen, rgb, visible & changed, base, price)
 
 
 def _lossy_price(assumed: float, taken: float, ratios: list[float]) -> float:
