@@ -243,11 +243,13 @@ def test_the_lossy_price_follows_the_error_taken_relative_to_the_frames_before()
     """Where every frame's own table gains alike over the shared palette (a pan over one photo:
     ratios alike), the price stays the shared palette's; a frame that gains far more than the
     frames before it (a cut) is priced at the error of its own table, relative to them; the first
-    frame at its own error; a frame exact on the shared palette at 0."""
+    frame at its own error; never above the shared palette's price; a frame exact on the shared
+    palette at 0."""
     price = animation._lossy_price
     assert price(100.0, 20.0, [0.2, 0.2, 0.2]) == pytest.approx(100.0)
     assert price(100.0, 10.0, [1.0, 0.9, 1.0]) == pytest.approx(10.0)
-    assert price(100.0, 50.0, [0.25, 0.25]) == pytest.approx(200.0)
+    assert price(100.0, 15.0, [0.2, 0.3, 0.1]) == pytest.approx(75.0)
+    assert price(100.0, 50.0, [0.25, 0.25]) == pytest.approx(100.0)
     assert price(100.0, 10.0, []) == pytest.approx(10.0)
     assert price(0.0, 0.0, [0.5]) == 0.0
     assert price(100.0, 10.0, [0.0]) == pytest.approx(100.0)
