@@ -1300,6 +1300,83 @@ def unjudged(title: str, story: str, made: Sequence[Path], ks: Sequence[int], wo
     ]
 
 
+#: The sets reported beside the judged six, never judged: (flag, its help, the section title,
+#: how and when the set was made, its animations).
+UNJUDGED_SETS: tuple[tuple[str, str, str, str, dict[str, Callable[[], np.ndarray]]], ...] = (
+    (
+        "extra",
+        "also four more animations (reported, not judged)",
+        "Four more animations",
+        "Made after `--frame-palettes` was designed (`--extra`): another cross-fade, shapes jumping "
+        "over another gradient, a diagonal pan over another photo, shapes over a cross-fade.",
+        EXTRA,
+    ),
+    (
+        "holdout",
+        "also two hold-out animations (reported, not judged)",
+        "Two hold-out animations",
+        "Made when the lossy LZW coder was reworked and never used to tune it (`--holdout`): a pan "
+        "with a zoom over scikit-image's Hubble deep field, a shaking camera with sensor noise over "
+        "its immunohistochemistry photo.",
+        HOLDOUT,
+    ),
+    (
+        "holdout2",
+        "also four more hold-out animations (reported, not judged)",
+        "Four more hold-out animations",
+        "Made in session 14 before the changes for shapes-jumping and never used to tune them "
+        "(`--holdout2`): a shaded figure walking on a transparent background, a screen recording of "
+        "text scrolling with a mouse pointer, a video-like clip of scikit-image's stereo motorcycle "
+        "with drift, flicker and noise, a radial gradient whose hues turn slowly.",
+        HOLDOUT2,
+    ),
+    (
+        "holdout3",
+        "also a third set of hold-out animations (reported, not judged)",
+        "Third set of hold-out animations",
+        "Made later in session 14 before the one-palette fallback of `--frame-palettes`, never used "
+        "to tune it (`--holdout3`): a desktop recording with a window dragged over icons, a menu "
+        "dropping open and a pointer; pixel art scaled up 4x scrolling with a walking creature; a "
+        "slideshow with hard cuts between scikit-image's retina, colour wheel, logo and coins; a "
+        "spinner of fading dots and a shaded ring on a transparent background.",
+        HOLDOUT3,
+    ),
+    (
+        "holdout4",
+        "also a fourth set of hold-out animations (reported, not judged)",
+        "Fourth set of hold-out animations",
+        "Made in session 14 before the changes for the lossless cases of `--frame-palettes`, never "
+        "used to tune them (`--holdout4`): still pixel art scaled up 3x with a spinning coin, a "
+        "blinking lamp and a hopping bird; an emoji-like sticker in banded shading on a transparent "
+        "background that bobs and winks; a logo reveal by a wipe with a highlight sweeping across.",
+        HOLDOUT4,
+    ),
+    (
+        "holdout5",
+        "also a fifth set of hold-out animations (reported, not judged)",
+        "Fifth set of hold-out animations",
+        "Made in session 15 before the exact frames and the default of `--frame-palettes`, never used "
+        "to tune them (`--holdout5`): an editor with text typed into it, syntax colours and a "
+        "blinking cursor; confetti in eight flat colours falling on a transparent background; a "
+        "weather-map loop, a radar overlay in five bands blended over a tinted photo; a cartoon in "
+        "flat colours with dark outlines.",
+        HOLDOUT5,
+    ),
+    (
+        "holdout6",
+        "also a sixth set of hold-out animations (reported, not judged)",
+        "Sixth set of hold-out animations",
+        "Made after all of session 15's changes, never used to tune anything (`--holdout6`): a "
+        "loading dialog over a flat UI with a striped progress bar filling unevenly and a percentage "
+        "counter; a shaded ball bouncing over a sky gradient, motion-blurred, with a soft drop "
+        "shadow; a pixel-art tile map scaled up 2x scrolling diagonally with water tiles cycling "
+        "through three patterns; a pulsing glow whose alpha falls off smoothly (cut at 6 %) on a "
+        "transparent background, with circling sparkles.",
+        HOLDOUT6,
+    ),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -1307,118 +1384,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--ks", default=",".join(map(str, KS)))
     parser.add_argument("--output", default=str(HERE / "RESULTS-animation.md"), help="markdown report path")
-    parser.add_argument(
-        "--extra", action="store_true", help="also four more animations (reported, not judged)"
-    )
-    parser.add_argument(
-        "--holdout", action="store_true", help="also two hold-out animations (reported, not judged)"
-    )
-    parser.add_argument(
-        "--holdout2", action="store_true", help="also four more hold-out animations (reported, not judged)"
-    )
-    parser.add_argument(
-        "--holdout3",
-        action="store_true",
-        help="also a third set of hold-out animations (reported, not judged)",
-    )
-    parser.add_argument(
-        "--holdout4",
-        action="store_true",
-        help="also a fourth set of hold-out animations (reported, not judged)",
-    )
-    parser.add_argument(
-        "--holdout5",
-        action="store_true",
-        help="also a fifth set of hold-out animations (reported, not judged)",
-    )
-    parser.add_argument(
-        "--holdout6",
-        action="store_true",
-        help="also a sixth set of hold-out animations (reported, not judged)",
-    )
+    for flag, help_text, *_ in UNJUDGED_SETS:
+        parser.add_argument(f"--{flag}", action="store_true", help=help_text)
     args = parser.parse_args(argv)
     work = Path(args.out)
     ks = [int(k) for k in args.ks.split(",")]
     lines, met = report_lines(generate(work / "in"), ks, work)
     text = [*header(met), *lines, ""]
-    if args.extra:
-        text += unjudged(
-            "Four more animations",
-            "Made after `--frame-palettes` was designed (`--extra`): another cross-fade, shapes jumping "
-            "over another gradient, a diagonal pan over another photo, shapes over a cross-fade.",
-            generate(work / "extra", EXTRA),
-            ks,
-            work,
-        )
-    if args.holdout:
-        text += unjudged(
-            "Two hold-out animations",
-            "Made when the lossy LZW coder was reworked and never used to tune it (`--holdout`): a "
-            "pan with a zoom over scikit-image's Hubble deep field, a shaking camera with sensor noise "
-            "over its immunohistochemistry photo.",
-            generate(work / "holdout", HOLDOUT),
-            ks,
-            work,
-        )
-    if args.holdout2:
-        text += unjudged(
-            "Four more hold-out animations",
-            "Made in session 14 before the changes for shapes-jumping and never used to tune them "
-            "(`--holdout2`): a shaded figure walking on a transparent background, a screen recording "
-            "of text scrolling with a mouse pointer, a video-like clip of scikit-image's stereo "
-            "motorcycle with drift, flicker and noise, a radial gradient whose hues turn slowly.",
-            generate(work / "holdout2", HOLDOUT2),
-            ks,
-            work,
-        )
-    if args.holdout3:
-        text += unjudged(
-            "Third set of hold-out animations",
-            "Made later in session 14 before the one-palette fallback of `--frame-palettes`, never used to "
-            "tune it (`--holdout3`): a desktop recording with a window dragged over icons, a menu "
-            "dropping open and a pointer; pixel art scaled up 4x scrolling with a walking creature; a "
-            "slideshow with hard cuts between scikit-image's retina, colour wheel, logo and coins; a "
-            "spinner of fading dots and a shaded ring on a transparent background.",
-            generate(work / "holdout3", HOLDOUT3),
-            ks,
-            work,
-        )
-    if args.holdout4:
-        text += unjudged(
-            "Fourth set of hold-out animations",
-            "Made in session 14 before the changes for the lossless cases of `--frame-palettes`, never "
-            "used to tune them (`--holdout4`): still pixel art scaled up 3x with a spinning coin, a "
-            "blinking lamp and a hopping bird; an emoji-like sticker in banded shading on a transparent "
-            "background that bobs and winks; a logo reveal by a wipe with a highlight sweeping across.",
-            generate(work / "holdout4", HOLDOUT4),
-            ks,
-            work,
-        )
-    if args.holdout5:
-        text += unjudged(
-            "Fifth set of hold-out animations",
-            "Made in session 15 before the exact frames and the default of `--frame-palettes`, never "
-            "used to tune them (`--holdout5`): an editor with text typed into it, syntax colours and a "
-            "blinking cursor; confetti in eight flat colours falling on a transparent background; a "
-            "weather-map loop, a radar overlay in five bands blended over a tinted photo; a cartoon in "
-            "flat colours with dark outlines.",
-            generate(work / "holdout5", HOLDOUT5),
-            ks,
-            work,
-        )
-    if args.holdout6:
-        text += unjudged(
-            "Sixth set of hold-out animations",
-            "Made after all of session 15's changes, never used to tune anything (`--holdout6`): a "
-            "loading dialog over a flat UI with a striped progress bar filling unevenly and a "
-            "percentage counter; a shaded ball bouncing over a sky gradient, motion-blurred, with a "
-            "soft drop shadow; a pixel-art tile map scaled up 2x scrolling diagonally with water tiles "
-            "cycling through three patterns; a pulsing glow whose alpha falls off smoothly (cut at 6 %) "
-            "on a transparent background, with circling sparkles.",
-            generate(work / "holdout6", HOLDOUT6),
-            ks,
-            work,
-        )
+    for flag, _, title, made, animations in UNJUDGED_SETS:
+        if getattr(args, flag):
+            text += unjudged(title, made, generate(work / flag, animations), ks, work)
     Path(args.output).write_text("\n".join(text))
     print("\n".join(text))
     return 0 if verdict(met) == "met" else 1
