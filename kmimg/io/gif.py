@@ -238,8 +238,10 @@ def _restoring(
             )
             if restored is not None and _no_larger(restored[0], plain[number]):
                 frames[number - 1] = replace(frames[number - 1], disposal=3)
-                coded, pixels = restored  # coded with every window only when taken
-                frames[number] = replace(coded, data=_lzw(pixels, coded.table_bits))
+                coded, pixels = restored  # coded with the other windows only when taken
+                windows = tuple(window for window in LZW_WINDOWS if window)
+                data = min(coded.data, _lzw(pixels, coded.table_bits, windows), key=len)
+                frames[number] = replace(coded, data=data)
                 drawn_on, taken = under, True
         under, canvas = drawn_on, target
     return frames if taken else None
