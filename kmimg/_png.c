@@ -8,7 +8,11 @@
  * bytes, read as signed, have the smallest sum of absolute values (ties: the lowest type).
  *
  * An optional last argument `type` (0-4) gives every row that filter instead of the heuristic's
- * choice (the indexed writer's filter trials, kmimg/io/png.py).
+ * choice (the indexed writer's filter trials, kmimg/io/png.py); -2 chooses each row's type by
+ * another measure, the number of distinct pairs of neighbouring bytes in the filtered row (the
+ * fewest wins, ties the lowest type; oxipng's "Bigrams"): on palette indices, whose values are
+ * labels rather than intensities, it tells rows that repeat the one above (Up: all zero) or
+ * hold long runs from rows of texture, where libpng's sum of absolute values says little.
  *
  * A row depends only on itself and the row above in `source`, so disjoint row ranges may run
  * on separate threads (the GIL is released) and the bytes never depend on how they are split.
@@ -78,20 +82,45 @@ static uint64_t cost(const uint8_t *filtered, Py_ssize_t n) {
     return sum;
 }
 
+/* Distinct pairs of neighbouring bytes in filtered[0..n-1]. `seen` holds 65,536 stamps; a pair
+ * counts when its stamp is not yet `*stamp`, which is advanced on every call (the table is
+ * cleared only when the stamp wraps). */
+static uint64_t bigrams(const uint8_t *filtered, Py_ssize_t n, uint32_t *seen, uint32_t *stamp) {
+    if (++*stamp == 0) {
+        memset(seen, 0, 65536 * sizeof(uint32_t));
+        *stamp = 1;
+    }
+    uint32_t now = *stamp;
+    uint64_t count = 0;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        unsigned pair = (unsigned)filtered[i - 1] << 8 | filtered[i];
+        count += seen[pair] != now;
+        seen[pair] = now;
+    }
+    return count;
+}
+
+/* How a row's filtered bytes are scored: libpng's sum of absolute values, or its distinct
+ * neighbouring pairs (`seen` not NULL). */
+static uint64_t score(const uint8_t *filtered, Py_ssize_t n, uint32_t *seen, uint32_t *stamp) {
+    return seen ? bigrams(filtered, n, seen, stamp) : cost(filtered, n);
+}
+
 /* Filters row x (row above: b) into out[0] = type, out[1..n] = bytes; scratch: n bytes. A
- * `fixed` type of 0-4 is used as given; -1 picks the type by the heuristic. */
+ * `fixed` type of 0-4 is used as given; otherwise the type with the lowest `score` (`seen`
+ * and `stamp`: see there). */
 static void filter_row(const uint8_t *x, const uint8_t *b, Py_ssize_t n, int bpp, uint8_t *out, uint8_t *scratch,
-                       int fixed) {
+                       int fixed, uint32_t *seen, uint32_t *stamp) {
     if (fixed >= 0) {
         out[0] = (uint8_t)fixed;
         apply(fixed, x, b, n, bpp, out + 1);
         return;
     }
     int best = 0;
-    uint64_t least = cost(x, n);
-    for (int type = 1; type < 5; type++) {
+    uint64_t least = score(x, n, seen, stamp);
+    for (int type = 1; type < 5 && !(seen && least <= 1); type++) { /* one pair: no type has fewer */
         apply(type, x, b, n, bpp, scratch);
-        uint64_t sum = cost(scratch, n);
+        uint64_t sum = score(scratch, n, seen, stamp);
         if (sum < least) {
             least = sum;
             best = type;
@@ -109,7 +138,7 @@ static PyObject *filter_rows(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OnniOnn|i", &source, &height, &row_bytes, &bpp, &out, &start, &stop, &fixed))
         return NULL;
     if (height < 0 || row_bytes < 0 || row_bytes == PY_SSIZE_T_MAX || bpp < 1 || bpp > 8 || start < 0 ||
-        stop > height || start > stop || fixed < -1 || fixed > 4) {
+        stop > height || start > stop || fixed < -2 || fixed > 4) {
         PyErr_SetString(PyExc_ValueError, "filter_rows: bad sizes or row range");
         return NULL;
     }
@@ -122,12 +151,19 @@ static PyObject *filter_rows(PyObject *self, PyObject *args) {
     uint8_t *scratch = (uint8_t *)calloc((size_t)row_bytes * 2 + 1, 1); /* a row, and a zero row */
     if (!scratch) return buffers_done(b, 2, PyErr_NoMemory());
     const uint8_t *zero = scratch + row_bytes + 1;
+    uint32_t *seen = NULL, stamp = 0;
+    if (fixed == -2 && !(seen = (uint32_t *)calloc(65536, sizeof(uint32_t)))) {
+        free(scratch);
+        return buffers_done(b, 2, PyErr_NoMemory());
+    }
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t y = start; y < stop; y++) {
         const uint8_t *row = src + y * row_bytes;
-        filter_row(row, y ? row - row_bytes : zero, row_bytes, bpp, dst + y * (row_bytes + 1), scratch, fixed);
+        filter_row(row, y ? row - row_bytes : zero, row_bytes, bpp, dst + y * (row_bytes + 1), scratch, fixed, seen,
+                   &stamp);
     }
     Py_END_ALLOW_THREADS;
+    free(seen);
     free(scratch);
     return buffers_done(b, 2, Py_NewRef(Py_None));
 }

@@ -390,7 +390,9 @@ def test_the_option_writes_the_one_palette_file_when_that_costs_less(
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)["results"]
     default = tmp_path / "default.gif"
-    plain = runner.invoke(app, ["quantize", str(tmp_path / "in.gif"), "-o", str(default), "-k", "16"])
+    plain = runner.invoke(
+        app, ["quantize", str(tmp_path / "in.gif"), "-o", str(default), "-k", "16", "--one-palette"]
+    )
     assert plain.exit_code == 0, plain.output
     assert target.read_bytes() == default.read_bytes()
     assert local_tables(target.read_bytes()) == [None] * 8
@@ -669,3 +671,94 @@ def test_the_option_draws_a_blinking_animation_on_restored_canvases() -> None:
     assert_same_frames(data, plain)
     decoded = load_animation(data, source="x", max_pixels=10**8)
     assert np.array_equal(decoded.rgb, frames[..., :3])  # 8 colours at K = 16: exact
+def few_colour_frames(
+    count: int = 6, height: int = 40, width: int = 48, *, clear: bool = False
+) -> np.ndarray:
+    """RGBA frames of 7 colours each (a background and six stripes whose shades differ from
+    frame to frame: 43 colours in all), the stripes sliding down; with ``clear`` on a
+    transparent background, the stripes only."""
+    frames = np.zeros((count, height, width, 4), dtype=np.uint8)
+    for number in range(count):
+        frame = frames[number]
+        frame[..., :3], frame[..., 3] = (240, 236, 220), 0 if clear else 255
+        for stripe in range(6):
+            top = (4 + 6 * stripe + number) % height
+            frame[top : top + 4, 4 + stripe * 7 : 9 + stripe * 7] = (
+                30 + 35 * stripe, 200 - 25 * number, 60 + 20 * (stripe + number) % 190, 255,
+            )  # fmt: skip
+    if clear:
+        frames[frames[..., 3] == 0] = 0
+    return frames
+
+
+@pytest.mark.parametrize("clear", [False, True])
+def test_frames_whose_colours_fit_a_table_come_out_exact(clear: bool) -> None:
+    """A frame of at most K colours (K - 1 beside "keep" at a power of two; the first frame K with
+    its transparent entry) is shown exactly, as a still image of at most K colours, though the
+    one palette across the frames is not exact and the price would trade the exactness away; the
+    one-palette file is then never kept in its place."""
+    frames = few_colour_frames(clear=clear)
+    alpha = frames[..., 3] if clear else None
+    result, data = encoded(frames, QuantizeOptions(k=8), alpha)
+    assert result.exact == (True,) * len(frames)
+    assert result.error == 0.0 and result.one_error > 0 and result.one_inexact
+    assert not result.one_palette_cheaper(10**6, 1)
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    visible = frames[..., 3] > 0
+    assert np.array_equal(decoded.rgb[visible], frames[..., :3][visible])
+    if clear:
+        assert decoded.alpha is not None and np.array_equal(decoded.alpha > 0, visible)
+
+
+def test_frames_with_more_colours_than_their_table_holds_are_priced_as_before() -> None:
+    """Eight colours in a frame at K = 8: "keep" leaves room for seven, so the frame is chosen by
+    error and bytes (the first frame, whose table holds eight, is exact)."""
+    frames = few_colour_frames()
+    frames[:, -3:, -3:, :3] = (0, 0, 255)  # an eighth colour in every frame
+    result, _ = encoded(frames, QuantizeOptions(k=8))
+    assert result.exact == (True,) + (False,) * (len(frames) - 1)
+
+
+def test_an_exact_frame_redraws_what_an_earlier_frame_showed_with_an_error() -> None:
+    """A frame of few colours after one of many: pixels that did not change but were shown with an
+    error are drawn too, so the frame is exact."""
+    frames = few_colour_frames(count=4)
+    y, x = np.mgrid[0:40, 0:48]
+    frames[0, ..., 0], frames[0, ..., 1] = x * 5, y * 6  # a gradient: more than K colours
+    frames[1, ..., :3] = frames[0, ..., :3]  # the same gradient: not exact either
+    frames[2, ..., :3] = (240, 236, 220)  # flat: one colour, exact again
+    result, data = encoded(frames, QuantizeOptions(k=8))
+    assert result.exact == (False, False, True, True)
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    assert np.array_equal(decoded.rgb[2:], frames[2:, ..., :3])
+
+
+def test_the_library_batch_gives_gif_outputs_frame_tables_by_default(tmp_path: Path) -> None:
+    """``quantize_files``' default is the command line's: frame tables for an animated GIF output
+    (the ``--frame-palettes`` bytes), one palette with ``frame_palettes=False`` (``--one-palette``),
+    and no error where one palette is the only way (an APNG output, a quality search)."""
+    import kmimg
+
+    result, target = _run(tmp_path, cross_fade(), "-k", "8", out="cli.gif")
+    assert result.exit_code == 0, result.output
+    source = tmp_path / "in.gif"
+    default = kmimg.quantize_files(source, 8, out_dir=tmp_path / "lib", ext=".gif", jobs=1)
+    assert [r.ok for r in default] == [True]
+    assert (tmp_path / "lib" / "in.gif").read_bytes() == target.read_bytes()
+    one = kmimg.quantize_files(source, 8, out_dir=tmp_path / "one", ext=".gif", frame_palettes=False, jobs=1)
+    assert [r.ok for r in one] == [True]
+    assert local_tables((tmp_path / "one" / "in.gif").read_bytes()) == [None] * 10
+    cli_one = runner.invoke(
+        app, ["quantize", str(source), "-k", "8", "-o", str(tmp_path / "c1.gif"), "--one-palette"]
+    )
+    assert cli_one.exit_code == 0, cli_one.output
+    assert (tmp_path / "c1.gif").read_bytes() == (tmp_path / "one" / "in.gif").read_bytes()
+    for done in (
+        kmimg.quantize_files(source, 8, out_dir=tmp_path / "png", jobs=1),
+        kmimg.quantize_files(source, 8, out_dir=tmp_path / "q", ext=".gif", quality="0-100", jobs=1),
+    ):
+        assert [r.ok for r in done] == [True]
+    searched = runner.invoke(
+        app, ["quantize", str(source), "-o", str(tmp_path / "q.gif"), "--quality", "0-100"]
+    )
+    assert searched.exit_code == 0, searched.output

@@ -56,6 +56,31 @@ def test_a_failure_mid_write_keeps_the_old_file_and_no_temporary(
     assert names(tmp_path) == ["out.png"]
 
 
+@pytest.mark.parametrize("grouped", [False, True])
+def test_ctrl_c_just_after_the_temporary_file_is_made_removes_it(
+    grouped: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt lands between two bytecodes: right after ``os.open`` made the file,
+    before the code that owns it runs (a worker's Ctrl-C once left ``.NAME.PID-N.kmimg-tmp``)."""
+    from kmimg.io import commit_group
+
+    real_open = os.open
+
+    def open_then_interrupt(path: str, flags: int, mode: int = 0o777) -> int:
+        handle = real_open(path, flags, mode)
+        os.close(handle)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        if grouped:
+            with commit_group():
+                write_atomic(tmp_path / "out.png", b"new bytes")
+        else:
+            write_atomic(tmp_path / "out.png", b"new bytes")
+    assert names(tmp_path) == []
+
+
 def test_target_is_a_folder(tmp_path: Path) -> None:
     (tmp_path / "out.png").mkdir()
     with pytest.raises(OutputError, match="cannot write"):

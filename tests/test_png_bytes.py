@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,80 @@ def test_big_data_at_the_default_level_is_deflated_in_parallel_pieces(
     level_0 = b"".join(_chunk_bodies(encode_indexed(indices, palette, optimize=0).data, b"IDAT"))
     assert len(idat) <= len(level_0) * 1.15  # pieces of 16 KiB start cold; 1 MiB ones lose ~0.1 %
     assert LIBDEFLATE_LIMIT >= 1 << 20
+
+
+def _drifting_rows(rng: np.random.Generator, height: int = 300, width: int = 400) -> np.ndarray:
+    """Indices whose first row is noise and each row after it the one above with 2 % of its
+    pixels changed: the Up filter leaves runs of zeros, a filter per row by byte pairs finds it."""
+    rows = [rng.integers(0, 64, width)]
+    for _ in range(height - 1):
+        row = rows[-1].copy()
+        changed = rng.random(width) < 0.02
+        row[changed] = rng.integers(0, 64, int(changed.sum()))
+        rows.append(row)
+    return np.array(rows, dtype=np.uint8)
+
+
+def test_the_default_level_chooses_filters_per_row_by_byte_pairs_when_the_sample_says_so(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """:data:`BIGRAMS` needs no palette order: chosen with ``reorder`` off, the order unchanged."""
+    indices = _drifting_rows(rng)
+    palette = rng.integers(0, 256, (64, 4), dtype=np.uint8)
+    palette[:, 3] = 255
+    for level in (1, 2):
+        chosen = encode_indexed(indices, palette, optimize=level, reorder=False)
+        assert np.array_equal(chosen.order, np.arange(64))
+        assert np.array_equal(_rgba(chosen.data), palette[indices])
+        assert 2 in _row_filters(chosen.data)
+    monkeypatch.setattr("kmimg.io.png.BIGRAMS_GAIN", 0.0)
+    plain = encode_indexed(indices, palette, reorder=False)
+    assert _row_filters(plain.data) == {0}
+    assert len(chosen.data) < 0.9 * len(plain.data)
+
+
+def test_filter_rows_by_byte_pairs_picks_the_type_with_the_fewest(rng: np.random.Generator) -> None:
+    """Kind -2: each row's type has the fewest distinct neighbouring byte pairs (ties: lowest)."""
+    rows = rng.integers(0, 4, (9, 13), dtype=np.uint8)
+    rows[3] = rows[2]  # Up: all zero, one pair, as a constant row has under None
+    rows[5] = 7
+    out = np.empty((9, 14), dtype=np.uint8)
+    _png.filter_rows(rows.data, 9, 13, 1, out.data, 0, 9, -2)
+    fixed = np.empty((5, 9, 14), dtype=np.uint8)
+    for kind in range(5):
+        _png.filter_rows(rows.data, 9, 13, 1, fixed[kind].data, 0, 9, kind)
+    pairs = [
+        [len(set(zip(row[1:-1].tolist(), row[2:].tolist(), strict=True))) for row in fixed[kind]]
+        for kind in range(5)
+    ]
+    want = np.argmin(np.array(pairs), axis=0)
+    assert out[:, 0].tolist() == want.tolist()
+    assert out[3, 0] == 2 and out[5, 0] == 0
+    back = np.empty_like(rows)
+    assert _png.unfilter_rows(out.data, 9, 13, 1, back.data) == 0
+    assert np.array_equal(back, rows)
+    with pytest.raises(ValueError):
+        _png.filter_rows(rows.data, 9, 13, 1, out.data, 0, 9, -3)
+
+
+def test_big_compressible_data_is_deflated_at_the_compressible_level(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over LIBDEFLATE_LIMIT, data whose sample deflates under COMPRESSIBLE_RATIO (flat areas,
+    repeated rows) takes COMPRESSIBLE_LEVEL; photo-like data LARGE_DATA_LEVEL."""
+    from kmimg.io.png import COMPRESSIBLE_LEVEL, LARGE_DATA_LEVEL, LARGE_DATA_PIECE, _libdeflate_pieces
+
+    monkeypatch.setattr("kmimg.io.png.LIBDEFLATE_LIMIT", 1 << 14)
+    flat = np.zeros((300, 400), dtype=np.uint8)
+    flat[40:, :60] = 1
+    flat[100:140, 100:300] = 2 + (np.arange(200) // 50).astype(np.uint8)
+    photo, palette = _photo_like(rng, 64, size=300)
+    for indices, level in ((flat, COMPRESSIBLE_LEVEL), (photo, LARGE_DATA_LEVEL)):
+        png = encode_indexed(indices, palette, reorder=False).data
+        idat = b"".join(_chunk_bodies(png, b"IDAT"))
+        rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8)
+        assert idat == _libdeflate_pieces(rows, level, LARGE_DATA_PIECE)
+    assert COMPRESSIBLE_LEVEL > LARGE_DATA_LEVEL
 
 
 @pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 48, 1000])

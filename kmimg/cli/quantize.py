@@ -199,13 +199,16 @@ def quantize_command(
         typer.Option("--strip", help="Write no optional chunk: no DPI (pHYs), text or sRGB from the input."),
     ] = False,
     frame_palettes: Annotated[
-        bool,
+        Optional[bool],  # noqa: UP045
         typer.Option(
-            "--frame-palettes",
-            help="Animated GIF output: each frame gets a colour table of up to K colours of its own, fitted "
-            "to the pixels it changes (not one palette for all frames). GIF only.",
+            "--frame-palettes/--one-palette",
+            help="Animated GIF output: each frame may get a colour table of up to K colours of its own, "
+            "fitted to the pixels it changes, where that pays (the default for GIF output when no palette "
+            "is given, shared or searched for); --one-palette: one palette for all frames. "
+            "--frame-palettes: GIF only.",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -221,7 +224,8 @@ def quantize_command(
     (NAME-PALETTE.png with --palette PALETTE.gpl, NAME+EXT with --ext EXT).
     Existing files are not overwritten without --force (an explicit -o always overwrites).
     A name ending in .gif gets a GIF, .webp a lossless WebP. Animated GIF, APNG and WebP inputs
-    stay animated: every frame on one palette, as a GIF (.gif), a WebP (.webp) or an APNG.
+    stay animated, as a GIF (.gif: a frame may take a colour table of its own where that pays;
+    --one-palette: one palette), a WebP (.webp) or an APNG (one palette for all frames).
 
     Example: kmimg quantize sample_images/flower.jpg -k 16 -o out/flower-k16.png
     """
@@ -249,7 +253,7 @@ def quantize_command(
         for source, reason in skipped.items():
             reporter.notice(f"{source}: skipped: {reason}")
         _check_streams(tasks, json_dest)
-        _check_frame_palettes(frame_palettes, tasks, goal, (palette_file, shared, palette_out))
+        per_frame = _frame_palettes(frame_palettes, tasks, goal, (palette_file, shared, palette_out))
         fixed = palette_cli.palette_for(
             plan, tasks, options, reporter=reporter, jobs=jobs, scheduler=scheduler, max_pixels=max_pixels,
             allow_truncated=allow_truncated,
@@ -258,7 +262,7 @@ def quantize_command(
         common = (options, max_pixels, allow_truncated, measure, fixed, plan.source)
         runnable = _runnable(
             tasks, refused, common, skip_if_larger=skip_if_larger, optimize=optimize, strip=strip, goal=goal,
-            frame_palettes=frame_palettes,
+            frame_palettes=per_frame,
         )  # fmt: skip
         outcome = run_batch(
             runnable, quantize_one, listener=reporter, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast,
@@ -306,12 +310,26 @@ def _search_colors(
     return colors if _given(ctx, "colors") else QUALITY_MAX_K
 
 
-def _check_frame_palettes(
-    given: bool, tasks: list[tuple[InputItem, str]], goal: QualityGoal | None, palettes: tuple[Any, ...]
-) -> None:
+def _frame_palettes(
+    given: bool | None,
+    tasks: list[tuple[InputItem, str]],
+    goal: QualityGoal | None,
+    palettes: tuple[Any, ...],
+) -> bool:
+    """Whether animated GIF outputs get a colour table per frame where it pays: ``--one-palette``
+    no, ``--frame-palettes`` yes (a usage error unless every output is a GIF (an APNG has one
+    PLTE) and no palette is given, shared or searched for), neither: yes unless a palette is
+    given, shared or searched for (APNG and WebP outputs keep one palette)."""
+    one_palette = goal is not None or any(given not in (None, False) for given in palettes)
+    if given is None:
+        return not one_palette
+    if given:
+        _check_frame_palettes(tasks, one_palette)
+    return given
+
+
+def _check_frame_palettes(tasks: list[tuple[InputItem, str]], one_palette: bool) -> None:
     """``--frame-palettes`` writes GIFs (an APNG has one PLTE) and fits its own palettes."""
-    if not given:
-        return
     from kmimg.io.formats import output_format
 
     if any(target == STDIO or output_format(target) != "GIF" for _, target in tasks):
@@ -319,7 +337,7 @@ def _check_frame_palettes(
             "--frame-palettes gives each GIF frame its own colour table: write GIFs "
             "(-o NAME.gif or --ext .gif); an APNG holds one palette, and so does a WebP kmimg writes"
         )
-    if goal is not None or any(given not in (None, False) for given in palettes):
+    if one_palette:
         raise UsageError("--frame-palettes fits a palette per frame: not with --palette, shared or --quality")
 
 

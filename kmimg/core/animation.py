@@ -171,6 +171,10 @@ class FramePalettes:
     one: QuantizedFrames | None = None
     one_error: float = 0.0
     alpha: NDArray[np.uint8] | None = None
+    #: Per frame: shown exactly because its colours fit a table of its own (:func:`_exact`).
+    exact: tuple[bool, ...] = ()
+    #: Whether ``one`` shows one of the ``exact`` frames with an error (it is then never kept).
+    one_inexact: bool = False
 
     @property
     def frame_count(self) -> int:
@@ -180,9 +184,12 @@ class FramePalettes:
         """Whether ``one`` coded in ``one_size`` bytes costs less than these frames coded in
         ``size`` in squared error plus bytes at ``price``, or as much with fewer bytes (lossless
         frames: a price of 0): ``--frame-palettes`` is then never worse than one palette by its own
-        measure."""
+        measure. Never when ``one`` would show a frame with an error that these frames show exactly
+        (:attr:`one_inexact`): a frame whose colours fit its table comes out as it is."""
+        if self.one is None or self.one_inexact:
+            return False
         ours, theirs = self.error + self.price * size, self.one_error + self.price * one_size
-        return self.one is not None and (theirs, one_size) < (ours, size)
+        return (theirs, one_size) < (ours, size)
 
 
 def measured_one(frames: FramePalettes, rgb: NDArray[np.uint8], measure: Measure = True) -> QuantizedFrames:
@@ -291,34 +298,137 @@ def quantize_frame_palettes(
     indices = np.zeros((count, height, width), dtype=np.uint8)
     drawn = np.zeros((count, height, width), dtype=bool)
     shown = np.zeros((count, height, width, 4), dtype=np.uint8)
-    palettes, own, cleared = [], [], []
+    palettes, own, cleared, exact = [], [], [], []
     rates: list[float] = []
     prices: list[float] = []
     for number in range(count):
         base, changed, box = _canvas_before(rgb, frame_alpha, shown, drawn, number)
         cleared.append(box)
-        local = fit_frame(rgb, frame_alpha, number, changed, keeping if number else limited)
-        fewer = _fewer_colors(rgb, frame_alpha, number, changed, options)
-        shared = _Choice(one.palette, False, changed, one.indices[number][changed])
-        visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha[number] > 0
-        ways = (shared, local)
-        chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
-        rates += [] if rate is None else [rate]
-        prices.append(_price(assumed, rates))
-        chosen = _lossy(chosen, rgb[number], visible & changed, base, assumed) if lossy else chosen
-        drawn[number], shown[number] = chosen.drawn, base
-        indices[number][chosen.drawn] = chosen.indices
-        shown[number][chosen.drawn] = chosen.palette[chosen.indices]
-        palettes.append(chosen.palette)
-        own.append(chosen.own)
+        limit = with_keep(options.k) if number else min(options.k, FRAME_PALETTE_MAX)
+        found = _exact(rgb[number], None if frame_alpha is None else frame_alpha[number], base, changed,
+                       one.palette, (limit, not number), frame_bytes)  # fmt: skip
+        exact.append(found is not None)
+        if found is None:
+            local = fit_frame(rgb, frame_alpha, number, changed, keeping if number else limited)
+            fewer = _fewer_colors(rgb, frame_alpha, number, changed, options)
+            shared = _Choice(one.palette, False, changed, one.indices[number][changed])
+            visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha[number] > 0
+            ways = (shared, local)
+            chosen, assumed, rate = _cheapest(rgb[number], visible, ways, fewer, base, frame_bytes, rates)
+            rates += [] if rate is None else [rate]
+            prices.append(_price(assumed, rates))
+            found = _lossy(chosen, rgb[number], visible & changed, base, assumed) if lossy else chosen
+        drawn[number], shown[number] = found.drawn, base
+        indices[number][found.drawn] = found.indices
+        shown[number][found.drawn] = found.palette[found.indices]
+        palettes.append(found.palette)
+        own.append(found.own)
     colors, counts = _colors_shown(shown)
     quality, per_frame = measure_shown(rgb, frame_alpha, shown) if measure else (None, ())
     error = squared_error(rgb, frame_alpha, shown)
-    one_error = squared_error(rgb, frame_alpha, one.palette[one.indices])
+    one_shown = one.palette[one.indices]
+    one_error = squared_error(rgb, frame_alpha, one_shown)
+    one_inexact = _inexact_on(rgb, frame_alpha, one_shown, exact)
+    price = float(np.median(prices)) if prices else 0.0  # every frame exact: bytes alone count
     return FramePalettes(
         indices, drawn, tuple(palettes), tuple(own), one.palette, tuple(cleared), colors,
-        counts, quality, per_frame, error, float(np.median(prices)), one, one_error, frame_alpha,
+        counts, quality, per_frame, error, price, one, one_error, frame_alpha, tuple(exact), one_inexact,
     )  # fmt: skip
+
+
+def _exact(
+    frame: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    base: NDArray[np.uint8],
+    changed: NDArray[np.bool_],
+    shared: NDArray[np.uint8],
+    limit: tuple[int, bool],
+    frame_bytes: FrameBytes,
+) -> _Drawn | None:
+    """The frame ``frame`` ``(h, w, 3)`` shown exactly, when its visible colours fit a table of
+    its own: at most ``limit[0]`` (:func:`with_keep`'s K, beside the "keep" entry; the first
+    frame, ``limit[1]``: K with its transparent entry), as a still image of at most K colours
+    comes out as it is; else ``None``. It draws every pixel whose colour or visibility the
+    canvas ``base`` does not show (those ``changed`` since the frame before, and those an
+    earlier frame showed with an error) either on ``shared`` (when it holds every colour drawn)
+    or on a table of exactly those colours, whichever has fewer bytes (with the pixels it leaves
+    coded as shown where that is fewer: :func:`_as_shown`). No lossy coding, no byte price:
+    exactness is not traded."""
+    visible = np.ones(frame.shape[:2], dtype=bool) if alpha is None else alpha > 0
+    keys = _rgb_keys(frame)
+    colours = np.unique(keys[visible])
+    most, first = limit
+    if len(colours) + (1 if first and not bool(visible.all()) else 0) > most:
+        return None
+    wrong = (base[..., :3] != frame).any(axis=2) | (base[..., 3] == 0)
+    need = changed | (visible & wrong)
+    hidden = need & ~visible
+    used = np.unique(keys[need & visible])
+    clear = int(bool(hidden.any()))  # the transparent entry first (as fitted palettes hold it)
+    table = np.zeros((len(used) + clear, 4), dtype=np.uint8)
+    table[clear:, 0], table[clear:, 1], table[clear:, 2] = used >> 16, (used >> 8) & 255, used & 255
+    table[clear:, 3] = 255
+    values = np.zeros(frame.shape[:2], dtype=np.int64)
+    values[need & visible] = np.searchsorted(used, keys[need & visible]) + clear
+    ways = [_Choice(table, True, need, values[need].astype(np.uint8))]
+    on_shared = _shared_indices(shared, frame, need, visible)
+    if on_shared is not None:
+        ways.insert(0, _Choice(shared, False, need, on_shared))
+    seen_error = float(_squared(frame[visible], base[visible]).sum())
+    drawn = [_drawn(_Errors.of(frame, visible, way, base), seen_error, frame_bytes, 0.0, 1) for way in ways]
+    shown = [_as_shown(way, _entries_showing(way.palette, base), frame_bytes) for way in drawn]
+    best = min(shown, key=lambda way: way.size)
+    if best.error != 0:
+        return None
+    if first and bool(hidden.any()):  # the first frame's invisible pixels drawn transparent, as
+        values[:] = 0  # "keep" codes them: the writer's box of its visible pixels sees them
+        values[best.drawn] = best.indices
+        values[hidden] = int(np.flatnonzero(best.palette[:, 3] == 0)[0])
+        drawn_too = best.drawn | hidden
+        best = replace(best, drawn=drawn_too, indices=values[drawn_too].astype(np.uint8))
+    return best
+
+
+def _rgb_keys(frame: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """Each pixel's colour as one number, ``r << 16 | g << 8 | b``."""
+    wide = frame.astype(np.int64)
+    return np.asarray((wide[..., 0] << 16) | (wide[..., 1] << 8) | wide[..., 2], dtype=np.int64)
+
+
+def _shared_indices(
+    shared: NDArray[np.uint8], frame: NDArray[np.uint8], need: NDArray[np.bool_], visible: NDArray[np.bool_]
+) -> NDArray[np.uint8] | None:
+    """The entries of ``shared`` that show the ``need`` pixels of ``frame`` exactly (the
+    transparent entry for invisible ones), or ``None`` when it lacks a colour."""
+    opaque = np.flatnonzero(shared[:, 3] == 255)
+    clear = np.flatnonzero(shared[:, 3] == 0)
+    hidden = need & ~visible
+    if bool(hidden.any()) and not len(clear):
+        return None
+    keys = _rgb_keys(shared[opaque, :3])
+    order = np.argsort(keys, kind="stable")
+    wanted = _rgb_keys(frame)[need & visible]
+    if not len(keys):
+        return None if len(wanted) else np.full(int(np.count_nonzero(need)), clear[0], dtype=np.uint8)
+    at = np.minimum(np.searchsorted(keys[order], wanted), len(keys) - 1)
+    if not bool((keys[order][at] == wanted).all()):
+        return None
+    values = np.zeros(frame.shape[:2], dtype=np.int64)
+    values[need & visible] = opaque[order][at]
+    if bool(hidden.any()):
+        values[hidden] = clear[0]
+    return values[need].astype(np.uint8)
+
+
+def _inexact_on(
+    rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown: NDArray[np.uint8], exact: list[bool]
+) -> bool:
+    """Whether frames ``shown`` show one of the frames marked ``exact`` with an error."""
+    return any(
+        squared_error(rgb[[n]], None if alpha is None else alpha[[n]], shown[[n]]) > 0
+        for n in range(len(rgb))
+        if exact[n]
+    )
 
 
 def _colors_shown(shown: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:

@@ -36,22 +36,12 @@ def write_atomic(path: str | Path, data: bytes, *, parents: bool = False) -> Non
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    try:
-        # The name is shortened so that a target near the 255-byte limit still gets a temp file.
-        prefix = f".{target.name[:64]}."
-        try:
-            handle, temp_name = _create_temporary(folder, prefix)
-        except OSError:
-            if not parents:
-                raise
-            # The folder exists in the usual case (a batch): the mkdir call and the stat
-            # behind it are made only when the file could not be created.
-            _make_folders(folder)
-            handle, temp_name = _create_temporary(folder, prefix)
-    except OSError as exc:
-        raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
     group = _GROUP.get()
+    # The temporary file's name is known here before the file exists, so that a Ctrl-C at any
+    # point after it is created (a KeyboardInterrupt between two bytecodes) still removes it.
+    names: list[str] = []
     try:
+        handle = _open_temporary(folder, f".{target.name[:64]}.", parents, names)
         try:
             view = memoryview(data)
             while view:
@@ -62,31 +52,56 @@ def write_atomic(path: str | Path, data: bytes, *, parents: bool = False) -> Non
         finally:
             os.close(handle)
         if group is not None:
-            group.pending.append(_Pending(temp_name, target, folder))
+            group.pending.append(_Pending(names[-1], target, folder))
             return
-        os.replace(temp_name, target)
+        os.replace(names[-1], target)
         _sync_folder(folder)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
+        for name in names:  # a file already pending in a group too: the group's discard skips it
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+        if isinstance(exc, OutputError):
+            raise
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write: {exc.strerror or exc}") from None
         raise
 
 
+def _open_temporary(folder: Path, prefix: str, parents: bool, names: list[str]) -> int:
+    """:func:`_create_temporary`, creating the missing folders first with ``parents`` when the
+    file could not be created; :class:`OutputError` when it cannot be."""
+    # The name is shortened (``prefix``) so that a target near the 255-byte limit still gets a
+    # temporary file. The folder exists in the usual case (a batch): the mkdir call and the
+    # stat behind it are made only when the file could not be created.
+    try:
+        try:
+            return _create_temporary(folder, prefix, names)
+        except OSError:
+            if not parents:
+                raise
+            _make_folders(folder)
+            return _create_temporary(folder, prefix, names)
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+
+
 _TEMPORARY_NAMES = itertools.count()
 
 
-def _create_temporary(folder: Path, prefix: str) -> tuple[int, str]:
+def _create_temporary(folder: Path, prefix: str, names: list[str]) -> int:
     """A new file ``<prefix><pid>-<n>.kmimg-tmp`` in ``folder``, created exclusively (what
-    ``tempfile.mkstemp`` does, without its ~10 ms import)."""
+    ``tempfile.mkstemp`` does, without its ~10 ms import); its name is the last of ``names``,
+    appended before the file is created."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
-        name = str(folder / f"{prefix}{os.getpid()}-{next(_TEMPORARY_NAMES)}.kmimg-tmp")
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        names.append(str(folder / f"{prefix}{os.getpid()}-{next(_TEMPORARY_NAMES)}.kmimg-tmp"))
         try:
-            return os.open(name, flags, 0o600), name
+            return os.open(names[-1], flags, 0o600)
         except FileExistsError:
-            continue
+            names.pop()  # another process's file: not ours to remove
+        except OSError:
+            names.pop()  # no file was made
+            raise
 
 
 @frozen

@@ -172,14 +172,24 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
 OPTIMIZE_LEVELS = {
     0: "zlib level 7 in parallel pieces, rows unfiltered (the encoder before issue 26: the largest)",
     1: "libdeflate level 10 in two halves deflated at once (the default; data under 64 KiB at level 9 "
-    "in one stream, data over 1 MiB at level 7 in 1 MiB pieces at once); rows unfiltered unless a "
-    "sample of them says a filter on the palette ordered by luminance deflates at least 10 % smaller",
+    "in one stream, data over 1 MiB at level 7 in 1 MiB pieces at once, or 9 when a sample of the rows "
+    "deflates to under a tenth); rows unfiltered unless that sample says a filter deflates smaller: "
+    "a filter on the palette ordered by luminance by at least 10 %, or a filter chosen per row by its "
+    "distinct byte pairs by at least 2 %",
     2: "libdeflate level 12, rows filtered or not as at level 1",
-    3: "libdeflate level 12 on five row-filter trials, the smallest kept",
+    3: "libdeflate level 12 on six row-filter trials, the smallest kept",
 }
 #: Level 1 deflates data up to this size with libdeflate at level 10 (~0.1-0.3 s of one core a
 #: MiB); larger data (a 2 MP photo at K > 16) at :data:`LARGE_DATA_LEVEL`, which keeps big images fast.
 LIBDEFLATE_LIMIT = 1 << 20
+#: libdeflate's level at ``--optimize`` 1 for data over :data:`LIBDEFLATE_LIMIT` whose row sample
+#: deflates to less than :data:`COMPRESSIBLE_RATIO` of its size (screenshots, diagrams, maps: flat
+#: areas and repeated rows): level 9 takes ~2x level 7's time on such data, ~20 ms a MiB, for
+#: 2-6 % fewer bytes; on photos (sample ratios 0.15-0.65) it takes 2-3x for 0-3 %.
+COMPRESSIBLE_LEVEL = 9
+#: See :data:`COMPRESSIBLE_LEVEL`: generated UI screenshots sample at 0.04-0.10 (benchmarks/NOTES.md,
+#: "Session 15"), photos from 0.15 up.
+COMPRESSIBLE_RATIO = 0.10
 #: libdeflate's level for data over :data:`LIBDEFLATE_LIMIT` at ``--optimize`` 1, in pieces of
 #: :data:`LARGE_DATA_PIECE` deflated at once: about the bytes of zlib's level 7 in parallel pieces
 #: (level 0; -0.5 to +0.4 % on 2 MP and 12 MP photos and a 1.6 MP screenshot) in about a third
@@ -206,6 +216,15 @@ _LIBDEFLATE_LEVELS = {1: 10, 2: 12, 3: 12}
 #: Row filters tried at ``--optimize`` 3: none, then Sub, Up, Paeth and the per-row heuristic
 #: (-1) on a palette ordered by luminance when the caller lets the order change.
 _TRIAL_FILTERS = (0, 1, 2, 4, -1)
+#: The filter chosen per row by the fewest distinct pairs of neighbouring bytes (``kmimg._png``,
+#: oxipng's "Bigrams"), on the palette as given: it needs no order of the entries, since it finds
+#: rows that repeat the one above (Up: all zero) and runs, not small differences. Tried beside
+#: :data:`_TRIAL_FILTERS` at every level from 1.
+BIGRAMS = -2
+#: A sample must deflate this much smaller under :data:`BIGRAMS` than unfiltered for it to be
+#: chosen: on screenshots, scans and textures samples of 0.95-0.98 made files 1-11 % smaller;
+#: a sample of 0.988 (a scanned page at K = 256) made one 1.7 % larger.
+BIGRAMS_GAIN = 0.98
 #: ``--optimize`` 1 and 2 guess the filter from a sample of the rows (:func:`_sampled_filter`):
 #: bands of :data:`SAMPLE_BAND_ROWS` rows, one every :data:`SAMPLE_EVERY_ROWS`, of images whose
 #: data is at least :data:`LIBDEFLATE_HALVES_FROM` (smaller ones, icons, keep the rows unfiltered),
@@ -295,38 +314,59 @@ def encode_indexed(
     return IndexedPng(PNG_SIGNATURE + b"".join(chunks), order)
 
 
+@frozen
+class _Candidate:
+    """Rows to deflate: ``order`` (PNG entry *i* is palette entry ``order[i]``), the filtered
+    ``data``, and whether a sample of it deflated to under :data:`COMPRESSIBLE_RATIO`."""
+
+    order: NDArray[np.intp]
+    data: NDArray[np.uint8]
+    compressible: bool = False
+
+
 def _candidates(
     indices: NDArray[np.uint8], palette: NDArray[np.uint8], depth: int, optimize: int, reorder: bool
-) -> list[tuple[NDArray[np.intp], NDArray[np.uint8]]]:
-    """(palette order, filtered rows) pairs to deflate: the unfiltered rows, and at level 3 the
-    rows under each of :data:`_TRIAL_FILTERS`' filters (on a luminance-ordered palette with
-    ``reorder``: neighbouring pixels then tend to have near index values, which filters need)."""
+) -> list[_Candidate]:
+    """What to deflate: the rows :func:`_sampled_filter` chooses, or at level 3 the unfiltered
+    rows, the rows under :data:`BIGRAMS`, and the rows under each of :data:`_TRIAL_FILTERS`'
+    filters, on a luminance-ordered palette with ``reorder`` (neighbouring pixels then tend to
+    have near index values, which those filters need)."""
     order = np.arange(len(palette))
     if optimize < MAX_OPTIMIZE:
         return [_sampled_filter(indices, palette, depth, optimize, reorder)]
-    plain = [(order, _filtered(_pack_rows(indices, depth), 0))]
+    rows = ranked = _pack_rows(indices, depth)
+    plain = [_Candidate(order, _filtered(rows, kind)) for kind in (0, BIGRAMS)]
     if reorder:
-        order = luminance_order(palette)
-        rank = np.empty(len(order), dtype=np.uint8)
-        rank[order] = np.arange(len(order))
-        indices = rank[indices]
-    rows = _pack_rows(indices, depth)
-    return plain + [(order, _filtered(rows, kind)) for kind in _TRIAL_FILTERS[1:]]
+        order, rank = _ranks(palette)
+        ranked = _pack_rows(rank[indices], depth)
+    return plain + [_Candidate(order, _filtered(ranked, kind)) for kind in _TRIAL_FILTERS[1:]]
+
+
+def _ranks(palette: NDArray[np.uint8]) -> tuple[NDArray[np.intp], NDArray[np.uint8]]:
+    """:func:`luminance_order` of ``palette``, and each entry's place in it."""
+    order = luminance_order(palette)
+    rank = np.empty(len(order), dtype=np.uint8)
+    rank[order] = np.arange(len(order))
+    return order, rank
 
 
 def _sampled_filter(
     indices: NDArray[np.uint8], palette: NDArray[np.uint8], depth: int, optimize: int, reorder: bool
-) -> tuple[NDArray[np.intp], NDArray[np.uint8]]:
-    """The one candidate ``--optimize`` 0-2 deflate: the unfiltered rows, or at 1 and 2, when the
-    caller lets the palette order change and a sample of the rows says so (:data:`SAMPLE_GAIN`),
-    the rows on the luminance-ordered palette under the filter that deflated the sample
-    smallest. Filters pay on grey photos, scans and textures, whose neighbouring pixels have
-    neighbouring luminance ranks; on colour photos the unfiltered rows are mostly smaller."""
+) -> _Candidate:
+    """The one candidate ``--optimize`` 0-2 deflate: the unfiltered rows, or at 1 and 2 the rows
+    under the filter that deflated a sample of them smallest, when it did so by enough: the rows
+    under :data:`BIGRAMS` (:data:`BIGRAMS_GAIN`), or, when the caller lets the palette order
+    change, the rows on the luminance-ordered palette under one of :data:`_TRIAL_FILTERS`
+    (:data:`SAMPLE_GAIN`). Those filters pay on grey photos, scans and textures, whose
+    neighbouring pixels have neighbouring luminance ranks, per-row choice on screenshots; on
+    colour photos the unfiltered rows are mostly smaller. The unfiltered sample's ratio also
+    says whether the data is compressible (:data:`COMPRESSIBLE_RATIO`); if it is, a filter is
+    kept only if the sample is also smaller at the level the rows will be deflated at."""
     order = np.arange(len(palette))
     height = len(indices)
     row_bytes = -(-indices.shape[1] * depth // 8) + 1
-    if optimize == 0 or not reorder or height * row_bytes < LIBDEFLATE_HALVES_FROM:
-        return order, _filtered(_pack_rows(indices, depth), 0)
+    if optimize == 0 or height * row_bytes < LIBDEFLATE_HALVES_FROM:
+        return _Candidate(order, _filtered(_pack_rows(indices, depth), 0))
     import deflate
 
     # each band with the row above it, which the filters of its first row look at
@@ -334,22 +374,30 @@ def _sampled_filter(
     every = SAMPLE_EVERY_ROWS * -(-bands * (SAMPLE_BAND_ROWS + 1) * row_bytes // SAMPLE_MAX_BYTES)
     band = np.arange(height) % every <= SAMPLE_BAND_ROWS
     context = (np.arange(height) % every == 0)[band]
-    ranked_order = luminance_order(palette)
-    rank = np.empty(len(ranked_order), dtype=np.uint8)
-    rank[ranked_order] = np.arange(len(ranked_order))
     plain_rows = _pack_rows(indices[band], depth)
-    ranked_rows = _pack_rows(rank[indices[band]], depth)
+    ranked_order, rank = _ranks(palette)
+    ranked_rows = _pack_rows(rank[indices[band]], depth) if reorder else plain_rows
+    sample_length = int((~context).sum()) * row_bytes
 
-    def sample_bytes(kind: int) -> int:
-        rows = plain_rows if kind == 0 else ranked_rows
+    def sample_bytes(kind: int, level: int = SAMPLE_LEVEL) -> int:
+        rows = plain_rows if kind in (0, BIGRAMS) else ranked_rows
         sample = _filtered(rows, kind).reshape(len(rows), -1)[~context]
-        return len(deflate.deflate_compress(sample.data, SAMPLE_LEVEL))
+        return len(deflate.deflate_compress(sample.data, level))
 
-    sizes = {kind: sample_bytes(kind) for kind in _TRIAL_FILTERS}
-    best = min(_TRIAL_FILTERS[1:], key=lambda kind: (sizes[kind], _TRIAL_FILTERS.index(kind)))
-    if sizes[best] >= SAMPLE_GAIN * sizes[0]:
-        return order, _filtered(_pack_rows(indices, depth), 0)
-    return ranked_order, _filtered(_pack_rows(rank[indices], depth), best)
+    kinds = (0, BIGRAMS, *_TRIAL_FILTERS[1:]) if reorder else (0, BIGRAMS)
+    sizes = {kind: sample_bytes(kind) for kind in kinds}
+    gains = {kind: BIGRAMS_GAIN if kind == BIGRAMS else SAMPLE_GAIN for kind in kinds}
+    paying = [kind for kind in kinds[1:] if sizes[kind] < gains[kind] * sizes[0]]
+    best = min(paying, key=lambda kind: (sizes[kind], kinds.index(kind)), default=0)
+    compressible = sizes[0] < COMPRESSIBLE_RATIO * sample_length
+    if compressible and best != 0:
+        # a fast level flatters filters most on data made of long repeats, which the level the
+        # rows will be deflated at finds in the unfiltered rows too: ask that level
+        level = _libdeflate_level(optimize, height * row_bytes, compressible)
+        best = best if sample_bytes(best, level) < sample_bytes(0, level) else 0
+    if best in (0, BIGRAMS):
+        return _Candidate(order, _filtered(_pack_rows(indices, depth), best), compressible)
+    return _Candidate(ranked_order, _filtered(_pack_rows(rank[indices], depth), best), compressible)
 
 
 def luminance_order(palette: NDArray[np.uint8]) -> NDArray[np.intp]:
@@ -376,29 +424,37 @@ def _filtered(rows: NDArray[np.uint8], kind: int) -> NDArray[np.uint8]:
     return raw.reshape(-1)
 
 
-def _smallest_stream(
-    candidates: list[tuple[NDArray[np.intp], NDArray[np.uint8]]], optimize: int
-) -> tuple[NDArray[np.intp], bytes]:
-    """The candidate whose zlib stream is shortest (the first of equals), and that stream."""
+def _smallest_stream(candidates: list[_Candidate], optimize: int) -> tuple[NDArray[np.intp], bytes]:
+    """The candidate whose zlib stream is shortest (the first of equals): its order, its stream."""
     if len(candidates) == 1:
-        return candidates[0][0], _compress(candidates[0][1], optimize)
-    streams = list(ordered_map(lambda pair: _compress(pair[1], optimize), candidates))
+        return candidates[0].order, _compress(candidates[0], optimize)
+    streams = list(ordered_map(lambda candidate: _compress(candidate, optimize), candidates))
     best = min(range(len(streams)), key=lambda number: (len(streams[number]), number))
-    return candidates[best][0], streams[best]
+    return candidates[best].order, streams[best]
 
 
-def _compress(data: NDArray[np.uint8], optimize: int) -> bytes:
-    """One zlib stream of ``data`` at ``optimize`` (:data:`OPTIMIZE_LEVELS`)."""
+def _compress(candidate: _Candidate, optimize: int) -> bytes:
+    """One zlib stream of ``candidate``'s data at ``optimize`` (:data:`OPTIMIZE_LEVELS`)."""
+    data = candidate.data
     if optimize == 0:
         return _deflate(data)
+    level = _libdeflate_level(optimize, len(data), candidate.compressible)
     if optimize == 1 and len(data) > LIBDEFLATE_LIMIT:
-        return _libdeflate_pieces(data, LARGE_DATA_LEVEL, LARGE_DATA_PIECE)
+        return _libdeflate_pieces(data, level, LARGE_DATA_PIECE)
     if optimize == 1 and len(data) >= LIBDEFLATE_HALVES_FROM:
-        return _libdeflate_halves(data, _LIBDEFLATE_LEVELS[optimize])
+        return _libdeflate_halves(data, level)
     import deflate
 
-    level = SMALL_DATA_LEVEL if optimize == 1 else _LIBDEFLATE_LEVELS[optimize]
     return bytes(deflate.zlib_compress(data.data, level))
+
+
+def _libdeflate_level(optimize: int, length: int, compressible: bool) -> int:
+    """libdeflate's level for ``length`` bytes of rows at ``optimize`` 1-3 (:data:`OPTIMIZE_LEVELS`)."""
+    if optimize > 1:
+        return _LIBDEFLATE_LEVELS[optimize]
+    if length > LIBDEFLATE_LIMIT:
+        return COMPRESSIBLE_LEVEL if compressible else LARGE_DATA_LEVEL
+    return _LIBDEFLATE_LEVELS[1] if length >= LIBDEFLATE_HALVES_FROM else SMALL_DATA_LEVEL
 
 
 def _libdeflate_halves(data: NDArray[np.uint8], level: int) -> bytes:

@@ -142,14 +142,18 @@ def _run_per_input(
     return _per_input(items, done, outcome.failures, listener, outputs_of=outputs_of)
 
 
-def _refuse_one_palette(frame_palettes: bool, one_palette: bool) -> None:
-    """``frame_palettes`` fits a palette per frame: no palette given, shared or searched for."""
+def _refuse_one_palette(frame_palettes: bool | None, one_palette: bool) -> bool:
+    """Whether animated GIF outputs get a colour table per frame where it pays: ``False`` no,
+    ``None`` (the default) unless a palette is given, shared or searched for (``one_palette``),
+    ``True`` yes, then a ``ValueError`` with ``one_palette``."""
     if frame_palettes and one_palette:
         raise ValueError("frame_palettes fits a palette per frame: not with palette, shared or quality")
+    return not one_palette if frame_palettes is None else bool(frame_palettes)
 
 
-def _check_gif_outputs(frame_palettes: bool, planned: list[tuple[Any, str]]) -> None:
-    """``frame_palettes`` gives each GIF frame its own colour table: every output a GIF."""
+def _check_gif_outputs(frame_palettes: bool | None, planned: list[tuple[Any, str]]) -> None:
+    """``frame_palettes=True`` gives each GIF frame its own colour table: every output a GIF
+    (the default, ``None``, keeps one palette in APNG and WebP outputs)."""
     from kmimg.io.formats import output_format
 
     if frame_palettes and any(output_format(target) != "GIF" for _, target in planned):
@@ -188,7 +192,7 @@ def quantize_files(
     allow_truncated: bool = False,
     optimize: int = DEFAULT_OPTIMIZE,
     strip: bool = False,
-    frame_palettes: bool = False,
+    frame_palettes: bool | None = None,
 ) -> list[FileResult[QuantizedFile]]:
     """``kmimg quantize`` over files and folders: each input's indexed PNG written as
     ``NAME-kK.png`` next to it or into ``out_dir`` (``NAME-PALETTE.png`` with a palette file,
@@ -198,8 +202,10 @@ def quantize_files(
     file's path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all inputs
     first; ``transparent_index``, ``alpha_threshold``, ``nearest``, ``quality`` and
     ``target_*`` as in :func:`kmimg.quantize` (``k`` then defaults to 256), and ``optimize``,
-    ``strip`` and ``frame_palettes`` (``--optimize``, ``--strip``, ``--frame-palettes``: GIF
-    outputs only, ``ext=".gif"``). ``skip_if_larger``,
+    ``strip`` (``--optimize``, ``--strip``); ``frame_palettes``: ``None`` (the default) gives an
+    animated GIF output's frames colour tables of their own where that pays unless a palette is
+    given, shared or searched for (``True``: always, GIF outputs only, ``ext=".gif"``, else a
+    ``ValueError``; ``False``: one palette, ``--one-palette``). ``skip_if_larger``,
     ``ext``, ``skip_existing`` as ``--skip-if-larger``, ``--ext``, ``--skip-existing``: an
     input not written on purpose has a record whose ``skipped`` says why (``"larger"``,
     ``"quality"``) and no outputs; inputs skipped before any work (``skip_existing``, outputs of
@@ -221,7 +227,7 @@ def quantize_files(
     goal = quality_goal(quality, target_psnr, target_ssim, target_de)
     if goal is not None and (palette is not None or shared_palette):
         raise ValueError("quality and target_* fit a palette per image: not with palette or shared_palette")
-    _refuse_one_palette(frame_palettes, goal is not None or palette is not None or shared_palette)
+    per_frame = _refuse_one_palette(frame_palettes, goal is not None or palette is not None or shared_palette)
     k = (QUALITY_MAX_K if goal is not None else 16) if k is None else k
     options = quantize_options(
         k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
@@ -253,7 +259,7 @@ def quantize_files(
             optimize=level,
             strip=bare,
             goal=goal,
-            frame_palettes=bool(frame_palettes),
+            frame_palettes=per_frame,
         )
         for i, t in planned
         if i.source not in refused

@@ -52,8 +52,10 @@ class QuantizeTask(FileTask):
     #: Quality mode (``--quality``, ``--target-*``): the fewest colours up to ``options.k``
     #: that reach it (:mod:`kmimg.core.quality`); ``None``: exactly ``options.k``.
     goal: QualityGoal | None = None
-    #: ``--frame-palettes``: an animated GIF's frames each get a colour table of their own
-    #: (:func:`kmimg.core.animation.quantize_frame_palettes`); one palette for all otherwise.
+    #: ``--frame-palettes`` (the command line's and ``quantize_files``' default unless a palette is
+    #: given, shared or searched for): an animated GIF's frames may each get a colour table of
+    #: their own (:func:`kmimg.core.animation.quantize_frame_palettes`); APNG and WebP outputs, and
+    #: ``False`` (``--one-palette``), keep one palette for all frames.
     frame_palettes: bool = False
 
     @property
