@@ -29,7 +29,10 @@ and a menu, scaled-up pixel art, a slideshow with hard cuts, a spinner with tran
 ``--holdout4`` three more (still pixel art with a spinning coin, a sticker with transparency, a
 logo reveal), ``--holdout5`` four more (an editor with typed text and a blinking cursor, confetti
 with transparency, a weather-map radar loop over a photo, a cartoon in flat colours with
-outlines), reported and not judged.
+outlines), ``--holdout6`` four more (a loading dialog with a progress bar and a percentage
+counter, a motion-blurred bouncing ball with a drop shadow, a pixel-art tile map scrolling
+diagonally with animated water, a pulsing glow with partial transparency), reported and not
+judged.
 """
 
 from __future__ import annotations
@@ -796,6 +799,165 @@ def cartoon(count: int = 24) -> np.ndarray:
     return _rgba(np.stack(frames))
 
 
+def progress_bar(count: int = 30) -> np.ndarray:
+    """A loading dialog over a flat UI: a bar with a two-tone stripe pattern filling unevenly, a
+    percentage counter and a file name changing under it, a three-dot ellipsis cycling (hold-out 6)."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = SIZE
+    font = ImageFont.load_default(size=11)
+    big = ImageFont.load_default(size=18)
+    rng = np.random.default_rng(6061)
+    done = np.concatenate([[0.0], np.cumsum(rng.uniform(0.2, 1.8, count - 1))])
+    done = done / done[-1]  # uneven steps from 0 to 1
+    names = ("palette.bin", "frames.idx", "lzw.tab", "colours.npy", "gif.part")
+    frames = []
+    for number in range(count):
+        screen = Image.new("RGB", SIZE, (236, 239, 244))
+        draw = ImageDraw.Draw(screen)
+        draw.rectangle((0, 0, width, 20), fill=(64, 84, 120))  # a window title bar
+        draw.text((8, 4), "Installer", fill=(255, 255, 255), font=font)
+        draw.rectangle((20, 38, width - 20, height - 30), fill=(255, 255, 255), outline=(190, 196, 206))
+        draw.text((34, 50), "Installing" + "." * (number % 4), fill=(40, 44, 52), font=font)
+        left, right, top = 34, width - 34, 80
+        draw.rectangle((left, top, right, top + 16), fill=(222, 226, 232), outline=(170, 176, 188))
+        filled = left + 1 + round((right - left - 2) * done[number])
+        if filled > left + 1:
+            draw.rectangle((left + 1, top + 1, filled, top + 15), fill=(46, 160, 90))
+            for stripe in range(left + 1 - 16 + (number * 3) % 16, filled, 16):  # moving stripes
+                low, high = top + 15, top + 1
+                draw.polygon([(stripe, low), (stripe + 8, high), (stripe + 14, high), (stripe + 6, low)],
+                             fill=(70, 190, 115))  # fmt: skip
+            if filled + 1 < right:  # the stripes' overrun cleared, the border drawn again
+                draw.rectangle((filled + 1, top + 1, right - 1, top + 15), fill=(222, 226, 232))
+            draw.rectangle((left - 13, top, left - 1, top + 16), fill=(255, 255, 255))
+            draw.rectangle((left, top, right, top + 16), outline=(170, 176, 188))
+        draw.text((left, top + 24), f"{round(100 * done[number]):3d} %", fill=(20, 24, 30), font=big)
+        draw.text((left + 70, top + 30), names[number * len(names) // count], fill=(110, 116, 128), font=font)
+        draw.rectangle((width - 90, height - 24, width - 20, height - 8), fill=(210, 214, 222),
+                       outline=(150, 156, 168))  # fmt: skip
+        draw.text((width - 72, height - 22), "Cancel", fill=(40, 44, 52), font=font)
+        frames.append(np.asarray(screen, dtype=np.float64))
+    return _rgba(np.stack(frames))
+
+
+def bouncing_ball(count: int = 24) -> np.ndarray:
+    """A shaded ball bouncing over a floor under a sky gradient, motion-blurred (eight positions
+    averaged per frame) and squashed at the floor, with a soft drop shadow that widens and fades as
+    it rises (hold-out 6)."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    floor = 140
+    sky = np.dstack([90 + 80 * y / floor, 140 + 70 * y / floor, np.full_like(y, 235.0) - 20 * y / floor])
+    ground = np.dstack([150 - 40 * (y - floor) / 36, 120 - 30 * (y - floor) / 36, 90 - 20 * (y - floor) / 36])
+    background = np.where((y < floor)[..., None], sky, ground)
+    radius = 16
+
+    def centre(t: float) -> tuple[float, float]:
+        bounce = abs(np.sin(np.pi * 2.5 * t))  # five bounces of the loop
+        return 30 + (width - 60) * (0.5 - 0.5 * np.cos(2 * np.pi * t)), floor - radius - 100 * bounce
+
+    frames = []
+    for number in range(count):
+        frame = background.copy()
+        cx, cy = centre(number / count)
+        lift = (floor - radius - cy) / 100
+        shadow = np.exp(-(((x - cx) / (18 + 14 * lift)) ** 2 + ((y - floor - 2) / (4 + 2 * lift)) ** 2))
+        frame *= 1 - (0.55 - 0.35 * lift) * shadow[..., None]
+        ball = np.zeros((height, width))
+        colour = np.zeros((height, width, 3))
+        for step in range(8):  # motion blur: the exposure spans a third of a frame step
+            bx, by = centre((number + step / 24) / count)
+            squash = 1.25 if floor - radius - by < 3 else 1.0
+            dist = np.hypot((x - bx) / squash, (y - by) * squash)
+            inside = dist < radius
+            light = np.clip(1.1 - np.hypot(x - bx + 6, y - by + 7) / (1.6 * radius), 0.25, 1)
+            ball += inside / 8
+            colour += (inside * light)[..., None] * np.array([235, 60, 40]) / 8
+        covered = ball > 0
+        frame[covered] = frame[covered] * (1 - ball[covered, None]) + colour[covered]
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
+def tile_map(count: int = 24) -> np.ndarray:
+    """A pixel-art tile map scaled up 2x scrolling diagonally: 8x8 tiles of grass, sand, path,
+    trees and rocks in a 12-colour palette around a lake whose water tiles cycle through three
+    patterns (hold-out 6)."""
+    palette = np.array(
+        [(56, 140, 56), (72, 168, 64), (220, 200, 128), (196, 172, 104), (150, 110, 70), (30, 90, 40),
+         (20, 60, 30), (120, 120, 130), (170, 170, 180), (40, 90, 200), (70, 130, 230), (200, 230, 255)],
+        dtype=np.float64,
+    )  # fmt: skip
+    rng = np.random.default_rng(6262)
+    tile = 8
+    tiles = {
+        "grass": np.where(rng.random((tile, tile)) < 0.2, 1, 0),
+        "sand": np.where(rng.random((tile, tile)) < 0.25, 3, 2),
+        "path": np.where(rng.random((tile, tile)) < 0.3, 3, 4),
+    }
+    tree = ("00555500", "05566550", "55666655", "55566555", "05555550", "00044000", "00044000", "00044000")
+    rock = ("00000000", "00777000", "07888700", "78888870", "78888770", "07777700", "00000000", "00000000")
+    tiles["tree"] = np.array([list(row) for row in tree], dtype=np.int64)
+    tiles["rock"] = np.array([list(row) for row in rock], dtype=np.int64)
+    water = []
+    for shift in range(3):  # three water patterns: ripples moving right
+        pattern = np.full((tile, tile), 9)
+        for row in (1, 5):
+            pattern[row, (np.arange(3) + shift * 3 + row) % tile] = 10
+        pattern[3, (shift * 3 + 6) % tile] = 11
+        water.append(pattern)
+    cols, rows = 48, 36
+    y, x = np.mgrid[0:rows, 0:cols]
+    kind = np.full((rows, cols), "grass", dtype=object)
+    kind[((x - 22) / 5.0) ** 2 + ((y - 15) / 3.5) ** 2 < 1.7] = "sand"
+    lake = ((x - 22) / 5.0) ** 2 + ((y - 15) / 3.5) ** 2 < 1
+    kind[(abs(y - x // 2 - 2) < 1) & ~lake] = "path"
+    kind[(rng.random((rows, cols)) < 0.12) & (kind == "grass")] = "tree"
+    kind[(rng.random((rows, cols)) < 0.04) & (kind == "grass")] = "rock"
+    frames = []
+    view_w, view_h = SIZE[0] // 2, SIZE[1] // 2
+    for number in range(count):
+        world = np.zeros((rows * tile, cols * tile), dtype=np.int64)
+        for row in range(rows):
+            for col in range(cols):
+                block = water[(number + row + col) % 3] if lake[row, col] else tiles[kind[row, col]]
+                world[row * tile : (row + 1) * tile, col * tile : (col + 1) * tile] = block
+        left, top = 60 + number * 5, 40 + number * 3
+        view = world[top : top + view_h, left : left + view_w]
+        frames.append(np.kron(palette[view], np.ones((2, 2, 1))))
+    return _rgba(np.stack(frames))
+
+
+def glow(count: int = 20) -> np.ndarray:
+    """A pulsing glow on a transparent background: a white-hot core in a soft orange-to-violet halo
+    whose alpha falls off smoothly to 6 % and is cut there (partial transparency: Pillow's writer
+    keeps it as opaque colours or transparent) and whose radius breathes, with four sparkles
+    circling it (hold-out 6)."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    cx, cy = width / 2, height / 2
+    dist = np.hypot(x - cx, y - cy)
+    frames = np.zeros((count, height, width, 4))
+    for number in range(count):
+        phase = 2 * np.pi * number / count
+        reach = 34 + 10 * np.sin(phase)
+        alpha = np.clip(1.15 * np.exp(-((dist / reach) ** 2)), 0, 1)
+        heat = np.exp(-((dist / (0.45 * reach)) ** 2))
+        frame = frames[number]
+        frame[..., 0] = 255 - 40 * (1 - heat) * (dist / reach).clip(0, 1.5)
+        frame[..., 1] = 120 + 135 * heat
+        frame[..., 2] = 60 + 195 * heat + 120 * (1 - heat) * np.clip(dist / reach - 0.6, 0, 1)
+        frame[..., 3] = 255 * alpha
+        frame[alpha < 0.06] = 0  # the faint rim cut, as an exporter would, so that pixels are transparent
+        for sparkle in range(4):
+            angle = phase / 2 + np.pi * sparkle / 2
+            sx, sy = cx + 70 * np.cos(angle), cy + 50 * np.sin(angle)
+            star = (abs(x - sx) + abs(y - sy) * 3 < 6) | (abs(x - sx) * 3 + abs(y - sy) < 6)
+            frame[star] = (255, 250, 200, 255)
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+
+
 def _rgba(frames: np.ndarray) -> np.ndarray:
     rgb = np.clip(np.rint(frames[..., :3]), 0, 255).astype(np.uint8)
     return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
@@ -869,6 +1031,18 @@ HOLDOUT5: dict[str, Callable[[], np.ndarray]] = {
     "confetti": confetti,
     "weather-map": weather_map,
     "cartoon": cartoon,
+}
+
+
+#: Four more (``--holdout6``), made after all of session 15's changes and never used to tune
+#: anything: a loading dialog with a progress bar and a percentage counter, a motion-blurred
+#: bouncing ball with a drop shadow over a gradient, a pixel-art tile map scrolling diagonally
+#: with animated water, a pulsing glow with partial transparency on a transparent background.
+HOLDOUT6: dict[str, Callable[[], np.ndarray]] = {
+    "progress-bar": progress_bar,
+    "bouncing-ball": bouncing_ball,
+    "tile-map": tile_map,
+    "glow": glow,
 }
 
 
@@ -1157,6 +1331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also a fifth set of hold-out animations (reported, not judged)",
     )
+    parser.add_argument(
+        "--holdout6",
+        action="store_true",
+        help="also a sixth set of hold-out animations (reported, not judged)",
+    )
     args = parser.parse_args(argv)
     work = Path(args.out)
     ks = [int(k) for k in args.ks.split(",")]
@@ -1224,6 +1403,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "weather-map loop, a radar overlay in five bands blended over a tinted photo; a cartoon in "
             "flat colours with dark outlines.",
             generate(work / "holdout5", HOLDOUT5),
+            ks,
+            work,
+        )
+    if args.holdout6:
+        text += unjudged(
+            "Sixth set of hold-out animations",
+            "Made after all of session 15's changes, never used to tune anything (`--holdout6`): a "
+            "loading dialog over a flat UI with a striped progress bar filling unevenly and a "
+            "percentage counter; a shaded ball bouncing over a sky gradient, motion-blurred, with a "
+            "soft drop shadow; a pixel-art tile map scaled up 2x scrolling diagonally with water tiles "
+            "cycling through three patterns; a pulsing glow whose alpha falls off smoothly (cut at 6 %) "
+            "on a transparent background, with circling sparkles.",
+            generate(work / "holdout6", HOLDOUT6),
             ks,
             work,
         )

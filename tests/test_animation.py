@@ -466,3 +466,74 @@ def test_the_gif_writer_is_never_larger_than_without_restoring(with_clear: bool)
         spare = clear if clear is not None or entries == 256 else entries
         data = encode_animated_gif(indices, palette, [50] * len(indices), 0)
         assert len(data) <= len(_animated(indices, palette, [50] * len(indices), 0, clear, spare, False))
+
+
+def code_sizes(data: bytes) -> list[int]:
+    """Each frame's LZW minimum code size."""
+    flags = data[10]
+    at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    sizes = []
+    while data[at] != 0x3B:
+        if data[at] == 0x21:  # an extension: skip its sub-blocks
+            at += 2
+        else:
+            packed = data[at + 9]
+            at += 10 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0)
+            sizes.append(data[at])
+            at += 1
+        while data[at]:
+            at += data[at] + 1
+        at += 1
+    return sizes
+
+
+@pytest.mark.parametrize("with_clear", [False, True])
+def test_the_entries_most_frames_use_go_first_in_the_global_table(
+    with_clear: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames of 12 colours that sit at entries 40-51 of a table of 64 (and its transparent entry
+    63) code with 4-bit LZW roots instead of 6-bit ones once those entries go first (a frame that
+    keeps pixels with the entry one past the table's colours still needs its bits): a smaller file
+    of the same pictures, from either GIF writer (one palette, and frame tables)."""
+    from kmimg.io import gif
+
+    rng = np.random.default_rng(11)
+    palette = rng.integers(0, 256, (64, 4)).astype(np.uint8)
+    palette[:, 3] = 255
+    frames = random_frames(rng, 12, clear=None) + 40
+    if with_clear:
+        palette[63] = 0
+        frames[:, :4, :] = 63
+    expected = palette[frames]
+    expected[expected[..., 3] == 0] = 0
+    count = len(frames)
+    drawn = np.ones(frames.shape, dtype=bool)
+    drawn[1:] = frames[1:] != frames[:-1]
+    drawn[0] = True
+
+    def both() -> tuple[bytes, bytes]:
+        one = encode_animated_gif(frames, palette, [50] * count, 0)
+        tables = gif.encode_gif_frame_palettes(
+            frames, drawn, [palette] * count, [False] * count, palette, [None] * count, [50] * count, 0
+        )
+        return one, tables
+
+    ordered = both()
+    for data in ordered:
+        decoded = load_animation(data, source="x", max_pixels=10**8)
+        assert np.array_equal(shown(decoded.rgb, decoded.alpha), expected)
+        assert code_sizes(data)[0] == 4
+    monkeypatch.setattr(gif, "_use_order", lambda *args: None)
+    for data, before in zip(ordered, both(), strict=True):
+        assert code_sizes(before)[0] == 6
+        assert all(ours <= theirs for ours, theirs in zip(code_sizes(data), code_sizes(before), strict=True))
+        assert len(data) < len(before)
+
+
+def test_a_table_is_kept_in_its_order_where_another_would_not_lower_the_code_sizes() -> None:
+    from kmimg.io.gif import _use_order
+
+    used = [np.arange(16, dtype=np.uint8), np.array([1, 2], dtype=np.uint8)]
+    assert _use_order(16, used, [False, True], None) is None  # 4 bits and 2 bits either way
+    order = _use_order(64, [np.array([60, 61, 62], dtype=np.uint8)] * 2, [False, True], 63)
+    assert order is not None and sorted(order[:4].tolist()) == [60, 61, 62, 63]

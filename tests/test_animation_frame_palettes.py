@@ -199,6 +199,62 @@ def test_bytes_are_priced_at_the_rate_measured_on_the_frames(monkeypatch: pytest
     assert decoded_psnr(frames, data) == pytest.approx(measured.frame_psnr)
 
 
+def slideshow(held: int = 3, height: int = 64, width: int = 96) -> np.ndarray:
+    """RGBA frames of three unrelated pictures (reds, greens, blues), hard cuts between them, each
+    held ``held`` frames while a white bar grows along the bottom."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    shade = 0.5 + 0.5 * np.sin(x / 11) * np.cos(y / 7)
+    ramp = (x + y) / (width + height)
+    pictures = [
+        np.dstack([120 + 130 * shade, 40 + 60 * ramp, 30 + 0 * x]),
+        np.dstack([30 + 50 * ramp, 110 + 140 * shade, 60 + 40 * (1 - ramp)]),
+        np.dstack([40 + 0 * x, 60 + 70 * ramp, 110 + 140 * shade]),
+    ]
+    rng = np.random.default_rng(5)
+    frames = []
+    for picture in pictures:
+        picture = picture + rng.normal(0, 2, picture.shape)
+        for step in range(held):
+            frame = picture.copy()
+            frame[-4:, : (step + 1) * width // held] = 255
+            frames.append(frame)
+    rgb = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
+
+
+def test_a_hard_cut_is_coded_at_the_error_of_its_own_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a cut to an unrelated picture the shared palette (fitted across all three) is far worse
+    than the frame's own table; priced at the shared palette's error (the rule before), the lossy
+    coder took 1.2-1.9 dB from every frame of each picture (the frames after a cut show it), priced
+    relative to the frames before it, at most 0.5 dB of the lossless coding's."""
+    frames = slideshow()
+    options = QuantizeOptions(k=32)
+    exact, exact_data = encoded(frames, options, lossy=False)
+    result, data = encoded(frames, options)
+    assert decoded_psnr(frames, data) == pytest.approx(result.frame_psnr)
+    assert all(ours > theirs - 0.5 for ours, theirs in zip(result.frame_psnr, exact.frame_psnr, strict=True))
+    monkeypatch.setattr(animation, "_lossy_price", lambda assumed, taken, ratios: assumed)
+    before, before_data = encoded(frames, options)
+    assert all(ours < theirs - 1.0 for ours, theirs in zip(before.frame_psnr, exact.frame_psnr, strict=True))
+    assert len(before_data) < len(data) < len(exact_data)
+
+
+def test_the_lossy_price_follows_the_error_taken_relative_to_the_frames_before() -> None:
+    """Where every frame's own table gains alike over the shared palette (a pan over one photo:
+    ratios alike), the price stays the shared palette's; a frame that gains far more than the
+    frames before it (a cut) is priced at the error of its own table, relative to them; the first
+    frame at its own error; never above the shared palette's price; a frame exact on the shared
+    palette at 0."""
+    price = animation._lossy_price
+    assert price(100.0, 20.0, [0.2, 0.2, 0.2]) == pytest.approx(100.0)
+    assert price(100.0, 10.0, [1.0, 0.9, 1.0]) == pytest.approx(10.0)
+    assert price(100.0, 15.0, [0.2, 0.3, 0.1]) == pytest.approx(75.0)
+    assert price(100.0, 50.0, [0.25, 0.25]) == pytest.approx(100.0)
+    assert price(100.0, 10.0, []) == pytest.approx(10.0)
+    assert price(0.0, 0.0, [0.5]) == 0.0
+    assert price(100.0, 10.0, [0.0]) == pytest.approx(100.0)
+
+
 def test_a_cross_fade_gains_over_one_palette() -> None:
     """(At K = 16: at K = 8 the 56x40 frames' own tables are a large part of their bytes, and the
     measured price takes +0.7 dB in 16 % fewer bytes than the assumed one's +1.7 dB.)"""

@@ -81,6 +81,25 @@ def test_ctrl_c_just_after_the_temporary_file_is_made_removes_it(
     assert names(tmp_path) == []
 
 
+def test_ctrl_c_just_after_the_file_joins_its_group_takes_it_out_again(tmp_path: Path) -> None:
+    """Interrupted right after the temporary file is handed to the commit group: the file is
+    removed and the group does not hold it (its commit would fail it as "cannot write")."""
+    from kmimg.io import commit_group
+
+    class Interrupting(list):  # type: ignore[type-arg]
+        def append(self, item: object) -> None:
+            super().append(item)
+            raise KeyboardInterrupt
+
+    with commit_group() as group:
+        group.pending = Interrupting()
+        with pytest.raises(KeyboardInterrupt):
+            write_atomic(tmp_path / "out.png", b"new bytes")
+        assert list(group.pending) == []
+        assert group.commit(group.take()) == {}
+    assert names(tmp_path) == []
+
+
 def test_target_is_a_folder(tmp_path: Path) -> None:
     (tmp_path / "out.png").mkdir()
     with pytest.raises(OutputError, match="cannot write"):

@@ -196,12 +196,13 @@ def test_big_data_at_the_default_level_is_deflated_in_parallel_pieces(
 
 
 def _drifting_rows(rng: np.random.Generator, height: int = 300, width: int = 400) -> np.ndarray:
-    """Indices whose first row is noise and each row after it the one above with 2 % of its
-    pixels changed: the Up filter leaves runs of zeros, a filter per row by byte pairs finds it."""
-    rows = [rng.integers(0, 64, width)]
+    """Indices of a compressible image: a first row of runs, each row after it the one above
+    with 1 % of its pixels changed (the Up filter leaves runs of zeros, which a filter per row by
+    byte pairs finds)."""
+    rows = [np.repeat(rng.integers(0, 64, width), rng.integers(20, 80, width))[:width]]
     for _ in range(height - 1):
         row = rows[-1].copy()
-        changed = rng.random(width) < 0.02
+        changed = rng.random(width) < 0.01
         row[changed] = rng.integers(0, 64, int(changed.sum()))
         rows.append(row)
     return np.array(rows, dtype=np.uint8)
@@ -210,8 +211,9 @@ def _drifting_rows(rng: np.random.Generator, height: int = 300, width: int = 400
 def test_the_default_level_chooses_filters_per_row_by_byte_pairs_when_the_sample_says_so(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """:data:`BIGRAMS` needs no palette order: chosen with ``reorder`` off, the order unchanged."""
-    indices = _drifting_rows(rng)
+    """:data:`BIGRAMS` needs no palette order: chosen with ``reorder`` off, the order unchanged;
+    tried on compressible data only (on noise, whose 8-row sample bands flatter it, never)."""
+    indices = _drifting_rows(np.random.default_rng(0))
     palette = rng.integers(0, 256, (64, 4), dtype=np.uint8)
     palette[:, 3] = 255
     for level in (1, 2):
@@ -222,7 +224,10 @@ def test_the_default_level_chooses_filters_per_row_by_byte_pairs_when_the_sample
     monkeypatch.setattr("kmimg.io.png.BIGRAMS_GAIN", 0.0)
     plain = encode_indexed(indices, palette, reorder=False)
     assert _row_filters(plain.data) == {0}
-    assert len(chosen.data) < 0.9 * len(plain.data)
+    assert len(chosen.data) < len(plain.data)
+    monkeypatch.undo()
+    noise = rng.integers(0, 64, (300, 400)).astype(np.uint8)
+    assert _row_filters(encode_indexed(noise, palette, reorder=False).data) == {0}
 
 
 def test_filter_rows_by_byte_pairs_picks_the_type_with_the_fewest(rng: np.random.Generator) -> None:

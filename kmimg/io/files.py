@@ -57,7 +57,9 @@ def write_atomic(path: str | Path, data: bytes, *, parents: bool = False) -> Non
         os.replace(names[-1], target)
         _sync_folder(folder)
     except BaseException as exc:
-        for name in names:  # a file already pending in a group too: the group's discard skips it
+        if group is not None:  # interrupted just after the file joined the group: it leaves it
+            group.pending = [entry for entry in group.pending if entry.temp not in names]
+        for name in names:
             with contextlib.suppress(OSError):
                 os.unlink(name)
         if isinstance(exc, OutputError):

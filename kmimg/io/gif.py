@@ -71,6 +71,13 @@ def encode_animated_gif(
     clear = check_gif_palette(palette)
     if indices.ndim != 3 or len(indices) != len(durations) or not len(indices):
         raise ValueError("indices (n, h, w) and n durations are needed")
+    used = [indices[0].ravel(), *(indices[n][indices[n] != indices[n - 1]] for n in range(1, len(indices)))]
+    order = _use_order(len(palette), used, [n > 0 for n in range(len(indices))], clear)
+    if order is not None:  # the entries most frames use first (the same pictures)
+        moved = np.arange(256, dtype=np.uint8)
+        moved[order] = np.arange(len(palette), dtype=np.uint8)
+        indices, palette = moved[indices], np.ascontiguousarray(palette[order])
+        clear = check_gif_palette(palette)
     entries = len(palette)
     spare = clear if clear is not None or entries == 256 else entries  # an unused slot, else none
     files = (
@@ -173,11 +180,12 @@ def _table_files(
     check_gif_palette(shared)
     if all(own):
         shared = np.zeros((1, 4), dtype=np.uint8)
-    clears = [check_gif_palette(palette) for palette in palettes]
     if indices.ndim != 3 or not len(indices) or not len(indices) == len(durations) == len(palettes):
         raise ValueError("indices (n, h, w), n palettes and n durations are needed")
-    shape = indices.shape[1:]
     first = _first_rect(indices[0], palettes[0], check_gif_palette(shared))
+    indices, palettes, shared = _by_use(indices, drawn, palettes, own, shared)
+    clears = [check_gif_palette(palette) for palette in palettes]
+    shape = indices.shape[1:]
     frames: list[_GifFrame] = []
     for number, palette in enumerate(palettes):
         box = cleared[number]
@@ -309,6 +317,73 @@ def _table_on_restored(
         coded = _GifFrame(rect, _lzw(pixels, table_bits, (0,)), transparency, 1, plain.table, table_bits)
         candidates.append((coded, pixels))
     return min(candidates, key=lambda candidate: _stored(candidate[0]))
+
+
+def _by_use(
+    indices: NDArray[np.uint8],
+    drawn: NDArray[np.bool_],
+    palettes: Sequence[NDArray[np.uint8]],
+    own: Sequence[bool],
+    shared: NDArray[np.uint8],
+) -> tuple[NDArray[np.uint8], list[NDArray[np.uint8]], NDArray[np.uint8]]:
+    """The global table ``shared`` in :func:`_use_order`'s order, the indices and tables of the
+    frames drawn on it remapped to it (every other frame as it was): the same pictures."""
+    on_shared = [number for number, local in enumerate(own) if not local]
+    clear = check_gif_palette(shared)
+    used, keeps = [], []
+    for number in on_shared:
+        rect = bounding_rect(drawn[number])
+        used.append(indices[number][drawn[number]])
+        keeps.append(number > 0 and rect is not None and not bool(rect.crop(drawn[number]).all()))
+    order = _use_order(len(shared), used, keeps, clear)
+    if order is None:
+        return indices, list(palettes), shared
+    moved = np.arange(256, dtype=np.uint8)
+    moved[order] = np.arange(len(shared), dtype=np.uint8)
+    table = np.ascontiguousarray(shared[order])
+    remapped, tables = indices.copy(), list(palettes)
+    for number in on_shared:
+        remapped[number] = moved[indices[number]]
+        tables[number] = table
+    return remapped, tables, table
+
+
+def _use_order(
+    entries: int, used: Sequence[NDArray[np.uint8]], keeps: Sequence[bool], clear: int | None
+) -> NDArray[np.intp] | None:
+    """A global table's entries in order of how many frames use each (``used``: the indices each
+    frame draws; its transparent entry ``clear`` also where a frame ``keeps`` a pixel of its
+    rectangle), then of their pixels, or ``None`` to keep the table as it is. A frame's LZW codes
+    start one bit wider than its largest index needs (:func:`_coded`), so with the entries most
+    frames use first, a frame of few common colours codes with fewer bits. Taken only when it
+    lowers the frames' pixels x code size bits summed (an estimate of the data: a frame of rare
+    colours may need more bits after it)."""
+    if entries < 3 or not len(used):
+        return None
+    frames = np.zeros(entries, dtype=np.int64)
+    pixels = np.zeros(entries, dtype=np.int64)
+    for values, keep in zip(used, keeps, strict=True):
+        counts = np.bincount(values, minlength=entries)[:entries]
+        frames += counts > 0
+        pixels += counts
+        if keep and clear is not None:
+            frames[clear] += 1
+    order = np.lexsort((-pixels, -frames))
+    rank = np.zeros(256, dtype=np.int64)
+    rank[order] = np.arange(entries)
+
+    def estimate(lookup: NDArray[np.int64] | None) -> int:
+        total = 0
+        for values, keep in zip(used, keeps, strict=True):
+            largest = int(values.max()) if len(values) else 0
+            if lookup is not None:
+                largest = int(lookup[values].max()) if len(values) else 0
+            if keep and clear is not None:
+                largest = max(largest, clear if lookup is None else int(lookup[clear]))
+            total += len(values) * _bits(largest + 1)
+        return total
+
+    return order if estimate(rank) < estimate(None) else None
 
 
 def _first_rect(frame: NDArray[np.uint8], palette: NDArray[np.uint8], background: int | None) -> Rect:

@@ -174,8 +174,8 @@ OPTIMIZE_LEVELS = {
     1: "libdeflate level 10 in two halves deflated at once (the default; data under 64 KiB at level 9 "
     "in one stream, data over 1 MiB at level 7 in 1 MiB pieces at once, or 9 when a sample of the rows "
     "deflates to under a tenth); rows unfiltered unless that sample says a filter deflates smaller: "
-    "a filter on the palette ordered by luminance by at least 10 %, or a filter chosen per row by its "
-    "distinct byte pairs by at least 2 %",
+    "a filter on the palette ordered by luminance by more than 10 %, or on such compressible data a "
+    "filter chosen per row by its distinct byte pairs by more than 2 %",
     2: "libdeflate level 12, rows filtered or not as at level 1",
     3: "libdeflate level 12 on six row-filter trials, the smallest kept",
 }
@@ -218,13 +218,16 @@ _LIBDEFLATE_LEVELS = {1: 10, 2: 12, 3: 12}
 _TRIAL_FILTERS = (0, 1, 2, 4, -1)
 #: The filter chosen per row by the fewest distinct pairs of neighbouring bytes (``kmimg._png``,
 #: oxipng's "Bigrams"), on the palette as given: it needs no order of the entries, since it finds
-#: rows that repeat the one above (Up: all zero) and runs, not small differences. Tried beside
-#: :data:`_TRIAL_FILTERS` at every level from 1.
+#: rows that repeat the one above (Up: all zero) and runs, not small differences. Sampled at
+#: levels 1 and 2 on compressible data only (:func:`_sampled_filter`), a trial at level 3.
 BIGRAMS = -2
 #: A sample must deflate this much smaller under :data:`BIGRAMS` than unfiltered for it to be
 #: chosen: on screenshots, scans and textures samples of 0.95-0.98 made files 1-11 % smaller;
 #: a sample of 0.988 (a scanned page at K = 256) made one 1.7 % larger.
 BIGRAMS_GAIN = 0.98
+#: Rows are filtered in two halves at once (:func:`_filtered`) from this many bytes of data (the
+#: per-row choices take ~5 ms a MiB).
+FILTER_HALVES_FROM = 1 << 18
 #: ``--optimize`` 1 and 2 guess the filter from a sample of the rows (:func:`_sampled_filter`):
 #: bands of :data:`SAMPLE_BAND_ROWS` rows, one every :data:`SAMPLE_EVERY_ROWS`, of images whose
 #: data is at least :data:`LIBDEFLATE_HALVES_FROM` (smaller ones, icons, keep the rows unfiltered),
@@ -354,14 +357,16 @@ def _sampled_filter(
     indices: NDArray[np.uint8], palette: NDArray[np.uint8], depth: int, optimize: int, reorder: bool
 ) -> _Candidate:
     """The one candidate ``--optimize`` 0-2 deflate: the unfiltered rows, or at 1 and 2 the rows
-    under the filter that deflated a sample of them smallest, when it did so by enough: the rows
-    under :data:`BIGRAMS` (:data:`BIGRAMS_GAIN`), or, when the caller lets the palette order
-    change, the rows on the luminance-ordered palette under one of :data:`_TRIAL_FILTERS`
-    (:data:`SAMPLE_GAIN`). Those filters pay on grey photos, scans and textures, whose
-    neighbouring pixels have neighbouring luminance ranks, per-row choice on screenshots; on
-    colour photos the unfiltered rows are mostly smaller. The unfiltered sample's ratio also
-    says whether the data is compressible (:data:`COMPRESSIBLE_RATIO`); if it is, a filter is
-    kept only if the sample is also smaller at the level the rows will be deflated at."""
+    under the filter that deflated a sample of them smallest, when it did so by enough: when the
+    caller lets the palette order change, the rows on the luminance-ordered palette under one of
+    :data:`_TRIAL_FILTERS` (:data:`SAMPLE_GAIN`), which pay on grey photos, scans and textures,
+    whose neighbouring pixels have neighbouring luminance ranks (on colour photos the unfiltered
+    rows are mostly smaller); and when the unfiltered sample says the data is compressible
+    (:data:`COMPRESSIBLE_RATIO`: screenshots, diagrams), the rows under :data:`BIGRAMS`
+    (:data:`BIGRAMS_GAIN`). On compressible data the filter chosen is kept only if its sample is
+    also smaller at the level the rows will be deflated at. Bigrams is not tried on other data:
+    there the sample's 8-row bands flatter it most (moon at K = 64: sample 0.78 of the
+    unfiltered one, file 1.11x)."""
     order = np.arange(len(palette))
     height = len(indices)
     row_bytes = -(-indices.shape[1] * depth // 8) + 1
@@ -374,9 +379,11 @@ def _sampled_filter(
     every = SAMPLE_EVERY_ROWS * -(-bands * (SAMPLE_BAND_ROWS + 1) * row_bytes // SAMPLE_MAX_BYTES)
     band = np.arange(height) % every <= SAMPLE_BAND_ROWS
     context = (np.arange(height) % every == 0)[band]
-    plain_rows = _pack_rows(indices[band], depth)
-    ranked_order, rank = _ranks(palette)
-    ranked_rows = _pack_rows(rank[indices[band]], depth) if reorder else plain_rows
+    plain_rows = ranked_rows = _pack_rows(indices[band], depth)
+    ranked_order, rank = order, order.astype(np.uint8)
+    if reorder:
+        ranked_order, rank = _ranks(palette)
+        ranked_rows = _pack_rows(rank[indices[band]], depth)
     sample_length = int((~context).sum()) * row_bytes
 
     def sample_bytes(kind: int, level: int = SAMPLE_LEVEL) -> int:
@@ -384,12 +391,13 @@ def _sampled_filter(
         sample = _filtered(rows, kind).reshape(len(rows), -1)[~context]
         return len(deflate.deflate_compress(sample.data, level))
 
-    kinds = (0, BIGRAMS, *_TRIAL_FILTERS[1:]) if reorder else (0, BIGRAMS)
-    sizes = {kind: sample_bytes(kind) for kind in kinds}
+    sizes = {0: sample_bytes(0)}
+    compressible = sizes[0] < COMPRESSIBLE_RATIO * sample_length
+    kinds = (0, *((BIGRAMS,) if compressible else ()), *(_TRIAL_FILTERS[1:] if reorder else ()))
+    sizes |= {kind: sample_bytes(kind) for kind in kinds[1:]}
     gains = {kind: BIGRAMS_GAIN if kind == BIGRAMS else SAMPLE_GAIN for kind in kinds}
     paying = [kind for kind in kinds[1:] if sizes[kind] < gains[kind] * sizes[0]]
     best = min(paying, key=lambda kind: (sizes[kind], kinds.index(kind)), default=0)
-    compressible = sizes[0] < COMPRESSIBLE_RATIO * sample_length
     if compressible and best != 0:
         # a fast level flatters filters most on data made of long repeats, which the level the
         # rows will be deflated at finds in the unfiltered rows too: ask that level
@@ -410,7 +418,8 @@ def luminance_order(palette: NDArray[np.uint8]) -> NDArray[np.intp]:
 
 def _filtered(rows: NDArray[np.uint8], kind: int) -> NDArray[np.uint8]:
     """The PNG data of packed ``rows``: each row behind its filter byte, filtered as ``kind``
-    (0-4, or -1 for libpng's per-row heuristic), one byte per sample group (bpp 1)."""
+    (0-4, -1 for libpng's per-row heuristic, or :data:`BIGRAMS`), one byte per sample group
+    (bpp 1)."""
     height, row_bytes = rows.shape
     raw = np.empty((height, row_bytes + 1), dtype=np.uint8)
     if kind == 0:
@@ -420,7 +429,15 @@ def _filtered(rows: NDArray[np.uint8], kind: int) -> NDArray[np.uint8]:
         from kmimg import _png
 
         source = np.ascontiguousarray(rows)
-        _png.filter_rows(source.data, height, row_bytes, 1, raw.data, 0, height, kind)
+        # rows depend only on the row above in ``rows``: big data in two halves at once
+        halves = 2 if height > 1 and height * row_bytes >= FILTER_HALVES_FROM else 1
+        step = -(-height // halves)
+
+        def filter_block(start: int) -> None:
+            stop = min(height, start + step)
+            _png.filter_rows(source.data, height, row_bytes, 1, raw.data, start, stop, kind)
+
+        fork_join(filter_block, range(0, height, step))
     return raw.reshape(-1)
 
 
