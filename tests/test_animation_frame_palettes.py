@@ -531,6 +531,202 @@ def test_lossless_frames_keep_the_one_palette_file_when_it_is_smaller() -> None:
     assert not result.one_palette_cheaper(1000, 1001)
 
 
+# ----------------------------------------------------------------------------- restoring
+
+
+#: :func:`encode_gif_frame_palettes`'s arguments before the durations and the loop.
+Tables = tuple[
+    np.ndarray, np.ndarray, list[np.ndarray], list[bool], np.ndarray, list[tuple[int, int, int, int] | None]
+]
+
+
+def pillow_rgba(data: bytes) -> np.ndarray:
+    """Every frame as Pillow composites it, RGBA, the colour of a transparent pixel zeroed."""
+    from PIL import Image
+
+    frames = []
+    with Image.open(io.BytesIO(data)) as image:
+        for number in range(image.n_frames):
+            image.seek(number)
+            frame = np.array(image.convert("RGBA"))
+            frame[frame[..., 3] == 0] = 0
+            frames.append(frame)
+    return np.stack(frames)
+
+
+def disposals(data: bytes) -> list[int]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        found = []
+        for number in range(image.n_frames):
+            image.seek(number)
+            found.append(image.disposal_method)
+    return found
+
+
+def assert_same_frames(data: bytes, expected: bytes) -> None:
+    """``data`` decodes to ``expected``'s frames, in Pillow and in kmimg's reader."""
+    assert np.array_equal(pillow_rgba(data), pillow_rgba(expected))
+    ours, theirs = (load_animation(d, source="x", max_pixels=10**8) for d in (data, expected))
+    assert np.array_equal(ours.rgb, theirs.rgb)
+    assert (ours.alpha is None) == (theirs.alpha is None)
+    assert ours.alpha is None or theirs.alpha is None or np.array_equal(ours.alpha, theirs.alpha)
+
+
+def blinking_tables(local: bool = True) -> Tables:
+    """:func:`encode_gif_frame_palettes`'s arguments for a picture with a flash every third frame
+    that the next frame takes away again, each frame on a table of its own (the same colours in
+    an order of its own) where ``local``."""
+    from tests.test_animation import blinking
+
+    frames = blinking()
+    rng = np.random.default_rng(3)
+    colours = np.array([[30 * i, 255 - 30 * i, 17 * i, 255] for i in range(8)], dtype=np.uint8)
+    palettes, indices = [], np.zeros_like(frames)
+    for number, frame in enumerate(frames):
+        order = rng.permutation(8) if local else np.arange(8)
+        palettes.append(colours[order])
+        indices[number] = np.argsort(order)[frame]
+    drawn = np.ones(frames.shape, dtype=bool)
+    drawn[1:] = frames[1:] != frames[:-1]
+    return indices, drawn, palettes, [local] * len(frames), colours, [None] * len(frames)
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_frames_on_their_own_tables_may_be_drawn_on_a_restored_canvas(local: bool) -> None:
+    """The frame after a flash is drawn on the canvas the flash was drawn on (the flash's
+    disposal "restore to previous"): a smaller file than redrawing the picture under the flash,
+    with its local tables, decoding to the same frames in Pillow and kmimg's reader."""
+    from kmimg.io.gif import _frame_tables, _table_files
+
+    arguments = blinking_tables(local)
+    durations = [50] * len(arguments[0])
+    plain, restored = _table_files(*arguments, durations, 0, True)
+    assert plain == _frame_tables(*arguments, durations, 0)
+    assert len(restored) < len(plain)
+    assert 3 in disposals(restored) and 3 not in disposals(plain)
+    if local:
+        assert None not in local_tables(restored) and None not in local_tables(plain)
+    assert_same_frames(restored, plain)
+    data = encode_gif_frame_palettes(*arguments, durations, 0)
+    assert len(data) <= len(restored)
+    assert_same_frames(data, plain)
+
+
+def random_tables(rng: np.random.Generator) -> Tables:
+    """Random arguments for :func:`encode_gif_frame_palettes` as the core makes them: tables of
+    their own (some with a transparent entry, some lacking colours the frame before drew) or
+    the shared one, drawn pixels in blocks or scattered, clears of a box holding the frame
+    before's drawn pixels."""
+    count, height, width = int(rng.integers(3, 9)), int(rng.integers(4, 24)), int(rng.integers(4, 24))
+    colours = rng.integers(0, 256, (int(rng.integers(2, 12)), 4)).astype(np.uint8)
+    colours[:, 3] = 255
+    transparent = bool(rng.random() < 0.5)
+    shared = np.concatenate([colours, np.zeros((1, 4), np.uint8)]) if transparent else colours
+    indices = np.zeros((count, height, width), dtype=np.uint8)
+    drawn = np.zeros((count, height, width), dtype=bool)
+    palettes, own, cleared = [], [], []
+    for number in range(count):
+        if rng.random() < 0.4:
+            palette, local = shared, False
+        else:
+            palette, local = colours[rng.integers(0, len(colours), int(rng.integers(1, 10)))], True
+            if transparent and rng.random() < 0.5:
+                palette = np.concatenate([palette, np.zeros((1, 4), np.uint8)])
+        palettes.append(palette)
+        own.append(local)
+        if not number:
+            drawn[number] = True
+        elif rng.random() < 0.3:
+            drawn[number] = rng.random((height, width)) < 0.3
+        else:
+            top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+            drawn[
+                number, top : top + int(rng.integers(1, height)), left : left + int(rng.integers(1, width))
+            ] = True
+        indices[number][drawn[number]] = rng.integers(0, len(palette), int(drawn[number].sum()))
+        box = None
+        if number and transparent and rng.random() < 0.25:
+            before = drawn[number - 1].copy()
+            before[int(rng.integers(0, height)), int(rng.integers(0, width))] = True
+            rows, cols = np.flatnonzero(before.any(axis=1)), np.flatnonzero(before.any(axis=0))
+            box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+        cleared.append(box)
+    return indices, drawn, palettes, own, shared, cleared
+
+
+def test_restoring_never_makes_a_file_larger_or_changes_a_frame() -> None:
+    """On random tables, clears and transparency: every file written with restored canvases
+    decodes (Pillow, kmimg's reader) to the frames of the one written without, and the file
+    returned is the smallest, never larger than without restoring."""
+    from kmimg.io.gif import _merged_tables, _table_files
+
+    rng = np.random.default_rng(23)
+    restored = 0
+    for _ in range(60):
+        indices, drawn, palettes, own, shared, cleared = random_tables(rng)
+        durations = [50] * len(indices)
+        groups = [_table_files(indices, drawn, palettes, own, shared, cleared, durations, 0, True)]
+        merged = _merged_tables(indices, drawn, palettes, own)
+        if merged is not None:
+            one = [merged[1]] * len(palettes)
+            groups.append(
+                _table_files(
+                    merged[0], drawn, one, [False] * len(one), merged[1], cleared, durations, 0, True
+                )
+            )
+        for files in groups:
+            for data in files[1:]:
+                assert 3 in disposals(data)
+                assert_same_frames(data, files[0])
+                restored += 1
+        data = encode_gif_frame_palettes(indices, drawn, palettes, own, shared, cleared, durations, 0)
+        assert len(data) == min(len(data) for files in groups for data in files)
+        assert len(data) <= min(len(files[0]) for files in groups)
+        assert data == encode_gif_frame_palettes(indices, drawn, palettes, own, shared, cleared, durations, 0)
+    assert restored >= 30
+
+
+@pytest.mark.skipif(shutil.which("gifsicle") is None, reason="gifsicle is not installed")
+def test_a_restored_canvas_reads_the_same_in_gifsicle(tmp_path: Path) -> None:
+    """gifsicle reads the frames drawn on restored canvases: its unoptimized copy (every frame
+    whole, composited by gifsicle; it unoptimizes a GIF only on one table, so its one-table copy
+    first) decodes to the frames of the file written without restoring."""
+    from kmimg.io.gif import _table_files
+
+    arguments = blinking_tables()
+    plain, restored = _table_files(*arguments, [50] * len(arguments[0]), 0, True)
+    source, one, copy = tmp_path / "restored.gif", tmp_path / "one.gif", tmp_path / "copy.gif"
+    source.write_bytes(restored)
+    info = subprocess.run(["gifsicle", "--info", str(source)], capture_output=True, text=True, check=True)
+    assert "warning" not in (info.stdout + info.stderr).lower()
+    subprocess.run(["gifsicle", "--colors=255", str(source), "-o", str(one)], check=True, capture_output=True)
+    subprocess.run(["gifsicle", "--unoptimize", str(one), "-o", str(copy)], check=True, capture_output=True)
+    assert set(disposals(copy.read_bytes())) == {0}
+    assert_same_frames(copy.read_bytes(), plain)
+
+
+def test_the_option_draws_a_blinking_animation_on_restored_canvases() -> None:
+    """Through the core: a picture with a flash that goes away again, on frames' own tables; the
+    written file is smaller than without restoring and shows the same frames."""
+    from kmimg.io.gif import _frame_tables
+    from tests.test_animation import blinking
+
+    rng = np.random.default_rng(9)
+    colours = rng.integers(0, 256, (8, 3)).astype(np.uint8)
+    frames = colours[blinking(count=12)]
+    frames = np.concatenate([frames, np.full((*frames.shape[:3], 1), 255, np.uint8)], axis=3)
+    result, data = encoded(frames, QuantizeOptions(k=16))
+    arguments = (
+        result.indices, result.drawn, result.palettes, result.own, result.shared, result.cleared,
+        [50] * result.frame_count, 0,
+    )  # fmt: skip
+    plain = _frame_tables(*arguments)
+    assert len(data) < len(plain) and 3 in disposals(data)
+    assert_same_frames(data, plain)
+    decoded = load_animation(data, source="x", max_pixels=10**8)
+    assert np.array_equal(decoded.rgb, frames[..., :3])  # 8 colours at K = 16: exact
 def few_colour_frames(
     count: int = 6, height: int = 40, width: int = 48, *, clear: bool = False
 ) -> np.ndarray:

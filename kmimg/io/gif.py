@@ -107,16 +107,18 @@ def encode_gif_frame_palettes(
 
     When every colour of the frames' tables fits one table (with the transparent entry), the
     frames are also written on that table as the global one, without local tables (as
-    ImageMagick writes few colours): the smaller file is returned; both show the same."""
-    data = _frame_tables(indices, drawn, palettes, own, shared, cleared, durations, loop)
+    ImageMagick writes few colours). Each is also written with frames drawn on the canvas the
+    frame before was drawn on, where the rule of :func:`encode_animated_gif`'s writer prefers it
+    (:func:`_restoring`: the frame before then disposes of its rectangle "to previous"). The
+    smallest file is returned; all show the same frames."""
+    files = _table_files(indices, drawn, palettes, own, shared, cleared, durations, loop, True)
     merged = _merged_tables(indices, drawn, palettes, own)
-    if merged is None:
-        return data
-    one = _frame_tables(
-        merged[0], drawn, [merged[1]] * len(palettes), [False] * len(palettes), merged[1], cleared,
-        durations, loop,
-    )  # fmt: skip
-    return min(data, one, key=len)
+    if merged is not None:
+        files += _table_files(
+            merged[0], drawn, [merged[1]] * len(palettes), [False] * len(palettes), merged[1], cleared,
+            durations, loop, True,
+        )  # fmt: skip
+    return min(files, key=len)
 
 
 def _merged_tables(
@@ -155,8 +157,26 @@ def _frame_tables(
     durations: Sequence[int],
     loop: int | None,
 ) -> bytes:
+    """:func:`encode_gif_frame_palettes`'s file with the tables as given, every frame drawn on the
+    canvas the frame before left (no restoring)."""
+    return _table_files(indices, drawn, palettes, own, shared, cleared, durations, loop, False)[0]
+
+
+def _table_files(
+    indices: NDArray[np.uint8],
+    drawn: NDArray[np.bool_],
+    palettes: Sequence[NDArray[np.uint8]],
+    own: Sequence[bool],
+    shared: NDArray[np.uint8],
+    cleared: Sequence[tuple[int, int, int, int] | None],
+    durations: Sequence[int],
+    loop: int | None,
+    restoring: bool,
+) -> list[bytes]:
     """:func:`encode_gif_frame_palettes`'s file with the tables as given (the global one a single
-    transparent entry when every frame has a table of its own: nothing draws with it)."""
+    transparent entry when every frame has a table of its own: nothing draws with it) and, when
+    ``restoring`` and a frame takes it, the same frames with some drawn on a restored canvas
+    (:func:`_restoring`)."""
     check_gif_palette(shared)
     if all(own):
         shared = np.zeros((1, 4), dtype=np.uint8)
@@ -182,7 +202,121 @@ def _frame_tables(
         )
     shared_clear = check_gif_palette(shared)
     bits = _bits(max(len(shared), (shared_clear if shared_clear is not None else len(shared)) + 1))
-    return _gif_file(shared, shape, bits, shared_clear, loop, frames, durations)
+    files = [_gif_file(shared, shape, bits, shared_clear, loop, frames, durations)]
+    restored = _restoring(frames, indices, drawn, palettes, clears, cleared) if restoring else None
+    if restored is not None:
+        files.append(_gif_file(shared, shape, bits, shared_clear, loop, restored, durations))
+    return files
+
+
+def _restoring(
+    plain: list[_GifFrame],
+    indices: NDArray[np.uint8],
+    drawn: NDArray[np.bool_],
+    palettes: Sequence[NDArray[np.uint8]],
+    clears: Sequence[int | None],
+    cleared: Sequence[tuple[int, int, int, int] | None],
+) -> list[_GifFrame] | None:
+    """The frames ``plain`` (each drawn on the canvas the frame before left) with a frame after
+    the second drawn on the canvas its predecessor was drawn on (:func:`_table_on_restored`), the
+    predecessor then disposing "to previous" (3), where :func:`_no_larger` prefers it, as the
+    one-palette writer does (:func:`_animated`; its data measured as coded with a clear when the
+    LZW table is full, no smaller than the data written); ``None`` when no frame is. The
+    canvases are the frames' colours (:func:`_colour_keys`): the frames show the same pictures. A
+    frame that its successor disposes of to background (a clear) and one whose predecessor does
+    are not drawn on a restored canvas: a clear's rectangle is the one the core redraws from."""
+    frames = list(plain)
+    canvas = np.zeros(indices.shape[1:], dtype=np.uint32)  # 0: transparent
+    under = canvas  # the canvas the frame before was drawn on, in this file
+    taken = False
+    for number, palette in enumerate(palettes):
+        box = cleared[number]
+        if box is not None and number:
+            top, bottom, left, right = box
+            canvas = canvas.copy()
+            canvas[top:bottom, left:right] = 0
+        keys = _colour_keys(palette)
+        shows = drawn[number] & (keys[indices[number]] != 0)
+        target = canvas.copy()
+        target[shows] = keys[indices[number]][shows]
+        drawn_on = canvas
+        if number > 1 and frames[number - 1].disposal == 1 and plain[number].disposal == 1:
+            restored = _table_on_restored(
+                indices[number], shows, target, under, palette, clears[number], plain[number]
+            )
+            if restored is not None and _no_larger(restored[0], plain[number]):
+                frames[number - 1] = replace(frames[number - 1], disposal=3)
+                coded, pixels = restored  # coded with the other windows only when taken
+                windows = tuple(window for window in LZW_WINDOWS if window)
+                data = min(coded.data, _lzw(pixels, coded.table_bits, windows), key=len)
+                frames[number] = replace(coded, data=data)
+                drawn_on, taken = under, True
+        under, canvas = drawn_on, target
+    return frames if taken else None
+
+
+def _colour_keys(palette: NDArray[np.uint8]) -> NDArray[np.uint32]:
+    """Each entry's RGBA as one number, 0 for a transparent one (opaque ones are never 0)."""
+    keys = np.ascontiguousarray(palette, dtype=np.uint8).view(np.uint32).ravel().copy()
+    keys[palette[:, 3] == 0] = 0
+    return keys
+
+
+def _entries_showing(palette: NDArray[np.uint8], colours: NDArray[np.uint32]) -> NDArray[np.int16]:
+    """For each colour key of ``colours``, the first opaque entry of ``palette`` that shows it
+    exactly, or -1."""
+    keys = _colour_keys(palette)
+    opaque = np.flatnonzero(keys != 0)
+    if not len(opaque):
+        return np.full(colours.shape, -1, dtype=np.int16)
+    order = opaque[np.argsort(keys[opaque], kind="stable")]
+    ordered = keys[order]
+    at = np.minimum(np.searchsorted(ordered, colours), len(ordered) - 1)
+    return np.where(ordered[at] == colours, order[at], -1).astype(np.int16)
+
+
+def _table_on_restored(
+    frame: NDArray[np.uint8],
+    shows: NDArray[np.bool_],
+    target: NDArray[np.uint32],
+    under: NDArray[np.uint32],
+    palette: NDArray[np.uint8],
+    clear: int | None,
+    plain: _GifFrame,
+) -> tuple[_GifFrame, NDArray[np.uint8]] | None:
+    """A frame on ``palette`` drawn on ``under`` (the canvas its predecessor was drawn on, which
+    that one's disposal "restore to previous" brings back) so that the canvas shows ``target``:
+    the rectangle of the pixels where they differ, each drawn with the frame's own index where
+    the frame draws it (``shows``) and else with the entry that shows the colour exactly. Inside
+    the rectangle the other pixels are "keep", or drawn too where the frame draws them, or drawn
+    wherever an entry shows them: the smallest of these, as :func:`_gif_frame` chooses, coded
+    with a clear as soon as the LZW table is full (the caller codes it with every one of
+    :data:`LZW_WINDOWS` if it takes it: no larger), and its pixels. ``None`` when a pixel would
+    have to turn transparent or the palette has no entry for a colour the frame would have to
+    draw (a pixel its predecessor drew in a colour this table lacks)."""
+    if bool(((target == 0) & (under != 0)).any()):
+        return None
+    needed = target != under
+    rect = bounding_rect(needed) or Rect(0, 0, 1, 1)
+    values = np.where(rect.crop(shows), rect.crop(frame), _entries_showing(palette, rect.crop(target)))
+    must = rect.crop(needed)
+    if bool((must & (values < 0)).any()):
+        return None
+    keep = clear if clear is not None else len(palette)
+    ways: list[NDArray[np.bool_]] = []
+    for mask in (must, must | rect.crop(shows), values >= 0):
+        if (keep <= 255 or bool(mask.all())) and not any(np.array_equal(mask, way) for way in ways):
+            ways.append(mask)
+    if not ways:
+        return None
+    candidates = []
+    for mask in ways:
+        pixels = np.ascontiguousarray(np.where(mask, values, keep).astype(np.uint8))
+        transparency = clear if bool(mask.all()) else keep
+        table_bits = _bits(max(len(palette), keep + 1 if transparency is not None else 0))
+        coded = _GifFrame(rect, _lzw(pixels, table_bits, (0,)), transparency, 1, plain.table, table_bits)
+        candidates.append((coded, pixels))
+    return min(candidates, key=lambda candidate: _stored(candidate[0]))
 
 
 def _by_use(
@@ -358,9 +492,15 @@ def _animated(
 
 def _no_larger(restored: _GifFrame, coded: _GifFrame) -> bool:
     """Whether a frame drawn on the restored canvas is preferred: its rectangle no larger (the
-    canvas it restores can serve the frames after it too), or its data smaller."""
+    canvas it restores can serve the frames after it too), or its data (with its local colour
+    table) smaller."""
     area = restored.rect.width * restored.rect.height <= coded.rect.width * coded.rect.height
-    return area or len(restored.data) < len(coded.data)
+    return area or _stored(restored) < _stored(coded)
+
+
+def _stored(frame: _GifFrame) -> int:
+    """A frame's image data and local colour table in bytes."""
+    return len(frame.data) + (3 << frame.table_bits if frame.table is not None else 0)
 
 
 def _on_restored(
