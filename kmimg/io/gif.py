@@ -95,6 +95,7 @@ def encode_gif_frame_palettes(
     cleared: Sequence[tuple[int, int, int, int] | None],
     durations: Sequence[int],
     loop: int | None,
+    restored: Sequence[bool] = (),
 ) -> bytes:
     """An animated GIF89a whose frames may carry colour tables of their own (``--frame-palettes``,
     :class:`~kmimg.core.animation.FramePalettes`): frame ``i`` draws the pixels ``drawn[i]`` with
@@ -103,7 +104,9 @@ def encode_gif_frame_palettes(
     first frame: the whole screen), the others in it as the "keep" index (the palette's
     transparent entry, else one past its colours), so the canvas shows through. ``cleared[i]``
     (top, bottom, left, right): the rectangle the frame before disposes of to background after it
-    is shown, when pixels turn transparent. Durations and loop as :func:`encode_animated_gif`'s.
+    is shown, when pixels turn transparent; ``restored[i]`` (``True``): frame ``i`` is drawn on the
+    canvas the frame before was drawn on, which that frame's disposal "restore to previous" (3)
+    brings back (never with a clear). Durations and loop as :func:`encode_animated_gif`'s.
 
     When every colour of the frames' tables fits one table (with the transparent entry), the
     frames are also written on that table as the global one, without local tables (as
@@ -111,12 +114,12 @@ def encode_gif_frame_palettes(
     frame before was drawn on, where the rule of :func:`encode_animated_gif`'s writer prefers it
     (:func:`_restoring`: the frame before then disposes of its rectangle "to previous"). The
     smallest file is returned; all show the same frames."""
-    files = _table_files(indices, drawn, palettes, own, shared, cleared, durations, loop, True)
+    files = _table_files(indices, drawn, palettes, own, shared, cleared, durations, loop, True, restored)
     merged = _merged_tables(indices, drawn, palettes, own)
     if merged is not None:
         files += _table_files(
             merged[0], drawn, [merged[1]] * len(palettes), [False] * len(palettes), merged[1], cleared,
-            durations, loop, True,
+            durations, loop, True, restored,
         )  # fmt: skip
     return min(files, key=len)
 
@@ -156,10 +159,11 @@ def _frame_tables(
     cleared: Sequence[tuple[int, int, int, int] | None],
     durations: Sequence[int],
     loop: int | None,
+    restored: Sequence[bool] = (),
 ) -> bytes:
     """:func:`encode_gif_frame_palettes`'s file with the tables as given, every frame drawn on the
-    canvas the frame before left (no restoring)."""
-    return _table_files(indices, drawn, palettes, own, shared, cleared, durations, loop, False)[0]
+    canvas the frame before left but those ``restored`` (no restoring of the writer's own)."""
+    return _table_files(indices, drawn, palettes, own, shared, cleared, durations, loop, False, restored)[0]
 
 
 def _table_files(
@@ -172,16 +176,23 @@ def _table_files(
     durations: Sequence[int],
     loop: int | None,
     restoring: bool,
+    restored: Sequence[bool] = (),
 ) -> list[bytes]:
     """:func:`encode_gif_frame_palettes`'s file with the tables as given (the global one a single
-    transparent entry when every frame has a table of its own: nothing draws with it) and, when
-    ``restoring`` and a frame takes it, the same frames with some drawn on a restored canvas
-    (:func:`_restoring`)."""
+    transparent entry when every frame has a table of its own: nothing draws with it), the frames
+    ``restored`` drawn on the canvas the frame before was drawn on (that frame disposing "to
+    previous") and, when ``restoring`` and a frame takes it, the same frames with more drawn on a
+    restored canvas (:func:`_restoring`)."""
     check_gif_palette(shared)
     if all(own):
         shared = np.zeros((1, 4), dtype=np.uint8)
     if indices.ndim != 3 or not len(indices) or not len(indices) == len(durations) == len(palettes):
         raise ValueError("indices (n, h, w), n palettes and n durations are needed")
+    restored = list(restored) or [False] * len(indices)
+    if len(restored) != len(indices) or any(
+        on and (number < 1 or cleared[number] is not None) for number, on in enumerate(restored)
+    ):
+        raise ValueError("a frame after the first may be drawn on a restored canvas, never with a clear")
     first = _first_rect(indices[0], palettes[0], check_gif_palette(shared))
     indices, palettes, shared = _by_use(indices, drawn, palettes, own, shared)
     clears = [check_gif_palette(palette) for palette in palettes]
@@ -197,15 +208,17 @@ def _table_files(
                 2, own[number - 1],
             )  # fmt: skip
         rect = (bounding_rect(drawn[number]) or Rect(0, 0, 1, 1)) if number else first
+        if restored[number]:
+            frames[-1] = replace(frames[-1], disposal=3)
         frames.append(
             _table_frame(indices[number], drawn[number], rect, palette, clears[number], 1, own[number])
         )
     shared_clear = check_gif_palette(shared)
     bits = _bits(max(len(shared), (shared_clear if shared_clear is not None else len(shared)) + 1))
     files = [_gif_file(shared, shape, bits, shared_clear, loop, frames, durations)]
-    restored = _restoring(frames, indices, drawn, palettes, clears, cleared) if restoring else None
-    if restored is not None:
-        files.append(_gif_file(shared, shape, bits, shared_clear, loop, restored, durations))
+    more = _restoring(frames, indices, drawn, palettes, clears, cleared, restored) if restoring else None
+    if more is not None:
+        files.append(_gif_file(shared, shape, bits, shared_clear, loop, more, durations))
     return files
 
 
@@ -216,6 +229,7 @@ def _restoring(
     palettes: Sequence[NDArray[np.uint8]],
     clears: Sequence[int | None],
     cleared: Sequence[tuple[int, int, int, int] | None],
+    drawn_restored: Sequence[bool],
 ) -> list[_GifFrame] | None:
     """The frames ``plain`` (each drawn on the canvas the frame before left) with a frame after
     the second drawn on the canvas its predecessor was drawn on (:func:`_table_on_restored`), the
@@ -224,12 +238,16 @@ def _restoring(
     LZW table is full, no smaller than the data written); ``None`` when no frame is. The
     canvases are the frames' colours (:func:`_colour_keys`): the frames show the same pictures. A
     frame that its successor disposes of to background (a clear) and one whose predecessor does
-    are not drawn on a restored canvas: a clear's rectangle is the one the core redraws from."""
+    are not drawn on a restored canvas: a clear's rectangle is the one the core redraws from. The
+    frames the core drew on a restored canvas (``drawn_restored``) are drawn on it here too, and neither
+    they nor their predecessors are changed."""
     frames = list(plain)
     canvas = np.zeros(indices.shape[1:], dtype=np.uint32)  # 0: transparent
     under = canvas  # the canvas the frame before was drawn on, in this file
     taken = False
     for number, palette in enumerate(palettes):
+        if drawn_restored[number]:  # the frame before disposes "to previous" (plain[number - 1])
+            canvas = under
         box = cleared[number]
         if box is not None and number:
             top, bottom, left, right = box

@@ -191,7 +191,7 @@ def _with_frame_palettes(
     )
     data = encode_gif_frame_palettes(
         frames.indices, frames.drawn, frames.palettes, frames.own, frames.shared, frames.cleared,
-        animation.durations, animation.loop,
+        animation.durations, animation.loop, frames.restored,
     )  # fmt: skip
     size = (animation.width, animation.height)
     if frames.one is not None:
