@@ -62,8 +62,10 @@ def disposals(data: bytes) -> list[int]:
     return found
 
 
-def written(frames: np.ndarray, k: int, alpha: np.ndarray | None) -> tuple[FramePalettes, bytes]:
-    options = QuantizeOptions(k=k)
+def written(
+    frames: np.ndarray, k: int, alpha: np.ndarray | None, dither: float = 0.0
+) -> tuple[FramePalettes, bytes]:
+    options = QuantizeOptions(k=k, dither=dither)
     result = quantize_frame_palettes(frames[..., :3], alpha, options, frame_bytes=gif_frame_bytes)
     data = encode_gif_frame_palettes(
         result.indices, result.drawn, result.palettes, result.own, result.shared, result.cleared,
@@ -118,10 +120,10 @@ def returning(rng: np.random.Generator, *, transparent: bool, smooth: bool) -> n
 
 @pytest.mark.parametrize("transparent", [False, True])
 def test_random_returning_animations_decode_to_the_frames_the_core_intended(transparent: bool) -> None:
-    """On random animations that come back to earlier pictures (exact and lossy, opaque and on a
-    transparent background): every file decodes, in Pillow and in kmimg's reader, to the frames
-    the core composited (the restored canvases included), the frames the core drew on a restored
-    canvas follow a frame of disposal 3, and some frames are drawn so."""
+    """On random animations that come back to earlier pictures (exact and lossy, some dithered,
+    opaque and on a transparent background): every file decodes, in Pillow and in kmimg's reader,
+    to the frames the core composited (the restored canvases included), the frames the core drew
+    on a restored canvas follow a frame of disposal 3, and some frames are drawn so."""
     rng = np.random.default_rng(41 if transparent else 42)
     taken = 0
     for case in range(24):
@@ -129,7 +131,7 @@ def test_random_returning_animations_decode_to_the_frames_the_core_intended(tran
         frames = returning(rng, transparent=transparent, smooth=smooth)
         alpha = frames[..., 3] if transparent else None
         k = 8 if smooth else 16
-        result, data = written(frames, k, alpha)
+        result, data = written(frames, k, alpha, 1.0 if case % 4 == 3 else 0.0)
         assert len(result.restored) == len(frames) and not any(result.restored[:2])
         for number, on in enumerate(result.restored):
             assert not on or result.cleared[number] is None
