@@ -1076,14 +1076,17 @@ def chart(count: int = 24) -> np.ndarray:
         def s(*values: float) -> list[float]:
             return [v * scale for v in values]
 
-        draw.text(s(10, 6), "Sales by quarter", fill=(30, 34, 40), font=title)
-        for label, colour, x in (("2025", blue, 150), ("2026", teal, 194)):
-            draw.rectangle(s(x, 10, x + 8, 18), fill=colour)
-            draw.text(s(x + 11, 8), label, fill=(90, 96, 108), font=font)
+        def at(x: float, y: float) -> tuple[float, float]:
+            return x * scale, y * scale
+
+        draw.text(at(10, 6), "Sales by quarter", fill=(30, 34, 40), font=title)
+        for label, colour, key in (("2025", blue, 150), ("2026", teal, 194)):
+            draw.rectangle(s(key, 10, key + 8, 18), fill=colour)
+            draw.text(at(key + 11, 8), label, fill=(90, 96, 108), font=font)
         for tick in range(5):
             y = bottom - (bottom - top) * tick / 4
             draw.line(s(left, y, right, y), fill=(228, 231, 236), width=scale)
-            draw.text(s(4, y - 6), f"{25 * tick}", fill=(120, 126, 138), font=font)
+            draw.text(at(4, y - 6), f"{25 * tick}", fill=(120, 126, 138), font=font)
         step = (right - left) / groups
         for group in range(groups):
             t = np.clip(number / grow * 1.6 - group * 0.12, 0, 1)
@@ -1095,9 +1098,9 @@ def chart(count: int = 24) -> np.ndarray:
                     draw.rectangle(s(x + offset, y, x + offset + 10, bottom), fill=colour)
                 if number >= grow + 1 + group % 3:
                     draw.text(
-                        s(x + offset - 1, y - 11), f"{round(100 * value)}", fill=(70, 76, 88), font=font
+                        at(x + offset - 1, y - 11), f"{round(100 * value)}", fill=(70, 76, 88), font=font
                     )
-            draw.text(s(x + 3, bottom + 4), f"Q{group + 1}", fill=(90, 96, 108), font=font)
+            draw.text(at(x + 3, bottom + 4), f"Q{group + 1}", fill=(90, 96, 108), font=font)
         drawn = np.clip(number / grow * 1.3 - 0.25, 0, 1) * (groups - 1)  # the line follows the bars
         points = [(left + (g + 0.5) * step + 5, bottom - (bottom - top) * trend[g]) for g in range(groups)]
         whole = int(drawn)
