@@ -31,8 +31,11 @@ logo reveal), ``--holdout5`` four more (an editor with typed text and a blinking
 with transparency, a weather-map radar loop over a photo, a cartoon in flat colours with
 outlines), ``--holdout6`` four more (a loading dialog with a progress bar and a percentage
 counter, a motion-blurred bouncing ball with a drop shadow, a pixel-art tile map scrolling
-diagonally with animated water, a pulsing glow with partial transparency), reported and not
-judged.
+diagonally with animated water, a pulsing glow with partial transparency), ``--holdout7`` four
+more (a notification toast sliding in and out with a drop shadow, a dashboard chart building up
+with anti-aliased text, a pixel-art character's idle loop with transparency returning to earlier
+poses, sparkles with an additive glow on a dark background; durations of their own, the chart
+played three times), reported and not judged.
 """
 
 from __future__ import annotations
@@ -958,6 +961,301 @@ def glow(count: int = 20) -> np.ndarray:
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
+def toast(count: int = 26) -> np.ndarray:
+    """A notification toast sliding down into a flat app screen and back up, fading in and out
+    as it moves, with a soft blurred drop shadow (translucent over the screen), anti-aliased
+    rounded corners and text, and a countdown line shrinking while it rests (hold-out 7)."""
+    from PIL import ImageDraw, ImageFilter, ImageFont
+
+    width = SIZE[0]
+    font = ImageFont.load_default(size=11)
+    bold = ImageFont.load_default(size=12)
+    screen = Image.new("RGB", SIZE, (245, 246, 248))
+    draw = ImageDraw.Draw(screen)
+    draw.rectangle((0, 0, width, 26), fill=(255, 255, 255))
+    draw.line((0, 26, width, 26), fill=(226, 228, 232))
+    draw.text((10, 7), "Inbox", fill=(30, 34, 40), font=bold)
+    avatars = ((232, 96, 80), (80, 150, 230), (250, 180, 60), (110, 190, 120), (170, 110, 210))
+    for row, colour in enumerate(avatars):
+        top = 34 + row * 28
+        draw.ellipse((10, top, 30, top + 20), fill=colour)
+        draw.text((16, top + 4), "ABCDE"[row], fill=(255, 255, 255), font=font)
+        draw.text((38, top + 1), f"Message {row + 1}", fill=(40, 44, 52), font=font)
+        draw.rectangle((38, top + 15, 38 + 60 + 23 * (row % 3), top + 18), fill=(208, 212, 220))
+        draw.line((38, top + 25, width - 10, top + 25), fill=(232, 234, 238))
+    background = np.asarray(screen, dtype=np.float64)
+
+    scale, box_w, box_h = 4, 168, 42  # the toast drawn 4x and scaled down: anti-aliased edges
+    big = Image.new("RGBA", (box_w * scale, box_h * scale), (0, 0, 0, 0))
+    pen = ImageDraw.Draw(big)
+    pen.rounded_rectangle(
+        (0, 0, box_w * scale - 1, box_h * scale - 1), radius=8 * scale, fill=(40, 44, 54, 255)
+    )
+    pen.ellipse((10 * scale, 11 * scale, 30 * scale, 31 * scale), fill=(72, 200, 120, 255))
+    pen.line([(15 * scale, 21 * scale), (19 * scale, 25 * scale), (25 * scale, 16 * scale)],
+             fill=(255, 255, 255, 255), width=2 * scale)  # fmt: skip
+    card = big.resize((box_w, box_h), Image.Resampling.LANCZOS)
+    pen = ImageDraw.Draw(card)
+    pen.text((38, 7), "Export finished", fill=(255, 255, 255, 255), font=bold)
+    pen.text((38, 23), "3 files in Downloads", fill=(186, 192, 204, 255), font=font)
+    layer = np.asarray(card, dtype=np.float64)
+    pad = 10
+    mask = Image.new("L", (box_w + 2 * pad, box_h + 2 * pad), 0)
+    mask.paste(card.getchannel("A"), (pad, pad + 3))  # the shadow falls a little below the card
+    shadow = np.asarray(mask.filter(ImageFilter.GaussianBlur(5)), dtype=np.float64) / 255 * 0.45
+
+    left, rest = (width - box_w) // 2, 36
+    slide_in, hold, slide_out = 7, 12, 6
+    frames = []
+    for number in range(count):
+        frame = background.copy()
+        if number < slide_in + hold + slide_out:
+            if number < slide_in:
+                t = (number + 1) / slide_in
+                shown = 1 - (1 - t) ** 3  # ease out
+            elif number < slide_in + hold:
+                shown = 1.0
+            else:
+                t = (number - slide_in - hold + 1) / (slide_out + 1)
+                shown = 1 - t**2  # ease in
+            top = round(-box_h - pad + (rest + box_h + pad) * shown)
+            opacity = min(1.0, 0.2 + 0.8 * shown)
+            _blend(frame, np.zeros((*shadow.shape, 3)), shadow * opacity, left - pad, top - pad)
+            card_rgb = layer[..., :3].copy()
+            if slide_in <= number < slide_in + hold:  # the countdown line under the text
+                remaining = 1 - (number - slide_in) / hold
+                card_rgb[box_h - 5 : box_h - 3, 38 : 38 + round(120 * remaining)] = (72, 200, 120)
+            _blend(frame, card_rgb, layer[..., 3] / 255 * opacity, left, top)
+        else:  # the screen alone, a list row highlighted as if the pointer moved over it
+            frame[34 + 28 * (number % 5) : 60 + 28 * (number % 5), :] *= 0.97
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
+def _blend(frame: np.ndarray, colour: np.ndarray, alpha: np.ndarray, left: int, top: int) -> None:
+    """``colour`` over ``frame`` with coverage ``alpha`` (0-1) at (left, top), clipped to the frame."""
+    height, width = frame.shape[:2]
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + alpha.shape[0], height), min(left + alpha.shape[1], width)
+    if y0 >= y1 or x0 >= x1:
+        return
+    a = alpha[y0 - top : y1 - top, x0 - left : x1 - left, None]
+    part = colour[y0 - top : y1 - top, x0 - left : x1 - left]
+    frame[y0:y1, x0:x1] = frame[y0:y1, x0:x1] * (1 - a) + part * a
+
+
+def toast_timing(count: int) -> tuple[list[int], int]:
+    """Quick slides, a slower rest, a long pause on the empty screen; looping forever."""
+    durations = [30] * 7 + [120] * 12 + [30] * 6 + [250] * (count - 25)
+    durations[-1] = 900
+    return durations[:count], 0
+
+
+def chart(count: int = 24) -> np.ndarray:
+    """A dashboard chart building up: two series of bars growing one group after another with an
+    ease-out, a line with round markers drawing itself over them, gridlines, axis labels and a
+    legend; drawn at 4x and scaled down, so every edge and the text are anti-aliased (hold-out 7)."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = SIZE
+    scale = 4
+    font = ImageFont.load_default(size=10 * scale)
+    title = ImageFont.load_default(size=13 * scale)
+    rng = np.random.default_rng(7171)
+    groups = 6
+    first, second = rng.uniform(0.3, 0.95, groups), rng.uniform(0.2, 0.8, groups)
+    trend = np.clip(0.5 * (first + second) + rng.uniform(-0.1, 0.1, groups), 0.15, 1)
+    left, right, top, bottom = 30, width - 8, 34, height - 20
+    blue, teal, orange = (66, 110, 220), (40, 180, 170), (245, 130, 40)
+    frames = []
+    grow = count - 4  # the last frames hold the finished chart, the value labels appearing
+    for number in range(count):
+        image = Image.new("RGB", (width * scale, height * scale), (255, 255, 255))
+        draw = ImageDraw.Draw(image)
+
+        def s(*values: float) -> list[float]:
+            return [v * scale for v in values]
+
+        def at(x: float, y: float) -> tuple[float, float]:
+            return x * scale, y * scale
+
+        draw.text(at(10, 6), "Sales by quarter", fill=(30, 34, 40), font=title)
+        for label, colour, key in (("2025", blue, 150), ("2026", teal, 194)):
+            draw.rectangle(s(key, 10, key + 8, 18), fill=colour)
+            draw.text(at(key + 11, 8), label, fill=(90, 96, 108), font=font)
+        for tick in range(5):
+            y = bottom - (bottom - top) * tick / 4
+            draw.line(s(left, y, right, y), fill=(228, 231, 236), width=scale)
+            draw.text(at(4, y - 6), f"{25 * tick}", fill=(120, 126, 138), font=font)
+        step = (right - left) / groups
+        for group in range(groups):
+            t = np.clip(number / grow * 1.6 - group * 0.12, 0, 1)
+            shown = 1 - (1 - t) ** 3
+            x = left + group * step + 5
+            for offset, value, colour in ((0, first[group], blue), (11, second[group], teal)):
+                y = bottom - (bottom - top) * value * shown
+                if y < bottom - 0.5:
+                    draw.rectangle(s(x + offset, y, x + offset + 10, bottom), fill=colour)
+                if number >= grow + 1 + group % 3:
+                    draw.text(
+                        at(x + offset - 1, y - 11), f"{round(100 * value)}", fill=(70, 76, 88), font=font
+                    )
+            draw.text(at(x + 3, bottom + 4), f"Q{group + 1}", fill=(90, 96, 108), font=font)
+        drawn = np.clip(number / grow * 1.3 - 0.25, 0, 1) * (groups - 1)  # the line follows the bars
+        points = [(left + (g + 0.5) * step + 5, bottom - (bottom - top) * trend[g]) for g in range(groups)]
+        whole = int(drawn)
+        path = points[: whole + 1]
+        if whole < groups - 1 and drawn > whole:
+            (ax, ay), (bx, by) = points[whole], points[whole + 1]
+            path.append((ax + (bx - ax) * (drawn - whole), ay + (by - ay) * (drawn - whole)))
+        if drawn > 0:
+            draw.line([tuple(s(*p)) for p in path], fill=orange, width=2 * scale, joint="curve")
+            for px, py in points[: whole + 1]:
+                draw.ellipse(
+                    s(px - 3, py - 3, px + 3, py + 3), fill=(255, 255, 255), outline=orange, width=scale
+                )
+        draw.line(s(left, bottom, right, bottom), fill=(150, 156, 168), width=scale)
+        small = image.resize(SIZE, Image.Resampling.LANCZOS)
+        frames.append(np.asarray(small, dtype=np.float64))
+    return _rgba(np.stack(frames))
+
+
+def chart_timing(count: int) -> tuple[list[int], int]:
+    """Even steps while it builds, the finished chart held two seconds; played three times."""
+    return [50] * (count - 1) + [2000], 3
+
+
+def _idle_pose(breath: int, blink: bool, wave: bool) -> np.ndarray:
+    """One pose of the idle character, 32 x 40 palette indices (0 transparent)."""
+    rows, cols = 40, 32
+    y, x = np.mgrid[0:rows, 0:cols]
+    art = np.zeros((rows, cols), dtype=np.int64)
+    art[(((x - 16) / 11.0) ** 2 + ((y - 37.5) / 2.0) ** 2) < 1] = 10  # the ground shadow
+    art[29:34, 11:15] = 7  # legs
+    art[29:34, 18:22] = 7
+    art[34:36, 10:15] = 8  # shoes
+    art[34:36, 18:23] = 8
+    drop = breath  # the upper body sinks a pixel when breathing out
+    body = (y >= 19 + drop) & (y <= 28) & (x >= 10) & (x <= 22)
+    art[body] = 5
+    art[body & (x >= 20)] = 6
+    arm_top = 20 + drop
+    art[arm_top : arm_top + 7, 8:10] = 5
+    art[arm_top + 7 : arm_top + 9, 8:10] = 2
+    if wave:  # the right arm raised
+        art[arm_top - 6 : arm_top + 1, 23:25] = 5
+        art[arm_top - 8 : arm_top - 6, 23:25] = 2
+    else:
+        art[arm_top : arm_top + 7, 23:25] = 6
+        art[arm_top + 7 : arm_top + 9, 23:25] = 3
+    head = (((x - 16) / 7.5) ** 2 + ((y - 11.5 - drop) / 7.5) ** 2) < 1
+    art[head] = 2
+    art[head & (x >= 20)] = 3
+    hair = head & ((y < 8 + drop) | ((y < 12 + drop) & ((x < 11) | (x > 21))))
+    art[hair] = 4
+    art[hair & (y == 5 + drop) & (x > 12) & (x < 16)] = 9  # a highlight
+    if blink:
+        art[13 + drop, 12:15] = 1
+        art[13 + drop, 18:21] = 1
+    else:
+        art[12 + drop : 14 + drop, 13] = 1
+        art[12 + drop : 14 + drop, 19] = 1
+    art[15 + drop, 15:18] = 11  # the mouth
+    figure = (art > 0) & (art != 10)
+    near = np.zeros_like(figure)
+    near[1:] |= figure[:-1]
+    near[:-1] |= figure[1:]
+    near[:, 1:] |= figure[:, :-1]
+    near[:, :-1] |= figure[:, 1:]
+    art[near & ~figure] = 1  # a dark outline around the figure (over its shadow too)
+    return art
+
+
+def idle_sprite(count: int = 18) -> np.ndarray:
+    """A pixel-art character (11 colours, scaled up 4x) on a transparent background in an idle
+    loop: breathing in and out, blinking twice, waving once; most frames show a pose an earlier
+    frame showed (hold-out 7)."""
+    palette = np.array(
+        [(0, 0, 0), (44, 30, 52), (244, 198, 160), (212, 152, 122), (124, 74, 42), (62, 122, 204),
+         (42, 86, 152), (72, 62, 92), (32, 30, 38), (176, 114, 64), (96, 96, 108), (190, 80, 90)],
+        dtype=np.float64,
+    )  # fmt: skip
+    poses = {
+        "rest": _idle_pose(0, False, False),
+        "breath": _idle_pose(1, False, False),
+        "blink": _idle_pose(0, True, False),
+        "wave": _idle_pose(0, False, True),
+        "wave-breath": _idle_pose(1, False, True),
+    }
+    order = ("rest", "breath", "rest", "breath", "rest", "blink", "rest", "breath", "rest",
+             "wave", "wave-breath", "wave", "rest", "breath", "rest", "blink", "rest", "breath")  # fmt: skip
+    width, height = SIZE
+    frames = np.zeros((count, height, width, 4), dtype=np.uint8)
+    for number in range(count):
+        art = np.kron(poses[order[number % len(order)]], np.ones((4, 4), dtype=np.int64))
+        top, left = (height - art.shape[0]) // 2, (width - art.shape[1]) // 2
+        frame = frames[number, top : top + art.shape[0], left : left + art.shape[1]]
+        frame[..., :3] = palette[art]
+        frame[..., 3] = np.where(art > 0, 255, 0)
+    return frames
+
+
+def idle_timing(count: int) -> tuple[list[int], int]:
+    """A slow idle, blinks held briefly: the durations by pose (frames 5 and 15 blink, 9-11 wave)."""
+    durations = [220 if number % 2 == 0 else 260 for number in range(count)]
+    for number in (5, 15):
+        durations[number] = 80
+    for number in (9, 10, 11):
+        durations[number] = 140
+    return durations, 0
+
+
+def sparkles(count: int = 28) -> np.ndarray:
+    """A looping particle effect on a dark blue-violet background: 70 sparkles in gold, cyan and
+    pink rising on swaying paths from a glowing ember at the bottom, each a soft glow added to the
+    light under it (saturating to white where they cross) that brightens and fades over its life,
+    the brightest with a four-pointed flare (hold-out 7)."""
+    width, height = SIZE
+    y, x = _grid(width, height)
+    vignette = 1 - 0.5 * (((x - width / 2) / width) ** 2 + ((y - height / 2) / height) ** 2)
+    base = np.dstack([10 + 14 * y / height, 12 + 6 * y / height, 30 + 22 * y / height]) * vignette[..., None]
+    rng = np.random.default_rng(7373)
+    number_of = 70
+    start = rng.uniform(0, 1, number_of)  # the phase of each sparkle's life in the loop
+    origin = rng.normal(width / 2, 22, number_of)
+    rise = rng.uniform(90, 170, number_of)
+    sway = rng.uniform(6, 24, number_of)
+    turns = rng.integers(1, 3, number_of)
+    size = rng.uniform(1.0, 2.6, number_of)
+    tints = np.array([(255, 200, 90), (120, 220, 255), (255, 130, 200)], dtype=np.float64)
+    tint = tints[rng.integers(0, 3, number_of)]
+    frames = []
+    for number in range(count):
+        light = np.zeros((height, width, 3))
+        ember = np.exp(-(((x - width / 2) / 30) ** 2 + ((y - height + 6) / 9) ** 2))
+        light += (0.8 + 0.2 * np.cos(2 * np.pi * number / count)) * ember[..., None] * (255, 120, 50)
+        for i in range(number_of):
+            age = (number / count + start[i]) % 1.0
+            cx = origin[i] + sway[i] * np.sin(2 * np.pi * (turns[i] * age + start[i]))
+            cy = height - 10 - rise[i] * age
+            strength = np.sin(np.pi * age) ** 1.5
+            x0, x1 = max(int(cx) - 24, 0), min(int(cx) + 25, width)
+            y0, y1 = max(int(cy) - 24, 0), min(int(cy) + 25, height)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            px, py = x[y0:y1, x0:x1] - cx, y[y0:y1, x0:x1] - cy
+            glow = np.exp(-(px**2 + py**2) / (2 * size[i] ** 2)) + 0.25 * np.exp(
+                -(px**2 + py**2) / (2 * (3 * size[i]) ** 2)
+            )
+            if size[i] > 2.0:  # a flare along the axes
+                glow += 0.5 * np.exp(-abs(px) / 3.5 - py**2 / 0.8) + 0.5 * np.exp(
+                    -abs(py) / 3.5 - px**2 / 0.8
+                )
+            light[y0:y1, x0:x1] += strength * glow[..., None] * tint[i]
+        frames.append(base + light)
+    return _rgba(np.stack(frames))
+
+
 def _rgba(frames: np.ndarray) -> np.ndarray:
     rgb = np.clip(np.rint(frames[..., :3]), 0, 255).astype(np.uint8)
     return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
@@ -1046,14 +1344,38 @@ HOLDOUT6: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
+#: Four more (``--holdout7``), made in session 16 before that session's changes to kmimg's
+#: animation code (the per-frame-table writer's disposal "restore to previous") and never used to
+#: tune them: a notification toast sliding in and out with a drop shadow over a flat app screen, a
+#: dashboard chart building up with anti-aliased text, a pixel-art character's idle loop on a
+#: transparent background returning to earlier poses, sparkles with an additive glow on a dark
+#: background. Each has durations of its own (and the chart a loop count): :data:`TIMINGS`.
+HOLDOUT7: dict[str, Callable[[], np.ndarray]] = {
+    "toast": toast,
+    "chart": chart,
+    "idle-sprite": idle_sprite,
+    "sparkles": sparkles,
+}
+
+#: The animations whose durations (ms) and loop count are their own, by name: a function of the
+#: frame count; every other animation takes :func:`durations_of` and loops forever.
+TIMINGS: dict[str, Callable[[int], tuple[list[int], int]]] = {
+    "toast": toast_timing,
+    "chart": chart_timing,
+    "idle-sprite": idle_timing,
+    "sparkles": lambda count: ([50] * count, 0),
+}
+
+
 def durations_of(name: str, count: int) -> list[int]:
     """Durations in milliseconds (GIF stores hundredths): uneven, so that a tool that loses or
     merges them is seen."""
     return [40 + 10 * ((i + len(name)) % 4) + (500 if i == count - 1 else 0) for i in range(count)]
 
 
-def write_gif(frames: np.ndarray, path: Path, durations: list[int]) -> None:
-    """The animation as Pillow writes a GIF: a palette per frame (its adaptive 256 colours)."""
+def write_gif(frames: np.ndarray, path: Path, durations: list[int], loop: int = 0) -> None:
+    """The animation as Pillow writes a GIF: a palette per frame (its adaptive 256 colours);
+    ``loop`` 0 loops forever."""
     transparent = bool((frames[..., 3] == 0).any())
     images = [Image.fromarray(frame if transparent else frame[..., :3]) for frame in frames]
     images[0].save(
@@ -1061,7 +1383,7 @@ def write_gif(frames: np.ndarray, path: Path, durations: list[int]) -> None:
         save_all=True,
         append_images=images[1:],
         duration=durations,
-        loop=0,
+        loop=loop,
         disposal=2 if transparent else 0,
     )
 
@@ -1073,7 +1395,10 @@ def generate(folder: Path, animations: dict[str, Callable[[], np.ndarray]] = ANI
     for name, make in animations.items():
         frames = make()
         path = folder / f"{name}.gif"
-        write_gif(frames, path, durations_of(name, len(frames)))
+        durations, loop = (
+            TIMINGS[name](len(frames)) if name in TIMINGS else (durations_of(name, len(frames)), 0)
+        )
+        write_gif(frames, path, durations, loop)
         paths.append(path)
     return paths
 
@@ -1373,6 +1698,20 @@ UNJUDGED_SETS: tuple[tuple[str, str, str, str, dict[str, Callable[[], np.ndarray
         "through three patterns; a pulsing glow whose alpha falls off smoothly (cut at 6 %) on a "
         "transparent background, with circling sparkles.",
         HOLDOUT6,
+    ),
+    (
+        "holdout7",
+        "also a seventh set of hold-out animations (reported, not judged)",
+        "Seventh set of hold-out animations",
+        "Made in session 16 before that session's changes to kmimg's animation code, never used to "
+        "tune anything (`--holdout7`): a notification toast sliding down into a flat app screen and "
+        "back, fading as it moves, with a soft translucent drop shadow and a countdown line; a "
+        "dashboard chart whose bars grow and whose line draws itself, with gridlines and labels, all "
+        "anti-aliased, the finished chart held 2 s and the loop played three times; a pixel-art "
+        "character in 11 colours scaled up 4x on a transparent background breathing, blinking and "
+        "waving, most frames a pose shown before; sparkles in three tints rising from an ember on a "
+        "dark background, each an additive soft glow. Durations of their own (30-2000 ms).",
+        HOLDOUT7,
     ),
 )
 

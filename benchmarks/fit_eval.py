@@ -65,7 +65,7 @@ def kmimg_rgb(
         analysis.table, k=k, seed=seed, schedule=schedule, space=SPACE, sample=sample
     )
     seconds = time.process_time() - begin
-    palette, _counts, order = quantize._png_palette(fitted, analysis)
+    palette, _counts, order = quantize._png_palette(fitted, analysis, None)
     indices = quantize._indices(analysis, order[fitted.labels], palette, dither=False)
     size = len(encode_indexed_png(indices, palette))
     return np.asarray(palette[:, :3][indices]), seconds, size

@@ -1324,8 +1324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The one-file, folder and segment sections run many long commands per round.
     batch_reps = 1 if args.quick else max(1, args.reps - 1)
     # One photo per process: short runs whose per-photo ratio is the median of its rounds; with
-    # 2 rounds the median over the photos moved by +-0.1 between quiet runs (session 12).
-    onefile_reps = 1 if args.quick else 2 * batch_reps
+    # 2 rounds the median over the photos moved by +-0.1 between quiet runs (session 12), with 4
+    # the k = 256 figure by 1.32-1.55 between records on unchanged photo code (sessions 13-15): 6.
+    onefile_reps = 1 if args.quick else 3 * batch_reps
     # Icons: both tools' rates moved by +-10 % between quiet runs of 2 rounds (session 13), part of
     # it the kernel's inode allocation (benchmarks/NOTES.md, "Session 14"): 5 rounds, ~80 s.
     icons_reps = 1 if args.quick else 5

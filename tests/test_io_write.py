@@ -112,6 +112,16 @@ def test_missing_folder(tmp_path: Path) -> None:
         write_atomic(tmp_path / "nope" / "out.png", b"x")
 
 
+def test_a_folder_that_cannot_be_made_is_named_once(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OutputError) as caught:
+        write_atomic(tmp_path / "file" / "sub" / "out.png", b"x", parents=True)
+    message = str(caught.value)
+    assert "cannot create folder" in message
+    assert message.count(str(tmp_path / "file" / "sub")) == 1, message
+    assert names(tmp_path) == ["file"]
+
+
 def test_nothing_but_kmimg_io_writes_files() -> None:
     """Every output goes through write_atomic: no direct writes anywhere else in the package (the
     examples in docstrings call the library's own ``save``, which does)."""

@@ -83,6 +83,8 @@ def _open_temporary(folder: Path, prefix: str, parents: bool, names: list[str]) 
                 raise
             _make_folders(folder)
             return _create_temporary(folder, prefix, names)
+    except OutputError:
+        raise  # _make_folders' message names the folder already
     except OSError as exc:
         raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
 
