@@ -52,25 +52,43 @@ typedef struct {
     int failed;
 } Bits;
 
-static void put(Bits *out, unsigned code, int size) {
+/* Room for at least 4 more bytes; -1 (and out->failed) when there is no memory. */
+static int grow(Bits *out) {
+    if (out->failed) return -1;
+    size_t cap = out->cap * 2 + 256;
+    uint8_t *grown = (uint8_t *)realloc(out->data, cap);
+    if (!grown) {
+        out->failed = 1;
+        return -1;
+    }
+    out->data = grown;
+    out->cap = cap;
+    return 0;
+}
+
+/* Send `size` bits of `code`, least significant first: whole 32-bit words go out as 4 bytes. */
+static inline void put(Bits *out, unsigned code, int size) {
     out->acc |= (uint64_t)code << out->held;
     out->held += size;
-    while (out->held >= 8) {
-        if (out->len == out->cap) {
-            size_t cap = out->cap * 2 + 256;
-            uint8_t *grown = (uint8_t *)realloc(out->data, cap);
-            if (!grown) {
-                out->failed = 1;
-                out->len = 0;
-            } else {
-                out->data = grown;
-                out->cap = cap;
-            }
-        }
-        if (!out->failed) out->data[out->len++] = (uint8_t)out->acc;
+    if (out->held < 32) return;
+    if (out->cap - out->len >= 4 || grow(out) == 0) {
+        uint8_t *o = out->data + out->len;
+        uint64_t acc = out->acc;
+        o[0] = (uint8_t)acc, o[1] = (uint8_t)(acc >> 8), o[2] = (uint8_t)(acc >> 16), o[3] = (uint8_t)(acc >> 24);
+        out->len += 4;
+    }
+    out->acc >>= 32;
+    out->held -= 32;
+}
+
+/* The bits still held, the last byte padded with zeros. */
+static void flush(Bits *out) {
+    while (out->held > 0) {
+        if (out->cap - out->len >= 4 || grow(out) == 0) out->data[out->len++] = (uint8_t)out->acc;
         out->acc >>= 8;
         out->held -= 8;
     }
+    out->held = 0;
 }
 
 /* What lzw_lossy may change: NULL for the exact coder. */
@@ -100,6 +118,10 @@ typedef struct {
     double best;
 } Coder;
 
+static inline unsigned child_of(const Coder *c, unsigned code, unsigned index) {
+    return c->child[(size_t)code << c->bits | index];
+}
+
 static void reset(Coder *c) {
     for (int code = c->clear + 2; code < c->next; code++) c->child[(size_t)c->parent[code] << c->bits | c->suffix[code]] = 0;
     c->next = c->clear + 2;
@@ -109,7 +131,7 @@ static void reset(Coder *c) {
 }
 
 /* Send `code`, add the entry `code` + `index` (when there is room), and clear when due. */
-static void emit(Coder *c, Bits *out, unsigned code, unsigned index, size_t done) {
+static inline void emit(Coder *c, Bits *out, unsigned code, unsigned index, size_t done) {
     put(out, code, c->size);
     c->sent += (size_t)c->size;
     if (c->next < MAX_CODES) {
@@ -132,45 +154,75 @@ static void emit(Coder *c, Bits *out, unsigned code, unsigned index, size_t done
     reset(c);
 }
 
-static inline double error_of(const Loss *loss, size_t p, int index) {
-    const uint8_t *want = loss->rgb + 3 * p, *shown;
-    if (index == loss->keep) {
-        if (!(loss->flags[p] & 2)) return -1.0;
-        shown = loss->canvas + 3 * p;
-    } else if (index < loss->entries) {
-        shown = loss->palette + 3 * index;
-    } else {
-        return -1.0;
-    }
-    double sum = 0.0;
-    for (int i = 0; i < 3; i++) sum += ((double)want[i] - shown[i]) * ((double)want[i] - shown[i]);
-    return sum;
+static inline int distance(const uint8_t *a, const uint8_t *b) {
+    int dr = (int)a[0] - b[0], dg = (int)a[1] - b[1], db = (int)a[2] - b[2];
+    return dr * dr + dg * dg + db * db;
 }
 
 /* Each pixel's options for the string search: its own index (extra error 0), then up to
  * OPTIONS - 1 others below 2^bits whose colour adds at most `price`, least error first (the
- * lower index on a tie); a locked pixel has only its own. */
+ * lower index on a tie); a locked pixel has only its own. The colour of an index is
+ * palette[index] (below `entries`), or for `keep` the canvas where flags bit 1 allows it; other
+ * indices have none. Errors are squared distances, integers below 2^18: computed in int, they
+ * are exactly the doubles (and floats) they were once computed as, and an added error d is
+ * within `price` when d <= floor(price). */
 static void list_options(Loss *loss, const uint8_t *pixels, size_t count, int bits) {
+    int top = 1 << bits, palette_end = loss->entries < top ? loss->entries : top;
+    float limit = loss->price >= 1e6 ? 1e6f : (float)(int)loss->price; /* floor: price >= 0 */
+    /* the palette by channel, for a loop the compiler vectorizes; squares and sums of them are
+     * exact in float (below 2^18) */
+    float reds[256], greens[256], blues[256], errors[256];
+    for (int index = 0; index < palette_end; index++) {
+        reds[index] = loss->palette[3 * index];
+        greens[index] = loss->palette[3 * index + 1];
+        blues[index] = loss->palette[3 * index + 2];
+    }
+    for (int index = palette_end; index < top; index++) errors[index] = 1e9f; /* no colour */
+    int keep = loss->keep >= 0 && loss->keep < top ? loss->keep : -1;
+    uint8_t hit[256]; /* hit[index]: index is within `price` */
+    memset(hit, 0, sizeof hit);
     for (size_t p = 0; p < count; p++) {
         uint8_t *option = loss->options + OPTIONS * p;
         float *extra = loss->extras + OPTIONS * p;
-        option[0] = pixels[p], extra[0] = 0.0f;
-        int n = 1;
-        double base = error_of(loss, p, pixels[p]);
-        if (!(loss->flags[p] & 1) && base >= 0.0) {
-            for (int index = 0; index < (1 << bits); index++) {
-                if (index == pixels[p]) continue;
-                double e = error_of(loss, p, index);
-                if (e < 0.0 || e - base > loss->price) continue;
-                float add = (float)(e - base);
-                int at = n < OPTIONS ? n++ : OPTIONS;
-                if (at == OPTIONS) { /* full: replace the worst if this one is better */
-                    if (!(add < extra[OPTIONS - 1])) continue;
-                    at = OPTIONS - 1;
-                }
-                while (at > 1 && extra[at - 1] > add) option[at] = option[at - 1], extra[at] = extra[at - 1], at--;
-                option[at] = (uint8_t)index, extra[at] = add;
+        int own = pixels[p], n = 1;
+        option[0] = (uint8_t)own, extra[0] = 0.0f;
+        const uint8_t *want = loss->rgb + 3 * p;
+        int shows_canvas = loss->flags[p] & 2, base;
+        if (own == loss->keep)
+            base = shows_canvas ? distance(want, loss->canvas + 3 * p) : -1;
+        else
+            base = own < loss->entries ? distance(want, loss->palette + 3 * own) : -1;
+        if (!(loss->flags[p] & 1) && base >= 0) {
+            float r = want[0], g = want[1], b = want[2];
+            float most = (float)base + limit; /* an error above it adds more than `price` */
+            for (int index = 0; index < palette_end; index++) {
+                float dr = r - reds[index], dg = g - greens[index], db = b - blues[index];
+                float error = dr * dr + dg * dg + db * db;
+                errors[index] = error;
+                hit[index] = error <= most;
             }
+            if (keep >= 0) {
+                errors[keep] = shows_canvas ? (float)distance(want, loss->canvas + 3 * p) : 1e9f;
+                hit[keep] = errors[keep] <= most;
+            }
+            hit[own] = 0;
+            for (int word = 0; word < top; word += 8) { /* those within, in index order */
+                uint64_t any;
+                memcpy(&any, hit + word, 8);
+                if (!any) continue;
+                for (int index = word; index < word + 8; index++) {
+                    if (!hit[index]) continue;
+                    float add = errors[index] - (float)base;
+                    int at = n < OPTIONS ? n++ : OPTIONS;
+                    if (at == OPTIONS) { /* full: replace the worst if this one is better */
+                        if (!(add < extra[OPTIONS - 1])) continue;
+                        at = OPTIONS - 1;
+                    }
+                    while (at > 1 && extra[at - 1] > add) option[at] = option[at - 1], extra[at] = extra[at - 1], at--;
+                    option[at] = (uint8_t)index, extra[at] = add;
+                }
+            }
+            if (keep >= palette_end) hit[keep] = 0;
         }
         loss->counts[p] = (uint8_t)n;
     }
@@ -209,7 +261,7 @@ static size_t search_string(const Coder *c, Loss *loss, size_t p, size_t count, 
                 valid = 0;
                 const uint8_t *option = loss->options + OPTIONS * q;
                 for (int i = 0; i < loss->counts[q]; i++)
-                    if (!c->child[(size_t)at->code << c->bits | option[i]]) {
+                    if (!child_of(c, at->code, option[i])) {
                         next = i, extra = loss->extras[OPTIONS * q + i], valid = 1;
                         break;
                     }
@@ -231,7 +283,7 @@ static size_t search_string(const Coder *c, Loss *loss, size_t p, size_t count, 
             const uint8_t *option = loss->options + OPTIONS * q;
             while (at->next < loss->counts[q]) {
                 int i = at->next++;
-                unsigned child = c->child[(size_t)at->code << c->bits | option[i]];
+                unsigned child = child_of(c, at->code, option[i]);
                 if (!child) continue;
                 path[depth] = option[i];
                 stack[depth + 1].code = child;
@@ -267,7 +319,7 @@ static unsigned next_root(const Coder *c, Loss *loss, size_t p, size_t count, un
     int chosen = -1;
     for (int i = 0; i < loss->counts[p]; i++) {
         if (option[i] == index) was = extra[i];
-        if (c->child[(size_t)found << c->bits | option[i]]) continue;
+        if (child_of(c, found, option[i])) continue;
         unsigned ignored;
         loss->added = 0.0;
         size_t length = search_string(c, loss, p, count, option[i], stack, path, &ignored);
@@ -317,7 +369,7 @@ static int finish(Coder *c, Bits *out, unsigned code) {
         if (c->next == (1 << c->size) && c->size < 12) c->size++;
     }
     put(out, (unsigned)c->clear + 1, c->size);
-    put(out, 0, 7); /* flush the last byte */
+    flush(out);
     return out->failed ? -1 : 0;
 }
 
@@ -326,7 +378,7 @@ static int code_all(Coder *c, Bits *out, const uint8_t *pixels, size_t count) {
     unsigned code = pixels[0];
     for (size_t p = 1; p < count; p++) {
         unsigned index = pixels[p];
-        unsigned next = c->child[(size_t)code << c->bits | index];
+        unsigned next = child_of(c, code, index);
         if (next) {
             code = next;
             continue;
@@ -366,7 +418,8 @@ static int check(const uint8_t *pixels, Py_ssize_t count, int bits) {
 /* Code `count` pixels; the data as bytes, or NULL with an exception set. */
 static PyObject *run(const uint8_t *pixels, Py_ssize_t count, int bits, int window, Loss *loss) {
     if (check(pixels, count, bits) < 0) return NULL;
-    Coder c = {bits, 1 << bits, 0, 0, window, NULL, NULL, NULL, 0, 0, -1.0};
+    Coder c = {0};
+    c.bits = bits, c.clear = 1 << bits, c.window = window, c.best = -1.0;
     c.next = c.clear + 2;
     c.size = bits + 1;
     c.child = (uint16_t *)calloc((size_t)MAX_CODES << bits, sizeof(uint16_t));
