@@ -110,7 +110,10 @@ typedef struct {
 
 typedef struct {
     int bits, clear, next, size, window;
-    uint16_t *child;  /* child[code << bits | index]: the code of string(code) + index, or 0 */
+    /* child[index << 12 | code]: the code of string(code) + index, or 0. By index, then code:
+     * codes made one after another come from nearby pixels, and so do the look-ups by one index
+     * of them (a few percent faster than by code, then index, on the bench's frames). */
+    uint16_t *child;
     uint16_t *parent; /* parent[code], suffix[code]: how entry `code` was made (to undo it) */
     uint8_t *suffix;
     /* the deferred clear: bits sent and indices coded in the current window, the best rate */
@@ -120,11 +123,12 @@ typedef struct {
 } Coder;
 
 static inline unsigned child_of(const Coder *c, unsigned code, unsigned index) {
-    return c->child[(size_t)code << c->bits | index];
+    return c->child[(size_t)index << 12 | code];
 }
 
 static void reset(Coder *c) {
-    for (int code = c->clear + 2; code < c->next; code++) c->child[(size_t)c->parent[code] << c->bits | c->suffix[code]] = 0;
+    for (int code = c->clear + 2; code < c->next; code++)
+        c->child[(size_t)c->suffix[code] << 12 | c->parent[code]] = 0;
     c->next = c->clear + 2;
     c->size = c->bits + 1;
     c->best = -1.0;
@@ -137,7 +141,7 @@ static inline void emit(Coder *c, Bits *out, unsigned code, unsigned index, size
     put(out, code, c->size);
     c->sent += (size_t)c->size;
     if (c->next < MAX_CODES) {
-        c->child[(size_t)code << c->bits | index] = (uint16_t)c->next;
+        c->child[(size_t)index << 12 | code] = (uint16_t)c->next;
         c->parent[c->next] = (uint16_t)code;
         c->suffix[c->next] = (uint8_t)index;
         if (c->next == (1 << c->size) && c->size < 12) c->size++;
