@@ -36,6 +36,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,19 +175,23 @@ static inline int distance(const uint8_t *a, const uint8_t *b) {
  * within `price` when d <= floor(price). */
 static void list_options(Loss *loss, const uint8_t *pixels, size_t count, int bits) {
     int top = 1 << bits, palette_end = loss->entries < top ? loss->entries : top;
-    float limit = loss->price >= 1e6 ? 1e6f : (float)(int)loss->price; /* floor: price >= 0 */
-    /* the palette by channel, for a loop the compiler vectorizes; squares and sums of them are
-     * exact in float (below 2^18) */
-    float reds[256], greens[256], blues[256], errors[256];
+    int limit = loss->price >= 1e6 ? 1000000 : (int)loss->price; /* floor: price >= 0 */
+    /* The palette sorted by red (counting sort: by index among equal reds), and where each red
+     * starts: an entry whose red differs from the pixel's by more than r, r * r > base + limit,
+     * adds more than `price`; only the others are measured. */
+    int order[256], start[258] = {0};
+    uint8_t sorted[3 * 256];
+    for (int index = 0; index < palette_end; index++) start[loss->palette[3 * index] + 2]++;
+    for (int v = 2; v < 258; v++) start[v] += start[v - 1];
     for (int index = 0; index < palette_end; index++) {
-        reds[index] = loss->palette[3 * index];
-        greens[index] = loss->palette[3 * index + 1];
-        blues[index] = loss->palette[3 * index + 2];
+        int at = start[loss->palette[3 * index] + 1]++;
+        order[at] = index;
+        memcpy(sorted + 3 * at, loss->palette + 3 * index, 3);
     }
-    for (int index = palette_end; index < top; index++) errors[index] = 1e9f; /* no colour */
+    /* now start[v] is where red v starts (start[256]: palette_end) */
+    int errors[256];
+    uint64_t near[4] = {0, 0, 0, 0}; /* bit index: the palette entry is within `price` */
     int keep = loss->keep >= 0 && loss->keep < top ? loss->keep : -1;
-    uint8_t hit[256]; /* hit[index]: index is within `price` */
-    memset(hit, 0, sizeof hit);
     uint8_t last[3] = {0, 0, 0};
     int last_own = -1, last_base = -1;
     for (size_t p = 0; p < count; p++) {
@@ -201,31 +206,36 @@ static void list_options(Loss *loss, const uint8_t *pixels, size_t count, int bi
         else
             base = own < loss->entries ? distance(want, loss->palette + 3 * own) : -1;
         if (!(loss->flags[p] & 1) && base >= 0) {
-            float most = (float)base + limit; /* an error above it adds more than `price` */
+            int most = base + limit; /* an error above it adds more than `price` */
             /* the palette's part as for the last pixel that had it, when this one's colour, own
              * index and error are the same (44 % of the pixels of zoom.gif's frames) */
             if (memcmp(want, last, 3) || own != last_own || base != last_base) {
-                float r = want[0], g = want[1], b = want[2];
-                for (int index = 0; index < palette_end; index++) {
-                    float dr = r - reds[index], dg = g - greens[index], db = b - blues[index];
-                    float error = dr * dr + dg * dg + db * db;
+                int reach = (int)sqrt((double)most);
+                while ((reach + 1) * (reach + 1) <= most) reach++;
+                while (reach * reach > most) reach--;
+                int low = want[0] - reach < 0 ? 0 : want[0] - reach;
+                int high = want[0] + reach > 255 ? 256 : want[0] + reach + 1;
+                near[0] = near[1] = near[2] = near[3] = 0;
+                for (int at = start[low]; at < start[high]; at++) {
+                    int error = distance(want, sorted + 3 * at), index = order[at];
                     errors[index] = error;
-                    hit[index] = error <= most;
+                    if (error <= most) near[index >> 6] |= (uint64_t)1 << (index & 63);
                 }
                 memcpy(last, want, 3), last_own = own, last_base = base;
             }
-            if (keep >= 0) {
-                errors[keep] = shows_canvas ? (float)distance(want, loss->canvas + 3 * p) : 1e9f;
-                hit[keep] = errors[keep] <= most;
+            uint64_t hits[4] = {near[0], near[1], near[2], near[3]};
+            if (keep >= 0) { /* "keep" shows the canvas, never a palette entry */
+                hits[keep >> 6] &= ~((uint64_t)1 << (keep & 63));
+                if (shows_canvas) {
+                    errors[keep] = distance(want, loss->canvas + 3 * p);
+                    if (errors[keep] <= most) hits[keep >> 6] |= (uint64_t)1 << (keep & 63);
+                }
             }
-            hit[own] = 0;
-            for (int word = 0; word < top; word += 8) { /* those within, in index order */
-                uint64_t any;
-                memcpy(&any, hit + word, 8);
-                if (!any) continue;
-                for (int index = word; index < word + 8; index++) {
-                    if (!hit[index]) continue;
-                    float add = errors[index] - (float)base;
+            hits[own >> 6] &= ~((uint64_t)1 << (own & 63));
+            for (int word = 0; word < 4; word++) /* those within, in index order */
+                for (uint64_t w = hits[word]; w; w &= w - 1) {
+                    int index = word * 64 + __builtin_ctzll(w);
+                    float add = (float)(errors[index] - base);
                     int at = n < OPTIONS ? n++ : OPTIONS;
                     if (at == OPTIONS) { /* full: replace the worst if this one is better */
                         if (!(add < extra[OPTIONS - 1])) continue;
@@ -234,8 +244,6 @@ static void list_options(Loss *loss, const uint8_t *pixels, size_t count, int bi
                     while (at > 1 && extra[at - 1] > add) option[at] = option[at - 1], extra[at] = extra[at - 1], at--;
                     option[at] = (uint8_t)index, extra[at] = add;
                 }
-            }
-            if (keep >= palette_end) hit[keep] = 0;
         }
         loss->counts[p] = (uint8_t)n;
     }
