@@ -10,6 +10,7 @@ import io
 import shutil
 import struct
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -337,3 +338,18 @@ def test_lzw_bytes_are_the_reference_coders(bits: int) -> None:
 @pytest.mark.parametrize("bits", range(2, 9))
 def test_lossy_bytes_are_the_reference_coders(bits: int) -> None:
     assert lossy_digest(bits) == LOSSY_DIGESTS[bits]
+
+
+def test_lzw_from_threads_is_the_same() -> None:
+    """The exact coder keeps its table between calls (one, taken while holding the GIL): calls
+    from several threads at once, each coding with the kept table or one of its own, give the
+    bytes of calls one after another, the table cleared after every call."""
+    cases = [(pixels, bits) for bits in (3, 8) for pixels in lzw_inputs(bits)[-5:]]
+    expected = [_gif.lzw(pixels, pixels.size, bits, 256) for pixels, bits in cases]
+
+    def code(case: tuple[np.ndarray, int]) -> bytes:
+        return _gif.lzw(case[0], case[0].size, case[1], 256)
+
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            assert list(pool.map(code, cases)) == expected
