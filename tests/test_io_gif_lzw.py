@@ -5,10 +5,12 @@ its indices coded again give the same data."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import struct
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +232,124 @@ def test_gifsicle_decodes_the_lossy_coders_data(tmp_path: Path) -> None:
         with Image.open(copy) as image:
             grey = np.asarray(image.convert("RGB"))[..., 0]
         assert np.array_equal(grey, table[coded]), price
+
+
+# Byte identity across rewrites of the coders (benchmarks/NOTES.md, session 16): both coders on
+# many generated inputs, their outputs hashed per code size and compared with the digests of the
+# coder as it was before its speed-up (commit 99346ee). The inputs come from PCG64's raw stream
+# (stable across numpy versions), shaped with plain arithmetic only.
+
+
+def raw(seed: int, n: int) -> np.ndarray:
+    """``n`` bytes of PCG64's raw output for ``seed``, as int64 values 0-255."""
+    words = np.random.PCG64(seed).random_raw((n + 7) // 8).astype("<u8")
+    return np.frombuffer(words.tobytes(), dtype=np.uint8)[:n].astype(np.int64)
+
+
+def lzw_inputs(bits: int) -> list[np.ndarray]:
+    """Indices below 2^bits: tiny, table-filling, runs, skewed, tiled with noise, one value."""
+    top = 1 << bits
+    out = []
+    for number, count in enumerate((1, 2, 3, 17, 300, 5_000, 60_000)):
+        seed = bits * 100 + number
+        noise = raw(seed, count)
+        out.append(noise % top)
+        if count >= 300:
+            lengths = 1 + raw(seed + 50, count) % 9  # runs of 1-9 pixels
+            out.append(np.repeat(raw(seed + 60, count) % top, lengths)[:count])
+            out.append(np.minimum(raw(seed + 70, count), raw(seed + 80, count)) % top // 2)
+            tiled = (np.arange(count) // 3 + np.arange(count) // 97) % top
+            out.append(np.where(noise < 20, noise % top, tiled))
+            out.append(np.full(count, top - 1))
+    return [a.astype(np.uint8) for a in out]
+
+
+def lossy_inputs(bits: int) -> list[tuple]:
+    """The lossy coder's arguments (besides the window): noisy colours near a palette of
+    ``entries`` (2^bits or fewer), "keep" inside the palette, just after it or beyond 2^bits,
+    flags of every kind, prices from 0 to infinity."""
+    top = 1 << bits
+    cases = []
+    for number, count in enumerate((1, 2, 40, 900, 6_000, 40_000)):
+        seed = 10_000 + bits * 100 + number
+        entries = top if number % 2 else max(1, top - 1 - number % 3)
+        palette = raw(seed, 3 * entries).reshape(entries, 3).astype(np.uint8)
+        keep = (entries, top - 1, top + 3)[number % 3]
+        lengths = 1 + raw(seed + 1, count) % 6
+        own = np.repeat(raw(seed + 2, count) % top, lengths)[:count]
+        if count > 1:
+            own[raw(seed + 3, count) < 40] = min(keep, top - 1)
+        base = palette[np.minimum(own, entries - 1)].astype(np.int64)
+        jitter = raw(seed + 4, 3 * count).reshape(count, 3) % 41 - 20
+        rgb = np.clip(base + jitter, 0, 255).astype(np.uint8)
+        canvas = np.roll(rgb, 1 + number, axis=0)
+        canvas[raw(seed + 5, count) < 64] = 0
+        flags = (raw(seed + 6, count) % 4).astype(np.uint8)
+        for price in (0.0, 12.5, 300.0, 5_000.0, 1e9, float("inf")):
+            cases.append((own.astype(np.uint8), rgb, canvas, flags, palette, entries, keep, price))
+    return cases
+
+
+def lzw_digest(bits: int) -> str:
+    digest = hashlib.sha256()
+    for pixels in lzw_inputs(bits):
+        for window in (0, 1, 7, 256, 1024, 4096):
+            digest.update(_gif.lzw(pixels, pixels.size, bits, window))
+    return digest.hexdigest()[:16]
+
+
+def lossy_digest(bits: int) -> str:
+    digest = hashlib.sha256()
+    for own, rgb, canvas, flags, palette, entries, keep, price in lossy_inputs(bits):
+        for window in (0, 256):
+            data, coded, added = _gif.lzw_lossy(
+                own, own.size, bits, window, rgb, canvas, flags, palette, entries, keep, price
+            )
+            digest.update(data + coded + struct.pack("<d", added))
+    return digest.hexdigest()[:16]
+
+
+LZW_DIGESTS = {
+    2: "6e04ccc56ad1fca7",
+    3: "b6dcf8546dc8ac4f",
+    4: "c0df569fb75ed5db",
+    5: "a76054b5f36f029e",
+    6: "8a40d68bd7ba0951",
+    7: "c8d4c62b0ae71f72",
+    8: "aa9e11d958af2630",
+}
+
+LOSSY_DIGESTS = {
+    2: "b0eadde79fc176cf",
+    3: "25cefce54d67d3ec",
+    4: "d314f5faa7549ee3",
+    5: "69975f32b288c5df",
+    6: "e6e1b5c7054fc9d7",
+    7: "792665661890e04c",
+    8: "20d85700b6ab0d2f",
+}
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_lzw_bytes_are_the_reference_coders(bits: int) -> None:
+    assert lzw_digest(bits) == LZW_DIGESTS[bits]
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_lossy_bytes_are_the_reference_coders(bits: int) -> None:
+    assert lossy_digest(bits) == LOSSY_DIGESTS[bits]
+
+
+def test_lzw_from_threads_is_the_same() -> None:
+    """The exact coder keeps its table between calls (one, taken while holding the GIL): calls
+    from several threads at once, each coding with the kept table or one of its own, give the
+    bytes of calls one after another, the table cleared after every call."""
+    cases = [(pixels, bits) for bits in (3, 8) for pixels in lzw_inputs(bits)[-5:]]
+    expected = [_gif.lzw(pixels, pixels.size, bits, 256) for pixels, bits in cases]
+
+    def code(case: tuple[np.ndarray, int]) -> bytes:
+        return _gif.lzw(case[0], case[0].size, case[1], 256)
+
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            assert list(pool.map(code, cases)) == expected
