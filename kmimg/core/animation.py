@@ -186,6 +186,11 @@ class FramePalettes:
     def frame_count(self) -> int:
         return int(self.indices.shape[0])
 
+    def costs_less(self, size: int, other: FramePalettes, other_size: int) -> bool:
+        """Whether these frames coded in ``size`` bytes cost less than ``other`` coded in
+        ``other_size`` in squared error plus bytes at this price, or as much with fewer bytes."""
+        return (self.error + self.price * size, size) < (other.error + self.price * other_size, other_size)
+
     def one_palette_cheaper(self, size: int, one_size: int) -> bool:
         """Whether ``one`` coded in ``one_size`` bytes costs less than these frames coded in
         ``size`` in squared error plus bytes at ``price``, or as much with fewer bytes (lossless
@@ -267,6 +272,7 @@ def quantize_frame_palettes(
     frame_bytes: FrameBytes,
     measure: Measure = True,
     lossy: bool = True,
+    restore: bool = True,
 ) -> FramePalettes:
     """Frames ``rgb`` ``(n, h, w, 3)`` with ``alpha``, each drawn either on the palette of up to
     ``options.k`` colours fitted across all frames (:func:`quantize_frames`) or on a palette of
@@ -290,8 +296,10 @@ def quantize_frame_palettes(
     drawn on that canvas, every way above, its pixels chosen against it, and drawn so
     (``restored``) where that has no more error and no more bytes, and less of one
     (:func:`_restored_canvas`, :meth:`_Way.better_than`); the frames' measured rates and prices
-    are those on the canvas the frame before left. Dithering diffuses each frame's error within
-    the frame.
+    are those on the canvas the frame before left. ``restore=False`` draws every frame on the
+    canvas the frame before left (the writer may still restore on its own: a frame the core
+    restores leaves it fewer frames to do that with, so the caller may compare both files,
+    :meth:`FramePalettes.costs_less`). Dithering diffuses each frame's error within the frame.
 
     ``lossy``: the way chosen is then LZW-coded by the GIF writer's lossy coder
     (:func:`kmimg.io.gif.gif_frame_lossy`), which shows another colour (or the canvas's) where
@@ -315,7 +323,7 @@ def quantize_frame_palettes(
     rates: list[float] = []
     prices: list[float] = []
     ratios: list[float] = []  # per frame, the price of its error over that on the shared palette
-    drawing = _Drawing(rgb, frame_alpha, options, one, frame_bytes, lossy)
+    drawing = _Drawing(rgb, frame_alpha, options, one, frame_bytes, lossy, restore)
     under: _Canvas | None = None  # the canvas the frame before was drawn on
     for number in range(count):
         taken, way, under, box = drawing.frame(number, shown, drawn, under, (rates, ratios))
@@ -444,6 +452,7 @@ class _Drawing:
     one: QuantizedFrames
     frame_bytes: FrameBytes
     lossy: bool
+    restore: bool = True
 
     def frame(
         self,
@@ -461,7 +470,7 @@ class _Drawing:
         rgb, alpha = self.rgb, self.alpha
         base, changed, box = _canvas_before(rgb, alpha, shown, drawn, number)
         way = self.way(number, base, changed, history)
-        other = _restored_canvas(rgb, alpha, number, under, changed) if number > 1 else None
+        other = _restored_canvas(rgb, alpha, number, under, changed) if number > 1 and self.restore else None
         if other is not None and under is not None:
             restoring = self.way(number, under.base, other, history)
             if restoring.better_than(way):
@@ -808,8 +817,11 @@ def fit_frame(
     if options.dither > 0.0:
         from kmimg.dither import dither_indices
 
+        # the whole frame mapped: its palette gains a transparent entry after the fitted ones when
+        # the frame has transparent pixels and none of the changed ones is (every changed pixel
+        # visible: it is never theirs)
         whole = quantize_onto(analyze(rgb[number], frame_alpha), fitted.palette, plain_options, measure=False)
-        found = dither_indices(rgb[number], frame_alpha, fitted.palette, whole.indices, options.dither)[
+        found = dither_indices(rgb[number], frame_alpha, whole.palette, whole.indices, options.dither)[
             changed
         ]
     return _Choice(fitted.palette, True, changed, found)

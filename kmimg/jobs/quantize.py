@@ -186,13 +186,23 @@ def _with_frame_palettes(
     from kmimg.core.animation import measured_one, quantize_frame_palettes
     from kmimg.io.gif import encode_animated_gif, encode_gif_frame_palettes, gif_frame_bytes
 
-    frames = quantize_frame_palettes(
-        animation.rgb, animation.alpha, task.options, frame_bytes=gif_frame_bytes, measure=task.measure
-    )
-    data = encode_gif_frame_palettes(
-        frames.indices, frames.drawn, frames.palettes, frames.own, frames.shared, frames.cleared,
-        animation.durations, animation.loop, frames.restored,
-    )  # fmt: skip
+    def written(restore: bool) -> tuple[FramePalettes, bytes]:
+        frames = quantize_frame_palettes(
+            animation.rgb, animation.alpha, task.options, frame_bytes=gif_frame_bytes, measure=task.measure,
+            restore=restore,
+        )  # fmt: skip
+        return frames, encode_gif_frame_palettes(
+            frames.indices, frames.drawn, frames.palettes, frames.own, frames.shared, frames.cleared,
+            animation.durations, animation.loop, frames.restored,
+        )  # fmt: skip
+
+    frames, data = written(restore=True)
+    if any(frames.restored):
+        # frames the core restores leave the writer fewer to restore on its own: the file without
+        # them is sometimes smaller at the same error
+        plain, plain_data = written(restore=False)
+        if plain.costs_less(len(plain_data), frames, len(data)):
+            frames, data = plain, plain_data
     size = (animation.width, animation.height)
     if frames.one is not None:
         one_data = encode_animated_gif(
