@@ -35,7 +35,10 @@ diagonally with animated water, a pulsing glow with partial transparency), ``--h
 more (a notification toast sliding in and out with a drop shadow, a dashboard chart building up
 with anti-aliased text, a pixel-art character's idle loop with transparency returning to earlier
 poses, sparkles with an additive glow on a dark background; durations of their own, the chart
-played three times), reported and not judged.
+played three times), ``--holdout8`` four more (a button's hover, press and ripple under a
+pointer, a shaded globe turning against stars, a cinemagraph of a still photo where only a small
+region moves, a game HUD with a draining health bar and ticking counters over a dark texture;
+durations of their own, the HUD played twice), reported and not judged.
 """
 
 from __future__ import annotations
@@ -1256,6 +1259,243 @@ def sparkles(count: int = 28) -> np.ndarray:
     return _rgba(np.stack(frames))
 
 
+def button_ripple(count: int = 28) -> np.ndarray:
+    """A cursor-driven button micro-interaction on a flat settings card: the pointer glides in,
+    the button's fill eases from blue to a darker blue on hover, a press insets it and a
+    translucent ripple spreads from the click point (clipped to the rounded button), then the
+    button turns green with a check mark and the pointer leaves; drawn at 4x and scaled down,
+    so edges, text and the ripple are anti-aliased (hold-out 8)."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = SIZE
+    scale = 4
+    font = ImageFont.load_default(size=12 * scale)
+    small = ImageFont.load_default(size=10 * scale)
+    idle, hover, done = np.array((59, 110, 235.0)), np.array((38, 82, 200.0)), np.array((46, 170, 96.0))
+    bx0, by0, bx1, by1 = 62, 96, 178, 126
+    click = (128, 112)
+    pointer_path = [(226, 168), (200, 150), (170, 132), (146, 120), (134, 114), click]
+    frames = []
+    for number in range(count):
+        image = Image.new("RGB", (width * scale, height * scale), (236, 239, 244))
+        draw = ImageDraw.Draw(image)
+
+        def s(*values: float) -> list[float]:
+            return [v * scale for v in values]
+
+        draw.rounded_rectangle(s(16, 14, width - 16, height - 14), radius=10 * scale, fill=(255, 255, 255),
+                               outline=(222, 226, 233), width=scale)  # fmt: skip
+        draw.text(s(30, 26), "Weekly digest", fill=(28, 32, 40), font=font)
+        draw.text(s(30, 46), "A summary of activity", fill=(110, 116, 128), font=small)
+        draw.text(s(30, 60), "every Monday morning.", fill=(110, 116, 128), font=small)
+        # the button's state by frame: hover 5-9 easing in, press 10-17, done 18 on
+        if number < 5:
+            fill, inset = idle, 0.0
+        elif number < 10:
+            t = (number - 4) / 5
+            fill, inset = idle + (hover - idle) * (1 - (1 - t) ** 2), 0.0
+        elif number < 18:
+            fill, inset = hover, 1.5 if number < 13 else 0.0
+        else:
+            t = min(1.0, (number - 17) / 4)
+            fill, inset = hover + (done - hover) * t, 0.0
+        box = s(bx0 + inset, by0 + inset, bx1 - inset, by1 - inset)
+        if number >= 5:  # a soft shadow under the hovered button
+            shadow = s(bx0 + 1, by0 + 3, bx1 - 1, by1 + 3)
+            draw.rounded_rectangle(shadow, radius=8 * scale, fill=(214, 220, 232))
+        draw.rounded_rectangle(box, radius=8 * scale, fill=tuple(np.rint(fill).astype(int).tolist()))
+        if 10 <= number < 20:  # the ripple: a white disc growing and fading, clipped to the button
+            age = (number - 10) / 10
+            radius = 8 + 70 * (1 - (1 - age) ** 2)
+            layer = Image.new("L", image.size, 0)
+            ImageDraw.Draw(layer).ellipse(s(click[0] - radius, click[1] - radius, click[0] + radius,
+                                            click[1] + radius), fill=int(110 * (1 - age)))  # fmt: skip
+            clip = Image.new("L", image.size, 0)
+            ImageDraw.Draw(clip).rounded_rectangle(box, radius=8 * scale, fill=255)
+            alpha = np.asarray(layer, dtype=np.float64) * np.asarray(clip, dtype=np.float64) / 255 / 255
+            pixels = np.asarray(image, dtype=np.float64)
+            pixels = pixels * (1 - alpha[..., None]) + 255 * alpha[..., None]
+            image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+            draw = ImageDraw.Draw(image)
+        label = "Subscribed" if number >= 18 else "Subscribe"
+        text_x = 120 - (34 if number >= 18 else 27)
+        draw.text(s(text_x + (8 if number >= 18 else 0), 104), label, fill=(255, 255, 255), font=font)
+        if number >= 18:
+            draw.line(s(80, 111, 84, 115, 91, 106), fill=(255, 255, 255), width=2 * scale, joint="curve")
+        # the pointer: gliding in along its path, resting, then leaving to the right
+        if number < len(pointer_path):
+            px, py = pointer_path[number]
+        elif number < 22:
+            px, py = click
+        else:
+            t = (number - 21) / (count - 21)
+            px, py = click[0] + 110 * t**2, click[1] + 40 * t**2
+        if px < width and py < height:
+            arrow = [(0, 0), (0, 15), (4, 11), (7, 18), (10, 17), (7, 10), (12, 10)]
+            draw.polygon([tuple(s(px + ax, py + ay)) for ax, ay in arrow], fill=(20, 20, 24),
+                         outline=(255, 255, 255), width=scale)  # fmt: skip
+        frames.append(np.asarray(image.resize(SIZE, Image.Resampling.LANCZOS), dtype=np.float64))
+    return _rgba(np.stack(frames))
+
+
+def button_timing(count: int) -> tuple[list[int], int]:
+    """A quick pointer, the press at 20 ms steps, the finished state held; looping forever."""
+    durations = [40] * 5 + [30] * 5 + [20] * 8 + [40] * (count - 18)
+    durations[17] = 300
+    durations[-1] = 1200
+    return durations[:count], 0
+
+
+def globe(count: int = 30) -> np.ndarray:
+    """A globe turning once around a tilted axis against a starfield: continents from smooth random
+    waves, oceans deepening with latitude, ice caps, Lambert shading with a specular glint on the
+    water and a blue atmosphere halo; rendered at 2x and averaged down, so the limb is smooth and
+    the frame holds thousands of colours (hold-out 8)."""
+    width, height = SIZE
+    rng = np.random.default_rng(8181)
+    stars = np.zeros((height, width))
+    stars[rng.integers(0, height, 90), rng.integers(0, width, 90)] = rng.uniform(80, 255, 90)
+    space = np.dstack([stars * 0.9 + 6, stars * 0.92 + 8, stars + 18])
+    waves = [(rng.integers(1, 6), rng.integers(1, 5), rng.uniform(0, 2 * np.pi), rng.uniform(0.4, 1))
+             for _ in range(9)]  # fmt: skip
+    big = 2
+    h2, w2 = height * big, width * big
+    y, x = np.mgrid[0:h2, 0:w2].astype(np.float64)
+    radius, cx, cy = 66 * big, w2 / 2, h2 / 2
+    nx, ny = (x - cx) / radius, (y - cy) / radius
+    rr = nx**2 + ny**2
+    inside = rr < 1
+    nz = np.sqrt(np.clip(1 - rr, 0, 1))
+    tilt = np.radians(20)  # the axis leans toward the viewer's upper right
+    ty, tz = ny * np.cos(tilt) - nz * np.sin(tilt), ny * np.sin(tilt) + nz * np.cos(tilt)
+    lat = np.arcsin(np.clip(-ty, -1, 1))
+    lon0 = np.arctan2(nx, tz)
+    light = np.array([-0.55, -0.45, 0.70])
+    light /= np.linalg.norm(light)
+    lambert = np.clip(nx * light[0] + ny * light[1] + nz * light[2], 0, 1)
+    half = light + np.array([0, 0, 1.0])
+    half /= np.linalg.norm(half)
+    glint = np.clip(nx * half[0] + ny * half[1] + nz * half[2], 0, 1) ** 40
+    halo = np.exp(-np.clip(np.sqrt(rr) - 1, 0, None) * 14) * ~inside
+    frames = []
+    for number in range(count):
+        lon = lon0 + 2 * np.pi * number / count
+        land_height = sum(a * np.sin(m * lon + p) * np.cos(n * lat + p / 2) for m, n, p, a in waves)
+        land = land_height > 0.55
+        ocean = np.dstack([np.full_like(lat, 18.0), 70 - 30 * np.abs(lat), 150 - 40 * np.abs(lat)])
+        high = np.clip(land_height - 0.9, 0, 1)
+        ground = np.dstack([70 + 60 * high, 120 - 40 * high, 50 + 0 * lat])
+        surface = np.where(land[..., None], ground, ocean)
+        ice = np.abs(lat) > np.radians(68) + 0.05 * np.sin(5 * lon)
+        surface[ice] = (236, 242, 248)
+        wet = (~land & ~ice)[..., None]
+        shaded = surface * (0.12 + 0.88 * lambert[..., None]) + wet * glint[..., None] * 200
+        picture = np.where(inside[..., None], shaded, 0.0)
+        picture += halo[..., None] * np.array([70, 140, 255.0]) * 0.8
+        picture = picture.reshape(height, big, width, big, 3).mean(axis=(1, 3))
+        cover = inside.reshape(height, big, width, big).mean(axis=(1, 3))[..., None]
+        halo_small = halo.reshape(height, big, width, big).mean(axis=(1, 3))[..., None]
+        frames.append(picture + space * (1 - cover) * (1 - 0.8 * halo_small))
+    return _rgba(np.stack(frames))
+
+
+def cinemagraph(count: int = 24) -> np.ndarray:
+    """A cinemagraph of scikit-image's coffee photo: the picture is still except the crema, whose
+    pattern swirls slowly with a glint drifting across it, and a faint wisp of steam rising above
+    the cup; every pixel outside those regions is the same in every frame (hold-out 8)."""
+    width, height = SIZE
+    photo = _resized(_photo("coffee"), SIZE)
+    y, x = _grid(width, height)
+    cx, cy, ax, ay = 115.0, 63.0, 37.0, 22.0
+    r = np.sqrt(((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2)
+    mask = np.clip((1 - r) * 8, 0, 1)  # the surface, with a soft edge a few pixels wide
+    angle0 = np.arctan2((y - cy) / ay, (x - cx) / ax)
+    rng = np.random.default_rng(8383)
+    wisp_phase = rng.uniform(0, 2 * np.pi, 3)
+    frames = []
+    for number in range(count):
+        phase = 2 * np.pi * number / count
+        turn = 0.18 * np.sin(phase) * (1 - r)  # the inner crema turns further than the rim
+        angle = angle0 - turn
+        sx = np.clip(cx + r * ax * np.cos(angle), 0, width - 1)
+        sy = np.clip(cy + r * ay * np.sin(angle), 0, height - 1)
+        x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+        x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
+        fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+        moved = (photo[y0, x0] * (1 - fx) * (1 - fy) + photo[y0, x1] * fx * (1 - fy)
+                 + photo[y1, x0] * (1 - fx) * fy + photo[y1, x1] * fx * fy)  # fmt: skip
+        gx, gy = cx - 14 + 10 * np.cos(phase), cy - 8 + 4 * np.sin(phase)
+        moved += 60 * np.exp(-(((x - gx) / 9) ** 2 + ((y - gy) / 4) ** 2))[..., None]
+        frame = photo * (1 - mask[..., None]) + moved * mask[..., None]
+        steam = np.zeros((height, width))
+        for k, p in enumerate(wisp_phase):
+            rise = (number / count + k / 3) % 1
+            top = 40 - 38 * rise
+            band = np.exp(-(((x - cx - 12 * (k - 1) - 6 * np.sin(y / 7 + p + phase)) / 5) ** 2))
+            steam += band * np.exp(-(((y - top) / 9) ** 2)) * np.sin(np.pi * rise) * 0.22
+        steam *= y < 46
+        frame = frame * (1 - steam[..., None]) + 245 * steam[..., None]
+        frames.append(frame)
+    return _rgba(np.stack(frames))
+
+
+def game_hud(count: int = 30) -> np.ndarray:
+    """A game HUD over a dark textured floor (scikit-image's gravel, tinted and vignetted): a
+    health bar draining in steps after hits, its lost part trailing in yellow, the hit point and
+    score counters ticking, a red flash at the screen's edges on each hit, a pulsing low-health
+    warning and a static minimap (hold-out 8)."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = SIZE
+    y, x = _grid(width, height)
+    floor = np.asarray(
+        Image.fromarray(_photo("gravel")[..., 0]).resize(SIZE, Image.Resampling.BILINEAR), dtype=np.float64
+    )
+    vignette = 1 - 0.7 * (((x - width / 2) / width) ** 2 + ((y - height / 2) / height) ** 2) * 2
+    background = np.dstack([floor * 0.20 + 8, floor * 0.22 + 10, floor * 0.26 + 16]) * vignette[..., None]
+    edge = np.clip(1 - np.minimum.reduce([x, y, width - 1 - x, height - 1 - y]) / 26, 0, 1) ** 2
+    font = ImageFont.load_default(size=11)
+    digits = ImageFont.load_default(size=14)
+    hits = {3: 22, 9: 18, 15: 25, 22: 14}  # frame: damage
+    health, shown_lag, score = 100.0, 100.0, 1200
+    shown_health, shown_score = 100.0, 1200
+    frames = []
+    for number in range(count):
+        if number in hits:
+            health -= hits[number]
+            score += 150
+        shown_lag = max(health, shown_lag - 4.0)  # the trailing part shrinks after each hit
+        shown_health = max(health, shown_health - 3)  # the counters tick toward their values
+        shown_score = min(score, shown_score + 30)
+        since = min((number - h for h in hits if h <= number), default=99)
+        frame = background.copy()
+        if since < 4:  # the red flash at the edges
+            frame = frame * (1 - edge[..., None] * 0.7 * (1 - since / 4)) + np.array([200, 20, 20.0]) * edge[
+                ..., None
+            ] * 0.7 * (1 - since / 4)
+        image = Image.fromarray(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((8, 8, 112, 24), fill=(12, 12, 16), outline=(180, 180, 190))
+        inner = 102
+        draw.rectangle((10, 10, 10 + round(inner * shown_lag / 100), 22), fill=(240, 200, 60))
+        red = (220, 40, 40) if health > 30 else (255, 60 + 40 * (number % 2), 60)
+        draw.rectangle((10, 10, 10 + round(inner * health / 100), 22), fill=red)
+        draw.rectangle((10, 10, 10 + round(inner * health / 100), 13), fill=(255, 120, 120))
+        draw.text((118, 9), f"{round(shown_health)}/100", fill=(235, 235, 240), font=font)
+        draw.text((width - 78, 8), f"{shown_score:07d}", fill=(255, 220, 120), font=digits)
+        minimap = (width - 58, height - 58, width - 8, height - 8)
+        draw.ellipse(minimap, fill=(20, 30, 26), outline=(120, 160, 140))
+        draw.polygon([(width - 33, height - 40), (width - 28, height - 28), (width - 38, height - 28)],
+                     fill=(120, 230, 160))  # fmt: skip
+        for i in range(5):  # ammo pips, one spent every six frames
+            colour = (230, 230, 200) if i < 5 - number // 6 else (60, 60, 66)
+            draw.rectangle((10 + 9 * i, height - 22, 15 + 9 * i, height - 10), fill=colour)
+        if health <= 30 and number % 4 < 2:
+            draw.text((width / 2 - 34, height / 2 - 6), "LOW HEALTH", fill=(255, 70, 70), font=font)
+        frames.append(np.asarray(image, dtype=np.float64))
+    return _rgba(np.stack(frames))
+
+
 def _rgba(frames: np.ndarray) -> np.ndarray:
     rgb = np.clip(np.rint(frames[..., :3]), 0, 255).astype(np.uint8)
     return np.concatenate([rgb, np.full((*rgb.shape[:3], 1), 255, dtype=np.uint8)], axis=3)
@@ -1357,6 +1597,18 @@ HOLDOUT7: dict[str, Callable[[], np.ndarray]] = {
     "sparkles": sparkles,
 }
 
+#: Four more (``--holdout8``), made at the end of session 16, after all of that session's changes
+#: to kmimg, and never used to tune anything: a button's hover, press and ripple under a pointer on
+#: a flat card, a shaded globe turning against stars, a cinemagraph of the coffee photo (only the
+#: crema and a wisp of steam move), a game HUD with a draining health bar and ticking counters over
+#: a dark texture. Each has durations of its own (and the HUD a loop count): :data:`TIMINGS`.
+HOLDOUT8: dict[str, Callable[[], np.ndarray]] = {
+    "button-ripple": button_ripple,
+    "globe": globe,
+    "cinemagraph": cinemagraph,
+    "game-hud": game_hud,
+}
+
 #: The animations whose durations (ms) and loop count are their own, by name: a function of the
 #: frame count; every other animation takes :func:`durations_of` and loops forever.
 TIMINGS: dict[str, Callable[[int], tuple[list[int], int]]] = {
@@ -1364,6 +1616,10 @@ TIMINGS: dict[str, Callable[[int], tuple[list[int], int]]] = {
     "chart": chart_timing,
     "idle-sprite": idle_timing,
     "sparkles": lambda count: ([50] * count, 0),
+    "button-ripple": button_timing,
+    "globe": lambda count: ([40] * count, 0),
+    "cinemagraph": lambda count: ([80] * count, 0),
+    "game-hud": lambda count: ([60] * (count - 1) + [1000], 2),
 }
 
 
@@ -1712,6 +1968,21 @@ UNJUDGED_SETS: tuple[tuple[str, str, str, str, dict[str, Callable[[], np.ndarray
         "waving, most frames a pose shown before; sparkles in three tints rising from an ember on a "
         "dark background, each an additive soft glow. Durations of their own (30-2000 ms).",
         HOLDOUT7,
+    ),
+    (
+        "holdout8",
+        "also an eighth set of hold-out animations (reported, not judged)",
+        "Eighth set of hold-out animations",
+        "Made at the end of session 16, after all of that session's changes to kmimg, never used to "
+        "tune anything (`--holdout8`): a button on a flat settings card under a gliding pointer, its "
+        "fill easing darker on hover, a press with a translucent ripple clipped to its rounded shape, "
+        "then green with a check mark, all anti-aliased (20-1200 ms); a globe with Lambert shading, a "
+        "specular glint, ice caps and an atmosphere halo turning once against a starfield, smooth "
+        "limb, thousands of colours (40 ms); a cinemagraph of scikit-image's coffee photo where only "
+        "the crema swirls with a drifting glint and a faint wisp of steam rises (80 ms); a game HUD "
+        "over a tinted gravel texture with a health bar draining after hits (its lost part trailing in "
+        "yellow), ticking counters, red edge flashes and a blinking warning, played twice.",
+        HOLDOUT8,
     ),
 )
 
