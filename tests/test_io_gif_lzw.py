@@ -236,8 +236,10 @@ def test_gifsicle_decodes_the_lossy_coders_data(tmp_path: Path) -> None:
 
 # Byte identity across rewrites of the coders (benchmarks/NOTES.md, session 16): both coders on
 # many generated inputs, their outputs hashed per code size and compared with the digests of the
-# coder as it was before its speed-up (commit 99346ee). The inputs come from PCG64's raw stream
-# (stable across numpy versions), shaped with plain arithmetic only.
+# coder as it was before its speed-up (commit 99346ee; the cases of lossy_inputs_keep_inside were
+# added after it, their digests computed with that commit's build and the new one alike). The
+# inputs come from PCG64's raw stream (stable across numpy versions), shaped with plain
+# arithmetic only.
 
 
 def raw(seed: int, n: int) -> np.ndarray:
@@ -290,6 +292,28 @@ def lossy_inputs(bits: int) -> list[tuple]:
     return cases
 
 
+def lossy_inputs_keep_inside(bits: int) -> list[tuple]:
+    """More cases for the lossy coder with "keep" an entry inside a full palette (a transparent
+    animation's usual case: the transparent entry is one of the table's), on larger inputs than
+    :func:`lossy_inputs` gives it, with runs of "keep" pixels."""
+    top = 1 << bits
+    cases = []
+    for number, count in enumerate((300, 5_000, 40_000)):
+        seed = 20_000 + bits * 100 + number
+        palette = raw(seed, 3 * top).reshape(top, 3).astype(np.uint8)
+        keep = (top // 2, 0, top - 1)[number]
+        lengths = 1 + raw(seed + 1, count) % 12
+        own = np.repeat(raw(seed + 2, count) % top, lengths)[:count]
+        own[np.repeat(raw(seed + 3, count) < 60, 4)[:count]] = keep
+        jitter = raw(seed + 4, 3 * count).reshape(count, 3) % 31 - 15
+        rgb = np.clip(palette[own].astype(np.int64) + jitter, 0, 255).astype(np.uint8)
+        canvas = np.roll(rgb, 2 + number, axis=0)
+        flags = (raw(seed + 6, count) % 4).astype(np.uint8)
+        for price in (0.0, 40.0, 2_000.0, float("inf")):
+            cases.append((own.astype(np.uint8), rgb, canvas, flags, palette, top, keep, price))
+    return cases
+
+
 def lzw_digest(bits: int) -> str:
     digest = hashlib.sha256()
     for pixels in lzw_inputs(bits):
@@ -300,7 +324,9 @@ def lzw_digest(bits: int) -> str:
 
 def lossy_digest(bits: int) -> str:
     digest = hashlib.sha256()
-    for own, rgb, canvas, flags, palette, entries, keep, price in lossy_inputs(bits):
+    for own, rgb, canvas, flags, palette, entries, keep, price in lossy_inputs(
+        bits
+    ) + lossy_inputs_keep_inside(bits):
         for window in (0, 256):
             data, coded, added = _gif.lzw_lossy(
                 own, own.size, bits, window, rgb, canvas, flags, palette, entries, keep, price
@@ -320,13 +346,13 @@ LZW_DIGESTS = {
 }
 
 LOSSY_DIGESTS = {
-    2: "b0eadde79fc176cf",
-    3: "25cefce54d67d3ec",
-    4: "d314f5faa7549ee3",
-    5: "69975f32b288c5df",
-    6: "e6e1b5c7054fc9d7",
-    7: "792665661890e04c",
-    8: "20d85700b6ab0d2f",
+    2: "f3e4851abdaefb51",
+    3: "4dabafdd32cc1bda",
+    4: "aaba25dd85fad715",
+    5: "633116c761b91c42",
+    6: "0109129db2c18bf1",
+    7: "89b6212058ab4fd3",
+    8: "b077744d3fe39b67",
 }
 
 
