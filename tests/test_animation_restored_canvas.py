@@ -5,7 +5,6 @@ the frames the core intended."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +20,7 @@ from kmimg.core.animation import FramePalettes, quantize_frame_palettes
 from kmimg.io.animation import load_animation
 from kmimg.io.gif import encode_gif_frame_palettes, gif_frame_bytes
 from kmimg.options import QuantizeOptions
+from tests.test_animation_frame_palettes import disposals, pillow_rgba
 
 
 def _visible(frames: np.ndarray) -> np.ndarray:
@@ -28,15 +28,6 @@ def _visible(frames: np.ndarray) -> np.ndarray:
     out = frames.copy()
     out[out[..., 3] == 0] = 0
     return out
-
-
-def pillow_frames(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as image:
-        found = []
-        for number in range(image.n_frames):
-            image.seek(number)
-            found.append(np.array(image.convert("RGBA")))
-    return _visible(np.stack(found))
 
 
 def kmimg_frames(data: bytes) -> np.ndarray:
@@ -52,16 +43,7 @@ def gifsicle_frames(data: bytes, folder: Path) -> np.ndarray:
     source.write_bytes(data)
     subprocess.run(["gifsicle", "--colors=255", str(source), "-o", str(one)], check=True, capture_output=True)
     subprocess.run(["gifsicle", "--unoptimize", str(one), "-o", str(copy)], check=True, capture_output=True)
-    return pillow_frames(copy.read_bytes())
-
-
-def disposals(data: bytes) -> list[int]:
-    with Image.open(io.BytesIO(data)) as image:
-        found = []
-        for number in range(image.n_frames):
-            image.seek(number)
-            found.append(image.disposal_method)
-    return found
+    return pillow_rgba(copy.read_bytes())
 
 
 def written(
@@ -138,7 +120,7 @@ def test_random_returning_animations_decode_to_the_frames_the_core_intended(tran
         for number, on in enumerate(result.restored):
             assert not on or result.cleared[number] is None
         expected = intended(result, transparent)
-        assert np.array_equal(pillow_frames(data), expected)
+        assert np.array_equal(pillow_rgba(data), expected)
         assert np.array_equal(kmimg_frames(data), expected)
         found = disposals(data)
         assert all(found[number - 1] == 3 for number, on in enumerate(result.restored) if on)
@@ -190,14 +172,14 @@ def test_a_frame_is_drawn_on_the_canvas_it_comes_back_to() -> None:
         assert int(result.drawn[number].sum()) <= 2  # the spark, where it was and where it is
     assert disposals(data)[1:6:2] == [3, 3, 3]
     expected = _visible(frames)
-    assert np.array_equal(pillow_frames(data), expected)
+    assert np.array_equal(pillow_rgba(data), expected)
     assert np.array_equal(kmimg_frames(data), expected)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(animation, "_restored_canvas", lambda *args: None)
         before, plain = written(frames, 8, alpha)
     assert not any(before.restored)
     assert len(data) < len(plain)
-    assert np.array_equal(pillow_frames(plain), expected)
+    assert np.array_equal(pillow_rgba(plain), expected)
 
 
 def test_the_writer_refuses_a_restored_frame_it_cannot_write() -> None:
@@ -234,7 +216,7 @@ def test_dithered_frames_on_a_transparent_background_whose_changed_pixels_are_al
     frames[frames[..., 3] == 0] = 0
     result, data = written(frames, 8, frames[..., 3], 1.0)
     expected = intended(result, True)
-    assert np.array_equal(pillow_frames(data), expected)
+    assert np.array_equal(pillow_rgba(data), expected)
     assert np.array_equal(kmimg_frames(data), expected)
 
 
@@ -263,6 +245,6 @@ def test_the_command_keeps_the_file_without_the_cores_restores_where_it_costs_le
     pictures[0].save(source, save_all=True, append_images=pictures[1:], duration=50, loop=0)
     result = CliRunner().invoke(app, ["quantize", str(source), "-k", str(k), "-o", str(target)])
     assert result.exit_code == 0, result.output
-    assert np.array_equal(pillow_frames(source.read_bytes())[..., :3], frames[..., :3])
-    assert np.array_equal(pillow_frames(target.read_bytes())[..., :3], frames[..., :3])
+    assert np.array_equal(pillow_rgba(source.read_bytes())[..., :3], frames[..., :3])
+    assert np.array_equal(pillow_rgba(target.read_bytes())[..., :3], frames[..., :3])
     assert len(target.read_bytes()) <= len(plain_data)
