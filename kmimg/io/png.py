@@ -249,6 +249,14 @@ SAMPLE_MAX_BYTES = 320 << 10
 #: 0.930, and the file 0.9 % larger; chelsea at K = 256: 0.963, 3.6 % larger). 0.90 leaves a
 #: margin below the first of those.
 SAMPLE_GAIN = 0.90
+#: On compressible data, :func:`_sampled_filter`'s choice of a filter is checked on the sample
+#: again at this libdeflate level (at ``--optimize`` 1; at 2 and 3 at the level the rows are
+#: deflated at). Level 6 flatters filters on data of long repeats (map_regions-1920 at K = 64:
+#: ranked Paeth's sample 0.755 of none's at level 6, 1.020 at level 9). Level 9 finds those
+#: repeats too and took ~1.5 ms on a 1 MiB screenshot's sample where level 10 took ~13 ms
+#: (two trials): on the 19 screenshots of ``benchmarks/screenshots.py`` (both sets) at K = 16,
+#: 64 and 256 it chose as level 10 did but twice, -0.4 % and +0.9 % of the file (session 17).
+RECHECK_LEVEL = 9
 
 
 def encode_indexed_png(
@@ -399,9 +407,10 @@ def _sampled_filter(
     paying = [kind for kind in kinds[1:] if sizes[kind] < gains[kind] * sizes[0]]
     best = min(paying, key=lambda kind: (sizes[kind], kinds.index(kind)), default=0)
     if compressible and best != 0:
-        # a fast level flatters filters most on data made of long repeats, which the level the
-        # rows will be deflated at finds in the unfiltered rows too: ask that level
+        # a fast level flatters filters most on data made of long repeats, which a strong level
+        # finds in the unfiltered rows too: ask a strong one (:data:`RECHECK_LEVEL`)
         level = _libdeflate_level(optimize, height * row_bytes, compressible)
+        level = min(level, RECHECK_LEVEL) if optimize == 1 else level
         best = best if sample_bytes(best, level) < sample_bytes(0, level) else 0
     if best in (0, BIGRAMS):
         return _Candidate(order, _filtered(_pack_rows(indices, depth), best), compressible)
