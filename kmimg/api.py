@@ -140,6 +140,7 @@ def quantize(
     transparent_index: int | None = None,
     alpha_threshold: int | None = None,
     nearest: Nearest | str = Nearest.PLAIN,
+    posterize: int = 0,
     measure: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allow_truncated: bool = False,
@@ -186,6 +187,9 @@ def quantize(
         Make alpha binary first: below it fully transparent, from it opaque (``--alpha-threshold``).
     nearest
         ``"plain"`` or ``"luma"``: how pixels are matched to a given ``palette`` (``--nearest``).
+    posterize
+        Bits of each channel's precision the fitted palette gives up, 0-4 (``--posterize``,
+        pngquant's option): 4 for an RGBA4444 texture, 2 for RGB565's red and blue.
     measure
         Compute PSNR, SSIM and ΔE2000 (``result.quality``); ``False`` is faster.
     optimize
@@ -209,12 +213,15 @@ def quantize(
     goal = quality_goal(quality, target_psnr, target_ssim, target_de)
     if goal is not None and palette is not None:
         raise ValueError("quality and target_* fit a palette: not with palette")
+    if posterize and palette is not None:
+        raise ValueError("posterize changes a fitted palette: not with palette")
     k = (QUALITY_MAX_K if goal is not None else 16) if k is None else k
     picture = load_picture(image, max_pixels=max_pixels, allow_truncated=allow_truncated)
     fixed = None if palette is None else palette_rows(palette, k=k)
     options = quantize_options(
         k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
         transparent_index=transparent_index, alpha_threshold=alpha_threshold, nearest=nearest,
+        posterize=posterize,
     )  # fmt: skip
     try:
         result, score = _quantized(picture, options, fixed, goal, measure=measure)
@@ -563,6 +570,7 @@ def quantize_options(
     transparent_index: int | None = None,
     alpha_threshold: int | None = None,
     nearest: Nearest | str = Nearest.PLAIN,
+    posterize: int = 0,
 ) -> QuantizeOptions:
     """The :class:`~kmimg.QuantizeOptions` of the public parameters, each checked by name."""
     k = _integer(k, "k")
@@ -575,10 +583,13 @@ def quantize_options(
         match = Nearest(nearest)
     except ValueError:
         raise ValueError(f"nearest must be 'plain' or 'luma', got {nearest!r}") from None
+    posterize = _integer(posterize, "posterize")
+    if not 0 <= posterize <= QuantizeOptions.MAX_POSTERIZE:
+        raise ValueError(f"posterize must be 0 to {QuantizeOptions.MAX_POSTERIZE} bits, got {posterize}")
     return QuantizeOptions(
         k=k, seed=_seed(seed), space=_space(space), dither=_dither_level(dither), sample=sample,
         keep=keep_rows(keep, k=k), transparent_index=transparent_index, alpha_threshold=alpha_threshold,
-        nearest=match,
+        nearest=match, posterize=posterize,
     )  # fmt: skip
 
 

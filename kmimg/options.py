@@ -60,6 +60,11 @@ class QuantizeOptions:
     alpha_threshold: int | None = None
     #: How pixels are matched to a given palette (``--nearest``; a fitted palette uses its fit's).
     nearest: Nearest = Nearest.PLAIN
+    #: Bits of each channel's precision a fitted palette gives up (``--posterize``, pngquant's
+    #: option: 2 for RGB565's red and blue, 4 for RGBA4444), 0 to :attr:`MAX_POSTERIZE`.
+    posterize: int = 0
+
+    MAX_POSTERIZE: ClassVar[int] = 4
 
     def __post_init__(self) -> None:
         if not self.MIN_K <= self.k <= self.MAX_K:
@@ -78,6 +83,8 @@ class QuantizeOptions:
             raise ValueError(f"dither level must be between 0 and 1, got {self.dither}")
         if len(self.keep) > self.k:
             raise ValueError(f"--keep lists {len(self.keep)} colours, more than k = {self.k}")
+        if not 0 <= self.posterize <= self.MAX_POSTERIZE:
+            raise ValueError(f"posterize must be 0 to {self.MAX_POSTERIZE} bits, got {self.posterize}")
 
 
 #: The palette size quality mode searches up to when ``-k`` is not given (pngquant's 256).

@@ -63,9 +63,10 @@ def plan_palette(
     keep: str | None,
     k: int,
     k_given: bool,
+    posterize: bool = False,
 ) -> PalettePlan:
-    """Check ``--palette``, ``--shared-palette``, ``--palette-out`` and ``--keep`` together and
-    read the palette file, before any work (every problem exits 2)."""
+    """Check ``--palette``, ``--shared-palette``, ``--palette-out``, ``--keep`` and
+    ``--posterize`` together and read the palette file, before any work (every problem exits 2)."""
     if palette_file is not None:
         clash = next(
             (
@@ -75,6 +76,7 @@ def plan_palette(
                     ("--palette-out", palette_out),
                     ("--keep", keep),
                     ("-k", k_given),
+                    ("--posterize", posterize),
                 )
                 if used
             ),

@@ -156,6 +156,17 @@ def quantize_command(
             "PSNR) or, in RGB, with luma weighted more (better SSIM).",
         ),
     ] = DEFAULTS.nearest,
+    posterize: Annotated[
+        int,
+        typer.Option(
+            "--posterize",
+            help="Fitted palette with BITS fewer bits a channel (pngquant's option): 4 for RGBA4444, "
+            "2 for RGB565's red and blue.",
+            min=0,
+            max=QuantizeOptions.MAX_POSTERIZE,
+            metavar="BITS",
+        ),
+    ] = DEFAULTS.posterize,
     skip_if_larger: Annotated[
         bool,
         typer.Option("--skip-if-larger", help="Write no PNG that is not smaller than its input (exit 98)."),
@@ -235,12 +246,12 @@ def quantize_command(
         colors = _search_colors(ctx, goal, colors, (palette_file, shared, palette_out))
         plan = palette_cli.plan_palette(
             palette_file, shared=shared, palette_out=palette_out, keep=keep, k=colors,
-            k_given=_given(ctx, "colors"),
+            k_given=_given(ctx, "colors"), posterize=posterize > 0,
         )  # fmt: skip
         options = opt.checked(
             QuantizeOptions, k=colors, seed=seed, space=space, dither=level, sample=sample,
             keep=plan.keep_rows, transparent_index=transparent_index, alpha_threshold=alpha_threshold,
-            nearest=nearest,
+            nearest=nearest, posterize=posterize,
         )  # fmt: skip
         if ext is not None and output is not None:
             raise UsageError("give -o/--output or --ext, not both")

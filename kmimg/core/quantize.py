@@ -262,12 +262,26 @@ def fit_colors(
     seed, space, sample = options.seed, options.space, options.sample
     if transparent and table.channels == 4:
         fixed = np.vstack([_as_rgba(keep), TRANSPARENT])
-        return fit_palette(
+        fitted = fit_palette(
             table, k=options.k, seed=seed, space=space, sample=sample, schedule=schedule, fixed=fixed
         )
+        return _posterized(fitted, table, options, fixed)
     kept = keep if len(keep) else None
     fitted = fit_palette(table, k=room, seed=seed, space=space, sample=sample, schedule=schedule, fixed=kept)
+    fitted = _posterized(fitted, table, options, _as_rgba(keep) if table.channels == 4 else keep)
     return _with_transparent(fitted) if transparent else fitted
+
+
+def _posterized(
+    fitted: FittedPalette, table: ColorTable, options: QuantizeOptions, fixed: NDArray[np.uint8]
+) -> FittedPalette:
+    """``fitted`` with its entries posterized to ``options.posterize`` bits (:mod:`kmimg.posterize`),
+    the ``fixed`` ones (kept colours, the transparent entry) as they are; unchanged at 0."""
+    if not options.posterize:
+        return fitted
+    from kmimg.posterize import posterize_fitted
+
+    return posterize_fitted(fitted, table, options.posterize, space=options.space, fixed=fixed)
 
 
 def _as_rgba(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -175,6 +175,7 @@ def quantize_files(
     transparent_index: int | None = None,
     alpha_threshold: int | None = None,
     nearest: str = "plain",
+    posterize: int = 0,
     quality: Any = None,
     target_psnr: float | None = None,
     target_ssim: float | None = None,
@@ -200,7 +201,7 @@ def quantize_files(
     command line's (an animated GIF, APNG or WebP input gives an APNG of every frame on one
     palette; ``record.frames`` counts them). ``palette`` maps onto given colours (a palette
     file's path, a :class:`~kmimg.Palette` or rows); ``shared_palette`` fits one palette across all inputs
-    first; ``transparent_index``, ``alpha_threshold``, ``nearest``, ``quality`` and
+    first; ``transparent_index``, ``alpha_threshold``, ``nearest``, ``posterize``, ``quality`` and
     ``target_*`` as in :func:`kmimg.quantize` (``k`` then defaults to 256), and ``optimize``,
     ``strip`` (``--optimize``, ``--strip``); ``frame_palettes``: ``None`` (the default) gives an
     animated GIF output's frames colour tables of their own where that pays unless a palette is
@@ -225,13 +226,13 @@ def quantize_files(
     from kmimg.jobs.quantize import QuantizeTask, output_suffix, plan_outputs, quantize_one
 
     goal = quality_goal(quality, target_psnr, target_ssim, target_de)
-    if goal is not None and (palette is not None or shared_palette):
-        raise ValueError("quality and target_* fit a palette per image: not with palette or shared_palette")
+    _refuse_palette_clashes(goal, palette, shared_palette, posterize)
     per_frame = _refuse_one_palette(frame_palettes, goal is not None or palette is not None or shared_palette)
     k = (QUALITY_MAX_K if goal is not None else 16) if k is None else k
     options = quantize_options(
         k, space=space, dither=dither, keep=keep, seed=seed, sample=sample,
         transparent_index=transparent_index, alpha_threshold=alpha_threshold, nearest=nearest,
+        posterize=posterize,
     )  # fmt: skip
     fixed = None if palette is None else palette_rows(palette, k=k)
     by_file = os.fspath(palette) if isinstance(palette, (str, os.PathLike)) else None
@@ -269,6 +270,14 @@ def quantize_files(
         outputs_of=lambda r: () if r.skipped else (r.task.target,), jobs=jobs, scheduler=scheduler,
         fail_fast=fail_fast, listener=listener,
     )  # fmt: skip
+
+
+def _refuse_palette_clashes(goal: Any, palette: Any, shared_palette: bool, posterize: int) -> None:
+    """:func:`quantize_files`' options that need a palette fitted per image, given one."""
+    if goal is not None and (palette is not None or shared_palette):
+        raise ValueError("quality and target_* fit a palette per image: not with palette or shared_palette")
+    if posterize and palette is not None:
+        raise ValueError("posterize changes a fitted palette: not with palette")
 
 
 def _folder(path: str | os.PathLike[str] | None) -> Path | None:

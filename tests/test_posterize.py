@@ -1,0 +1,150 @@
+"""``--posterize BITS`` (pngquant's option): every channel of every fitted entry a value that
+``8 - BITS`` bits widened to 8 give (low bits a copy of the top ones), the nearest one; kept
+colours and the transparent entry exact; the command line, the API and their refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+import kmimg
+from kmimg.cli import app
+from kmimg.core.quantize import analyze, quantize, quantize_onto
+from kmimg.options import QuantizeOptions
+from kmimg.posterize import posterize_levels
+
+runner = CliRunner()
+
+
+def _shown(bits: int) -> set[int]:
+    """Every value a display of ``8 - bits`` bits a channel shows, widened to 8 bits."""
+    return {(top << bits) | (top >> (8 - 2 * bits)) for top in range(1 << (8 - bits))}
+
+
+def _photo(rng: np.random.Generator, size: int = 96) -> np.ndarray:
+    y, x = np.mgrid[0:size, 0:size] / size
+    base = np.stack([200 * x + 30, 120 + 100 * np.sin(6 * y), 255 * x * y], axis=-1)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+def _mse(rgb: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> float:
+    return float(np.mean((rgb.astype(float) - palette[indices][..., :3].astype(float)) ** 2))
+
+
+@pytest.mark.parametrize("bits", range(5))
+def test_levels_are_the_nearest_shown_values(bits: int) -> None:
+    levels = posterize_levels(bits)
+    shown = np.array(sorted(_shown(bits)))
+    assert set(levels.tolist()) == set(shown.tolist())
+    for value in range(256):
+        distance = np.abs(shown - value)
+        assert abs(int(levels[value]) - value) == distance.min()
+        assert levels[value] == shown[np.argmin(distance)]  # ties: the lower
+    assert levels[0] == 0 and levels[255] == 255
+    assert np.array_equal(levels[levels], levels)
+
+
+def test_bits_zero_is_every_value_and_the_default_result(rng: np.random.Generator) -> None:
+    assert np.array_equal(posterize_levels(0), np.arange(256))
+    rgb = _photo(rng)
+    plain = quantize(rgb, None, QuantizeOptions(k=16), measure=False)
+    zero = quantize(rgb, None, QuantizeOptions(k=16, posterize=0), measure=False)
+    assert np.array_equal(plain.palette, zero.palette) and np.array_equal(plain.indices, zero.indices)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), k=st.sampled_from([2, 5, 16, 64]), bits=st.integers(1, 4))
+def test_every_entry_is_posterized_and_every_pixel_its_nearest(seed: int, k: int, bits: int) -> None:
+    """Property: every channel of every entry is a shown value; at most k entries; each pixel on
+    its nearest entry (the plain RGB distance)."""
+    rgb = _photo(np.random.default_rng(seed), size=40)
+    result = quantize(rgb, None, QuantizeOptions(k=k, posterize=bits), measure=False)
+    assert len(result.palette) <= k
+    assert set(np.unique(result.palette[:, :3]).tolist()) <= _shown(bits)
+    colors = rgb.reshape(-1, 3).astype(np.int64)
+    distances = ((colors[:, None, :] - result.palette[None, :, :3].astype(np.int64)) ** 2).sum(axis=2)
+    chosen = distances[np.arange(len(colors)), result.indices.ravel()]
+    assert np.array_equal(chosen, distances.min(axis=1))
+
+
+def test_a_posterized_fit_beats_truncating_the_same_fit(rng: np.random.Generator) -> None:
+    """pngquant's rule truncates each channel; the nearest value, the colours mapped again and
+    the room of merged entries refilled give less error (here: at every k and bits)."""
+    rgb = _photo(rng)
+    analysis = analyze(rgb)
+    for k in (8, 32, 128):
+        fitted = quantize(rgb, None, QuantizeOptions(k=k), measure=False).palette
+        for bits in (2, 4):
+            mask = 0xFF & ~((1 << bits) - 1)
+            truncated = (fitted & mask) | (fitted >> (8 - bits))
+            truncated[:, 3] = 255
+            onto = quantize_onto(analysis, np.unique(truncated, axis=0), QuantizeOptions(k=k), measure=False)
+            ours = quantize(rgb, None, QuantizeOptions(k=k, posterize=bits), measure=False)
+            assert _mse(rgb, ours.palette, ours.indices) < _mse(rgb, onto.palette, onto.indices)
+
+
+def test_an_image_of_few_posterized_colours_keeps_them_all() -> None:
+    """A grey ramp of 256 levels at 4 bits posterizes to 16 greys: K = 16 holds all of them, the
+    least error there is at that precision (truncating the fit's 16 greys would merge some)."""
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :], 8, axis=0)
+    rgb = np.dstack([ramp] * 3)
+    result = quantize(rgb, None, QuantizeOptions(k=16, posterize=4), measure=False)
+    assert sorted(result.palette[:, 0].tolist()) == sorted(_shown(4))
+    levels = posterize_levels(4)
+    assert np.array_equal(result.palette[result.indices][..., 0], levels[ramp])
+
+
+def test_kept_colours_and_the_transparent_entry_stay_exact(rng: np.random.Generator) -> None:
+    rgb = _photo(rng, size=48)
+    alpha = np.full(rgb.shape[:2], 255, dtype=np.uint8)
+    alpha[:8] = 0
+    alpha[8:16] = np.linspace(20, 240, 48, dtype=np.uint8)[None, :]  # translucent rows
+    options = QuantizeOptions(k=12, posterize=4, keep=((231, 1, 18),), transparent_index=0)
+    result = quantize(rgb, alpha, options, measure=False)
+    palette = [tuple(entry) for entry in result.palette.tolist()]
+    assert palette[0][3] == 0
+    assert (231, 1, 18, 255) in palette
+    others = [entry for entry in palette if entry != (231, 1, 18, 255) and entry[3] != 0]
+    assert set(np.unique(np.array(others)).tolist()) <= _shown(4)
+    assert np.all(result.indices[:8] == 0)
+
+
+def test_the_command_line_and_the_api_posterize(tmp_path: Path, rng: np.random.Generator) -> None:
+    source = tmp_path / "photo.png"
+    Image.fromarray(_photo(rng)).save(source)
+    out = tmp_path / "p4.png"
+    done = runner.invoke(app, ["quantize", str(source), "-k", "32", "--posterize", "4", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    image = Image.open(out)
+    assert image.mode == "P"
+    assert set(image.getpalette()[: 3 * (int(np.asarray(image).max()) + 1)]) <= _shown(4)
+    api = kmimg.quantize(str(source), 32, posterize=4)
+    assert api.to_png() == out.read_bytes()
+    with pytest.raises(ValueError, match="posterize"):
+        kmimg.quantize(str(source), 32, posterize=5)
+    with pytest.raises(ValueError, match="posterize"):
+        kmimg.quantize(str(source), posterize=2, palette=[(0, 0, 0), (255, 255, 255)])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--posterize", "5"], "--posterize"), (["--posterize", "2", "--palette", "PAL"], "--posterize")],
+)
+def test_the_command_line_refuses_what_cannot_be_posterized(
+    tmp_path: Path, rng: np.random.Generator, extra: list[str], message: str
+) -> None:
+    source = tmp_path / "photo.png"
+    Image.fromarray(_photo(rng, size=16)).save(source)
+    palette = tmp_path / "two.hex"
+    palette.write_text("#000000\n#ffffff\n")
+    words = [str(palette) if word == "PAL" else word for word in extra]
+    done = runner.invoke(app, ["quantize", str(source), "-o", str(tmp_path / "o.png"), *words])
+    assert done.exit_code == 2
+    assert message in done.output
+    assert not (tmp_path / "o.png").exists()
