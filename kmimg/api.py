@@ -189,7 +189,7 @@ def quantize(
         ``"plain"`` or ``"luma"``: how pixels are matched to a given ``palette`` (``--nearest``).
     posterize
         Bits of each channel's precision the fitted palette gives up, 0-4 (``--posterize``,
-        pngquant's option): 4 for an RGBA4444 texture, 2 for RGB565's red and blue.
+        pngquant's option): 4 for an RGBA4444 texture, 3 for RGB565 (its red and blue).
     measure
         Compute PSNR, SSIM and ΔE2000 (``result.quality``); ``False`` is faster.
     optimize

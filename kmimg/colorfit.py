@@ -494,7 +494,7 @@ def _numpy_fit(
     """:func:`fit_palette` with its fixed colours ``kept`` checked, step by step in numpy and
     the engine's loops (:func:`_small_fit` does a small table's whole fit in one C call)."""
     m = len(kept)
-    others = table.colors[~_rows_in(table.colors, kept)] if m else table.colors
+    others = table.colors[~rows_in(table.colors, kept)] if m else table.colors
     if len(others) <= k - m:
         return _fit_every_color(table, kept, others, space, schedule, k)
     plain = _FeatureSpace(space, table.channels)
@@ -682,7 +682,7 @@ def _palette_with(colors: NDArray[np.uint8], fixed: int) -> NDArray[np.uint8]:
     if not fixed:
         return _unique_rows(colors)
     free = _unique_rows(colors[fixed:])
-    return np.vstack([colors[:fixed], free[~_rows_in(free, colors[:fixed])]])
+    return np.vstack([colors[:fixed], free[~rows_in(free, colors[:fixed])]])
 
 
 def _index_in(palette: NDArray[np.uint8], colors: NDArray[np.uint8], fixed: int) -> NDArray[np.intp]:
@@ -1367,7 +1367,7 @@ def _as_width(colors: NDArray[np.uint8], channels: int) -> NDArray[np.uint8]:
     return np.column_stack([colors, np.full(len(colors), 255, dtype=np.uint8)])
 
 
-def _rows_in(colors: NDArray[np.uint8], rows: NDArray[np.uint8]) -> NDArray[np.bool_]:
+def rows_in(colors: NDArray[np.uint8], rows: NDArray[np.uint8]) -> NDArray[np.bool_]:
     """Which rows of ``colors`` are among ``rows`` (both uint8, the same width)."""
     keys, wanted = pack_colors(colors), pack_colors(rows)
     if len(wanted) > 8:

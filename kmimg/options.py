@@ -61,7 +61,7 @@ class QuantizeOptions:
     #: How pixels are matched to a given palette (``--nearest``; a fitted palette uses its fit's).
     nearest: Nearest = Nearest.PLAIN
     #: Bits of each channel's precision a fitted palette gives up (``--posterize``, pngquant's
-    #: option: 2 for RGB565's red and blue, 4 for RGBA4444), 0 to :attr:`MAX_POSTERIZE`.
+    #: option: 3 for RGB565's red and blue, 4 for RGBA4444), 0 to :attr:`MAX_POSTERIZE`.
     posterize: int = 0
 
     MAX_POSTERIZE: ClassVar[int] = 4

@@ -1,6 +1,7 @@
 """Posterized palettes (``--posterize BITS``, pngquant's option of the same name): every channel of
 every entry a value that a display of ``8 - BITS`` bits a channel shows exactly (RGB565 is
-``--posterize 2`` for red and blue, RGBA4444 ``--posterize 4``).
+``--posterize 3`` for red and blue, whose 5 bits it gives exactly, 2 for green; RGBA4444
+``--posterize 4``).
 
 Such a value has its top ``8 - BITS`` bits free and its low ``BITS`` bits a copy of its own top
 ones, as a display widening ``8 - BITS`` bits to 8 makes them (libimagequant's rule; 0 and 255
@@ -22,7 +23,7 @@ import functools
 import numpy as np
 from numpy.typing import NDArray
 
-from kmimg.colorfit import ColorTable, FittedPalette, nearest_colors
+from kmimg.colorfit import ColorTable, FittedPalette, nearest_colors, palette_features, rows_in
 from kmimg.colorspace import pack_colors
 from kmimg.types import ColorSpace
 
@@ -58,19 +59,24 @@ def posterize_fitted(
     them all); otherwise entries posterized alike leave room, which :func:`_refilled` gives to
     the posterized colours that take the most error away."""
     colors = np.asarray(fitted.colors, dtype=np.uint8)
-    stays = _rows_among(colors, fixed)
+    stays = rows_in(colors, fixed)
     levels = posterize_levels(bits)
     kept = colors[stays]
     shown = _distinct_rows(levels[table.colors])
-    shown = shown[~_rows_among(shown, kept)]
+    shown = shown[~rows_in(shown, kept)]
     if len(kept) + len(shown) <= len(colors):
         palette = np.vstack([kept, shown])
     else:
         snapped = _distinct_rows(levels[colors[~stays]])
-        snapped = snapped[~_rows_among(snapped, kept)]
+        snapped = snapped[~rows_in(snapped, kept)]
         palette = _refilled(np.vstack([kept, snapped]), table, levels, space, room=len(colors))
     labels = nearest_colors(table.colors, palette, space=space)
     return _distinct(palette, labels, table.counts, np.arange(len(palette)) < len(kept))
+
+
+def posterized_colors(table: ColorTable, bits: int) -> int:
+    """How many distinct colours the table's colours posterize to: more entries cannot do better."""
+    return len(np.unique(pack_colors(posterize_levels(bits)[table.colors])))
 
 
 def _distinct_rows(colors: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -85,17 +91,19 @@ def _refilled(
     """``palette`` (distinct posterized entries) grown towards ``room`` entries, in a few rounds,
     by the posterized colours of the table that would take the most squared error away from
     the colours they serve (an estimate: the error of each colour to its entry now, less its
-    error to its own posterized value, summed by posterized value)."""
+    error to its own posterized value, summed by posterized value), the error measured in the
+    space the colours are mapped in (``space``; alpha-aware for RGBA rows)."""
     snapped = levels[table.colors]
     keys, first, which = np.unique(pack_colors(snapped), return_index=True, return_inverse=True)
-    own = ((table.colors.astype(np.int64) - snapped) ** 2).sum(axis=1)
+    features = palette_features(table.colors, space)
+    own = ((features - palette_features(snapped, space)) ** 2).sum(axis=1)
     weights = table.counts.astype(np.float64)
     for round_number in range(REFILL_ROUNDS):
         missing = room - len(palette)
         if missing <= 0:
             break
         labels = nearest_colors(table.colors, palette, space=space)
-        now = ((table.colors.astype(np.int64) - palette[labels].astype(np.int64)) ** 2).sum(axis=1)
+        now = ((features - palette_features(palette, space)[labels]) ** 2).sum(axis=1)
         gain = np.bincount(which.reshape(-1), weights=weights * np.maximum(now - own, 0), minlength=len(keys))
         gain[np.isin(keys, pack_colors(palette))] = 0.0
         take = missing if round_number == REFILL_ROUNDS - 1 else -(-missing // 2)
@@ -105,13 +113,6 @@ def _refilled(
             break
         palette = np.vstack([palette, snapped[first[best]]])
     return palette
-
-
-def _rows_among(colors: NDArray[np.uint8], rows: NDArray[np.uint8]) -> NDArray[np.bool_]:
-    """Which rows of ``colors`` are among ``rows`` (both uint8, of the same width)."""
-    if not len(rows):
-        return np.zeros(len(colors), dtype=np.bool_)
-    return np.isin(pack_colors(colors), pack_colors(np.asarray(rows, dtype=np.uint8)))
 
 
 def _distinct(

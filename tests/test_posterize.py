@@ -148,3 +148,54 @@ def test_the_command_line_refuses_what_cannot_be_posterized(
     assert done.exit_code == 2
     assert message in done.output
     assert not (tmp_path / "o.png").exists()
+
+
+def test_animated_gif_frames_are_posterized_too(tmp_path: Path) -> None:
+    """Frames of few colours would be shown exactly on a table of their own (review, session 17):
+    with --posterize every frame's colours are posterized, by default and with --one-palette."""
+    first = np.zeros((16, 16, 3), dtype=np.uint8)
+    first[:] = (10, 200, 33)
+    first[8:] = (250, 7, 120)
+    second = first.copy()
+    second[:, :4] = (99, 99, 180)
+    source = tmp_path / "two.gif"
+    Image.fromarray(first).save(source, save_all=True, append_images=[Image.fromarray(second)], duration=100)
+    for extra in ([], ["--one-palette"]):
+        out = tmp_path / "out.gif"
+        done = runner.invoke(
+            app, ["quantize", str(source), "-k", "16", "--posterize", "4", "-o", str(out), *extra]
+        )
+        assert done.exit_code == 0, done.output
+        with Image.open(out) as gif:
+            assert gif.n_frames == 2
+            for number in range(2):
+                gif.seek(number)
+                assert set(np.unique(np.asarray(gif.convert("RGB"))).tolist()) <= _shown(4)
+
+
+def test_quality_mode_searches_no_further_than_the_posterized_colours() -> None:
+    """A noisy grey ramp posterizes to 16 greys at 4 bits: quality mode stops there, and the
+    palette size it reports is the one it used (review: it climbed to the unposterized count)."""
+    from kmimg.core.quality import quantize_to_goal
+    from kmimg.options import QualityGoal
+
+    rng = np.random.default_rng(3)
+    ramp = np.clip(np.arange(64)[None, :] * 4 + rng.normal(0, 3, (64, 64)), 0, 255).astype(np.uint8)
+    analysis = analyze(np.dstack([ramp] * 3))
+    found = quantize_to_goal(
+        analysis, QuantizeOptions(k=256, posterize=4), QualityGoal(minimum=0, maximum=100)
+    )
+    assert found.k <= 16
+    assert len(found.quantized.palette) <= found.k
+
+
+def test_translucent_images_use_the_room_posterizing_leaves() -> None:
+    """Refilled entries are chosen in the alpha-aware space the colours are mapped in, so that
+    they are used (review: scored in plain RGBA, up to 15 % of K went unused)."""
+    y, x = np.mgrid[0:96, 0:96]
+    rgb = np.dstack([x * 2 + 40, y * 2 + 20, (x + y) + 30]).astype(np.uint8)
+    radius = np.hypot(x - 47.5, y - 47.5) / 48
+    alpha = (np.clip((1 - radius) / 0.35, 0, 1) * 255).astype(np.uint8)
+    for k in (64, 128):
+        result = quantize(rgb, alpha, QuantizeOptions(k=k, posterize=4), measure=False)
+        assert len(result.palette) >= 0.97 * k

@@ -161,7 +161,7 @@ def quantize_command(
         typer.Option(
             "--posterize",
             help="Fitted palette with BITS fewer bits a channel (pngquant's option): 4 for RGBA4444, "
-            "2 for RGB565's red and blue.",
+            "3 for RGB565 (its red and blue).",
             min=0,
             max=QuantizeOptions.MAX_POSTERIZE,
             metavar="BITS",

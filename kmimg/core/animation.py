@@ -485,17 +485,19 @@ class _Drawing:
         history: tuple[list[float], list[float]],
     ) -> _Way:
         """Frame ``number`` drawn on the canvas ``base``, drawing among the ``changed`` pixels:
-        exactly when its colours fit a table (:func:`_exact`), else the cheapest way
-        (:func:`_cheapest`) at the measured ``history`` (rates, lossy ratios) of the frames
-        before, lossy-coded (:func:`_lossy_relative`)."""
+        exactly when its colours fit a table (:func:`_exact`; never with ``--posterize``), else
+        the cheapest way (:func:`_cheapest`) at the measured ``history`` (rates, lossy ratios) of
+        the frames before, lossy-coded (:func:`_lossy_relative`)."""
         options, rgb, alpha = self.options, self.rgb, self.alpha
         rates, ratios = history
         limited = replace(options, k=min(options.k, FRAME_PALETTE_MAX))
         keeping = replace(options, k=with_keep(options.k))
         limit = with_keep(options.k) if number else min(options.k, FRAME_PALETTE_MAX)
         frame_alpha = None if alpha is None else alpha[number]
-        found = _exact(rgb[number], frame_alpha, base, changed, self.one.palette, (limit, not number),
-                       self.frame_bytes)  # fmt: skip
+        # a frame shown exactly would keep colours --posterize must change
+        found = None if options.posterize else _exact(
+            rgb[number], frame_alpha, base, changed, self.one.palette, (limit, not number), self.frame_bytes
+        )  # fmt: skip
         if found is not None:
             return _Way(found, True, [], [], [])
         local = fit_frame(rgb, alpha, number, changed, keeping if number else limited)

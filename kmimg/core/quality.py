@@ -153,8 +153,10 @@ def quantize_to_goal(
     found = _final(analysis, options, goal, candidate, measure=measure)
     # The full fit almost always does at least as well as its trial; when it does not (SSIM and
     # mean ΔE2000 are not what k-means minimizes), a few percent more colours, then the k whose
-    # trial met, then a few percent more than that.
-    for k in (_more(candidate, fallback), fallback, _more(fallback, options.k)):
+    # trial met, then a few percent more than that (never past the k from which every colour,
+    # posterized with --posterize, has an entry: more cannot do better).
+    top = max(fallback, min(options.k, lossless_k(analysis, options)))
+    for k in (_more(candidate, fallback), fallback, _more(fallback, top)):
         if found.meets or k <= found.k:
             continue
         found = _final(analysis, options, goal, k, measure=measure)
@@ -233,9 +235,14 @@ def _between(failing: int, meeting: int, shortfall: dict[int, float]) -> int:
 
 
 def lossless_k(analysis: Analysis, options: QuantizeOptions) -> int:
-    """The palette size from which every colour has its own entry (more cannot do better)."""
+    """The palette size from which every colour has its own entry (more cannot do better); with
+    ``--posterize`` every posterized colour."""
     transparent = analysis.has_transparent or options.transparent_index is not None
     extra = len(set(options.keep)) + (1 if transparent else 0)
+    if options.posterize:
+        from kmimg.posterize import posterized_colors
+
+        return posterized_colors(analysis.table, options.posterize) + extra
     return analysis.distinct_colors + extra
 
 

@@ -372,7 +372,7 @@ def _sampled_filter(
     rows are mostly smaller); and when the unfiltered sample says the data is compressible
     (:data:`COMPRESSIBLE_RATIO`: screenshots, diagrams), the rows under :data:`BIGRAMS`
     (:data:`BIGRAMS_GAIN`). On compressible data the filter chosen is kept only if its sample is
-    also smaller at the level the rows will be deflated at. Bigrams is not tried on other data:
+    also smaller at a strong level (:data:`RECHECK_LEVEL`). Bigrams is not tried on other data:
     there the sample's 8-row bands flatter it most (moon at K = 64: sample 0.78 of the
     unfiltered one, file 1.11x)."""
     order = np.arange(len(palette))
