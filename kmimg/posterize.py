@@ -10,8 +10,9 @@ stay). pngquant truncates each channel to such a value; kmimg moves each fitted 
 posterized colours that take the most error away (:func:`_refilled`), and lets the image's
 colours choose among the posterized entries again. Kept colours (``--keep``) and the transparent
 entry stay as they are. Against ``pngquant --nofs --posterize`` at K = 16, 64 and 256 and 2 and
-4 bits: +0.09 to +2.34 dB on four hold-out photos, +0.00 to +0.59 on four grey ones, +0.15 to
-+3.08 (premultiplied) on 12 translucent images (docs/quantize.md, "Posterize"). Moving each entry
+4 bits (``benchmarks/posterize.py``): +0.00 to +2.34 dB on the 8 hold-out photos, +0.00 to
++0.45 on four grey ones, +0.05 to +4.47 (premultiplied) on the 33 judged translucent images.
+Moving each entry
 to the posterized mean of its colours afterwards, a few times, gained at most 0.06 dB before the
 refill was added, and was left out.
 """

@@ -4,6 +4,7 @@ colours and the transparent entry exact; the command line, the API and their ref
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,10 @@ def test_the_command_line_and_the_api_posterize(tmp_path: Path, rng: np.random.G
     assert set(image.getpalette()[: 3 * (int(np.asarray(image).max()) + 1)]) <= _shown(4)
     api = kmimg.quantize(str(source), 32, posterize=4)
     assert api.to_png() == out.read_bytes()
+    summary = tmp_path / "summary.json"
+    words = ["quantize", str(source), "-k", "32", "--posterize", "4", "-o", str(out), "--json", str(summary)]
+    assert runner.invoke(app, words).exit_code == 0
+    assert json.loads(summary.read_text())["results"][0]["posterize"] == 4
     with pytest.raises(ValueError, match="posterize"):
         kmimg.quantize(str(source), 32, posterize=5)
     with pytest.raises(ValueError, match="posterize"):

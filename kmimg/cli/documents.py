@@ -116,6 +116,7 @@ def quantize_fields(done: QuantizedFile) -> dict[str, Any]:
         "seed": task.options.seed,
         "space": task.options.space.value,
         "dither": task.options.dither,
+        "posterize": task.options.posterize,
     }
 
 
