@@ -456,12 +456,14 @@ def palette(
     seed: int = 0,
     space: ColorSpace | str = ColorSpace.RGB,
     sample: int = DEFAULT_SAMPLE,
+    posterize: int = 0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allow_truncated: bool = False,
 ) -> PaletteResult:
     """One palette of at most ``k`` colours fitted across ``images`` (one image or a list),
     their colour histograms merged exactly (``kmimg palette``): the result does not depend on
-    the order of the images. ``weight="images"`` makes every image count the same.
+    the order of the images. ``weight="images"`` makes every image count the same;
+    ``posterize`` as in :func:`quantize` (``--posterize``).
 
     Examples
     --------
@@ -477,13 +479,13 @@ def palette(
     if not many:
         raise ValueError("images must hold at least one image")
     kept = keep_rows(keep, k=k)
-    options = quantize_options(k, space=space, keep=(), seed=seed, sample=sample)
+    options = quantize_options(k, space=space, keep=(), seed=seed, sample=sample, posterize=posterize)
     total = _histograms(many, _weight(weight), max_pixels=max_pixels, allow_truncated=allow_truncated)
     from kmimg.jobs.palette import fit_merged, palette_shares
 
     fitted = fit_merged(
         total, k=k, keep=None if not kept else np.array(kept, dtype=np.uint8), seed=seed, space=options.space,
-        sample=sample,
+        sample=sample, posterize=options.posterize,
     )  # fmt: skip
     return PaletteResult(fitted, tuple(palette_shares(fitted)))
 

@@ -204,3 +204,35 @@ def test_translucent_images_use_the_room_posterizing_leaves() -> None:
     for k in (64, 128):
         result = quantize(rgb, alpha, QuantizeOptions(k=k, posterize=4), measure=False)
         assert len(result.palette) >= 0.97 * k
+
+
+def test_the_palette_command_posterizes_its_shared_fit(tmp_path: Path, rng: np.random.Generator) -> None:
+    """``kmimg palette --posterize`` (and ``kmimg.palette``/``palette_files``): every colour of
+    the palette file posterized, the kept one exact."""
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(_photo(rng, 48)).save(first)
+    Image.fromarray(_photo(rng, 48)[::-1]).save(second)
+    out = tmp_path / "shared.hex"
+    words = [
+        "palette",
+        str(first),
+        str(second),
+        "-k",
+        "12",
+        "--posterize",
+        "3",
+        "--keep",
+        "#e60012",
+        "-o",
+        str(out),
+    ]
+    done = runner.invoke(app, words)
+    assert done.exit_code == 0, done.output
+    rows = [bytes.fromhex(line.strip().lstrip("#")) for line in out.read_text().split() if line.strip()]
+    assert (0xE6, 0x00, 0x12) in [tuple(row) for row in rows]
+    others = {value for row in rows if tuple(row) != (0xE6, 0x00, 0x12) for value in row}
+    assert others <= _shown(3)
+    api = kmimg.palette([str(first), str(second)], 12, posterize=3, keep="#e60012")
+    assert sorted(map(tuple, api.palette[:, :3].tolist())) == sorted(tuple(row) for row in rows)
+    run = kmimg.palette_files([str(first), str(second)], 12, posterize=3, keep="#e60012", jobs=1)
+    assert run.palette is not None and np.array_equal(run.palette.palette, api.palette)

@@ -76,6 +76,16 @@ def palette_command(
     sample: Annotated[
         int, typer.Option("--sample", help="Pixels sampled for the k-means fit (0 = all).", min=0)
     ] = DEFAULTS.sample,
+    posterize: Annotated[
+        int,
+        typer.Option(
+            "--posterize",
+            help="Colours with BITS fewer bits a channel, as quantize --posterize (4: RGBA4444, 3: RGB565).",
+            min=0,
+            max=QuantizeOptions.MAX_POSTERIZE,
+            metavar="BITS",
+        ),
+    ] = DEFAULTS.posterize,
     json_dest: opt.JsonDest = None,
     quiet: opt.Quiet = False,
     jobs: opt.Jobs = None,
@@ -115,7 +125,9 @@ def palette_command(
             if json_dest is not None:
                 write_json(palette_document(run), json_dest)
             finish(outcome)
-        fitted = fit_merged(total, k=colors, keep=kept, seed=seed, space=space, sample=sample)
+        fitted = fit_merged(
+            total, k=colors, keep=kept, seed=seed, space=space, sample=sample, posterize=posterize
+        )
         palette = fitted_palette(fitted, title=Path(output).stem if output and output != STDIO else "kmimg")
         run = dataclasses.replace(run, palette=palette, shares=palette_shares(fitted), output=output)
         _write_outputs(palette, run.shares, output=output, swatch=swatch)

@@ -533,6 +533,7 @@ def palette_files(
     seed: int = 0,
     space: ColorSpace | str = ColorSpace.RGB,
     sample: int = DEFAULT_SAMPLE,
+    posterize: int = 0,
     recursive: bool = False,
     jobs: int | None = None,
     scheduler: str | None = None,
@@ -541,7 +542,8 @@ def palette_files(
 ) -> PaletteRun:
     """``kmimg palette`` over files and folders: each input's colour histogram counted on the
     executors (worker processes, or the Dask cluster at ``scheduler``), the histograms merged
-    exactly and one palette of at most ``k`` colours fitted, as :func:`kmimg.palette` does.
+    exactly and one palette of at most ``k`` colours fitted (``posterize``: ``--posterize``), as
+    :func:`kmimg.palette` does.
 
     Examples
     --------
@@ -556,7 +558,7 @@ def palette_files(
     from kmimg.jobs.palette import fit_merged, merge_histograms, palette_shares
     from kmimg.jobs.paths import expand_inputs
 
-    checked = quantize_options(k, space=space, seed=seed, sample=sample)
+    checked = quantize_options(k, space=space, seed=seed, sample=sample, posterize=posterize)
     kept = keep_rows(keep, k=k)
     items = expand_inputs(_sources(inputs), recursive=recursive)
     listener = Silent()
@@ -569,5 +571,8 @@ def palette_files(
     if outcome.failures:
         return PaletteRun(None, files)
     rows = None if not kept else np.array(kept, dtype=np.uint8)
-    fitted = fit_merged(total, k=k, keep=rows, seed=checked.seed, space=checked.space, sample=checked.sample)
+    fitted = fit_merged(
+        total, k=k, keep=rows, seed=checked.seed, space=checked.space, sample=checked.sample,
+        posterize=checked.posterize,
+    )  # fmt: skip
     return PaletteRun(PaletteResult(fitted, tuple(palette_shares(fitted))), files)

@@ -138,13 +138,26 @@ def fit_merged(
     seed: int,
     space: ColorSpace,
     sample: int,
+    posterize: int = 0,
 ) -> FittedPalette:
-    """The shared fit of at most ``k`` colours (a usage error when no input has a visible pixel)."""
+    """The shared fit of at most ``k`` colours (a usage error when no input has a visible pixel),
+    posterized to ``posterize`` bits (``--posterize``; ``keep`` colours exact)."""
     from kmimg.palettes.shared import fit_shared
 
-    if not len(total.table().colors) and keep is None:
+    table = total.table()
+    if not len(table.colors) and keep is None:
         raise UsageError("no visible pixels in any input")
-    return fit_shared(total, k=k, keep=keep, seed=seed, space=space, sample=sample)
+    fitted = fit_shared(total, k=k, keep=keep, seed=seed, space=space, sample=sample)
+    if not posterize:
+        return fitted
+    import numpy as np
+
+    from kmimg.posterize import posterize_fitted
+
+    fixed = np.zeros((0, table.channels), dtype=np.uint8) if keep is None else keep[:, :3]
+    if table.channels == 4:
+        fixed = np.column_stack([fixed, np.full(len(fixed), 255, dtype=np.uint8)])
+    return posterize_fitted(fitted, table, posterize, space=space, fixed=fixed)
 
 
 def fitted_palette(fitted: FittedPalette, *, title: str = "") -> Palette:
