@@ -230,34 +230,35 @@ def test_the_default_level_chooses_filters_per_row_by_byte_pairs_when_the_sample
     assert _row_filters(encode_indexed(noise, palette, reorder=False).data) == {0}
 
 
-def test_a_filter_chosen_on_compressible_data_is_checked_at_a_strong_level(
+def test_compressible_data_is_deflated_and_its_filter_checked_at_the_compressible_level(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The sample's pick on compressible data is checked once more on the sample: at
-    :data:`RECHECK_LEVEL` at the default (level 10 there cost ~13 ms of a 1 MiB screenshot's
-    run), at the level the rows are deflated at with ``-O 2``; the rows themselves at that level."""
+    """At the default, compressible rows under 1 MiB too are deflated at
+    :data:`COMPRESSIBLE_LEVEL` (level 10 took 1.15-1.5x a screenshot's whole ``-O 0`` run), and
+    the sample's pick is checked again at that level; at ``-O 2`` both at level 12."""
     import deflate
 
-    from kmimg.io.png import _LIBDEFLATE_LEVELS, RECHECK_LEVEL, SAMPLE_LEVEL
+    from kmimg.io.png import _LIBDEFLATE_LEVELS, COMPRESSIBLE_LEVEL, SAMPLE_LEVEL
 
     indices = _drifting_rows(np.random.default_rng(0))
     palette = rng.integers(0, 256, (64, 4), dtype=np.uint8)
     palette[:, 3] = 255
     real = deflate.deflate_compress
-    for optimize, check in ((1, RECHECK_LEVEL), (2, _LIBDEFLATE_LEVELS[2])):
+    for optimize, level in ((1, COMPRESSIBLE_LEVEL), (2, _LIBDEFLATE_LEVELS[2])):
         levels: list[int] = []
 
-        def spy(data: memoryview, level: int, levels: list[int] = levels) -> bytes:
-            levels.append(level)
-            return real(data, level)
+        def spy(data: memoryview, asked: int, levels: list[int] = levels) -> bytes:
+            levels.append(asked)
+            return real(data, asked)
 
         monkeypatch.setattr(deflate, "deflate_compress", spy)
         chosen = encode_indexed(indices, palette, optimize=optimize, reorder=False)
         monkeypatch.undo()
         assert 2 in _row_filters(chosen.data)
-        assert set(levels) <= {SAMPLE_LEVEL, check, _LIBDEFLATE_LEVELS[optimize]}
-        assert levels.count(check) >= 2  # the pick's sample and the unfiltered one
-    assert _LIBDEFLATE_LEVELS[1] > RECHECK_LEVEL
+        assert set(levels) == {SAMPLE_LEVEL, level}
+        assert levels.count(level) >= 2  # the pick's sample and the unfiltered one
+    assert len(indices.tobytes()) < 1 << 20
+    assert _LIBDEFLATE_LEVELS[1] > COMPRESSIBLE_LEVEL
 
 
 def test_filter_rows_by_byte_pairs_picks_the_type_with_the_fewest(rng: np.random.Generator) -> None:

@@ -172,8 +172,8 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
 OPTIMIZE_LEVELS = {
     0: "zlib level 7 in parallel pieces, rows unfiltered (the encoder before issue 26: the largest)",
     1: "libdeflate level 10 in two halves deflated at once (the default; data under 64 KiB at level 9 "
-    "in one stream, data over 1 MiB at level 7 in 1 MiB pieces at once, or 9 when a sample of the rows "
-    "deflates to under a tenth); rows unfiltered unless that sample says a filter deflates smaller: "
+    "in one stream, data whose row sample deflates to under a tenth at level 9, other data over 1 MiB at "
+    "level 7 in 1 MiB pieces at once); rows unfiltered unless that sample says a filter deflates smaller: "
     "a filter on the palette ordered by luminance by more than 10 %, or on such compressible data a "
     "filter chosen per row by its distinct byte pairs by more than 2 %",
     2: "libdeflate level 12, rows filtered or not as at level 1",
@@ -182,10 +182,14 @@ OPTIMIZE_LEVELS = {
 #: Level 1 deflates data up to this size with libdeflate at level 10 (~0.1-0.3 s of one core a
 #: MiB); larger data (a 2 MP photo at K > 16) at :data:`LARGE_DATA_LEVEL`, which keeps big images fast.
 LIBDEFLATE_LIMIT = 1 << 20
-#: libdeflate's level at ``--optimize`` 1 for data over :data:`LIBDEFLATE_LIMIT` whose row sample
-#: deflates to less than :data:`COMPRESSIBLE_RATIO` of its size (screenshots, diagrams, maps: flat
-#: areas and repeated rows): level 9 takes ~2x level 7's time on such data, ~20 ms a MiB, for
-#: 2-6 % fewer bytes; on photos (sample ratios 0.15-0.65) it takes 2-3x for 0-3 %.
+#: libdeflate's level at ``--optimize`` 1 for data whose row sample deflates to less than
+#: :data:`COMPRESSIBLE_RATIO` of its size (screenshots, diagrams, maps: flat areas and repeated
+#: rows), whatever its size. Over :data:`LIBDEFLATE_LIMIT` level 9 takes ~2x level 7's time on
+#: such data, ~20 ms a MiB, for 2-6 % fewer bytes (on photos, sample ratios 0.15-0.65, 2-3x for
+#: 0-3 %). Under it, level 10 (the photos' level) made these files 0-10 % smaller than level 9
+#: (median ~3.7 %) but took 1.15-1.50x the whole run of ``-O 0`` (a screenshot's fit is fast:
+#: few colours), over the +15 % the default may spend (session 17, benchmarks/NOTES.md);
+#: ``-O 2`` spends it.
 COMPRESSIBLE_LEVEL = 9
 #: See :data:`COMPRESSIBLE_LEVEL`: generated UI screenshots sample at 0.04-0.10 (benchmarks/NOTES.md,
 #: "Session 15"), photos from 0.15 up.
@@ -249,14 +253,6 @@ SAMPLE_MAX_BYTES = 320 << 10
 #: 0.930, and the file 0.9 % larger; chelsea at K = 256: 0.963, 3.6 % larger). 0.90 leaves a
 #: margin below the first of those.
 SAMPLE_GAIN = 0.90
-#: On compressible data, :func:`_sampled_filter`'s choice of a filter is checked on the sample
-#: again at this libdeflate level (at ``--optimize`` 1; at 2 and 3 at the level the rows are
-#: deflated at). Level 6 flatters filters on data of long repeats (map_regions-1920 at K = 64:
-#: ranked Paeth's sample 0.755 of none's at level 6, 1.020 at level 9). Level 9 finds those
-#: repeats too and took ~1.5 ms on a 1 MiB screenshot's sample where level 10 took ~13 ms
-#: (two trials): on the 19 screenshots of ``benchmarks/screenshots.py`` (both sets) at K = 16,
-#: 64 and 256 it chose as level 10 did but twice, -0.4 % and +0.9 % of the file (session 17).
-RECHECK_LEVEL = 9
 
 
 def encode_indexed_png(
@@ -372,7 +368,7 @@ def _sampled_filter(
     rows are mostly smaller); and when the unfiltered sample says the data is compressible
     (:data:`COMPRESSIBLE_RATIO`: screenshots, diagrams), the rows under :data:`BIGRAMS`
     (:data:`BIGRAMS_GAIN`). On compressible data the filter chosen is kept only if its sample is
-    also smaller at a strong level (:data:`RECHECK_LEVEL`). Bigrams is not tried on other data:
+    also smaller at the level the rows will be deflated at. Bigrams is not tried on other data:
     there the sample's 8-row bands flatter it most (moon at K = 64: sample 0.78 of the
     unfiltered one, file 1.11x)."""
     order = np.arange(len(palette))
@@ -407,10 +403,9 @@ def _sampled_filter(
     paying = [kind for kind in kinds[1:] if sizes[kind] < gains[kind] * sizes[0]]
     best = min(paying, key=lambda kind: (sizes[kind], kinds.index(kind)), default=0)
     if compressible and best != 0:
-        # a fast level flatters filters most on data made of long repeats, which a strong level
-        # finds in the unfiltered rows too: ask a strong one (:data:`RECHECK_LEVEL`)
+        # a fast level flatters filters most on data made of long repeats, which the level the
+        # rows will be deflated at finds in the unfiltered rows too: ask that level
         level = _libdeflate_level(optimize, height * row_bytes, compressible)
-        level = min(level, RECHECK_LEVEL) if optimize == 1 else level
         best = best if sample_bytes(best, level) < sample_bytes(0, level) else 0
     if best in (0, BIGRAMS):
         return _Candidate(order, _filtered(_pack_rows(indices, depth), best), compressible)
@@ -478,8 +473,10 @@ def _libdeflate_level(optimize: int, length: int, compressible: bool) -> int:
     """libdeflate's level for ``length`` bytes of rows at ``optimize`` 1-3 (:data:`OPTIMIZE_LEVELS`)."""
     if optimize > 1:
         return _LIBDEFLATE_LEVELS[optimize]
+    if compressible:
+        return COMPRESSIBLE_LEVEL
     if length > LIBDEFLATE_LIMIT:
-        return COMPRESSIBLE_LEVEL if compressible else LARGE_DATA_LEVEL
+        return LARGE_DATA_LEVEL
     return _LIBDEFLATE_LEVELS[1] if length >= LIBDEFLATE_HALVES_FROM else SMALL_DATA_LEVEL
 
 
