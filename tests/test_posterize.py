@@ -212,22 +212,11 @@ def test_the_palette_command_posterizes_its_shared_fit(tmp_path: Path, rng: np.r
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     Image.fromarray(_photo(rng, 48)).save(first)
     Image.fromarray(_photo(rng, 48)[::-1]).save(second)
-    out = tmp_path / "shared.hex"
-    words = [
-        "palette",
-        str(first),
-        str(second),
-        "-k",
-        "12",
-        "--posterize",
-        "3",
-        "--keep",
-        "#e60012",
-        "-o",
-        str(out),
-    ]
-    done = runner.invoke(app, words)
+    out, summary = tmp_path / "shared.hex", tmp_path / "shared.json"
+    words = ["palette", str(first), str(second), "-k", "12", "--posterize", "3", "--keep", "#e60012"]
+    done = runner.invoke(app, [*words, "-o", str(out), "--json", str(summary)])
     assert done.exit_code == 0, done.output
+    assert json.loads(summary.read_text())["posterize"] == 3
     rows = [bytes.fromhex(line.strip().lstrip("#")) for line in out.read_text().split() if line.strip()]
     assert (0xE6, 0x00, 0x12) in [tuple(row) for row in rows]
     others = {value for row in rows if tuple(row) != (0xE6, 0x00, 0x12) for value in row}

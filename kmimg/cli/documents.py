@@ -456,6 +456,7 @@ def palette_document(run: PaletteRun) -> dict[str, Any]:
         "weight": run.weight.value,
         "seed": run.seed,
         "space": run.space.value,
+        "posterize": run.posterize,
         "palette": entries,
         "inputs": [
             {"input": display_name(m.source), "width": m.width, "height": m.height} for m in run.inputs

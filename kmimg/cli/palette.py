@@ -120,7 +120,9 @@ def palette_command(
             max_pixels=max_pixels,
             allow_truncated=allow_truncated,
         )
-        run = PaletteRun(None, [], kept, outcome.results, colors, weight, seed, space, None, outcome.failures)
+        run = PaletteRun(
+            None, [], kept, outcome.results, colors, weight, seed, space, None, outcome.failures, posterize
+        )
         if outcome.failures:  # no palette: it would not be the palette of all the inputs
             if json_dest is not None:
                 write_json(palette_document(run), json_dest)

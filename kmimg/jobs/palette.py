@@ -64,6 +64,8 @@ class PaletteRun:
     space: ColorSpace
     output: str | None
     failures: list[Failure]
+    #: ``--posterize``: bits of each channel's precision the palette gave up.
+    posterize: int = 0
 
 
 def write_palette_file(palette: Palette, destination: str) -> None:
