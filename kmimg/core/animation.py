@@ -549,8 +549,9 @@ def _exact(
     on_shared = _shared_indices(shared, frame, need, visible)
     if on_shared is not None:
         ways.insert(0, _Choice(shared, False, need, on_shared))
-    seen_error = float(_squared(frame[visible], base[visible]).sum())
-    drawn = [_drawn(_Errors.of(frame, visible, way, base), seen_error, frame_bytes, 0.0, 1) for way in ways]
+    seen_error = _seen_error(frame, visible, base)
+    pixels = _Pixels.of(frame, visible, need, base)
+    drawn = [_drawn(_Errors.of(pixels, way), seen_error, frame_bytes, 0.0, 1) for way in ways]
     shown = [_as_shown(way, _entries_showing(way.palette, base), frame_bytes) for way in drawn]
     best = min(shown, key=lambda way: way.size)
     if best.error != 0:
@@ -658,14 +659,15 @@ def _cheapest(
     assumed price, :func:`byte_price`'s (the lossy coder's); and this frame's rate
     (:func:`measured_rate` against the ``fewer`` colours, over the assumed price, or ``None``)."""
     seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
-    before = float(_squared(rgb[seen], base[seen]).sum())
-    shared, local = (_Errors.of(rgb, seen, choice, base) for choice in candidates)
-    variants = [(shared, LEFT_AS_THEY_WERE[0]), *((local, variant) for variant in LEFT_AS_THEY_WERE)]
-    choices = [_drawn(errors, before, frame_bytes, *variant) for errors, variant in variants]
+    before = _seen_error(rgb, seen, base)
+    pixels = _Pixels.of(rgb, seen, candidates[0].drawn, base)  # every candidate's changed pixels
+    shared, local = (_Errors.of(pixels, choice) for choice in candidates)
+    on_shared = _drawn(shared, before, frame_bytes, *LEFT_AS_THEY_WERE[0])
+    choices = [on_shared, *_variants(local, before, frame_bytes)]
     assumed = byte_price(choices[0].error / max(1, int(np.count_nonzero(seen))))
     rate = None
     if fewer is not None and assumed > 0:
-        smaller = _drawn(_Errors.of(rgb, seen, fewer, base), before, frame_bytes, *LEFT_AS_THEY_WERE[0])
+        smaller = _drawn(_Errors.of(pixels, fewer), before, frame_bytes, *LEFT_AS_THEY_WERE[0])
         measured = measured_rate(choices[1], smaller)
         rate = None if measured is None else measured / assumed
     price = _price(assumed, [*rates, *([] if rate is None else [rate])])
@@ -732,31 +734,73 @@ def measured_rate(full: _Drawn, fewer: _Drawn) -> float | None:
     return saved / added if added > 0 and saved > 0 else None
 
 
-def _squared(pixels: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.int64]:
+def _squared(pixels: NDArray[np.integer], colors: NDArray[np.uint8]) -> NDArray[np.int64]:
     """Each pixel's squared RGB distance to its colour."""
     diff = pixels[..., :3].astype(np.int64) - colors[..., :3]
     return np.asarray(np.einsum("...i,...i->...", diff, diff), dtype=np.int64)
 
 
-@frozen
-class _Errors:
-    """A choice's changed pixels: their squared error on its palette (``new``) and as the
-    canvas shows them (``old``), 0 where invisible, and where their visibility changes."""
+def _seen_error(rgb: NDArray[np.uint8], seen: NDArray[np.bool_], base: NDArray[np.uint8]) -> float:
+    """The squared RGB error of the ``seen`` pixels of frame ``rgb`` as the canvas ``base`` shows
+    them (``int32`` per pixel: at most 3 x 255^2; summed exactly)."""
+    diff = rgb.astype(np.int32) - base[..., :3]
+    squared = np.einsum("...i,...i->...", diff, diff)
+    return float(squared.sum() if bool(seen.all()) else squared[seen].sum())
 
-    choice: _Choice
-    new: NDArray[np.int64]
+
+@frozen
+class _Pixels:
+    """The pixels a frame may draw on a canvas (``mask``), gathered once for every way of drawing
+    them: their flat positions in row-major order (``at``), true colours (``rgb``), the canvas's
+    colours there (``base``, RGBA), whether each is visible (``counted``; ``None``: all are) and
+    each one's squared error as the canvas shows it (``old``, 0 where invisible)."""
+
+    mask: NDArray[np.bool_]
+    at: NDArray[np.intp]
+    rgb: NDArray[np.int64]
+    base: NDArray[np.uint8]
+    counted: NDArray[np.bool_] | None
     old: NDArray[np.int64]
-    appears: NDArray[np.bool_]
 
     @staticmethod
     def of(
-        rgb: NDArray[np.uint8], seen: NDArray[np.bool_], choice: _Choice, base: NDArray[np.uint8]
-    ) -> _Errors:
-        changed = choice.drawn
-        colors, before, counted = choice.palette[choice.indices], base[changed], seen[changed]
-        new = np.where(counted, _squared(rgb[changed], colors), 0)
-        old = np.where(counted, _squared(rgb[changed], before), 0)
-        return _Errors(choice, new, old, colors[:, 3] != before[:, 3])
+        rgb: NDArray[np.uint8], seen: NDArray[np.bool_], mask: NDArray[np.bool_], base: NDArray[np.uint8]
+    ) -> _Pixels:
+        at = np.flatnonzero(mask)
+        pixels = rgb.reshape(-1, 3)[at].astype(np.int64)
+        under = base.reshape(-1, 4)[at]
+        counted = seen.reshape(-1)[at]
+        hidden = None if bool(counted.all()) else counted
+        return _Pixels(mask, at, pixels, under, hidden, _counted(_squared(pixels, under), hidden))
+
+
+def _counted(squared: NDArray[np.int64], counted: NDArray[np.bool_] | None) -> NDArray[np.int64]:
+    """``squared``, 0 where not ``counted`` (``None``: every pixel is)."""
+    return squared if counted is None else np.where(counted, squared, 0)
+
+
+@frozen
+class _Errors:
+    """A choice's changed pixels (``pixels``, its ``drawn``): their squared error on its palette
+    (``new``, and its ``mean``) and as the canvas shows them (``old``), 0 where invisible, and
+    where their visibility changes (``appears``)."""
+
+    choice: _Choice
+    pixels: _Pixels
+    new: NDArray[np.int64]
+    appears: NDArray[np.bool_]
+    mean: float
+
+    @property
+    def old(self) -> NDArray[np.int64]:
+        return self.pixels.old
+
+    @staticmethod
+    def of(pixels: _Pixels, choice: _Choice) -> _Errors:
+        colors = choice.palette[choice.indices]
+        new = _counted(_squared(pixels.rgb, colors), pixels.counted)
+        mean = float(new.mean()) if len(new) else 0.0
+        return _Errors(choice, pixels, new, colors[:, 3] != pixels.base[:, 3], mean)
 
 
 def _canvas_before(
@@ -832,19 +876,59 @@ def _drawn(errors: _Errors, before: float, frame_bytes: FrameBytes, tolerance: f
     ``tolerance`` x its mean error, in runs of ``run``; and those whose visibility changes): its
     squared error over the visible pixels (``before``: the canvas's), its bytes (``frame_bytes`` of
     its rectangle, and its own colour table)."""
-    choice, new, old = errors.choice, errors.new, errors.old
-    limit = np.maximum(new, tolerance * new.mean()) if len(new) else new
-    better = (old > limit) | errors.appears
-    changed = choice.drawn
-    if run > 1:
-        from kmimg.io.frames import long_runs
+    better = _better(errors, tolerance)
+    return _drawn_where(errors, _in_runs(errors.pixels, better, run), before, frame_bytes)
 
-        worse = np.zeros_like(changed)
-        worse[changed] = ~better
-        better = ~(long_runs(worse | ~changed, run) & worse)[changed]
-    drawn = changed.copy()
-    drawn[changed] = better
-    error = before - float(old[better].sum()) + float(new[better].sum())
+
+def _variants(errors: _Errors, before: float, frame_bytes: FrameBytes) -> list[_Drawn]:
+    """:func:`_drawn` at each of :data:`LEFT_AS_THEY_WERE`'s ways, in turn; a way that draws the
+    same pixels as one before it is that one (the same squared error and bytes)."""
+    found: list[_Drawn] = []
+    seen: dict[bytes, _Drawn] = {}
+    for tolerance, run in LEFT_AS_THEY_WERE:
+        better = _in_runs(errors.pixels, _better(errors, tolerance), run)
+        key = np.packbits(better).tobytes()
+        if key not in seen:
+            seen[key] = _drawn_where(errors, better, before, frame_bytes)
+        found.append(seen[key])
+    return found
+
+
+def _better(errors: _Errors, tolerance: float) -> NDArray[np.bool_]:
+    """Per changed pixel: whether the choice shows it closer than the canvas does, by more than
+    ``tolerance`` x its mean error, or its visibility changes."""
+    new, old = errors.new, errors.old
+    closer = old > new
+    if tolerance > 0 and len(new):
+        closer &= old > tolerance * errors.mean
+    return closer | errors.appears
+
+
+def _in_runs(pixels: _Pixels, better: NDArray[np.bool_], run: int) -> NDArray[np.bool_]:
+    """``better`` with the changed pixels it leaves in runs shorter than ``run`` along a row
+    drawn (scattered "keep" pixels compress badly)."""
+    if run <= 1:
+        return better
+    from kmimg.io.frames import long_runs
+
+    worse = _scattered(pixels, ~better)
+    return ~(long_runs(worse | ~pixels.mask, run) & worse).reshape(-1)[pixels.at]
+
+
+def _scattered(pixels: _Pixels, chosen: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The mask of the frame (``pixels.mask``'s shape) true at the changed pixels ``chosen``."""
+    mask = np.zeros(pixels.mask.size, dtype=bool)
+    mask[pixels.at[chosen]] = True
+    return mask.reshape(pixels.mask.shape)
+
+
+def _drawn_where(
+    errors: _Errors, better: NDArray[np.bool_], before: float, frame_bytes: FrameBytes
+) -> _Drawn:
+    """The choice of ``errors`` drawing the changed pixels ``better`` (see :func:`_drawn`)."""
+    choice = errors.choice
+    drawn = _scattered(errors.pixels, better)
+    error = before - float(errors.old[better].sum()) + float(errors.new[better].sum())
     keep, bits = _keep_entry(choice.palette)
     indices = choice.indices[better]
     size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
@@ -954,9 +1038,10 @@ def _rect_pixels(drawn: NDArray[np.bool_], values: NDArray[np.uint8], keep: int)
     if not bool(drawn.any()):
         return np.full((1, 1), keep, dtype=np.uint8)
     top, bottom, left, right = _box(drawn)
-    pixels = np.full(drawn.shape, keep, dtype=np.uint8)
-    pixels[drawn] = values
-    return np.ascontiguousarray(pixels[top:bottom, left:right])
+    inside = drawn[top:bottom, left:right]
+    pixels = np.full(inside.shape, keep, dtype=np.uint8)
+    pixels[inside] = values
+    return pixels
 
 
 def byte_price(mse: float) -> float:
