@@ -308,6 +308,37 @@ def quantize_frame_palettes(
     noisy photos), of the error of the way the frame takes, relative to the frames before it
     (:func:`_lossy_price`: a hard cut is not priced at the shared palette's error); the frame is
     drawn as coded. Deterministic."""
+    drawing = _drawing(rgb, alpha, options, frame_bytes, lossy, restore)
+    return _frame_palettes(drawing, measure, unrestored=False)[0]
+
+
+def frame_palettes_unrestored(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    options: QuantizeOptions,
+    *,
+    frame_bytes: FrameBytes,
+    measure: Measure = True,
+    lossy: bool = True,
+) -> tuple[FramePalettes, FramePalettes | None]:
+    """:func:`quantize_frame_palettes`'s frames, and when a frame is drawn on a restored canvas,
+    the frames ``restore=False`` gives (else ``None``), made in one go: every frame before the
+    first one restored is the same in both, and that frame's way on the canvas the frame before
+    left is already drawn, so only the frames after it are drawn again."""
+    drawing = _drawing(rgb, alpha, options, frame_bytes, lossy, True)
+    return _frame_palettes(drawing, measure, unrestored=True)
+
+
+def _drawing(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    options: QuantizeOptions,
+    frame_bytes: FrameBytes,
+    lossy: bool,
+    restore: bool,
+) -> _Drawing:
+    """What every frame is drawn with: the frames on the shared palette (the palette of
+    ``options.k``, at most 255, fitted across all frames) and the frames' alpha as mapped."""
     if rgb.ndim != 4 or rgb.shape[3] != 3:
         raise ValueError("rgb must be an (n, h, w, 3) uint8 array")
     limited = replace(options, k=min(options.k, FRAME_PALETTE_MAX))
@@ -316,44 +347,105 @@ def quantize_frame_palettes(
     tall_alpha = None if alpha is None else alpha.reshape(count * height, width)
     analysis = mapped_alpha(analyze(rgb.reshape(count * height, width, 3), tall_alpha), options, None)
     frame_alpha = None if analysis.alpha is None else analysis.alpha.reshape(count, height, width)
-    indices = np.zeros((count, height, width), dtype=np.uint8)
-    drawn = np.zeros((count, height, width), dtype=bool)
-    shown = np.zeros((count, height, width, 4), dtype=np.uint8)
-    palettes, own, cleared, exact, restored = [], [], [], [], []
-    rates: list[float] = []
-    prices: list[float] = []
-    ratios: list[float] = []  # per frame, the price of its error over that on the shared palette
-    drawing = _Drawing(rgb, frame_alpha, options, one, frame_bytes, lossy, restore)
-    under: _Canvas | None = None  # the canvas the frame before was drawn on
+    return _Drawing(rgb, frame_alpha, options, one, frame_bytes, lossy, restore)
+
+
+def _frame_palettes(
+    drawing: _Drawing, measure: Measure, unrestored: bool
+) -> tuple[FramePalettes, FramePalettes | None]:
+    """Every frame drawn in turn (:meth:`_Drawing.frame`), and, when ``unrestored`` and a frame
+    is drawn on a restored canvas, the frames drawn from there on without restoring (see
+    :func:`frame_palettes_unrestored`), else ``None``."""
+    count = len(drawing.rgb)
+    progress = _Progress(drawing.rgb.shape[:3])
+    fork: _Progress | None = None
     for number in range(count):
-        taken, way, under, box = drawing.frame(number, shown, drawn, under, (rates, ratios))
-        cleared.append(box)
-        restored.append(taken is not way)
-        exact.append(taken.exact)
+        step = drawing.frame(number, progress)
+        if unrestored and fork is None and step.restoring is not None:
+            fork = progress.copy()
+            fork.add(number, step, restored=False)
+            forked = number + 1
+        progress.add(number, step, restored=step.restoring is not None)
+    if fork is not None:
+        plain = replace(drawing, restore=False)
+        for number in range(forked, count):
+            fork.add(number, plain.frame(number, fork), restored=False)
+    rgb, alpha, one = drawing.rgb, drawing.alpha, drawing.one
+    one_shown = one.palette[one.indices]
+    on_one = (one_shown, squared_error(rgb, alpha, one_shown))
+    return (
+        progress.result(drawing, on_one, measure),
+        None if fork is None else fork.result(drawing, on_one, measure),
+    )
+
+
+class _Progress:
+    """The frames drawn so far: per frame, its indices, the pixels it draws, the frame as shown
+    (:class:`FramePalettes`' fields), its table and whether it is its own, the rectangle cleared
+    before it, whether it is exact and whether drawn on a restored canvas; the rates, prices and
+    lossy ratios measured; and ``under``, the canvas the last frame was drawn on."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.indices = np.zeros(shape, dtype=np.uint8)
+        self.drawn = np.zeros(shape, dtype=bool)
+        self.shown = np.zeros((*shape, 4), dtype=np.uint8)
+        self.palettes: list[NDArray[np.uint8]] = []
+        self.own: list[bool] = []
+        self.cleared: list[tuple[int, int, int, int] | None] = []
+        self.exact: list[bool] = []
+        self.restored: list[bool] = []
+        self.rates: list[float] = []
+        self.prices: list[float] = []
+        self.ratios: list[float] = []  # per frame, the price of its error over that on the shared palette
+        self.under: _Canvas | None = None
+
+    def copy(self) -> _Progress:
+        """A copy to go on from (arrays and lists copied)."""
+        other = _Progress(self.indices.shape)
+        for name, value in vars(self).items():
+            setattr(other, name, value.copy() if isinstance(value, np.ndarray | list) else value)
+        return other
+
+    def add(self, number: int, step: _Step, restored: bool) -> None:
+        """Frame ``number`` drawn as ``step`` says: on the restored canvas (``restored``, its way
+        ``step.restoring``) or on the canvas the frame before left."""
+        taken = step.restoring if restored and step.restoring is not None else step.way
+        if not restored:
+            self.under = step.canvas
+        assert self.under is not None  # a restored frame has a canvas before the one before
+        self.cleared.append(None if restored else step.box)
+        self.restored.append(restored)
+        self.exact.append(taken.exact)
         # The rates and prices measured on the canvas the frame before left, whichever way is
         # taken: the later frames' prices do not move with the canvas (when they did, ui-scroll
         # at K = 64 saved 0.5 % of its bytes for 0.15 dB).
-        rates += way.rates
-        prices += way.prices
-        ratios += way.ratios
+        self.rates += step.way.rates
+        self.prices += step.way.prices
+        self.ratios += step.way.ratios
         found = taken.found
-        drawn[number], shown[number] = found.drawn, under.base
-        indices[number][found.drawn] = found.indices
-        shown[number][found.drawn] = found.palette[found.indices]
-        palettes.append(found.palette)
-        own.append(found.own)
-    colors, counts = _colors_shown(shown)
-    quality, per_frame = measure_shown(rgb, frame_alpha, shown) if measure else (None, ())
-    error = squared_error(rgb, frame_alpha, shown)
-    one_shown = one.palette[one.indices]
-    one_error = squared_error(rgb, frame_alpha, one_shown)
-    one_inexact = _inexact_on(rgb, frame_alpha, one_shown, exact)
-    price = float(np.median(prices)) if prices else 0.0  # every frame exact: bytes alone count
-    return FramePalettes(
-        indices, drawn, tuple(palettes), tuple(own), one.palette, tuple(cleared), colors,
-        counts, quality, per_frame, error, price, one, one_error, frame_alpha, tuple(exact), one_inexact,
-        tuple(restored), shown,
-    )  # fmt: skip
+        self.drawn[number], self.shown[number] = found.drawn, self.under.base
+        self.indices[number][found.drawn] = found.indices
+        self.shown[number][found.drawn] = found.palette[found.indices]
+        self.palettes.append(found.palette)
+        self.own.append(found.own)
+
+    def result(
+        self, drawing: _Drawing, on_one: tuple[NDArray[np.uint8], float], measure: Measure
+    ) -> FramePalettes:
+        """The frames drawn, measured when ``measure``; ``on_one``: the frames on the shared
+        palette alone as shown, and their squared error."""
+        rgb, alpha, one, shown = drawing.rgb, drawing.alpha, drawing.one, self.shown
+        colors, counts = _colors_shown(shown)
+        quality, per_frame = measure_shown(rgb, alpha, shown) if measure else (None, ())
+        error = squared_error(rgb, alpha, shown)
+        one_shown, one_error = on_one
+        one_inexact = _inexact_on(rgb, alpha, one_shown, self.exact)
+        price = float(np.median(self.prices)) if self.prices else 0.0  # every frame exact: bytes alone count
+        return FramePalettes(
+            self.indices, self.drawn, tuple(self.palettes), tuple(self.own), one.palette,
+            tuple(self.cleared), colors, counts, quality, per_frame, error, price, one, one_error,
+            alpha, tuple(self.exact), one_inexact, tuple(self.restored), shown,
+        )  # fmt: skip
 
 
 @frozen
@@ -442,6 +534,19 @@ class _Way:
 
 
 @frozen
+class _Step:
+    """A frame drawn (:meth:`_Drawing.frame`): ``way`` on the canvas the frame before left
+    (``canvas``, with ``box`` the rectangle the frame before clears, or ``None``), and
+    ``restoring``, the way on the canvas the frame before was drawn on where that is better, else
+    ``None``."""
+
+    way: _Way
+    canvas: _Canvas
+    box: tuple[int, int, int, int] | None
+    restoring: _Way | None
+
+
+@frozen
 class _Drawing:
     """What :func:`quantize_frame_palettes` draws every frame with (the frames, their alpha as
     mapped, the options, the frames on the shared palette, the byte measure, lossy or not)."""
@@ -454,28 +559,22 @@ class _Drawing:
     lossy: bool
     restore: bool = True
 
-    def frame(
-        self,
-        number: int,
-        shown: NDArray[np.uint8],
-        drawn: NDArray[np.bool_],
-        under: _Canvas | None,
-        history: tuple[list[float], list[float]],
-    ) -> tuple[_Way, _Way, _Canvas, tuple[int, int, int, int] | None]:
-        """Frame ``number`` drawn on the canvas the frame before left (``shown`` and ``drawn`` so
-        far: :func:`_canvas_before`) or, where that is tried (:func:`_restored_canvas`) and
-        better (:meth:`_Way.better_than`), on ``under``, the canvas the frame before was drawn on:
-        the way taken, the way on the canvas the frame before left, the canvas drawn on, and the
-        rectangle the frame before clears (``None`` on ``under``)."""
-        rgb, alpha = self.rgb, self.alpha
-        base, changed, box = _canvas_before(rgb, alpha, shown, drawn, number)
+    def frame(self, number: int, progress: _Progress) -> _Step:
+        """Frame ``number`` drawn on the canvas the frame before left (the frames shown and drawn
+        so far: :func:`_canvas_before`) and, where that is tried (:func:`_restored_canvas`) and
+        better (:meth:`_Way.better_than`), on ``progress.under``, the canvas the frame before was
+        drawn on, at the rates and lossy ratios measured so far."""
+        rgb, alpha, under = self.rgb, self.alpha, progress.under
+        history = (progress.rates, progress.ratios)
+        base, changed, box = _canvas_before(rgb, alpha, progress.shown, progress.drawn, number)
         way = self.way(number, base, changed, history)
+        canvas = _Canvas(base, _source_before(rgb, alpha, number, box))
         other = _restored_canvas(rgb, alpha, number, under, changed) if number > 1 and self.restore else None
         if other is not None and under is not None:
             restoring = self.way(number, under.base, other, history)
             if restoring.better_than(way):
-                return restoring, way, under, None
-        return way, way, _Canvas(base, _source_before(rgb, alpha, number, box)), box
+                return _Step(way, canvas, box, restoring)
+        return _Step(way, canvas, box, None)
 
     def way(
         self,
