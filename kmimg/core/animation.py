@@ -1016,9 +1016,9 @@ def _in_runs(pixels: _Pixels, better: NDArray[np.bool_], run: int) -> NDArray[np
 
 def _scattered(pixels: _Pixels, chosen: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """The mask of the frame (``pixels.mask``'s shape) true at the changed pixels ``chosen``."""
-    mask = np.zeros(pixels.mask.size, dtype=bool)
-    mask[pixels.at[chosen]] = True
-    return mask.reshape(pixels.mask.shape)
+    mask = np.zeros_like(pixels.mask)
+    mask[pixels.mask] = chosen
+    return mask
 
 
 def _drawn_where(
@@ -1027,9 +1027,10 @@ def _drawn_where(
     """The choice of ``errors`` drawing the changed pixels ``better`` (see :func:`_drawn`)."""
     choice = errors.choice
     drawn = _scattered(errors.pixels, better)
-    error = before - float(errors.old[better].sum()) + float(errors.new[better].sum())
+    # sums and indices by dot products and positions: a boolean mask's compress is ~3x slower
+    error = before - float(np.dot(errors.old, better)) + float(np.dot(errors.new, better))
     keep, bits = _keep_entry(choice.palette)
-    indices = choice.indices[better]
+    indices = choice.indices.take(np.flatnonzero(better))
     size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
     return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
 
