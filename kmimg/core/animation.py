@@ -191,6 +191,15 @@ class FramePalettes:
         ``other_size`` in squared error plus bytes at this price, or as much with fewer bytes."""
         return (self.error + self.price * size, size) < (other.error + self.price * other_size, other_size)
 
+    def one_palette_may_pay(self, size: int) -> bool:
+        """Whether :meth:`one_palette_cheaper` can hold for these frames coded in ``size`` bytes,
+        whatever the bytes of ``one``: not when ``one`` would show an exact frame with an error,
+        nor when its squared error alone costs more than these frames do (a byte's price is never
+        negative), so that the caller need not write the one-palette file."""
+        if self.one is None or self.one_inexact:
+            return False
+        return self.price < 0 or self.one_error <= self.error + self.price * size
+
     def one_palette_cheaper(self, size: int, one_size: int) -> bool:
         """Whether ``one`` coded in ``one_size`` bytes costs less than these frames coded in
         ``size`` in squared error plus bytes at ``price``, or as much with fewer bytes (lossless

@@ -203,7 +203,7 @@ def _with_frame_palettes(
         if plain.costs_less(len(plain_data), frames, len(data)):
             frames, data = plain, plain_data
     size = (animation.width, animation.height)
-    if frames.one is not None:
+    if frames.one is not None and frames.one_palette_may_pay(len(data)):
         one_data = encode_animated_gif(
             frames.one.indices, frames.one.palette, animation.durations, animation.loop
         )
