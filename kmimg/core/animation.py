@@ -674,7 +674,7 @@ def _exact(
     seen_error = _seen_error(frame, visible, base)
     pixels = _Pixels.of(frame, visible, need, base)
     drawn = [_drawn(_Errors.of(pixels, way), seen_error, frame_bytes, 0.0, 1) for way in ways]
-    shown = [_as_shown(way, _entries_showing(way.palette, base), frame_bytes) for way in drawn]
+    shown = [_as_shown(way, base, frame_bytes) for way in drawn]
     best = min(shown, key=lambda way: way.size)
     if best.error != 0:
         return None
@@ -798,7 +798,7 @@ def _cheapest(
         return choice.error + price * choice.size
 
     best = (choices[0], min(choices[1:], key=cost))  # on the shared palette, on the frame's own
-    shown = [_as_shown(choice, _entries_showing(choice.palette, base), frame_bytes) for choice in best]
+    shown = [_as_shown(choice, base, frame_bytes) for choice in best]
     return min(shown, key=cost), assumed, rate
 
 
@@ -1074,30 +1074,31 @@ def _drawn_where(
     return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
 
 
-def _as_shown(found: _Drawn, same: NDArray[np.int16], frame_bytes: FrameBytes) -> _Drawn:
+def _as_shown(found: _Drawn, base: NDArray[np.uint8], frame_bytes: FrameBytes) -> _Drawn:
     """``found``, or the same frame with every pixel of its rectangle it leaves drawn with the
-    entry of its palette that shows the canvas's colour exactly (``same``, -1 where none does),
-    whichever has fewer bytes: the frame shows the same, and on content that moves (scrolling text)
-    a "keep" between the pixels that changed breaks the LZW strings that the colours already on
-    the screen continue."""
+    entry of its palette that shows the colour of the canvas ``base`` exactly
+    (:func:`_entries_showing`), whichever has fewer bytes: the frame shows the same, and on content
+    that moves (scrolling text) a "keep" between the pixels that changed breaks the LZW strings
+    that the colours already on the screen continue."""
     if not bool(found.drawn.any()):
         return found
     top, bottom, left, right = _box(found.drawn)
     box = np.s_[top:bottom, left:right]
-    extra = np.zeros_like(found.drawn)
-    extra[box] = ~found.drawn[box] & (same[box] >= 0)
+    inside = found.drawn[box]
+    same = _entries_showing(found.palette, base[box])
+    extra = ~inside & (same >= 0)
     if not bool(extra.any()):
         return found
-    drawn = found.drawn | extra
-    values = np.zeros(found.drawn.shape, dtype=np.uint8)
-    values[found.drawn] = found.indices
-    values[extra] = same[extra]
-    indices = values[drawn]
     keep, bits = _keep_entry(found.palette)
-    size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if found.own else 0)
+    pixels = np.full(inside.shape, keep, dtype=np.uint8)  # the rectangle: the box of found.drawn
+    pixels[inside] = found.indices
+    pixels[extra] = same[extra]
+    size = frame_bytes(pixels, bits) + (3 << bits if found.own else 0)
     if size >= found.size:
         return found
-    return _Drawn(found.palette, found.own, drawn, indices, found.error, size)
+    drawn = found.drawn.copy()
+    drawn[box] |= extra
+    return _Drawn(found.palette, found.own, drawn, pixels[inside | extra], found.error, size)
 
 
 def _entries_showing(palette: NDArray[np.uint8], canvas: NDArray[np.uint8]) -> NDArray[np.int16]:
