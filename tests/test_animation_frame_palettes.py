@@ -823,3 +823,21 @@ def test_the_library_batch_gives_gif_outputs_frame_tables_by_default(tmp_path: P
         app, ["quantize", str(source), "-o", str(tmp_path / "q.gif"), "--quality", "0-100"]
     )
     assert searched.exit_code == 0, searched.output
+
+
+def test_the_one_palette_file_is_written_only_where_it_may_pay() -> None:
+    """:meth:`FramePalettes.one_palette_may_pay` false means :meth:`one_palette_cheaper` is false
+    whatever the one-palette file's bytes, so the command need not write it."""
+    cases = [
+        (cross_fade(), QuantizeOptions(k=8), None),
+        (noisy_fade(), QuantizeOptions(k=16), None),
+        (moving_disk(clear=True), QuantizeOptions(k=4), moving_disk(clear=True)[..., 3]),
+    ]
+    skipped = 0
+    for frames, options, alpha in cases:
+        result, data = encoded(frames, options, alpha)
+        for size in (len(data) // 2, len(data), 2 * len(data)):
+            if not result.one_palette_may_pay(size):
+                skipped += 1
+                assert not any(result.one_palette_cheaper(size, one) for one in (0, 1, size, 10**9))
+    assert skipped

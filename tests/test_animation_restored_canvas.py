@@ -248,3 +248,47 @@ def test_the_command_keeps_the_file_without_the_cores_restores_where_it_costs_le
     assert np.array_equal(pillow_rgba(source.read_bytes())[..., :3], frames[..., :3])
     assert np.array_equal(pillow_rgba(target.read_bytes())[..., :3], frames[..., :3])
     assert len(target.read_bytes()) <= len(plain_data)
+
+
+def _same_frames(one: FramePalettes, other: FramePalettes) -> bool:
+    """Whether two results hold the same frames, tables, flags and figures."""
+    arrays = ("indices", "drawn", "shown", "palette", "counts")
+    return (
+        all(np.array_equal(getattr(one, name), getattr(other, name)) for name in arrays)
+        and all(np.array_equal(a, b) for a, b in zip(one.palettes, other.palettes, strict=True))
+        and (one.own, one.cleared, one.exact, one.restored)
+        == (other.own, other.cleared, other.exact, other.restored)
+        and (one.error, one.price, one.one_error, one.one_inexact)
+        == (other.error, other.price, other.one_error, other.one_inexact)
+        and one.quality == other.quality
+        and one.frame_psnr == other.frame_psnr
+    )
+
+
+def test_the_frames_without_restores_made_in_one_go_are_those_restore_false_makes() -> None:
+    """:func:`frame_palettes_unrestored` goes on from the first frame drawn on a restored canvas
+    instead of drawing every frame again: the same frames as ``restore=False``, and with restores
+    the same as :func:`quantize_frame_palettes`; ``None`` where no frame is restored."""
+    from kmimg.core.animation import frame_palettes_unrestored
+
+    rng = np.random.default_rng(7)
+    forked = 0
+    for case in range(8):
+        frames = returning(rng, transparent=bool(case % 2), smooth=case % 3 != 0)
+        alpha = frames[..., 3] if case % 2 else None
+        options = QuantizeOptions(k=int(rng.choice([4, 8, 16, 32])), dither=0.5 if case == 3 else 0.0)
+        restoring, plain = frame_palettes_unrestored(
+            frames[..., :3], alpha, options, frame_bytes=gif_frame_bytes
+        )
+        assert _same_frames(
+            restoring, quantize_frame_palettes(frames[..., :3], alpha, options, frame_bytes=gif_frame_bytes)
+        )
+        if plain is None:
+            assert not any(restoring.restored)
+            continue
+        forked += 1
+        alone = quantize_frame_palettes(
+            frames[..., :3], alpha, options, frame_bytes=gif_frame_bytes, restore=False
+        )
+        assert _same_frames(plain, alone)
+    assert forked >= 3

@@ -191,6 +191,15 @@ class FramePalettes:
         ``other_size`` in squared error plus bytes at this price, or as much with fewer bytes."""
         return (self.error + self.price * size, size) < (other.error + self.price * other_size, other_size)
 
+    def one_palette_may_pay(self, size: int) -> bool:
+        """Whether :meth:`one_palette_cheaper` can hold for these frames coded in ``size`` bytes,
+        whatever the bytes of ``one``: not when ``one`` would show an exact frame with an error,
+        nor when its squared error alone costs more than these frames do (a byte's price is never
+        negative), so that the caller need not write the one-palette file."""
+        if self.one is None or self.one_inexact:
+            return False
+        return self.price < 0 or self.one_error <= self.error + self.price * size
+
     def one_palette_cheaper(self, size: int, one_size: int) -> bool:
         """Whether ``one`` coded in ``one_size`` bytes costs less than these frames coded in
         ``size`` in squared error plus bytes at ``price``, or as much with fewer bytes (lossless
@@ -218,10 +227,24 @@ def squared_error(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown
     """The squared RGB error of frames ``shown`` ``(n, h, w, >= 3)`` over the visible pixels."""
     total = 0
     for number in range(len(rgb)):
-        diff = rgb[number].astype(np.int32) - shown[number][..., :3]
-        squared = np.einsum("...i,...i->...", diff, diff)
-        total += int(squared.sum() if alpha is None else squared[alpha[number] > 0].sum())
+        total += _frame_error(rgb[number], None if alpha is None else alpha[number] > 0, shown[number])
     return float(total)
+
+
+def _frame_error(frame: NDArray[np.uint8], seen: NDArray[np.bool_] | None, shown: NDArray[np.uint8]) -> int:
+    """The squared RGB error of the ``seen`` pixels (``None``: all) of ``frame`` as ``shown``."""
+    planes = tuple(frame[..., channel].astype(np.int64) for channel in range(3))
+    squared = _squared(planes, tuple(shown[..., channel] for channel in range(3)))
+    return int(squared.sum() if seen is None else squared[seen].sum())
+
+
+def _differs(one: NDArray[np.uint8], other: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """Per pixel of two ``(h, w, 3)`` pictures: whether their colours differ (a channel at a time:
+    ``(one != other).any(axis=2)`` is ~8x slower)."""
+    found: NDArray[np.bool_] = one[..., 0] != other[..., 0]
+    for channel in (1, 2):
+        found |= one[..., channel] != other[..., channel]
+    return found
 
 
 #: The most colours a frame's palette may hold: a GIF colour table's 256, less the entry drawn
@@ -308,6 +331,37 @@ def quantize_frame_palettes(
     noisy photos), of the error of the way the frame takes, relative to the frames before it
     (:func:`_lossy_price`: a hard cut is not priced at the shared palette's error); the frame is
     drawn as coded. Deterministic."""
+    drawing = _drawing(rgb, alpha, options, frame_bytes, lossy, restore)
+    return _frame_palettes(drawing, measure, unrestored=False)[0]
+
+
+def frame_palettes_unrestored(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    options: QuantizeOptions,
+    *,
+    frame_bytes: FrameBytes,
+    measure: Measure = True,
+    lossy: bool = True,
+) -> tuple[FramePalettes, FramePalettes | None]:
+    """:func:`quantize_frame_palettes`'s frames, and when a frame is drawn on a restored canvas,
+    the frames ``restore=False`` gives (else ``None``), made in one go: every frame before the
+    first one restored is the same in both, and that frame's way on the canvas the frame before
+    left is already drawn, so only the frames after it are drawn again."""
+    drawing = _drawing(rgb, alpha, options, frame_bytes, lossy, True)
+    return _frame_palettes(drawing, measure, unrestored=True)
+
+
+def _drawing(
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    options: QuantizeOptions,
+    frame_bytes: FrameBytes,
+    lossy: bool,
+    restore: bool,
+) -> _Drawing:
+    """What every frame is drawn with: the frames on the shared palette (the palette of
+    ``options.k``, at most 255, fitted across all frames) and the frames' alpha as mapped."""
     if rgb.ndim != 4 or rgb.shape[3] != 3:
         raise ValueError("rgb must be an (n, h, w, 3) uint8 array")
     limited = replace(options, k=min(options.k, FRAME_PALETTE_MAX))
@@ -316,44 +370,105 @@ def quantize_frame_palettes(
     tall_alpha = None if alpha is None else alpha.reshape(count * height, width)
     analysis = mapped_alpha(analyze(rgb.reshape(count * height, width, 3), tall_alpha), options, None)
     frame_alpha = None if analysis.alpha is None else analysis.alpha.reshape(count, height, width)
-    indices = np.zeros((count, height, width), dtype=np.uint8)
-    drawn = np.zeros((count, height, width), dtype=bool)
-    shown = np.zeros((count, height, width, 4), dtype=np.uint8)
-    palettes, own, cleared, exact, restored = [], [], [], [], []
-    rates: list[float] = []
-    prices: list[float] = []
-    ratios: list[float] = []  # per frame, the price of its error over that on the shared palette
-    drawing = _Drawing(rgb, frame_alpha, options, one, frame_bytes, lossy, restore)
-    under: _Canvas | None = None  # the canvas the frame before was drawn on
+    return _Drawing(rgb, frame_alpha, options, one, frame_bytes, lossy, restore)
+
+
+def _frame_palettes(
+    drawing: _Drawing, measure: Measure, unrestored: bool
+) -> tuple[FramePalettes, FramePalettes | None]:
+    """Every frame drawn in turn (:meth:`_Drawing.frame`), and, when ``unrestored`` and a frame
+    is drawn on a restored canvas, the frames drawn from there on without restoring (see
+    :func:`frame_palettes_unrestored`), else ``None``."""
+    count = len(drawing.rgb)
+    progress = _Progress(drawing.rgb.shape[:3])
+    fork: _Progress | None = None
     for number in range(count):
-        taken, way, under, box = drawing.frame(number, shown, drawn, under, (rates, ratios))
-        cleared.append(box)
-        restored.append(taken is not way)
-        exact.append(taken.exact)
+        step = drawing.frame(number, progress)
+        if unrestored and fork is None and step.restoring is not None:
+            fork = progress.copy()
+            fork.add(number, step, restored=False)
+            forked = number + 1
+        progress.add(number, step, restored=step.restoring is not None)
+    if fork is not None:
+        plain = replace(drawing, restore=False)
+        for number in range(forked, count):
+            fork.add(number, plain.frame(number, fork), restored=False)
+    rgb, alpha, one = drawing.rgb, drawing.alpha, drawing.one
+    one_shown = colors_of(one.palette, one.indices)
+    on_one = (one_shown, squared_error(rgb, alpha, one_shown))
+    return (
+        progress.result(drawing, on_one, measure),
+        None if fork is None else fork.result(drawing, on_one, measure),
+    )
+
+
+class _Progress:
+    """The frames drawn so far: per frame, its indices, the pixels it draws, the frame as shown
+    (:class:`FramePalettes`' fields), its table and whether it is its own, the rectangle cleared
+    before it, whether it is exact and whether drawn on a restored canvas; the rates, prices and
+    lossy ratios measured; and ``under``, the canvas the last frame was drawn on."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.indices = np.zeros(shape, dtype=np.uint8)
+        self.drawn = np.zeros(shape, dtype=bool)
+        self.shown = np.zeros((*shape, 4), dtype=np.uint8)
+        self.palettes: list[NDArray[np.uint8]] = []
+        self.own: list[bool] = []
+        self.cleared: list[tuple[int, int, int, int] | None] = []
+        self.exact: list[bool] = []
+        self.restored: list[bool] = []
+        self.rates: list[float] = []
+        self.prices: list[float] = []
+        self.ratios: list[float] = []  # per frame, the price of its error over that on the shared palette
+        self.under: _Canvas | None = None
+
+    def copy(self) -> _Progress:
+        """A copy to go on from (arrays and lists copied)."""
+        other = _Progress(self.indices.shape)
+        for name, value in vars(self).items():
+            setattr(other, name, value.copy() if isinstance(value, np.ndarray | list) else value)
+        return other
+
+    def add(self, number: int, step: _Step, restored: bool) -> None:
+        """Frame ``number`` drawn as ``step`` says: on the restored canvas (``restored``, its way
+        ``step.restoring``) or on the canvas the frame before left."""
+        taken = step.restoring if restored and step.restoring is not None else step.way
+        if not restored:
+            self.under = step.canvas
+        assert self.under is not None  # a restored frame has a canvas before the one before
+        self.cleared.append(None if restored else step.box)
+        self.restored.append(restored)
+        self.exact.append(taken.exact)
         # The rates and prices measured on the canvas the frame before left, whichever way is
         # taken: the later frames' prices do not move with the canvas (when they did, ui-scroll
         # at K = 64 saved 0.5 % of its bytes for 0.15 dB).
-        rates += way.rates
-        prices += way.prices
-        ratios += way.ratios
+        self.rates += step.way.rates
+        self.prices += step.way.prices
+        self.ratios += step.way.ratios
         found = taken.found
-        drawn[number], shown[number] = found.drawn, under.base
-        indices[number][found.drawn] = found.indices
-        shown[number][found.drawn] = found.palette[found.indices]
-        palettes.append(found.palette)
-        own.append(found.own)
-    colors, counts = _colors_shown(shown)
-    quality, per_frame = measure_shown(rgb, frame_alpha, shown) if measure else (None, ())
-    error = squared_error(rgb, frame_alpha, shown)
-    one_shown = one.palette[one.indices]
-    one_error = squared_error(rgb, frame_alpha, one_shown)
-    one_inexact = _inexact_on(rgb, frame_alpha, one_shown, exact)
-    price = float(np.median(prices)) if prices else 0.0  # every frame exact: bytes alone count
-    return FramePalettes(
-        indices, drawn, tuple(palettes), tuple(own), one.palette, tuple(cleared), colors,
-        counts, quality, per_frame, error, price, one, one_error, frame_alpha, tuple(exact), one_inexact,
-        tuple(restored), shown,
-    )  # fmt: skip
+        self.drawn[number], self.shown[number] = found.drawn, self.under.base
+        self.indices[number][found.drawn] = found.indices
+        self.shown[number][found.drawn] = colors_of(found.palette, found.indices)
+        self.palettes.append(found.palette)
+        self.own.append(found.own)
+
+    def result(
+        self, drawing: _Drawing, on_one: tuple[NDArray[np.uint8], float], measure: Measure
+    ) -> FramePalettes:
+        """The frames drawn, measured when ``measure``; ``on_one``: the frames on the shared
+        palette alone as shown, and their squared error."""
+        rgb, alpha, one, shown = drawing.rgb, drawing.alpha, drawing.one, self.shown
+        colors, counts = _colors_shown(shown)
+        quality, per_frame = measure_shown(rgb, alpha, shown) if measure else (None, ())
+        error = squared_error(rgb, alpha, shown)
+        one_shown, one_error = on_one
+        one_inexact = _inexact_on(rgb, alpha, one_shown, self.exact)
+        price = float(np.median(self.prices)) if self.prices else 0.0  # every frame exact: bytes alone count
+        return FramePalettes(
+            self.indices, self.drawn, tuple(self.palettes), tuple(self.own), one.palette,
+            tuple(self.cleared), colors, counts, quality, per_frame, error, price, one, one_error,
+            alpha, tuple(self.exact), one_inexact, tuple(self.restored), shown,
+        )  # fmt: skip
 
 
 @frozen
@@ -406,7 +521,7 @@ def _restored_canvas(
     source_rgb, source_alpha = under.source
     if alpha is not None and bool(((alpha[number] == 0) & (under.base[..., 3] > 0)).any()):
         return None
-    differs = (rgb[number] != source_rgb).any(axis=2)
+    differs = _differs(rgb[number], source_rgb)
     if alpha is not None and source_alpha is not None:
         differs |= alpha[number] != source_alpha
     return differs if _area(differs) < _area(changed) else None
@@ -442,6 +557,19 @@ class _Way:
 
 
 @frozen
+class _Step:
+    """A frame drawn (:meth:`_Drawing.frame`): ``way`` on the canvas the frame before left
+    (``canvas``, with ``box`` the rectangle the frame before clears, or ``None``), and
+    ``restoring``, the way on the canvas the frame before was drawn on where that is better, else
+    ``None``."""
+
+    way: _Way
+    canvas: _Canvas
+    box: tuple[int, int, int, int] | None
+    restoring: _Way | None
+
+
+@frozen
 class _Drawing:
     """What :func:`quantize_frame_palettes` draws every frame with (the frames, their alpha as
     mapped, the options, the frames on the shared palette, the byte measure, lossy or not)."""
@@ -454,28 +582,22 @@ class _Drawing:
     lossy: bool
     restore: bool = True
 
-    def frame(
-        self,
-        number: int,
-        shown: NDArray[np.uint8],
-        drawn: NDArray[np.bool_],
-        under: _Canvas | None,
-        history: tuple[list[float], list[float]],
-    ) -> tuple[_Way, _Way, _Canvas, tuple[int, int, int, int] | None]:
-        """Frame ``number`` drawn on the canvas the frame before left (``shown`` and ``drawn`` so
-        far: :func:`_canvas_before`) or, where that is tried (:func:`_restored_canvas`) and
-        better (:meth:`_Way.better_than`), on ``under``, the canvas the frame before was drawn on:
-        the way taken, the way on the canvas the frame before left, the canvas drawn on, and the
-        rectangle the frame before clears (``None`` on ``under``)."""
-        rgb, alpha = self.rgb, self.alpha
-        base, changed, box = _canvas_before(rgb, alpha, shown, drawn, number)
+    def frame(self, number: int, progress: _Progress) -> _Step:
+        """Frame ``number`` drawn on the canvas the frame before left (the frames shown and drawn
+        so far: :func:`_canvas_before`) and, where that is tried (:func:`_restored_canvas`) and
+        better (:meth:`_Way.better_than`), on ``progress.under``, the canvas the frame before was
+        drawn on, at the rates and lossy ratios measured so far."""
+        rgb, alpha, under = self.rgb, self.alpha, progress.under
+        history = (progress.rates, progress.ratios)
+        base, changed, box = _canvas_before(rgb, alpha, progress.shown, progress.drawn, number)
         way = self.way(number, base, changed, history)
+        canvas = _Canvas(base, _source_before(rgb, alpha, number, box))
         other = _restored_canvas(rgb, alpha, number, under, changed) if number > 1 and self.restore else None
         if other is not None and under is not None:
             restoring = self.way(number, under.base, other, history)
             if restoring.better_than(way):
-                return restoring, way, under, None
-        return way, way, _Canvas(base, _source_before(rgb, alpha, number, box)), box
+                return _Step(way, canvas, box, restoring)
+        return _Step(way, canvas, box, None)
 
     def way(
         self,
@@ -537,7 +659,7 @@ def _exact(
     most, first = limit
     if len(colours) + (1 if first and not bool(visible.all()) else 0) > most:
         return None
-    wrong = (base[..., :3] != frame).any(axis=2) | (base[..., 3] == 0)
+    wrong = _differs(base, frame) | (base[..., 3] == 0)
     need = changed | (visible & wrong)
     hidden = need & ~visible
     used = np.unique(keys[need & visible])
@@ -551,9 +673,10 @@ def _exact(
     on_shared = _shared_indices(shared, frame, need, visible)
     if on_shared is not None:
         ways.insert(0, _Choice(shared, False, need, on_shared))
-    seen_error = float(_squared(frame[visible], base[visible]).sum())
-    drawn = [_drawn(_Errors.of(frame, visible, way, base), seen_error, frame_bytes, 0.0, 1) for way in ways]
-    shown = [_as_shown(way, _entries_showing(way.palette, base), frame_bytes) for way in drawn]
+    seen_error = _seen_error(frame, visible, base)
+    pixels = _Pixels.of(frame, visible, need, base)
+    drawn = [_drawn(_Errors.of(pixels, way), seen_error, frame_bytes, 0.0, 1) for way in ways]
+    shown = [_as_shown(way, base, frame_bytes) for way in drawn]
     best = min(shown, key=lambda way: way.size)
     if best.error != 0:
         return None
@@ -660,14 +783,15 @@ def _cheapest(
     assumed price, :func:`byte_price`'s (the lossy coder's); and this frame's rate
     (:func:`measured_rate` against the ``fewer`` colours, over the assumed price, or ``None``)."""
     seen = np.ones(rgb.shape[:2], dtype=bool) if visible is None else visible
-    before = float(_squared(rgb[seen], base[seen]).sum())
-    shared, local = (_Errors.of(rgb, seen, choice, base) for choice in candidates)
-    variants = [(shared, LEFT_AS_THEY_WERE[0]), *((local, variant) for variant in LEFT_AS_THEY_WERE)]
-    choices = [_drawn(errors, before, frame_bytes, *variant) for errors, variant in variants]
+    before = _seen_error(rgb, seen, base)
+    pixels = _Pixels.of(rgb, seen, candidates[0].drawn, base)  # every candidate's changed pixels
+    shared, local = (_Errors.of(pixels, choice) for choice in candidates)
+    on_shared = _drawn(shared, before, frame_bytes, *LEFT_AS_THEY_WERE[0])
+    choices = [on_shared, *_variants(local, before, frame_bytes)]
     assumed = byte_price(choices[0].error / max(1, int(np.count_nonzero(seen))))
     rate = None
     if fewer is not None and assumed > 0:
-        smaller = _drawn(_Errors.of(rgb, seen, fewer, base), before, frame_bytes, *LEFT_AS_THEY_WERE[0])
+        smaller = _drawn(_Errors.of(pixels, fewer), before, frame_bytes, *LEFT_AS_THEY_WERE[0])
         measured = measured_rate(choices[1], smaller)
         rate = None if measured is None else measured / assumed
     price = _price(assumed, [*rates, *([] if rate is None else [rate])])
@@ -676,7 +800,7 @@ def _cheapest(
         return choice.error + price * choice.size
 
     best = (choices[0], min(choices[1:], key=cost))  # on the shared palette, on the frame's own
-    shown = [_as_shown(choice, _entries_showing(choice.palette, base), frame_bytes) for choice in best]
+    shown = [_as_shown(choice, base, frame_bytes) for choice in best]
     return min(shown, key=cost), assumed, rate
 
 
@@ -734,31 +858,89 @@ def measured_rate(full: _Drawn, fewer: _Drawn) -> float | None:
     return saved / added if added > 0 and saved > 0 else None
 
 
-def _squared(pixels: NDArray[np.uint8], colors: NDArray[np.uint8]) -> NDArray[np.int64]:
-    """Each pixel's squared RGB distance to its colour."""
-    diff = pixels[..., :3].astype(np.int64) - colors[..., :3]
-    return np.asarray(np.einsum("...i,...i->...", diff, diff), dtype=np.int64)
+#: Colour planes: R, G, B (and A) of some pixels, one array each (a plane at a time is several
+#: times faster than an ``(n, 3)`` array's short rows in numpy).
+Planes = tuple[NDArray[np.integer], ...]
+
+
+def _squared(pixels: Planes, colors: Planes) -> NDArray[np.int64]:
+    """Each pixel's squared RGB distance to its colour (``int64`` planes ``pixels``)."""
+    red, green, blue = (plane - color for plane, color in zip(pixels[:3], colors[:3], strict=True))
+    return np.asarray(red * red + green * green + blue * blue, dtype=np.int64)
+
+
+def _planes_at(image: NDArray[np.uint8], at: NDArray[np.intp]) -> Planes:
+    """The channels of ``image`` ``(h, w, c)`` at the flat positions ``at``, a plane each."""
+    return tuple(image[..., channel].reshape(-1).take(at) for channel in range(image.shape[-1]))
+
+
+def colors_of(palette: NDArray[np.uint8], indices: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``palette[indices]`` for an ``(m, 4)`` RGBA palette, by its rows as 32-bit numbers (a
+    row-wise fancy index of a 4-byte row is ~10x slower)."""
+    rows = np.ascontiguousarray(palette, dtype=np.uint8).view(np.uint32).reshape(-1)
+    return rows.take(indices).view(np.uint8).reshape(*indices.shape, 4)
+
+
+def _seen_error(rgb: NDArray[np.uint8], seen: NDArray[np.bool_], base: NDArray[np.uint8]) -> float:
+    """The squared RGB error of the ``seen`` pixels of frame ``rgb`` as the canvas ``base`` shows
+    them."""
+    return float(_frame_error(rgb, None if bool(seen.all()) else seen, base))
+
+
+@frozen
+class _Pixels:
+    """The pixels a frame may draw on a canvas (``mask``), gathered once for every way of drawing
+    them: their flat positions in row-major order (``at``), true colours (``rgb``, ``int64``
+    planes), the canvas's alpha there (``shows``), whether each is visible (``counted``;
+    ``None``: all are) and each one's squared error as the canvas shows it (``old``, 0 where
+    invisible)."""
+
+    mask: NDArray[np.bool_]
+    at: NDArray[np.intp]
+    rgb: Planes
+    shows: NDArray[np.integer]
+    counted: NDArray[np.bool_] | None
+    old: NDArray[np.int64]
+
+    @staticmethod
+    def of(
+        rgb: NDArray[np.uint8], seen: NDArray[np.bool_], mask: NDArray[np.bool_], base: NDArray[np.uint8]
+    ) -> _Pixels:
+        at = np.flatnonzero(mask)
+        pixels = tuple(plane.astype(np.int64) for plane in _planes_at(rgb, at))
+        under = _planes_at(base, at)
+        counted = seen.reshape(-1).take(at)
+        hidden = None if bool(counted.all()) else counted
+        return _Pixels(mask, at, pixels, under[3], hidden, _counted(_squared(pixels, under), hidden))
+
+
+def _counted(squared: NDArray[np.int64], counted: NDArray[np.bool_] | None) -> NDArray[np.int64]:
+    """``squared``, 0 where not ``counted`` (``None``: every pixel is)."""
+    return squared if counted is None else np.where(counted, squared, 0)
 
 
 @frozen
 class _Errors:
-    """A choice's changed pixels: their squared error on its palette (``new``) and as the
-    canvas shows them (``old``), 0 where invisible, and where their visibility changes."""
+    """A choice's changed pixels (``pixels``, its ``drawn``): their squared error on its palette
+    (``new``, and its ``mean``) and as the canvas shows them (``old``), 0 where invisible, and
+    where their visibility changes (``appears``)."""
 
     choice: _Choice
+    pixels: _Pixels
     new: NDArray[np.int64]
-    old: NDArray[np.int64]
     appears: NDArray[np.bool_]
+    mean: float
+
+    @property
+    def old(self) -> NDArray[np.int64]:
+        return self.pixels.old
 
     @staticmethod
-    def of(
-        rgb: NDArray[np.uint8], seen: NDArray[np.bool_], choice: _Choice, base: NDArray[np.uint8]
-    ) -> _Errors:
-        changed = choice.drawn
-        colors, before, counted = choice.palette[choice.indices], base[changed], seen[changed]
-        new = np.where(counted, _squared(rgb[changed], colors), 0)
-        old = np.where(counted, _squared(rgb[changed], before), 0)
-        return _Errors(choice, new, old, colors[:, 3] != before[:, 3])
+    def of(pixels: _Pixels, choice: _Choice) -> _Errors:
+        colors = tuple(channel.take(choice.indices) for channel in choice.palette.T)
+        new = _counted(_squared(pixels.rgb, colors), pixels.counted)
+        mean = float(new.mean()) if len(new) else 0.0
+        return _Errors(choice, pixels, new, colors[3] != pixels.shows, mean)
 
 
 def _canvas_before(
@@ -775,7 +957,7 @@ def _canvas_before(
     if not number:
         return np.zeros(shown.shape[1:], dtype=np.uint8), np.ones(rgb.shape[1:3], dtype=bool), None
     base = shown[number - 1].copy()
-    changed = (rgb[number] != rgb[number - 1]).any(axis=2)
+    changed = _differs(rgb[number], rgb[number - 1])
     if alpha is None:
         return base, changed, None
     changed |= alpha[number] != alpha[number - 1]
@@ -809,7 +991,7 @@ def fit_frame(
     """A palette fitted to the pixels of frame ``number`` that changed, and their indices
     (dithered within the frame when ``options.dither`` asks)."""
     frame_alpha = None if alpha is None else alpha[number]
-    pixels = rgb[number][changed][None]
+    pixels = np.take(rgb[number].reshape(-1, 3), np.flatnonzero(changed), axis=0)[None]
     if not pixels.size:  # a frame like the one before: nothing to fit
         return _Choice(np.array([[0, 0, 0, 255]], np.uint8), True, changed, np.zeros(0, np.uint8))
     pixel_alpha = None if frame_alpha is None else frame_alpha[changed][None]
@@ -834,49 +1016,91 @@ def _drawn(errors: _Errors, before: float, frame_bytes: FrameBytes, tolerance: f
     ``tolerance`` x its mean error, in runs of ``run``; and those whose visibility changes): its
     squared error over the visible pixels (``before``: the canvas's), its bytes (``frame_bytes`` of
     its rectangle, and its own colour table)."""
-    choice, new, old = errors.choice, errors.new, errors.old
-    limit = np.maximum(new, tolerance * new.mean()) if len(new) else new
-    better = (old > limit) | errors.appears
-    changed = choice.drawn
-    if run > 1:
-        from kmimg.io.frames import long_runs
+    better = _better(errors, tolerance)
+    return _drawn_where(errors, _in_runs(errors.pixels, better, run), before, frame_bytes)
 
-        worse = np.zeros_like(changed)
-        worse[changed] = ~better
-        better = ~(long_runs(worse | ~changed, run) & worse)[changed]
-    drawn = changed.copy()
-    drawn[changed] = better
-    error = before - float(old[better].sum()) + float(new[better].sum())
+
+def _variants(errors: _Errors, before: float, frame_bytes: FrameBytes) -> list[_Drawn]:
+    """:func:`_drawn` at each of :data:`LEFT_AS_THEY_WERE`'s ways, in turn; a way that draws the
+    same pixels as one before it is that one (the same squared error and bytes)."""
+    found: list[_Drawn] = []
+    seen: dict[bytes, _Drawn] = {}
+    for tolerance, run in LEFT_AS_THEY_WERE:
+        better = _in_runs(errors.pixels, _better(errors, tolerance), run)
+        key = np.packbits(better).tobytes()
+        if key not in seen:
+            seen[key] = _drawn_where(errors, better, before, frame_bytes)
+        found.append(seen[key])
+    return found
+
+
+def _better(errors: _Errors, tolerance: float) -> NDArray[np.bool_]:
+    """Per changed pixel: whether the choice shows it closer than the canvas does, by more than
+    ``tolerance`` x its mean error, or its visibility changes."""
+    new, old = errors.new, errors.old
+    closer = old > new
+    if tolerance > 0 and len(new):
+        closer &= old > tolerance * errors.mean
+    return closer | errors.appears
+
+
+def _in_runs(pixels: _Pixels, better: NDArray[np.bool_], run: int) -> NDArray[np.bool_]:
+    """``better`` with the changed pixels it leaves in runs shorter than ``run`` along a row
+    drawn (scattered "keep" pixels compress badly)."""
+    if run <= 1:
+        return better
+    from kmimg.io.frames import long_runs
+
+    worse = _scattered(pixels, ~better)
+    return ~(long_runs(worse | ~pixels.mask, run) & worse).reshape(-1)[pixels.at]
+
+
+def _scattered(pixels: _Pixels, chosen: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The mask of the frame (``pixels.mask``'s shape) true at the changed pixels ``chosen``."""
+    mask = np.zeros_like(pixels.mask)
+    mask[pixels.mask] = chosen
+    return mask
+
+
+def _drawn_where(
+    errors: _Errors, better: NDArray[np.bool_], before: float, frame_bytes: FrameBytes
+) -> _Drawn:
+    """The choice of ``errors`` drawing the changed pixels ``better`` (see :func:`_drawn`)."""
+    choice = errors.choice
+    drawn = _scattered(errors.pixels, better)
+    # sums and indices by dot products and positions: a boolean mask's compress is ~3x slower
+    error = before - float(np.dot(errors.old, better)) + float(np.dot(errors.new, better))
     keep, bits = _keep_entry(choice.palette)
-    indices = choice.indices[better]
+    indices = choice.indices.take(np.flatnonzero(better))
     size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if choice.own else 0)
     return _Drawn(choice.palette, choice.own, drawn, indices, error, size)
 
 
-def _as_shown(found: _Drawn, same: NDArray[np.int16], frame_bytes: FrameBytes) -> _Drawn:
+def _as_shown(found: _Drawn, base: NDArray[np.uint8], frame_bytes: FrameBytes) -> _Drawn:
     """``found``, or the same frame with every pixel of its rectangle it leaves drawn with the
-    entry of its palette that shows the canvas's colour exactly (``same``, -1 where none does),
-    whichever has fewer bytes: the frame shows the same, and on content that moves (scrolling text)
-    a "keep" between the pixels that changed breaks the LZW strings that the colours already on
-    the screen continue."""
+    entry of its palette that shows the colour of the canvas ``base`` exactly
+    (:func:`_entries_showing`), whichever has fewer bytes: the frame shows the same, and on content
+    that moves (scrolling text) a "keep" between the pixels that changed breaks the LZW strings
+    that the colours already on the screen continue."""
     if not bool(found.drawn.any()):
         return found
     top, bottom, left, right = _box(found.drawn)
     box = np.s_[top:bottom, left:right]
-    extra = np.zeros_like(found.drawn)
-    extra[box] = ~found.drawn[box] & (same[box] >= 0)
+    inside = found.drawn[box]
+    same = _entries_showing(found.palette, base[box])
+    extra = ~inside & (same >= 0)
     if not bool(extra.any()):
         return found
-    drawn = found.drawn | extra
-    values = np.zeros(found.drawn.shape, dtype=np.uint8)
-    values[found.drawn] = found.indices
-    values[extra] = same[extra]
-    indices = values[drawn]
     keep, bits = _keep_entry(found.palette)
-    size = frame_bytes(_rect_pixels(drawn, indices, keep), bits) + (3 << bits if found.own else 0)
+    pixels = np.full(inside.shape, keep, dtype=np.uint8)  # the rectangle: the box of found.drawn
+    pixels[inside] = found.indices
+    pixels[extra] = same[extra]
+    size = frame_bytes(pixels, bits) + (3 << bits if found.own else 0)
     if size >= found.size:
         return found
-    return _Drawn(found.palette, found.own, drawn, indices, found.error, size)
+    drawn = found.drawn.copy()
+    drawn[box] |= extra
+    return _Drawn(found.palette, found.own, drawn, pixels[inside | extra], found.error, size)
 
 
 def _entries_showing(palette: NDArray[np.uint8], canvas: NDArray[np.uint8]) -> NDArray[np.int16]:
@@ -956,9 +1180,10 @@ def _rect_pixels(drawn: NDArray[np.bool_], values: NDArray[np.uint8], keep: int)
     if not bool(drawn.any()):
         return np.full((1, 1), keep, dtype=np.uint8)
     top, bottom, left, right = _box(drawn)
-    pixels = np.full(drawn.shape, keep, dtype=np.uint8)
-    pixels[drawn] = values
-    return np.ascontiguousarray(pixels[top:bottom, left:right])
+    inside = drawn[top:bottom, left:right]
+    pixels = np.full(inside.shape, keep, dtype=np.uint8)
+    pixels[inside] = values
+    return pixels
 
 
 def byte_price(mse: float) -> float:

@@ -80,8 +80,10 @@ def encode_animated_gif(
         clear = check_gif_palette(palette)
     entries = len(palette)
     spare = clear if clear is not None or entries == 256 else entries  # an unused slot, else none
+    coded: dict[tuple[object, ...], _GifFrame] = {}  # the two files code most frames alike
     files = (
-        _animated(indices, palette, durations, loop, clear, spare, restoring) for restoring in (False, True)
+        _animated(indices, palette, durations, loop, clear, spare, restoring, coded)
+        for restoring in (False, True)
     )
     return min(files, key=len)
 
@@ -470,11 +472,14 @@ def _animated(
     clear: int | None,
     spare: int | None,
     restoring: bool,
+    coded_frames: dict[tuple[object, ...], _GifFrame] | None = None,
 ) -> bytes:
     """The file of :func:`encode_animated_gif`; ``restoring``: a frame may be drawn on the canvas
     the frame before was drawn on (:func:`_on_restored`) where that rectangle is no larger or its
     data smaller, as ImageMagick's ``-layers optimize`` prefers (a scroll that repeats or a
-    sprite that blinks is drawn against the frame it repeats)."""
+    sprite that blinks is drawn against the frame it repeats). ``coded_frames``: the frames coded
+    so far, by :func:`_coded_frame`'s key, shared with the file written the other way."""
+    coded_frames = {} if coded_frames is None else coded_frames
     bits = _bits(max(len(palette), (spare or 0) + 1))
     canvas = np.full(indices.shape[1:], EMPTY, dtype=np.int16)
     under = canvas  # the canvas the previous frame was drawn on
@@ -488,11 +493,13 @@ def _animated(
             vanishing = bounding_rect((target == EMPTY) & (canvas != EMPTY))
             if vanishing is not None:  # the previous frame disposes of its (larger) rectangle
                 wider = previous[1].union(vanishing)
-                frames[-1] = _gif_frame(indices[number - 1], previous[0], wider, clear, spare, bits, 2)
+                ways = (clear, spare, bits, 2)
+                frames[-1] = _coded_frame(coded_frames, indices, number - 1, previous[0], wider, ways)
                 canvas = canvas.copy()
                 wider.crop(canvas)[...] = EMPTY
             rect, changed = changed_rect(target, canvas)
-        coded = _gif_frame(frame, changed, rect, clear, None if previous is None else spare, bits, 1)
+        ways = (clear, None if previous is None else spare, bits, 1)
+        coded = _coded_frame(coded_frames, indices, number, changed, rect, ways)
         restored = (
             _on_restored(frame, target, under, frames, clear, spare, bits)
             if restoring and number > 1
@@ -506,6 +513,31 @@ def _animated(
         draw(canvas, target, changed)
         previous = (changed, rect)
     return _gif_file(palette, indices.shape[1:], bits, clear, loop, frames, durations)
+
+
+def _coded_frame(
+    coded: dict[tuple[object, ...], _GifFrame],
+    indices: NDArray[np.uint8],
+    number: int,
+    changed: NDArray[np.bool_],
+    rect: Rect,
+    ways: tuple[int | None, int | None, int, int],
+) -> _GifFrame:
+    """:func:`_gif_frame` of frame ``number`` (``ways``: its ``clear``, ``spare``, ``bits`` and
+    ``disposal``), taken from ``coded`` where it was coded with the same rectangle and the same
+    changed pixels in it, and kept there."""
+    key = (
+        number,
+        rect.left,
+        rect.top,
+        rect.width,
+        rect.height,
+        np.packbits(rect.crop(changed)).tobytes(),
+        ways,
+    )
+    if key not in coded:
+        coded[key] = _gif_frame(indices[number], changed, rect, *ways)
+    return coded[key]
 
 
 def _no_larger(restored: _GifFrame, coded: _GifFrame) -> bool:

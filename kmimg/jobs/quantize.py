@@ -183,28 +183,27 @@ def _with_frame_palettes(
     """An animated GIF whose frames each carry a palette of their own (``--frame-palettes``), or
     the frames on the one palette they share, written as the default writes them, when that
     costs less in squared error plus bytes at the byte price the frames were chosen at."""
-    from kmimg.core.animation import measured_one, quantize_frame_palettes
+    from kmimg.core.animation import frame_palettes_unrestored, measured_one
     from kmimg.io.gif import encode_animated_gif, encode_gif_frame_palettes, gif_frame_bytes
 
-    def written(restore: bool) -> tuple[FramePalettes, bytes]:
-        frames = quantize_frame_palettes(
-            animation.rgb, animation.alpha, task.options, frame_bytes=gif_frame_bytes, measure=task.measure,
-            restore=restore,
-        )  # fmt: skip
-        return frames, encode_gif_frame_palettes(
+    def written(frames: FramePalettes) -> bytes:
+        return encode_gif_frame_palettes(
             frames.indices, frames.drawn, frames.palettes, frames.own, frames.shared, frames.cleared,
             animation.durations, animation.loop, frames.restored,
         )  # fmt: skip
 
-    frames, data = written(restore=True)
-    if any(frames.restored):
+    frames, plain = frame_palettes_unrestored(
+        animation.rgb, animation.alpha, task.options, frame_bytes=gif_frame_bytes, measure=task.measure
+    )
+    data = written(frames)
+    if plain is not None:
         # frames the core restores leave the writer fewer to restore on its own: the file without
         # them is sometimes smaller at the same error
-        plain, plain_data = written(restore=False)
+        plain_data = written(plain)
         if plain.costs_less(len(plain_data), frames, len(data)):
             frames, data = plain, plain_data
     size = (animation.width, animation.height)
-    if frames.one is not None:
+    if frames.one is not None and frames.one_palette_may_pay(len(data)):
         one_data = encode_animated_gif(
             frames.one.indices, frames.one.palette, animation.durations, animation.loop
         )
