@@ -294,11 +294,13 @@ def color_errors(
     visible: NDArray[np.bool_] | None,
     palette: NDArray[np.uint8],
     indices: NDArray[np.uint8],
+    *,
+    delta: bool = True,
 ) -> tuple[float, float]:
     """Mean squared error per sample (R, G, B; premultiplied R, G, B and A when ``alpha`` is
     given) and mean CIEDE2000 of a dithered image over its ``visible`` pixels, a strip of pixels
     at a time (a dithered image has no colour-to-entry function to measure by, as the plain one
-    does)."""
+    does); without ``delta`` the CIEDE2000 is not computed (NaN)."""
     from kmimg import metrics
     from kmimg.translucency import premultiplied_rgba
 
@@ -321,8 +323,9 @@ def color_errors(
         else:
             diff = original.astype(np.float64) - output.astype(np.float64)
         squared += float(np.einsum("ij,ij->", diff, diff))
-        delta_e += metrics.delta_e2000_images(original[:, :3], output[:, :3]) * len(original)
+        if delta:
+            delta_e += metrics.delta_e2000_images(original[:, :3], output[:, :3]) * len(original)
         total += len(original)
     if not total:
-        return 0.0, 0.0
-    return squared / (channels * total), delta_e / total
+        return 0.0, 0.0 if delta else math.nan
+    return squared / (channels * total), delta_e / total if delta else math.nan

@@ -191,6 +191,23 @@ def test_one_palette_serves_every_frame_and_maps_each_colour_the_same_way() -> N
         assert len(np.unique(flat[keys == key])) == 1
 
 
+def test_a_terminal_measures_the_frames_psnr_alone() -> None:
+    """``measure="psnr"`` (the terminal's table, no --json): the same PSNR per frame, SSIM and
+    ΔE2000 not computed (NaN), on one palette and dithered alike."""
+    frames = moving_disk()[..., :3]
+    for dither in (0.0, 1.0):
+        options = QuantizeOptions(k=8, dither=dither)
+        every, psnr_only = (
+            quantize_frames(frames, None, options),
+            quantize_frames(frames, None, options, measure="psnr"),
+        )
+        assert every.quality is not None and psnr_only.quality is not None
+        assert psnr_only.frame_psnr == every.frame_psnr
+        assert psnr_only.quality.psnr == every.quality.psnr
+        assert np.isnan(psnr_only.quality.ssim) and np.isnan(psnr_only.quality.delta_e)
+        assert np.isfinite(every.quality.ssim) and np.isfinite(every.quality.delta_e)
+
+
 def test_dithered_frames_keep_the_index_of_every_pixel_that_did_not_change() -> None:
     frames = moving_disk()[..., :3]
     plain = quantize_frames(frames, None, QuantizeOptions(k=6), measure=False)

@@ -534,6 +534,19 @@ def test_lossless_frames_keep_the_one_palette_file_when_it_is_smaller() -> None:
     assert not result.one_palette_cheaper(1000, 1001)
 
 
+def test_frame_tables_measured_for_a_terminal_give_the_psnr_alone() -> None:
+    """``measure="psnr"``: the same frames and PSNR, SSIM and ΔE2000 not computed (NaN)."""
+    frames = cross_fade()[..., :3]
+    every = quantize_frame_palettes(frames, None, QuantizeOptions(k=16), frame_bytes=gif_frame_bytes)
+    psnr_only = quantize_frame_palettes(
+        frames, None, QuantizeOptions(k=16), frame_bytes=gif_frame_bytes, measure="psnr"
+    )
+    assert every.quality is not None and psnr_only.quality is not None
+    assert all(np.array_equal(a, b) for a, b in zip(every.indices, psnr_only.indices, strict=True))
+    assert psnr_only.frame_psnr == every.frame_psnr and psnr_only.quality.psnr == every.quality.psnr
+    assert np.isnan(psnr_only.quality.ssim) and np.isnan(psnr_only.quality.delta_e)
+
+
 # ----------------------------------------------------------------------------- restoring
 
 

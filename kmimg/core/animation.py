@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from kmimg._records import frozen
 from kmimg.core.quantize import (
+    PSNR_ONLY,
     Analysis,
     Measure,
     Quality,
@@ -77,7 +78,9 @@ def quantize_frames(
     if options.dither > 0.0:
         indices = dither_frames(rgb, frame_alpha, plain.palette, indices, options.dither)
     counts = np.bincount(indices.ravel(), minlength=len(plain.palette)).astype(np.int64)
-    quality, per_frame = measure_frames(rgb, frame_alpha, plain.palette, indices) if measure else (None, ())
+    quality, per_frame = (
+        measure_frames(rgb, frame_alpha, plain.palette, indices, measure) if measure else (None, ())
+    )
     return QuantizedFrames(indices, plain.palette, counts, quality, per_frame)
 
 
@@ -120,22 +123,25 @@ def measure_frames(
     alpha: NDArray[np.uint8] | None,
     palette: NDArray[np.uint8],
     indices: NDArray[np.uint8],
+    measure: Measure = True,
 ) -> tuple[Quality, tuple[float, ...]]:
     """Each frame's PSNR (as :func:`kmimg.core.quantize.quantize` measures an image), and the
-    means over frames of PSNR, SSIM and ΔE2000."""
+    means over frames of PSNR, SSIM and ΔE2000 (NaN with ``measure=PSNR_ONLY``: a terminal's
+    table shows the PSNR alone)."""
     from kmimg import metrics
     from kmimg.dither import color_errors
 
+    every = measure != PSNR_ONLY
     psnrs, ssims, deltas = [], [], []
     for number in range(len(rgb)):
         frame_alpha = None if alpha is None else alpha[number]
         visible = None if frame_alpha is None else (frame_alpha > 0).reshape(-1)
         translucent = frame_alpha is not None and bool(((frame_alpha > 0) & (frame_alpha < 255)).any())
         mse, delta_e = color_errors(
-            rgb[number], frame_alpha if translucent else None, visible, palette, indices[number]
+            rgb[number], frame_alpha if translucent else None, visible, palette, indices[number], delta=every
         )
         psnrs.append(metrics.psnr_from_mse(mse))
-        ssims.append(metrics.ssim_indexed(rgb[number], indices[number], palette))
+        ssims.append(metrics.ssim_indexed(rgb[number], indices[number], palette) if every else math.nan)
         deltas.append(delta_e)
     quality = Quality(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(deltas)))
     return quality, tuple(float(value) for value in psnrs)
@@ -219,7 +225,7 @@ def measured_one(frames: FramePalettes, rgb: NDArray[np.uint8], measure: Measure
     assert one is not None  # the callers check
     if not measure:
         return one
-    quality, per_frame = measure_frames(rgb, frames.alpha, one.palette, one.indices)
+    quality, per_frame = measure_frames(rgb, frames.alpha, one.palette, one.indices, measure)
     return replace(one, quality=quality, frame_psnr=per_frame)
 
 
@@ -459,7 +465,7 @@ class _Progress:
         palette alone as shown, and their squared error."""
         rgb, alpha, one, shown = drawing.rgb, drawing.alpha, drawing.one, self.shown
         colors, counts = _colors_shown(shown)
-        quality, per_frame = measure_shown(rgb, alpha, shown) if measure else (None, ())
+        quality, per_frame = measure_shown(rgb, alpha, shown, measure) if measure else (None, ())
         error = squared_error(rgb, alpha, shown)
         one_shown, one_error = on_one
         one_inexact = _inexact_on(rgb, alpha, one_shown, self.exact)
@@ -1196,23 +1202,24 @@ def byte_price(mse: float) -> float:
 
 
 def measure_shown(
-    rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown: NDArray[np.uint8]
+    rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, shown: NDArray[np.uint8], measure: Measure = True
 ) -> tuple[Quality, tuple[float, ...]]:
     """Each shown frame's PSNR over its visible pixels (alpha is binary: a GIF's), and the means
-    over frames of PSNR, SSIM and ΔE2000."""
+    over frames of PSNR, SSIM and ΔE2000 (NaN with ``measure=PSNR_ONLY``)."""
     from kmimg import metrics
 
+    every = measure != PSNR_ONLY
     psnrs, ssims, deltas = [], [], []
     for number in range(len(rgb)):
         visible = np.ones(rgb.shape[1:3], dtype=bool) if alpha is None else alpha[number] > 0
         original, output = rgb[number][visible], shown[number][..., :3][visible]
-        mse, delta = 0.0, 0.0
+        mse, delta = 0.0, 0.0 if every else math.nan
         if len(original):
             diff = original.astype(np.float64) - output.astype(np.float64)
             mse = float(np.einsum("ij,ij->", diff, diff)) / diff.size
-            delta = metrics.delta_e2000_images(original, output)
+            delta = metrics.delta_e2000_images(original, output) if every else math.nan
         psnrs.append(metrics.psnr_from_mse(mse))
-        ssims.append(metrics.ssim(rgb[number], shown[number][..., :3]))
+        ssims.append(metrics.ssim(rgb[number], shown[number][..., :3]) if every else math.nan)
         deltas.append(delta)
     quality = Quality(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(deltas)))
     return quality, tuple(float(value) for value in psnrs)
