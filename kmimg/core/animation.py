@@ -245,8 +245,8 @@ def _frame_error(frame: NDArray[np.uint8], seen: NDArray[np.bool_] | None, shown
 
 
 def _differs(one: NDArray[np.uint8], other: NDArray[np.uint8]) -> NDArray[np.bool_]:
-    """Per pixel of two ``(h, w, 3)`` pictures: whether their colours differ (a channel at a time:
-    ``(one != other).any(axis=2)`` is ~8x slower)."""
+    """Per pixel of two ``(h, w, 3)`` (or RGBA) pictures: whether their R, G, B differ (a
+    channel at a time: ``(one != other).any(axis=2)`` is ~8x slower)."""
     found: NDArray[np.bool_] = one[..., 0] != other[..., 0]
     for channel in (1, 2):
         found |= one[..., channel] != other[..., channel]
@@ -388,6 +388,7 @@ def _frame_palettes(
     count = len(drawing.rgb)
     progress = _Progress(drawing.rgb.shape[:3])
     fork: _Progress | None = None
+    forked = count  # the first frame the fork draws on its own
     for number in range(count):
         step = drawing.frame(number, progress)
         if unrestored and fork is None and step.restoring is not None:
@@ -400,7 +401,7 @@ def _frame_palettes(
         for number in range(forked, count):
             fork.add(number, plain.frame(number, fork), restored=False)
     rgb, alpha, one = drawing.rgb, drawing.alpha, drawing.one
-    one_shown = colors_of(one.palette, one.indices)
+    one_shown = _colors_of(one.palette, one.indices)
     on_one = (one_shown, squared_error(rgb, alpha, one_shown))
     return (
         progress.result(drawing, on_one, measure),
@@ -454,7 +455,7 @@ class _Progress:
         found = taken.found
         self.drawn[number], self.shown[number] = found.drawn, self.under.base
         self.indices[number][found.drawn] = found.indices
-        self.shown[number][found.drawn] = colors_of(found.palette, found.indices)
+        self.shown[number][found.drawn] = _colors_of(found.palette, found.indices)
         self.palettes.append(found.palette)
         self.own.append(found.own)
 
@@ -880,7 +881,7 @@ def _planes_at(image: NDArray[np.uint8], at: NDArray[np.intp]) -> Planes:
     return tuple(image[..., channel].reshape(-1).take(at) for channel in range(image.shape[-1]))
 
 
-def colors_of(palette: NDArray[np.uint8], indices: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def _colors_of(palette: NDArray[np.uint8], indices: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """``palette[indices]`` for an ``(m, 4)`` RGBA palette, by its rows as 32-bit numbers (a
     row-wise fancy index of a 4-byte row is ~10x slower)."""
     rows = np.ascontiguousarray(palette, dtype=np.uint8).view(np.uint32).reshape(-1)
@@ -916,8 +917,8 @@ class _Pixels:
         pixels = tuple(plane.astype(np.int64) for plane in _planes_at(rgb, at))
         under = _planes_at(base, at)
         counted = seen.reshape(-1).take(at)
-        hidden = None if bool(counted.all()) else counted
-        return _Pixels(mask, at, pixels, under[3], hidden, _counted(_squared(pixels, under), hidden))
+        visible = None if bool(counted.all()) else counted
+        return _Pixels(mask, at, pixels, under[3], visible, _counted(_squared(pixels, under), visible))
 
 
 def _counted(squared: NDArray[np.int64], counted: NDArray[np.bool_] | None) -> NDArray[np.int64]:
@@ -1030,13 +1031,13 @@ def _variants(errors: _Errors, before: float, frame_bytes: FrameBytes) -> list[_
     """:func:`_drawn` at each of :data:`LEFT_AS_THEY_WERE`'s ways, in turn; a way that draws the
     same pixels as one before it is that one (the same squared error and bytes)."""
     found: list[_Drawn] = []
-    seen: dict[bytes, _Drawn] = {}
+    drawn_by_key: dict[bytes, _Drawn] = {}
     for tolerance, run in LEFT_AS_THEY_WERE:
         better = _in_runs(errors.pixels, _better(errors, tolerance), run)
         key = np.packbits(better).tobytes()
-        if key not in seen:
-            seen[key] = _drawn_where(errors, better, before, frame_bytes)
-        found.append(seen[key])
+        if key not in drawn_by_key:
+            drawn_by_key[key] = _drawn_where(errors, better, before, frame_bytes)
+        found.append(drawn_by_key[key])
     return found
 
 
