@@ -629,8 +629,9 @@ class _Drawing:
         )  # fmt: skip
         if found is not None:
             return _Way(found, True, [], [], [])
-        local = fit_frame(rgb, alpha, number, changed, keeping if number else limited)
-        fewer = _fewer_colors(rgb, alpha, number, changed, options)
+        pixels = changed_analysis(rgb, alpha, number, changed)  # the two fits' colour table
+        local = fit_frame(rgb, alpha, number, changed, keeping if number else limited, pixels)
+        fewer = _fewer_colors(rgb, alpha, number, changed, options, pixels)
         shared = _Choice(self.one.palette, False, changed, self.one.indices[number][changed])
         visible = np.ones(changed.shape, dtype=bool) if frame_alpha is None else frame_alpha > 0
         ways = (shared, local)
@@ -756,11 +757,13 @@ def _fewer_colors(
     number: int,
     changed: NDArray[np.bool_],
     options: QuantizeOptions,
+    analysis: Analysis | None = None,
 ) -> _Choice | None:
     """Frame ``number``'s own palette of :data:`MEASURED_FRACTION` x ``options.k`` colours
-    (:func:`fit_frame`, undithered), to measure what the full one buys (:func:`measured_rate`);
-    ``None`` below 4 colours, when that is not fewer than the frame's own palette holds (K = 4
-    after the first frame: 3 and 3) or when the frame changes no pixel."""
+    (:func:`fit_frame`, undithered, on ``analysis`` when given), to measure what the full one
+    buys (:func:`measured_rate`); ``None`` below 4 colours, when that is not fewer than the
+    frame's own palette holds (K = 4 after the first frame: 3 and 3) or when the frame changes
+    no pixel."""
     if options.k < 4 or not bool(changed.any()):
         return None
     fewer = int(options.k * MEASURED_FRACTION)
@@ -769,7 +772,7 @@ def _fewer_colors(
     if fewer >= own:
         return None
     plain = replace(options, k=fewer, dither=0.0)
-    return fit_frame(rgb, alpha, number, changed, plain)
+    return fit_frame(rgb, alpha, number, changed, plain, analysis)
 
 
 def _cheapest(
@@ -988,22 +991,35 @@ def _box(mask: NDArray[np.bool_]) -> tuple[int, int, int, int]:
     return rect.top, rect.top + rect.height, rect.left, rect.left + rect.width
 
 
+def changed_analysis(
+    rgb: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, number: int, changed: NDArray[np.bool_]
+) -> Analysis | None:
+    """The analysis (colour table) of frame ``number``'s ``changed`` pixels, as one row; ``None``
+    when no pixel changed. A frame's fits at two palette sizes share it."""
+    pixels = np.take(rgb[number].reshape(-1, 3), np.flatnonzero(changed), axis=0)[None]
+    if not pixels.size:
+        return None
+    return analyze(pixels, None if alpha is None else alpha[number][changed][None])
+
+
 def fit_frame(
     rgb: NDArray[np.uint8],
     alpha: NDArray[np.uint8] | None,
     number: int,
     changed: NDArray[np.bool_],
     options: QuantizeOptions,
+    analysis: Analysis | None = None,
 ) -> _Choice:
     """A palette fitted to the pixels of frame ``number`` that changed, and their indices
-    (dithered within the frame when ``options.dither`` asks)."""
+    (dithered within the frame when ``options.dither`` asks); ``analysis``: their
+    :func:`changed_analysis`, when the caller has it."""
     frame_alpha = None if alpha is None else alpha[number]
-    pixels = np.take(rgb[number].reshape(-1, 3), np.flatnonzero(changed), axis=0)[None]
-    if not pixels.size:  # a frame like the one before: nothing to fit
+    if analysis is None:
+        analysis = changed_analysis(rgb, alpha, number, changed)
+    if analysis is None:  # a frame like the one before: nothing to fit
         return _Choice(np.array([[0, 0, 0, 255]], np.uint8), True, changed, np.zeros(0, np.uint8))
-    pixel_alpha = None if frame_alpha is None else frame_alpha[changed][None]
     plain_options = replace(options, dither=0.0, alpha_threshold=None)
-    fitted = quantize_analysis(analyze(pixels, pixel_alpha), plain_options, measure=False)
+    fitted = quantize_analysis(analysis, plain_options, measure=False)
     found = fitted.indices[0]
     if options.dither > 0.0:
         from kmimg.dither import dither_indices
