@@ -126,7 +126,7 @@ def test_k_256_fits_every_frame_in_a_byte_and_k_4_measures_nothing_it_cannot(
     inner = animation.fit_frame
 
     def counted(*args: object) -> object:
-        fitted.append(args[-1].k)  # type: ignore[attr-defined]
+        fitted.append(args[4].k)  # type: ignore[attr-defined]  # the options
         return inner(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(animation, "fit_frame", counted)
