@@ -179,8 +179,9 @@ OPTIMIZE_LEVELS = {
     2: "libdeflate level 12, rows filtered or not as at level 1",
     3: "libdeflate level 12 on six row-filter trials, the smallest kept",
 }
-#: Level 1 deflates data up to this size with libdeflate at level 10 (~0.1-0.3 s of one core a
-#: MiB); larger data (a 2 MP photo at K > 16) at :data:`LARGE_DATA_LEVEL`, which keeps big images fast.
+#: Level 1 deflates photo-like data up to this size with libdeflate at level 10 (~0.1-0.3 s of one
+#: core a MiB); larger data (a 2 MP photo at K > 16) at :data:`LARGE_DATA_LEVEL`, which keeps big
+#: images fast; compressible data at :data:`COMPRESSIBLE_LEVEL` whatever its size.
 LIBDEFLATE_LIMIT = 1 << 20
 #: libdeflate's level at ``--optimize`` 1 for data whose row sample deflates to less than
 #: :data:`COMPRESSIBLE_RATIO` of its size (screenshots, diagrams, maps: flat areas and repeated
