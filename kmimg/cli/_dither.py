@@ -1,5 +1,6 @@
 """``--dither [LEVEL]`` / ``--no-dither`` of ``kmimg quantize``: declarations, the optional value,
-and the check of the level (see docs/dithering.md)."""
+(see docs/dithering.md); the check of the level is
+:func:`kmimg.cli.checks.dither_level`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperCommand
 
-from kmimg.errors import UsageError
 from kmimg.options import DEFAULT_DITHER_LEVEL
 
 DitherLevel = Annotated[
@@ -49,12 +49,3 @@ def _is_number(token: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def dither_level(dither: float | None, no_dither: bool) -> float:
-    if dither is not None and no_dither:
-        raise UsageError("give --dither or --no-dither, not both")
-    level = 0.0 if dither is None else dither
-    if not 0.0 <= level <= 1.0:
-        raise UsageError(f"--dither LEVEL must be between 0 and 1, got {dither:g}")
-    return level

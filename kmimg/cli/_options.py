@@ -7,15 +7,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Optional
 
 import typer
 
-from kmimg.errors import UsageError
 from kmimg.options import MAX_SEED
 from kmimg.types import ColorSpace
-
-Options = TypeVar("Options")
 
 # Typer needs Optional[...] at run time on Python 3.9 syntax levels; keep it for clarity.
 Inputs = Annotated[
@@ -98,19 +95,19 @@ AllowTruncated = Annotated[
 ]
 
 
+Keep = Annotated[
+    Optional[str],  # noqa: UP045 - Typer resolves annotations at run time
+    typer.Option(
+        "--keep",
+        help="Colours that must be palette entries, bit-exact: #rrggbb[,#rrggbb...] (they count towards K).",
+        metavar="COLOR[,COLOR...]",
+        show_default=False,
+    ),
+]
 QuantizeSpace = Annotated[
     ColorSpace,
     typer.Option("--space", help="Fit and map colours in RGB (best PSNR) or CIELAB (best ΔE)."),
 ]
-
-
-def checked(options: type[Options], **values: Any) -> Options:
-    """``options(**values)``, its ``ValueError`` (values that contradict each other, which Typer's
-    per-option bounds cannot see) turned into a usage error, exit 2."""
-    try:
-        return options(**values)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def checked_by(module: str, parser: str) -> Callable[[str | None], str | None]:

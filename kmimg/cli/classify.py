@@ -10,6 +10,7 @@ import typer
 
 from kmimg._records import frozen
 from kmimg.cli import _options as opt
+from kmimg.cli.checks import checked
 from kmimg.cli.documents import classify_csv, classify_document, write_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
 from kmimg.errors import KmimgError, UsageError
@@ -202,8 +203,8 @@ def classify_command(
     """
     with command(quiet=quiet, debug=debug) as reporter:
         outputs = _outputs(csv_dest, json_dest, montage, link_dir, copy=copy, force=force)
-        options = opt.checked(FeatureOptions, kind=features, size=parse_size(size), color=color, bins=bins)
-        groups = opt.checked(
+        options = checked(FeatureOptions, kind=features, size=parse_size(size), color=color, bins=bins)
+        groups = checked(
             GroupOptions, k=clusters, seed=seed, n_init=n_init, standardize=standardize, batch_size=batch_size
         )
         items = classify_inputs(inputs, recursive=recursive, link_dir=link_dir)

@@ -15,7 +15,8 @@ import typer
 
 from kmimg._records import frozen
 from kmimg.cli import _options as opt
-from kmimg.cli._dither import BareDither, DitherLevel, NoDither, dither_level
+from kmimg.cli._dither import BareDither, DitherLevel, NoDither
+from kmimg.cli.checks import dither_level
 from kmimg.cli.documents import report_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
 from kmimg.jobs.batch import run_batch

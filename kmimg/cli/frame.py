@@ -123,11 +123,9 @@ def boundary(reporter: Reporter) -> Iterator[None]:
     """The one place where errors become a stderr line and an exit code.
 
     :class:`UsageError` exits 2, :class:`ClusterLostError` 3, any other :class:`KmimgError` 1,
-    Ctrl-C 130; with ``--debug``
-    the traceback is shown as well.
+    Ctrl-C 130 (each a ``SystemExit``, which Click lets through and Python exits with); with
+    ``--debug`` the traceback is shown as well.
     """
-    import typer
-
     install_warning_handler(reporter)
     _silence_library_logs()
     _ignore_file_size_signal()
@@ -136,24 +134,22 @@ def boundary(reporter: Reporter) -> Iterator[None]:
     except UsageError as exc:
         _show_traceback(reporter)
         reporter.error("", str(exc))
-        raise typer.Exit(ExitCode.USAGE) from None
+        raise SystemExit(ExitCode.USAGE) from None
     except ClusterLostError as exc:
         _show_traceback(reporter)
         reporter.error("", str(exc))
-        raise typer.Exit(ExitCode.CLUSTER_LOST) from None
+        raise SystemExit(ExitCode.CLUSTER_LOST) from None
     except KmimgError as exc:
         _show_traceback(reporter)
         reporter.error("", str(exc))
-        raise typer.Exit(ExitCode.FAILED) from None
+        raise SystemExit(ExitCode.FAILED) from None
     except KeyboardInterrupt:
         reporter.error("", "interrupted")
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
-    except typer.Exit:
-        raise  # an exit code already decided inside (finish() in a command), not an error
+        raise SystemExit(ExitCode.INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - users never see a traceback without --debug
         _show_traceback(reporter)
         reporter.error("", f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
-        raise typer.Exit(ExitCode.FAILED) from None
+        raise SystemExit(ExitCode.FAILED) from None
 
 
 def _silence_library_logs() -> None:
@@ -184,13 +180,11 @@ def _show_traceback(reporter: Reporter) -> None:
 
 def finish(outcome: Outcome[Any], *, skipped: ExitCode | None = None) -> None:
     """Exit with the batch's exit code: 1 when any input failed, else ``skipped`` (98, 99) when
-    some inputs were deliberately not written, else 0."""
-    import typer
-
+    some inputs were deliberately not written, else 0 (by returning)."""
     if outcome.failures:
-        raise typer.Exit(ExitCode.FAILED)
+        raise SystemExit(ExitCode.FAILED)
     if skipped is not None:
-        raise typer.Exit(skipped)
+        raise SystemExit(skipped)
 
 
 def skip_blas_threads() -> None:
@@ -212,9 +206,8 @@ def command(*, quiet: bool, debug: bool, numpy_threads: bool = True) -> Iterator
     with boundary(reporter):
         try:
             yield reporter
-        except Exception as exc:
-            if type(exc).__name__ == "Exit":  # typer.Exit: the batch's code, unless data was lost
-                _check_stdout()
+        except SystemExit:  # the batch's code (finish()), unless data was lost
+            _check_stdout()
             raise
         _check_stdout()
 

@@ -13,7 +13,7 @@ import typer
 from kmimg.cli import _options as opt
 from kmimg.cli.documents import palette_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
-from kmimg.cli.palette_plan import Keep, parse_keep_option
+from kmimg.cli.palette_plan import parse_keep_option
 from kmimg.errors import UsageError
 from kmimg.io.formats import check_png_name
 from kmimg.jobs.palette import (
@@ -67,7 +67,7 @@ def palette_command(
         ),
     ] = None,
     weight: Weight = PaletteWeight.PIXELS,
-    keep: Keep = None,
+    keep: opt.Keep = None,
     recursive: opt.Recursive = False,
     seed: opt.Seed = DEFAULTS.seed,
     space: Annotated[

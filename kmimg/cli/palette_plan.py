@@ -6,9 +6,7 @@ for it: a plain ``kmimg quantize`` does not pay for it (issue 11: ~5 ms of every
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
-
-import typer
+from typing import TYPE_CHECKING
 
 from kmimg._records import frozen
 from kmimg.cli.frame import finish
@@ -21,16 +19,6 @@ if TYPE_CHECKING:
 
     from kmimg.cli.frame import Reporter
     from kmimg.options import QuantizeOptions
-
-Keep = Annotated[
-    Optional[str],  # noqa: UP045 - Typer resolves annotations at run time
-    typer.Option(
-        "--keep",
-        help="Colours that must be palette entries, bit-exact: #rrggbb[,#rrggbb...] (they count towards K).",
-        metavar="COLOR[,COLOR...]",
-        show_default=False,
-    ),
-]
 
 
 @frozen

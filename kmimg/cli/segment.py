@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from kmimg.cli import _options as opt
+from kmimg.cli.checks import checked
 from kmimg.cli.documents import segment_document, write_json
 from kmimg.cli.frame import Reporter, command, finish
 from kmimg.jobs.batch import run_batch
@@ -127,7 +128,7 @@ def segment_command(
     Example: kmimg segment sample_images/coins.png --flatten 0.15 --min-region 64 --out-dir out/seg
     """
     with command(quiet=quiet, debug=debug) as reporter:
-        options = opt.checked(
+        options = checked(
             SegmentOptions,
             k=clusters,
             sigma=sigma,
