@@ -62,14 +62,15 @@ def main() -> None:
     argv = sys.argv[1:]
     read_input_early(argv)
     try:
-        from kmimg.cli.direct import quantize_args
+        if argv[:1] == ["quantize"]:  # the other commands import nothing of quantize's
+            from kmimg.cli.direct import quantize_args
 
-        direct = quantize_args(argv)
-        if direct is not None:  # a common quantize line: no Typer to import (~30 ms)
-            from kmimg.cli.quantize_run import run_quantize
+            direct = quantize_args(argv)
+            if direct is not None:  # a common quantize line: no Typer to import (~30 ms)
+                from kmimg.cli.quantize_run import run_quantize
 
-            run_quantize(direct)
-            return
+                run_quantize(direct)
+                return
         from kmimg.cli import main as run
 
         run()

@@ -99,3 +99,13 @@ def test_json_to_a_closed_pipe(samples: Path, tmp_path: Path) -> None:
     assert one_error_line(done.stderr) == (
         "kmimg: error: standard output was closed before all the data was read (broken pipe)"
     )
+
+
+@pytest.mark.parametrize("target", [["-o", "-"], ["-o", "out.png", "--json", "-"]])
+def test_standard_output_not_open_at_all(samples: Path, tmp_path: Path, target: list[str]) -> None:
+    """``>&-``: Python has no ``sys.stdout``; one line and exit 1, not an internal error."""
+    command = [*KMIMG, "quantize", str(samples / "coins.png"), "-k", "8", *target]
+    done = subprocess.run(command, stdout=None, stderr=subprocess.PIPE, cwd=tmp_path, text=True,
+                          close_fds=True, preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert done.returncode == 1
+    assert one_error_line(done.stderr).endswith("standard output is not open (closed with >&-?)")

@@ -6,7 +6,8 @@ its Click cost ~30 ms of each start, about pngquant's whole run on a small photo
 :func:`quantize_args` reads such a line into the :class:`~kmimg.cli.quantize_run.QuantizeArgs`
 Typer would give, or answers ``None``, and then Typer reads the line: help, ``--version``, any
 option not in :data:`VALUED` or :data:`FLAGS`, a value that is not plainly valid (Typer's own
-message reports it), ``--``, ``-kVALUE``, joined short flags.
+message reports it), ``--``, ``-kVALUE``, joined short flags, and every line on Windows (where
+Click expands wildcards and ``~`` in the words itself).
 
 It reads a subset of one grammar, never a second one: every option here is checked against
 Typer's declaration of it (its spellings, kind, bounds), and random command lines are read by
@@ -15,6 +16,7 @@ both and compared, in ``tests/test_cli_direct.py``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -103,7 +105,7 @@ FLAGS: Final[dict[str, str]] = {
 def quantize_args(argv: list[str]) -> QuantizeArgs | None:
     """``argv`` (the words after ``kmimg``) as the :class:`QuantizeArgs` Typer would give when
     it is a ``quantize`` line of the options above with plainly valid values; else ``None``."""
-    if not argv or argv[0] != "quantize":
+    if not argv or argv[0] != "quantize" or os.name == "nt":  # Windows: Click expands globs and ~
         return None
     try:
         values, inputs = _read(argv[1:])

@@ -234,7 +234,7 @@ def _check_streams(tasks: list[tuple[InputItem, str]], json_dest: str | None) ->
     if any(target == STDIO for _, target in tasks):
         if json_dest == STDIO:
             raise UsageError("--json - and a PNG on standard output cannot share it")
-        if sys.stdout.isatty():
+        if sys.stdout is not None and sys.stdout.isatty():
             raise UsageError("refusing to write PNG data to a terminal; redirect it or use -o PATH")
     check_side_output(json_dest, "--json", tasks)
 

@@ -28,7 +28,13 @@ class _OneLineErrors(TyperGroup):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("standalone_mode", True) or len(args) > 3:  # a caller handling errors
-            return super().main(*args, **kwargs)
+            standalone = kwargs.get("standalone_mode", args[3] if len(args) > 3 else True)
+            try:
+                return super().main(*args, **kwargs)
+            except SystemExit as exc:  # a command's exit code (kmimg.cli.frame), returned as Click does
+                if standalone:
+                    raise
+                return exc.code
         try:
             code = super().main(*args, **{**kwargs, "standalone_mode": False})
         except _USAGE_ERROR as exc:

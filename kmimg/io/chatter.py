@@ -16,7 +16,6 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 
@@ -69,6 +68,8 @@ def _sink() -> int:
     behind, no Python file object to close at exit)."""
     sink = _sinks.get(os.getpid())
     if sink is None:
+        import tempfile  # ~4 ms with shutil, bz2, lzma, random: only for Pillow's decodes
+
         handle, name = tempfile.mkstemp(prefix="kmimg-stderr-")
         os.unlink(name)
         sink = _sinks[os.getpid()] = handle

@@ -311,6 +311,8 @@ _STDOUT_USED: list[bool] = []
 
 #: The one line a closed standard output gives (``kmimg ... | head``).
 STDOUT_CLOSED = "standard output was closed before all the data was read (broken pipe)"
+#: Standard output not open at all (``>&-``): Python's ``sys.stdout`` is ``None``.
+STDOUT_MISSING = "standard output is not open (closed with >&-?)"
 
 
 def write_stdout(data: bytes) -> None:
@@ -322,6 +324,8 @@ def write_stdout(data: bytes) -> None:
     prints nothing.
     """
     stream = sys.stdout
+    if stream is None:
+        raise OutputError(STDOUT_MISSING)
     try:
         stream.flush()
         try:
