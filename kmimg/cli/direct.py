@@ -20,42 +20,38 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from kmimg.cli.quantize_run import ARGS, QuantizeArgs
 from kmimg.options import MAX_OPTIMIZE, MAX_SEED, QuantizeOptions, parse_quality
 from kmimg.types import ColorSpace
 
+N = TypeVar("N", int, float)
+
 _INTEGER = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
-def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
-    """A whole number of plain digits from ``low`` to ``high``, else ``ValueError``."""
+def _number(pattern: re.Pattern[str], kind: type[N], low: N, high: N | None = None) -> Callable[[str], N]:
+    """A number written plainly (``pattern``) from ``low`` to ``high``, else ``ValueError``."""
 
-    def read(text: str) -> int:
-        if not _INTEGER.fullmatch(text):
+    def read(text: str) -> N:
+        if not pattern.fullmatch(text):
             raise ValueError(text)
-        value = int(text)
+        value = kind(text)
         if value < low or (high is not None and value > high):
             raise ValueError(text)
         return value
 
     return read
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    return _number(_INTEGER, int, low, high)
 
 
 def _decimal(low: float, high: float | None = None) -> Callable[[str], float]:
-    """A plain decimal number from ``low`` to ``high``, else ``ValueError``."""
-
-    def read(text: str) -> float:
-        if not _DECIMAL.fullmatch(text):
-            raise ValueError(text)
-        value = float(text)
-        if value < low or (high is not None and value > high):
-            raise ValueError(text)
-        return value
-
-    return read
+    return _number(_DECIMAL, float, low, high)
 
 
 def _text(text: str) -> str:
