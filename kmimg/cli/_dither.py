@@ -1,6 +1,5 @@
-"""``--dither [LEVEL]`` / ``--no-dither`` of ``kmimg quantize``: declarations, the optional value,
-(see docs/dithering.md); the check of the level is
-:func:`kmimg.cli.checks.dither_level`."""
+"""``--dither [LEVEL]`` / ``--no-dither`` of ``kmimg quantize``: the declarations and the optional
+value (see docs/dithering.md); the check of the level is :func:`kmimg.cli.checks.dither_level`."""
 
 from __future__ import annotations
 
