@@ -3,6 +3,7 @@ printed by worker processes. Each test runs ``python -m kmimg`` in a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -115,6 +116,67 @@ def test_ctrl_c_exits_130_and_leaves_only_complete_files(
         line.startswith("kmimg: error: ") and line.endswith("interrupted") for line in text.splitlines()
     )
     assert WRITTEN_BEFORE_INTERRUPT <= count_new_pngs(out) < 200
+
+
+def children(pid: int) -> list[str]:
+    """The processes ``pid`` forked (its pool's workers)."""
+    try:
+        return (Path("/proc") / str(pid) / "task" / str(pid) / "children").read_text().split()
+    except OSError:  # gone already
+        return []
+
+
+#: Runs of the Ctrl-C race below: about 1.5 s each; 1 in 5 hung before the fix.
+RACE_RUNS = 20
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc to see the workers")
+def test_ctrl_c_twice_while_the_pool_stops_never_hangs(tmp_path: Path) -> None:
+    # `timeout -s INT` signals kmimg and then its process group: the parent gets SIGINT twice.
+    # A second one while the pool shut down used to leave it half stopped, the parent and its
+    # idle workers waiting for each other forever (one run in a few). Every run must end, at
+    # random moments after the workers started, with the documented exit.
+    rng = np.random.default_rng()
+    samples = [str(ROOT / "sample_images" / name) for name in ("astronaut.png", "chelsea.png", "coffee.png")]
+    interrupted = 0
+    for run in range(RACE_RUNS):
+        out = tmp_path / f"out{run}"
+        out.mkdir()
+        process = kmimg(
+            "quantize", *samples, "--out-dir", str(out), "-j", "2", "-k", "256", "-f",
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while len(children(process.pid)) < 2 and process.poll() is None:
+                assert time.monotonic() < deadline, "no workers in 60 s"
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.4))
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGINT)
+                time.sleep(rng.uniform(0.0, 0.02))
+                os.killpg(process.pid, signal.SIGINT)
+            try:
+                _, stderr = process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"run {run}: no exit 30 s after Ctrl-C (hung)")
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+        text = stderr.decode()
+        assert "Traceback" not in text, text
+        written = count_new_pngs(out)  # only whole PNGs: no temporary or partial file
+        if process.returncode == 0:  # the batch ended before the signals
+            assert written == 3, text
+            continue
+        assert process.returncode == 130, text
+        assert text.splitlines()[-1] == "kmimg: error: interrupted"
+        assert all(
+            line.startswith("kmimg: error: ") and line.endswith("interrupted") for line in text.splitlines()
+        )
+        interrupted += 1
+    assert interrupted >= RACE_RUNS // 2
 
 
 FILE_SIZE_LIMIT = 2000  # bytes: the 128x128 noise image at 64 colours needs more

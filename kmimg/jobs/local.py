@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import queue
 import signal
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kmimg.jobs.chunks import Outcome1, produce_and_place, run_chunk
@@ -34,6 +35,9 @@ class LocalPool:
     work: Callable[[Any], Produced[Any]]
     fail_fast: bool
     workers: int
+    interrupts: Interrupts
+    #: Each chunk's future as it finishes (a done callback puts it here).
+    finished: queue.SimpleQueue[Future[list[Outcome1 | None]]] = field(default_factory=queue.SimpleQueue)
 
     def submit(self, chunk: Sequence[Any]) -> Future[list[Outcome1 | None]]:
         from concurrent.futures import Future
@@ -47,12 +51,19 @@ class LocalPool:
         except BrokenProcessPool as exc:  # a worker died: the rest fail through the same path
             future = Future()
             future.set_exception(exc)
+        future.add_done_callback(self.finished.put)
         return future
 
     def wait(self, handles: Collection[Any]) -> Collection[Any]:
-        from concurrent.futures import FIRST_COMPLETED, wait
-
-        return wait(handles, return_when=FIRST_COMPLETED).done
+        # Every handle given is one not returned yet, and each future is put in `finished`
+        # once: what is there is done and among them. Ctrl-C is raised here only, while
+        # blocked in a C-level get that holds no lock (see Interrupts).
+        with self.interrupts.raising():
+            done = {self.finished.get()}
+        with contextlib.suppress(queue.Empty):
+            while True:
+                done.add(self.finished.get_nowait())
+        return done
 
     def settle(self, done: Sequence[tuple[Any, Sequence[Any]]]) -> list[list[Outcome1 | None]]:
         return [_chunk_result(handle, chunk) for handle, chunk in done]
@@ -72,17 +83,88 @@ def local_pool(work: Callable[[T], Produced[R]], *, workers: int, fail_fast: boo
 
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     halt = context.Event()  # set by the parent: workers start no further task of their chunks
-    executor = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(threads_per_worker(workers), halt),
-    )
-    try:
-        yield LocalPool(executor, halt, work, fail_fast, workers)
-    finally:
-        halt.set()
-        executor.shutdown(wait=True, cancel_futures=True)
+    with Interrupts.deferred() as interrupts:
+        executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(threads_per_worker(workers), halt),
+        )
+        try:
+            yield LocalPool(executor, halt, work, fail_fast, workers, interrupts)
+        finally:
+            # Not interruptible: a second Ctrl-C here is ignored (see Interrupts).
+            halt.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Interrupts:
+    """Ctrl-C in the parent while its pool is open: a KeyboardInterrupt is raised only where
+    one is safe, in :meth:`LocalPool.wait`; at any other point it waits for the next wait.
+
+    Raised anywhere, it could leave a lock of the pool held: the halt Event's process-shared
+    lock (workers then wait on it forever), a future's condition in ``concurrent.futures.wait``
+    (the executor's thread then waits on it). And a second Ctrl-C (a terminal's Ctrl-C pressed
+    twice; ``timeout -s INT`` signals kmimg and then its process group) interrupting
+    ``executor.shutdown(wait=True)`` left the pool half shut down: on Python 3.11 an interrupted
+    ``Thread.join`` marks the still running executor thread stopped, nothing waits for it at
+    exit, multiprocessing's exit hooks stop the call queue's feeder thread before the workers'
+    stop sentinels are sent, and the workers and the exiting parent waited for each other
+    forever. So the first Ctrl-C is raised (at the next wait) and the rest are ignored until
+    the pool is shut down, which the workers, signalled too or halted, make short.
+
+    A worker forked before its initializer ignores SIGINT runs this handler too: it ignores the
+    signal (not this process), instead of a KeyboardInterrupt that kills it mid-start.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.pending = False  # a Ctrl-C not raised yet
+        self.raised = False  # raised once: any later one is ignored
+        self.safe = False  # the main thread is blocked in LocalPool.wait
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.pid or self.raised:
+            return
+        self.pending = True
+        if self.safe:
+            self.raise_pending()
+
+    def raise_pending(self) -> None:
+        if self.pending and not self.raised:
+            self.raised = True
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def raising(self) -> Iterator[None]:
+        """The block where a Ctrl-C is raised at once (one pending is raised on entry)."""
+        self.safe = True  # first: a Ctrl-C from here on is raised by the handler itself
+        try:
+            self.raise_pending()
+            yield
+        finally:
+            self.safe = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def deferred(cls) -> Iterator[Interrupts]:
+        """Ctrl-C deferred as above for the block; one that came and was not raised is raised
+        at its end. Only Python's own handler is replaced (none outside the main thread)."""
+        interrupts = cls()
+        try:
+            installed = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            if installed:
+                signal.signal(signal.SIGINT, interrupts.handler)
+        except ValueError:  # not the main thread: no KeyboardInterrupt reaches it anyway
+            installed = False
+        if not installed:  # KeyboardInterrupt, if any, comes wherever Python raises it
+            yield interrupts
+            return
+        try:
+            yield interrupts
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        interrupts.raise_pending()  # a Ctrl-C while the batch ended: it is still interrupted
 
 
 def _chunk_in_worker(
