@@ -60,8 +60,8 @@ def _max_pixels(words: list[str]) -> int | None:
 def main() -> None:
     _gc.defer()
     argv = sys.argv[1:]
-    read_input_early(argv)
     try:
+        read_input_early(argv)
         if argv[:1] == ["quantize"]:  # the other commands import nothing of quantize's
             from kmimg.cli.direct import quantize_args
 
@@ -74,6 +74,9 @@ def main() -> None:
         from kmimg.cli import main as run
 
         run()
+    except KeyboardInterrupt:  # Ctrl-C while the command line loads, before a command's frame
+        print("kmimg: error: interrupted", file=sys.stderr)
+        sys.exit(130)
     finally:
         _gc.at_exit()
 

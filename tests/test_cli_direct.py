@@ -327,3 +327,21 @@ def test_a_missing_input_fails_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.splitlines()[0] == "kmimg: error: missing.png: no such file"
     assert done.stderr.splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("argv", [["quantize", "a.png", "-k", "8"], ["segment", "a.png"]])
+def test_ctrl_c_while_the_command_line_loads_is_one_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before a command's frame (imports, Typer's parsing): exit 130 and one line, no traceback."""
+    import kmimg.__main__ as console
+
+    def interrupted(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "argv", ["kmimg", *argv])
+    monkeypatch.setattr(console, "read_input_early", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        console.main()
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err == "kmimg: error: interrupted\n"
