@@ -179,7 +179,9 @@ def test_ctrl_c_twice_while_the_pool_stops_never_hangs(tmp_path: Path) -> None:
         if process.returncode == 0:  # the batch ended before the signals
             assert written == len(samples), text
             continue
-        assert process.returncode == 130, text
+        # 130, or killed by the second SIGINT when it came after Python restored the default
+        # action for its teardown (the work and its message done): a shell reports 130 for both.
+        assert process.returncode in (130, -signal.SIGINT), text
         assert text.splitlines()[-1] == "kmimg: error: interrupted"
         assert all(
             line.startswith("kmimg: error: ") and line.endswith("interrupted") for line in text.splitlines()
