@@ -183,9 +183,14 @@ def _search_colors(
     is not given), and no ``--palette``, ``--shared-palette`` or ``--palette-out``."""
     if goal is None:
         return colors
-    if any(given not in (None, False) for given in palettes):
+    if _palette_given(palettes):
         raise UsageError("--quality and --target-* fit a palette per image: not with --palette or shared")
     return colors if colors_given else QUALITY_MAX_K
+
+
+def _palette_given(palettes: tuple[Any, ...]) -> bool:
+    """Whether ``--palette``, ``--shared-palette`` or ``--palette-out`` is on the line."""
+    return any(given not in (None, False) for given in palettes)
 
 
 def _frame_palettes(
@@ -198,7 +203,7 @@ def _frame_palettes(
     no, ``--frame-palettes`` yes (a usage error unless every output is a GIF (an APNG has one
     PLTE) and no palette is given, shared or searched for), neither: yes unless a palette is
     given, shared or searched for (APNG and WebP outputs keep one palette)."""
-    one_palette = goal is not None or any(given not in (None, False) for given in palettes)
+    one_palette = goal is not None or _palette_given(palettes)
     if given is None:
         return not one_palette
     if given:
